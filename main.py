@@ -1,0 +1,119 @@
+"""pet-api command line: serve (default), migrate, create-admin, routes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+
+from server.config import Config, ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env", choices=("dev", "test", "prod"), default="dev", help="profile: config/<env>.yaml")
+    serve_opts = argparse.ArgumentParser(add_help=False)
+    serve_opts.add_argument("--host")
+    serve_opts.add_argument("--port", type=int)
+    serve_opts.add_argument("--workers", type=int, help="0 = one per CPU")
+    parser = argparse.ArgumentParser(prog="main.py", description=__doc__, parents=[common, serve_opts])
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", parents=[common, serve_opts], help="run the HTTP server (default)")
+    sub.add_parser("migrate", parents=[common], help="apply pending database migrations")
+    admin = sub.add_parser("create-admin", parents=[common],
+                           help="create or promote an admin (password: PET_API_ADMIN_PASSWORD or a prompt)")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--nickname", default="admin")
+    sub.add_parser("routes", parents=[common], help="print the route table")
+    return parser
+
+
+async def _migrate(config: Config) -> int:
+    from server.db import connect
+    from server.db.migrations import migrate
+
+    db = await connect(config)
+    try:
+        applied = await migrate(db)
+    finally:
+        await db.close()
+    for m in applied:
+        print(f"applied {m.version:04d}_{m.name}")
+    if not applied:
+        print("database is up to date")
+    return 0
+
+
+async def _create_admin(config: Config, email: str, nickname: str) -> int:
+    from server.db import connect
+    from server.passwords import Passwords
+    from server.services.users import create_user, find_user_by_email, update_user
+
+    password = os.environ.get("PET_API_ADMIN_PASSWORD") or getpass.getpass("admin password: ")
+    if len(password) < 8:
+        print("create-admin: the password must be at least 8 characters", file=sys.stderr)
+        return 2
+    db = await connect(config)
+    try:
+        password_hash = await Passwords(time_cost=config.password_hash_time_cost,
+                                        memory_kib=config.password_hash_memory_kib).hash(password)
+        user = await find_user_by_email(db, email=email)
+        if user is None:
+            user = await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin")
+            print(f"created admin {user.email} (id {user.id})")
+        else:
+            await update_user(db, user_id=user.id, fields={"role": "admin", "password_hash": password_hash})
+            print(f"promoted {user.email} (id {user.id}) to admin")
+    finally:
+        await db.close()
+    return 0
+
+
+def _routes(config: Config) -> int:
+    from server import make_app
+
+    app = make_app(config)
+    rows = [(m.upper(), path, plugin, " ".join(sorted(getattr(fn, "required_scopes", ()))) or "-")
+            for path, m, fn, plugin in app.route_table()]
+    widths = [max(len(r[i]) for r in rows + [("METHOD", "PATH", "PLUGIN", "SCOPES")]) for i in range(3)]
+    for row in [("METHOD", "PATH", "PLUGIN", "SCOPES"), *rows]:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {k: getattr(args, k, None) for k in ("host", "port", "workers")}
+    try:
+        config = load_config(args.env, overrides=overrides)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    command = args.command or "serve"
+    if command == "migrate":
+        return asyncio.run(_migrate(config))
+    if command == "create-admin":
+        return asyncio.run(_create_admin(config, args.email, args.nickname))
+    if command == "routes":
+        return _routes(config)
+    from server.app import PendingMigrations
+    from server.errors import ServiceUnavailable
+    from server.logs import configure_logging
+    from server.serve import serve
+
+    configure_logging(config.log_level)
+    try:
+        serve(config)
+    except PendingMigrations as exc:
+        print(f"pet-api: {exc}", file=sys.stderr)
+        return 3
+    except ServiceUnavailable:
+        print("pet-api: the database is unreachable at start-up", file=sys.stderr)
+        return 4
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The application factory and its life cycle (open the database, start plugins, stop them)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import tornado.web
+
+from server.auth import TokenSigner
+from server.config import Config
+from server.db import Database, connect
+from server.db.migrations import migrate, pending
+from server.handlers.base import NotFoundHandler
+from server.logs import log_request
+from server.openapi import build_document
+from server.passwords import Passwords
+from server.plugins import Plugin, load_plugin
+from server.rbac import RoleMap
+from server.services.revocations import RevocationCache
+
+log = logging.getLogger("pet_api")
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+class PendingMigrations(RuntimeError):
+    """prod does not start on a schema older than the code."""
+
+
+class PetAPI(tornado.web.Application):
+    """The Tornado application; config and shared resources hang off it."""
+
+    def __init__(self, config: Config, plugins: list[Plugin], db: Database | None = None) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.db: Database = db  # type: ignore[assignment]  # opened by startup() when not given
+        self.tokens = TokenSigner(config.signing_keys, lifetime=config.token_expiration)
+        self.revocations = RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
+                                           token_lifetime=config.token_expiration)
+        self.roles = RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds)
+        self.passwords = Passwords(time_cost=config.password_hash_time_cost,
+                                   memory_kib=config.password_hash_memory_kib)
+        self.metrics: Any = None  # set by the metrics plugin
+        self._document: dict[str, Any] | None = None
+        handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.path})
+                    for plugin in plugins for route in plugin.routes]
+        super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=log_request,
+                         compress_response=False, debug=False, autoreload=False, serve_traceback=False)
+        for plugin in plugins:
+            if plugin.setup is not None:
+                plugin.setup(self)
+
+    def route_table(self) -> list[tuple[str, str, Any, str]]:
+        """(path, method, handler function, plugin) for every mounted operation."""
+        table = []
+        for plugin in self.plugins:
+            for route in plugin.routes:
+                for method in HTTP_METHODS:
+                    fn = getattr(route.handler, method)
+                    if fn is not getattr(tornado.web.RequestHandler, method):
+                        table.append((route.path, method, fn, plugin.name))
+        return table
+
+    def openapi_document(self) -> dict[str, Any]:
+        """The API document of the mounted routes (built once)."""
+        if self._document is None:
+            self._document = build_document(
+                (p, m, fn, plugin) for p, m, fn, plugin in self.route_table() if getattr(fn, "operation", None))
+        return self._document
+
+    async def startup(self) -> None:
+        """Open the database, check (or in dev apply) migrations, start background work and plugins."""
+        if self.db is None:
+            self.db = await connect(self.config)
+        todo = await pending(self.db)
+        if todo and self.config.auto_migrate:
+            for m in await migrate(self.db):
+                log.info("applied migration %04d_%s", m.version, m.name)
+        elif todo:
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+            raise PendingMigrations(f"database schema is behind: pending migrations {names}; "
+                                    f"run 'python main.py migrate --env={self.config.env}' first")
+        await self.revocations.refresh(self.db)
+        self.revocations.start(self.db)
+        await self.roles.fetch()
+        self.roles.start()
+        for plugin in self.plugins:
+            if plugin.on_start is not None:
+                await plugin.on_start(self)
+
+    async def shutdown(self) -> None:
+        """Stop plugins and background work, then close the database."""
+        for plugin in reversed(self.plugins):
+            if plugin.on_stop is not None:
+                await plugin.on_stop(self)
+        await self.roles.stop()
+        await self.revocations.stop()
+        if self.db is not None:
+            await self.db.close()
+
+
+def make_app(config: Config, *, db: Database | None = None) -> PetAPI:
+    """Build the application for a validated config; nothing is opened until startup()."""
+    return PetAPI(config, [load_plugin(name) for name in config.plugins], db)

@@ -1,0 +1,118 @@
+"""Access tokens (itsdangerous, with scopes and a token id) and the scope decorator."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from server.errors import AuthFailed, Forbidden, TokenExpired, TokenInvalid
+
+SALT = "pet-api.access-token"
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: what a verified token says."""
+
+    user_id: int
+    scopes: frozenset[str]
+    jti: str
+    issued_at_ms: int
+    expires_at: float
+
+    @property
+    def is_pets_admin(self) -> bool:
+        return "pets:admin" in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    principal: Principal
+
+
+class TokenSigner:
+    """Signs and verifies tokens; verified tokens are remembered (bounded) so hot paths skip the HMAC."""
+
+    def __init__(self, keys: Iterable[str], *, lifetime: int, cache_size: int = 10_000) -> None:
+        self.serializer = URLSafeTimedSerializer(list(keys), salt=SALT)
+        self.lifetime = lifetime
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
+        self._cache_size = cache_size
+
+    def issue(self, user_id: int, scopes: Iterable[str]) -> IssuedToken:
+        """A new token for the user, carrying its scopes, a random id and the issue time."""
+        now_ms = int(time.time() * 1000)
+        scope_list = sorted(set(scopes))
+        jti = secrets.token_urlsafe(12)
+        token = self.serializer.dumps({"uid": user_id, "scp": scope_list, "jti": jti, "iat": now_ms})
+        return IssuedToken(token, Principal(user_id, frozenset(scope_list), jti, now_ms,
+                                            now_ms / 1000 + self.lifetime))
+
+    def verify(self, token: str) -> Principal:
+        """The token's principal, or TokenInvalid / TokenExpired."""
+        principal = self._verified.get(token)
+        if principal is None:
+            principal = self._load(token)
+            self._verified[token] = principal
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        if time.time() >= principal.expires_at:
+            raise TokenExpired()
+        return principal
+
+    def _load(self, token: str) -> Principal:
+        try:
+            payload = self.serializer.loads(token, max_age=self.lifetime)
+        except SignatureExpired:  # a subclass of BadSignature: it must be caught first
+            raise TokenExpired() from None
+        except BadSignature:
+            raise TokenInvalid() from None
+        try:
+            iat = int(payload["iat"])
+            return Principal(int(payload["uid"]), frozenset(payload["scp"]), str(payload["jti"]), iat,
+                             iat / 1000 + self.lifetime)
+        except (KeyError, TypeError, ValueError):
+            raise TokenInvalid() from None
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an 'Authorization: Bearer <token>' header, or AuthFailed."""
+    if not header:
+        raise AuthFailed("authorization header is missing")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise AuthFailed("authorization header must be 'Bearer <token>'")
+    return token
+
+
+def has_scopes(granted: frozenset[str], required: frozenset[str]) -> bool:
+    """True when every required scope is granted."""
+    return required <= granted
+
+
+def require_scopes(*scopes: str) -> Callable[[F], F]:
+    """Handler-method decorator: authenticate the caller and demand the scopes, else 401/403."""
+    required = frozenset(scopes)
+
+    def decorator(method: F) -> F:
+        @functools.wraps(method)
+        async def wrapper(handler: Any, *args: Any, **kwargs: Any) -> Any:
+            principal: Principal = handler.authenticate()
+            if not has_scopes(principal.scopes, required):
+                raise Forbidden(f"missing scope: {' '.join(sorted(required - principal.scopes))}")
+            return await method(handler, *args, **kwargs)
+
+        wrapper.required_scopes = required  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator

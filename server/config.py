@@ -1,0 +1,138 @@
+"""Profiles: config/<env>.yaml, overridden by PET_API_<KEY> variables, validated once into a frozen object."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "PET_API_"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "placeholder", "your-secret", "insecure", "xxxx")
+DEFAULT_ROLES = {
+    "user": ["users:me", "pets:read", "pets:write"],
+    "admin": ["users:me", "pets:read", "pets:write", "users:admin", "pets:admin"],
+}
+
+
+class ConfigError(Exception):
+    """A profile value is missing or malformed; the message is one line naming the key."""
+
+
+class Config(BaseModel):
+    """The validated, immutable settings of one running service."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env: Literal["dev", "test", "prod"]
+    debug: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=0, le=256)
+    secret_key: tuple[str, ...] = Field(min_length=1)
+    database_url: str = Field(min_length=1)
+    auto_migrate: bool = False
+    token_expiration: int = Field(86400, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = True
+    sql_echo: bool = False
+    cors_allow_origins: tuple[str, ...] = ()
+    rbac_url: str | None = None
+    rbac_refresh_seconds: float = Field(60.0, gt=0)
+    roles: dict[str, tuple[str, ...]] = Field(default_factory=lambda: {k: tuple(v) for k, v in DEFAULT_ROLES.items()})
+    max_body_size: int = Field(1_048_576, ge=1024)
+    max_header_size: int = Field(65_536, ge=1024)
+    idle_connection_timeout: float = Field(300.0, gt=0)
+    body_timeout: float = Field(30.0, gt=0)
+    header_timeout: float = Field(10.0, gt=0)
+    shutdown_timeout: float = Field(20.0, gt=0)
+    plugins: tuple[str, ...] = ("core", "accounts", "pets", "records", "metrics")
+    db_pool_min: int = Field(1, ge=0)
+    db_pool_max: int = Field(10, ge=1)
+    db_connect_timeout: float = Field(2.0, gt=0)
+    db_acquire_timeout: float = Field(2.0, gt=0)
+    db_statement_timeout: float = Field(5.0, gt=0)
+    db_pool_recycle: int = Field(600, ge=-1)
+    retry_after: int = Field(5, ge=1)
+    revocation_refresh_seconds: float = Field(0.5, gt=0)
+    login_max_failures: int = Field(10, ge=1)
+    login_max_failures_per_address: int = Field(100, ge=1)
+    login_window_seconds: int = Field(900, ge=1)
+    metrics_local_only: bool = True
+    password_hash_time_cost: int = Field(3, ge=1)
+    password_hash_memory_kib: int = Field(65_536, ge=8)
+
+    @field_validator("secret_key", "cors_allow_origins", "plugins", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip()) if value.strip() else ()
+        return value
+
+    @model_validator(mode="after")
+    def _prod_is_strict(self) -> Config:
+        if self.env == "prod":
+            if self.debug:
+                raise ValueError("debug: must be off in prod")
+            for key in self.secret_key:
+                if len(key) < 32 or any(m in key.lower() for m in PLACEHOLDER_MARKERS) or len(set(key)) < 8:
+                    raise ValueError("secret_key: must be at least 32 random characters in prod, not a placeholder")
+        return self
+
+    @property
+    def signing_keys(self) -> list[str]:
+        """Keys for itsdangerous: all verify, the last one signs."""
+        return list(self.secret_key)
+
+
+def _from_env(fields: set[str], environ: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in fields:
+        raw = environ.get(ENV_PREFIX + key.upper())
+        if raw is None:
+            continue
+        if raw.strip().startswith(("[", "{")):
+            try:
+                values[key] = orjson.loads(raw)
+                continue
+            except orjson.JSONDecodeError:
+                pass
+        values[key] = raw
+    return values
+
+
+def load_config(env: str, *, overrides: dict[str, Any] | None = None,
+                environ: dict[str, str] | None = None, config_dir: Path = CONFIG_DIR) -> Config:
+    """Read config/<env>.yaml, apply PET_API_* variables, then explicit overrides; validate once."""
+    path = config_dir / f"{env}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config: no profile {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path} must be a mapping of keys to values")
+    fields = set(Config.model_fields) - {"env"}
+    data.update(_from_env(fields, os.environ if environ is None else environ))
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    data["env"] = env
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = str(err["loc"][0]) if err["loc"] else ""
+    message = err["msg"]
+    if not key and ":" in message:  # model-level checks say "key: reason"
+        key, _, message = message.removeprefix("Value error, ").partition(": ")
+    if err["type"] == "missing" or (key == "secret_key" and err["type"] == "too_short"):
+        message = "missing"
+    return f"config error: {ENV_PREFIX}{key.upper()} ({key}): {message}"

@@ -1,0 +1,65 @@
+"""Versioned SQL migrations: migrations/<dialect>/NNNN_name.sql, recorded in schema_migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.db import Database
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+LEDGER = {
+    "mysql": "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, name VARCHAR(128) NOT NULL,"
+             " applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    "sqlite": "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+              " applied_at TEXT NOT NULL)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    def statements(self) -> list[str]:
+        """The file's statements, split on semicolons that end a line."""
+        text = "\n".join(line for line in self.path.read_text().splitlines() if not line.strip().startswith("--"))
+        return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
+
+
+def available(dialect: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Every migration file for the dialect, in version order."""
+    found = []
+    for path in sorted((directory / dialect).glob("*.sql")):
+        m = FILE_RE.match(path.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), path))
+    return found
+
+
+async def applied_versions(db: Database) -> set[int]:
+    """Versions recorded as applied (creating the ledger table if it is missing)."""
+    await db.execute(LEDGER[db.dialect])
+    return {row[0] for row in await db.fetch_all("SELECT version FROM schema_migrations")}
+
+
+async def pending(db: Database) -> list[Migration]:
+    """Migrations not yet applied."""
+    done = await applied_versions(db)
+    return [m for m in available(db.dialect) if m.version not in done]
+
+
+async def migrate(db: Database) -> list[Migration]:
+    """Apply every pending migration in order; each one is recorded when its statements succeeded."""
+    todo = await pending(db)
+    for migration in todo:
+        async with db.transaction() as tx:  # DDL commits implicitly on MySQL; SQLite keeps it atomic
+            for statement in migration.statements():
+                await tx.execute(statement)
+            await tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                             (migration.version, migration.name, dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+    return todo

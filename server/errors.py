@@ -1,0 +1,97 @@
+"""The error contract: one class per error code, data only. Behaviour lives in BaseHandler.write_error."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class APIError(Exception):
+    """Base of every error the API answers with; subclasses only carry data."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[int] = 999
+    message: ClassVar[str] = "server error"
+    message_zh: ClassVar[str] = "服务器错误"
+
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None, status: int | None = None) -> None:
+        super().__init__(detail or self.message)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        if status is not None:
+            self.status = status  # only HTTPFailure (1007) carries a per-instance status
+
+    def localized(self, lang: str) -> str:
+        """The message in 'en' or 'zh'; a specific detail (English) wins for 'en'."""
+        if lang == "zh":
+            return self.message_zh
+        return self.detail or self.message
+
+
+class ServerError(APIError):
+    status, code, message, message_zh = 500, 999, "server error", "服务器错误"
+
+
+class InvalidParameter(APIError):
+    status, code, message, message_zh = 400, 1001, "invalid parameter", "参数错误"
+
+
+class NotFound(APIError):
+    status, code, message, message_zh = 404, 1002, "the resource is not found", "资源不存在"
+
+
+class AuthFailed(APIError):
+    status, code, message, message_zh = 401, 1003, "authorization failed", "认证失败"
+
+
+class Forbidden(APIError):
+    status, code, message, message_zh = 403, 1004, "forbidden", "没有权限"
+
+
+class Conflict(APIError):
+    status, code, message, message_zh = 409, 1005, "conflict", "资源冲突"
+
+
+class TooManyRequests(APIError):
+    status, code, message, message_zh = 429, 1006, "too many requests", "请求过于频繁"
+
+
+class HTTPFailure(APIError):
+    """Any other HTTP error (unknown route, wrong method, body too large, ...); keeps the real status."""
+
+    status, code, message, message_zh = 404, 1007, "http error", "HTTP 错误"
+
+
+class ServiceUnavailable(APIError):
+    status, code, message, message_zh = 503, 1008, "service unavailable", "服务暂不可用"
+
+
+class PreconditionFailed(APIError):
+    status, code, message, message_zh = 412, 1009, "precondition failed", "资源已被修改"
+
+
+class TokenInvalid(APIError):
+    status, code, message, message_zh = 401, 10031, "token is invalid", "令牌无效"
+
+
+class TokenExpired(APIError):
+    status, code, message, message_zh = 401, 10032, "token is expired", "令牌已过期"
+
+
+class TokenRevoked(APIError):
+    status, code, message, message_zh = 401, 10033, "token is revoked", "令牌已撤销"
+
+
+ERROR_CLASSES: tuple[type[APIError], ...] = (
+    ServerError, InvalidParameter, NotFound, AuthFailed, Forbidden, Conflict, TooManyRequests,
+    HTTPFailure, ServiceUnavailable, PreconditionFailed, TokenInvalid, TokenExpired, TokenRevoked,
+)
+
+HTTP_REASON_ZH = {404: "路由不存在", 405: "方法不允许", 413: "请求体过大", 415: "不支持的媒体类型"}
+
+
+def catalog(lang: str = "en") -> list[dict[str, Any]]:
+    """The list of error codes for GET /v1/errors, generated from the classes."""
+    return [{"error_code": cls.code, "http_status": cls.status,
+             "message": cls.message_zh if lang == "zh" else cls.message} for cls in ERROR_CLASSES]

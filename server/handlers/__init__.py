@@ -1,0 +1,1 @@
+"""HTTP handlers; versioned ones live in server.handlers.v1."""

@@ -1,0 +1,224 @@
+"""BaseHandler: the one place that writes envelopes and errors, CORS, request ids and body limits."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import traceback
+from typing import Any, TypeVar
+
+import orjson
+import tornado.web
+from pydantic import BaseModel
+
+from server.auth import Principal, bearer_token
+from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
+from server.validation import parse_json, validate
+
+M = TypeVar("M", bound=BaseModel)
+JSON_TYPE = "application/json; charset=UTF-8"
+DUMPS_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+CORS_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Accept-Language, X-Request-ID"
+EXPOSED_HEADERS = "X-Request-ID, ETag, Location, Retry-After"
+_METHODS_CACHE: dict[type, str] = {}
+MAX_ID = 2**63 - 1
+# Bodies are read as JSON whatever they are labelled (curl -d says form-urlencoded), except these.
+NON_JSON_TYPES = ("multipart/", "application/xml", "text/xml", "application/octet-stream", "image/", "audio/",
+                  "video/")
+
+
+def id_param(raw: str) -> int:
+    """A path id; an id no row can have (over BIGINT) is simply not found."""
+    value = int(raw)
+    if value > MAX_ID:
+        raise NotFound()
+    return value
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes for a response (dataclasses, dates and naive-UTC datetimes included)."""
+    return orjson.dumps(value, option=DUMPS_OPTIONS)
+
+
+def preferred_language(header: str | None) -> str:
+    """'zh' when Accept-Language prefers Chinese over English, else 'en'."""
+    if not header or "zh" not in header.lower():
+        return "en"
+    best, best_q = "en", -1.0
+    for part in header.split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = tag.strip().lower()[:2]
+        if lang in ("zh", "en") and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+@tornado.web.stream_request_body
+class BaseHandler(tornado.web.RequestHandler):
+    """Every pet-api handler; bodies are streamed so an oversized one is refused before it is held."""
+
+    route = "unmatched"
+
+    def initialize(self, route: str = "unmatched") -> None:
+        self.route = route
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self.body_too_large = False
+
+    # ---- headers common to every response, errors included (send_error's clear() calls this again)
+    def set_default_headers(self) -> None:
+        self._headers["Content-Type"] = JSON_TYPE
+        request_id = getattr(self, "request_id", None)
+        if request_id is None:
+            sent = self.request.headers.get("X-Request-ID")
+            request_id = sent if sent and REQUEST_ID_RE.match(sent) else os.urandom(12).hex()
+            self.request_id = request_id
+        self._headers["X-Request-ID"] = request_id
+        origin = self.request.headers.get("Origin")
+        if origin:
+            allowed = self.application.config.cors_allow_origins
+            if "*" in allowed:
+                self._headers["Access-Control-Allow-Origin"] = "*"
+            elif origin in allowed:
+                self._headers["Access-Control-Allow-Origin"] = origin
+                self._headers["Vary"] = "Origin"
+            self._headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+
+    def allowed_methods(self) -> str:
+        """The methods this handler implements, for Allow and CORS preflight."""
+        cls = type(self)
+        if cls not in _METHODS_CACHE:
+            base = tornado.web.RequestHandler
+            _METHODS_CACHE[cls] = ", ".join(
+                m for m in cls.SUPPORTED_METHODS
+                if getattr(cls, m.lower()) is not getattr(base, m.lower()) or m == "OPTIONS")
+        return _METHODS_CACHE[cls]
+
+    async def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight."""
+        self.set_header("Access-Control-Allow-Methods", self.allowed_methods())
+        self.set_header("Access-Control-Allow-Headers", CORS_HEADERS)
+        self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.clear_header("Content-Type")
+        self.finish()
+
+    # ---- request body
+    def prepare(self) -> None:
+        length = self.request.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > self.application.config.max_body_size:
+            self.body_too_large = True
+            raise HTTPFailure("request body is too large", status=413)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received > self.application.config.max_body_size:
+            self.body_too_large = True
+            self._chunks.clear()
+        elif not self.body_too_large:
+            self._chunks.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        """The request body, or 413 when it grew over max_body_size."""
+        if self.body_too_large:
+            raise HTTPFailure("request body is too large", status=413)
+        return b"".join(self._chunks)
+
+    def parse_body(self, model: type[M]) -> M:
+        """The JSON body validated into model, or 400/415."""
+        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype.startswith(NON_JSON_TYPES):
+            raise HTTPFailure("Content-Type must be application/json", status=415)
+        return validate(model, parse_json(self.body))
+
+    def parse_query(self, model: type[M]) -> M:
+        """The query string validated into model, or 400 naming the parameter."""
+        try:
+            data = {k: v[-1].decode() for k, v in self.request.query_arguments.items()}
+        except UnicodeDecodeError:
+            raise InvalidParameter("query string is not UTF-8") from None
+        return validate(model, data)
+
+    # ---- identity
+    def authenticate(self) -> Principal:
+        """The verified, unrevoked caller, or 401."""
+        principal = self.application.tokens.verify(bearer_token(self.request.headers.get("Authorization")))
+        self.application.revocations.check(principal)
+        self.current_user = principal
+        return principal
+
+    # ---- responses
+    def send(self, data: Any, status: int = 200, *, page: dict[str, int] | None = None) -> None:
+        """Write the success envelope."""
+        body: dict[str, Any] = {"code": status, "data": data, "message": "ok"}
+        if page is not None:
+            body["page"] = page
+        self.set_status(status)
+        self.finish(dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs["exc_info"][1] if "exc_info" in kwargs else None
+        error = self._as_api_error(status_code, exc)
+        self.error_code = error.code
+        lang = preferred_language(self.request.headers.get("Accept-Language"))
+        body: dict[str, Any] = {"error_code": error.code, "message": self._message(error, lang),
+                                "request": f"{self.request.method} {self.request.path}"}
+        if error.errors:
+            body["errors"] = error.errors
+        if self.application.config.debug and "exc_info" in kwargs and isinstance(error, ServerError):
+            body["trace"] = "".join(traceback.format_exception(*kwargs["exc_info"]))
+        self.set_status(error.status)
+        for name, value in error.headers.items():
+            self.set_header(name, value)
+        if error.status == 405:
+            self.set_header("Allow", self.allowed_methods())
+        if error.status in (413, 400) and self.body_too_large:
+            self.set_header("Connection", "close")
+        self.finish(dumps(body))
+
+    def _as_api_error(self, status_code: int, exc: BaseException | None) -> APIError:
+        if isinstance(exc, APIError):
+            return exc
+        if isinstance(exc, tornado.web.HTTPError) or exc is None:
+            status = exc.status_code if isinstance(exc, tornado.web.HTTPError) else status_code
+            if status == 400:
+                return InvalidParameter(getattr(exc, "log_message", None))
+            if status >= 500:
+                return ServerError()
+            return HTTPFailure(self._status_message(status), status=status)
+        return ServerError()
+
+    @staticmethod
+    def _status_message(status: int) -> str:
+        return {404: "no such route"}.get(status) or http.client.responses.get(status, "http error").lower()
+
+    @staticmethod
+    def _message(error: APIError, lang: str) -> str:
+        if lang == "zh" and isinstance(error, HTTPFailure):
+            return HTTP_REASON_ZH.get(error.status, error.message_zh)
+        return error.localized(lang)
+
+    def compute_etag(self) -> None:
+        """No automatic SHA1 ETag: only resources with a version send one."""
+        return None
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, APIError | tornado.web.HTTPError):
+            return  # an answered error, counted by the access log and metrics
+        super().log_exception(typ, value, tb)
+
+
+class NotFoundHandler(BaseHandler):
+    """default_handler_class: unknown routes answer 404/1007 in the contract's shape."""
+
+    def prepare(self) -> None:
+        raise HTTPFailure("no such route", status=404)

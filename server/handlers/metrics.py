@@ -1,0 +1,24 @@
+"""The Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from server.errors import Forbidden
+from server.handlers.base import BaseHandler
+
+
+class MetricsHandler(BaseHandler):
+    async def get(self) -> None:
+        """Prometheus text format; limited to local addresses when the profile says so."""
+        if self.application.config.metrics_local_only:
+            try:
+                local = ipaddress.ip_address(self.request.remote_ip or "").is_loopback
+            except ValueError:
+                local = False
+            if not local:
+                raise Forbidden("metrics are served to local addresses only")
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(self.application.metrics.registry))

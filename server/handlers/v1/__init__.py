@@ -1,0 +1,1 @@
+"""Handlers of the /v1 API."""

@@ -1,0 +1,57 @@
+"""Pets: owner-scoped CRUD with filtering, pagination and If-Match concurrency."""
+
+from __future__ import annotations
+
+from server.auth import require_scopes
+from server.errors import InvalidParameter
+from server.handlers.base import BaseHandler, id_param
+from server.openapi import operation
+from server.schemas.pets import PetCreate, PetListQuery, PetUpdate
+from server.services import page
+from server.services.pets import Pet, create_pet, delete_pet, get_owned_pet, list_pets, update_pet
+
+
+class PetsHandler(BaseHandler):
+    @require_scopes("pets:write")
+    @operation(summary="Create a pet owned by the caller", body=PetCreate, status=201, response=Pet,
+               headers={"Location": "URL of the new pet", "ETag": "version tag for If-Match"})
+    async def post(self, *, body: PetCreate) -> None:
+        pet = await create_pet(self.application.db, owner_id=self.current_user.user_id, fields=body)
+        self.set_header("Location", f"/v1/pets/{pet.id}")
+        self.set_header("ETag", pet.etag)
+        self.send(pet, 201)
+
+    @require_scopes("pets:read")
+    @operation(summary="List the caller's pets (all pets with pets:admin)", query=PetListQuery,
+               response=list[Pet], paginated=True)
+    async def get(self, *, query: PetListQuery) -> None:
+        pets, total = await list_pets(self.application.db, user=self.current_user, query=query)
+        self.send(pets, page=page(query.limit, query.offset, total))
+
+
+class PetHandler(BaseHandler):
+    @require_scopes("pets:read")
+    @operation(summary="One pet", response=Pet, headers={"ETag": "version tag for If-Match"})
+    async def get(self, pet_id: str) -> None:
+        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
+        self.set_header("ETag", pet.etag)
+        self.send(pet)
+
+    @require_scopes("pets:write")
+    @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since", body=PetUpdate,
+               response=Pet, errors=(412,), headers={"ETag": "the new version tag"})
+    async def patch(self, pet_id: str, *, body: PetUpdate) -> None:
+        fields = body.model_dump(exclude_unset=True)
+        if not fields:
+            raise InvalidParameter(errors=[{"field": "body", "message": "nothing to change"}])
+        pet = await update_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user,
+                               fields=fields, if_match=self.request.headers.get("If-Match"))
+        self.set_header("ETag", pet.etag)
+        self.send(pet)
+
+    @require_scopes("pets:write")
+    @operation(summary="Delete a pet and its records", response=None, errors=(412,))
+    async def delete(self, pet_id: str) -> None:
+        await delete_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user,
+                         if_match=self.request.headers.get("If-Match"))
+        self.send(None)

@@ -1,0 +1,16 @@
+"""Accounts: users and tokens."""
+
+from server.handlers.v1.tokens import CurrentTokenHandler, TokensHandler
+from server.handlers.v1.users import MeHandler, UserHandler, UsersHandler
+from server.plugins import Plugin, Route
+
+PLUGIN = Plugin(
+    name="accounts",
+    routes=[
+        Route("/v1/users", UsersHandler),
+        Route("/v1/users/me", MeHandler),
+        Route("/v1/users/{user_id}", UserHandler),
+        Route("/v1/tokens", TokensHandler),
+        Route("/v1/tokens/current", CurrentTokenHandler),
+    ],
+)

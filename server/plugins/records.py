@@ -1,0 +1,12 @@
+"""Health records under a pet: a second domain plugin, mounted only when the profile lists it."""
+
+from server.handlers.v1.records import RecordHandler, RecordsHandler
+from server.plugins import Plugin, Route
+
+PLUGIN = Plugin(
+    name="records",
+    routes=[
+        Route("/v1/pets/{pet_id}/records", RecordsHandler),
+        Route("/v1/pets/{pet_id}/records/{record_id}", RecordHandler),
+    ],
+)

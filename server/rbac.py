@@ -1,0 +1,75 @@
+"""Role -> scopes: from the profile, or fetched from rbac_url, cached, last good copy kept; never fails open."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+import orjson
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+from server.errors import ServiceUnavailable
+
+log = logging.getLogger("pet_api.rbac")
+
+
+class RoleMap:
+    """Answers scopes_for(role); with a URL, refreshes in the background and keeps the last good map."""
+
+    def __init__(self, roles: Mapping[str, tuple[str, ...]], *, url: str | None = None,
+                 refresh_seconds: float = 60.0) -> None:
+        self.url = url
+        self.refresh_seconds = refresh_seconds
+        self._map: dict[str, frozenset[str]] | None = None if url else self._freeze(roles)
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _freeze(roles: Mapping[str, object]) -> dict[str, frozenset[str]]:
+        frozen = {}
+        for role, scopes in roles.items():
+            if not isinstance(role, str) or not isinstance(scopes, list | tuple) or \
+                    not all(isinstance(s, str) for s in scopes):
+                raise ValueError("role map must be {role: [scope, ...]}")
+            frozen[role] = frozenset(scopes)
+        return frozen
+
+    @property
+    def loaded(self) -> bool:
+        return self._map is not None
+
+    def scopes_for(self, role: str) -> frozenset[str]:
+        """The role's scopes; 503 when no map was ever loaded (no failing open)."""
+        if self._map is None:
+            raise ServiceUnavailable("role service is unavailable", headers={"Retry-After": "5"})
+        return self._map.get(role, frozenset())
+
+    async def fetch(self) -> None:
+        """Load the map from rbac_url; on failure keep the last good copy."""
+        if not self.url:
+            return
+        try:
+            response = await AsyncHTTPClient().fetch(self.url, request_timeout=5, connect_timeout=2)
+            data = orjson.loads(response.body)
+            self._map = self._freeze(data.get("roles", data) if isinstance(data, dict) else {})
+        except (HTTPClientError, OSError, ValueError, orjson.JSONDecodeError) as exc:
+            log.warning("rbac fetch from %s failed (%s); keeping the last good map", self.url,
+                        exc.__class__.__name__)
+
+    def start(self) -> None:
+        """Refresh periodically while the service runs."""
+        if self.url:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            await self.fetch()
+
+    async def stop(self) -> None:
+        """Stop refreshing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

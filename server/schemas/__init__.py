@@ -1,0 +1,1 @@
+"""Declared request models (pydantic): they validate input and describe it in the API document."""

@@ -1,0 +1,131 @@
+"""Pets: the ownership rule (written once), CRUD and optimistic concurrency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from server.auth import Principal
+from server.db import Executor
+from server.errors import NotFound, PreconditionFailed
+from server.schemas.pets import PetCreate, PetListQuery
+from server.services import as_date, as_datetime, utcnow
+
+COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
+SORTS = {"id": "id", "-id": "id DESC", "name": "name, id", "-name": "name DESC, id DESC",
+         "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC"}
+ETAG_RE = re.compile(r'(?:W/)?"v(\d{1,10})"')
+
+
+@dataclass(slots=True)
+class Pet:
+    id: int
+    owner_id: int
+    name: str
+    species: str
+    breed: str | None
+    sex: str
+    birth_date: dt.date | None
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+
+    @classmethod
+    def from_row(cls, r: tuple[Any, ...]) -> Pet:
+        return cls(r[0], r[1], r[2], r[3], r[4], r[5], as_date(r[6]), r[7], as_datetime(r[8]), as_datetime(r[9]),
+                   r[10])
+
+    @property
+    def etag(self) -> str:
+        return f'"v{self.version}"'
+
+
+def owner_scope(user: Principal, column: str = "owner_id") -> tuple[str, tuple[int, ...]]:
+    """The ownership rule: a caller sees their own pets; pets:admin sees all."""
+    if user.is_pets_admin:
+        return "", ()
+    return f" AND {column} = %s", (user.user_id,)
+
+
+def version_condition(if_match: str | None) -> tuple[str, list[int]]:
+    """The SQL condition an If-Match header adds: none when absent or '*'; never true when no tag parses
+    (so a stale or garbled tag is 412 for a visible pet and still 404 for anyone else's)."""
+    if if_match is None or if_match.strip() == "*":
+        return "", []
+    versions = [int(v) for v in ETAG_RE.findall(if_match)]
+    if not versions:
+        return " AND 1 = 0", []
+    return f" AND version IN ({', '.join(['%s'] * len(versions))})", versions
+
+
+async def get_owned_pet(db: Executor, *, pet_id: int, user: Principal) -> Pet:
+    """The pet if the caller may see it; otherwise 404, exactly as if it did not exist."""
+    scope, args = owner_scope(user)
+    row = await db.fetch_one(f"SELECT {COLUMNS} FROM pets WHERE id = %s{scope}", (pet_id, *args))  # noqa: S608
+    if row is None:
+        raise NotFound()
+    return Pet.from_row(row)
+
+
+async def create_pet(db: Executor, *, owner_id: int, fields: PetCreate) -> Pet:
+    """Insert a pet owned by owner_id."""
+    now = utcnow()
+    result = await db.execute(
+        "INSERT INTO pets (owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1)",
+        (owner_id, fields.name, fields.species, fields.breed, fields.sex, fields.birth_date, fields.status, now, now))
+    assert result.lastrowid is not None
+    return Pet(result.lastrowid, owner_id, fields.name, fields.species, fields.breed, fields.sex, fields.birth_date,
+               fields.status, now, now, 1)
+
+
+async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tuple[list[Pet], int]:
+    """A filtered, sorted page of the pets the caller may see, and the total."""
+    where, args = owner_scope(user)
+    for column in ("owner_id", "species", "status"):
+        value = getattr(query, column)
+        if value is not None:
+            where += f" AND {column} = %s"
+            args += (value,)
+    if query.q is not None:
+        where += " AND LOWER(name) LIKE %s ESCAPE '!'"
+        args += ("%" + re.sub(r"([!%_])", r"!\1", query.q.lower()) + "%",)
+    rows = await db.fetch_all(
+        f"SELECT {COLUMNS}, COUNT(*) OVER () FROM pets WHERE 1 = 1{where}"  # noqa: S608
+        f" ORDER BY {SORTS[query.sort]} LIMIT %s OFFSET %s", (*args, query.limit, query.offset))
+    if rows:
+        return [Pet.from_row(r) for r in rows], int(rows[0][11])
+    if query.offset == 0:
+        return [], 0
+    total = await db.fetch_one(f"SELECT COUNT(*) FROM pets WHERE 1 = 1{where}", args)  # noqa: S608
+    return [], int(total[0]) if total else 0
+
+
+async def update_pet(db: Any, *, pet_id: int, user: Principal, fields: dict[str, Any],
+                     if_match: str | None) -> Pet:
+    """Apply fields; with If-Match, only when the version is current (one atomic UPDATE), else 412."""
+    scope, args = owner_scope(user)
+    condition, versions = version_condition(if_match)
+    assignments = "".join(f"{name} = %s, " for name in fields)
+    async with db.transaction() as tx:
+        result = await tx.execute(
+            f"UPDATE pets SET {assignments}version = version + 1, updated_at = %s"  # noqa: S608
+            f" WHERE id = %s{scope}{condition}", (*fields.values(), utcnow(), pet_id, *args, *versions))
+        pet = await get_owned_pet(tx, pet_id=pet_id, user=user)
+    if result.rowcount == 0:
+        raise PreconditionFailed()
+    return pet
+
+
+async def delete_pet(db: Executor, *, pet_id: int, user: Principal, if_match: str | None) -> None:
+    """Delete the pet (its records go with it); 404 when absent, 412 on a stale If-Match."""
+    scope, args = owner_scope(user)
+    condition, versions = version_condition(if_match)
+    result = await db.execute(f"DELETE FROM pets WHERE id = %s{scope}{condition}",  # noqa: S608
+                              (pet_id, *args, *versions))
+    if result.rowcount == 0:
+        await get_owned_pet(db, pet_id=pet_id, user=user)  # 404 when it is not there
+        raise PreconditionFailed()

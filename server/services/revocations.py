@@ -1,0 +1,106 @@
+"""Token revocation shared by every worker and instance through the database, cached per process.
+
+The cache is refreshed every `revocation_refresh_seconds`; that is the bound on how long another
+worker may still accept a token revoked elsewhere. The worker that revokes knows at once. When
+the cache cannot be refreshed for a while, authenticated requests fail with 503 rather than open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from server.auth import Principal
+from server.db import Database
+from server.errors import ServiceUnavailable, TokenRevoked
+from server.services import now_ms
+
+log = logging.getLogger("pet_api.auth")
+OVERLAP = 64  # re-read this many ids back: auto-increment ids may commit out of order
+
+
+class RevocationCache:
+    """Revoked token ids and per-user 'not before' times, mirrored from token_revocations."""
+
+    def __init__(self, *, refresh_seconds: float, token_lifetime: int) -> None:
+        self.refresh_seconds = refresh_seconds
+        self.token_lifetime_ms = token_lifetime * 1000
+        self.max_staleness = max(5.0, 10 * refresh_seconds)
+        self.jtis: dict[str, int] = {}
+        self.not_before: dict[int, int] = {}
+        self.last_id = 0
+        self.refreshed_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def check(self, principal: Principal) -> None:
+        """Raise TokenRevoked when the token or all of its user's earlier tokens were revoked."""
+        if time.monotonic() - self.refreshed_at > self.max_staleness:
+            raise ServiceUnavailable("revocation list is stale", headers={"Retry-After": "5"})
+        if principal.jti in self.jtis:
+            raise TokenRevoked()
+        cutoff = self.not_before.get(principal.user_id)
+        if cutoff is not None and principal.issued_at_ms < cutoff:
+            raise TokenRevoked()
+
+    async def refresh(self, db: Database) -> None:
+        """Pull revocations added since the last refresh and drop expired ones."""
+        now = now_ms()
+        rows = await db.fetch_all(
+            "SELECT id, jti, user_id, not_before_ms, expires_at_ms FROM token_revocations"
+            " WHERE id > %s AND expires_at_ms > %s ORDER BY id", (max(0, self.last_id - OVERLAP), now))
+        for row_id, jti, user_id, not_before, expires in rows:
+            self._remember(jti, user_id, not_before, expires)
+            self.last_id = max(self.last_id, row_id)
+        self.jtis = {j: e for j, e in self.jtis.items() if e > now}
+        self.not_before = {u: t for u, t in self.not_before.items() if t + self.token_lifetime_ms > now}
+        self.refreshed_at = time.monotonic()
+
+    def _remember(self, jti: str | None, user_id: int | None, not_before: int | None, expires: int) -> None:
+        if jti:
+            self.jtis[jti] = expires
+        elif user_id is not None and not_before is not None:
+            self.not_before[user_id] = max(self.not_before.get(user_id, 0), not_before)
+
+    async def revoke_token(self, db: Database, principal: Principal) -> None:
+        """Revoke one token everywhere."""
+        expires = int(principal.expires_at * 1000) + 1000
+        await db.execute("INSERT INTO token_revocations (jti, expires_at_ms) VALUES (%s, %s)",
+                         (principal.jti, expires))
+        self._remember(principal.jti, None, None, expires)
+
+    async def revoke_user(self, db: Database, user_id: int) -> int:
+        """Revoke every token of the user issued before now; returns the cut-off (ms)."""
+        cutoff = now_ms() + 1
+        await db.execute("INSERT INTO token_revocations (user_id, not_before_ms, expires_at_ms) VALUES (%s, %s, %s)",
+                         (user_id, cutoff, cutoff + self.token_lifetime_ms + 1000))
+        self._remember(None, user_id, cutoff, 0)
+        return cutoff
+
+    async def purge(self, db: Database) -> None:
+        """Delete rows whose tokens have expired anyway."""
+        await db.execute("DELETE FROM token_revocations WHERE expires_at_ms < %s", (now_ms() - 60_000,))
+
+    def start(self, db: Database) -> None:
+        """Keep refreshing in the background."""
+        self._task = asyncio.get_running_loop().create_task(self._run(db))
+
+    async def _run(self, db: Database) -> None:
+        cycles = 0
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            try:
+                await self.refresh(db)
+                cycles += 1
+                if cycles % 1000 == 0:
+                    await self.purge(db)
+            except Exception as exc:  # the database is away: keep the last copy, fail closed when too old
+                log.warning("revocation refresh failed: %s", exc.__class__.__name__)
+
+    async def stop(self) -> None:
+        """Stop the background refresh."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

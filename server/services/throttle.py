@@ -1,0 +1,54 @@
+"""Login throttling: failures per account and per client address, counted in the shared database."""
+
+from __future__ import annotations
+
+import math
+
+from server.db import Executor
+from server.errors import TooManyRequests
+from server.services import now_ms
+
+UPSERT = {
+    "mysql": ("INSERT INTO login_failures (k, window_start_ms, failures) VALUES (%s, %s, 1)"
+              " ON DUPLICATE KEY UPDATE"
+              " failures = IF(window_start_ms < %s, 1, failures + 1),"
+              " window_start_ms = IF(window_start_ms < %s, VALUES(window_start_ms), window_start_ms)"),
+    "sqlite": ("INSERT INTO login_failures (k, window_start_ms, failures) VALUES (%s, %s, 1)"
+               " ON CONFLICT (k) DO UPDATE SET"
+               " failures = CASE WHEN window_start_ms < %s THEN 1 ELSE failures + 1 END,"
+               " window_start_ms = CASE WHEN window_start_ms < %s THEN excluded.window_start_ms"
+               " ELSE window_start_ms END"),
+}
+
+
+def keys(account: str, address: str) -> tuple[str, str]:
+    """The two counters a login attempt touches."""
+    return f"account:{account.strip().lower()[:254]}", f"address:{address[:64]}"
+
+
+async def check(db: Executor, *, account: str, address: str, max_account: int, max_address: int,
+                window_seconds: int) -> None:
+    """429 with Retry-After while either counter is over its limit inside the window."""
+    now = now_ms()
+    window_ms = window_seconds * 1000
+    account_key, address_key = keys(account, address)
+    rows = await db.fetch_all("SELECT k, window_start_ms, failures FROM login_failures WHERE k IN (%s, %s)",
+                              (account_key, address_key))
+    for key, start, failures in rows:
+        limit = max_account if key == account_key else max_address
+        if start + window_ms > now and failures >= limit:
+            retry = max(1, math.ceil((start + window_ms - now) / 1000))
+            raise TooManyRequests("too many failed logins, try again later", headers={"Retry-After": str(retry)})
+
+
+async def record_failure(db: Executor, *, account: str, address: str, window_seconds: int) -> None:
+    """Count one failed login against the account and the address, atomically."""
+    now = now_ms()
+    window_start = now - window_seconds * 1000
+    for key in keys(account, address):
+        await db.execute(UPSERT[db.dialect], (key, now, window_start, window_start))
+
+
+async def clear_account(db: Executor, *, account: str) -> None:
+    """A successful login forgives the account's failures (not the address's)."""
+    await db.execute("DELETE FROM login_failures WHERE k = %s", (keys(account, "")[0],))

@@ -1,0 +1,64 @@
+"""Turning request bodies and query strings into declared pydantic models, or InvalidParameter."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from server.errors import InvalidParameter
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Body(BaseModel):
+    """Base of request bodies: unknown fields are refused (no mass assignment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(BaseModel):
+    """Base of query-string models: unknown parameters are ignored, bad values refused."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# Fields the server owns: sending one is refused as read-only rather than unknown.
+READ_ONLY = frozenset({"id", "owner_id", "pet_id", "version", "created_at", "updated_at", "role", "disabled",
+                       "password_hash", "user_id"})
+
+
+def field_errors(exc: ValidationError, *, prefix: str = "") -> list[dict[str, str]]:
+    """Every failing field of a pydantic error, named the way the client sent it."""
+    out = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        field = prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".") or "body"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "read-only field" if str(err["loc"][-1]) in READ_ONLY else "unknown field"
+        out.append({"field": field, "message": message})
+    return out
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    """A JSON object from a request body, or InvalidParameter."""
+    if not raw.strip():
+        raise InvalidParameter("request body is empty",
+                               errors=[{"field": "body", "message": "a JSON object is required"}])
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("malformed JSON", errors=[{"field": "body", "message": "malformed JSON"}]) from None
+    if not isinstance(data, dict):
+        raise InvalidParameter("request body must be a JSON object",
+                               errors=[{"field": "body", "message": "a JSON object is required"}])
+    return data
+
+
+def validate(model: type[M], data: dict[str, Any], *, where: str = "") -> M:
+    """data validated into model, or InvalidParameter listing every failing field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidParameter(errors=field_errors(exc, prefix=where)) from None
