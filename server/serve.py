@@ -11,6 +11,7 @@ import socket
 import tornado.httpserver
 import tornado.netutil
 import tornado.process
+import tornado.web
 
 from server.app import make_app
 from server.config import Config
@@ -29,14 +30,20 @@ def listening_sockets(config: Config) -> list[socket.socket]:
     return tornado.netutil.bind_sockets(config.port, config.host, reuse_port=config.workers != 1, backlog=1024)
 
 
+def make_http_server(app: tornado.web.Application, config: Config) -> tornado.httpserver.HTTPServer:
+    """The HTTP server with the profile's limits. Bodies over max_body_size are answered 413 by the
+    handler (streamed, not held); the connection-level cap only stops a client that keeps sending."""
+    return tornado.httpserver.HTTPServer(
+        app, xheaders=False, max_body_size=max(config.max_body_size * 4, 16 * 1024 * 1024),
+        max_header_size=config.max_header_size, idle_connection_timeout=config.idle_connection_timeout,
+        body_timeout=config.body_timeout)
+
+
 async def run_worker(config: Config, sockets: list[socket.socket]) -> None:
     """One worker: open resources, serve until SIGTERM/SIGINT, drain, close."""
     app = make_app(config)
     await app.startup()
-    server = tornado.httpserver.HTTPServer(
-        app, xheaders=False, max_body_size=max(config.max_body_size * 4, 16 * 1024 * 1024),
-        max_header_size=config.max_header_size, idle_connection_timeout=config.idle_connection_timeout,
-        body_timeout=config.body_timeout)
+    server = make_http_server(app, config)
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

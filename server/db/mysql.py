@@ -36,7 +36,7 @@ class _Connection:
         if self.echo:
             log.debug("sql", extra={"sql": sql})
         async with asyncio.timeout(self.timeout):
-            cur = self.conn.cursor()
+            cur = await self.conn.cursor()
             try:
                 await cur.execute(sql, params or None)
                 if fetch == 1:

@@ -1,0 +1,98 @@
+"""Shared fixtures: the app built by the factory from the test profile, on a real MariaDB (or SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import tornado.ioloop
+from tornado.httpclient import AsyncHTTPClient
+
+from server import make_app
+from server.app import PetAPI
+from server.config import Config, load_config
+from server.db import connect
+from server.db.migrations import migrate
+from server.serve import make_http_server
+from tests.factories import Api
+from tests.mariadb_server import create_database
+
+pytest_plugins = ["tests.mariadb_server"]
+TABLES = ("records", "pets", "token_revocations", "login_failures", "users")
+
+
+def test_config(**overrides: Any) -> Config:
+    """The test profile with overrides, ignoring the caller's PET_API_* variables."""
+    return load_config("test", overrides=overrides, environ={})
+
+
+@pytest.fixture(scope="session")
+def mysql_url(mysql_server_url: str) -> str:
+    """A migrated database on the session's MariaDB."""
+    url = create_database(mysql_server_url, "pet_api_test")
+
+    async def _migrate() -> None:
+        db = await connect(test_config(database_url=url))
+        try:
+            await migrate(db)
+        finally:
+            await db.close()
+
+    loop = asyncio.new_event_loop()  # not asyncio.run(): it would reset the test's current loop
+    try:
+        loop.run_until_complete(_migrate())
+    finally:
+        loop.close()
+    return url
+
+
+@pytest.fixture(params=["mysql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database the app uses; parametrize indirectly with ["mysql", "sqlite"] to run on both."""
+    return request.param
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    """Override in a test module to change profile values."""
+    return {}
+
+
+@pytest.fixture
+def config(request: pytest.FixtureRequest, backend: str, tmp_path: Any, config_overrides: dict[str, Any]) -> Config:
+    url = request.getfixturevalue("mysql_url") if backend == "mysql" else f"sqlite:///{tmp_path}/pet.sqlite3"
+    return test_config(**{"database_url": url, "auto_migrate": backend == "sqlite", **config_overrides})
+
+
+async def _wipe(app: PetAPI) -> None:
+    for table in TABLES:
+        await app.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+
+
+@pytest.fixture
+def app(io_loop: tornado.ioloop.IOLoop, config: Config) -> Iterator[PetAPI]:
+    """The application from the factory, started; tables emptied first."""
+    application = make_app(config)
+    io_loop.run_sync(application.startup)
+    io_loop.run_sync(lambda: _wipe(application))
+    yield application
+    io_loop.run_sync(application.shutdown)
+
+
+@pytest.fixture
+def http_server(request: pytest.FixtureRequest, io_loop: tornado.ioloop.IOLoop, _unused_port: Any,
+                app: PetAPI) -> Any:
+    """pytest-tornado's server, built with the same limits as production (serve.make_http_server)."""
+    server = make_http_server(app, app.config)
+    server.add_socket(_unused_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections, timeout=10)
+
+
+@pytest.fixture
+def api(http_client: AsyncHTTPClient, base_url: str) -> Api:
+    """A JSON client aimed at the server under test."""
+    return Api(http_client, base_url)
