@@ -11,14 +11,24 @@ import sys
 from server.config import Config, ConfigError, load_config
 
 
-def _parser() -> argparse.ArgumentParser:
+def _options(*, sub: bool) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The shared options; a subcommand's copies default to SUPPRESS so they never undo `--env=prod migrate`."""
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if sub else value
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--env", choices=("dev", "test", "prod"), default="dev", help="profile: config/<env>.yaml")
+    common.add_argument("--env", choices=("dev", "test", "prod"), default=default("dev"),
+                        help="profile: config/<env>.yaml")
     serve_opts = argparse.ArgumentParser(add_help=False)
-    serve_opts.add_argument("--host")
-    serve_opts.add_argument("--port", type=int)
-    serve_opts.add_argument("--workers", type=int, help="0 = one per CPU")
-    parser = argparse.ArgumentParser(prog="main.py", description=__doc__, parents=[common, serve_opts])
+    serve_opts.add_argument("--host", default=default(None))
+    serve_opts.add_argument("--port", type=int, default=default(None))
+    serve_opts.add_argument("--workers", type=int, default=default(None), help="0 = one per CPU")
+    return common, serve_opts
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description=__doc__, parents=list(_options(sub=False)))
+    common, serve_opts = _options(sub=True)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", parents=[common, serve_opts], help="run the HTTP server (default)")
     sub.add_parser("migrate", parents=[common], help="apply pending database migrations")
@@ -71,6 +81,25 @@ async def _create_admin(config: Config, email: str, nickname: str) -> int:
     return 0
 
 
+async def _check_schema(config: Config) -> None:
+    """Before any worker forks: a schema that is behind stops the start once, with one line (prod)."""
+    from server.app import PendingMigrations
+    from server.db import connect
+    from server.db.migrations import pending
+
+    if config.auto_migrate:
+        return  # dev: each start applies them
+    db = await connect(config)
+    try:
+        todo = await pending(db)
+    finally:
+        await db.close()
+    if todo:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+        raise PendingMigrations(f"database schema is behind: pending migrations {names}; "
+                                f"run 'python main.py migrate --env={config.env}' first")
+
+
 def _routes(config: Config) -> int:
     from server import make_app
 
@@ -105,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(config.log_level)
     try:
+        asyncio.run(_check_schema(config))  # forked workers would each fail and be restarted
         serve(config)
     except PendingMigrations as exc:
         print(f"pet-api: {exc}", file=sys.stderr)

@@ -41,9 +41,17 @@ def available(dialect: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]
     return found
 
 
+EXISTS = {
+    "mysql": "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE()"
+             " AND table_name = 'schema_migrations'",
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+}
+
+
 async def applied_versions(db: Database) -> set[int]:
-    """Versions recorded as applied (creating the ledger table if it is missing)."""
-    await db.execute(LEDGER[db.dialect])
+    """Versions recorded as applied; none when the ledger does not exist yet (reading never creates it)."""
+    if await db.fetch_one(EXISTS[db.dialect]) is None:
+        return set()
     return {row[0] for row in await db.fetch_all("SELECT version FROM schema_migrations")}
 
 
@@ -55,6 +63,8 @@ async def pending(db: Database) -> list[Migration]:
 
 async def migrate(db: Database) -> list[Migration]:
     """Apply every pending migration in order; each one is recorded when its statements succeeded."""
+    if await db.fetch_one(EXISTS[db.dialect]) is None:
+        await db.execute(LEDGER[db.dialect])
     todo = await pending(db)
     for migration in todo:
         async with db.transaction() as tx:  # DDL commits implicitly on MySQL; SQLite keeps it atomic
