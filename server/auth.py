@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from server.errors import AuthFailed, Forbidden, TokenExpired, TokenInvalid
 
@@ -70,6 +71,8 @@ class TokenSigner:
         return principal
 
     def _load(self, token: str) -> Principal:
+        if not _canonical_signature(token):
+            raise TokenInvalid()
         try:
             payload = self.serializer.loads(token, max_age=self.lifetime)
         except SignatureExpired:  # a subclass of BadSignature: it must be caught first
@@ -82,6 +85,19 @@ class TokenSigner:
                              iat / 1000 + self.lifetime)
         except (KeyError, TypeError, ValueError):
             raise TokenInvalid() from None
+
+
+def _canonical_signature(token: str) -> bool:
+    """Whether the signature is in its one canonical base64 spelling.
+
+    base64 decoding ignores the unused low bits of the last character, so a token whose last
+    character was changed can still carry a valid signature; such a token is refused as tampered.
+    """
+    signature = token.rpartition(".")[2]
+    try:
+        return base64_encode(base64_decode(signature)).decode() == signature
+    except Exception:  # itsdangerous raises BadData for characters outside the alphabet
+        return False
 
 
 def bearer_token(header: str | None) -> str:
