@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from server.errors import AuthFailed, Forbidden, TokenExpired, TokenInvalid
@@ -96,7 +96,7 @@ def _canonical_signature(token: str) -> bool:
     signature = token.rpartition(".")[2]
     try:
         return base64_encode(base64_decode(signature)).decode() == signature
-    except Exception:  # itsdangerous raises BadData for characters outside the alphabet
+    except BadData:  # characters outside the base64 alphabet
         return False
 
 
