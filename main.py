@@ -100,12 +100,18 @@ async def _check_schema(config: Config) -> None:
                                 f"run 'python main.py migrate --env={config.env}' first")
 
 
+def _scopes_column(fn: object) -> str:
+    """'-' for a public route, '(any token)' when a token without particular scopes is enough."""
+    if not hasattr(fn, "required_scopes"):
+        return "-"
+    return " ".join(sorted(fn.required_scopes)) or "(any token)"
+
+
 def _routes(config: Config) -> int:
     from server import make_app
 
     app = make_app(config)
-    rows = [(m.upper(), path, plugin, " ".join(sorted(getattr(fn, "required_scopes", ()))) or "-")
-            for path, m, fn, plugin in app.route_table()]
+    rows = [(m.upper(), path, plugin, _scopes_column(fn)) for path, m, fn, plugin in app.route_table()]
     widths = [max(len(r[i]) for r in rows + [("METHOD", "PATH", "PLUGIN", "SCOPES")]) for i in range(3)]
     for row in [("METHOD", "PATH", "PLUGIN", "SCOPES"), *rows]:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")

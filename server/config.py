@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -73,6 +74,19 @@ class Config(BaseModel):
             return tuple(v.strip() for v in value.split(",") if v.strip()) if value.strip() else ()
         return value
 
+    @field_validator("plugins")
+    @classmethod
+    def _plugins_exist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            module = name if "." in name else f"server.plugins.{name}"
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                raise ValueError(f"no plugin module {module!r}")
+        return value
+
     @model_validator(mode="after")
     def _prod_is_strict(self) -> Config:
         if self.env == "prod":
@@ -130,9 +144,9 @@ def load_config(env: str, *, overrides: dict[str, Any] | None = None,
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     key = str(err["loc"][0]) if err["loc"] else ""
-    message = err["msg"]
+    message = err["msg"].removeprefix("Value error, ")
     if not key and ":" in message:  # model-level checks say "key: reason"
-        key, _, message = message.removeprefix("Value error, ").partition(": ")
+        key, _, message = message.partition(": ")
     if err["type"] == "missing" or (key == "secret_key" and err["type"] == "too_short"):
         message = "missing"
     return f"config error: {ENV_PREFIX}{key.upper()} ({key}): {message}"

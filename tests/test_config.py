@@ -1,0 +1,144 @@
+"""Profiles, PET_API_* overrides, explicit overrides, and the one-line errors naming the key."""
+
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from server.config import CONFIG_DIR, Config, ConfigError, load_config
+
+GOOD_SECRET = "q8Vb3kLz0pXw7RtN2mYc5HsJ9dFg4AeU1iOo6"
+
+
+def test_each_profile_loads_its_file():
+    dev = load_config("dev", environ={})
+    test = load_config("test", environ={})
+    assert (dev.env, dev.debug, dev.database_url) == ("dev", True, "sqlite:///var/dev.sqlite3")
+    assert dev.cors_allow_origins == ("*",)
+    assert (test.env, test.debug, test.token_expiration, test.max_body_size) == ("test", False, 3600, 65536)
+    assert test.plugins == ("core", "accounts", "pets", "records", "metrics")
+
+
+def test_environment_overrides_the_profile_and_flags_override_both():
+    environ = {"PET_API_PORT": "9001", "PET_API_TOKEN_EXPIRATION": "60", "PET_API_DEBUG": "false",
+               "PET_API_CORS_ALLOW_ORIGINS": "https://a.example, https://b.example",
+               "PET_API_PLUGINS": '["core", "accounts"]', "PET_API_HOST": "0.0.0.0"}
+    config = load_config("dev", environ=environ, overrides={"port": 9002, "host": None})
+    assert config.port == 9002  # the command line wins over the environment
+    assert config.host == "0.0.0.0"  # an absent flag (None) leaves the environment's value
+    assert config.token_expiration == 60
+    assert config.debug is False
+    assert config.cors_allow_origins == ("https://a.example", "https://b.example")
+    assert config.plugins == ("core", "accounts")
+
+
+def test_secret_key_list_keeps_every_key_and_signs_with_the_last():
+    config = load_config("dev", environ={"PET_API_SECRET_KEY": "old-key-0123456789abcdef,new-key-0123456789abcdef"})
+    assert config.secret_key == ("old-key-0123456789abcdef", "new-key-0123456789abcdef")
+    assert config.signing_keys[-1] == "new-key-0123456789abcdef"
+
+
+def test_config_is_immutable():
+    config = load_config("test", environ={})
+    with pytest.raises(pydantic.ValidationError):
+        config.port = 1  # type: ignore[misc]
+    assert config.port == 8000
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"PET_API_PORT": "eighty"}, "config error: PET_API_PORT (port): "),
+    ({"PET_API_PORT": "70000"}, "config error: PET_API_PORT (port): "),
+    ({"PET_API_TOKEN_EXPIRATION": "0"}, "config error: PET_API_TOKEN_EXPIRATION (token_expiration): "),
+    ({"PET_API_LOG_LEVEL": "LOUD"}, "config error: PET_API_LOG_LEVEL (log_level): "),
+    ({"PET_API_DEBUG": "perhaps"}, "config error: PET_API_DEBUG (debug): "),
+    ({"PET_API_SECRET_KEY": ""}, "config error: PET_API_SECRET_KEY (secret_key): missing"),
+    ({"PET_API_DATABASE_URL": ""}, "config error: PET_API_DATABASE_URL (database_url): "),
+])
+def test_malformed_value_is_one_line_naming_the_key(environ, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ=environ)
+    message = str(caught.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("secret", "reason"), [
+    (None, "missing"),
+    ("", "missing"),
+    ("short-but-random-Xy7", "at least 32"),
+    ("prod-secret-change-me-0123456789abcdefghij", "placeholder"),
+    ("a" * 40, "at least 32"),
+])
+def test_prod_refuses_a_missing_short_or_placeholder_secret(secret, reason):
+    environ = {} if secret is None else {"PET_API_SECRET_KEY": secret}
+    with pytest.raises(ConfigError) as caught:
+        load_config("prod", environ=environ)
+    message = str(caught.value)
+    assert message.startswith("config error: PET_API_SECRET_KEY (secret_key): ")
+    assert reason in message
+    assert "\n" not in message
+
+
+def test_prod_refuses_debug():
+    with pytest.raises(ConfigError) as caught:
+        load_config("prod", environ={"PET_API_SECRET_KEY": GOOD_SECRET, "PET_API_DEBUG": "1"})
+    assert str(caught.value) == "config error: PET_API_DEBUG (debug): must be off in prod"
+
+
+def test_prod_checks_every_key_of_a_rotation_list():
+    with pytest.raises(ConfigError) as caught:
+        load_config("prod", environ={"PET_API_SECRET_KEY": f"{GOOD_SECRET},changeme"})
+    assert "PET_API_SECRET_KEY" in str(caught.value)
+    config = load_config("prod", environ={"PET_API_SECRET_KEY": f"{GOOD_SECRET},{GOOD_SECRET[::-1]}"})
+    assert config.signing_keys == [GOOD_SECRET, GOOD_SECRET[::-1]]
+    assert config.debug is False
+
+
+def test_prod_profile_holds_no_secret():
+    text = (CONFIG_DIR / "prod.yaml").read_text()
+    assert "secret_key" not in text
+    with pytest.raises(ConfigError, match="PET_API_SECRET_KEY"):
+        load_config("prod", environ={})
+
+
+def test_unknown_key_in_a_profile_is_named(tmp_path: Path):
+    (tmp_path / "test.yaml").write_text("secret_key: abc\ndatabase_url: sqlite:///x\ntoken_expiry: 5\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={}, config_dir=tmp_path)
+    assert str(caught.value).startswith("config error: PET_API_TOKEN_EXPIRY (token_expiry): ")
+
+
+def test_missing_or_broken_profile_file_is_one_line(tmp_path: Path):
+    with pytest.raises(ConfigError) as missing:
+        load_config("test", environ={}, config_dir=tmp_path)
+    assert str(missing.value).startswith("config: no profile ")
+    (tmp_path / "test.yaml").write_text("port: [1, 2\n")
+    with pytest.raises(ConfigError) as broken:
+        load_config("test", environ={}, config_dir=tmp_path)
+    assert "is not valid YAML" in str(broken.value)
+    assert "\n" not in str(broken.value)
+
+
+def test_missing_required_key_is_named(tmp_path: Path):
+    (tmp_path / "test.yaml").write_text("secret_key: abc\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={}, config_dir=tmp_path)
+    assert str(caught.value) == "config error: PET_API_DATABASE_URL (database_url): missing"
+
+
+def test_every_documented_key_has_a_field():
+    documented = {"debug", "host", "port", "workers", "secret_key", "database_url", "token_expiration", "log_level",
+                  "sql_echo", "cors_allow_origins", "rbac_url", "max_body_size", "plugins"}
+    assert documented <= set(Config.model_fields)
+
+
+@pytest.mark.parametrize("plugins", ["core,nope", "core,tests.no_such_module", '["core", "..x"]'])
+def test_a_plugin_that_cannot_be_imported_is_a_config_error(plugins):
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={"PET_API_PLUGINS": plugins})
+    assert str(caught.value).startswith("config error: PET_API_PLUGINS (plugins): no plugin module ")
+
+
+def test_plugins_accept_any_importable_dotted_path():
+    config = load_config("test", environ={"PET_API_PLUGINS": "core,tests.handlers.boom_plugin"})
+    assert config.plugins == ("core", "tests.handlers.boom_plugin")
