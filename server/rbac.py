@@ -45,6 +45,12 @@ class RoleMap:
             raise ServiceUnavailable("role service is unavailable", headers={"Retry-After": "5"})
         return self._map.get(role, frozenset())
 
+    def knows(self, role: str) -> bool:
+        """Whether the role exists in the current map; 503 when no map was ever loaded."""
+        self.scopes_for(role)
+        assert self._map is not None
+        return role in self._map
+
     async def fetch(self) -> None:
         """Load the map from rbac_url; on failure keep the last good copy."""
         if not self.url:
@@ -52,7 +58,10 @@ class RoleMap:
         try:
             response = await AsyncHTTPClient().fetch(self.url, request_timeout=5, connect_timeout=2)
             data = orjson.loads(response.body)
-            self._map = self._freeze(data.get("roles", data) if isinstance(data, dict) else {})
+            roles = data.get("roles", data) if isinstance(data, dict) else None
+            if not isinstance(roles, dict) or not roles:
+                raise ValueError("role map must be a non-empty {role: [scope, ...]}")
+            self._map = self._freeze(roles)
         except (HTTPClientError, OSError, ValueError, orjson.JSONDecodeError) as exc:
             log.warning("rbac fetch from %s failed (%s); keeping the last good map", self.url,
                         exc.__class__.__name__)
@@ -64,8 +73,12 @@ class RoleMap:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.refresh_seconds)
-            await self.fetch()
+            # until a first map arrives, retry sooner: logins answer 503 meanwhile
+            await asyncio.sleep(self.refresh_seconds if self.loaded else min(self.refresh_seconds, 2.0))
+            try:
+                await self.fetch()
+            except Exception:  # never let one odd failure end the refreshing for good
+                log.exception("rbac refresh failed")
 
     async def stop(self) -> None:
         """Stop refreshing."""

@@ -73,7 +73,7 @@ class UserHandler(BaseHandler):
         fields = body.model_dump(exclude_unset=True, exclude_none=True)
         if not fields:
             raise InvalidParameter(errors=[{"field": "body", "message": "nothing to change"}])
-        if "role" in fields and fields["role"] not in app.config.roles and app.roles.url is None:
+        if "role" in fields and not app.roles.knows(fields["role"]):
             raise InvalidParameter(errors=[{"field": "role", "message": "unknown role"}])
         if "disabled" in fields:
             fields["disabled"] = int(fields["disabled"])
