@@ -1,0 +1,228 @@
+"""The one response contract: envelopes, errors from every source, CORS, request ids, languages, body limits."""
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.factories import PASSWORD
+
+JSON_TYPE = "application/json; charset=UTF-8"
+BOOM = "tests.handlers.boom_plugin"
+ORIGIN = "https://app.example.com"  # allowed by the test profile
+
+
+@pytest.fixture
+def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return {"plugins": ["core", "accounts", BOOM], **getattr(request, "param", {})}
+
+
+def assert_error(response: Any, status: int, code: int, request: str) -> None:
+    assert response.status == status, response.body
+    assert response.headers["Content-Type"] == JSON_TYPE
+    assert response.body["error_code"] == code
+    assert response.body["request"] == request
+    assert isinstance(response.body["message"], str) and response.body["message"]
+    assert "trace" not in response.body
+
+
+@pytest.mark.gen_test
+async def test_unknown_route_is_404_1007_without_the_query_string(api):
+    response = await api.get("/v1/nope?token=secret&x=1")
+    assert_error(response, 404, 1007, "GET /v1/nope")
+    assert response.body == {"error_code": 1007, "message": "no such route", "request": "GET /v1/nope"}
+    outside = await api.post("/nope/at/all", json={})
+    assert_error(outside, 404, 1007, "POST /nope/at/all")
+
+
+@pytest.mark.gen_test
+async def test_wrong_method_is_405_1007_with_allow(api):
+    response = await api.delete("/v1/health")
+    assert_error(response, 405, 1007, "DELETE /v1/health")
+    assert response.body["message"] == "method not allowed"
+    assert response.headers["Allow"] == "GET, OPTIONS"
+    odd = await api.request("BREW", "/v1/users")
+    assert_error(odd, 405, 1007, "BREW /v1/users")
+    assert odd.headers["Allow"] == "GET, POST, OPTIONS"
+
+
+@pytest.mark.parametrize("raw", [b"{bad", b"[1, 2]", b"", b'"text"', b"\xff\xfe"])
+@pytest.mark.gen_test
+async def test_body_that_is_not_a_json_object_is_400_1001(api, raw):
+    response = await api.post("/v1/users", body=raw)
+    assert_error(response, 400, 1001, "POST /v1/users")
+    assert response.body["errors"][0]["field"] == "body"
+
+
+@pytest.mark.gen_test
+async def test_unexpected_exception_is_500_999_without_a_trace(api):
+    response = await api.get("/v1/boom")
+    assert_error(response, 500, 999, "GET /v1/boom")
+    assert response.body == {"error_code": 999, "message": "server error", "request": "GET /v1/boom"}
+    assert b"boom" not in response.raw.replace(b"/v1/boom", b"")
+
+
+@pytest.mark.parametrize("config_overrides", [{"debug": True}], indirect=True)
+@pytest.mark.gen_test
+async def test_unexpected_exception_carries_the_trace_in_debug(api):
+    response = await api.get("/v1/boom")
+    assert response.status == 500
+    assert response.body["error_code"] == 999
+    assert response.body["request"] == "GET /v1/boom"
+    assert "RuntimeError: boom: an unexpected failure" in response.body["trace"]
+    assert "Traceback" in response.body["trace"]
+    handled = await api.get("/v1/nope")  # only unexpected failures carry a trace
+    assert "trace" not in handled.body
+
+
+@pytest.mark.gen_test
+async def test_every_response_is_json_utf8(api):
+    user = await api.post("/v1/users", json={"email": "ct@example.com", "password": PASSWORD, "nickname": "Zoë"})
+    responses = [
+        await api.get("/v1/health"),
+        user,
+        await api.get("/v1/users/me"),
+        await api.get("/v1/users/me", token="bad.token.sig"),
+        await api.get("/v1/nope"),
+        await api.delete("/v1/health"),
+        await api.get("/v1/boom"),
+        await api.post("/v1/users", body=b"{bad"),
+    ]
+    assert [r.status for r in responses] == [200, 201, 401, 401, 404, 405, 500, 400]
+    for response in responses:
+        assert response.headers["Content-Type"] == JSON_TYPE
+    assert user.body["data"]["nickname"] == "Zoë"
+    assert "Zoë".encode() in user.raw  # real UTF-8, not \u escapes the client must undo
+
+
+@pytest.mark.gen_test
+async def test_cors_preflight_is_204_with_methods_and_headers(api):
+    response = await api.request("OPTIONS", "/v1/users/me", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "authorization, content-type, if-match"})
+    assert response.status == 204
+    assert response.raw == b""
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Access-Control-Allow-Methods"] == "GET, PATCH, OPTIONS"
+    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "if-match"} <= allowed
+    assert "X-Request-ID" in response.headers
+
+
+@pytest.mark.gen_test
+async def test_errors_carry_the_same_cors_headers_as_successes(api):
+    ok = await api.get("/v1/health", headers={"Origin": ORIGIN})
+    missing = await api.get("/v1/nope", headers={"Origin": ORIGIN})
+    unauthorized = await api.get("/v1/users/me", headers={"Origin": ORIGIN})
+    crashed = await api.get("/v1/boom", headers={"Origin": ORIGIN})
+    assert [r.status for r in (ok, missing, unauthorized, crashed)] == [200, 404, 401, 500]
+    for response in (ok, missing, unauthorized, crashed):
+        assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert "X-Request-ID" in response.headers["Access-Control-Expose-Headers"]
+        assert response.headers["Vary"] == "Origin"
+
+
+@pytest.mark.gen_test
+async def test_an_origin_not_allowed_gets_no_cors_grant(api):
+    response = await api.get("/v1/health", headers={"Origin": "https://evil.example"})
+    assert response.status == 200
+    assert response.body["data"] == {"status": "ok"}
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.gen_test
+async def test_a_sane_request_id_is_echoed(api):
+    ok = await api.get("/v1/health", headers={"X-Request-ID": "abc-123.DEF_456:7"})
+    failed = await api.get("/v1/nope", headers={"X-Request-ID": "abc-123.DEF_456:7"})
+    assert (ok.status, failed.status) == (200, 404)
+    assert ok.headers["X-Request-ID"] == failed.headers["X-Request-ID"] == "abc-123.DEF_456:7"
+
+
+@pytest.mark.parametrize("sent", [None, "has spaces in it", "x" * 200, "<script>", "new\\nline"])
+@pytest.mark.gen_test
+async def test_an_absent_or_insane_request_id_is_replaced(api, sent):
+    headers = {} if sent is None else {"X-Request-ID": sent}
+    first = await api.get("/v1/nope", headers=headers)
+    second = await api.get("/v1/nope", headers=headers)
+    assert first.status == second.status == 404
+    assert first.body["error_code"] == 1007
+    assert re.fullmatch(r"[0-9a-f]{24}", first.headers["X-Request-ID"])
+    assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+
+
+@pytest.mark.gen_test
+async def test_chinese_messages_keep_the_codes(api):
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    english = [await api.get("/v1/nope"), await api.get("/v1/users/me"), await api.post("/v1/users", body=b"{bad"),
+               await api.get("/v1/boom")]
+    chinese = [await api.get("/v1/nope", headers=zh), await api.get("/v1/users/me", headers=zh),
+               await api.post("/v1/users", body=b"{bad", headers=zh), await api.get("/v1/boom", headers=zh)]
+    assert [r.status for r in chinese] == [r.status for r in english] == [404, 401, 400, 500]
+    assert [r.body["error_code"] for r in chinese] == [r.body["error_code"] for r in english] == [1007, 1003, 1001, 999]
+    assert [r.body["message"] for r in chinese] == ["路由不存在", "认证失败", "参数错误", "服务器错误"]
+    assert english[1].body["message"] == "authorization header is missing"
+    preferred_english = await api.get("/v1/nope", headers={"Accept-Language": "en-US,en;q=0.9,zh;q=0.5"})
+    assert preferred_english.body["message"] == "no such route"
+
+
+@pytest.mark.gen_test
+async def test_body_over_max_body_size_is_413_1007(api, app):
+    limit = app.config.max_body_size
+    response = await api.post("/v1/boom", body=b"x" * (limit + 1))
+    assert_error(response, 413, 1007, "POST /v1/boom")
+    assert response.body["message"] == "request body is too large"
+    at_limit = await api.post("/v1/boom", body=b"x" * limit)
+    assert at_limit.status == 200
+    assert at_limit.body == {"code": 200, "data": {"received": limit}, "message": "ok"}
+
+
+@pytest.mark.gen_test
+async def test_a_chunked_body_over_the_limit_is_413_1007(api, app):
+    limit = app.config.max_body_size
+
+    async def producer(write: Any) -> None:
+        for _ in range(3):
+            await write(b"y" * (limit // 2 + 1))
+
+    from tornado.httpclient import HTTPRequest
+
+    request = HTTPRequest(api.base_url + "/v1/boom", method="POST", body_producer=producer,
+                          headers={"Content-Type": "application/json"})
+    response = await api.client.fetch(request, raise_error=False)
+    import orjson
+
+    assert response.code == 413
+    assert orjson.loads(response.body) == {"error_code": 1007, "message": "request body is too large",
+                                           "request": "POST /v1/boom"}
+
+
+@pytest.mark.parametrize("config_overrides", [{"plugins": ["core"]}], indirect=True)
+@pytest.mark.gen_test
+async def test_a_plugin_not_listed_has_no_routes(api, app):
+    assert {plugin for *_, plugin in app.route_table()} == {"core"}
+    response = await api.post("/v1/users", json={"email": "x@example.com", "password": PASSWORD, "nickname": "x"})
+    assert_error(response, 404, 1007, "POST /v1/users")
+    tokens = await api.post("/v1/tokens", json={"account": "x@example.com", "secret": PASSWORD})
+    assert_error(tokens, 404, 1007, "POST /v1/tokens")
+    assert (await api.get("/v1/health")).status == 200
+
+
+@pytest.mark.gen_test
+async def test_success_envelope_shapes(api):
+    health = await api.get("/v1/health")
+    assert health.body == {"code": 200, "data": {"status": "ok"}, "message": "ok"}
+    created = await api.post("/v1/users", json={"email": "env@example.com", "password": PASSWORD, "nickname": "e"})
+    assert created.status == 201
+    assert created.body["code"] == 201
+    assert created.body["message"] == "ok"
+    login = await api.post("/v1/tokens", json={"account": "env@example.com", "secret": PASSWORD})
+    logout = await api.delete("/v1/tokens/current", token=login.body["data"]["token"])
+    assert logout.status == 200
+    assert logout.body == {"code": 200, "data": None, "message": "ok"}  # an absent object is null
+
+
+@pytest.mark.gen_test
+async def test_a_body_declared_as_another_media_type_is_415_1007(api):
+    response = await api.post("/v1/users", body=b"<user/>", headers={"Content-Type": "application/xml"})
+    assert_error(response, 415, 1007, "POST /v1/users")
+    assert response.body["message"] == "Content-Type must be application/json"
