@@ -40,6 +40,7 @@ class Config(BaseModel):
     token_expiration: int = Field(86400, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
+    xheaders: bool = False  # behind a reverse proxy: take the client address from X-Real-IP/X-Forwarded-For
     sql_echo: bool = False
     cors_allow_origins: tuple[str, ...] = ()
     rbac_url: str | None = None
