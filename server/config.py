@@ -52,7 +52,6 @@ class Config(BaseModel):
     body_timeout: float = Field(30.0, gt=0)
     header_timeout: float = Field(10.0, gt=0)
     shutdown_timeout: float = Field(20.0, gt=0)
-    xheaders: bool = False  # trust X-Real-IP/X-Forwarded-For: only behind a proxy (deploy/nginx.conf)
     plugins: tuple[str, ...] = ("core", "accounts", "pets", "records", "metrics")
     db_pool_min: int = Field(1, ge=0)
     db_pool_max: int = Field(10, ge=1)
