@@ -10,7 +10,22 @@ from typing import Any
 import orjson
 
 ACCESS = logging.getLogger("pet_api.access")
-EXTRA_KEYS = ("request_id", "method", "path", "status", "duration_ms", "user_id", "error_code", "sql", "worker")
+# Only these extra fields are written: a careless extra={...} cannot leak a secret into the logs.
+EXTRA_KEYS = ("request_id", "method", "path", "status", "duration_ms", "user_id", "error_code", "sql", "worker",
+              "workers", "signal", "exit_code", "delay", "in_flight", "connections", "drained", "addresses")
+
+
+_last_second: list[tuple[int, str]] = [(-1, "")]  # strftime once per second, not once per line
+
+
+def timestamp(created: float, msecs: float) -> str:
+    """ISO-8601 UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z."""
+    second, text = _last_second[0]
+    if second != int(created):
+        second = int(created)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second[0] = (second, text)
+    return f"{text}.{int(msecs):03d}Z"
 
 
 class JSONFormatter(logging.Formatter):
@@ -18,7 +33,7 @@ class JSONFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": timestamp(record.created, record.msecs),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -51,7 +66,35 @@ def log_request(handler: Any) -> None:
         app.metrics.observe(handler, status, duration)
     if app.config.access_log and ACCESS.isEnabledFor(logging.INFO):
         user = getattr(handler, "_current_user", None)
-        ACCESS.info("request", extra={
-            "request_id": getattr(handler, "request_id", None), "method": handler.request.method,
-            "path": handler.request.path, "status": status, "duration_ms": round(duration * 1000, 2),
-            "user_id": getattr(user, "user_id", None)})
+        fields = {"request_id": getattr(handler, "request_id", None), "method": handler.request.method,
+                  "path": handler.request.path, "status": status, "duration_ms": round(duration * 1000, 2),
+                  "user_id": getattr(user, "user_id", None)}
+        if not _write_access_line(fields):
+            ACCESS.info("request", extra=fields)
+
+
+def _write_access_line(fields: dict[str, Any]) -> bool:
+    """The access line written straight to the one JSON handler, byte for byte what JSONFormatter would
+    write, without the LogRecord machinery (most of the access log's cost). False when logging is set up any
+    other way (extra handlers or filters, as in tests): then the line goes through logging."""
+    root = logging.root
+    if ACCESS.handlers or ACCESS.filters or not ACCESS.propagate or root.filters or len(root.handlers) != 1:
+        return False
+    handler = root.handlers[0]
+    if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JSONFormatter \
+            or handler.filters or handler.level > logging.INFO:
+        return False
+    now = time.time()
+    entry: dict[str, Any] = {"time": timestamp(now, (now - int(now)) * 1000), "level": "INFO",
+                             "logger": ACCESS.name, "message": "request"}
+    for key, value in fields.items():
+        if value is not None:
+            entry[key] = value
+    line = orjson.dumps(entry).decode() + handler.terminator
+    with handler.lock:  # type: ignore[union-attr]
+        try:
+            handler.stream.write(line)
+            handler.stream.flush()
+        except Exception:  # noqa: BLE001 - a broken stream is logging's to report
+            return False
+    return True
