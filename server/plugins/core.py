@@ -1,8 +1,14 @@
 """Core routes: liveness, readiness, the error catalog, the API document and its docs page."""
 
-from server.handlers.v1.docs import OpenAPIHandler
+from server.handlers.v1.docs import DocsPageHandler, DocsScriptHandler, DocsStyleHandler, OpenAPIHandler
 from server.handlers.v1.health import ErrorsHandler, HealthHandler, ReadyHandler
+from server.openapi import ApiDocument
 from server.plugins import Plugin, Route
+
+
+def _setup(app: object) -> None:
+    app.api_document = ApiDocument(app)  # type: ignore[attr-defined]
+
 
 PLUGIN = Plugin(
     name="core",
@@ -11,5 +17,10 @@ PLUGIN = Plugin(
         Route("/v1/health/ready", ReadyHandler),
         Route("/v1/errors", ErrorsHandler),
         Route("/v1/openapi.json", OpenAPIHandler),
+        Route("/v1/docs", DocsPageHandler),
+        Route("/v1/docs/docs.js", DocsScriptHandler),
+        Route("/v1/docs/swagger-ui-bundle.js", DocsScriptHandler),
+        Route("/v1/docs/swagger-ui.css", DocsStyleHandler),
     ],
+    setup=_setup,
 )

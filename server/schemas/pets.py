@@ -1,11 +1,18 @@
-"""Request models of pets and their health records."""
+"""Request models of pets and their health records.
+
+The same models validate requests and produce the API document, so each type accepts exactly what its
+JSON Schema admits: dates are "YYYY-MM-DD" strings (not timestamps), numbers are JSON numbers (not
+strings or booleans), and lengths are checked on the text as sent (whitespace is trimmed afterwards).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
 from server.validation import Body, Query
 
@@ -13,65 +20,147 @@ Species = Literal["dog", "cat", "bird", "rabbit", "fish", "reptile", "other"]
 Sex = Literal["male", "female", "unknown"]
 Status = Literal["available", "pending", "adopted"]
 RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Breed = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 PetSort = Literal["id", "-id", "name", "-name", "created_at", "-created_at"]
 MAX_ID = 2**63 - 1
+# ASCII whitespace only, so the schema's pattern and the server agree in every regex engine.
+BLANKS = " \t\n\r\f\v"
+NOT_BLANK = r"[^ \t\n\r\f\v]"
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+INT_RE = re.compile(r"-?[0-9]{1,30}")
 
 
-def _not_future(value: dt.date | None) -> dt.date | None:
-    if value is not None and value > dt.datetime.now(dt.UTC).date():
-        raise ValueError("must not be in the future")
+def _iso_date(value: Any) -> Any:
+    """Only a "YYYY-MM-DD" string is a date (pydantic alone would take 0 or a datetime string)."""
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not DATE_RE.fullmatch(value):
+        raise PydanticCustomError("date_format", "must be a date as YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("date_value", "must be a valid calendar date") from None
+
+
+def _query_int(value: Any) -> Any:
+    """A query-string integer in plain decimal digits ("5_0", " 5" and "+5" are refused)."""
+    if isinstance(value, str) and not INT_RE.fullmatch(value):
+        raise PydanticCustomError("int_format", "must be an integer")
     return value
 
 
+def _trimmed(value: str) -> str:
+    return value.strip(BLANKS)
+
+
+def _trimmed_or_none(value: str | None) -> str | None:
+    return (value.strip(BLANKS) or None) if value is not None else None
+
+
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _not_future(value: dt.date | None) -> dt.date | None:
+    if value is not None and value > _utc_today():
+        raise PydanticCustomError("date_in_future", "must not be in the future")
+    return value
+
+
+def _digits_between(low: str, high: str) -> str:
+    """A regex for the fixed-width decimal strings from low to high (same width, low <= high)."""
+    if low == high:
+        return low
+    rest = len(low) - 1
+    if low == "0" * len(low) and high == "9" * len(high):
+        return "[0-9]" * len(low)
+    if rest == 0:
+        return f"[{low}-{high}]"
+    if low[0] == high[0]:
+        return low[0] + _digits_between(low[1:], high[1:])
+    parts = [low[0] + _digits_between(low[1:], "9" * rest)]
+    if int(high[0]) - int(low[0]) > 1:
+        middle = f"{int(low[0]) + 1}" if int(high[0]) - int(low[0]) == 2 else f"[{int(low[0]) + 1}-{int(high[0]) - 1}]"
+        parts.append(middle + "[0-9]" * rest)
+    parts.append(high[0] + _digits_between("0" * rest, high[1:]))
+    return "(?:" + "|".join(parts) + ")"
+
+
+def dates_until(day: dt.date) -> str:
+    """A regex for the "YYYY-MM-DD" strings of dates from 0001-01-01 to day (with format: date, which
+    checks the calendar), so the document can say "not in the future"."""
+    parts = []
+    if day.year > 1:
+        parts.append(_digits_between("0001", f"{day.year - 1:04d}") + "-[0-9]{2}-[0-9]{2}")
+    if day.month > 1:
+        parts.append(f"{day.year:04d}-" + _digits_between("01", f"{day.month - 1:02d}") + "-[0-9]{2}")
+    parts.append(f"{day.year:04d}-{day.month:02d}-" + _digits_between("01", f"{day.day:02d}"))
+    return "^(?:" + "|".join(parts) + ")$"
+
+
+def _birth_date_schema(schema: dict[str, Any]) -> None:
+    """Called whenever the document is built: today's bound, in words and as a pattern."""
+    schema["description"] = "YYYY-MM-DD, not after today (UTC)"
+    for option in schema.get("anyOf", [schema]):
+        if option.get("format") == "date":
+            option["pattern"] = dates_until(_utc_today())
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+Name = Annotated[str, Strict(), Field(min_length=1, max_length=64, pattern=NOT_BLANK), AfterValidator(_trimmed)]
+Breed = Annotated[str, Strict(), Field(max_length=64)]
+QueryInt = Annotated[int, BeforeValidator(_query_int)]
+BirthDate = Annotated[Date | None, AfterValidator(_not_future), Field(json_schema_extra=_birth_date_schema)]
+
+
+def _patch_schema(schema: dict[str, Any]) -> None:
+    """A PATCH body must change something."""
+    schema["minProperties"] = 1
+
+
 class PetCreate(Body):
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
     name: Name
     species: Species
-    breed: Breed | None = None
+    breed: Annotated[Breed | None, AfterValidator(_trimmed_or_none)] = None
     sex: Sex = "unknown"
-    birth_date: dt.date | None = None
+    birth_date: BirthDate = None
     status: Status = "available"
-
-    _birth_date = field_validator("birth_date")(_not_future)
 
 
 class PetUpdate(Body):
-    name: Name | None = None
-    species: Species | None = None
-    breed: Breed | None = None
-    sex: Sex | None = None
-    birth_date: dt.date | None = None
-    status: Status | None = None
+    """Only the fields sent are changed; name, species, sex and status cannot be set to null."""
 
-    _birth_date = field_validator("birth_date")(_not_future)
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re", json_schema_extra=_patch_schema)
 
-    @field_validator("name", "species", "sex", "status")
-    @classmethod
-    def _not_null(cls, value: str | None) -> str:
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    # Not Optional: null is refused; the None default only means "not sent" (exclude_unset).
+    name: Name = None  # type: ignore[assignment]
+    species: Species = None  # type: ignore[assignment]
+    breed: Annotated[Breed | None, AfterValidator(_trimmed_or_none)] = None
+    sex: Sex = None  # type: ignore[assignment]
+    birth_date: BirthDate = None
+    status: Status = None  # type: ignore[assignment]
 
 
 class PetListQuery(Query):
     species: Species | None = None
     status: Status | None = None
     q: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    owner_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    owner_id: Annotated[QueryInt, Field(ge=1, le=MAX_ID)] | None = None
     sort: PetSort = "id"
-    limit: int = Field(20, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=10_000_000)
+    limit: Annotated[QueryInt, Field(ge=1, le=100)] = 20
+    offset: Annotated[QueryInt, Field(ge=0, le=10_000_000)] = 0
 
 
 class RecordCreate(Body):
     kind: RecordKind
-    date: dt.date
-    note: Annotated[str, Field(max_length=2000)] | None = None
-    value: Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)] | None = None
+    date: Date
+    note: Annotated[str, Strict(), Field(max_length=2000)] | None = None
+    value: Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)] | None = None
+
 
 
 class RecordListQuery(Query):
     kind: RecordKind | None = None
-    limit: int = Field(20, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=10_000_000)
+    limit: Annotated[QueryInt, Field(ge=1, le=100)] = 20
+    offset: Annotated[QueryInt, Field(ge=0, le=10_000_000)] = 0

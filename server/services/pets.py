@@ -10,7 +10,7 @@ from typing import Any
 from server.auth import Principal
 from server.db import Executor
 from server.errors import NotFound, PreconditionFailed
-from server.schemas.pets import PetCreate, PetListQuery
+from server.schemas.pets import PetCreate, PetListQuery, Sex, Species, Status
 from server.services import as_date, as_datetime, utcnow
 
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
@@ -24,11 +24,11 @@ class Pet:
     id: int
     owner_id: int
     name: str
-    species: str
+    species: Species
     breed: str | None
-    sex: str
+    sex: Sex
     birth_date: dt.date | None
-    status: str
+    status: Status
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int

@@ -8,7 +8,7 @@ from typing import Any
 
 from server.db import Executor, IntegrityViolation
 from server.errors import NotFound
-from server.schemas.pets import RecordCreate, RecordListQuery
+from server.schemas.pets import RecordCreate, RecordKind, RecordListQuery
 from server.services import as_date, as_datetime, utcnow
 
 COLUMNS = "id, pet_id, kind, date, note, value, created_at"
@@ -18,7 +18,7 @@ COLUMNS = "id, pet_id, kind, date, note, value, created_at"
 class Record:
     id: int
     pet_id: int
-    kind: str
+    kind: RecordKind
     date: dt.date
     note: str | None
     value: float | None

@@ -39,7 +39,7 @@ class PetHandler(BaseHandler):
 
     @require_scopes("pets:write")
     @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since", body=PetUpdate,
-               response=Pet, errors=(412,), headers={"ETag": "the new version tag"})
+               response=Pet, conditional=True, headers={"ETag": "the new version tag"})
     async def patch(self, pet_id: str, *, body: PetUpdate) -> None:
         fields = body.model_dump(exclude_unset=True)
         if not fields:
@@ -50,7 +50,7 @@ class PetHandler(BaseHandler):
         self.send(pet)
 
     @require_scopes("pets:write")
-    @operation(summary="Delete a pet and its records", response=None, errors=(412,))
+    @operation(summary="Delete a pet and its records", response=None, conditional=True)
     async def delete(self, pet_id: str) -> None:
         await delete_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user,
                          if_match=self.request.headers.get("If-Match"))
