@@ -1,0 +1,258 @@
+"""Tokens over HTTP: log in, describe, revoke (also on another instance), tampering, expiry, throttling."""
+
+import asyncio
+import contextlib
+import datetime as dt
+import statistics
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import tornado.httpserver
+from tornado.testing import bind_unused_port
+
+from server import make_app
+from server.app import PetAPI
+from tests.factories import PASSWORD, Api, create_user, unique_email
+
+both_backends = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+
+
+@pytest.fixture
+def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return getattr(request, "param", {})
+
+
+async def login(api: Api, email: str, password: str = PASSWORD) -> Any:
+    return await api.post("/v1/tokens", json={"account": email, "secret": password})
+
+
+async def token_of(api: Api, email: str) -> str:
+    response = await login(api, email)
+    assert response.status == 201, response.body
+    return response.body["data"]["token"]
+
+
+def assert_error(response: Any, status: int, code: int, request: str, message: str | None = None) -> None:
+    assert response.status == status, response.body
+    assert response.body["error_code"] == code, response.body
+    assert response.body["request"] == request
+    if message is not None:
+        assert response.body["message"] == message
+
+
+def parse_utc(text: str) -> dt.datetime:
+    assert text.endswith("Z"), text
+    return dt.datetime.fromisoformat(text[:-1] + "+00:00")
+
+
+@contextlib.asynccontextmanager
+async def serving(app: PetAPI) -> AsyncIterator[str]:
+    """Serve another application instance on a free port of this event loop."""
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_login_gives_a_bearer_token_described_by_tokens_current(api, app):
+    user = await create_user(app)
+    before = dt.datetime.now(dt.UTC)
+    response = await login(api, user.email.upper())  # e-mails are case-insensitive
+    assert response.status == 201, response.body
+    data = response.body["data"]
+    assert set(data) == {"token", "token_type", "expires_in", "scopes"}
+    assert (data["token_type"], data["expires_in"]) == ("Bearer", 3600)
+    assert data["scopes"] == ["pets:read", "pets:write", "users:me"]
+
+    current = await api.get("/v1/tokens/current", token=data["token"])
+    assert current.status == 200
+    info = current.body["data"]
+    assert set(info) == {"user_id", "scopes", "issued_at", "expires_at"}
+    assert info["user_id"] == user.id
+    assert info["scopes"] == data["scopes"]
+    issued, expires = parse_utc(info["issued_at"]), parse_utc(info["expires_at"])
+    assert abs((issued - before).total_seconds()) < 5
+    assert abs((expires - issued).total_seconds() - 3600) < 0.01
+
+
+@pytest.mark.parametrize("body", [{}, {"account": "a@example.com"}, {"account": "", "secret": "x"},
+                                  {"account": "a@example.com", "secret": PASSWORD, "scopes": ["users:admin"]}])
+@pytest.mark.gen_test
+async def test_malformed_login_is_400_naming_the_fields(api, body):
+    response = await api.post("/v1/tokens", json=body)
+    assert_error(response, 400, 1001, "POST /v1/tokens")
+    named = {e["field"] for e in response.body["errors"]}
+    expected = {"account", "secret"} - set(body) if len(body) < 2 else set(body) - {"account", "secret"}
+    assert named == (expected or {"account"})
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Basic dXNlcjpwYXNzd29yZA==", "Bearer a b"])
+@pytest.mark.gen_test
+async def test_missing_or_malformed_credentials_are_401_1003(api, header):
+    response = await api.get("/v1/users/me", headers={} if header is None else {"Authorization": header})
+    assert_error(response, 401, 1003, "GET /v1/users/me")
+    assert "authorization header" in response.body["message"]
+
+
+@pytest.mark.gen_test
+async def test_a_token_with_one_signature_character_changed_is_401_10031(api, app):
+    user = await create_user(app)
+    token = await token_of(api, user.email)
+    head, signature = token.rsplit(".", 1)
+    for position in (0, len(signature) // 2, len(signature) - 1):
+        for replacement in "AbQw_-":
+            if signature[position] == replacement:
+                continue
+            tampered = f"{head}.{signature[:position]}{replacement}{signature[position + 1:]}"
+            response = await api.get("/v1/users/me", token=tampered)
+            assert_error(response, 401, 10031, "GET /v1/users/me", "token is invalid")
+    garbage = await api.get("/v1/users/me", token="not.a.token")
+    assert_error(garbage, 401, 10031, "GET /v1/users/me")
+    assert (await api.get("/v1/users/me", token=token)).status == 200
+
+
+@pytest.mark.parametrize("config_overrides", [{"token_expiration": 1}], indirect=True)
+@pytest.mark.gen_test(timeout=15)
+async def test_a_token_older_than_token_expiration_is_401_10032(api, app):
+    user = await create_user(app)
+    token = await token_of(api, user.email)
+    assert (await api.get("/v1/users/me", token=token)).status == 200
+    await asyncio.sleep(2)
+    response = await api.get("/v1/users/me", token=token)
+    assert_error(response, 401, 10032, "GET /v1/users/me", "token is expired")
+    zh = await api.get("/v1/tokens/current", token=token, headers={"Accept-Language": "zh-CN"})
+    assert_error(zh, 401, 10032, "GET /v1/tokens/current", "令牌已过期")
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_delete_tokens_current_revokes_that_token_only(api, app):
+    user = await create_user(app)
+    first, second = await token_of(api, user.email), await token_of(api, user.email)
+    response = await api.delete("/v1/tokens/current", token=first)
+    assert response.status == 200
+    assert response.body == {"code": 200, "data": None, "message": "ok"}
+    for method, path in (("GET", "/v1/users/me"), ("GET", "/v1/tokens/current"), ("DELETE", "/v1/tokens/current")):
+        revoked = await api.request(method, path, token=first)
+        assert_error(revoked, 401, 10033, f"{method} {path}", "token is revoked")
+    still = await api.get("/v1/users/me", token=second)
+    assert still.status == 200
+    assert still.body["data"]["id"] == user.id
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_revocation_reaches_another_instance_within_the_refresh_bound(api, app, http_client):
+    other = make_app(app.config)  # a second instance (another worker or VM) on the same database
+    await other.startup()
+    try:
+        async with serving(other) as other_url:
+            remote = Api(http_client, other_url)
+            user = await create_user(app)
+            token, spare = await token_of(api, user.email), await token_of(api, user.email)
+            assert (await remote.get("/v1/users/me", token=token)).status == 200
+            assert (await remote.get("/v1/users/me", token=spare)).status == 200
+
+            assert (await api.delete("/v1/tokens/current", token=token)).status == 200
+            revoked_at = time.monotonic()
+            bound = app.config.revocation_refresh_seconds
+            await asyncio.sleep(bound + 0.1)
+            response = await remote.get("/v1/users/me", token=token)
+            assert_error(response, 401, 10033, "GET /v1/users/me")
+            assert time.monotonic() - revoked_at < bound + 2  # sleeping overran only on a very slow machine
+
+            # a password change on one instance revokes the user's earlier tokens on the other
+            changed = await api.patch("/v1/users/me", token=spare,
+                                      json={"password": "another-password", "current_password": PASSWORD})
+            assert changed.status == 200
+            await asyncio.sleep(bound + 0.1)
+            assert_error(await remote.get("/v1/users/me", token=spare), 401, 10033, "GET /v1/users/me")
+            renewed = await login(remote, user.email, "another-password")
+            assert renewed.status == 201
+            assert (await api.get("/v1/users/me", token=renewed.body["data"]["token"])).status == 200
+    finally:
+        await other.shutdown()
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=20)
+async def test_twenty_wrong_passwords_are_throttled_with_retry_after(api, app):
+    user = await create_user(app)
+    statuses = []
+    for _ in range(20):
+        response = await login(api, user.email, "wrong-password")
+        statuses.append(response.status)
+    limit = app.config.login_max_failures
+    assert statuses == [401] * limit + [429] * (20 - limit)
+    assert_error(response, 429, 1006, "POST /v1/tokens", "too many failed logins, try again later")
+    retry_after = int(response.headers["Retry-After"])
+    assert 0 < retry_after <= app.config.login_window_seconds
+    # while throttled even the right password is refused, without saying whether it was right
+    assert_error(await login(api, user.email), 429, 1006, "POST /v1/tokens")
+    # another account from the same address is not locked out by this one
+    other = await create_user(app)
+    assert (await login(api, other.email)).status == 201
+
+
+@both_backends
+@pytest.mark.parametrize("config_overrides", [{"login_max_failures_per_address": 5}], indirect=True)
+@pytest.mark.gen_test(timeout=20)
+async def test_failures_are_also_counted_per_client_address(api, app):
+    for _ in range(5):  # five different accounts, one failure each: under the per-account limit
+        assert (await login(api, unique_email("nobody"), "wrong-password")).status == 401
+    user = await create_user(app)
+    response = await login(api, user.email)
+    assert_error(response, 429, 1006, "POST /v1/tokens")
+    assert int(response.headers["Retry-After"]) > 0
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_a_successful_login_forgives_the_accounts_earlier_failures(api, app):
+    user = await create_user(app)
+    for _ in range(app.config.login_max_failures - 1):
+        assert (await login(api, user.email, "wrong-password")).status == 401
+    assert (await login(api, user.email)).status == 201
+    for _ in range(app.config.login_max_failures - 1):
+        assert (await login(api, user.email, "wrong-password")).status == 401
+    assert (await login(api, user.email)).status == 201
+
+
+@pytest.mark.gen_test
+async def test_unknown_account_wrong_password_and_disabled_account_look_the_same(api, app):
+    user = await create_user(app)
+    disabled = await create_user(app, disabled=True)
+    answers = [await login(api, "nobody-at-all@example.com"), await login(api, user.email, "wrong-password"),
+               await login(api, disabled.email)]
+    for response in answers:
+        assert_error(response, 401, 1003, "POST /v1/tokens", "wrong account or password")
+    assert answers[0].raw == answers[1].raw == answers[2].raw
+
+
+@pytest.mark.parametrize("config_overrides", [{"password_hash_time_cost": 2, "password_hash_memory_kib": 32768}],
+                         indirect=True)
+@pytest.mark.gen_test(timeout=30)
+async def test_an_unknown_account_costs_an_argon2_verification_too(api, app):
+    user = await create_user(app)
+    await login(api, "warm-up@example.com")  # the dummy hash is made once, on first use
+
+    async def timed(email: str) -> float:
+        start = time.perf_counter()
+        response = await login(api, email, "wrong-password")
+        assert response.status == 401
+        return time.perf_counter() - start
+
+    known, unknown = [], []
+    for i in range(4):
+        known.append(await timed(user.email))
+        unknown.append(await timed(f"nobody{i}@example.com"))
+    known_median, unknown_median = statistics.median(known), statistics.median(unknown)
+    assert known_median > 0.02  # the hash is costly enough for the comparison to mean something
+    assert unknown_median > 0.5 * known_median, (known, unknown)

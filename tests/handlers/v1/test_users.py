@@ -1,0 +1,231 @@
+"""Users over HTTP, on MariaDB and on the embedded SQLite: register, log in, me, and the administrators' view."""
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+
+from tests.factories import PASSWORD, create_user, token_for, unique_email, user_with_token
+
+both_backends = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+ADMIN_SCOPES = ["users:me", "users:admin"]
+
+
+async def register(api: Any, email: str, password: str = PASSWORD, nickname: str = "Tester") -> Any:
+    return await api.post("/v1/users", json={"email": email, "password": password, "nickname": nickname})
+
+
+async def login(api: Any, email: str, password: str = PASSWORD) -> Any:
+    return await api.post("/v1/tokens", json={"account": email, "secret": password})
+
+
+def assert_error(response: Any, status: int, code: int, request: str) -> None:
+    assert response.status == status, response.body
+    assert response.body["error_code"] == code, response.body
+    assert response.body["request"] == request
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_register_log_in_and_read_me(api):
+    created = await register(api, "Alice@Example.COM", nickname="  Alice ")
+    assert created.status == 201, created.body
+    data = created.body["data"]
+    assert set(data) == {"id", "email", "nickname", "role", "created_at"}
+    assert (data["email"], data["nickname"], data["role"]) == ("alice@example.com", "Alice", "user")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", data["created_at"])
+    age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(data["created_at"].replace("Z", "+00:00"))
+    assert abs(age.total_seconds()) < 60
+    assert created.headers["Location"] == f"/v1/users/{data['id']}"
+    assert b"argon2" not in created.raw and b"password" not in created.raw
+
+    token = await login(api, "alice@example.com")
+    assert token.status == 201, token.body
+    assert token.body["data"]["token_type"] == "Bearer"
+    assert token.body["data"]["expires_in"] == 3600
+    assert token.body["data"]["scopes"] == ["pets:read", "pets:write", "users:me"]
+
+    me = await api.get("/v1/users/me", token=token.body["data"]["token"])
+    assert me.status == 200
+    assert me.body == {"code": 200, "data": data, "message": "ok"}
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_invalid_registration_names_each_field(api):
+    response = await api.post("/v1/users", json={"email": "not-an-email", "password": "short", "nickname": ""})
+    assert_error(response, 400, 1001, "POST /v1/users")
+    assert sorted(e["field"] for e in response.body["errors"]) == ["email", "nickname", "password"]
+    empty = await api.post("/v1/users", json={})
+    assert_error(empty, 400, 1001, "POST /v1/users")
+    assert {e["field"]: e["message"] for e in empty.body["errors"]} == {
+        "email": "Field required", "password": "Field required", "nickname": "Field required"}
+    sneaky = await api.post("/v1/users", json={"email": unique_email(), "password": PASSWORD, "nickname": "x",
+                                               "role": "admin", "shoe_size": 44})
+    assert_error(sneaky, 400, 1001, "POST /v1/users")
+    assert {e["field"]: e["message"] for e in sneaky.body["errors"]} == {
+        "role": "read-only field", "shoe_size": "unknown field"}
+
+
+@both_backends
+@pytest.mark.parametrize(("password", "ok"), [("1234567", False), ("12345678", True)])
+@pytest.mark.gen_test
+async def test_password_needs_at_least_8_characters(api, password, ok):
+    response = await register(api, unique_email(), password=password)
+    if ok:
+        assert response.status == 201, response.body
+        assert response.body["data"]["role"] == "user"
+    else:
+        assert_error(response, 400, 1001, "POST /v1/users")
+        assert [e["field"] for e in response.body["errors"]] == ["password"]
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_taken_email_is_409_1005_whatever_its_case(api):
+    assert (await register(api, "bob@example.com")).status == 201
+    for email in ("bob@example.com", "BOB@Example.com", " bob@example.com"):
+        response = await register(api, email)
+        assert_error(response, 409, 1005, "POST /v1/users")
+        assert response.body["message"] == "the e-mail is already registered"
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_patch_me_changes_the_nickname(api, app):
+    user, token = await user_with_token(app)
+    response = await api.patch("/v1/users/me", json={"nickname": "Neo"}, token=token)
+    assert response.status == 200
+    assert response.body["data"]["nickname"] == "Neo"
+    assert response.body["data"]["id"] == user.id
+    me = await api.get("/v1/users/me", token=token)  # a nickname change keeps the token
+    assert me.status == 200
+    assert me.body["data"]["nickname"] == "Neo"
+    nothing = await api.patch("/v1/users/me", json={}, token=token)
+    assert_error(nothing, 400, 1001, "PATCH /v1/users/me")
+    escalate = await api.patch("/v1/users/me", json={"role": "admin"}, token=token)
+    assert_error(escalate, 400, 1001, "PATCH /v1/users/me")
+    assert escalate.body["errors"] == [{"field": "role", "message": "read-only field"}]
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_password_change_needs_the_current_password_and_revokes_earlier_tokens(api, app):
+    user = await create_user(app, email=unique_email())
+    old = (await login(api, user.email)).body["data"]["token"]
+    missing = await api.patch("/v1/users/me", json={"password": "brand-new-secret"}, token=old)
+    assert_error(missing, 400, 1001, "PATCH /v1/users/me")
+    assert missing.body["errors"][0]["field"] in ("current_password", "body")
+    assert "current_password" in missing.body["errors"][0]["message"] + missing.body["errors"][0]["field"]
+    wrong = await api.patch("/v1/users/me", json={"password": "brand-new-secret", "current_password": "nope-nope"},
+                            token=old)
+    assert_error(wrong, 400, 1001, "PATCH /v1/users/me")
+    assert wrong.body["errors"] == [{"field": "current_password", "message": "does not match"}]
+    assert (await api.get("/v1/users/me", token=old)).status == 200  # failed attempts revoke nothing
+
+    changed = await api.patch("/v1/users/me", json={"password": "brand-new-secret", "current_password": PASSWORD},
+                              token=old)
+    assert changed.status == 200, changed.body
+    assert changed.body["data"]["email"] == user.email
+    revoked = await api.get("/v1/users/me", token=old)
+    assert_error(revoked, 401, 10033, "GET /v1/users/me")
+    assert_error(await login(api, user.email), 401, 1003, "POST /v1/tokens")
+    fresh = await login(api, user.email, "brand-new-secret")
+    assert fresh.status == 201
+    me = await api.get("/v1/users/me", token=fresh.body["data"]["token"])
+    assert me.status == 200
+    assert me.body["data"]["id"] == user.id
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/users"), ("GET", "/v1/users/1"),
+                                              ("PATCH", "/v1/users/1")])
+@pytest.mark.gen_test
+async def test_admin_routes_refuse_a_user_token(api, app, method, path):
+    _, token = await user_with_token(app)
+    response = await api.request(method, path, json={"role": "admin"} if method == "PATCH" else None, token=token)
+    assert_error(response, 403, 1004, f"{method} {path}")
+    assert response.body["message"] == "missing scope: users:admin"
+    anonymous = await api.request(method, path, json={"role": "admin"} if method == "PATCH" else None)
+    assert_error(anonymous, 401, 1003, f"{method} {path}")
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_admin_lists_users_with_a_page(api, app):
+    admin, token = await user_with_token(app, role="admin")
+    others = [await create_user(app, nickname=f"n{i}") for i in range(4)]
+    response = await api.get("/v1/users?limit=2&offset=1", token=token)
+    assert response.status == 200, response.body
+    assert response.body["page"] == {"limit": 2, "offset": 1, "total": 5}
+    assert [u["id"] for u in response.body["data"]] == [others[0].id, others[1].id]
+    assert set(response.body["data"][0]) == {"id", "email", "nickname", "role", "created_at", "disabled"}
+    default = await api.get("/v1/users", token=token)
+    assert default.body["page"] == {"limit": 20, "offset": 0, "total": 5}
+    assert [u["id"] for u in default.body["data"]] == [admin.id] + [u.id for u in others]
+    beyond = await api.get("/v1/users?offset=50", token=token)
+    assert beyond.status == 200
+    assert beyond.body["data"] == []
+    assert beyond.body["page"] == {"limit": 20, "offset": 50, "total": 5}
+    for bad in ("limit=0", "limit=101", "offset=-1", "limit=ten"):
+        invalid = await api.get(f"/v1/users?{bad}", token=token)
+        assert_error(invalid, 400, 1001, "GET /v1/users")
+        assert invalid.body["errors"][0]["field"] == bad.split("=")[0]
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_admin_reads_one_user_or_404(api, app):
+    _, token = await user_with_token(app, role="admin")
+    user = await create_user(app, nickname="target")
+    response = await api.get(f"/v1/users/{user.id}", token=token)
+    assert response.status == 200
+    assert response.body["data"]["nickname"] == "target"
+    assert response.body["data"]["disabled"] is False
+    for missing in (user.id + 1000, 2**63, 10**19):
+        absent = await api.get(f"/v1/users/{missing}", token=token)
+        assert_error(absent, 404, 1002, f"GET /v1/users/{missing}")
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_admin_promotes_and_disables(api, app):
+    _, admin_token = await user_with_token(app, role="admin")
+    user = await create_user(app)
+    user_token = (await login(api, user.email)).body["data"]["token"]
+
+    promoted = await api.patch(f"/v1/users/{user.id}", json={"role": "admin"}, token=admin_token)
+    assert promoted.status == 200
+    assert promoted.body["data"]["role"] == "admin"
+    assert_error(await api.get("/v1/users/me", token=user_token), 401, 10033, "GET /v1/users/me")
+    as_admin = await login(api, user.email)
+    assert "users:admin" in as_admin.body["data"]["scopes"]
+    assert (await api.get("/v1/users", token=as_admin.body["data"]["token"])).status == 200
+
+    disabled = await api.patch(f"/v1/users/{user.id}", json={"disabled": True}, token=admin_token)
+    assert disabled.status == 200
+    assert disabled.body["data"]["disabled"] is True
+    revoked = await api.get("/v1/users/me", token=as_admin.body["data"]["token"])
+    assert_error(revoked, 401, 10033, "GET /v1/users/me")
+    refused = await login(api, user.email)
+    assert_error(refused, 401, 1003, "POST /v1/tokens")
+    assert refused.body["message"] == "wrong account or password"
+
+    enabled = await api.patch(f"/v1/users/{user.id}", json={"disabled": False}, token=admin_token)
+    assert enabled.body["data"]["disabled"] is False
+    assert (await login(api, user.email)).status == 201
+
+    for body, field in (({"role": "wizard"}, "role"), ({"role": "Admin!"}, "role"), ({}, "body"),
+                        ({"disabled": "maybe"}, "disabled"), ({"email": "x@example.com"}, "email")):
+        bad = await api.patch(f"/v1/users/{user.id}", json=body, token=admin_token)
+        assert_error(bad, 400, 1001, f"PATCH /v1/users/{user.id}")
+        assert bad.body["errors"][0]["field"] == field
+    absent = await api.patch(f"/v1/users/{user.id + 1000}", json={"role": "user"}, token=admin_token)
+    assert_error(absent, 404, 1002, f"PATCH /v1/users/{user.id + 1000}")
+
+
+@pytest.mark.gen_test
+async def test_a_token_minted_for_a_user_that_does_not_exist_reads_404(api, app):
+    token = token_for(app, 987654321, ["users:me"])
+    response = await api.get("/v1/users/me", token=token)
+    assert_error(response, 404, 1002, "GET /v1/users/me")
