@@ -17,18 +17,15 @@ WRONG = "wrong account or password"
 async def login(db: Database, *, account: str, secret: str, address: str, config: Config,
                 passwords: Passwords, roles: RoleMap, signer: TokenSigner) -> IssuedToken:
     """A token for the account, or 401 (same message and work whether or not it exists) / 429."""
-    await throttle.check(db, account=account, address=address, max_account=config.login_max_failures,
-                         max_address=config.login_max_failures_per_address,
-                         window_seconds=config.login_window_seconds)
+    await throttle.count_attempt(db, account=account, address=address, max_account=config.login_max_failures,
+                                 max_address=config.login_max_failures_per_address,
+                                 window_seconds=config.login_window_seconds)
     user = await find_user_by_email(db, email=account)
     if user is None:
         ok = await passwords.verify_absent(secret)
     else:
         ok = await passwords.verify(user.password_hash, secret) and not user.disabled
     if not ok or user is None:
-        await throttle.record_failure(db, account=account, address=address,
-                                      window_seconds=config.login_window_seconds)
-        raise AuthFailed(WRONG)
-    scopes = roles.scopes_for(user.role)
-    await throttle.clear_account(db, account=account)
-    return signer.issue(user.id, scopes)
+        raise AuthFailed(WRONG)  # already counted as a failure
+    await throttle.forgive_attempt(db, account=account, address=address)
+    return signer.issue(user.id, roles.scopes_for(user.role))

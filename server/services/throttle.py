@@ -27,18 +27,32 @@ def keys(account: str, address: str) -> tuple[str, str]:
 
 
 async def check(db: Executor, *, account: str, address: str, max_account: int, max_address: int,
-                window_seconds: int) -> None:
-    """429 with Retry-After while either counter is over its limit inside the window."""
+                window_seconds: int, counted: bool = False) -> None:
+    """429 with Retry-After while either counter is at its limit inside the window (over it, when this
+    attempt is already counted)."""
     now = now_ms()
     window_ms = window_seconds * 1000
     account_key, address_key = keys(account, address)
     rows = await db.fetch_all("SELECT k, window_start_ms, failures FROM login_failures WHERE k IN (%s, %s)",
                               (account_key, address_key))
     for key, start, failures in rows:
-        limit = max_account if key == account_key else max_address
+        limit = (max_account if key == account_key else max_address) + (1 if counted else 0)
         if start + window_ms > now and failures >= limit:
             retry = max(1, math.ceil((start + window_ms - now) / 1000))
             raise TooManyRequests("too many failed logins, try again later", headers={"Retry-After": str(retry)})
+
+
+async def count_attempt(db: Executor, *, account: str, address: str, max_account: int, max_address: int,
+                        window_seconds: int) -> None:
+    """Count an attempt as a failure before the password is checked, then 429 when that puts it over a limit.
+
+    Counting first makes the limit hold for concurrent guesses: checking and counting afterwards
+    would let every request that arrives while the others are still hashing through."""
+    limits = {"account": account, "address": address, "max_account": max_account, "max_address": max_address,
+              "window_seconds": window_seconds}
+    await check(db, **limits)
+    await record_failure(db, account=account, address=address, window_seconds=window_seconds)
+    await check(db, **limits, counted=True)
 
 
 async def record_failure(db: Executor, *, account: str, address: str, window_seconds: int) -> None:
@@ -49,6 +63,9 @@ async def record_failure(db: Executor, *, account: str, address: str, window_sec
         await db.execute(UPSERT[db.dialect], (key, now, window_start, window_start))
 
 
-async def clear_account(db: Executor, *, account: str) -> None:
-    """A successful login forgives the account's failures (not the address's)."""
-    await db.execute("DELETE FROM login_failures WHERE k = %s", (keys(account, "")[0],))
+async def forgive_attempt(db: Executor, *, account: str, address: str) -> None:
+    """A successful login: clear the account's failures and take back the attempt counted against the address."""
+    account_key, address_key = keys(account, address)
+    await db.execute("DELETE FROM login_failures WHERE k = %s", (account_key,))
+    await db.execute("UPDATE login_failures SET failures = failures - 1 WHERE k = %s AND failures > 0",
+                     (address_key,))

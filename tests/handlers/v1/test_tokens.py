@@ -256,3 +256,15 @@ async def test_an_unknown_account_costs_an_argon2_verification_too(api, app):
     known_median, unknown_median = statistics.median(known), statistics.median(unknown)
     assert known_median > 0.02  # the hash is costly enough for the comparison to mean something
     assert unknown_median > 0.5 * known_median, (known, unknown)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_concurrent_guesses_cannot_outrun_the_throttle(api, app):
+    user = await create_user(app)
+    responses = await asyncio.gather(*(login(api, user.email, f"guess-{i}") for i in range(30)))
+    statuses = sorted(r.status for r in responses)
+    limit = app.config.login_max_failures
+    assert statuses.count(401) <= limit, statuses
+    assert statuses.count(429) >= 30 - limit
+    assert {r.body["error_code"] for r in responses} <= {1003, 1006}
