@@ -16,6 +16,8 @@ from server.services import as_date, as_datetime, utcnow
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
 SORTS = {"id": "id", "-id": "id DESC", "name": "name, id", "-name": "name DESC, id DESC",
          "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC"}
+# Names sort case-insensitively: MariaDB's utf8mb4_unicode_ci does it, SQLite's default BINARY does not.
+SQLITE_SORTS = {**SORTS, "name": "name COLLATE NOCASE, id", "-name": "name COLLATE NOCASE DESC, id DESC"}
 ETAG_RE = re.compile(r'(?:W/)?"v(\d{1,10})"')
 
 
@@ -93,9 +95,10 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tu
     if query.q is not None:
         where += " AND LOWER(name) LIKE %s ESCAPE '!'"
         args += ("%" + re.sub(r"([!%_])", r"!\1", query.q.lower()) + "%",)
+    order = (SQLITE_SORTS if db.dialect == "sqlite" else SORTS)[query.sort]
     rows = await db.fetch_all(
         f"SELECT {COLUMNS}, COUNT(*) OVER () FROM pets WHERE 1 = 1{where}"  # noqa: S608
-        f" ORDER BY {SORTS[query.sort]} LIMIT %s OFFSET %s", (*args, query.limit, query.offset))
+        f" ORDER BY {order} LIMIT %s OFFSET %s", (*args, query.limit, query.offset))
     if rows:
         return [Pet.from_row(r) for r in rows], int(rows[0][11])
     if query.offset == 0:
