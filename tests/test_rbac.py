@@ -69,8 +69,8 @@ async def _login(api: Any, email: str) -> Any:
     return await api.post("/v1/tokens", json={"account": email, "secret": PASSWORD})
 
 
-async def _wait_for(condition: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_for(condition: Any, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)

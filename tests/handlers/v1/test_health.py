@@ -1,8 +1,23 @@
-"""Liveness, readiness and the error catalog."""
+"""Liveness, readiness (also while the database is away) and the error catalog."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 
 import pytest
+import tornado.httpserver
+from tornado.httpclient import AsyncHTTPClient
+from tornado.testing import bind_unused_port
 
+from server import make_app
+from server.app import PetAPI
+from server.db import connect
+from server.db.migrations import migrate
 from server.errors import ERROR_CLASSES
+from tests.conftest import test_config
+from tests.factories import Api, user_with_token
+from tests.mariadb_server import create_database
 
 
 @pytest.mark.gen_test
@@ -39,3 +54,84 @@ async def test_error_catalog_in_chinese_keeps_the_codes(api):
     by_code = {e["error_code"]: e["message"] for e in chinese.body["data"]}
     assert by_code[1002] == "资源不存在"
     assert by_code[10032] == "令牌已过期"
+
+
+@pytest.mark.gen_test
+async def test_health_lists_nothing_but_its_status_in_chinese_too(api):
+    response = await api.get("/v1/health", headers={"Accept-Language": "zh-CN"})
+    assert response.status == 200
+    assert response.body == {"code": 200, "data": {"status": "ok"}, "message": "ok"}
+
+
+@pytest.mark.gen_test
+async def test_health_and_errors_need_no_token_but_other_reads_do(api):
+    for path in ("/v1/health", "/v1/health/ready", "/v1/errors"):
+        response = await api.get(path)
+        assert response.status == 200, path
+        assert response.body["code"] == 200
+    protected = await api.get("/v1/tokens/current")
+    assert protected.status == 401
+    assert protected.body == {"error_code": 1003, "message": "authorization header is missing",
+                              "request": "GET /v1/tokens/current"}
+
+
+@contextlib.asynccontextmanager
+async def serving(app: PetAPI) -> AsyncIterator[str]:
+    """Serve an application built inside the test on a free port of this event loop."""
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+async def _migrated_app(url: str) -> PetAPI:
+    config = test_config(database_url=url)
+    db = await connect(config)
+    try:
+        await migrate(db)
+    finally:
+        await db.close()
+    app = make_app(config)
+    await app.startup()
+    return app
+
+
+@pytest.mark.slow
+@pytest.mark.gen_test(timeout=90)
+async def test_database_outage_is_503_1008_and_recovers_without_a_restart(private_mariadb):
+    http_client = AsyncHTTPClient(force_instance=True)
+    app = await _migrated_app(create_database(private_mariadb.url, "pet_api_outage"))
+    try:
+        async with serving(app) as base_url:
+            api = Api(http_client, base_url)
+            user, token = await user_with_token(app)
+            assert (await api.get("/v1/health/ready")).status == 200
+            assert (await api.get("/v1/users/me", token=token)).status == 200
+
+            private_mariadb.stop()
+            for path, headers in (("/v1/health/ready", {}), ("/v1/users/me", {"Authorization": f"Bearer {token}"})):
+                start = time.monotonic()
+                response = await api.get(path, headers=headers)
+                assert time.monotonic() - start < 3, path
+                assert response.status == 503, response.body
+                assert response.body == {"error_code": 1008, "message": "service unavailable", "request": f"GET {path}"}
+                assert int(response.headers["Retry-After"]) > 0
+            live = await api.get("/v1/health")  # liveness touches no database
+            assert live.status == 200
+
+            private_mariadb.start()
+            deadline = time.monotonic() + 15
+            while (ready := await api.get("/v1/health/ready")).status != 200:
+                assert time.monotonic() < deadline, ready.body
+                await asyncio.sleep(0.2)
+            assert ready.body == {"code": 200, "data": {"status": "ok"}, "message": "ok"}
+            me = await api.get("/v1/users/me", token=token)
+            assert me.status == 200, me.body
+            assert me.body["data"]["id"] == user.id
+    finally:
+        http_client.close()
+        await app.shutdown()
