@@ -15,7 +15,7 @@ from server.app import PetAPI
 from server.db import connect
 from server.db.migrations import migrate
 from server.errors import ERROR_CLASSES
-from tests.conftest import test_config
+from tests.conftest import test_config as profile_config
 from tests.factories import Api, user_with_token
 from tests.mariadb_server import create_database
 
@@ -89,7 +89,7 @@ async def serving(app: PetAPI) -> AsyncIterator[str]:
 
 
 async def _migrated_app(url: str) -> PetAPI:
-    config = test_config(database_url=url)
+    config = profile_config(database_url=url)
     db = await connect(config)
     try:
         await migrate(db)
