@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from server.auth import Principal
 from server.db import Executor
 from server.errors import NotFound, PreconditionFailed
@@ -14,6 +16,10 @@ from server.schemas.pets import PetCreate, PetListQuery, Sex, Species, Status
 from server.services import as_date, as_datetime, utcnow
 
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
+# Rows are read as one JSON array column instead of eleven columns: the driver parses a column
+# descriptor and a value per column per query in pure Python (over half of a one-pet read's cost);
+# the database writes the array and orjson reads it in C. MariaDB and SQLite both have JSON_ARRAY.
+ROW = f"JSON_ARRAY({COLUMNS})"
 SORTS = {"id": "id", "-id": "id DESC", "name": "name, id", "-name": "name DESC, id DESC",
          "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC"}
 # Names sort case-insensitively: MariaDB's utf8mb4_unicode_ci does it, SQLite's default BINARY does not.
@@ -36,9 +42,14 @@ class Pet:
     version: int
 
     @classmethod
-    def from_row(cls, r: tuple[Any, ...]) -> Pet:
+    def from_row(cls, r: tuple[Any, ...] | list[Any]) -> Pet:
         return cls(r[0], r[1], r[2], r[3], r[4], r[5], as_date(r[6]), r[7], as_datetime(r[8]), as_datetime(r[9]),
                    r[10])
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Pet:
+        """A pet from the JSON array that ROW selects."""
+        return cls.from_row(orjson.loads(text))
 
     @property
     def etag(self) -> str:
@@ -66,10 +77,10 @@ def version_condition(if_match: str | None) -> tuple[str, list[int]]:
 async def get_owned_pet(db: Executor, *, pet_id: int, user: Principal) -> Pet:
     """The pet if the caller may see it; otherwise 404, exactly as if it did not exist."""
     scope, args = owner_scope(user)
-    row = await db.fetch_one(f"SELECT {COLUMNS} FROM pets WHERE id = %s{scope}", (pet_id, *args))  # noqa: S608
+    row = await db.fetch_one(f"SELECT {ROW} FROM pets WHERE id = %s{scope}", (pet_id, *args))  # noqa: S608
     if row is None:
         raise NotFound()
-    return Pet.from_row(row)
+    return Pet.from_json(row[0])
 
 
 async def create_pet(db: Executor, *, owner_id: int, fields: PetCreate) -> Pet:
@@ -96,11 +107,13 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tu
         where += " AND LOWER(name) LIKE %s ESCAPE '!'"
         args += ("%" + re.sub(r"([!%_])", r"!\1", query.q.lower()) + "%",)
     order = (SQLITE_SORTS if db.dialect == "sqlite" else SORTS)[query.sort]
+    # The total comes from an uncorrelated subquery, run once per statement on the owner index: one round
+    # trip, and unlike COUNT(*) OVER () it does not read and sort every matching row to return a page.
     rows = await db.fetch_all(
-        f"SELECT {COLUMNS}, COUNT(*) OVER () FROM pets WHERE 1 = 1{where}"  # noqa: S608
-        f" ORDER BY {order} LIMIT %s OFFSET %s", (*args, query.limit, query.offset))
+        f"SELECT {ROW}, (SELECT COUNT(*) FROM pets WHERE 1 = 1{where}) FROM pets WHERE 1 = 1{where}"  # noqa: S608
+        f" ORDER BY {order} LIMIT %s OFFSET %s", (*args, *args, query.limit, query.offset))
     if rows:
-        return [Pet.from_row(r) for r in rows], int(rows[0][11])
+        return [Pet.from_json(r[0]) for r in rows], int(rows[0][1])
     if query.offset == 0:
         return [], 0
     total = await db.fetch_one(f"SELECT COUNT(*) FROM pets WHERE 1 = 1{where}", args)  # noqa: S608
