@@ -141,14 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log_level)
     try:
         asyncio.run(_check_schema(config))  # forked workers would each fail and be restarted
-        serve(config)
     except PendingMigrations as exc:
         print(f"pet-api: {exc}", file=sys.stderr)
         return 3
     except ServiceUnavailable:
         print("pet-api: the database is unreachable at start-up", file=sys.stderr)
         return 4
-    return 0
+    return serve(config)  # 0 after a graceful stop (SIGTERM/SIGINT); a worker's start-up failure code otherwise
 
 
 if __name__ == "__main__":

@@ -1,53 +1,90 @@
-"""Prometheus metrics of one application: requests, latency, in flight, pool, errors by code."""
+"""Prometheus metrics of one application: requests and latency by route/method/status, requests in flight,
+database pool, errors by code. With several workers (PROMETHEUS_MULTIPROC_DIR set by the supervisor) every
+worker writes its values to that directory and a scrape of any worker sums them all."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import weakref
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+import tornado.ioloop
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class PoolCollector(Collector):
-    """Database connections in use and idle, read when scraped."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        in_use, idle = self.app.db.pool_stats() if self.app.db is not None else (0, 0)
-        family = GaugeMetricFamily("pet_api_db_pool_connections", "Database pool connections", labels=["state", "pid"])
-        family.add_metric(["in_use", str(os.getpid())], in_use)
-        family.add_metric(["idle", str(os.getpid())], idle)
-        yield family
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+SAMPLE_SECONDS = 1.0  # how often a worker publishes its gauges for the other workers' scrapes
 
 
 class Metrics:
     """The metric objects, registered on a registry owned by the application (no module globals)."""
 
     def __init__(self, app: Any, registry: CollectorRegistry | None = None) -> None:
+        self.app = app
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = registry or CollectorRegistry()
-        self.requests = Counter("pet_api_requests", "HTTP requests", ["route", "method", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("pet_api_request_duration_seconds", "HTTP request latency",
-                                 ["route", "method"], buckets=BUCKETS, registry=self.registry)
+        labels = ["route", "method", "status"]
+        self.requests = Counter("pet_api_requests", "HTTP requests", labels, registry=self.registry)
+        self.latency = Histogram("pet_api_request_duration_seconds", "HTTP request latency", labels,
+                                 buckets=BUCKETS, registry=self.registry)
         self.errors = Counter("pet_api_errors", "Error responses by error_code", ["error_code"],
                               registry=self.registry)
         self.in_flight = Gauge("pet_api_requests_in_flight", "Requests being served", registry=self.registry,
                                multiprocess_mode="livesum")
-        self.registry.register(PoolCollector(app))
+        self.pool = Gauge("pet_api_db_pool_connections", "Database pool connections", ["state"],
+                          registry=self.registry, multiprocess_mode="livesum")
+        self.workers = Gauge("pet_api_workers", "Serving processes", registry=self.registry,
+                             multiprocess_mode="livesum")
+        self.workers.set(1)
+        self._servers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._sampler: tornado.ioloop.PeriodicCallback | None = None
+
+    def watch(self, server: Any) -> None:
+        """Count the requests in flight of this HTTP server (serve.PetHTTPServer)."""
+        self._servers.add(server)
 
     def observe(self, handler: Any, status: int, duration: float) -> None:
-        """Count one finished request."""
-        route = handler.route if hasattr(handler, "route") else "unmatched"
+        """Count one finished request (called for every request: no formatting, cached label children)."""
+        route = getattr(handler, "route", "unmatched")
         method = handler.request.method
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(duration)
+        if method not in METHODS:
+            method = "other"  # a client's made-up method must not mint label values
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(route, method, str(status)),
+                                              self.latency.labels(route, method, str(status)))
+        children[0].inc()
+        children[1].observe(duration)
         code = getattr(handler, "error_code", None)
         if code is not None:
             self.errors.labels(str(code)).inc()
+
+    def sample(self) -> None:
+        """Publish the gauges read from live objects: requests in flight, pool connections."""
+        self.in_flight.set(sum(server.in_flight for server in self._servers))
+        db = self.app.db
+        in_use, idle = db.pool_stats() if db is not None else (0, 0)
+        self.pool.labels("in_use").set(in_use)
+        self.pool.labels("idle").set(idle)
+
+    def start(self) -> None:
+        """With several workers, publish the gauges every second so that any worker's scrape sees them."""
+        if self.multiprocess and self._sampler is None:
+            self._sampler = tornado.ioloop.PeriodicCallback(self.sample, SAMPLE_SECONDS * 1000)
+            self._sampler.start()
+
+    def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition: this process, or every worker's in multiprocess mode."""
+        self.sample()
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)

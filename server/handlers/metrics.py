@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.errors import Forbidden
 from server.handlers.base import BaseHandler
@@ -21,4 +21,4 @@ class MetricsHandler(BaseHandler):
             if not local:
                 raise Forbidden("metrics are served to local addresses only")
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest(self.application.metrics.registry))
+        self.finish(self.application.metrics.render())

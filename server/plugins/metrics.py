@@ -1,12 +1,23 @@
 """GET /metrics in Prometheus text format."""
 
+from typing import Any
+
 from server.handlers.metrics import MetricsHandler
 from server.metrics import Metrics
 from server.plugins import Plugin, Route
 
 
-def _setup(app: object) -> None:
-    app.metrics = Metrics(app)  # type: ignore[attr-defined]
+def _setup(app: Any) -> None:
+    app.metrics = Metrics(app)
 
 
-PLUGIN = Plugin(name="metrics", routes=[Route("/metrics", MetricsHandler)], setup=_setup)
+async def _start(app: Any) -> None:
+    app.metrics.start()
+
+
+async def _stop(app: Any) -> None:
+    app.metrics.stop()
+
+
+PLUGIN = Plugin(name="metrics", routes=[Route("/metrics", MetricsHandler)], setup=_setup, on_start=_start,
+                on_stop=_stop)

@@ -1,0 +1,208 @@
+"""Helpers of the deployment tests: migrated databases, real server processes, a raw keep-alive HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from server.db import connect
+from server.db.migrations import migrate
+from tests.conftest import test_config
+from tests.mariadb_server import create_database
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGINS_WITH_SLOW = '["core", "accounts", "pets", "records", "metrics", "tests.deploy.slow_plugin"]'
+
+
+def migrated_database(server_url: str, name: str) -> str:
+    """A fresh, migrated database on the session's MariaDB; returns its URL."""
+    url = create_database(server_url, name)
+
+    async def _migrate() -> None:
+        db = await connect(test_config(database_url=url))
+        try:
+            await migrate(db)
+        finally:
+            await db.close()
+
+    loop = asyncio.new_event_loop()  # not asyncio.run(): it would reset the test's current loop
+    try:
+        loop.run_until_complete(_migrate())
+    finally:
+        loop.close()
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise this process' descriptor limit (children inherit it) towards wanted; the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(max(soft, wanted), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a server process: none of the caller's PET_API_* variables, INFO logs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PET_API_", "LISTEN_", "NOTIFY_", "WATCHDOG_"))}
+    env.update({"PET_API_DATABASE_URL": database_url, "PET_API_LOG_LEVEL": "INFO", **extra})
+    return env
+
+
+class ServerProcess:
+    """`python main.py --env=test` in a subprocess; its stdout (JSON logs) goes to a file."""
+
+    def __init__(self, log_path: Path, env: dict[str, str], *, port: int | None = None, workers: int = 1,
+                 prefix: Sequence[str] = ()) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        command = [*prefix, sys.executable, "main.py", "--env=test", "--port", str(self.port),
+                   "--workers", str(workers)]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self, timeout: float = 30) -> ServerProcess:
+        """Wait until GET /v1/health/ready answers 200 (the database pool is up)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.output()[-3000:]}")
+            try:
+                if get(self.port, "/v1/health/ready", timeout=2).status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not get ready in {timeout} s:\n{self.output()[-3000:]}")
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far (other lines are skipped)."""
+        lines = []
+        for line in self.output().splitlines():
+            if line.startswith("{"):
+                lines.append(orjson.loads(line))
+        return lines
+
+    def workers(self) -> list[int]:
+        """The supervisor's worker pids."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL (of the group: workers too) if it does not exit."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                for pid in self.workers():
+                    os.kill(pid, signal.SIGKILL)
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+def _read_reply(sock_file: Any) -> Reply:
+    status_line = sock_file.readline()
+    if not status_line:
+        raise ConnectionError("closed before a response")
+    status = int(status_line.split()[1])
+    headers: dict[str, str] = {}
+    while (line := sock_file.readline().rstrip(b"\r\n")):
+        name, _, value = line.decode("latin1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = sock_file.read(int(headers.get("content-length", "0")))
+    return Reply(status, headers, body)
+
+
+def get(port: int, path: str, *, headers: dict[str, str] | None = None, timeout: float = 10) -> Reply:
+    """One blocking request on its own connection (Connection: close)."""
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
+             *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        with sock.makefile("rb") as f:
+            return _read_reply(f)
+
+
+class KeepAlive:
+    """A raw HTTP/1.1 keep-alive connection (tornado's client opens one connection per request)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> KeepAlive:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
+                      body: bytes = b"") -> Reply:
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
+                 *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("closed before a response")
+        status = int(status_line.split()[1])
+        response_headers: dict[str, str] = {}
+        while (line := (await self.reader.readline()).rstrip(b"\r\n")):
+            name, _, value = line.decode("latin1").partition(":")
+            response_headers[name.strip().lower()] = value.strip()
+        length = int(response_headers.get("content-length", "0"))
+        return Reply(status, response_headers, await self.reader.readexactly(length))
+
+    async def closed_by_server(self, within: float) -> bool:
+        """Whether the server closes the connection within `within` seconds (end of stream, nothing else sent)."""
+        try:
+            async with asyncio.timeout(within):
+                return await self.reader.read(1) == b""
+        except TimeoutError:
+            return False
+        except ConnectionError:
+            return True
+
+    def close(self) -> None:
+        self.writer.close()
