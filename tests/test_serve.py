@@ -19,10 +19,10 @@ from tests.deploy.servers import (
     KeepAlive,
     Reply,
     ServerProcess,
+    Servers,
     get,
     migrated_database,
     raise_nofile,
-    server_env,
 )
 
 StartServer = Callable[..., ServerProcess]
@@ -36,16 +36,9 @@ def database(mysql_server_url: str) -> str:
 @pytest.fixture
 def start_server(tmp_path: Path, database: str) -> Iterator[StartServer]:
     """start_server(workers=1, **env) -> a ready server process, stopped at teardown."""
-    started: list[ServerProcess] = []
-
-    def start(workers: int = 1, **env: str) -> ServerProcess:
-        server = ServerProcess(tmp_path / f"server{len(started)}.log", server_env(database, **env), workers=workers)
-        started.append(server)
-        return server.wait_ready()
-
-    yield start
-    for server in started:
-        server.stop()
+    servers = Servers(tmp_path, database)
+    yield servers.start
+    servers.stop_all()
 
 
 def metric(port: int, name: str, **labels: str) -> float:

@@ -9,8 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,25 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PET_API_", "LISTEN_", "NOTIFY_", "WATCHDOG_"))}
     env.update({"PET_API_DATABASE_URL": database_url, "PET_API_LOG_LEVEL": "INFO", **extra})
     return env
+
+
+class Servers:
+    """Starts server processes on one database (`servers.start(workers=1, **env)`); stop_all() at teardown."""
+
+    def __init__(self, tmp_path: Path, database_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.database_url = database_url
+        self.started: list[ServerProcess] = []
+
+    def start(self, workers: int = 1, *, ready: bool = True, **env: str) -> ServerProcess:
+        log_path = self.tmp_path / f"server{len(self.started)}.log"
+        server = ServerProcess(log_path, server_env(self.database_url, **env), workers=workers)
+        self.started.append(server)
+        return server.wait_ready() if ready else server
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
 
 
 class ServerProcess:
@@ -206,3 +226,57 @@ class KeepAlive:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def wait_for(condition: Callable[[], object], what: str, within: float = 15) -> None:
+    """Poll condition until it is true; fail naming what did not happen."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within} s: {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Outcome:
+    at: float  # time.monotonic() when the request began
+    ok: bool
+    detail: str
+
+
+class Load:
+    """Threads sending GET path, each on a fresh connection, until the block ends; every outcome is kept."""
+
+    def __init__(self, port: int, path: str, *, threads: int = 4, expect: int = 200, timeout: float = 15) -> None:
+        self.port = port
+        self.path = path
+        self.threads = threads
+        self.expect = expect
+        self.timeout = timeout
+        self.outcomes: list[Outcome] = []
+        self._stop = threading.Event()
+        self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                reply = get(self.port, self.path, timeout=self.timeout)
+                outcome = Outcome(began, reply.status == self.expect, f"{reply.status} {reply.body[:120]!r}")
+            except OSError as exc:
+                outcome = Outcome(began, False, repr(exc))
+            self.outcomes.append(outcome)
+
+    def __enter__(self) -> Load:
+        for thread in self._workers:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._workers:
+            thread.join(self.timeout + 5)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]

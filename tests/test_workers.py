@@ -1,0 +1,108 @@
+"""Workers on one port: a worker killed with SIGKILL is replaced while the port keeps answering, and /metrics
+counts the requests of every worker (prometheus multiprocess mode)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deploy.servers import Load, ServerProcess, Servers, get, migrated_database, wait_for
+
+HEALTH = {"route": "/v1/health", "method": "GET", "status": "200"}
+
+
+@pytest.fixture(scope="module")
+def database(mysql_server_url: str) -> str:
+    return migrated_database(mysql_server_url, "pet_api_workers")
+
+
+@pytest.fixture
+def servers(tmp_path: Path, database: str) -> Iterator[Servers]:
+    servers = Servers(tmp_path, database)
+    yield servers
+    servers.stop_all()
+
+
+def serving(server: ServerProcess) -> list[int]:
+    """Pids of the workers that logged "serving" (ready: listening, database pool up)."""
+    return [line["worker"] for line in server.log_lines() if line["message"] == "serving"]
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """GET /metrics parsed by prometheus-client: {(sample name, sorted labels): value}."""
+    text = get(port, "/metrics").body.decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def key(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return name, tuple(sorted(labels.items()))
+
+
+def start_two_workers(servers: Servers, tmp_path: Path) -> ServerProcess:
+    server = servers.start(workers=2, TMPDIR=str(tmp_path))  # the metrics directory is made under TMPDIR
+    wait_for(lambda: len(serving(server)) == 2, "both workers serving")
+    return server
+
+
+def test_metrics_count_the_requests_of_every_worker(servers, tmp_path):
+    server = start_two_workers(servers, tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: get(server.port, "/v1/health").status, range(400)))
+    assert statuses == [200] * 400
+
+    def requests_per_worker() -> dict[int, float]:  # read from each worker's own file in the metrics directory
+        counts = {}
+        for path in glob.glob(str(tmp_path / "pet-api-metrics-*" / "counter_*.db")):
+            samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                       for m in MultiProcessCollector.merge([path]) for s in m.samples}
+            counts[int(Path(path).stem.split("_")[1])] = samples.get(key("pet_api_requests_total", **HEALTH), 0)
+        return counts
+
+    # The access log and metrics are written just after the response is sent: allow a moment.
+    wait_for(lambda: sum(requests_per_worker().values()) == 400, "400 requests counted", within=5)
+    per_worker = requests_per_worker()
+    assert sorted(per_worker) == sorted(serving(server))
+    assert all(count > 0 for count in per_worker.values()), per_worker  # both workers served some
+
+    for _ in range(6):  # whichever worker answers the scrape reports everyone's requests
+        metrics = scrape(server.port)
+        assert metrics[key("pet_api_requests_total", **HEALTH)] == 400
+        assert metrics[key("pet_api_request_duration_seconds_count", **HEALTH)] == 400
+        assert metrics[key("pet_api_workers")] == 2
+        assert metrics[key("pet_api_requests_in_flight")] >= 1  # this scrape
+        assert metrics[key("pet_api_db_pool_connections", state="idle")] >= 1
+    print(f"\nrequests per worker: {sorted(per_worker.values())}")
+
+
+def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(servers, tmp_path):
+    server = start_two_workers(servers, tmp_path)
+    with Load(server.port, "/v1/health/ready") as load:
+        time.sleep(0.5)
+        victim = server.workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: len(serving(server)) == 3, "a replacement worker serving")
+        replaced_at = time.monotonic()
+        time.sleep(1)
+    assert victim not in server.workers() and len(server.workers()) == 2
+    after = [o for o in load.outcomes if o.at > killed_at]
+    # At most the requests the victim held when it died (one per client thread) can fail.
+    assert len(load.failures) <= load.threads, load.failures
+    assert len(after) >= 20 and all(o.ok for o in after[-10:])
+    died = [line for line in server.log_lines() if line["message"] == "worker died: replacing it"]
+    assert [(d["worker"], d["exit_code"]) for d in died] == [(victim, -signal.SIGKILL)]
+    assert scrape(server.port)[key("pet_api_workers")] == 2  # the dead worker's live gauges are gone
+    server.signal(signal.SIGTERM)
+    assert server.wait(30) == 0
+    print(f"\nSIGKILL of a worker under load: replaced in {replaced_at - killed_at:.2f} s, "
+          f"{len(load.outcomes)} requests, {len(load.failures)} failed")
