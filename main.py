@@ -44,7 +44,8 @@ async def _migrate(config: Config) -> int:
     from server.db import connect
     from server.db.migrations import migrate
 
-    db = await connect(config)
+    # a migration may rewrite a big table: the request path's statement timeout does not apply
+    db = await connect(config.model_copy(update={"db_statement_timeout": 3600.0}))
     try:
         applied = await migrate(db)
     finally:

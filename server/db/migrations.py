@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from server.db import Database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+LOCK_NAME = "pet_api.migrate"
 FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 LEDGER = {
     "mysql": "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, name VARCHAR(128) NOT NULL,"
@@ -61,15 +64,33 @@ async def pending(db: Database) -> list[Migration]:
     return [m for m in available(db.dialect) if m.version not in done]
 
 
+@asynccontextmanager
+async def _one_migrator(db: Database) -> AsyncIterator[None]:
+    """On MySQL, a named lock makes a second `migrate` (another VM deploying) wait instead of colliding."""
+    if db.dialect != "mysql":
+        yield  # SQLite: BEGIN IMMEDIATE already serializes writers
+        return
+    wait = max(1, int(db.config.db_statement_timeout) - 1)  # type: ignore[attr-defined]
+    async with db.transaction() as holder:  # the lock belongs to this connection's session
+        row = await holder.fetch_one("SELECT GET_LOCK(%s, %s)", (LOCK_NAME, wait))
+        if not row or row[0] != 1:
+            raise RuntimeError(f"another migrate holds the lock {LOCK_NAME!r}; try again when it has finished")
+        try:
+            yield
+        finally:
+            await holder.fetch_one("SELECT RELEASE_LOCK(%s)", (LOCK_NAME,))
+
+
 async def migrate(db: Database) -> list[Migration]:
     """Apply every pending migration in order; each one is recorded when its statements succeeded."""
-    if await db.fetch_one(EXISTS[db.dialect]) is None:
-        await db.execute(LEDGER[db.dialect])
-    todo = await pending(db)
-    for migration in todo:
-        async with db.transaction() as tx:  # DDL commits implicitly on MySQL; SQLite keeps it atomic
-            for statement in migration.statements():
-                await tx.execute(statement)
-            await tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                             (migration.version, migration.name, dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+    async with _one_migrator(db):
+        if await db.fetch_one(EXISTS[db.dialect]) is None:
+            await db.execute(LEDGER[db.dialect])
+        todo = await pending(db)
+        for migration in todo:
+            async with db.transaction() as tx:  # DDL commits implicitly on MySQL; SQLite keeps it atomic
+                for statement in migration.statements():
+                    await tx.execute(statement)
+                await tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                                 (migration.version, migration.name, dt.datetime.now(dt.UTC).replace(tzinfo=None)))
     return todo
