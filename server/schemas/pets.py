@@ -108,7 +108,7 @@ def _birth_date_schema(schema: dict[str, Any]) -> None:
 Date = Annotated[dt.date, BeforeValidator(_iso_date)]
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=64, pattern=NOT_BLANK), AfterValidator(_trimmed)]
 Breed = Annotated[str, Strict(), Field(max_length=64)]
-QueryInt = Annotated[int, BeforeValidator(_query_int)]
+QueryInt = BeforeValidator(_query_int)  # after the bounds in Annotated[int, Field(...), QueryInt]
 BirthDate = Annotated[Date | None, AfterValidator(_not_future), Field(json_schema_extra=_birth_date_schema)]
 
 
@@ -146,10 +146,10 @@ class PetListQuery(Query):
     species: Species | None = None
     status: Status | None = None
     q: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    owner_id: Annotated[QueryInt, Field(ge=1, le=MAX_ID)] | None = None
+    owner_id: Annotated[int, Field(ge=1, le=MAX_ID), QueryInt] | None = None
     sort: PetSort = "id"
-    limit: Annotated[QueryInt, Field(ge=1, le=100)] = 20
-    offset: Annotated[QueryInt, Field(ge=0, le=10_000_000)] = 0
+    limit: Annotated[int, Field(ge=1, le=100), QueryInt] = 20
+    offset: Annotated[int, Field(ge=0, le=10_000_000), QueryInt] = 0
 
 
 class RecordCreate(Body):
@@ -162,5 +162,5 @@ class RecordCreate(Body):
 
 class RecordListQuery(Query):
     kind: RecordKind | None = None
-    limit: Annotated[QueryInt, Field(ge=1, le=100)] = 20
-    offset: Annotated[QueryInt, Field(ge=0, le=10_000_000)] = 0
+    limit: Annotated[int, Field(ge=1, le=100), QueryInt] = 20
+    offset: Annotated[int, Field(ge=0, le=10_000_000), QueryInt] = 0
