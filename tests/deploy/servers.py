@@ -240,6 +240,7 @@ def wait_for(condition: Callable[[], object], what: str, within: float = 15) -> 
 @dataclass
 class Outcome:
     at: float  # time.monotonic() when the request began
+    took: float
     ok: bool
     detail: str
 
@@ -262,9 +263,10 @@ class Load:
             began = time.monotonic()
             try:
                 reply = get(self.port, self.path, timeout=self.timeout)
-                outcome = Outcome(began, reply.status == self.expect, f"{reply.status} {reply.body[:120]!r}")
+                ok, detail = reply.status == self.expect, f"{reply.status} {reply.body[:120]!r}"
             except OSError as exc:
-                outcome = Outcome(began, False, repr(exc))
+                ok, detail = False, repr(exc)
+            outcome = Outcome(began, time.monotonic() - began, ok, detail)
             self.outcomes.append(outcome)
 
     def __enter__(self) -> Load:
