@@ -176,14 +176,23 @@ def _read_reply(sock_file: Any) -> Reply:
     return Reply(status, headers, body)
 
 
-def get(port: int, path: str, *, headers: dict[str, str] | None = None, timeout: float = 10) -> Reply:
+def request(port: int, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None,
+            timeout: float = 10) -> Reply:
     """One blocking request on its own connection (Connection: close)."""
-    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
+    body = orjson.dumps(json) if json is not None else b""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close", f"Content-Length: {len(body)}",
              *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    if json is not None:
+        lines.append("Content-Type: application/json")
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         with sock.makefile("rb") as f:
             return _read_reply(f)
+
+
+def get(port: int, path: str, *, headers: dict[str, str] | None = None, timeout: float = 10) -> Reply:
+    """GET on its own connection."""
+    return request(port, "GET", path, headers=headers, timeout=timeout)
 
 
 class KeepAlive:
@@ -248,9 +257,11 @@ class Outcome:
 class Load:
     """Threads sending GET path, each on a fresh connection, until the block ends; every outcome is kept."""
 
-    def __init__(self, port: int, path: str, *, threads: int = 4, expect: int = 200, timeout: float = 15) -> None:
+    def __init__(self, port: int, path: str, *, threads: int = 4, expect: int = 200, timeout: float = 15,
+                 headers: dict[str, str] | None = None) -> None:
         self.port = port
         self.path = path
+        self.headers = headers
         self.threads = threads
         self.expect = expect
         self.timeout = timeout
@@ -262,7 +273,7 @@ class Load:
         while not self._stop.is_set():
             began = time.monotonic()
             try:
-                reply = get(self.port, self.path, timeout=self.timeout)
+                reply = get(self.port, self.path, headers=self.headers, timeout=self.timeout)
                 ok, detail = reply.status == self.expect, f"{reply.status} {reply.body[:120]!r}"
             except OSError as exc:
                 ok, detail = False, repr(exc)

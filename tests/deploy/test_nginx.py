@@ -1,0 +1,169 @@
+"""Past one machine: two instances on one MariaDB database behind Debian's nginx, configured by
+deploy/nginx.conf (ports substituted). Tokens issued by one instance work on the other, a revocation on one is
+refused by the other within the revocation refresh bound, and stopping one instance under a steady read load
+loses no request."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.servers import (
+    ROOT,
+    Load,
+    ServerProcess,
+    Servers,
+    free_port,
+    get,
+    migrated_database,
+    request,
+    wait_for,
+)
+from tests.factories import unique_email
+
+pytestmark = pytest.mark.slow
+NGINX_SITE = ROOT / "deploy" / "nginx.conf"
+PASSWORD = "correct-horse-battery"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+
+
+def site_config(ports: tuple[int, int], listen: int) -> str:
+    """deploy/nginx.conf with the instances' and nginx's ports substituted (each must match exactly once)."""
+    text = NGINX_SITE.read_text()
+    for default, port in zip(("127.0.0.1:8001", "127.0.0.1:8002"), ports, strict=True):
+        text, count = re.subn(rf"server {re.escape(default)}\b", f"server 127.0.0.1:{port}", text)
+        assert count == 1, f"deploy/nginx.conf has no 'server {default}' upstream line"
+    text, count = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen};", text)
+    assert count == 1, "deploy/nginx.conf has no 'listen 80;'"
+    return text
+
+
+def main_config(prefix: Path) -> str:
+    """An nginx.conf of its own (no /etc/nginx, /var/log or /run) around the site file."""
+    temp = "\n".join(f"    {kind}_temp_path {prefix}/{kind}_temp;"
+                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return f"""user root;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {prefix}/access.log;
+{temp}
+    include {prefix}/pet-api.conf;
+}}
+"""
+
+
+@dataclass
+class Cluster:
+    a: ServerProcess
+    b: ServerProcess
+    port: int  # nginx
+
+
+@pytest.fixture(scope="module")
+def database(mysql_server_url: str) -> str:
+    return migrated_database(mysql_server_url, "pet_api_nginx")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, database: str) -> Iterator[Cluster]:
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx not installed (apt-get install nginx-light)")
+    servers = Servers(tmp_path, database)
+    nginx = None
+    try:
+        # Behind the proxy: the client address comes from X-Real-IP.
+        a, b = (servers.start(ready=False, PET_API_XHEADERS="true") for _ in range(2))
+        a.wait_ready()
+        b.wait_ready()
+        prefix = tmp_path / "nginx"
+        prefix.mkdir()
+        port = free_port()
+        (prefix / "pet-api.conf").write_text(site_config((a.port, b.port), port))
+        (prefix / "nginx.conf").write_text(main_config(prefix))
+        nginx = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                                  "-e", str(prefix / "error.log"), "-g", "daemon off;"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def answering() -> bool:
+            assert nginx.poll() is None, nginx.stderr.read().decode()  # type: ignore[union-attr]
+            try:
+                return get(port, "/v1/health").status == 200
+            except OSError:
+                return False
+
+        wait_for(answering, "nginx answering")
+        yield Cluster(a, b, port)
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(10)
+        servers.stop_all()
+
+
+def login(port: int) -> tuple[int, str]:
+    """A new user registered and logged in through this port: (user id, token)."""
+    email = unique_email("nginx")
+    created = request(port, "POST", "/v1/users", json={"email": email, "password": PASSWORD, "nickname": "n"})
+    assert created.status == 201, created.body
+    issued = request(port, "POST", "/v1/tokens", json={"account": email, "secret": PASSWORD})
+    assert issued.status == 201, issued.body
+    return created.json()["data"]["id"], issued.json()["data"]["token"]
+
+
+def test_a_token_works_on_every_instance_and_a_revocation_reaches_them_all(cluster):
+    user_id, token = login(cluster.a.port)
+    auth = {"Authorization": f"Bearer {token}"}
+    on_b = get(cluster.b.port, "/v1/tokens/current", headers=auth)
+    assert on_b.status == 200 and on_b.json()["data"]["user_id"] == user_id
+
+    revoked = request(cluster.a.port, "DELETE", "/v1/tokens/current", headers=auth)
+    assert revoked.status == 200, revoked.body
+    revoked_at = time.monotonic()
+    wait_for(lambda: get(cluster.b.port, "/v1/tokens/current", headers=auth).status == 401,
+             "instance B refusing the token revoked on A", within=5)
+    took = time.monotonic() - revoked_at
+    refused = get(cluster.b.port, "/v1/tokens/current", headers=auth)
+    assert refused.json()["error_code"] == 10033
+    assert took < 2  # the test profile refreshes revocations every 0.2 s
+    through_nginx = get(cluster.port, "/v1/tokens/current", headers=auth)
+    assert through_nginx.status == 401 and through_nginx.json()["error_code"] == 10033
+    print(f"\nnginx: a token revoked on A was refused by B after {took:.2f} s")
+
+
+def test_stopping_an_instance_under_a_steady_read_load_loses_no_request(cluster):
+    _, token = login(cluster.port)
+    auth = {"Authorization": f"Bearer {token}"}
+    with Load(cluster.port, "/v1/users/me", threads=4, headers=auth) as load:
+        time.sleep(1)
+        cluster.a.signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        assert cluster.a.wait(30) == 0
+        time.sleep(1)
+    after = [o for o in load.outcomes if o.at > stopped_at]
+    assert load.failures == []
+    assert len(load.outcomes) > 100 and len(after) > 20
+    print(f"\nnginx: instance A stopped under load: {len(load.outcomes)} reads, 0 lost")
+
+    assert get(cluster.port, "/metrics").json() == {"error_code": 1007, "message": "no such route",
+                                                     "request": "GET /metrics"}
+    cluster.b.signal(signal.SIGTERM)
+    assert cluster.b.wait(30) == 0
+    down = get(cluster.port, "/v1/users/me", headers=auth)  # no instance left: the API's shape, not nginx's
+    assert down.status == 503
+    assert down.json() == {"error_code": 1008, "message": "service unavailable", "request": "GET /v1/users/me"}
+    assert down.headers["retry-after"] == "5"
