@@ -57,25 +57,50 @@ async def _migrate(config: Config) -> int:
     return 0
 
 
+def _admin_password() -> str | None:
+    """PET_API_ADMIN_PASSWORD, else asked twice on the terminal; None when there is neither."""
+    password = os.environ.get("PET_API_ADMIN_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        return None
+    first = getpass.getpass("admin password: ")
+    return first if getpass.getpass("admin password again: ") == first else ""
+
+
 async def _create_admin(config: Config, email: str, nickname: str) -> int:
     from server.db import connect
+    from server.errors import InvalidParameter
     from server.passwords import Passwords
+    from server.schemas.accounts import UserCreate
+    from server.services.revocations import RevocationCache
     from server.services.users import create_user, find_user_by_email, update_user
+    from server.validation import validate
 
-    password = os.environ.get("PET_API_ADMIN_PASSWORD") or getpass.getpass("admin password: ")
-    if len(password) < 8:
-        print("create-admin: the password must be at least 8 characters", file=sys.stderr)
+    password = _admin_password()
+    if password is None:
+        print("create-admin: set PET_API_ADMIN_PASSWORD or run it in a terminal to be asked", file=sys.stderr)
+        return 2
+    try:
+        account = validate(UserCreate, {"email": email, "password": password, "nickname": nickname})
+    except InvalidParameter as exc:
+        for error in exc.errors or []:
+            print(f"create-admin: {error['field']}: {error['message']}", file=sys.stderr)
         return 2
     db = await connect(config)
     try:
         password_hash = await Passwords(time_cost=config.password_hash_time_cost,
                                         memory_kib=config.password_hash_memory_kib).hash(password)
-        user = await find_user_by_email(db, email=email)
+        user = await find_user_by_email(db, email=account.email)
         if user is None:
-            user = await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin")
+            user = await create_user(db, email=account.email, password_hash=password_hash,
+                                     nickname=account.nickname, role="admin")
             print(f"created admin {user.email} (id {user.id})")
         else:
-            await update_user(db, user_id=user.id, fields={"role": "admin", "password_hash": password_hash})
+            await update_user(db, user_id=user.id, fields={"role": "admin", "password_hash": password_hash,
+                                                           "disabled": 0})
+            # a new password revokes the account's earlier tokens, as PATCH /v1/users/me does
+            await RevocationCache(refresh_seconds=1, token_lifetime=config.token_expiration).revoke_user(db, user.id)
             print(f"promoted {user.email} (id {user.id}) to admin")
     finally:
         await db.close()
