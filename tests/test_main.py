@@ -274,3 +274,39 @@ def test_the_access_log_holds_no_credentials(prod_server):
     assert secret_password not in log
     assert token not in log
     assert token.rsplit(".", 1)[1] not in log
+
+
+def test_dev_serves_accounts_on_embedded_sqlite_within_5_seconds(tmp_path):
+    port = free_port()
+    env = clean_env(PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/dev.sqlite3", **FAST_HASH)
+    with (tmp_path / "server.log").open("w") as out:
+        process = subprocess.Popen([sys.executable, "main.py", "--env=dev", "--port", str(port)], cwd=ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        started = time.monotonic()
+        while True:
+            assert process.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if http("GET", f"{base}/v1/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() - started < 5, (tmp_path / "server.log").read_text()
+            time.sleep(0.05)
+        status, body, _ = http("POST", f"{base}/v1/users", {"email": "dev@example.com", "password": "dev-password",
+                                                             "nickname": "Dev"})
+        assert status == 201, body
+        status, token, _ = http("POST", f"{base}/v1/tokens", {"account": "dev@example.com", "secret": "dev-password"})
+        assert status == 201, token
+        status, me, _ = http("GET", f"{base}/v1/users/me", token=token["data"]["token"])
+        assert status == 200
+        assert me["data"] == body["data"]
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
