@@ -93,10 +93,10 @@ class ServerProcess:
                  prefix: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         command = [*prefix, sys.executable, "main.py", "--env=test", "--port", str(self.port),
                    "--workers", str(workers)]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        with open(log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
@@ -117,7 +117,6 @@ class ServerProcess:
         raise RuntimeError(f"server did not get ready in {timeout} s:\n{self.output()[-3000:]}")
 
     def output(self) -> str:
-        self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def log_lines(self) -> list[dict[str, Any]]:
@@ -150,7 +149,6 @@ class ServerProcess:
                     os.kill(pid, signal.SIGKILL)
                 self.proc.kill()
                 self.proc.wait(5)
-        self._log.close()
 
 
 @dataclass

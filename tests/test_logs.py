@@ -1,0 +1,92 @@
+"""Logs: one JSON object per line on stdout with the request's fields, never a token, a password or a body;
+the level comes from the profile."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from server.logs import JSONFormatter
+from tests.deploy.servers import Servers, get, migrated_database, request
+from tests.factories import unique_email
+
+PASSWORD = "Sup3r-Secret-Passw0rd"
+
+
+@pytest.fixture(scope="module")
+def database(mysql_server_url: str) -> str:
+    return migrated_database(mysql_server_url, "pet_api_logs")
+
+
+@pytest.fixture
+def servers(tmp_path: Path, database: str) -> Iterator[Servers]:
+    servers = Servers(tmp_path, database)
+    yield servers
+    servers.stop_all()
+
+
+def test_access_lines_carry_the_request_fields_and_no_secret(servers):
+    server = servers.start()
+    email = unique_email("logs")
+    user = request(server.port, "POST", "/v1/users", json={"email": email, "password": PASSWORD, "nickname": "l"})
+    assert user.status == 201
+    token = request(server.port, "POST", "/v1/tokens", json={"account": email, "secret": PASSWORD}).json()["data"]
+    auth = {"Authorization": f"Bearer {token['token']}", "X-Request-ID": "trace-me-1"}
+    pet = request(server.port, "POST", "/v1/pets", json={"name": "Body-Marker-Rex", "species": "dog"}, headers=auth)
+    assert pet.status == 201
+    wrong = request(server.port, "POST", "/v1/tokens", json={"account": email, "secret": PASSWORD + "x"})
+    assert wrong.status == 401
+    assert get(server.port, f"/v1/health?password={PASSWORD}").status == 200
+    server.stop()
+
+    output = server.output()
+    lines = [orjson.loads(line) for line in output.splitlines()]  # every line is one JSON object
+    assert all({"time", "level", "message"} <= line.keys() for line in lines)
+    access = [line for line in lines if line["logger"] == "pet_api.access"]
+    assert (access[0]["path"], access[0]["status"]) == ("/v1/health/ready", 200)  # the readiness poll
+    access = access[1:]
+    assert [(a["method"], a["path"], a["status"]) for a in access] == [
+        ("POST", "/v1/users", 201), ("POST", "/v1/tokens", 201), ("POST", "/v1/pets", 201),
+        ("POST", "/v1/tokens", 401), ("GET", "/v1/health", 200)]
+    created_pet = access[2]
+    assert created_pet["request_id"] == "trace-me-1"
+    assert created_pet["user_id"] == user.json()["data"]["id"]
+    assert created_pet["level"] == "INFO" and created_pet["time"].endswith("Z")
+    assert all(isinstance(a["duration_ms"], float) and len(a["request_id"]) >= 10 for a in access)
+    for secret in (PASSWORD, token["token"], token["token"].split(".")[-1], "Bearer", "Body-Marker-Rex"):
+        assert secret not in output
+
+
+def test_the_level_comes_from_the_profile(servers):
+    server = servers.start(PET_API_LOG_LEVEL="WARNING")
+    assert get(server.port, "/v1/health").status == 200
+    server.stop()
+    assert server.output().strip() == ""  # no INFO line: neither "serving" nor the access log
+
+
+def test_exceptions_are_one_line_of_json():
+    stream = io.StringIO()
+    record_logger = logging.getLogger("pet_api.test_logs")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    record_logger.addHandler(handler)
+    record_logger.propagate = False
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            record_logger.exception("failed", extra={"request_id": "r1", "password": PASSWORD})
+    finally:
+        record_logger.removeHandler(handler)
+        record_logger.propagate = True
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    entry = orjson.loads(lines[0])
+    assert entry["message"] == "failed" and entry["level"] == "ERROR" and entry["request_id"] == "r1"
+    assert "ValueError: boom" in entry["exc_info"]
+    assert "password" not in entry and PASSWORD not in lines[0]  # unknown extra fields are not written
