@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import orjson
@@ -29,12 +30,19 @@ READ_ONLY = frozenset({"id", "owner_id", "pet_id", "version", "created_at", "upd
                        "password_hash", "user_id"})
 
 
-def field_errors(exc: ValidationError, *, prefix: str = "") -> list[dict[str, str]]:
-    """Every failing field of a pydantic error, named the way the client sent it."""
+def field_errors(exc: ValidationError, *, prefix: str = "", fields: Iterable[str] = ()) -> list[dict[str, str]]:
+    """Every failing field of a pydantic error, named the way the client sent it.
+
+    A model-level check has no location; when its message starts with one of the model's fields
+    ("current_password is required ..."), that field is named, else "body"."""
     out = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
-        field = prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".") or "body"
-        message = err["msg"]
+        message = err["msg"].removeprefix("Value error, ")
+        if err["loc"]:
+            field = prefix + ".".join(str(p) for p in err["loc"])
+        else:
+            first = message.split(" ", 1)[0]
+            field = prefix + first if first in fields else prefix.rstrip(".") or "body"
         if err["type"] == "extra_forbidden":
             message = "read-only field" if str(err["loc"][-1]) in READ_ONLY else "unknown field"
         out.append({"field": field, "message": message})
@@ -61,4 +69,4 @@ def validate(model: type[M], data: dict[str, Any], *, where: str = "") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidParameter(errors=field_errors(exc, prefix=where)) from None
+        raise InvalidParameter(errors=field_errors(exc, prefix=where, fields=model.model_fields)) from None
