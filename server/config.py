@@ -75,6 +75,25 @@ class Config(BaseModel):
             return tuple(v.strip() for v in value.split(",") if v.strip()) if value.strip() else ()
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from server.db import parse_url  # light: the drivers load only when connecting
+
+        url = parse_url(value)  # a ValueError names what is wrong
+        if url.scheme == "mysql" and not url.database:
+            raise ValueError("a mysql:// URL must name the database: mysql://user:pass@host:3306/pet_api")
+        return value
+
+    @field_validator("rbac_url")
+    @classmethod
+    def _rbac_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
     @field_validator("plugins")
     @classmethod
     def _plugins_exist(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -142,3 +142,23 @@ def test_a_plugin_that_cannot_be_imported_is_a_config_error(plugins):
 def test_plugins_accept_any_importable_dotted_path():
     config = load_config("test", environ={"PET_API_PLUGINS": "core,tests.handlers.boom_plugin"})
     assert config.plugins == ("core", "tests.handlers.boom_plugin")
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgres://u@h/d", "unsupported database URL scheme 'postgres'"),
+    ("mysql://root@127.0.0.1:3306", "must name the database"),
+    ("mysql://root@127.0.0.1:port/db", "Port could not be cast"),
+])
+def test_a_database_url_that_cannot_work_is_named_at_start(url, says):
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={"PET_API_DATABASE_URL": url})
+    assert str(caught.value).startswith("config error: PET_API_DATABASE_URL (database_url): ")
+    assert says in str(caught.value)
+
+
+def test_rbac_url_must_be_http_and_empty_means_none():
+    with pytest.raises(ConfigError, match=r"PET_API_RBAC_URL \(rbac_url\): must be an http"):
+        load_config("test", environ={"PET_API_RBAC_URL": "roles.example/map"})
+    assert load_config("test", environ={"PET_API_RBAC_URL": ""}).rbac_url is None
+    assert load_config("test", environ={"PET_API_RBAC_URL": "https://rbac.example/roles"}).rbac_url == \
+        "https://rbac.example/roles"
