@@ -144,6 +144,16 @@ def _routes(config: Config) -> int:
     return 0
 
 
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides = {k: getattr(args, k, None) for k in ("host", "port", "workers")}
@@ -153,10 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     command = args.command or "serve"
-    if command == "migrate":
-        return asyncio.run(_migrate(config))
-    if command == "create-admin":
-        return asyncio.run(_create_admin(config, args.email, args.nickname))
+    if command in ("migrate", "create-admin"):
+        from server.errors import ServiceUnavailable
+
+        try:
+            if command == "migrate":
+                return asyncio.run(_migrate(config))
+            return asyncio.run(_create_admin(config, args.email, args.nickname))
+        except ServiceUnavailable:
+            print(f"{command}: the database at {_safe_url(config.database_url)} is unreachable", file=sys.stderr)
+            return 4
     if command == "routes":
         return _routes(config)
     from server.app import PendingMigrations

@@ -148,6 +148,16 @@ def test_prod_with_the_database_unreachable_exits_with_one_line():
     assert "database is unreachable" in one_line(result.stderr)
 
 
+@pytest.mark.parametrize("command", [["migrate"], ["create-admin", "--email", "a@example.com"]])
+def test_commands_with_the_database_unreachable_say_so_in_one_line(command):
+    url = f"mysql://root:hunter2-secret@127.0.0.1:{free_port()}/nothing"
+    result = run(*command, "--env=test", PET_API_DATABASE_URL=url, PET_API_ADMIN_PASSWORD="long-enough-password")
+    assert result.returncode == 4
+    line = one_line(result.stderr)
+    assert "is unreachable" in line
+    assert "hunter2-secret" not in line
+
+
 # ---- a prod server on a database migrated from empty
 
 class Server:
