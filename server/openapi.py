@@ -45,14 +45,12 @@ ERROR_SCHEMA = {
 PAGE_SCHEMA = {"type": "object", "required": ["limit", "offset", "total"], "properties": {
     "limit": {"type": "integer"}, "offset": {"type": "integer"},
     "total": {"type": "integer", "description": "rows matching the filters, ignoring limit and offset"}}}
-# "*" or entity tags (RFC 9110 section 8.8.3), strong or weak: W/ is accepted because a proxy that
-# compresses the response may weaken the ETag it passes on.
-IF_MATCH_PATTERN = r'^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*)$'
-IF_MATCH_RE = re.compile(IF_MATCH_PATTERN)
-IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
-            "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
-            "description": 'ETag of the version you last read (e.g. "v3"): the write happens only if it is '
-                           "still current, else 412. Without it the write always applies."}
+# Any value is accepted: one that names no current version (a stale tag, or not a tag at all) is 412.
+# Weak tags (W/"v3") count too, since a proxy that compresses responses may weaken the ETag it passes on.
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+            "description": 'ETag of the version you last read (e.g. "v3", or a list "v3", "v4"): the write '
+                           "happens only if one of them is still current, else 412 and nothing is written. "
+                           '"*" or no If-Match: the write always applies.'}
 
 
 @dataclass(frozen=True)

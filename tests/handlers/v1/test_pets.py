@@ -275,15 +275,10 @@ async def test_stale_if_match_is_412_and_writes_nothing(api, app):
     first = await api.patch(path, token=token, json={"name": "Max"}, headers={"If-Match": '"v1"'})
     assert first.status == 200 and first.headers["ETag"] == '"v2"'
     current = first.body["data"]
-    for tag in ('"v1"', '"v3"', 'W/"v1"', '"abc"', '"v1", "v3"'):
+    for tag in ('"v1"', '"v3"', 'W/"v1"', '"abc"', '"v1", "v3"', "v2", '"v2', "2", "garbage"):
         stale = await api.patch(path, token=token, json={"name": "Late"}, headers={"If-Match": tag})
         assert_error(stale, 412, 1009, f"PATCH {path}")
         assert (await api.get(path, token=token)).body["data"] == current
-    for garbled in ("v2", '"v2', "2"):
-        malformed = await api.patch(path, token=token, json={"name": "Late"}, headers={"If-Match": garbled})
-        assert_error(malformed, 400, 1001, f"PATCH {path}")
-        assert malformed.body["errors"] == [{"field": "If-Match", "message": 'must be "*" or a list of entity tags'}]
-    assert (await api.get(path, token=token)).body["data"] == current
     stale_delete = await api.delete(path, token=token, headers={"If-Match": '"v1"'})
     assert_error(stale_delete, 412, 1009, f"DELETE {path}")
     assert (await api.get(path, token=token)).status == 200
