@@ -229,13 +229,13 @@ async def run_worker(config: Config, sockets: list[socket.socket], report: Repor
     await app.startup()
     server = make_http_server(app, config)
     server.add_sockets(sockets)
+    log.info("serving", extra={"worker": os.getpid(),
+                               "addresses": [str(s.getsockname()) for s in sockets]})
     report("READY")
     beat = None
     if beat_interval:
         beat = tornado.ioloop.PeriodicCallback(lambda: report("WATCHDOG"), beat_interval * 1000)
         beat.start()  # from the event loop itself: a blocked loop stops the beats
-    log.info("serving", extra={"worker": os.getpid(),
-                               "addresses": [str(s.getsockname()) for s in sockets]})
     await stop.wait()
     report("STOPPING")
     drained = await server.drain(config.shutdown_timeout)
