@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -94,7 +96,29 @@ def _write_access_line(fields: dict[str, Any]) -> bool:
     with handler.lock:  # type: ignore[union-attr]
         try:
             handler.stream.write(line)
-            handler.stream.flush()
         except Exception:  # noqa: BLE001 - a broken stream is logging's to report
             return False
+    _flush_soon(handler)
     return True
+
+
+_flush_scheduled: list[Any] = [None]  # (loop, handler) whose flush is queued for the loop's next turn
+
+
+def _flush_soon(handler: logging.StreamHandler) -> None:  # type: ignore[type-arg]
+    """Flush at the event loop's next turn: the lines of every request finished in this turn leave in
+    one write (one system call, one wake-up of journald) and still appear at once."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        handler.flush()
+        return
+    if _flush_scheduled[0] != (loop, handler):
+        _flush_scheduled[0] = (loop, handler)
+        loop.call_soon(_flush, handler)
+
+
+def _flush(handler: logging.StreamHandler) -> None:  # type: ignore[type-arg]
+    _flush_scheduled[0] = None
+    with contextlib.suppress(Exception):  # the next line's write fails too and goes through logging's reporting
+        handler.flush()
