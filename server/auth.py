@@ -83,7 +83,7 @@ class TokenSigner:
             iat = int(payload["iat"])
             return Principal(int(payload["uid"]), frozenset(payload["scp"]), str(payload["jti"]), iat,
                              iat / 1000 + self.lifetime)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # e.g. "iat": Infinity or 1e400
             raise TokenInvalid() from None
 
 
