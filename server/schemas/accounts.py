@@ -2,23 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from server.validation import Body, Query
 
+BLANKS = " \t\n\r\f\v"
+
+
+def trimmed_not_blank(value: str) -> str:
+    """The text without surrounding blanks; refused when nothing else is left."""
+    value = value.strip(BLANKS)
+    if not value:
+        raise PydanticCustomError("blank", "must not be blank")
+    return value
+
+
 Password = Annotated[str, Field(min_length=8, max_length=256)]
-Nickname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Lengths are checked on the text as sent and blanks trimmed afterwards, so that the schema in the API
+# document (maxLength, a pattern asking for one non-blank character) says exactly what is accepted.
+Nickname = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": r"[^ \t\n\r\f\v]"}),
+                     AfterValidator(trimmed_not_blank)]
+# email-validator refuses special-use domains (RFC 6761 and friends); the document says so.
+SPECIAL_USE_DOMAINS = {"not": {"pattern": r"\.(?:[aA][rR][pP][aA]|[iI][nN][vV][aA][lL][iI][dD]|[lL][oO][cC][aA][lL]"
+                                          r"|[lL][oO][cC][aA][lL][hH][oO][sS][tT]|[oO][nN][iI][oO][nN]|[tT][eE][sS][tT])$"},
+                       "description": "an e-mail address; special-use domains (.test, .localhost, .invalid, .local, "
+                                      ".onion, .arpa) are refused"}
+
+
+def _me_update_schema(schema: dict[str, Any]) -> None:
+    """The cross-field rules of MeUpdate, for the API document: something to change, and a password
+    change names the current password."""
+    schema["anyOf"] = [{"required": [name], "properties": {name: {"type": "string"}}}
+                       for name in ("nickname", "password")]
+    schema["if"] = {"required": ["password"], "properties": {"password": {"type": "string"}}}
+    schema["then"] = {"required": ["current_password"],
+                      "properties": {"current_password": {"type": "string", "minLength": 1}}}
 
 
 class UserCreate(Body):
-    email: Annotated[EmailStr, Field(max_length=254)]
+    email: Annotated[EmailStr, Field(max_length=254, json_schema_extra=SPECIAL_USE_DOMAINS)]
     password: Password
     nickname: Nickname
 
 
 class MeUpdate(Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_me_update_schema)
+
     nickname: Nickname | None = None
     password: Password | None = None
     current_password: Annotated[str, Field(max_length=256)] | None = None
