@@ -3,6 +3,7 @@ counts the requests of every worker (prometheus multiprocess mode)."""
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import signal
@@ -15,7 +16,17 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deploy.servers import Load, ServerProcess, Servers, get, migrated_database, wait_for
+from tests.deploy.servers import (
+    PLUGINS_WITH_SLOW,
+    KeepAlive,
+    Load,
+    Reply,
+    ServerProcess,
+    Servers,
+    get,
+    migrated_database,
+    wait_for,
+)
 
 HEALTH = {"route": "/v1/health", "method": "GET", "status": "200"}
 
@@ -48,8 +59,8 @@ def key(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return name, tuple(sorted(labels.items()))
 
 
-def start_two_workers(servers: Servers, tmp_path: Path) -> ServerProcess:
-    server = servers.start(workers=2, TMPDIR=str(tmp_path))  # the metrics directory is made under TMPDIR
+def start_two_workers(servers: Servers, tmp_path: Path, **env: str) -> ServerProcess:
+    server = servers.start(workers=2, TMPDIR=str(tmp_path), **env)  # the metrics directory is made under TMPDIR
     wait_for(lambda: len(serving(server)) == 2, "both workers serving")
     return server
 
@@ -106,3 +117,25 @@ def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(servers, tmp_p
     assert server.wait(30) == 0
     print(f"\nSIGKILL of a worker under load: replaced in {replaced_at - killed_at:.2f} s, "
           f"{len(load.outcomes)} requests, {len(load.failures)} failed")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sigterm_to_the_supervisor_drains_every_worker_and_replaces_none(servers, tmp_path):
+    server = start_two_workers(servers, tmp_path, PET_API_PLUGINS=PLUGINS_WITH_SLOW)
+    conns = [await KeepAlive.open(server.port) for _ in range(40)]
+    slow = [asyncio.ensure_future(c.request("GET", "/test/slow?ms=1500")) for c in conns]
+    deadline = time.monotonic() + 20
+    while scrape(server.port)[key("pet_api_requests_in_flight")] < 41:  # all in flight (the gauges are
+        assert time.monotonic() < deadline  # published every second by each worker)
+        await asyncio.sleep(0.1)
+
+    server.signal(signal.SIGTERM)
+    replies = await asyncio.gather(*slow, return_exceptions=True)
+    assert [r for r in replies if not isinstance(r, Reply) or r.status != 200] == []
+    assert {r.headers["connection"] for r in replies} == {"close"}
+    assert await asyncio.to_thread(server.wait, 30) == 0
+    messages = [line["message"] for line in server.log_lines()]
+    assert messages.count("stopped") == 2  # each worker drained
+    assert "worker died: replacing it" not in messages  # no replacement during the shutdown
+    assert messages[-1] == "all workers stopped"
+    assert not list(tmp_path.glob("pet-api-metrics-*"))  # this run's metrics directory is removed
