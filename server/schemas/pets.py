@@ -48,8 +48,12 @@ def _query_int(value: Any) -> Any:
     return value
 
 
-def _trimmed(value: str) -> str:
-    return value.strip(BLANKS)
+def trimmed_not_blank(value: str) -> str:
+    """The text without surrounding blanks; refused when nothing else is left."""
+    value = value.strip(BLANKS)
+    if not value:
+        raise PydanticCustomError("blank", "must not be blank")
+    return value
 
 
 def _trimmed_or_none(value: str | None) -> str | None:
@@ -106,7 +110,8 @@ def _birth_date_schema(schema: dict[str, Any]) -> None:
 
 
 Date = Annotated[dt.date, BeforeValidator(_iso_date)]
-Name = Annotated[str, Strict(), Field(min_length=1, max_length=64, pattern=NOT_BLANK), AfterValidator(_trimmed)]
+Name = Annotated[str, Strict(), Field(min_length=1, max_length=64, json_schema_extra={"pattern": NOT_BLANK}),
+                 AfterValidator(trimmed_not_blank)]
 Breed = Annotated[str, Strict(), Field(max_length=64)]
 QueryInt = BeforeValidator(_query_int)  # after the bounds in Annotated[int, Field(...), QueryInt]
 BirthDate = Annotated[Date | None, AfterValidator(_not_future), Field(json_schema_extra=_birth_date_schema)]
@@ -118,8 +123,6 @@ def _patch_schema(schema: dict[str, Any]) -> None:
 
 
 class PetCreate(Body):
-    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
-
     name: Name
     species: Species
     breed: Annotated[Breed | None, AfterValidator(_trimmed_or_none)] = None
@@ -131,7 +134,7 @@ class PetCreate(Body):
 class PetUpdate(Body):
     """Only the fields sent are changed; name, species, sex and status cannot be set to null."""
 
-    model_config = ConfigDict(extra="forbid", regex_engine="python-re", json_schema_extra=_patch_schema)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
 
     # Not Optional: null is refused; the None default only means "not sent" (exclude_unset).
     name: Name = None  # type: ignore[assignment]
