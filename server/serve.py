@@ -275,6 +275,7 @@ def serve(config: Config) -> int:
         from server.workers import Supervisor
 
         return Supervisor(config, sockets, workers, run_in_loop).run()
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # one process: its own registry, no stale files to sum
     notifier = Notifier()
     messages = {"READY": ("READY=1", f"STATUS=serving, pid {os.getpid()}", f"MAINPID={os.getpid()}"),
                 "WATCHDOG": ("WATCHDOG=1",), "STOPPING": ("STOPPING=1", "STATUS=draining")}
