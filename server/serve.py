@@ -97,9 +97,7 @@ def _has_unread_bytes(stream: Any) -> bool:
         return True
     try:
         return bool(stream.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except (BlockingIOError, InterruptedError):
-        return False
-    except (OSError, AttributeError):
+    except (OSError, AttributeError):  # nothing to read (EAGAIN), or the socket is already gone
         return False
 
 
