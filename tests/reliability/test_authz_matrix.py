@@ -1,0 +1,228 @@
+"""Authorization matrix (OWASP API1/3/5: object-, property- and function-level authorization): every
+protected route of app.route_table() x every way a caller can be wrong answers the documented status and
+code; server-owned fields are refused in every body."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from server import make_app
+from server.auth import SALT
+from tests.conftest import test_config as profile
+from tests.factories import PASSWORD, create_user, token_for
+
+ALL_SCOPES = ("users:me", "pets:read", "pets:write", "users:admin", "pets:admin")
+BODIES = {  # a valid body for each route that takes one, so only the caller can be what is wrong
+    ("patch", "/v1/users/me"): {"nickname": "Renamed"},
+    ("patch", "/v1/users/{user_id}"): {"disabled": False},
+    ("post", "/v1/pets"): {"name": "Nova", "species": "cat"},
+    ("patch", "/v1/pets/{pet_id}"): {"name": "Renamed"},
+    ("post", "/v1/pets/{pet_id}/records"): {"kind": "weight", "date": "2024-01-02", "value": 3.5},
+    ("post", "/v1/users"): {"email": "new@example.com", "password": "long-enough-pw", "nickname": "N"},
+    ("post", "/v1/tokens"): {"account": "owner@example.com", "secret": PASSWORD},
+}
+# (case, expected status, expected error_code)
+CASES = {
+    "no token": (401, 1003),
+    "malformed header": (401, 1003),
+    "tampered signature": (401, 10031),
+    "tampered payload": (401, 10031),
+    "expired": (401, 10032),
+    "revoked": (401, 10033),
+    "disabled user": (401, 10033),
+    "missing scope": (403, 1004),
+    "another user's object": (404, 1002),
+}
+MALFORMED = ["Basic b3duZXI6cGFzc3dvcmQ=", "Bearer", "Bearer ", "Bearer a b", "Token abc", "Bearer\tabc",
+             "bearer", "", "Bearer  "]
+MASS_ASSIGNED = ("id", "owner_id", "role", "version")
+
+
+def _routes() -> list[tuple[str, str, Any]]:
+    return [(path, method, fn) for path, method, fn, _ in make_app(profile()).route_table()]
+
+
+def _protected() -> list[tuple[str, str, frozenset[str]]]:
+    return [(p, m, fn.required_scopes) for p, m, fn in _routes() if hasattr(fn, "required_scopes")]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "protected_route" in metafunc.fixturenames:
+        params, ids = [], []
+        for path, method, scopes in _protected():
+            for case in CASES:
+                if case == "missing scope" and not scopes:
+                    continue  # any valid token will do
+                if case == "another user's object" and "{pet_id}" not in path:
+                    continue  # no object of another user is named in the path
+                params.append((path, method, scopes, case))
+                ids.append(f"{method.upper()} {path} | {case}")
+        metafunc.parametrize("protected_route", params, ids=ids)
+    if "body_route" in metafunc.fixturenames:
+        params, ids = [], []
+        for path, method, fn in _routes():
+            body_model = getattr(getattr(fn, "operation", None), "body", None)
+            if body_model is None:
+                continue
+            for name in MASS_ASSIGNED:
+                if name not in body_model.model_fields:  # an admin may set a user's role: declared, not assigned
+                    params.append((path, method, name))
+                    ids.append(f"{method.upper()} {path} | {name}")
+        metafunc.parametrize("body_route", params, ids=ids)
+
+
+@dataclass
+class World:
+    owner_id: int
+    owner_token: str
+    other_token: str
+    admin_token: str
+    pet_id: int
+    record_id: int
+
+    def url(self, path: str) -> str:
+        return path.format(pet_id=self.pet_id, record_id=self.record_id, user_id=self.owner_id)
+
+
+@pytest.fixture
+def world(io_loop: Any, app: Any, api: Any) -> World:
+    """An owner with a pet and a record, another user and an admin."""
+    return io_loop.run_sync(lambda: _build_world(app, api))
+
+
+async def _build_world(app: Any, api: Any) -> World:
+    owner = await create_user(app, email="owner@example.com")
+    other = await create_user(app)
+    admin = await create_user(app, role="admin")
+    owner_token = await _login(api, "owner@example.com")
+    pet = await api.post("/v1/pets", json={"name": "Owned", "species": "dog"}, token=owner_token)
+    record = await api.post(f"/v1/pets/{pet.body['data']['id']}/records",
+                            json={"kind": "vaccination", "date": "2024-01-01"}, token=owner_token)
+    assert (pet.status, record.status) == (201, 201)
+    return World(owner.id, owner_token, token_for(app, other.id), token_for(app, admin.id, ALL_SCOPES),
+                 pet.body["data"]["id"], record.body["data"]["id"])
+
+
+async def _login(api: Any, email: str) -> str:
+    response = await api.post("/v1/tokens", json={"account": email, "secret": PASSWORD})
+    assert response.status == 201, response.body
+    return response.body["data"]["token"]
+
+
+def _expired(app: Any, user_id: int) -> str:
+    serializer = URLSafeTimedSerializer(app.config.signing_keys, salt=SALT)
+    ago = app.config.token_expiration + 60
+    serializer.get_timestamp = lambda: int(time.time()) - ago  # type: ignore[method-assign]
+    return serializer.dumps({"uid": user_id, "scp": list(ALL_SCOPES), "jti": "old",
+                             "iat": int((time.time() - ago) * 1000)})
+
+
+def _tampered_signature(token: str) -> str:
+    payload, _, signature = token.rpartition(".")
+    middle = len(signature) // 2
+    return f"{payload}.{signature[:middle]}{'A' if signature[middle] != 'A' else 'B'}{signature[middle + 1:]}"
+
+
+def _tampered_payload(token: str, **changes: Any) -> str:
+    payload, timestamp, signature = token.split(".")
+    data = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged = base64.urlsafe_b64encode(orjson.dumps({**data, **changes})).rstrip(b"=").decode()
+    return f"{forged}.{timestamp}.{signature}"
+
+
+async def _headers_for(case: str, app: Any, api: Any, world: World, scopes: frozenset[str]) -> list[dict[str, str]]:
+    """The Authorization headers (one or several variants) of a case."""
+    if case == "no token":
+        return [{}]
+    if case == "malformed header":
+        return [{"Authorization": h} for h in MALFORMED] + [{"Authorization": f"Basic {world.owner_token}"}]
+    if case == "tampered signature":
+        return [{"Authorization": f"Bearer {_tampered_signature(world.owner_token)}"}]
+    if case == "tampered payload":  # the owner's token rewritten to claim every scope
+        return [{"Authorization": f"Bearer {_tampered_payload(world.owner_token, scp=list(ALL_SCOPES))}"}]
+    if case == "expired":
+        return [{"Authorization": f"Bearer {_expired(app, world.owner_id)}"}]
+    if case == "revoked":
+        token = await _login(api, "owner@example.com")
+        assert (await api.delete("/v1/tokens/current", token=token)).status == 200
+        return [{"Authorization": f"Bearer {token}"}]
+    if case == "disabled user":
+        disabled = await api.patch(f"/v1/users/{world.owner_id}", json={"disabled": True}, token=world.admin_token)
+        assert disabled.status == 200, disabled.body
+        return [{"Authorization": f"Bearer {world.owner_token}"}]
+    if case == "missing scope":
+        granted = sorted(set(ALL_SCOPES) - scopes)
+        return [{"Authorization": f"Bearer {token_for(app, world.owner_id, granted)}"}]
+    assert case == "another user's object"
+    return [{"Authorization": f"Bearer {world.other_token}"}]
+
+
+def _caller_token(world: World, scopes: frozenset[str]) -> str:
+    return world.admin_token if "users:admin" in scopes else world.owner_token
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_protected_route_refuses_the_wrong_caller(app, api, world, protected_route):
+    path, method, scopes, case = protected_route
+    status, code = CASES[case]
+    url = world.url(path)
+    body = BODIES.get((method, path))
+    before = await api.get(f"/v1/pets/{world.pet_id}", token=world.admin_token)
+    for headers in await _headers_for(case, app, api, world, scopes):
+        response = await api.request(method.upper(), url, json=body, headers=headers)
+        assert (response.status, response.body["error_code"]) == (status, code), (headers, response.body)
+        assert response.body["request"] == f"{method.upper()} {url}"
+        assert "data" not in response.body
+    after = await api.get(f"/v1/pets/{world.pet_id}", token=world.admin_token)
+    assert after.body == before.body  # nothing was written by the refused calls
+    if case == "disabled user":
+        return  # the rightful caller is disabled now
+    # The control: the rightful caller gets through on the same route with the same body.
+    rightful = await api.request(method.upper(), url, json=body, token=_caller_token(world, scopes))
+    assert rightful.status in (200, 201), rightful.body
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_another_users_objects_are_not_listed_or_filterable(api, world):
+    for query in ("", "?limit=100", f"?owner_id={world.owner_id}", "?q=Owned"):
+        listed = await api.get(f"/v1/pets{query}", token=world.other_token)
+        assert listed.status == 200
+        assert listed.body["data"] == [] and listed.body["page"]["total"] == 0, query
+    admin = await api.get(f"/v1/pets?owner_id={world.owner_id}", token=world.admin_token)
+    assert [p["id"] for p in admin.body["data"]] == [world.pet_id]
+    record = await api.get(f"/v1/pets/{world.pet_id + 1000}/records/{world.record_id}", token=world.owner_token)
+    assert (record.status, record.body["error_code"]) == (404, 1002)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_public_routes_ignore_a_bad_token(api, world):
+    bad = {"Authorization": "Bearer not-a-token"}
+    for path, method, fn in _routes():
+        if hasattr(fn, "required_scopes") or "{" in path:
+            continue
+        response = await api.request(method.upper(), path, json=BODIES.get((method, path)), headers=bad)
+        assert response.status in (200, 201), (method, path, response.status)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_server_owned_fields_are_refused_in_every_body(app, api, world, body_route):
+    path, method, field = body_route
+    url = world.url(path)
+    body = {**BODIES[(method, path)], field: 1 if field != "role" else "admin"}
+    if path == "/v1/users":
+        body["email"] = "fresh@example.com"
+    token = _caller_token(world, frozenset({"users:admin"} if "{user_id}" in path else ()))
+    pets_before = await api.get("/v1/pets?limit=100", token=world.admin_token)
+    response = await api.request(method.upper(), url, json=body, token=token)
+    assert (response.status, response.body["error_code"]) == (400, 1001), response.body
+    assert field in [e["field"] for e in response.body["errors"]], response.body
+    assert (await api.get("/v1/pets?limit=100", token=world.admin_token)).body == pets_before.body
+    me = await api.get("/v1/users/me", token=world.owner_token)
+    assert me.body["data"]["role"] == "user"
