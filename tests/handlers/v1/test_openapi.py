@@ -1,0 +1,236 @@
+"""GET /v1/openapi.json: a valid OpenAPI 3.1 document of exactly the mounted routes, and true to the responses.
+
+Rule: the document covers every route of `python main.py routes` except /metrics (Prometheus' text format
+for operators, outside the JSON API). The document and docs page routes are in it too.
+"""
+
+import datetime as dt
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema.validators import Draft202012Validator
+from openapi_spec_validator import OpenAPIV31SpecValidator
+
+from tests.factories import token_for, user_with_token
+
+ROOT = Path(__file__).resolve().parents[3]
+NOT_DOCUMENTED = {"/metrics"}
+METHODS = ("get", "post", "put", "patch", "delete")
+# Every keyword the document may use in a schema: anything else (e.g. pydantic's "ge") would be ignored
+# by clients and schemathesis alike.
+SCHEMA_KEYWORDS = {
+    "type", "properties", "required", "items", "enum", "const", "anyOf", "allOf", "oneOf", "not", "if", "then",
+    "additionalProperties", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "minProperties",
+    "default", "title", "description", "examples", "$ref",
+}
+
+
+async def fetch_document(api: Any) -> dict[str, Any]:
+    response = await api.get("/v1/openapi.json")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    return response.body
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, item in document["paths"].items() for method, op in item.items()
+            if method in METHODS]
+
+
+def cli_routes() -> list[tuple[str, str, str]]:
+    """(METHOD, path, scopes) rows of `python main.py routes --env=test`."""
+    out = subprocess.run([sys.executable, "main.py", "routes", "--env=test"], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    return [(row[0], row[1], " ".join(row[3:])) for row in rows]
+
+
+@pytest.mark.gen_test
+async def test_the_document_is_valid_openapi_3_1(api):
+    document = await fetch_document(api)
+    assert document["openapi"] == "3.1.0"
+    OpenAPIV31SpecValidator(document).validate()
+    assert document["components"]["securitySchemes"] == {"bearerAuth": {
+        "type": "http", "scheme": "bearer", "description": "POST /v1/tokens gives the token"}}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_document_lists_every_route_of_the_cli_with_its_scopes(api):
+    document = await fetch_document(api)
+    routes = cli_routes()
+    assert ("GET", "/metrics", "-") in routes
+    expected = {(method.lower(), path): scopes for method, path, scopes in routes if path not in NOT_DOCUMENTED}
+    documented = {(method, path): op for path, method, op in operations(document)}
+    assert set(documented) == set(expected)
+    for key, scopes in expected.items():
+        op = documented[key]
+        if scopes == "-":  # no token needed
+            assert "security" not in op and "x-required-scopes" not in op, key
+            continue
+        required = [] if scopes == "(any token)" else scopes.split()
+        assert op["security"] == [{"bearerAuth": required}], key
+        assert op["x-required-scopes"] == required, key
+    assert documented[("post", "/v1/users")].get("security") is None  # register and log in need no token
+    assert documented[("post", "/v1/tokens")].get("security") is None
+    assert documented[("get", "/v1/tokens/current")]["security"] == [{"bearerAuth": []}]
+
+
+@pytest.mark.gen_test
+async def test_each_operation_describes_parameters_body_success_and_errors(api):
+    document = await fetch_document(api)
+    components = document["components"]["schemas"]
+    for path, method, op in operations(document):
+        where = f"{method.upper()} {path}"
+        assert re.fullmatch(r"[a-z]+_[A-Za-z0-9_]+", op["operationId"]), where
+        path_params = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+        assert path_params == set(re.findall(r"\{(\w+)\}", path)), where
+        statuses = {int(s) for s in op["responses"]}
+        success = [s for s in statuses if s < 300]
+        assert len(success) == 1, where
+        for status in statuses - set(success):
+            schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/Error{status}"}, where
+            codes = components[f"Error{status}"]["allOf"][1]["properties"]["error_code"]["enum"]
+            assert codes and all(isinstance(c, int) for c in codes), where
+        if "security" in op:
+            assert {401, 403} <= statuses, where
+        if path_params:
+            assert 404 in statuses, where
+        if method in ("post", "patch") and "requestBody" in op:
+            assert {400, 413, 415} <= statuses, where
+            body = op["requestBody"]["content"]["application/json"]["schema"]
+            assert components[body["$ref"].rsplit("/", 1)[1]]["additionalProperties"] is False, where
+        content = op["responses"][str(success[0])]["content"]
+        if "application/json" in content and path != "/v1/openapi.json":
+            envelope = content["application/json"]["schema"]
+            assert envelope["required"][:3] == ["code", "data", "message"], where
+            assert envelope["properties"]["code"] == {"type": "integer", "const": success[0]}, where
+    assert {"application/json"} == set(document["paths"]["/v1/pets"]["post"]["requestBody"]["content"])
+
+
+@pytest.mark.gen_test
+async def test_pet_operations_in_detail(api):
+    document = await fetch_document(api)
+    paths = document["paths"]
+    listing = paths["/v1/pets"]["get"]
+    params = {p["name"]: p for p in listing["parameters"]}
+    assert set(params) == {"species", "status", "q", "owner_id", "sort", "limit", "offset"}
+    assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
+    assert params["sort"]["schema"]["enum"] == ["id", "-id", "name", "-name", "created_at", "-created_at"]
+    assert all(p["in"] == "query" and p["required"] is False for p in params.values())
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["required"] == ["code", "data", "message", "page"]
+    assert page["properties"]["data"] == {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}
+
+    created = paths["/v1/pets"]["post"]["responses"]["201"]
+    assert set(created["headers"]) == {"Location", "ETag"}
+    assert created["links"]["patch_v1_pets_pet_id"]["parameters"] == {
+        "pet_id": "$response.body#/data/id", "header.If-Match": "$response.header.ETag"}
+    targets = {op["operationId"] for _, _, op in operations(document)}
+    links = [link for _, _, op in operations(document) for r in op["responses"].values()
+             for link in r.get("links", {}).values()]
+    assert links and all(link["operationId"] in targets for link in links)
+    record_link = paths["/v1/pets/{pet_id}/records"]["post"]["responses"]["201"]["links"]
+    assert record_link["get_v1_pets_pet_id_records_record_id"]["parameters"] == {
+        "pet_id": "$request.path.pet_id", "record_id": "$response.body#/data/id"}
+
+    patch = paths["/v1/pets/{pet_id}"]["patch"]
+    assert "412" in patch["responses"] and "412" in paths["/v1/pets/{pet_id}"]["delete"]["responses"]
+    assert any(p["name"] == "If-Match" and p["in"] == "header" for p in patch["parameters"])
+    schemas = document["components"]["schemas"]
+    assert schemas["PetUpdate"]["minProperties"] == 1
+    assert schemas["PetCreate"]["required"] == ["name", "species"]
+    assert set(schemas["PetCreate"]["properties"]) == {"name", "species", "breed", "sex", "birth_date", "status"}
+    assert schemas["Pet"]["properties"]["species"]["enum"] == ["dog", "cat", "bird", "rabbit", "fish", "reptile",
+                                                               "other"]
+    assert schemas["Error400"]["allOf"][1] == {
+        "properties": {"error_code": {"enum": [1001]}}}
+
+
+@pytest.mark.gen_test
+async def test_birth_date_schema_admits_today_and_no_later_day(api):
+    document = await fetch_document(api)
+    birth_date = document["components"]["schemas"]["PetCreate"]["properties"]["birth_date"]
+    pattern = re.compile(next(s for s in birth_date["anyOf"] if s.get("format") == "date")["pattern"])
+    today = dt.datetime.now(dt.UTC).date()
+    for day, admitted in [(today, True), (today - dt.timedelta(days=1), True), (dt.date(1, 1, 1), True),
+                          (today.replace(month=1, day=1), True), (today + dt.timedelta(days=1), False),
+                          (today + dt.timedelta(days=40), False), (dt.date(9999, 12, 31), False)]:
+        assert bool(pattern.search(day.isoformat())) is admitted, day
+
+
+def _schema_keywords(node: Any, found: set[str], *, in_properties: bool = False) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not in_properties:
+                found.add(key)
+            _schema_keywords(value, found, in_properties=key == "properties" and not in_properties)
+    elif isinstance(node, list):
+        for value in node:
+            _schema_keywords(value, found)
+
+
+@pytest.mark.gen_test
+async def test_schemas_use_only_json_schema_keywords(api):
+    document = await fetch_document(api)
+    found: set[str] = set()
+    for schema in document["components"]["schemas"].values():
+        _schema_keywords(schema, found)
+    for _, _, op in operations(document):
+        for param in op["parameters"]:
+            _schema_keywords(param["schema"], found)
+    assert found - SCHEMA_KEYWORDS == set()
+
+
+def validator_for(document: dict[str, Any], path: str, method: str, status: int) -> Draft202012Validator:
+    content = document["paths"][path][method]["responses"][str(status)]["content"]["application/json"]
+    schema = {**content["schema"], "components": document["components"]}
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_real_responses_match_the_document(api, app):
+    document = await fetch_document(api)
+    user, token = await user_with_token(app)
+    checks = []
+    created = await api.post("/v1/pets", token=token, json={"name": "Rex", "species": "dog",
+                                                            "birth_date": "2020-01-02"})
+    pet = created.body["data"]
+    checks.append(("/v1/pets", "post", created))
+    checks.append(("/v1/pets", "get", await api.get("/v1/pets", token=token)))
+    checks.append(("/v1/pets/{pet_id}", "get", await api.get(f"/v1/pets/{pet['id']}", token=token)))
+    checks.append(("/v1/pets/{pet_id}", "patch", await api.patch(f"/v1/pets/{pet['id']}", token=token,
+                                                                 json={"breed": None})))
+    checks.append(("/v1/pets/{pet_id}", "patch", await api.patch(f"/v1/pets/{pet['id']}", token=token,
+                                                                 json={"name": "x"}, headers={"If-Match": '"v1"'})))
+    record = await api.post(f"/v1/pets/{pet['id']}/records", token=token,
+                            json={"kind": "weight", "date": "2024-01-01", "value": 3.5})
+    checks.append(("/v1/pets/{pet_id}/records", "post", record))
+    checks.append(("/v1/pets/{pet_id}/records", "get", await api.get(f"/v1/pets/{pet['id']}/records", token=token)))
+    checks.append(("/v1/pets", "get", await api.get("/v1/pets?limit=0", token=token)))
+    checks.append(("/v1/pets", "post", await api.post("/v1/pets", token=token_for(app, user.id, ["pets:read"]),
+                                                      json={"name": "Rex", "species": "dog"})))
+    checks.append(("/v1/pets/{pet_id}", "get", await api.get("/v1/pets/99999999", token=token)))
+    checks.append(("/v1/pets/{pet_id}", "delete", await api.delete(f"/v1/pets/{pet['id']}", token=token)))
+    checks.append(("/v1/pets", "get", await api.get("/v1/pets")))
+    assert [r.status for _, _, r in checks] == [201, 200, 200, 200, 412, 201, 200, 400, 403, 404, 200, 401]
+    for path, method, response in checks:
+        errors = list(validator_for(document, path, method, response.status).iter_errors(response.body))
+        assert errors == [], (path, method, response.status, response.body, errors)
+    broken = {**pet, "species": "dragon"}
+    assert list(validator_for(document, "/v1/pets/{pet_id}", "get", 200).iter_errors(
+        {"code": 200, "data": broken, "message": "ok"}))  # the check itself can fail
+
+
+@pytest.mark.parametrize("config_overrides", [{"plugins": ["core", "accounts", "pets", "records"]}])
+@pytest.mark.gen_test
+async def test_the_document_is_built_once_per_day_and_served_as_is(api, app):
+    first = await api.get("/v1/openapi.json")
+    second = await api.get("/v1/openapi.json")
+    assert first.raw == second.raw
+    assert "/metrics" not in first.body["paths"]
+    assert [t["name"] for t in first.body["tags"]] == ["core", "accounts", "pets", "records"]
