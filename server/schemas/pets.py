@@ -145,14 +145,20 @@ class PetUpdate(Body):
     status: Status = None  # type: ignore[assignment]
 
 
+Limit = Annotated[int, Field(ge=1, le=100, description="page size"), QueryInt]
+Offset = Annotated[int, Field(ge=0, le=10_000_000, description="rows to skip"), QueryInt]
+
+
 class PetListQuery(Query):
-    species: Species | None = None
-    status: Status | None = None
-    q: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    owner_id: Annotated[int, Field(ge=1, le=MAX_ID), QueryInt] | None = None
-    sort: PetSort = "id"
-    limit: Annotated[int, Field(ge=1, le=100), QueryInt] = 20
-    offset: Annotated[int, Field(ge=0, le=10_000_000), QueryInt] = 0
+    species: Annotated[Species | None, Field(description="only pets of this species")] = None
+    status: Annotated[Status | None, Field(description="only pets with this status")] = None
+    q: Annotated[str | None, Field(min_length=1, max_length=64, description=(
+        "name contains this text, case-insensitively; % and _ are plain characters"))] = None
+    owner_id: Annotated[int | None, Field(ge=1, le=MAX_ID, description=(
+        "only this owner's pets (for pets:admin; other callers only ever see their own)")), QueryInt] = None
+    sort: Annotated[PetSort, Field(description="order of the page; a leading - sorts descending")] = "id"
+    limit: Limit = 20
+    offset: Offset = 0
 
 
 class RecordCreate(Body):
@@ -162,8 +168,7 @@ class RecordCreate(Body):
     value: Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)] | None = None
 
 
-
 class RecordListQuery(Query):
-    kind: RecordKind | None = None
-    limit: Annotated[int, Field(ge=1, le=100), QueryInt] = 20
-    offset: Annotated[int, Field(ge=0, le=10_000_000), QueryInt] = 0
+    kind: Annotated[RecordKind | None, Field(description="only records of this kind")] = None
+    limit: Limit = 20
+    offset: Offset = 0

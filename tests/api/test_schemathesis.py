@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +35,7 @@ extract_selector = "/data/token"
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
 """
-RUN_SECONDS = 150
+TIMEOUT = 240  # about 40 s here with 100 examples; a hung run fails instead of stalling CI
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +63,15 @@ def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> No
            "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks", "NO_COLOR": "1"}
     command = [sys.executable, "-m", "schemathesis.cli", "run", f"http://127.0.0.1:{server.port}/v1/openapi.json",
                "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
-               "--max-examples", os.environ.get("PET_API_SCHEMATHESIS_EXAMPLES", "40"),
+               "--max-examples", os.environ.get("PET_API_SCHEMATHESIS_EXAMPLES", "100"),
                "--seed", os.environ.get("PET_API_SCHEMATHESIS_SEED", "20251124"),
-               "--generation-database", "none", "--request-timeout", "10", "--no-color",
-               "--report", "junit", "--report-dir", str(tmp_path / "report")]
+               "--generation-database", "none", "--request-timeout", "10", "--no-color"]
     document = request(server.port, "GET", "/v1/openapi.json").json()
     # Every operation but GET /v1/openapi.json, which Schemathesis leaves out: it loaded the run from it.
     operations = sum(len(methods) for methods in document["paths"].values()) - 1
-    began = time.monotonic()
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_SECONDS + 60)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-12000:]
     assert f"Selected: {operations}/{operations}" in output and f"Tested: {operations}" in output, output[-4000:]
     assert "Stateful" in output and "API Links" in output, output[-4000:]
-    assert time.monotonic() - began < RUN_SECONDS, output[-2000:]
     assert "Traceback" not in server.output()  # no unhandled exception, not even one answered as a 4xx
