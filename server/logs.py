@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -49,6 +50,21 @@ class JSONFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+class HideMalformedValues(logging.Filter):
+    """tornado quotes the offending bytes in "Malformed HTTP message" lines ("Invalid header value 'Bearer
+    <token>\\x7f'"): keep the reason, drop the quoted value."""
+
+    QUOTED = re.compile(r"'.*'|\".*\"", re.S)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Malformed HTTP") and record.args:
+            record.args = tuple(self.QUOTED.sub("'...'", str(arg)) for arg in record.args)  # type: ignore[arg-type]
+        return True
+
+
+HIDE_MALFORMED_VALUES = HideMalformedValues()
+
+
 def configure_logging(level: str, *, stream: Any = None) -> None:
     """Route every logger (ours, tornado's, asyncio's) through one JSON handler."""
     handler = logging.StreamHandler(stream or sys.stdout)
@@ -56,6 +72,7 @@ def configure_logging(level: str, *, stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("tornado.general").addFilter(HIDE_MALFORMED_VALUES)
     logging.getLogger("tornado.access").disabled = True  # replaced by pet_api.access
 
 

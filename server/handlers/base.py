@@ -9,6 +9,7 @@ import traceback
 from typing import Any, TypeVar
 
 import orjson
+import tornado.log
 import tornado.web
 from pydantic import BaseModel
 
@@ -216,7 +217,9 @@ class BaseHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError | tornado.web.HTTPError):
             return  # an answered error, counted by the access log and metrics
-        super().log_exception(typ, value, tb)
+        # Not tornado's line: it holds the URI with its query string (a careless client's ?access_token=...).
+        tornado.log.app_log.error("uncaught exception", exc_info=(typ, value, tb), extra={
+            "request_id": getattr(self, "request_id", None), "method": self.request.method, "path": self.request.path})
 
 
 class NotFoundHandler(BaseHandler):
