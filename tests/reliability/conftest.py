@@ -63,14 +63,15 @@ def wide_api(base_url: str, max_clients: int = 128) -> Api:
 class ServerProcess:
     """`python main.py --env=test` in a subprocess, on a free port; its stdout is kept in a file."""
 
-    def __init__(self, log_path: Path, *, env: dict[str, str]) -> None:
+    def __init__(self, log_path: Path, *, env: dict[str, str], profile: str = "test",
+                 args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("PET_API_")}
         full_env.update(env)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "main.py", "--env=test", "--port", str(self.port)],
+        self.proc = subprocess.Popen([sys.executable, "main.py", f"--env={profile}", "--port", str(self.port), *args],
                                      cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 20) -> None:

@@ -1,0 +1,176 @@
+"""Secrets: a prod server logging at DEBUG (SQL echo on) through a representative session, hostile and broken
+requests included, writes no token, password, hash or Authorization header; its error bodies never carry a
+trace; prod refuses weak secrets."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.reliability.conftest import ROOT, ServerProcess, fresh_database
+
+STRONG_KEY = "Zq8#rT2!vL9@pX4$wK7%nB3^mF6&hJ1*"
+PASSWORD, NEW_PASSWORD, WRONG_PASSWORD = "Secret-Pass-1234", "Other-Pass-5678", "Guess-Pass-9012"
+
+
+@pytest.fixture(scope="module")
+def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {"PET_API_SECRET_KEY": STRONG_KEY, "PET_API_DATABASE_URL": fresh_database(mysql_server_url, "secrets"),
+           "PET_API_LOG_LEVEL": "DEBUG", "PET_API_SQL_ECHO": "true",
+           "PET_API_PLUGINS": "core,accounts,pets,records,metrics,tests.handlers.boom_plugin"}
+    proc = ServerProcess(tmp_path_factory.mktemp("secrets") / "server.log", env=env, profile="prod",
+                         args=("--host", "127.0.0.1", "--workers", "1"))
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+def call(server: ServerProcess, method: str, path: str, json: Any = None, *, token: str | None = None,
+         headers: dict[str, str] | None = None, body: bytes | None = None) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
+    try:
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=orjson.dumps(json) if json is not None else body, headers=all_headers)
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, orjson.loads(raw) if raw else None
+    finally:
+        conn.close()
+
+
+def raw_request(server: ServerProcess, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(data)
+        try:
+            return sock.recv(65536)
+        except ConnectionError:
+            return b""
+
+
+def representative_session(server: ServerProcess) -> tuple[list[str], list[tuple[int, Any]]]:
+    """Requests a front end (and a careless or hostile client) makes; returns the secrets used and the errors."""
+    errors = []
+    email = "secretive@example.com"
+    assert call(server, "POST", "/v1/users", {"email": email, "password": PASSWORD, "nickname": "S"})[0] == 201
+    errors.append(call(server, "POST", "/v1/users", {"email": "x@example.com", "password": "short7!", "nickname": "S"}))
+    errors.append(call(server, "POST", "/v1/tokens", {"account": email, "secret": WRONG_PASSWORD}))
+    status, body = call(server, "POST", "/v1/tokens", {"account": email, "secret": PASSWORD})
+    assert status == 201
+    token = body["data"]["token"]
+    assert call(server, "GET", "/v1/users/me", token=token)[0] == 200
+    status, pet = call(server, "POST", "/v1/pets", {"name": "Logged", "species": "cat"}, token=token)
+    assert status == 201
+    assert call(server, "GET", "/v1/pets?limit=5&q=Log", token=token)[0] == 200
+    assert call(server, "PATCH", f"/v1/pets/{pet['data']['id']}", {"status": "adopted"}, token=token,
+                headers={"If-Match": '"v1"'})[0] == 200
+    errors.append(call(server, "PATCH", f"/v1/pets/{pet['data']['id']}", {"status": "pending"}, token=token,
+                       headers={"If-Match": '"v1"'}))
+    errors.append(call(server, "GET", "/v1/users/me", token=token[:-3] + "abc"))
+    errors.append(call(server, "GET", "/v1/users/me", headers={"Authorization": f"Basic {token}"}))
+    errors.append(call(server, "GET", f"/v1/boom?access_token={token}", token=token))  # a careless client
+    errors.append(call(server, "PATCH", "/v1/users/me", {"password": NEW_PASSWORD, "current_password": WRONG_PASSWORD},
+                       token=token))
+    assert call(server, "PATCH", "/v1/users/me", {"password": NEW_PASSWORD, "current_password": PASSWORD},
+                token=token)[0] == 200
+    errors.append(call(server, "GET", "/v1/users/me", token=token))  # revoked by the password change
+    status, body = call(server, "POST", "/v1/tokens", {"account": email, "secret": NEW_PASSWORD})
+    assert status == 201
+    second = body["data"]["token"]
+    errors.append(call(server, "POST", "/v1/pets", body=b'{"name": "x", "species": ' + second.encode(),
+                       token=second))
+    errors.append(call(server, "POST", "/v1/pets", body=b"x" * (1_048_576 + 1), token=second))
+    errors.append(call(server, "POST", "/v1/pets", body=b"<xml/>", token=second,
+                       headers={"Content-Type": "application/xml"}))
+    errors.append(call(server, "DELETE", "/v1/health", token=second))
+    errors.append(call(server, "GET", "/v1/nope", token=second, headers={"Accept-Language": "zh-CN"}))
+    # Broken HTTP: a control character in the header, a header without a colon.
+    raw_request(server, f"GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {second}\x7f\r\n\r\n".encode())
+    raw_request(server, f"GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization Bearer {second}\r\n\r\n".encode())
+    assert call(server, "DELETE", "/v1/tokens/current", token=second)[0] == 200
+    errors.append(call(server, "GET", "/v1/users/me", token=second))
+    return [token, second, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, "short7!"], errors
+
+
+def test_logs_hold_no_token_password_or_authorization_header(prod_server: ServerProcess):
+    secrets, errors = representative_session(prod_server)
+    log = prod_server.output()
+    lines = log.splitlines()
+    assert len(lines) > 30 and any('"logger":"pet_api.access"' in line for line in lines), log[-2000:]
+    for secret in secrets:
+        assert secret not in log, f"logged: {secret[:12]}..."
+        assert orjson.dumps(secret).decode().strip('"') not in log
+    for token in secrets[:2]:
+        signature = token.rsplit(".", 1)[1]
+        assert signature not in log, "a token's signature was logged"
+    for needle in ("Authorization", "authorization", "Bearer", "$argon2"):
+        assert needle not in log, [line for line in lines if needle in line][:3]
+    print(f"\nsecrets: {len(lines)} log lines at DEBUG (SQL echo on) over {len(errors) + 12} requests: "
+          f"0 tokens, 0 passwords, 0 Authorization headers")
+
+
+def error_responses(server: ServerProcess) -> list[tuple[int, Any]]:
+    """One answer of each error status, the unexpected 500 included."""
+    assert call(server, "POST", "/v1/users", {"email": "errors@example.com", "password": PASSWORD,
+                                              "nickname": "E"})[0] == 201
+    token = call(server, "POST", "/v1/tokens", {"account": "errors@example.com",
+                                                "secret": PASSWORD})[1]["data"]["token"]
+    pet_id = call(server, "POST", "/v1/pets", {"name": "v", "species": "dog"}, token=token)[1]["data"]["id"]
+    return [
+        call(server, "GET", "/v1/boom", token=token),
+        call(server, "GET", "/v1/boom", headers={"Accept-Language": "zh-CN"}),
+        call(server, "GET", "/v1/nope"),
+        call(server, "DELETE", "/v1/health"),
+        call(server, "POST", "/v1/pets", body=b"{bad", token=token),
+        call(server, "POST", "/v1/pets", {"name": "x", "species": "dog", "owner_id": 1}, token=token),
+        call(server, "GET", "/v1/pets/1", token=token + "x"),
+        call(server, "GET", "/v1/pets/999999", token=token),
+        call(server, "POST", "/v1/pets", body=b"x" * (1_048_576 + 1), token=token),
+        call(server, "POST", "/v1/pets", body=b"<a/>", token=token, headers={"Content-Type": "application/xml"}),
+        call(server, "PATCH", f"/v1/pets/{pet_id}", {"name": "y"}, token=token, headers={"If-Match": '"v9"'}),
+    ]
+
+
+def test_prod_error_bodies_never_carry_a_trace(prod_server: ServerProcess):
+    errors = error_responses(prod_server)
+    statuses = sorted({status for status, _ in errors})
+    assert statuses == [400, 401, 404, 405, 412, 413, 415, 500], statuses
+    for status, body in errors:
+        assert body is not None and "trace" not in body, (status, body)
+        assert set(body) <= {"error_code", "message", "request", "errors"}, body
+        assert "Traceback" not in orjson.dumps(body).decode()
+    boom = [body for status, body in errors if status == 500]
+    assert boom == [{"error_code": 999, "message": "server error", "request": "GET /v1/boom"},
+                    {"error_code": 999, "message": "服务器错误", "request": "GET /v1/boom"}], boom
+
+
+WEAK_KEYS = ["", "short-key", "change-me-" + "x1y2z3" * 6, "a" * 48, "your-secret-goes-here-0123456789abcdef",
+             f"{STRONG_KEY},weak"]
+
+
+@pytest.mark.parametrize("key", WEAK_KEYS)
+def test_prod_refuses_a_weak_secret_key(key: str):
+    env = {"PATH": "/usr/bin:/bin", "PET_API_SECRET_KEY": key, "PET_API_DATABASE_URL": "mysql://u@127.0.0.1:1/db"}
+    done = subprocess.run([sys.executable, "main.py", "--env=prod", "routes"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "PET_API_SECRET_KEY" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert key not in done.stderr or not key
+
+
+def test_prod_accepts_a_strong_secret_key():
+    env = {"PATH": "/usr/bin:/bin", "PET_API_SECRET_KEY": STRONG_KEY, "PET_API_DATABASE_URL": "mysql://u@127.0.0.1:1/db"}
+    done = subprocess.run([sys.executable, "main.py", "--env=prod", "routes"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "/v1/pets" in done.stdout
