@@ -52,9 +52,10 @@ class MeHandler(BaseHandler):
             fields["password_hash"] = await app.passwords.hash(body.password)
         if not fields:
             raise InvalidParameter(errors=[{"field": "body", "message": "nothing to change"}])
-        user = await update_user(app.db, user_id=user.id, fields=fields)
-        if "password_hash" in fields:
-            await app.revocations.revoke_user(app.db, user.id)
+        async with app.db.transaction() as tx:  # the new password and the revocation: both or neither
+            user = await update_user(tx, user_id=user.id, fields=fields)
+            if "password_hash" in fields:
+                await app.revocations.revoke_user(tx, user.id)
         self.send(user.public())
 
 
@@ -77,6 +78,7 @@ class UserHandler(BaseHandler):
             raise InvalidParameter(errors=[{"field": "role", "message": "unknown role"}])
         if "disabled" in fields:
             fields["disabled"] = int(fields["disabled"])
-        user = await update_user(app.db, user_id=id_param(user_id), fields=fields)
-        await app.revocations.revoke_user(app.db, user.id)  # new role or disabled: earlier tokens stop
+        async with app.db.transaction() as tx:  # new role or disabled: earlier tokens stop, in the same write
+            user = await update_user(tx, user_id=id_param(user_id), fields=fields)
+            await app.revocations.revoke_user(tx, user.id)
         self.send(user.admin_view())
