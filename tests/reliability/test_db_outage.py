@@ -28,8 +28,11 @@ READERS, CREATORS, PATCHERS = 8, 6, 4
 
 
 @pytest.fixture
-def config(private_mariadb: Any) -> Config:
-    return profile(database_url=fresh_database(private_mariadb.url, "outage"))
+def config(request: pytest.FixtureRequest) -> Config:
+    """The outage tests run on a private server they can stop; the others on the session's database."""
+    if "private_mariadb" in request.fixturenames:
+        return profile(database_url=fresh_database(request.getfixturevalue("private_mariadb").url, "outage"))
+    return profile(database_url=request.getfixturevalue("mysql_url"))
 
 
 @dataclass
@@ -214,3 +217,48 @@ async def test_database_outage_under_load(app, http_server, base_url, private_ma
           f"{statuses[503]} x 503/1008, 0 hung (slowest {slowest:.2f} s, bound {bound:.0f} s), "
           f"recovered {recovery:.2f} s after MariaDB answered, {len(acked)} acknowledged writes, 0 lost, "
           f"{len(ack_lost)} failed-but-applied (whole)")
+
+
+@pytest.fixture
+def revocations_fail(mysql_url: str) -> Any:
+    """While active, the database refuses every new row of token_revocations (a real trigger, as if the
+    database went away between a change and its revocation)."""
+    import pymysql  # the test's own connection, outside the app's pool
+
+    host, rest = mysql_url.split("@", 1)[1].split("/", 1)[0], mysql_url.rsplit("/", 1)[1]
+    conn = pymysql.connect(host=host.split(":")[0], port=int(host.split(":")[1]), user="root", password="",
+                           database=rest, autocommit=True)
+
+    def arm() -> None:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TRIGGER refuse_revocations BEFORE INSERT ON token_revocations FOR EACH ROW"
+                        " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'revocations unavailable'")
+
+    try:
+        yield arm
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER IF EXISTS refuse_revocations")
+        conn.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_password_change_or_disable_that_fails_does_not_half_happen(app, api, revocations_fail):
+    """The change and the revocation of the user's earlier tokens are one write: both or neither."""
+    from tests.factories import PASSWORD, create_user, token_for
+
+    user = await create_user(app)
+    admin = await create_user(app, role="admin")
+    token = token_for(app, user.id)
+    admin_token = token_for(app, admin.id, ["users:me", "users:admin"])
+    revocations_fail()
+    changed = await api.patch("/v1/users/me", json={"password": "New-password-1", "current_password": PASSWORD},
+                              token=token)
+    disabled = await api.patch(f"/v1/users/{user.id}", json={"disabled": True}, token=admin_token)
+    for failed in (changed, disabled):
+        assert (failed.status, failed.body["error_code"]) == (503, 1008), failed.body
+    # Neither change happened: the old password still logs in and the account is enabled.
+    login = await api.post("/v1/tokens", json={"account": user.email, "secret": PASSWORD})
+    assert login.status == 201, login.body
+    shown = await api.get(f"/v1/users/{user.id}", token=admin_token)
+    assert shown.body["data"]["disabled"] is False
