@@ -13,7 +13,6 @@ from server.db import Database, connect
 from server.db.migrations import migrate, pending
 from server.handlers.base import NotFoundHandler
 from server.logs import log_request
-from server.openapi import build_document
 from server.passwords import Passwords
 from server.plugins import Plugin, load_plugin
 from server.rbac import RoleMap
@@ -41,7 +40,6 @@ class PetAPI(tornado.web.Application):
         self.passwords = Passwords(time_cost=config.password_hash_time_cost,
                                    memory_kib=config.password_hash_memory_kib)
         self.metrics: Any = None  # set by the metrics plugin
-        self._document: dict[str, Any] | None = None
         handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.path})
                     for plugin in plugins for route in plugin.routes]
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=log_request,
@@ -60,13 +58,6 @@ class PetAPI(tornado.web.Application):
                     if fn is not getattr(tornado.web.RequestHandler, method):
                         table.append((route.path, method, fn, plugin.name))
         return table
-
-    def openapi_document(self) -> dict[str, Any]:
-        """The API document of the mounted routes (built once)."""
-        if self._document is None:
-            self._document = build_document(
-                (p, m, fn, plugin) for p, m, fn, plugin in self.route_table() if getattr(fn, "operation", None))
-        return self._document
 
     async def startup(self) -> None:
         """Open the database, check (or in dev apply) migrations, start background work and plugins."""
