@@ -157,6 +157,17 @@ async def _statement(conn: aiomysql.Connection, sql: str, params: Params, fetch:
             await cur.close()
 
 
+def _abandon(task: asyncio.Future[aiomysql.Connection]) -> None:
+    """Stop waiting for a connection being opened; if it opens all the same, close it."""
+    task.cancel()
+
+    def close(done: asyncio.Future[aiomysql.Connection]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            done.result().close()
+
+    task.add_done_callback(close)
+
+
 class _Connection:
     """One acquired connection (a transaction's); every statement bounded by the statement timeout."""
 
@@ -200,11 +211,24 @@ class MySQLDatabase:
             raise ServiceUnavailable(headers={"Retry-After": str(config.retry_after)}) from exc
         return db
 
-    def _connect(self) -> Awaitable[aiomysql.Connection]:
+    async def _connect(self) -> aiomysql.Connection:
+        """A new connection (TCP, greeting, login, init command) within db_connect_timeout, bounded by
+        asyncio.wait rather than by cancelling aiomysql: its asyncio.wait_for (Python 3.11) can swallow a
+        cancellation that lands as the TCP connect completes (a SYN retransmitted at 1 s meets a 1 s timeout),
+        and the greeting is then awaited with no deadline: a frozen server held requests for seconds."""
         u, c = self.url, self.config
-        return aiomysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, db=u.database,
-                                charset="utf8mb4", autocommit=True, connect_timeout=c.db_connect_timeout,
-                                init_command="SET time_zone = '+00:00'")
+        task = asyncio.ensure_future(aiomysql.connect(
+            host=u.host, port=u.port, user=u.user, password=u.password, db=u.database, charset="utf8mb4",
+            autocommit=True, connect_timeout=c.db_connect_timeout, init_command="SET time_zone = '+00:00'"))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=c.db_connect_timeout)
+        except BaseException:  # the acquire timed out or the request went away
+            _abandon(task)
+            raise
+        if not done:
+            _abandon(task)
+            raise TimeoutError("no database connection within db_connect_timeout")
+        return task.result()
 
     def _unavailable(self, exc: BaseException) -> ServiceUnavailable:
         log.warning("database unavailable: %s", exc.__class__.__name__)
