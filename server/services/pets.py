@@ -105,7 +105,9 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tu
             where += f" AND {column} = %s"
             args += (value,)
     if query.q is not None:
-        where += " AND LOWER(name) LIKE %s ESCAPE '!'"
+        # Case-insensitive, but exact otherwise: MariaDB's column collation would also equate 'e' and 'ë'.
+        exact = "" if db.dialect == "sqlite" else " COLLATE utf8mb4_bin"
+        where += f" AND LOWER(name){exact} LIKE %s ESCAPE '!'"
         args += ("%" + re.sub(r"([!%_])", r"!\1", query.q.lower()) + "%",)
     order = (SQLITE_SORTS if db.dialect == "sqlite" else SORTS)[query.sort]
     # The total comes from an uncorrelated subquery, run once per statement on the owner index: one round

@@ -18,12 +18,9 @@ NASTY = [
 QUERIES = ["%", "_", "!", "\\", "'", '"', ";", "--", "🐶", "🐱", "'; DROP", "' OR '1'='1", "%%", "\\%", "!%",
            "a!b", "日本", "%y_", "no such thing'--", "`", "{}"]
 BOTH = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
-# MariaDB compares the users.email and pets.name columns with utf8mb4_unicode_ci, which equates accented and
-# plain letters ('ë' = 'e', 'ß' = 'ss') and, for unique keys, all emoji. Until those comparisons are exact
-# (utf8mb4_bin, as the Python-side normalization already lowers case), these tests document the bug.
-COLLATION_BUG = pytest.mark.xfail(strict=True, reason="utf8mb4_unicode_ci: accent-insensitive e-mail and name search")
-EXACT_UNICODE = pytest.mark.parametrize("backend", [pytest.param("mysql", marks=COLLATION_BUG), "sqlite"],
-                                        indirect=True)
+# E-mails and name searches compare exactly apart from case on both backends (MariaDB's utf8mb4_unicode_ci
+# would equate 'ë' and 'e', 'ß' and 'ss', and all emoji: migration 0002 and the search's utf8mb4_bin).
+EXACT_UNICODE = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 ACCENTED = ["ë", "é", "e\u0301", "ß", "ss", "e", "E"]
 
 
