@@ -116,10 +116,12 @@ class BaseHandler(tornado.web.RequestHandler):
 
     # ---- request body
     def prepare(self) -> None:
+        # An oversized body is not refused here: answering before it is read makes Tornado close the
+        # connection mid-upload, and the client sees a reset instead of the 413. Its chunks are dropped
+        # as they arrive and reading `body` answers 413 once the upload is over.
         length = self.request.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > self.application.config.max_body_size:
             self.body_too_large = True
-            raise HTTPFailure("request body is too large", status=413)
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
@@ -184,8 +186,6 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header(name, value)
         if error.status == 405:
             self.set_header("Allow", self.allowed_methods())
-        if error.status in (413, 400) and self.body_too_large:
-            self.set_header("Connection", "close")
         self.finish(dumps(body))
 
     def _as_api_error(self, status_code: int, exc: BaseException | None) -> APIError:

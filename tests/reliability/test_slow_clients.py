@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -143,6 +144,27 @@ def test_body_one_byte_over_the_limit_is_413_without_memory_growth(server: Serve
     assert growth < 8 * 1024, f"RSS grew {growth} KiB"
     print(f"\n100 oversized bodies (50 x {MAX_BODY + 1} B, 50 x 1 MiB chunked): all 413/1007, "
           f"server RSS {before // 1024} MiB -> {(before + growth) // 1024} MiB")
+
+
+def test_a_large_oversized_upload_gets_its_413_not_a_reset(server: ServerProcess, token: str):
+    """Answering before the body is read made Tornado close mid-upload: clients saw a reset, not the 413."""
+    body = b"a" * (2 << 20)
+    request = (f"POST /v1/pets HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    for _ in range(10):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(request + body)  # raises ConnectionResetError / BrokenPipeError on a reset
+            reply = sock.makefile("rb")
+            status_line = reply.readline()
+            headers = {}
+            while (line := reply.readline().strip()):
+                name, _, value = line.decode().partition(":")
+                headers[name.lower()] = value.strip()
+            answer = orjson.loads(reply.read(int(headers["content-length"])))
+            assert status_line.split()[1] == b"413", status_line
+            assert (answer["error_code"], answer["request"]) == (1007, "POST /v1/pets")
+            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: t\r\n\r\n")  # the connection is still usable
+            assert reply.readline().split()[1] == b"200"
 
 
 HOSTILE_JSON = {
