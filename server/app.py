@@ -86,6 +86,7 @@ class PetAPI(tornado.web.Application):
                 await plugin.on_stop(self)
         await self.roles.stop()
         await self.revocations.stop()
+        self.passwords.close()
         if self.db is not None:
             await self.db.close()
 
