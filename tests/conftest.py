@@ -19,7 +19,7 @@ from server.serve import make_http_server
 from tests.factories import Api
 from tests.mariadb_server import create_database
 
-pytest_plugins = ["tests.mariadb_server"]
+pytest_plugins = ["tests.mariadb_server", "tests.secrets_watch"]
 TABLES = ("records", "pets", "token_revocations", "login_failures", "users")
 
 
