@@ -1,6 +1,6 @@
 """What the hot path remembers must never change an answer: a token verified from the cache is still refused
 once revoked (within the refresh bound) or expired, the cache stays bounded and really skips the signature
-check, and the access log's per-second timestamp is right across second boundaries."""
+check, and the per-second Date header and access-log timestamp are right across second boundaries."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from typing import Any
 
 import orjson
 import pytest
+from tornado import httputil
 
 from server.app import make_app
 from server.auth import TokenSigner
 from server.errors import TokenExpired, TokenRevoked
+from server.handlers import base
 from server.logs import JSONFormatter, _write_access_line, timestamp
 from tests.factories import user_with_token
 
@@ -114,3 +116,14 @@ def test_the_direct_access_line_is_the_line_logging_would_write():
     direct, logged = (orjson.loads(line) for line in stream.getvalue().splitlines())
     assert list(direct) == list(logged)  # same keys in the same order, user_id left out when None
     assert {k: v for k, v in direct.items() if k != "time"} == {k: v for k, v in logged.items() if k != "time"}
+
+
+@pytest.mark.gen_test
+async def test_the_date_header_is_now_and_a_stale_second_is_never_served(api):
+    base._last_date[0] = (int(time.time()) - 5, "Thu, 01 Jan 1970 00:00:00 GMT")  # as if cached 5 s ago
+    before = httputil.format_timestamp(int(time.time()))
+    response = await api.get("/v1/health")
+    after = httputil.format_timestamp(int(time.time()))
+    assert response.status == 200 and response.body["data"] == {"status": "ok"}
+    assert response.headers["Date"] in (before, after)
+    assert base.http_date() in (before, after, httputil.format_timestamp(int(time.time())))

@@ -5,13 +5,16 @@ from __future__ import annotations
 import http.client
 import random
 import re
+import time
 import traceback
 from typing import Any, TypeVar
 
 import orjson
+import tornado
 import tornado.log
 import tornado.web
 from pydantic import BaseModel
+from tornado import httputil
 
 from server.auth import Principal, bearer_token
 from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
@@ -28,6 +31,20 @@ MAX_ID = 2**63 - 1
 # Bodies are read as JSON whatever they are labelled (curl -d says form-urlencoded), except these.
 NON_JSON_TYPES = ("multipart/", "application/xml", "text/xml", "application/octet-stream", "image/", "audio/",
                   "video/")
+
+
+SERVER = f"TornadoServer/{tornado.version}"
+_last_date: list[tuple[int, str]] = [(-1, "")]
+
+
+def http_date() -> str:
+    """The Date header for now, formatted once a second (email.utils.formatdate costs ~3 us a call)."""
+    now = int(time.time())
+    second, text = _last_date[0]
+    if second != now:
+        text = httputil.format_timestamp(now)
+        _last_date[0] = (now, text)
+    return text
 
 
 def id_param(raw: str) -> int:
@@ -73,6 +90,15 @@ class BaseHandler(tornado.web.RequestHandler):
         self._chunks: list[bytes] = []
         self._received = 0
         self.body_too_large = False
+
+    def clear(self) -> None:
+        """Tornado's RequestHandler.clear (run for every request and again before an error), except that the
+        Date header comes from http_date()."""
+        self._headers = httputil.HTTPHeaders({"Server": SERVER, "Content-Type": JSON_TYPE, "Date": http_date()})
+        self.set_default_headers()
+        self._write_buffer = []
+        self._status_code = 200
+        self._reason = httputil.responses[200]
 
     # ---- headers common to every response, errors included (send_error's clear() calls this again)
     def set_default_headers(self) -> None:
