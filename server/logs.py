@@ -65,6 +65,18 @@ class HideMalformedValues(logging.Filter):
 HIDE_MALFORMED_VALUES = HideMalformedValues()
 
 
+# Drivers that log every statement with its parameters (password hashes, e-mails) at DEBUG: SQL text is
+# logged by sql_echo instead, without parameters.
+QUIET_LOGGERS = ("aiosqlite", "aiomysql")
+
+
+def guard_secrets() -> None:
+    """The logging settings that keep secrets out of the logs, whatever the level."""
+    logging.getLogger("tornado.general").addFilter(HIDE_MALFORMED_VALUES)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def configure_logging(level: str, *, stream: Any = None) -> None:
     """Route every logger (ours, tornado's, asyncio's) through one JSON handler."""
     handler = logging.StreamHandler(stream or sys.stdout)
@@ -72,7 +84,7 @@ def configure_logging(level: str, *, stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("tornado.general").addFilter(HIDE_MALFORMED_VALUES)
+    guard_secrets()
     logging.getLogger("tornado.access").disabled = True  # replaced by pet_api.access
 
 

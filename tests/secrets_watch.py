@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from server.auth import IssuedToken, TokenSigner
-from server.logs import JSONFormatter
+from server.logs import JSONFormatter, guard_secrets
 from server.passwords import Passwords
 
 FORBIDDEN = re.compile(r"authorization|bearer\s+\S", re.I)
@@ -29,6 +29,7 @@ def no_secrets_in_the_suites_logs(tmp_path_factory: pytest.TempPathFactory) -> I
     previous_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    guard_secrets()  # as configure_logging does for the real server
     tokens: set[str] = set()
     passwords: set[str] = set()
     patch = pytest.MonkeyPatch()
