@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import threading
 import time
 from typing import Any
 
@@ -102,24 +103,37 @@ async def test_a_concurrent_burst_gets_no_more_guesses_than_the_limit(app, http_
 @pytest.mark.slow
 @pytest.mark.parametrize("config_overrides", [{**NO_THROTTLE, **PROD_ARGON2}])
 @pytest.mark.gen_test(timeout=120)
-async def test_concurrent_logins_never_stall_the_event_loop(app, http_server, base_url):
-    """A ticker on the loop measures, between two of its turns, how much CPU the loop's thread spent: that is
-    how long code on the loop held it (an argon2 hash there would be ~100+ ms). Wall-clock lateness is
-    reported too, but on a shared 2-core machine it mostly measures the OS scheduler, so it is not asserted."""
+async def test_concurrent_logins_never_stall_the_event_loop(app, http_server, base_url, monkeypatch):
+    """Every callback the loop runs is timed in CPU seconds of the loop's thread: that is how long code on
+    the loop held it (an argon2 hash there would be one callback of ~100+ ms). Whole loop turns are not the
+    measure: one turn may run the callbacks of all 50 clients arriving at once, and on a shared 2-core
+    machine their sum says more about the load than about blocking. Wall-clock lateness is only reported."""
     users = [await create_user(app) for _ in range(5)]
     api = wide_api(base_url, 50)
-    stalls: list[float] = []
+    loop_thread = threading.get_ident()
+    longest = [0.0]
+    run = asyncio.events.Handle._run
+
+    def timed_run(handle: asyncio.events.Handle) -> None:
+        if threading.get_ident() != loop_thread:
+            return run(handle)
+        cpu = time.thread_time()
+        try:
+            return run(handle)
+        finally:
+            longest[0] = max(longest[0], time.thread_time() - cpu)
+
     lateness: list[float] = []
     stop = asyncio.Event()
 
     async def ticker() -> None:
         interval = 0.005
         while not stop.is_set():
-            wall, cpu = time.perf_counter(), time.thread_time()
+            wall = time.perf_counter()
             await asyncio.sleep(interval)
-            stalls.append(time.thread_time() - cpu)
             lateness.append(time.perf_counter() - wall - interval)
 
+    monkeypatch.setattr(asyncio.events.Handle, "_run", timed_run)
     ticking = asyncio.ensure_future(ticker())
     await asyncio.sleep(0.05)
     started = time.perf_counter()
@@ -128,11 +142,12 @@ async def test_concurrent_logins_never_stall_the_event_loop(app, http_server, ba
     elapsed = time.perf_counter() - started
     stop.set()
     await ticking
+    monkeypatch.undo()
     assert sorted({response.status for _, response in answers}) == [201, 401]
-    assert len(stalls) > 20
-    worst = max(stalls)
-    assert worst < 0.050, f"the event loop was busy {worst * 1000:.0f} ms at once"
+    assert len(lateness) > 20
+    worst = longest[0]
+    assert worst < 0.050, f"one callback held the event loop {worst * 1000:.0f} ms"
     lateness.sort()
     print(f"\n50 concurrent logins (argon2id t=3, m=64 MiB) in {elapsed:.2f} s: longest event-loop stall "
-          f"{worst * 1000:.1f} ms of CPU; tick lateness p50 {lateness[len(lateness) // 2] * 1000:.1f} ms, "
-          f"max {lateness[-1] * 1000:.1f} ms (OS scheduling included)")
+          f"{worst * 1000:.1f} ms of CPU in one callback; tick lateness p50 {lateness[len(lateness) // 2] * 1000:.1f}"
+          f" ms, max {lateness[-1] * 1000:.1f} ms (OS scheduling included)")
