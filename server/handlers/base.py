@@ -240,6 +240,13 @@ class BaseHandler(tornado.web.RequestHandler):
         """No automatic SHA1 ETag: only resources with a version send one."""
         return None
 
+    def check_etag_header(self) -> bool:
+        """Tornado's If-None-Match check, skipped when the response has no ETag to compare (it would answer
+        False after reading the header and running a regex on every response)."""
+        if "Etag" not in self._headers:
+            return False
+        return super().check_etag_header()
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError | tornado.web.HTTPError):
             return  # an answered error, counted by the access log and metrics
