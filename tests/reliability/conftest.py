@@ -25,6 +25,16 @@ from tests.mariadb_server import create_database
 ROOT = Path(__file__).resolve().parents[2]
 
 
+async def connections_in_use(db: Any, *, settle: float = 2.0) -> int:
+    """Connections still borrowed once the app's own background work (the revocation refresh, every
+    0.2 s in the test profile) has had time to give its one back; a leaked connection never comes back."""
+    for _ in range(int(settle / 0.02)):
+        if not db.pool_stats()[0]:
+            break
+        await asyncio.sleep(0.02)
+    return db.pool_stats()[0]
+
+
 def run_async(coro: Any) -> Any:
     """Run a coroutine on a private loop (never asyncio.run(): it resets the test's current loop)."""
     loop = asyncio.new_event_loop()

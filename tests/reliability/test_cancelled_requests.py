@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from tests.factories import user_with_token
-from tests.reliability.conftest import wide_api
+from tests.reliability.conftest import connections_in_use, wide_api
 
 LEAVERS = 100
 FOLLOWERS = 1000
@@ -84,7 +84,7 @@ async def test_clients_leaving_mid_request_break_nothing(app, http_server, base_
                     pet_id, user.id, f"b{n}")
 
     await asyncio.gather(*(follow(n) for n in range(FOLLOWERS)))
-    assert app.db.pool_stats()[0] == 0
+    assert await connections_in_use(app.db) == 0
 
 
 @pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
