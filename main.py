@@ -178,17 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     from server.app import PendingMigrations
     from server.errors import ServiceUnavailable
     from server.logs import configure_logging
-    from server.serve import serve
+    from server.serve import serve, start_failure
 
     configure_logging(config.log_level)
     try:
         asyncio.run(_check_schema(config))  # forked workers would each fail and be restarted
-    except PendingMigrations as exc:
-        print(f"pet-api: {exc}", file=sys.stderr)
-        return 3
-    except ServiceUnavailable:
-        print("pet-api: the database is unreachable at start-up", file=sys.stderr)
-        return 4
+    except (PendingMigrations, ServiceUnavailable) as exc:
+        return start_failure(exc)
     return serve(config)  # 0 after a graceful stop (SIGTERM/SIGINT); a worker's start-up failure code otherwise
 
 

@@ -288,12 +288,19 @@ def run_in_loop(config: Config, sockets: list[socket.socket], report: Report, be
         runner = uvloop.run
     try:
         return runner(run_worker(config, sockets, report, beat_interval))
-    except PendingMigrations as exc:
+    except (PendingMigrations, ServiceUnavailable) as exc:
+        return start_failure(exc)
+
+
+def start_failure(exc: Exception) -> int:
+    """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database."""
+    from server.app import PendingMigrations  # imported late, as in serve_one: metrics settings come first
+
+    if isinstance(exc, PendingMigrations):
         print(f"pet-api: {exc}", file=sys.stderr)
         return 3
-    except ServiceUnavailable:
-        print("pet-api: the database is unreachable at start-up", file=sys.stderr)
-        return 4
+    print("pet-api: the database is unreachable at start-up", file=sys.stderr)
+    return 4
 
 
 def serve(config: Config) -> int:
