@@ -28,10 +28,9 @@ def test_config(**overrides: Any) -> Config:
     return load_config("test", overrides=overrides, environ={})
 
 
-@pytest.fixture(scope="session")
-def mysql_url(mysql_server_url: str) -> str:
-    """A migrated database on the session's MariaDB."""
-    url = create_database(mysql_server_url, "pet_api_test")
+def migrated_database(server_url: str, name: str) -> str:
+    """A fresh, migrated database on the server; returns its URL."""
+    url = create_database(server_url, name)
 
     async def _migrate() -> None:
         db = await connect(test_config(database_url=url))
@@ -46,6 +45,12 @@ def mysql_url(mysql_server_url: str) -> str:
     finally:
         loop.close()
     return url
+
+
+@pytest.fixture(scope="session")
+def mysql_url(mysql_server_url: str) -> str:
+    """A migrated database on the session's MariaDB."""
+    return migrated_database(mysql_server_url, "pet_api_test")
 
 
 @pytest.fixture(params=["mysql"])

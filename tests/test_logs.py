@@ -12,7 +12,8 @@ import orjson
 import pytest
 
 from server.logs import JSONFormatter
-from tests.deploy.servers import Servers, get, migrated_database, request
+from tests.conftest import migrated_database
+from tests.deploy.servers import Servers, get, request
 from tests.factories import unique_email
 
 PASSWORD = "Sup3r-Secret-Passw0rd"

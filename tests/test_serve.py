@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import migrated_database
 from tests.deploy.servers import (
     PLUGINS_WITH_SLOW,
     KeepAlive,
@@ -21,7 +22,6 @@ from tests.deploy.servers import (
     ServerProcess,
     Servers,
     get,
-    migrated_database,
     raise_nofile,
 )
 

@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import migrated_database
 from tests.deploy.servers import (
     PLUGINS_WITH_SLOW,
     KeepAlive,
@@ -24,7 +25,6 @@ from tests.deploy.servers import (
     ServerProcess,
     Servers,
     get,
-    migrated_database,
     wait_for,
 )
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.servers import ROOT, ServerProcess, migrated_database, request, server_env
+from tests.conftest import migrated_database
+from tests.deploy.servers import ROOT, ServerProcess, request, server_env
 
 ACCOUNT = "schemathesis@example.com"
 SECRET = "schemathesis-secret-1"

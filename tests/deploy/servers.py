@@ -18,32 +18,8 @@ from typing import Any
 
 import orjson
 
-from server.db import connect
-from server.db.migrations import migrate
-from tests.conftest import test_config
-from tests.mariadb_server import create_database
-
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS_WITH_SLOW = '["core", "accounts", "pets", "records", "metrics", "tests.deploy.slow_plugin"]'
-
-
-def migrated_database(server_url: str, name: str) -> str:
-    """A fresh, migrated database on the session's MariaDB; returns its URL."""
-    url = create_database(server_url, name)
-
-    async def _migrate() -> None:
-        db = await connect(test_config(database_url=url))
-        try:
-            await migrate(db)
-        finally:
-            await db.close()
-
-    loop = asyncio.new_event_loop()  # not asyncio.run(): it would reset the test's current loop
-    try:
-        loop.run_until_complete(_migrate())
-    finally:
-        loop.close()
-    return url
 
 
 def free_port() -> int:

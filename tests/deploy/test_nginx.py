@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import migrated_database
 from tests.deploy.servers import (
     ROOT,
     Load,
@@ -23,7 +24,6 @@ from tests.deploy.servers import (
     Servers,
     free_port,
     get,
-    migrated_database,
     request,
     wait_for,
 )

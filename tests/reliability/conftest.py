@@ -16,11 +16,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from server.db import connect
-from server.db.migrations import migrate
-from tests.conftest import test_config
 from tests.factories import Api
-from tests.mariadb_server import create_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,21 +38,6 @@ def run_async(coro: Any) -> Any:
         return loop.run_until_complete(coro)
     finally:
         loop.close()
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    """An empty, migrated database on the server; returns its URL."""
-    url = create_database(server_url, name)
-
-    async def _migrate() -> None:
-        db = await connect(test_config(database_url=url))
-        try:
-            await migrate(db)
-        finally:
-            await db.close()
-
-    run_async(_migrate())
-    return url
 
 
 def free_port() -> int:

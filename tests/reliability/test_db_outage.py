@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from server.config import Config
+from tests.conftest import migrated_database
 from tests.conftest import test_config as profile
 from tests.factories import user_with_token
-from tests.reliability.conftest import connections_in_use, fresh_database, wide_api
+from tests.reliability.conftest import connections_in_use, wide_api
 
 pytestmark = pytest.mark.slow
 OUTAGE_SECONDS = {"stopped": 10, "frozen": 5}
@@ -31,7 +32,7 @@ READERS, CREATORS, PATCHERS = 8, 6, 4
 def config(request: pytest.FixtureRequest) -> Config:
     """The outage tests run on a private server they can stop; the others on the session's database."""
     if "private_mariadb" in request.fixturenames:
-        return profile(database_url=fresh_database(request.getfixturevalue("private_mariadb").url, "outage"))
+        return profile(database_url=migrated_database(request.getfixturevalue("private_mariadb").url, "outage"))
     return profile(database_url=request.getfixturevalue("mysql_url"))
 
 

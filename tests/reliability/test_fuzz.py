@@ -24,8 +24,9 @@ from server.errors import AuthFailed, InvalidParameter, TokenExpired, TokenInval
 from server.schemas.accounts import AdminUserUpdate, MeUpdate, PageQuery, TokenCreate, UserCreate
 from server.schemas.pets import PetCreate, PetListQuery, PetUpdate, RecordCreate, RecordListQuery
 from server.validation import parse_json, validate
+from tests.conftest import migrated_database
 from tests.conftest import test_config as profile
-from tests.reliability.conftest import ServerProcess, fresh_database
+from tests.reliability.conftest import ServerProcess
 
 KEYS = profile().signing_keys
 LIFETIME = 3600
@@ -162,7 +163,7 @@ def test_query_parsing_gives_a_model_or_400(query: dict[str, str], model: Any):
 @pytest.fixture(scope="module")
 def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path_factory.mktemp("fuzz") / "server.log", env={
-        "PET_API_DATABASE_URL": fresh_database(mysql_server_url, "fuzz"), "PET_API_LOG_LEVEL": "WARNING"})
+        "PET_API_DATABASE_URL": migrated_database(mysql_server_url, "fuzz"), "PET_API_LOG_LEVEL": "WARNING"})
     try:
         proc.wait_ready()
         yield proc

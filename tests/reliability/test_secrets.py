@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.reliability.conftest import ROOT, ServerProcess, fresh_database
+from tests.conftest import migrated_database
+from tests.reliability.conftest import ROOT, ServerProcess
 
 STRONG_KEY = "Zq8#rT2!vL9@pX4$wK7%nB3^mF6&hJ1*"
 PASSWORD, NEW_PASSWORD, WRONG_PASSWORD = "Secret-Pass-1234", "Other-Pass-5678", "Guess-Pass-9012"
@@ -22,7 +23,7 @@ PASSWORD, NEW_PASSWORD, WRONG_PASSWORD = "Secret-Pass-1234", "Other-Pass-5678", 
 
 @pytest.fixture(scope="module")
 def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"PET_API_SECRET_KEY": STRONG_KEY, "PET_API_DATABASE_URL": fresh_database(mysql_server_url, "secrets"),
+    env = {"PET_API_SECRET_KEY": STRONG_KEY, "PET_API_DATABASE_URL": migrated_database(mysql_server_url, "secrets"),
            "PET_API_LOG_LEVEL": "DEBUG", "PET_API_SQL_ECHO": "true",
            "PET_API_PLUGINS": "core,accounts,pets,records,metrics,tests.handlers.boom_plugin"}
     proc = ServerProcess(tmp_path_factory.mktemp("secrets") / "server.log", env=env, profile="prod",

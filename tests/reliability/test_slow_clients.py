@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.reliability.conftest import ServerProcess, fresh_database, run_async
+from tests.conftest import migrated_database
+from tests.reliability.conftest import ServerProcess, run_async
 
 HEADER_TIMEOUT = 2.0
 MAX_BODY = 65536
@@ -22,7 +23,7 @@ TRICKLERS = 1000
 
 @pytest.fixture(scope="module")
 def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    url = fresh_database(mysql_server_url, "slow_clients")
+    url = migrated_database(mysql_server_url, "slow_clients")
     proc = ServerProcess(tmp_path_factory.mktemp("slow") / "server.log", env={
         "PET_API_DATABASE_URL": url, "PET_API_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
         "PET_API_MAX_BODY_SIZE": str(MAX_BODY)})

@@ -9,9 +9,10 @@ import pymysql
 import pytest
 
 from server.config import Config
+from tests.conftest import migrated_database
 from tests.conftest import test_config as profile
 from tests.factories import user_with_token
-from tests.reliability.conftest import fresh_database, wide_api
+from tests.reliability.conftest import wide_api
 
 pytestmark = pytest.mark.slow
 WAIT_TIMEOUT = 2
@@ -21,7 +22,7 @@ CONCURRENCY = 8
 @pytest.fixture(params=[600, 1], ids=["recycle-above-wait-timeout", "recycle-below-wait-timeout"])
 def config(request: pytest.FixtureRequest, private_mariadb: Any) -> Config:
     # A slow revocation refresh leaves the whole pool idle (it would keep one connection warm).
-    return profile(database_url=fresh_database(private_mariadb.url, "stale"), db_pool_recycle=request.param,
+    return profile(database_url=migrated_database(private_mariadb.url, "stale"), db_pool_recycle=request.param,
                    revocation_refresh_seconds=30)
 
 
