@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import tornado.httpserver
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httputil import HTTPHeaders
+from tornado.testing import bind_unused_port
 
 from server.app import PetAPI
 from server.services.users import User, update_user
@@ -92,3 +96,16 @@ async def create_pet(api: Api, token: str, **fields: Any) -> dict[str, Any]:
     response = await api.post("/v1/pets", json={"name": "Rex", "species": "dog", **fields}, token=token)
     assert response.status == 201, response.body
     return response.body["data"]
+
+
+@contextlib.asynccontextmanager
+async def serving(app: PetAPI) -> AsyncIterator[str]:
+    """Serve an application built inside a test on a free port of this event loop; yields its base URL."""
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        await server.close_all_connections()

@@ -1,14 +1,10 @@
 """Liveness, readiness (also while the database is away) and the error catalog."""
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-import tornado.httpserver
 from tornado.httpclient import AsyncHTTPClient
-from tornado.testing import bind_unused_port
 
 from server import make_app
 from server.app import PetAPI
@@ -16,7 +12,7 @@ from server.db import connect
 from server.db.migrations import migrate
 from server.errors import ERROR_CLASSES
 from tests.conftest import test_config as profile_config
-from tests.factories import Api, user_with_token
+from tests.factories import Api, serving, user_with_token
 from tests.mariadb_server import create_database
 
 
@@ -74,18 +70,6 @@ async def test_health_and_errors_need_no_token_but_other_reads_do(api):
     assert protected.body == {"error_code": 1003, "message": "authorization header is missing",
                               "request": "GET /v1/tokens/current"}
 
-
-@contextlib.asynccontextmanager
-async def serving(app: PetAPI) -> AsyncIterator[str]:
-    """Serve an application built inside the test on a free port of this event loop."""
-    sock, port = bind_unused_port()
-    server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets([sock])
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        await server.close_all_connections()
 
 
 async def _migrated_app(url: str) -> PetAPI:

@@ -1,20 +1,15 @@
 """Tokens over HTTP: log in, describe, revoke (also on another instance), tampering, expiry, throttling."""
 
 import asyncio
-import contextlib
 import datetime as dt
 import statistics
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import tornado.httpserver
-from tornado.testing import bind_unused_port
 
 from server import make_app
-from server.app import PetAPI
-from tests.factories import PASSWORD, Api, create_user, unique_email
+from tests.factories import PASSWORD, Api, create_user, serving, unique_email
 
 both_backends = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 
@@ -46,18 +41,6 @@ def parse_utc(text: str) -> dt.datetime:
     assert text.endswith("Z"), text
     return dt.datetime.fromisoformat(text[:-1] + "+00:00")
 
-
-@contextlib.asynccontextmanager
-async def serving(app: PetAPI) -> AsyncIterator[str]:
-    """Serve another application instance on a free port of this event loop."""
-    sock, port = bind_unused_port()
-    server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets([sock])
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        await server.close_all_connections()
 
 
 @both_backends
