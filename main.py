@@ -71,10 +71,9 @@ def _admin_password() -> str | None:
 async def _create_admin(config: Config, email: str, nickname: str) -> int:
     from server.db import connect
     from server.errors import InvalidParameter
-    from server.passwords import Passwords
     from server.schemas.accounts import UserCreate
-    from server.services.revocations import RevocationCache
-    from server.services.users import create_user, find_user_by_email, update_user
+    from server.services.accounts import Accounts
+    from server.services.credentials import create_or_promote_admin
     from server.validation import validate
 
     password = _admin_password()
@@ -87,23 +86,18 @@ async def _create_admin(config: Config, email: str, nickname: str) -> int:
         for error in exc.errors or []:
             print(f"create-admin: {error['field']}: {error['message']}", file=sys.stderr)
         return 2
+    accounts = Accounts.from_config(config)
     db = await connect(config)
     try:
-        password_hash = await Passwords(time_cost=config.password_hash_time_cost,
-                                        memory_kib=config.password_hash_memory_kib).hash(password)
-        user = await find_user_by_email(db, email=account.email)
-        if user is None:
-            user = await create_user(db, email=account.email, password_hash=password_hash,
-                                     nickname=account.nickname, role="admin")
-            print(f"created admin {user.email} (id {user.id})")
-        else:
-            await update_user(db, user_id=user.id, fields={"role": "admin", "password_hash": password_hash,
-                                                           "disabled": 0})
-            # a new password revokes the account's earlier tokens, as PATCH /v1/users/me does
-            await RevocationCache(refresh_seconds=1, token_lifetime=config.token_expiration).revoke_user(db, user.id)
-            print(f"promoted {user.email} (id {user.id}) to admin")
+        user, created = await create_or_promote_admin(db, accounts, email=account.email, nickname=account.nickname,
+                                                      password=password)
     finally:
         await db.close()
+        accounts.passwords.close()
+    if created:
+        print(f"created admin {user.email} (id {user.id})")
+    else:
+        print(f"promoted {user.email} (id {user.id}) to admin")
     return 0
 
 

@@ -1,8 +1,16 @@
 """Accounts: users and tokens."""
 
+from typing import Any
+
 from server.handlers.v1.tokens import CurrentTokenHandler, TokensHandler
 from server.handlers.v1.users import MeHandler, UserHandler, UsersHandler
 from server.plugins import Plugin, Route
+from server.services.accounts import Accounts, LoginLimits
+
+
+def _setup(app: Any) -> None:
+    app.accounts = Accounts(app.passwords, app.tokens, app.roles, app.revocations, LoginLimits.from_config(app.config))
+
 
 PLUGIN = Plugin(
     name="accounts",
@@ -13,4 +21,5 @@ PLUGIN = Plugin(
         Route("/v1/tokens", TokensHandler),
         Route("/v1/tokens/current", CurrentTokenHandler),
     ],
+    setup=_setup,
 )

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pymysql
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
@@ -114,3 +115,24 @@ def server_process(tmp_path: Path) -> Iterator[Any]:
     yield start_server
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def revocations_fail(mysql_url: str) -> Any:
+    """While active, the database refuses every new row of token_revocations (a real trigger, as if the
+    database went away between a change and its revocation)."""
+    host, rest = mysql_url.split("@", 1)[1].split("/", 1)[0], mysql_url.rsplit("/", 1)[1]
+    conn = pymysql.connect(host=host.split(":")[0], port=int(host.split(":")[1]), user="root", password="",
+                           database=rest, autocommit=True)
+
+    def arm() -> None:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TRIGGER refuse_revocations BEFORE INSERT ON token_revocations FOR EACH ROW"
+                        " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'revocations unavailable'")
+
+    try:
+        yield arm
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER IF EXISTS refuse_revocations")
+        conn.close()

@@ -220,29 +220,6 @@ async def test_database_outage_under_load(app, http_server, base_url, private_ma
           f"{len(ack_lost)} failed-but-applied (whole)")
 
 
-@pytest.fixture
-def revocations_fail(mysql_url: str) -> Any:
-    """While active, the database refuses every new row of token_revocations (a real trigger, as if the
-    database went away between a change and its revocation)."""
-    import pymysql  # the test's own connection, outside the app's pool
-
-    host, rest = mysql_url.split("@", 1)[1].split("/", 1)[0], mysql_url.rsplit("/", 1)[1]
-    conn = pymysql.connect(host=host.split(":")[0], port=int(host.split(":")[1]), user="root", password="",
-                           database=rest, autocommit=True)
-
-    def arm() -> None:
-        with conn.cursor() as cur:
-            cur.execute("CREATE TRIGGER refuse_revocations BEFORE INSERT ON token_revocations FOR EACH ROW"
-                        " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'revocations unavailable'")
-
-    try:
-        yield arm
-    finally:
-        with conn.cursor() as cur:
-            cur.execute("DROP TRIGGER IF EXISTS refuse_revocations")
-        conn.close()
-
-
 @pytest.mark.gen_test(timeout=30)
 async def test_a_password_change_or_disable_that_fails_does_not_half_happen(app, api, revocations_fail):
     """The change and the revocation of the user's earlier tokens are one write: both or neither."""

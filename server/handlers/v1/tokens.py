@@ -37,8 +37,8 @@ class TokensHandler(BaseHandler):
                status=201, response=Token, errors=(400, 401, 429, 503))
     async def post(self, *, body: TokenCreate) -> None:
         app = self.application
-        issued = await login(app.db, account=body.account, secret=body.secret, address=self.request.remote_ip,
-                             config=app.config, passwords=app.passwords, roles=app.roles, signer=app.tokens)
+        issued = await login(app.db, app.accounts, account=body.account, secret=body.secret,
+                             address=self.request.remote_ip)
         self.send(Token(issued.token, "Bearer", app.config.token_expiration, sorted(issued.principal.scopes)), 201)
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from server.auth import require_scopes
 from server.errors import InvalidParameter
 from server.handlers.base import BaseHandler, id_param
 from server.openapi import operation
 from server.schemas.accounts import AdminUserUpdate, MeUpdate, PageQuery, UserCreate
 from server.services import page
-from server.services.users import AdminUserOut, UserOut, create_user, get_user, list_users, update_user
+from server.services.credentials import change_own_account, set_role_or_disabled
+from server.services.users import AdminUserOut, UserOut, create_user, get_user, list_users
 
 
 class UsersHandler(BaseHandler):
@@ -42,20 +41,11 @@ class MeHandler(BaseHandler):
                errors=(400, 401, 403, 503))
     async def patch(self, *, body: MeUpdate) -> None:
         app = self.application
-        user = await get_user(app.db, user_id=self.current_user.user_id)
-        fields: dict[str, Any] = {}
-        if body.nickname is not None:
-            fields["nickname"] = body.nickname
-        if body.password is not None:
-            if not await app.passwords.verify(user.password_hash, body.current_password or ""):
-                raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
-            fields["password_hash"] = await app.passwords.hash(body.password)
-        if not fields:
+        if body.nickname is None and body.password is None:
             raise InvalidParameter(errors=[{"field": "body", "message": "nothing to change"}])
-        async with app.db.transaction() as tx:  # the new password and the revocation: both or neither
-            user = await update_user(tx, user_id=user.id, fields=fields)
-            if "password_hash" in fields:
-                await app.revocations.revoke_user(tx, user.id)
+        user = await change_own_account(app.db, app.accounts, user_id=self.current_user.user_id,
+                                        nickname=body.nickname, password=body.password,
+                                        current_password=body.current_password)
         self.send(user.public())
 
 
@@ -71,14 +61,8 @@ class UserHandler(BaseHandler):
                response=AdminUserOut, errors=(400, 401, 403, 404, 503))
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
-        fields = body.model_dump(exclude_unset=True, exclude_none=True)
-        if not fields:
+        if body.role is None and body.disabled is None:
             raise InvalidParameter(errors=[{"field": "body", "message": "nothing to change"}])
-        if "role" in fields and not app.roles.knows(fields["role"]):
-            raise InvalidParameter(errors=[{"field": "role", "message": "unknown role"}])
-        if "disabled" in fields:
-            fields["disabled"] = int(fields["disabled"])
-        async with app.db.transaction() as tx:  # new role or disabled: earlier tokens stop, in the same write
-            user = await update_user(tx, user_id=id_param(user_id), fields=fields)
-            await app.revocations.revoke_user(tx, user.id)
+        user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
+                                          disabled=body.disabled)
         self.send(user.admin_view())

@@ -1,0 +1,59 @@
+"""Credential changes: a new password, role or disabled flag revokes the account's earlier tokens, in the
+same transaction as the change (both or neither). The handlers and `main.py create-admin` all come here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.db import Database
+from server.errors import InvalidParameter
+from server.services.accounts import Accounts
+from server.services.users import User, create_user, find_user_by_email, get_user, update_user
+
+
+async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Any]) -> User:
+    """Write the fields and the revocation of the user's earlier tokens in one transaction."""
+    async with db.transaction() as tx:
+        user = await update_user(tx, user_id=user_id, fields=fields)
+        await accounts.revocations.revoke_user(tx, user.id)
+    return user
+
+
+async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, nickname: str | None,
+                             password: str | None, current_password: str | None) -> User:
+    """Change the caller's nickname and/or password (400 unless current_password matches); a new password
+    revokes the earlier tokens."""
+    user = await get_user(db, user_id=user_id)
+    fields: dict[str, Any] = {} if nickname is None else {"nickname": nickname}
+    if password is None:
+        return await update_user(db, user_id=user.id, fields=fields)
+    if not await accounts.passwords.verify(user.password_hash, current_password or ""):
+        raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
+    fields["password_hash"] = await accounts.passwords.hash(password)
+    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields)
+
+
+async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int, role: str | None,
+                               disabled: bool | None) -> User:
+    """An administrator's change of role (400 when the role map does not know it) or disabled flag; either
+    revokes the earlier tokens."""
+    fields: dict[str, Any] = {}
+    if role is not None:
+        if not accounts.roles.knows(role):
+            raise InvalidParameter(errors=[{"field": "role", "message": "unknown role"}])
+        fields["role"] = role
+    if disabled is not None:
+        fields["disabled"] = int(disabled)
+    return await _update_and_revoke(db, accounts, user_id=user_id, fields=fields)
+
+
+async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: str, nickname: str,
+                                  password: str) -> tuple[User, bool]:
+    """Create an admin, or make the existing account an enabled admin with this password (revoking its
+    earlier tokens); True when created."""
+    password_hash = await accounts.passwords.hash(password)
+    user = await find_user_by_email(db, email=email)
+    if user is None:
+        return await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin"), True
+    fields = {"role": "admin", "password_hash": password_hash, "disabled": 0}
+    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields), False
