@@ -88,6 +88,14 @@ ERROR_CLASSES: tuple[type[APIError], ...] = (
     HTTPFailure, ServiceUnavailable, PreconditionFailed, TokenInvalid, TokenExpired, TokenRevoked,
 )
 
+
+
+def codes_for(status: int) -> tuple[int, ...]:
+    """The error codes an answer with this HTTP status can carry: those of the classes with that status,
+    else HTTPFailure's (it keeps whatever other status it is given)."""
+    return tuple(cls.code for cls in ERROR_CLASSES if cls.status == status) or (HTTPFailure.code,)
+
+
 HTTP_REASON_ZH = {404: "路由不存在", 405: "方法不允许", 413: "请求体过大", 415: "不支持的媒体类型"}
 
 

@@ -1,34 +1,34 @@
-"""Declared operations: one decorator validates body/query with pydantic models and records what the
-OpenAPI 3.1 document says about the operation, so the two cannot drift apart."""
+"""The OpenAPI 3.1 document, built from what each handler method declares (server/declare.py) and from
+the error classes (server/errors.py), so the document and the server cannot drift apart."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+from server.declare import Operation
+from server.errors import codes_for
+from server.schemas.common import MAX_ID
+
 REF = "#/components/schemas/{model}"
-MAX_ID = 2**63 - 1
 JSON = "application/json"
-# status -> (description, the error codes it can carry)
-ERRORS: dict[int, tuple[str, tuple[int, ...]]] = {
-    400: ("Invalid parameter: `errors` lists every failing field", (1001,)),
-    401: ("Authorization failed: missing, malformed, invalid, expired or revoked token", (1003, 10031, 10032, 10033)),
-    403: ("Forbidden: the token lacks a required scope", (1004,)),
-    404: ("Not found (also another user's resource); 1007 when the path matches no route", (1002, 1007)),
-    409: ("Conflict", (1005,)),
-    412: ("Precondition failed: If-Match is not the current ETag; nothing was written", (1009,)),
-    413: ("Request body too large", (1007,)),
-    415: ("Unsupported media type: send application/json", (1007,)),
-    429: ("Too many requests: see Retry-After", (1006,)),
-    503: ("Service unavailable (database unreachable): see Retry-After", (1008,)),
+# status -> what the document says of it; the codes each can carry come from server/errors.py
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid parameter: `errors` lists every failing field",
+    401: "Authorization failed: missing, malformed, invalid, expired or revoked token",
+    403: "Forbidden: the token lacks a required scope",
+    404: "Not found (also another user's resource); 1007 when the path matches no route",
+    409: "Conflict",
+    412: "Precondition failed: If-Match is not the current ETag; nothing was written",
+    413: "Request body too large",
+    415: "Unsupported media type: send application/json",
+    429: "Too many requests: see Retry-After",
+    503: "Service unavailable (database unreachable): see Retry-After",
 }
 ERROR_SCHEMA = {
     "type": "object",
@@ -51,49 +51,6 @@ IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"t
             "description": 'ETag of the version you last read (e.g. "v3", or a list "v3", "v4"): the write '
                            "happens only if one of them is still current, else 412 and nothing is written. "
                            '"*" or no If-Match: the write always applies.'}
-
-
-@dataclass(frozen=True)
-class Operation:
-    """What a handler method declares about itself."""
-
-    summary: str
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    response: Any = None
-    status: int = 200
-    errors: tuple[int, ...] = ()
-    paginated: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
-    conditional: bool = False
-    media_type: str | None = None  # a raw (not enveloped) response: its media type
-    schema: dict[str, Any] | None = None  # ... and its schema
-
-
-def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-              response: Any = None, status: int = 200, errors: Iterable[int] = (), paginated: bool = False,
-              headers: dict[str, str] | None = None, conditional: bool = False, media_type: str | None = None,
-              schema: dict[str, Any] | None = None) -> Callable[[F], F]:
-    """Declare an operation: body/query models are validated and passed as `body=` / `query=`.
-
-    headers: response headers always sent (name -> description); conditional: honours If-Match (412);
-    media_type/schema: the response is that document itself instead of the JSON envelope."""
-    op = Operation(summary, body, query, response, status, tuple(errors), paginated, headers or {}, conditional,
-                   media_type, schema)
-
-    def decorator(method: F) -> F:
-        @functools.wraps(method)
-        async def wrapper(handler: Any, *args: Any, **kwargs: Any) -> Any:
-            if body is not None:
-                kwargs["body"] = handler.parse_body(body)
-            if query is not None:
-                kwargs["query"] = handler.parse_query(query)
-            return await method(handler, *args, **kwargs)
-
-        wrapper.operation = op  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
-
-    return decorator
 
 
 def _drop_null_defaults(schema: Any) -> Any:
@@ -123,11 +80,11 @@ class _Schemas:
         return schema
 
     def error(self, status: int) -> dict[str, Any]:
-        description, codes = ERRORS.get(status, ("Error", ()))
         name = f"Error{status}"
         self.components[name] = {"allOf": [{"$ref": REF.format(model="Error")},
-                                           {"properties": {"error_code": {"enum": list(codes)}}}]}
-        return {"description": description, "content": {JSON: {"schema": {"$ref": REF.format(model=name)}}}}
+                                           {"properties": {"error_code": {"enum": list(codes_for(status))}}}]}
+        return {"description": ERROR_DESCRIPTIONS.get(status, "Error"),
+                "content": {JSON: {"schema": {"$ref": REF.format(model=name)}}}}
 
 
 def _query_parameter(name: str, prop: dict[str, Any], required: bool) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from tornado import httputil
 
 from server.auth import Principal, bearer_token
 from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
+from server.schemas.common import MAX_ID
 from server.validation import parse_json, validate
 
 M = TypeVar("M", bound=BaseModel)
@@ -27,7 +28,6 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 CORS_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Accept-Language, X-Request-ID"
 EXPOSED_HEADERS = "X-Request-ID, ETag, Location, Retry-After"
 _METHODS_CACHE: dict[type, str] = {}
-MAX_ID = 2**63 - 1
 # Bodies are read as JSON whatever they are labelled (curl -d says form-urlencoded), except these.
 NON_JSON_TYPES = ("multipart/", "application/xml", "text/xml", "application/octet-stream", "image/", "audio/",
                   "video/")

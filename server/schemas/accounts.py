@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints, model_validator
-from pydantic_core import PydanticCustomError
 
+from server.schemas.common import NOT_BLANK, Limit, Offset, PatchBody, patch_schema, trimmed_not_blank
 from server.validation import Body, Query
-
-BLANKS = " \t\n\r\f\v"
-
-
-def trimmed_not_blank(value: str) -> str:
-    """The text without surrounding blanks; refused when nothing else is left."""
-    value = value.strip(BLANKS)
-    if not value:
-        raise PydanticCustomError("blank", "must not be blank")
-    return value
-
 
 Password = Annotated[str, Field(min_length=8, max_length=256)]
 # Lengths are checked on the text as sent and blanks trimmed afterwards, so that the schema in the API
 # document (maxLength, a pattern asking for one non-blank character) says exactly what is accepted.
-Nickname = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": r"[^ \t\n\r\f\v]"}),
+Nickname = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": NOT_BLANK}),
                      AfterValidator(trimmed_not_blank)]
 # email-validator refuses special-use domains (RFC 6761 and friends); the document says so.
 SPECIAL_USE_DOMAINS = {"not": {"pattern": r"\.(?:[aA][rR][pP][aA]|[iI][nN][vV][aA][lL][iI][dD]|[lL][oO][cC][aA][lL]"
@@ -32,11 +21,10 @@ SPECIAL_USE_DOMAINS = {"not": {"pattern": r"\.(?:[aA][rR][pP][aA]|[iI][nN][vV][a
                                       ".onion, .arpa) are refused"}
 
 
-def _me_update_schema(schema: dict[str, Any]) -> None:
+def _me_update_schema(schema: dict[str, Any], model: type[PatchBody]) -> None:
     """The cross-field rules of MeUpdate, for the API document: something to change, and a password
     change names the current password."""
-    schema["anyOf"] = [{"required": [name], "properties": {name: {"type": "string"}}}
-                       for name in ("nickname", "password")]
+    patch_schema(schema, model)
     schema["if"] = {"required": ["password"], "properties": {"password": {"type": "string"}}}
     schema["then"] = {"required": ["current_password"],
                       "properties": {"current_password": {"type": "string", "minLength": 1}}}
@@ -48,8 +36,10 @@ class UserCreate(Body):
     nickname: Nickname
 
 
-class MeUpdate(Body):
+class MeUpdate(PatchBody):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_me_update_schema)
+    null_means_unchanged: ClassVar[frozenset[str]] = frozenset({"nickname", "password"})
+    qualifiers: ClassVar[frozenset[str]] = frozenset({"current_password"})
 
     nickname: Nickname | None = None
     password: Password | None = None
@@ -62,7 +52,11 @@ class MeUpdate(Body):
         return self
 
 
-class AdminUserUpdate(Body):
+class AdminUserUpdate(PatchBody):
+    """null means "leave as is": a body whose fields are all null changes nothing (400)."""
+
+    null_means_unchanged: ClassVar[frozenset[str]] = frozenset({"role", "disabled"})
+
     role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] | None = None
     disabled: bool | None = None
 
@@ -73,8 +67,5 @@ class TokenCreate(Body):
 
 
 class PageQuery(Query):
-    limit: int = Field(20, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=10_000_000)
-
-
-Role = Literal["user", "admin"]
+    limit: Limit = 20
+    offset: Offset = 0

@@ -11,9 +11,10 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
+from server.schemas.common import BLANKS, MAX_ID, NOT_BLANK, Limit, Offset, PatchBody, QueryInt, trimmed_not_blank
 from server.validation import Body, Query
 
 Species = Literal["dog", "cat", "bird", "rabbit", "fish", "reptile", "other"]
@@ -21,12 +22,7 @@ Sex = Literal["male", "female", "unknown"]
 Status = Literal["available", "pending", "adopted"]
 RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
 PetSort = Literal["id", "-id", "name", "-name", "created_at", "-created_at"]
-MAX_ID = 2**63 - 1
-# ASCII whitespace only, so the schema's pattern and the server agree in every regex engine.
-BLANKS = " \t\n\r\f\v"
-NOT_BLANK = r"[^ \t\n\r\f\v]"
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-INT_RE = re.compile(r"-?[0-9]{1,30}")
 
 
 def _iso_date(value: Any) -> Any:
@@ -39,21 +35,6 @@ def _iso_date(value: Any) -> Any:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise PydanticCustomError("date_value", "must be a valid calendar date") from None
-
-
-def _query_int(value: Any) -> Any:
-    """A query-string integer in plain decimal digits ("5_0", " 5" and "+5" are refused)."""
-    if isinstance(value, str) and not INT_RE.fullmatch(value):
-        raise PydanticCustomError("int_format", "must be an integer")
-    return value
-
-
-def trimmed_not_blank(value: str) -> str:
-    """The text without surrounding blanks; refused when nothing else is left."""
-    value = value.strip(BLANKS)
-    if not value:
-        raise PydanticCustomError("blank", "must not be blank")
-    return value
 
 
 def _trimmed_or_none(value: str | None) -> str | None:
@@ -113,13 +94,7 @@ Date = Annotated[dt.date, BeforeValidator(_iso_date)]
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=64, json_schema_extra={"pattern": NOT_BLANK}),
                  AfterValidator(trimmed_not_blank)]
 Breed = Annotated[str, Strict(), Field(max_length=64)]
-QueryInt = BeforeValidator(_query_int)  # after the bounds in Annotated[int, Field(...), QueryInt]
 BirthDate = Annotated[Date | None, AfterValidator(_not_future), Field(json_schema_extra=_birth_date_schema)]
-
-
-def _patch_schema(schema: dict[str, Any]) -> None:
-    """A PATCH body must change something."""
-    schema["minProperties"] = 1
 
 
 class PetCreate(Body):
@@ -131,10 +106,8 @@ class PetCreate(Body):
     status: Status = "available"
 
 
-class PetUpdate(Body):
+class PetUpdate(PatchBody):
     """Only the fields sent are changed; name, species, sex and status cannot be set to null."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
 
     # Not Optional: null is refused; the None default only means "not sent" (exclude_unset).
     name: Name = None  # type: ignore[assignment]
@@ -143,10 +116,6 @@ class PetUpdate(Body):
     sex: Sex = None  # type: ignore[assignment]
     birth_date: BirthDate = None
     status: Status = None  # type: ignore[assignment]
-
-
-Limit = Annotated[int, Field(ge=1, le=100, description="page size"), QueryInt]
-Offset = Annotated[int, Field(ge=0, le=10_000_000, description="rows to skip"), QueryInt]
 
 
 class PetListQuery(Query):

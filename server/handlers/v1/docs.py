@@ -7,8 +7,8 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
+from server.declare import operation
 from server.handlers.base import BaseHandler
-from server.openapi import operation
 
 # Swagger UI sets styles through the DOM (allowed); no inline script, no eval, nothing from elsewhere.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.declare import operation
 from server.errors import ServiceUnavailable, catalog
 from server.handlers.base import BaseHandler, preferred_language
-from server.openapi import operation
 
 
 @dataclass(slots=True)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from server.auth import require_scopes
-from server.errors import InvalidParameter
+from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.openapi import operation
 from server.schemas.pets import PetCreate, PetListQuery, PetUpdate
 from server.services import page
 from server.services.pets import Pet, create_pet, delete_pet, get_owned_pet, list_pets, update_pet
@@ -41,11 +40,8 @@ class PetHandler(BaseHandler):
     @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since", body=PetUpdate,
                response=Pet, conditional=True, headers={"ETag": "the new version tag"})
     async def patch(self, pet_id: str, *, body: PetUpdate) -> None:
-        fields = body.model_dump(exclude_unset=True)
-        if not fields:
-            raise InvalidParameter(errors=[{"field": "body", "message": "nothing to change"}])
         pet = await update_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user,
-                               fields=fields, if_match=self.request.headers.get("If-Match"))
+                               fields=body.changes(), if_match=self.request.headers.get("If-Match"))
         self.set_header("ETag", pet.etag)
         self.send(pet)
 

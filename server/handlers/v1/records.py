@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from server.auth import require_scopes
+from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.openapi import operation
 from server.schemas.pets import RecordCreate, RecordListQuery
 from server.services import page
 from server.services.pets import get_owned_pet

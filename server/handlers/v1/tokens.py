@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from server.auth import Principal, require_scopes
+from server.declare import operation
 from server.handlers.base import BaseHandler
-from server.openapi import operation
 from server.schemas.accounts import TokenCreate
 from server.services.login import login
 

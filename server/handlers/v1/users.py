@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from server.auth import require_scopes
-from server.errors import InvalidParameter
+from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.openapi import operation
 from server.schemas.accounts import AdminUserUpdate, MeUpdate, PageQuery, UserCreate
 from server.services import page
 from server.services.credentials import change_own_account, set_role_or_disabled
@@ -41,8 +40,6 @@ class MeHandler(BaseHandler):
                errors=(400, 401, 403, 503))
     async def patch(self, *, body: MeUpdate) -> None:
         app = self.application
-        if body.nickname is None and body.password is None:
-            raise InvalidParameter(errors=[{"field": "body", "message": "nothing to change"}])
         user = await change_own_account(app.db, app.accounts, user_id=self.current_user.user_id,
                                         nickname=body.nickname, password=body.password,
                                         current_password=body.current_password)
@@ -61,8 +58,6 @@ class UserHandler(BaseHandler):
                response=AdminUserOut, errors=(400, 401, 403, 404, 503))
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
-        if body.role is None and body.disabled is None:
-            raise InvalidParameter(errors=[{"field": "body", "message": "nothing to change"}])
         user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
                                           disabled=body.disabled)
         self.send(user.admin_view())

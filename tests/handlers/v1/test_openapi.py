@@ -15,7 +15,7 @@ import pytest
 from jsonschema.validators import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from tests.factories import token_for, user_with_token
+from tests.factories import create_pet, create_user, token_for, user_with_token
 
 ROOT = Path(__file__).resolve().parents[3]
 NOT_DOCUMENTED = {"/metrics"}
@@ -224,6 +224,46 @@ async def test_real_responses_match_the_document(api, app):
     broken = {**pet, "species": "dragon"}
     assert list(validator_for(document, "/v1/pets/{pet_id}", "get", 200).iter_errors(
         {"code": 200, "data": broken, "message": "ok"}))  # the check itself can fail
+
+
+def request_body_validator(document: dict[str, Any], op: dict[str, Any]) -> Draft202012Validator:
+    schema = {**op["requestBody"]["content"]["application/json"]["schema"], "components": document["components"]}
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_every_patch_refuses_what_its_document_refuses(api, app):
+    """{} to every PATCH of the served document, then each body field alone as null: the document's schema
+    admits the body exactly when the server changes something, and a refusal is 400 with a documented code
+    (so {"role": null}, which changes nothing, is refused by both)."""
+    document = await fetch_document(api)
+    scopes = sorted({s for _, _, op in operations(document) for s in op.get("x-required-scopes", [])})
+    caller = await create_user(app, role="admin")
+    token = token_for(app, caller.id, scopes)
+    ids = {"pet_id": (await create_pet(api, token))["id"], "user_id": (await create_user(app)).id}
+    patches = [(path, op) for path, method, op in operations(document) if method == "patch"]
+    assert {path for path, _ in patches} == {"/v1/pets/{pet_id}", "/v1/users/me", "/v1/users/{user_id}"}
+    for path, op in patches:
+        url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
+        validator = request_body_validator(document, op)
+        fields = document["components"]["schemas"][op["requestBody"]["content"]["application/json"]["schema"][
+            "$ref"].rsplit("/", 1)[1]]["properties"]
+        codes = document["components"]["schemas"]["Error400"]["allOf"][1]["properties"]["error_code"]["enum"]
+        empty = await api.patch(url, json={}, token=token)
+        assert not validator.is_valid({}), path
+        assert (empty.status, empty.body) == (400, {
+            "error_code": 1001, "message": "invalid parameter", "request": f"PATCH {url}",
+            "errors": [{"field": "body", "message": "nothing to change"}]}), path
+        assert empty.body["error_code"] in codes and "400" in op["responses"], path
+        for name in fields:
+            response = await api.patch(url, json={name: None}, token=token)
+            admitted = validator.is_valid({name: None})
+            assert response.status == (200 if admitted else 400), (path, name, response.body)
+            if not admitted:
+                assert response.body["error_code"] in codes, (path, name, response.body)
+    admin_patch = document["paths"]["/v1/users/{user_id}"]["patch"]
+    assert not request_body_validator(document, admin_patch).is_valid({"role": None})
+    assert request_body_validator(document, admin_patch).is_valid({"role": None, "disabled": True})
 
 
 @pytest.mark.parametrize("config_overrides", [{"plugins": ["core", "accounts", "pets", "records"]}])

@@ -216,7 +216,8 @@ async def test_admin_promotes_and_disables(api, app):
     assert (await login(api, user.email)).status == 201
 
     for body, field in (({"role": "wizard"}, "role"), ({"role": "Admin!"}, "role"), ({}, "body"),
-                        ({"disabled": "maybe"}, "disabled"), ({"email": "x@example.com"}, "email")):
+                        ({"role": None}, "body"), ({"disabled": "maybe"}, "disabled"),
+                        ({"email": "x@example.com"}, "email")):
         bad = await api.patch(f"/v1/users/{user.id}", json=body, token=admin_token)
         assert_error(bad, 400, 1001, f"PATCH /v1/users/{user.id}")
         assert bad.body["errors"][0]["field"] == field

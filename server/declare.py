@@ -1,0 +1,56 @@
+"""The per-request side of declared operations: one decorator validates body/query with pydantic models
+and records what the API document (server/openapi.py) says about the operation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What a handler method declares about itself."""
+
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    paginated: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    conditional: bool = False
+    media_type: str | None = None  # a raw (not enveloped) response: its media type
+    schema: dict[str, Any] | None = None  # ... and its schema
+
+
+def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              response: Any = None, status: int = 200, errors: Iterable[int] = (), paginated: bool = False,
+              headers: dict[str, str] | None = None, conditional: bool = False, media_type: str | None = None,
+              schema: dict[str, Any] | None = None) -> Callable[[F], F]:
+    """Declare an operation: body/query models are validated and passed as `body=` / `query=`.
+
+    headers: response headers always sent (name -> description); conditional: honours If-Match (412);
+    media_type/schema: the response is that document itself instead of the JSON envelope."""
+    op = Operation(summary, body, query, response, status, tuple(errors), paginated, headers or {}, conditional,
+                   media_type, schema)
+
+    def decorator(method: F) -> F:
+        @functools.wraps(method)
+        async def wrapper(handler: Any, *args: Any, **kwargs: Any) -> Any:
+            if body is not None:
+                kwargs["body"] = handler.parse_body(body)
+            if query is not None:
+                kwargs["query"] = handler.parse_query(query)
+            return await method(handler, *args, **kwargs)
+
+        wrapper.operation = op  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
