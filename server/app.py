@@ -33,9 +33,9 @@ class PetAPI(tornado.web.Application):
         self.config = config
         self.plugins = plugins
         self.db: Database = db  # type: ignore[assignment]  # opened by startup() when not given
-        self.tokens = TokenSigner(config.signing_keys, lifetime=config.token_expiration)
+        self.tokens = TokenSigner(config.signing_keys, token_expiration=config.token_expiration)
         self.revocations = RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
-                                           token_lifetime=config.token_expiration)
+                                           token_expiration=config.token_expiration)
         self.roles = RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds)
         self.passwords = Passwords(time_cost=config.password_hash_time_cost,
                                    memory_kib=config.password_hash_memory_kib)

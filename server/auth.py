@@ -43,9 +43,9 @@ class IssuedToken:
 class TokenSigner:
     """Signs and verifies tokens; verified tokens are remembered (bounded) so hot paths skip the HMAC."""
 
-    def __init__(self, keys: Iterable[str], *, lifetime: int, cache_size: int = 10_000) -> None:
+    def __init__(self, keys: Iterable[str], *, token_expiration: int, cache_size: int = 10_000) -> None:
         self.serializer = URLSafeTimedSerializer(list(keys), salt=SALT)
-        self.lifetime = lifetime
+        self.token_expiration = token_expiration
         self._verified: OrderedDict[str, Principal] = OrderedDict()
         self._cache_size = cache_size
 
@@ -56,7 +56,7 @@ class TokenSigner:
         jti = secrets.token_urlsafe(12)
         token = self.serializer.dumps({"uid": user_id, "scp": scope_list, "jti": jti, "iat": now_ms})
         return IssuedToken(token, Principal(user_id, frozenset(scope_list), jti, now_ms,
-                                            now_ms / 1000 + self.lifetime))
+                                            now_ms / 1000 + self.token_expiration))
 
     def verify(self, token: str) -> Principal:
         """The token's principal, or TokenInvalid / TokenExpired."""
@@ -74,7 +74,7 @@ class TokenSigner:
         if not _canonical_signature(token):
             raise TokenInvalid()
         try:
-            payload = self.serializer.loads(token, max_age=self.lifetime)
+            payload = self.serializer.loads(token, max_age=self.token_expiration)
         except SignatureExpired:  # a subclass of BadSignature: it must be caught first
             raise TokenExpired() from None
         except BadSignature:
@@ -82,7 +82,7 @@ class TokenSigner:
         try:
             iat = int(payload["iat"])
             return Principal(int(payload["uid"]), frozenset(payload["scp"]), str(payload["jti"]), iat,
-                             iat / 1000 + self.lifetime)
+                             iat / 1000 + self.token_expiration)
         except (KeyError, TypeError, ValueError, OverflowError):  # e.g. "iat": Infinity or 1e400
             raise TokenInvalid() from None
 

@@ -14,9 +14,9 @@ KEY = "k3y-for-unit-tests-0123456789abcdefXYZ"
 
 
 def test_issued_token_verifies_to_its_principal():
-    signer = TokenSigner([KEY], lifetime=60)
+    signer = TokenSigner([KEY], token_expiration=60)
     issued = signer.issue(7, ["pets:read", "users:me", "pets:read"])
-    principal = TokenSigner([KEY], lifetime=60).verify(issued.token)  # a fresh signer: no cache
+    principal = TokenSigner([KEY], token_expiration=60).verify(issued.token)  # a fresh signer: no cache
     assert principal == issued.principal
     assert principal.user_id == 7
     assert principal.scopes == frozenset({"pets:read", "users:me"})
@@ -26,13 +26,13 @@ def test_issued_token_verifies_to_its_principal():
 
 
 def test_rotation_the_newest_key_signs_and_every_key_verifies():
-    old_token = TokenSigner(["old-key-0123456789"], lifetime=60).issue(1, ["a"]).token
-    rotated = TokenSigner(["old-key-0123456789", "new-key-0123456789"], lifetime=60)
+    old_token = TokenSigner(["old-key-0123456789"], token_expiration=60).issue(1, ["a"]).token
+    rotated = TokenSigner(["old-key-0123456789", "new-key-0123456789"], token_expiration=60)
     assert rotated.verify(old_token).user_id == 1
     new_token = rotated.issue(2, ["b"]).token
-    assert TokenSigner(["new-key-0123456789"], lifetime=60).verify(new_token).user_id == 2
+    assert TokenSigner(["new-key-0123456789"], token_expiration=60).verify(new_token).user_id == 2
     with pytest.raises(TokenInvalid):
-        TokenSigner(["old-key-0123456789"], lifetime=60).verify(new_token)
+        TokenSigner(["old-key-0123456789"], token_expiration=60).verify(new_token)
 
 
 def _aged_token(seconds_ago: int, key: str = KEY) -> str:
@@ -45,12 +45,12 @@ def _aged_token(seconds_ago: int, key: str = KEY) -> str:
 def test_expired_token_is_expired_not_invalid():
     # SignatureExpired subclasses BadSignature: caught in the wrong order, this would say "invalid".
     with pytest.raises(TokenExpired):
-        TokenSigner([KEY], lifetime=5).verify(_aged_token(30))
-    assert TokenSigner([KEY], lifetime=60).verify(_aged_token(30)).user_id == 1
+        TokenSigner([KEY], token_expiration=5).verify(_aged_token(30))
+    assert TokenSigner([KEY], token_expiration=60).verify(_aged_token(30)).user_id == 1
 
 
 def test_cached_token_still_expires():
-    signer = TokenSigner([KEY], lifetime=1)
+    signer = TokenSigner([KEY], token_expiration=1)
     token = signer.issue(1, []).token
     signer.verify(token)
     time.sleep(1.1)
@@ -60,7 +60,7 @@ def test_cached_token_still_expires():
 
 def test_expired_token_with_a_wrong_key_is_invalid():
     with pytest.raises(TokenInvalid):
-        TokenSigner([KEY], lifetime=5).verify(_aged_token(30, key="another-key-0123456789"))
+        TokenSigner([KEY], token_expiration=5).verify(_aged_token(30, key="another-key-0123456789"))
 
 
 @pytest.mark.parametrize("mangle", [
@@ -73,14 +73,14 @@ def test_expired_token_with_a_wrong_key_is_invalid():
     lambda t: t[:-2] + "!!",
 ])
 def test_malformed_tokens_are_invalid(mangle):
-    token = TokenSigner([KEY], lifetime=60).issue(1, ["a"]).token
+    token = TokenSigner([KEY], token_expiration=60).issue(1, ["a"]).token
     with pytest.raises(TokenInvalid):
-        TokenSigner([KEY], lifetime=60).verify(mangle(token))
+        TokenSigner([KEY], token_expiration=60).verify(mangle(token))
 
 
 def test_every_one_character_change_of_the_signature_is_invalid():
     # base64 ignores the last character's unused bits: without a canonical check, 3 of 63 changes pass.
-    signer = TokenSigner([KEY], lifetime=60)
+    signer = TokenSigner([KEY], token_expiration=60)
     for _ in range(10):
         token = signer.issue(1, ["a"]).token
         head, signature = token.rsplit(".", 1)
@@ -96,7 +96,7 @@ def test_every_one_character_change_of_the_signature_is_invalid():
 def test_payload_without_the_expected_fields_is_invalid():
     token = URLSafeTimedSerializer([KEY], salt=SALT).dumps({"uid": "x"})
     with pytest.raises(TokenInvalid):
-        TokenSigner([KEY], lifetime=60).verify(token)
+        TokenSigner([KEY], token_expiration=60).verify(token)
 
 
 @pytest.mark.parametrize(("header", "token"), [

@@ -40,7 +40,7 @@ class CountingSerializer:
 
 
 def test_a_cached_token_skips_the_signature_check_and_the_cache_stays_bounded():
-    signer = TokenSigner([KEY], lifetime=60, cache_size=2)
+    signer = TokenSigner([KEY], token_expiration=60, cache_size=2)
     counting = signer.serializer = CountingSerializer(signer.serializer)  # type: ignore[assignment]
     tokens = [signer.issue(n, ["pets:read"]).token for n in range(3)]
     first = signer.verify(tokens[0])
@@ -52,7 +52,7 @@ def test_a_cached_token_skips_the_signature_check_and_the_cache_stays_bounded():
 
 
 def test_a_token_verified_from_the_cache_expires_on_time():
-    signer = TokenSigner([KEY], lifetime=60)
+    signer = TokenSigner([KEY], token_expiration=60)
     issued = signer.issue(1, [])
     signer.verify(issued.token)
     # The cached principal carries the token's own expiry; past it, the cache answers "expired" too.

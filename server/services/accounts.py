@@ -38,8 +38,8 @@ class Accounts:
     def from_config(cls, config: Config) -> Accounts:
         """A fresh set for a process without an application (the command line)."""
         return cls(Passwords(time_cost=config.password_hash_time_cost, memory_kib=config.password_hash_memory_kib),
-                   TokenSigner(config.signing_keys, lifetime=config.token_expiration),
+                   TokenSigner(config.signing_keys, token_expiration=config.token_expiration),
                    RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds),
                    RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
-                                   token_lifetime=config.token_expiration),
+                                   token_expiration=config.token_expiration),
                    LoginLimits.from_config(config))

@@ -24,9 +24,9 @@ OVERLAP = 64  # re-read this many ids back: auto-increment ids may commit out of
 class RevocationCache:
     """Revoked token ids and per-user 'not before' times, mirrored from token_revocations."""
 
-    def __init__(self, *, refresh_seconds: float, token_lifetime: int) -> None:
+    def __init__(self, *, refresh_seconds: float, token_expiration: int) -> None:
         self.refresh_seconds = refresh_seconds
-        self.token_lifetime_ms = token_lifetime * 1000
+        self.token_expiration_ms = token_expiration * 1000
         self.max_staleness = max(5.0, 10 * refresh_seconds)
         self.jtis: dict[str, int] = {}
         self.not_before: dict[int, int] = {}
@@ -54,7 +54,7 @@ class RevocationCache:
             self._remember(jti, user_id, not_before, expires)
             self.last_id = max(self.last_id, row_id)
         self.jtis = {j: e for j, e in self.jtis.items() if e > now}
-        self.not_before = {u: t for u, t in self.not_before.items() if t + self.token_lifetime_ms > now}
+        self.not_before = {u: t for u, t in self.not_before.items() if t + self.token_expiration_ms > now}
         self.refreshed_at = time.monotonic()
 
     def _remember(self, jti: str | None, user_id: int | None, not_before: int | None, expires: int) -> None:
@@ -74,7 +74,7 @@ class RevocationCache:
         """Revoke every token of the user issued before now; returns the cut-off (ms)."""
         cutoff = now_ms() + 1
         await db.execute("INSERT INTO token_revocations (user_id, not_before_ms, expires_at_ms) VALUES (%s, %s, %s)",
-                         (user_id, cutoff, cutoff + self.token_lifetime_ms + 1000))
+                         (user_id, cutoff, cutoff + self.token_expiration_ms + 1000))
         self._remember(None, user_id, cutoff, 0)
         return cutoff
 

@@ -29,7 +29,7 @@ from tests.conftest import test_config as profile
 from tests.reliability.conftest import ServerProcess
 
 KEYS = profile().signing_keys
-LIFETIME = 3600
+TOKEN_EXPIRATION = 3600
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 OVER_HTTP = settings(max_examples=150, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -75,13 +75,13 @@ def _mutations(token: str) -> st.SearchStrategy[str]:
     return st.tuples(st.integers(0, 10_000), st.integers(0, 2), st.characters()).map(edit)
 
 
-VALID = TokenSigner(KEYS, lifetime=LIFETIME).issue(1, ["pets:read"]).token
+VALID = TokenSigner(KEYS, token_expiration=TOKEN_EXPIRATION).issue(1, ["pets:read"]).token
 
 
 @FAST
 @given(st.one_of(st.text(max_size=300), latin1_text, _mutations(VALID)))
 def test_verify_never_raises_anything_but_token_errors(token: str):
-    signer = TokenSigner(KEYS, lifetime=LIFETIME)
+    signer = TokenSigner(KEYS, token_expiration=TOKEN_EXPIRATION)
     try:
         principal = signer.verify(token)
     except (TokenInvalid, TokenExpired):
@@ -97,7 +97,7 @@ def test_verify_of_any_signed_payload_is_a_principal_or_token_error(payload: Any
     serializer.get_timestamp = lambda: int(time.time()) - age  # type: ignore[method-assign]
     token = serializer.dumps(payload)
     try:
-        principal = TokenSigner(KEYS, lifetime=LIFETIME).verify(token)
+        principal = TokenSigner(KEYS, token_expiration=TOKEN_EXPIRATION).verify(token)
     except (TokenInvalid, TokenExpired):
         return
     assert isinstance(principal.user_id, int) and isinstance(principal.scopes, frozenset)
@@ -110,7 +110,7 @@ def test_verify_of_any_signed_payload_is_a_principal_or_token_error(payload: Any
 def test_verify_of_signed_claims_with_any_values_never_crashes(uid: Any, scp: Any, jti: Any, iat: Any):
     token = URLSafeTimedSerializer(KEYS, salt=SALT).dumps({"uid": uid, "scp": scp, "jti": jti, "iat": iat})
     with contextlib.suppress(TokenInvalid, TokenExpired):
-        TokenSigner(KEYS, lifetime=LIFETIME).verify(token)
+        TokenSigner(KEYS, token_expiration=TOKEN_EXPIRATION).verify(token)
 
 
 # ---- request parsing --------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def world(server: ServerProcess) -> dict[str, Any]:
 
 def _token(user_id: int) -> str:
     """A fresh token with every scope (a password change revokes the earlier ones)."""
-    return TokenSigner(KEYS, lifetime=LIFETIME).issue(
+    return TokenSigner(KEYS, token_expiration=TOKEN_EXPIRATION).issue(
         user_id, ["users:me", "pets:read", "pets:write", "users:admin", "pets:admin"]).token
 
 

@@ -10,15 +10,15 @@ from server.errors import ServiceUnavailable, TokenRevoked
 from server.services.revocations import RevocationCache
 
 pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
-LIFETIME = 3600
+TOKEN_EXPIRATION = 3600
 
 
 def _cache() -> RevocationCache:
-    return RevocationCache(refresh_seconds=0.2, token_lifetime=LIFETIME)
+    return RevocationCache(refresh_seconds=0.2, token_expiration=TOKEN_EXPIRATION)
 
 
 def _signer() -> TokenSigner:
-    return TokenSigner(["revocation-test-key-0123456789"], lifetime=LIFETIME)
+    return TokenSigner(["revocation-test-key-0123456789"], token_expiration=TOKEN_EXPIRATION)
 
 
 @pytest.mark.gen_test
