@@ -18,8 +18,7 @@ class Passwords:
     """Hash and verify; verify_absent() spends the same time when there is no account.
 
     The work runs in a pool of its own, one thread per CPU: more threads only make every hash slower
-    and the event loop's thread wait longer for the GIL (measured: 50 prod-cost verifications took 16 s
-    with a worst loop delay of 118 ms on the default 6-thread pool, 10 s and 63 ms with 2 threads)."""
+    and the event loop's thread wait longer for the GIL."""
 
     def __init__(self, *, time_cost: int, memory_kib: int) -> None:
         self.hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)

@@ -20,11 +20,6 @@ class Notifier:
         # systemd restarts us when no WATCHDOG=1 arrives for this long.
         self.watchdog_timeout = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and mine else None
 
-    @property
-    def enabled(self) -> bool:
-        """Whether a service manager listens."""
-        return bool(self.address)
-
     def send(self, *fields: str) -> bool:
         """Send 'KEY=value' fields in one datagram; False when nobody listens or the send failed."""
         if not self.address:

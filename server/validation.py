@@ -30,7 +30,7 @@ READ_ONLY = frozenset({"id", "owner_id", "pet_id", "version", "created_at", "upd
                        "password_hash", "user_id"})
 
 
-def field_errors(exc: ValidationError, *, prefix: str = "", fields: Iterable[str] = ()) -> list[dict[str, str]]:
+def field_errors(exc: ValidationError, *, fields: Iterable[str] = ()) -> list[dict[str, str]]:
     """Every failing field of a pydantic error, named the way the client sent it.
 
     A model-level check has no location; when its message starts with one of the model's fields
@@ -39,10 +39,10 @@ def field_errors(exc: ValidationError, *, prefix: str = "", fields: Iterable[str
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         message = err["msg"].removeprefix("Value error, ")
         if err["loc"]:
-            field = prefix + ".".join(str(p) for p in err["loc"])
+            field = ".".join(str(p) for p in err["loc"])
         else:
             first = message.split(" ", 1)[0]
-            field = prefix + first if first in fields else prefix.rstrip(".") or "body"
+            field = first if first in fields else "body"
         if err["type"] == "extra_forbidden":
             message = "read-only field" if str(err["loc"][-1]) in READ_ONLY else "unknown field"
         out.append({"field": field, "message": message})
@@ -64,9 +64,9 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def validate(model: type[M], data: dict[str, Any], *, where: str = "") -> M:
+def validate(model: type[M], data: dict[str, Any]) -> M:
     """data validated into model, or InvalidParameter listing every failing field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidParameter(errors=field_errors(exc, prefix=where, fields=model.model_fields)) from None
+        raise InvalidParameter(errors=field_errors(exc, fields=model.model_fields)) from None

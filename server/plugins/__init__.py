@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -32,7 +32,6 @@ class Plugin:
     setup: Callable[[Any], None] | None = None  # sync, in make_app: attach objects to the application
     on_start: Hook | None = None  # async, once the database is open
     on_stop: Hook | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def load_plugin(name: str) -> Plugin:

@@ -1,7 +1,9 @@
 """Liveness, readiness (also while the database is away) and the error catalog."""
 
 import asyncio
+import itertools
 import time
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
@@ -10,10 +12,12 @@ from server import make_app
 from server.app import PetAPI
 from server.db import connect
 from server.db.migrations import migrate
-from server.errors import ERROR_CLASSES
+from server.errors import HTTPFailure
 from tests.conftest import test_config as profile_config
 from tests.factories import Api, serving, user_with_token
 from tests.mariadb_server import create_database
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.gen_test
@@ -38,7 +42,26 @@ async def test_error_catalog_lists_every_code(api):
     codes = {e["error_code"]: e["http_status"] for e in response.body["data"]}
     assert codes == {999: 500, 1001: 400, 1002: 404, 1003: 401, 1004: 403, 1005: 409, 1006: 429, 1007: 404,
                      1008: 503, 1009: 412, 10031: 401, 10032: 401, 10033: 401}
-    assert len(response.body["data"]) == len(ERROR_CLASSES)
+
+
+def readme_error_table() -> dict[int, str]:
+    """error_code -> HTTP column of the README's code table."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index("| error_code | HTTP | meaning |") + 2
+    rows = [line.split("|")[1:3] for line in itertools.takewhile(lambda line: line.startswith("|"), lines[start:])]
+    return {int(code): status.strip() for code, status in rows}
+
+
+@pytest.mark.gen_test
+async def test_error_catalog_and_the_readme_table_list_the_same_codes_and_statuses(api):
+    response = await api.get("/v1/errors")
+    assert response.status == 200
+    served = {e["error_code"]: e["http_status"] for e in response.body["data"]}
+    documented = readme_error_table()
+    assert set(documented) == set(served)
+    assert {code: int(status) for code, status in documented.items() if status.isdigit()} == {
+        code: status for code, status in served.items() if code != HTTPFailure.code}
+    assert documented[HTTPFailure.code] == "real status"  # 1007 keeps the status it is raised with
 
 
 @pytest.mark.gen_test
