@@ -1,4 +1,5 @@
-"""Helpers of the reliability tests: fresh migrated databases, a real server process, a wide HTTP client."""
+"""Helpers of the reliability tests: fresh migrated databases, a real server process, a wide HTTP client,
+a database that refuses revocations."""
 
 from __future__ import annotations
 

@@ -226,6 +226,22 @@ async def test_real_responses_match_the_document(api, app):
         {"code": 200, "data": broken, "message": "ok"}))  # the check itself can fail
 
 
+@pytest.mark.gen_test
+async def test_each_documented_error_status_lists_the_codes_the_catalog_gives_that_status(api):
+    document = await fetch_document(api)
+    catalog = (await api.get("/v1/errors")).body["data"]
+    by_status: dict[int, list[int]] = {}
+    for entry in catalog:
+        by_status.setdefault(entry["http_status"], []).append(entry["error_code"])
+    documented = {int(name.removeprefix("Error")): schema["allOf"][1]["properties"]["error_code"]["enum"]
+                  for name, schema in document["components"]["schemas"].items() if re.fullmatch(r"Error\d+", name)}
+    assert {400, 401, 403, 404, 409, 412, 413, 415, 429, 503} <= set(documented)
+    for status, codes in documented.items():
+        assert codes == by_status.get(status, [1007]), status  # 1007 carries any status no class has
+    assert documented[401] == [1003, 10031, 10032, 10033]
+    assert documented[404] == [1002, 1007]
+
+
 def request_body_validator(document: dict[str, Any], op: dict[str, Any]) -> Draft202012Validator:
     schema = {**op["requestBody"]["content"]["application/json"]["schema"], "components": document["components"]}
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
