@@ -89,7 +89,6 @@ ERROR_CLASSES: tuple[type[APIError], ...] = (
 )
 
 
-
 def codes_for(status: int) -> tuple[int, ...]:
     """The error codes an answer with this HTTP status can carry: those of the classes with that status,
     else HTTPFailure's (it keeps whatever other status it is given)."""
