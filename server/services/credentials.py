@@ -44,6 +44,8 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
         fields["role"] = role
     if disabled is not None:
         fields["disabled"] = int(disabled)
+    if not fields:
+        return await get_user(db, user_id=user_id)
     return await _update_and_revoke(db, accounts, user_id=user_id, fields=fields)
 
 

@@ -1,0 +1,74 @@
+"""Credential changes through the service, on MariaDB and SQLite: which ones revoke the earlier tokens."""
+
+import pytest
+
+from server.errors import InvalidParameter, TokenRevoked
+from server.services.credentials import change_own_account, create_or_promote_admin, set_role_or_disabled
+from server.services.revocations import RevocationCache
+from server.services.users import get_user
+from tests.factories import PASSWORD, create_user
+
+pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+
+
+async def revoked_elsewhere(app, principal) -> bool:
+    """Whether another process, reading the database, refuses the token."""
+    cache = RevocationCache(refresh_seconds=1, token_expiration=app.config.token_expiration)
+    await cache.refresh(app.db)
+    try:
+        cache.check(principal)
+    except TokenRevoked:
+        return True
+    return False
+
+
+@pytest.mark.gen_test
+async def test_a_new_password_revokes_earlier_tokens_and_a_new_nickname_does_not(app):
+    user = await create_user(app)
+    earlier = app.tokens.issue(user.id, []).principal
+    renamed = await change_own_account(app.db, app.accounts, user_id=user.id, nickname="Neo", password=None,
+                                       current_password=None)
+    assert (renamed.nickname, renamed.password_hash) == ("Neo", user.password_hash)
+    assert not await revoked_elsewhere(app, earlier)
+    with pytest.raises(InvalidParameter) as wrong:
+        await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None, password="new-password-1",
+                                 current_password="not-the-password")
+    assert wrong.value.errors == [{"field": "current_password", "message": "does not match"}]
+    assert not await revoked_elsewhere(app, earlier)
+
+    changed = await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None,
+                                       password="new-password-1", current_password=PASSWORD)
+    assert await app.passwords.verify(changed.password_hash, "new-password-1")
+    assert await revoked_elsewhere(app, earlier)
+
+
+@pytest.mark.gen_test
+async def test_a_role_or_disabled_change_revokes_and_an_unknown_role_changes_nothing(app):
+    user = await create_user(app)
+    earlier = app.tokens.issue(user.id, []).principal
+    with pytest.raises(InvalidParameter) as unknown:
+        await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role="wizard", disabled=True)
+    assert unknown.value.errors == [{"field": "role", "message": "unknown role"}]
+    same = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role=None, disabled=None)
+    assert (same.role, same.disabled) == ("user", False)
+    assert not await revoked_elsewhere(app, earlier)
+
+    disabled = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role="admin", disabled=True)
+    assert (disabled.role, disabled.disabled) == ("admin", True)
+    assert await revoked_elsewhere(app, earlier)
+
+
+@pytest.mark.gen_test
+async def test_create_or_promote_admin_creates_then_promotes_revoking_earlier_tokens(app):
+    created, is_new = await create_or_promote_admin(app.db, app.accounts, email="Boss@Example.com", nickname="boss",
+                                                    password="admin-password")
+    assert (is_new, created.email, created.role, created.disabled) == (True, "boss@example.com", "admin", False)
+
+    user = await create_user(app, disabled=True)
+    earlier = app.tokens.issue(user.id, []).principal
+    promoted, is_new = await create_or_promote_admin(app.db, app.accounts, email=user.email.upper(), nickname="x",
+                                                     password="admin-password")
+    assert (is_new, promoted.id, promoted.role, promoted.disabled, promoted.nickname) == (
+        False, user.id, "admin", False, user.nickname)
+    assert await app.passwords.verify((await get_user(app.db, user_id=user.id)).password_hash, "admin-password")
+    assert await revoked_elsewhere(app, earlier)
