@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,8 +132,10 @@ def _tampered_signature(token: str) -> str:
 
 
 def _tampered_payload(token: str, **changes: Any) -> str:
-    payload, timestamp, signature = token.split(".")
-    data = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    compressed = token.startswith(".")  # itsdangerous zlib-compresses a payload when that makes it shorter
+    payload, timestamp, signature = token.removeprefix(".").split(".")
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    data = orjson.loads(zlib.decompress(raw) if compressed else raw)
     forged = base64.urlsafe_b64encode(orjson.dumps({**data, **changes})).rstrip(b"=").decode()
     return f"{forged}.{timestamp}.{signature}"
 
