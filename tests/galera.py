@@ -14,8 +14,10 @@ from __future__ import annotations
 import configparser
 import os
 import pwd
+import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -114,6 +116,17 @@ class GaleraNode:
         """Running and not frozen: the node should take part in the cluster."""
         return self.server.running() and not self.frozen
 
+    def recover_position(self) -> list[str]:
+        """Run the stopped server with --wsrep-recover: ["--wsrep-start-position=UUID:SEQNO"], or []."""
+        log = self.server.log_path.with_name("recover.log")
+        log.unlink(missing_ok=True)
+        subprocess.run(
+            self.server.command(["--wsrep-recover", f"--log-error={log}"]),
+            check=True, timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        found = re.search(r"WSREP: Recovered position: *(\S+)", log.read_text(errors="replace"))
+        return [f"--wsrep-start-position={found[1]}"] if found else []
+
     def write_options(self, galera: dict[str, str | None], cluster_address: str) -> None:
         """Write this node's option file: the test's server settings, then the shipped [galera] ones."""
         provider = parse_provider_options(galera.get("wsrep_provider_options"))
@@ -209,9 +222,26 @@ class GaleraCluster:
         node.frozen = False
 
     def restart(self, i: int) -> None:
-        """Start node i again (killing it first if it runs); it rejoins by IST or SST and answers SQL."""
+        """Start node i again (killing it first if it runs); it rejoins by IST or SST and answers SQL.
+
+        As Debian's mariadb.service does (galera_recovery), the position a crash left unrecorded is first
+        recovered from InnoDB, so the node asks for the write-sets it missed (IST), not a full copy (SST).
+        """
         self.kill(i)
-        self.node(i).server.start()
+        node = self.node(i)
+        node.server.start(once_args=node.recover_position())
+
+    def heal(self, timeout: float = 60) -> None:
+        """Thaw frozen nodes, restart dead ones and wait until all are Synced (a test's faults undone)."""
+        for node in self.nodes:
+            if node.frozen:
+                self.thaw(node.index)
+        if not self.up():
+            raise RuntimeError("every node is down: the cluster must be bootstrapped again")
+        for node in self.nodes:
+            if not node.server.running():
+                node.server.start()
+        self.wait_synced(timeout)
 
     def status(self, i: int) -> dict[str, str]:
         """Node i's wsrep% status variables (raises pymysql errors if it does not answer in 2 s)."""
@@ -227,11 +257,18 @@ class GaleraCluster:
         """A global server variable of node i."""
         return str(self.query(i, f"SELECT @@GLOBAL.{name}")[0][0])
 
-    def query(self, i: int, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        """Run one statement on node i (autocommit) and return its rows."""
+    def query(
+        self, i: int, sql: str, params: Sequence[object] = (), *, causal: bool = False
+    ) -> list[tuple[object, ...]]:
+        """Run one statement on node i (autocommit) and return its rows.
+
+        ``causal``: the node first applies every write the cluster committed before (wsrep_sync_wait=1).
+        """
         conn = connect_server(self.server_url(i), timeout=STATUS_TIMEOUT, read_timeout=10)
         try:
             with conn.cursor() as cur:
+                if causal:
+                    cur.execute("SET SESSION wsrep_sync_wait = 1")
                 cur.execute(sql, params)
                 return list(cur.fetchall())
         finally:
@@ -263,7 +300,8 @@ class GaleraCluster:
 
     def checksum(self, table: str, database: str = DATABASE) -> dict[int, int | None]:
         """CHECKSUM TABLE database.table on every up node."""
-        return {i: self.query(i, f"CHECKSUM TABLE `{database}`.`{table}`")[0][1] for i in self.up()}  # type: ignore[misc]
+        rows = {i: self.query(i, f"CHECKSUM TABLE `{database}`.`{table}`", causal=True) for i in self.up()}
+        return {i: row[0][1] for i, row in rows.items()}  # type: ignore[misc]
 
     def stop(self) -> None:
         """Kill every node (and its SST helpers) and delete the cluster's files; safe to call twice."""

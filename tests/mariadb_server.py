@@ -194,6 +194,10 @@ class PrivateMariaDB:
         process = self._executor.process
         return process.pid if process is not None and self.running() else None
 
+    def command(self, extra_args: Sequence[str] = ()) -> list[str]:
+        """The server's command line with extra_args added (to run it once, e.g. with --wsrep-recover)."""
+        return [*self._executor._base_command, *extra_args]
+
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._executor.running()
