@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -171,12 +172,13 @@ class GaleraCluster:
         return self.nodes[i - 1]
 
     def start(self, timeout: float = 60) -> Self:
-        """Bootstrap node 1, join the others one by one (each by SST) and wait until all are Synced."""
+        """Bootstrap node 1, join the others (each by SST) and wait until all are Synced."""
         try:
             first, *others = self.nodes
             first.server.start(once_args=["--wsrep-new-cluster"])
-            for node in others:
-                node.server.start()
+            with ThreadPoolExecutor(len(others) or 1) as pool:  # a joiner waits while the donor is busy
+                for started in [pool.submit(node.server.start) for node in others]:
+                    started.result()
             self.wait_synced(timeout)
         except BaseException:
             self.stop()
