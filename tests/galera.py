@@ -82,13 +82,16 @@ def missing_prerequisites(options: dict[str, str | None]) -> list[str]:
     return missing
 
 
-def _free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
+def _free_ports(count: int, taken: set[int]) -> list[int]:
+    """count free ports, none of them in taken (which they are added to)."""
+    ports: list[int] = []
     while len(ports) < count:
         port = get_port(None)
         assert port is not None
-        ports.add(port)
-    return list(ports)
+        if port not in taken:
+            taken.add(port)
+            ports.append(port)
+    return ports
 
 
 def _synced(statuses: list[dict[str, str]]) -> bool:
@@ -105,11 +108,12 @@ def _synced(statuses: list[dict[str, str]]) -> bool:
 class GaleraNode:
     """One cluster member: its server, its Galera ports and whether it is frozen."""
 
-    def __init__(self, index: int, base_dir: Path) -> None:
+    def __init__(self, index: int, base_dir: Path, taken_ports: set[int]) -> None:
         self.index = index
         self.options_file = base_dir / "node.cnf"
         self.server = PrivateMariaDB(base_dir, options_file=self.options_file, run_as=RUN_AS, install=index == 1)
-        self.gcomm_port, self.ist_port, self.sst_port = _free_ports(3)
+        taken_ports.add(self.server.port)
+        self.gcomm_port, self.ist_port, self.sst_port = _free_ports(3, taken_ports)
         self.frozen = False
 
     @property
@@ -160,10 +164,15 @@ class GaleraCluster:
         # Not under pytest's tmp_path: /tmp/pytest-of-root is private to root and the nodes run as mysql.
         self.base_dir = Path(tempfile.mkdtemp(prefix="galera-", dir="/tmp"))
         self.base_dir.chmod(0o755)
-        self.nodes = [GaleraNode(i, self.base_dir / f"node{i}") for i in range(1, size + 1)]
-        address = "gcomm://" + ",".join(f"{HOST}:{node.gcomm_port}" for node in self.nodes)
-        for node in self.nodes:
-            node.write_options(self.galera_options, address)
+        try:
+            taken_ports: set[int] = set()
+            self.nodes = [GaleraNode(i, self.base_dir / f"node{i}", taken_ports) for i in range(1, size + 1)]
+            address = "gcomm://" + ",".join(f"{HOST}:{node.gcomm_port}" for node in self.nodes)
+            for node in self.nodes:
+                node.write_options(self.galera_options, address)
+        except BaseException:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+            raise
 
     def node(self, i: int) -> GaleraNode:
         """Node i (from 1)."""
@@ -242,7 +251,7 @@ class GaleraCluster:
             raise RuntimeError("every node is down: the cluster must be bootstrapped again")
         for node in self.nodes:
             if not node.server.running():
-                node.server.start()
+                self.restart(node.index)
         self.wait_synced(timeout)
 
     def status(self, i: int) -> dict[str, str]:

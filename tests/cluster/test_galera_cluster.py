@@ -45,7 +45,8 @@ class WriteLog:
 
 
 def write_during_fault(cluster: GaleraCluster, table: str, *, through: int, fault: Callable[[], None]) -> WriteLog:
-    """INSERT through node ``through`` every 10 ms, run ``fault`` after 1 s, go on for the stall bound + 1 s."""
+    """INSERT through node ``through`` every 10 ms; after 1 s, run ``fault`` on one of 3 nodes and go on until
+    the cluster is down to 2 nodes and 0.5 s more (at most the stall bound + 1 s)."""
     log = WriteLog()
     done = threading.Event()
 
@@ -70,7 +71,11 @@ def write_during_fault(cluster: GaleraCluster, table: str, *, through: int, faul
         time.sleep(1)
         log.fault_at = time.monotonic()
         fault()
-        time.sleep(WRITE_STALL_BOUND + 1)
+        # Until the failed node is out of the view and commits have run for 0.5 s more, or the bound is past.
+        deadline = log.fault_at + WRITE_STALL_BOUND + 1
+        while time.monotonic() < deadline and cluster.status(through)["wsrep_cluster_size"] != "2":
+            time.sleep(0.1)
+        time.sleep(max(0.0, min(0.5, deadline - time.monotonic())))
     finally:
         log.stopped_at = time.monotonic()
         done.set()
