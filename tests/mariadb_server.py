@@ -60,15 +60,38 @@ def _tool(name: str) -> str:
     raise FileNotFoundError(f"{name} not found: apt-get install mariadb-server")
 
 
-def _as_root_args() -> list[str]:
+def _user_args(run_as: str | None) -> list[str]:
+    if run_as:
+        return [f"--user={run_as}"]
     # mariadbd (and mariadb-install-db's bootstrap) refuse to run as root without --user=root.
     return ["--user=root"] if os.geteuid() == 0 else []
 
 
-class _MariaDBExecutor(MySQLExecutor):
-    """pytest-mysql's executor, running mariadbd directly and ignoring the system's my.cnf."""
+def _chown_tree(path: Path, user: str) -> None:
+    shutil.chown(path, user, user)
+    for parent, dirs, files in os.walk(path):
+        for name in dirs + files:
+            shutil.chown(os.path.join(parent, name), user, user)
 
-    def __init__(self, base_dir: Path, port: int, extra_args: Sequence[str] = ()) -> None:
+
+class _MariaDBExecutor(MySQLExecutor):
+    """pytest-mysql's executor, running mariadbd directly and ignoring the system's my.cnf.
+
+    With ``options_file`` the server reads that file instead of SERVER_ARGS (a Galera node: its SST
+    script reads the same file); with ``run_as`` it runs as that OS user, owning base_dir; with
+    ``install=False`` its datadir starts empty (a Galera joiner receives it by state transfer).
+    """
+
+    def __init__(
+        self,
+        base_dir: Path,
+        port: int,
+        extra_args: Sequence[str] = (),
+        *,
+        options_file: Path | None = None,
+        run_as: str | None = None,
+        install: bool = True,
+    ) -> None:
         mariadbd = _tool("mariadbd")
         super().__init__(
             mysqld_safe=Path(mariadbd),
@@ -85,10 +108,12 @@ class _MariaDBExecutor(MySQLExecutor):
         )
         if len(self.unixsocket) > 107:
             raise ValueError(f"unix socket path too long, use a shorter base_dir: {self.unixsocket}")
-        self.command_parts = [
+        self._run_as = run_as
+        self._install = install
+        self._base_command = [
             mariadbd,
-            "--no-defaults",
-            *_as_root_args(),
+            f"--defaults-file={options_file}" if options_file else "--no-defaults",
+            *_user_args(run_as),
             f"--datadir={self.datadir}",
             f"--pid-file={self.pidfile}",
             f"--port={port}",
@@ -96,14 +121,22 @@ class _MariaDBExecutor(MySQLExecutor):
             f"--socket={self.unixsocket}",
             f"--log-error={self.logfile_path}",
             f"--tmpdir={self.base_directory}",
-            *SERVER_ARGS,
+            *([] if options_file else SERVER_ARGS),
             *extra_args,
         ]
+        self.set_start_args(())
+
+    def set_start_args(self, args: Sequence[str]) -> None:
+        """Arguments added to the command line from the next start on (e.g. --wsrep-new-cluster)."""
+        self.command_parts = [*self._base_command, *args]
         self.command = shlex.join(self.command_parts)
 
     def initialise_mysql_db_install(self) -> bool:
         """Initialise the datadir once, with a password-less root for every host."""
-        if not self._initialised:
+        if not self._initialised and self._run_as:
+            Path(self.logfile_path).touch()
+            _chown_tree(self.base_directory, self._run_as)  # datadir, socket, pid file, log, tmpdir
+        if not self._initialised and self._install:
             with open(self.logfile_path, "ab") as log:
                 subprocess.run(
                     [
@@ -111,7 +144,7 @@ class _MariaDBExecutor(MySQLExecutor):
                         "--no-defaults",
                         "--auth-root-authentication-method=normal",
                         "--skip-test-db",
-                        *_as_root_args(),
+                        *_user_args(self._run_as),
                         f"--datadir={self.datadir}",
                         f"--tmpdir={self.base_directory}",
                         *SERVER_ARGS,
@@ -120,7 +153,7 @@ class _MariaDBExecutor(MySQLExecutor):
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
-            self._initialised = True
+        self._initialised = True
         return True
 
     def shutdown(self) -> None:
@@ -131,12 +164,22 @@ class _MariaDBExecutor(MySQLExecutor):
 class PrivateMariaDB:
     """A throwaway MariaDB server in base_dir that can be stopped, killed and restarted on one port."""
 
-    def __init__(self, base_dir: Path, *, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        extra_args: Sequence[str] = (),
+        options_file: Path | None = None,
+        run_as: str | None = None,
+        install: bool = True,
+    ) -> None:
         base_dir.mkdir(parents=True, exist_ok=True)
         port = get_port(None)
         assert port is not None
         self.port = port
-        self._executor = _MariaDBExecutor(base_dir, self.port, extra_args)
+        self._executor = _MariaDBExecutor(
+            base_dir, self.port, extra_args, options_file=options_file, run_as=run_as, install=install
+        )
         self.datadir: Path = self._executor.datadir
         self.log_path = Path(self._executor.logfile_path)
 
@@ -145,15 +188,29 @@ class PrivateMariaDB:
         """Server URL without a database: mysql://root:@127.0.0.1:PORT."""
         return f"mysql://root:@{HOST}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        process = self._executor.process
+        return process.pid if process is not None and self.running() else None
+
+    def command(self, extra_args: Sequence[str] = ()) -> list[str]:
+        """The server's command line with extra_args added (to run it once, e.g. with --wsrep-recover)."""
+        return [*self._executor._base_command, *extra_args]
+
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._executor.running()
 
-    def start(self) -> Self:
-        """Start the server (initialising its datadir the first time) and wait until it answers."""
+    def start(self, *, once_args: Sequence[str] = ()) -> Self:
+        """Start the server (initialising its datadir the first time) and wait until it answers.
+
+        ``once_args`` are added to this start's command line only.
+        """
         if self.running():
             return self
         deadline = time.monotonic() + START_TIMEOUT
+        self._executor.set_start_args(once_args)
         try:
             self._executor.start()
             _wait_for_sql(self.url, deadline)
@@ -185,7 +242,8 @@ class PrivateMariaDB:
         self.stop()
 
 
-def _connect(server_url: str, timeout: float = 10) -> pymysql.Connection:
+def connect_server(server_url: str, timeout: float = 10, read_timeout: float | None = None) -> pymysql.Connection:
+    """A pymysql connection to the server of a mysql:// URL (no database selected)."""
     parts = urlsplit(server_url)
     return pymysql.connect(
         host=parts.hostname or HOST,
@@ -193,13 +251,16 @@ def _connect(server_url: str, timeout: float = 10) -> pymysql.Connection:
         user=unquote(parts.username or "root"),
         password=unquote(parts.password or ""),
         connect_timeout=timeout,
+        read_timeout=read_timeout,
+        write_timeout=read_timeout,
+        autocommit=True,
     )
 
 
 def _wait_for_sql(server_url: str, deadline: float) -> None:
     while True:
         try:
-            _connect(server_url, timeout=2).close()
+            connect_server(server_url, timeout=2).close()
             return
         except pymysql.err.OperationalError:
             if time.monotonic() > deadline:
@@ -217,7 +278,7 @@ def create_database(server_url: str, name: str) -> str:
     """(Re)create the empty utf8mb4 database ``name`` on the server; return its URL."""
     if not re.fullmatch(r"\w{1,64}", name):
         raise ValueError(f"bad database name: {name!r}")
-    conn = _connect(server_url)
+    conn = connect_server(server_url)
     try:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
