@@ -9,18 +9,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import tornado.httpserver
+import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httputil import HTTPHeaders
 from tornado.testing import bind_unused_port
 
 from server.app import PetAPI
+from server.serve import make_http_server
 from server.services.users import User, update_user
 from server.services.users import create_user as insert_user
 
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
 USER_SCOPES = ("users:me", "pets:read", "pets:write")
+JSON_TYPE = "application/json; charset=UTF-8"
+both_backends = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)  # MariaDB and SQLite
 
 
 @dataclass
@@ -65,6 +68,28 @@ class Api:
     async def delete(self, path: str, **kw: Any) -> Response:
         return await self.request("DELETE", path, **kw)
 
+    async def login(self, account: str, secret: str = PASSWORD) -> Response:
+        """POST /v1/tokens with these credentials, whatever the answer."""
+        return await self.post("/v1/tokens", json={"account": account, "secret": secret})
+
+    async def token(self, account: str, secret: str = PASSWORD) -> str:
+        """A token from logging in (asserts it worked)."""
+        response = await self.login(account, secret)
+        assert response.status == 201, response.body
+        return response.body["data"]["token"]
+
+
+def assert_error(response: Response, status: int, code: int, request: str, message: str | None = None) -> None:
+    """An error answer: status, JSON type, error code, request line, a message (this one if given), no trace."""
+    assert response.status == status, response.body
+    assert response.headers["Content-Type"] == JSON_TYPE, response.raw[:200]
+    assert response.body["error_code"] == code, response.body
+    assert response.body["request"] == request, response.body
+    assert isinstance(response.body["message"], str) and response.body["message"], response.body
+    if message is not None:
+        assert response.body["message"] == message, response.body
+    assert "trace" not in response.body, response.body
+
 
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}{next(_seq)}@example.com"
@@ -100,9 +125,10 @@ async def create_pet(api: Api, token: str, **fields: Any) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def serving(app: PetAPI) -> AsyncIterator[str]:
-    """Serve an application built inside a test on a free port of this event loop; yields its base URL."""
+    """Serve an application built inside a test on a free port of this event loop, with production's HTTP server
+    settings (serve.make_http_server); yields its base URL."""
     sock, port = bind_unused_port()
-    server = tornado.httpserver.HTTPServer(app)
+    server = make_http_server(app, app.config)
     server.add_sockets([sock])
     try:
         yield f"http://127.0.0.1:{port}"

@@ -65,10 +65,6 @@ def config_overrides(request: pytest.FixtureRequest, role_service: RoleService) 
     return {"rbac_url": role_service.url, "rbac_refresh_seconds": REFRESH}
 
 
-async def _login(api: Any, email: str) -> Any:
-    return await api.post("/v1/tokens", json={"account": email, "secret": PASSWORD})
-
-
 async def _wait_for(condition: Any, within: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not condition():
@@ -99,11 +95,11 @@ def test_a_url_map_never_loaded_fails_closed():
 @pytest.mark.gen_test(timeout=20)
 async def test_scopes_come_from_the_role_service(api, app, role_service):
     vet = await create_user(app, role="vet")
-    response = await _login(api, vet.email)
+    response = await api.login(vet.email)
     assert response.status == 201, response.body
     assert response.body["data"]["scopes"] == ["pets:admin", "pets:read", "users:me"]
     user = await create_user(app)
-    response = await _login(api, user.email)
+    response = await api.login(user.email)
     assert response.body["data"]["scopes"] == ["pets:read", "users:me"]  # not the profile's pets:write
     # the scopes in the token are what routes check: no pets:write here
     denied = await api.post("/v1/pets", json={"name": "Rex", "species": "dog"}, token=response.body["data"]["token"])
@@ -117,7 +113,7 @@ async def test_changes_are_picked_up_and_the_last_good_copy_is_kept_when_the_ser
     role_service.roles = {**role_service.roles, "user": ["users:me", "pets:read", "pets:write"]}
     hits = role_service.hits
     await _wait_for(lambda: role_service.hits >= hits + 2)
-    response = await _login(api, user.email)
+    response = await api.login(user.email)
     assert response.body["data"]["scopes"] == ["pets:read", "pets:write", "users:me"]
 
     for failure in ("status", "empty", "not-a-map"):  # bad answers are failures, not maps
@@ -129,13 +125,13 @@ async def test_changes_are_picked_up_and_the_last_good_copy_is_kept_when_the_ser
             role_service.roles = ["user"]
         hits = role_service.hits
         await _wait_for(lambda: role_service.hits >= hits + 2)  # noqa: B023 - read while waiting
-        response = await _login(api, user.email)
+        response = await api.login(user.email)
         assert response.status == 201, (failure, response.body)
         assert response.body["data"]["scopes"] == ["pets:read", "pets:write", "users:me"], failure
 
     role_service.stop()  # gone altogether
     await asyncio.sleep(REFRESH * 3)
-    response = await _login(api, user.email)
+    response = await api.login(user.email)
     assert response.status == 201
     assert response.body["data"]["scopes"] == ["pets:read", "pets:write", "users:me"]
 
@@ -157,7 +153,7 @@ async def test_admin_may_only_assign_a_role_the_service_knows(api, app, role_ser
 @pytest.mark.gen_test(timeout=20)
 async def test_with_no_map_ever_loaded_login_is_refused_not_opened(api, app):
     user = await create_user(app)
-    response = await _login(api, user.email)
+    response = await api.login(user.email)
     assert response.status == 503
     assert response.body == {"error_code": 1008, "message": "role service is unavailable",
                              "request": "POST /v1/tokens"}

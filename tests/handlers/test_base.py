@@ -5,9 +5,8 @@ from typing import Any
 
 import pytest
 
-from tests.factories import PASSWORD
+from tests.factories import JSON_TYPE, PASSWORD, assert_error
 
-JSON_TYPE = "application/json; charset=UTF-8"
 BOOM = "tests.handlers.boom_plugin"
 ORIGIN = "https://app.example.com"  # allowed by the test profile
 
@@ -15,15 +14,6 @@ ORIGIN = "https://app.example.com"  # allowed by the test profile
 @pytest.fixture
 def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     return {"plugins": ["core", "accounts", BOOM], **getattr(request, "param", {})}
-
-
-def assert_error(response: Any, status: int, code: int, request: str) -> None:
-    assert response.status == status, response.body
-    assert response.headers["Content-Type"] == JSON_TYPE
-    assert response.body["error_code"] == code
-    assert response.body["request"] == request
-    assert isinstance(response.body["message"], str) and response.body["message"]
-    assert "trace" not in response.body
 
 
 @pytest.mark.gen_test

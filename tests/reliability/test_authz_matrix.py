@@ -4,7 +4,6 @@ code; server-owned fields are refused in every body."""
 
 from __future__ import annotations
 
-import base64
 import time
 import zlib
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from itsdangerous import URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from server import make_app
 from server.auth import SALT
@@ -102,19 +102,13 @@ async def _build_world(app: Any, api: Any) -> World:
     owner = await create_user(app, email="owner@example.com")
     other = await create_user(app)
     admin = await create_user(app, role="admin")
-    owner_token = await _login(api, "owner@example.com")
+    owner_token = await api.token("owner@example.com")
     pet = await api.post("/v1/pets", json={"name": "Owned", "species": "dog"}, token=owner_token)
     record = await api.post(f"/v1/pets/{pet.body['data']['id']}/records",
                             json={"kind": "vaccination", "date": "2024-01-01"}, token=owner_token)
     assert (pet.status, record.status) == (201, 201)
     return World(owner.id, owner_token, token_for(app, other.id), token_for(app, admin.id, ALL_SCOPES),
                  pet.body["data"]["id"], record.body["data"]["id"])
-
-
-async def _login(api: Any, email: str) -> str:
-    response = await api.post("/v1/tokens", json={"account": email, "secret": PASSWORD})
-    assert response.status == 201, response.body
-    return response.body["data"]["token"]
 
 
 def _expired(app: Any, user_id: int) -> str:
@@ -132,11 +126,15 @@ def _tampered_signature(token: str) -> str:
 
 
 def _tampered_payload(token: str, **changes: Any) -> str:
-    compressed = token.startswith(".")  # itsdangerous zlib-compresses a payload when that makes it shorter
-    payload, timestamp, signature = token.removeprefix(".").split(".")
-    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    """The token with its payload rewritten and its signature kept: always a bad signature. A payload that
+    itsdangerous compressed starts with "." (so the token cannot be split on every dot) and holds zlib data."""
+    signed, _, signature = token.rpartition(".")
+    payload, _, timestamp = signed.rpartition(".")
+    compressed = payload.startswith(".")
+    raw = base64_decode(payload.removeprefix("."))
     data = orjson.loads(zlib.decompress(raw) if compressed else raw)
-    forged = base64.urlsafe_b64encode(orjson.dumps({**data, **changes})).rstrip(b"=").decode()
+    forged = base64_encode(orjson.dumps({**data, **changes})).decode()
+    assert forged != payload
     return f"{forged}.{timestamp}.{signature}"
 
 
@@ -153,7 +151,7 @@ async def _headers_for(case: str, app: Any, api: Any, world: World, scopes: froz
     if case == "expired":
         return [{"Authorization": f"Bearer {_expired(app, world.owner_id)}"}]
     if case == "revoked":
-        token = await _login(api, "owner@example.com")
+        token = await api.token("owner@example.com")
         assert (await api.delete("/v1/tokens/current", token=token)).status == 200
         return [{"Authorization": f"Bearer {token}"}]
     if case == "disabled user":

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from tests.factories import user_with_token
+from tests.factories import both_backends, user_with_token
 from tests.reliability.conftest import connections_in_use, wide_api
 
 LEAVERS = 100
@@ -87,7 +87,7 @@ async def test_clients_leaving_mid_request_break_nothing(app, http_server, base_
     assert await connections_in_use(app.db) == 0
 
 
-@pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+@both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_statements_cancelled_mid_flight_leave_no_stray_results(app):
     """Cancelled statements (and transactions) must not hand their late replies to the next borrower."""

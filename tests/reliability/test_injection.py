@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import PASSWORD, create_pet, user_with_token
+from tests.factories import PASSWORD, both_backends, create_pet, user_with_token
 
 NASTY = [
     "O'Brien", 'Say "hi"', "back\\slash", "trailing\\", "100% cat", "under_score", "semi;colon--",
@@ -17,10 +17,8 @@ NASTY = [
 ]
 QUERIES = ["%", "_", "!", "\\", "'", '"', ";", "--", "🐶", "🐱", "'; DROP", "' OR '1'='1", "%%", "\\%", "!%",
            "a!b", "日本", "%y_", "no such thing'--", "`", "{}"]
-BOTH = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 # E-mails and name searches compare exactly apart from case on both backends (MariaDB's utf8mb4_unicode_ci
 # would equate 'ë' and 'e', 'ß' and 'ss', and all emoji: migration 0002 and the search's utf8mb4_bin).
-EXACT_UNICODE = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 ACCENTED = ["ë", "é", "e\u0301", "ß", "ss", "e", "E"]
 
 
@@ -33,7 +31,7 @@ def _contains(name: str, q: str) -> bool:
     return q.lower() in name.lower()
 
 
-@BOTH
+@both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_every_string_field_round_trips_unchanged(app, api):
     user, token = await user_with_token(app)
@@ -57,7 +55,7 @@ async def test_every_string_field_round_trips_unchanged(app, api):
         assert (await api.get("/v1/users/me", token=token)).body["data"]["nickname"] == short
 
 
-@BOTH
+@both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_passwords_with_metacharacters_log_in_exactly(app, api):
     for n, value in enumerate(NASTY[:12] + ["🐶🐱 emoji pw", "\u202eRTL password"]):
@@ -75,7 +73,7 @@ async def test_passwords_with_metacharacters_log_in_exactly(app, api):
             assert (refused.status, refused.body["error_code"]) == (401, 1003), (value, wrong)
 
 
-@EXACT_UNICODE
+@both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_emails_with_quotes_and_unicode_stay_distinct(app, api):
     emails = ["o'brien@example.com", "o.brien@example.com", "obrien+tag@example.com", "zoë@example.com",
@@ -108,13 +106,13 @@ async def _search_matches_exactly(app: Any, api: Any, queries: list[str]) -> dic
     return ids
 
 
-@EXACT_UNICODE
+@both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_search_with_accented_letters_matches_exactly(app, api):
     await _search_matches_exactly(app, api, ACCENTED)
 
 
-@BOTH
+@both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_search_and_filters_with_metacharacters_match_exactly(app, api):
     ids = await _search_matches_exactly(app, api, QUERIES)
@@ -131,7 +129,7 @@ async def test_search_and_filters_with_metacharacters_match_exactly(app, api):
     assert (records.status, records.body["errors"][0]["field"]) == (400, "kind")
 
 
-@BOTH
+@both_backends
 @pytest.mark.gen_test(timeout=30)
 async def test_nul_characters_are_stored_exactly_or_refused_clearly(app, api):
     _, token = await user_with_token(app)

@@ -8,20 +8,19 @@ import random
 import statistics
 import threading
 import time
-from typing import Any
 
 import pytest
 
-from tests.factories import PASSWORD, create_user, unique_email
+from tests.factories import PASSWORD, Api, Response, create_user, unique_email
 from tests.reliability.conftest import wide_api
 
 NO_THROTTLE = {"login_max_failures": 100_000, "login_max_failures_per_address": 100_000}
 PROD_ARGON2 = {"password_hash_time_cost": 3, "password_hash_memory_kib": 65_536}  # argon2-cffi's defaults
 
 
-async def _login(api: Any, account: str, secret: str) -> tuple[float, Any]:
+async def _timed_login(api: Api, account: str, secret: str) -> tuple[float, Response]:
     started = time.perf_counter()
-    response = await api.post("/v1/tokens", json={"account": account, "secret": secret})
+    response = await api.login(account, secret)
     return time.perf_counter() - started, response
 
 
@@ -36,7 +35,7 @@ async def test_wrong_password_and_unknown_account_take_the_same_time(app, api):
         pair = [("known", user.email), ("unknown", f"nobody{n}@example.com")]
         rng.shuffle(pair)  # neither kind always goes first
         for kind, account in pair:
-            seconds, response = await _login(api, account, "wrong-password")
+            seconds, response = await _timed_login(api, account, "wrong-password")
             assert (response.status, response.body["error_code"]) == (401, 1003)
             assert response.body["message"] == "wrong account or password"
             if n >= 5:  # the first few warm caches (and build the dummy hash)
@@ -54,14 +53,14 @@ async def test_failed_logins_are_throttled_per_account(app, api):
     await create_user(app, email="victim@example.com")
     for account in ("victim@example.com", "ghost@example.com"):  # an unknown account is throttled alike
         for _ in range(limit):
-            _, response = await _login(api, account, "wrong-password")
+            response = await api.login(account, "wrong-password")
             assert (response.status, response.body["error_code"]) == (401, 1003)
         for secret in ("wrong-password", PASSWORD):  # now even the right password waits
-            _, response = await _login(api, account, secret)
+            response = await api.login(account, secret)
             assert (response.status, response.body["error_code"]) == (429, 1006), response.body
             assert 0 < int(response.headers["Retry-After"]) <= app.config.login_window_seconds
     other = await create_user(app)  # the same client address may still try other accounts
-    _, response = await _login(api, other.email, PASSWORD)
+    response = await api.login(other.email, PASSWORD)
     assert response.status == 201
 
 
@@ -71,9 +70,9 @@ async def test_a_successful_login_forgives_the_accounts_failures(app, api):
     await create_user(app, email="forgetful@example.com")
     for _ in range(2):
         for _ in range(limit - 1):
-            _, response = await _login(api, "forgetful@example.com", "wrong-password")
+            response = await api.login("forgetful@example.com", "wrong-password")
             assert response.status == 401
-        _, response = await _login(api, "forgetful@example.com", PASSWORD)
+        response = await api.login("forgetful@example.com", PASSWORD)
         assert response.status == 201, response.body
 
 
@@ -81,10 +80,10 @@ async def test_a_successful_login_forgives_the_accounts_failures(app, api):
 @pytest.mark.gen_test(timeout=60)
 async def test_failed_logins_are_throttled_per_address(app, api):
     for n in range(5):
-        _, response = await _login(api, unique_email("spray"), f"guess-{n}")
+        response = await api.login(unique_email("spray"), f"guess-{n}")
         assert response.status == 401
     user = await create_user(app)
-    _, response = await _login(api, user.email, PASSWORD)
+    response = await api.login(user.email, PASSWORD)
     assert (response.status, response.body["error_code"]) == (429, 1006)
     assert int(response.headers["Retry-After"]) > 0
 
@@ -94,8 +93,8 @@ async def test_a_concurrent_burst_gets_no_more_guesses_than_the_limit(app, http_
     limit = app.config.login_max_failures
     await create_user(app, email="burst@example.com")
     api = wide_api(base_url, 50)
-    answers = await asyncio.gather(*(_login(api, "burst@example.com", f"guess-{n}") for n in range(50)))
-    statuses = [response.status for _, response in answers]
+    answers = await asyncio.gather(*(api.login("burst@example.com", f"guess-{n}") for n in range(50)))
+    statuses = [response.status for response in answers]
     assert set(statuses) <= {401, 429}, statuses
     assert statuses.count(401) <= limit, f"{statuses.count(401)} guesses checked, limit {limit}"
 
@@ -138,12 +137,12 @@ async def test_concurrent_logins_never_stall_the_event_loop(app, http_server, ba
     await asyncio.sleep(0.05)
     started = time.perf_counter()
     answers = await asyncio.gather(*(
-        _login(api, users[n % 5].email, PASSWORD if n % 2 else "wrong-password") for n in range(50)))
+        api.login(users[n % 5].email, PASSWORD if n % 2 else "wrong-password") for n in range(50)))
     elapsed = time.perf_counter() - started
     stop.set()
     await ticking
     monkeypatch.undo()
-    assert sorted({response.status for _, response in answers}) == [201, 401]
+    assert sorted({response.status for response in answers}) == [201, 401]
     assert len(lateness) > 20
     worst = longest[0]
     assert worst < 0.050, f"one callback held the event loop {worst * 1000:.0f} ms"

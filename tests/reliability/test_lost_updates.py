@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
-from tests.factories import create_pet, user_with_token
+from tests.factories import both_backends, create_pet, user_with_token
 from tests.reliability.conftest import wide_api
 
 WRITERS = 50
 
 
-@pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+@both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_concurrent_patches_with_one_etag_have_exactly_one_winner(app, http_server, base_url):
     api = wide_api(base_url, WRITERS)
@@ -38,7 +38,7 @@ async def test_concurrent_patches_with_one_etag_have_exactly_one_winner(app, htt
         etag = won.headers["ETag"]
 
 
-@pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+@both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_concurrent_deletes_with_one_etag_delete_once(app, http_server, base_url):
     api = wide_api(base_url, WRITERS)

@@ -8,19 +8,11 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from tests.factories import Api, create_pet, token_for, user_with_token
+from tests.factories import Api, assert_error, both_backends, create_pet, token_for, user_with_token
 
-both_backends = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 PET_FIELDS = {"id", "owner_id", "name", "species", "breed", "sex", "birth_date", "status", "created_at",
               "updated_at", "version"}
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"
-
-
-def assert_error(response: Any, status: int, code: int, request: str) -> None:
-    assert response.status == status, response.body
-    assert response.body["error_code"] == code, response.body
-    assert response.body["request"] == request
-    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
 
 
 def failing_fields(response: Any) -> list[str]:

@@ -6,16 +6,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.factories import create_pet, user_with_token
+from tests.factories import assert_error, both_backends, create_pet, user_with_token
 
-both_backends = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 RECORD_FIELDS = {"id", "pet_id", "kind", "date", "note", "value", "created_at"}
-
-
-def assert_error(response: Any, status: int, code: int, request: str) -> None:
-    assert response.status == status, response.body
-    assert response.body["error_code"] == code, response.body
-    assert response.body["request"] == request
 
 
 async def add_record(api: Any, token: str, pet_id: int, **fields: Any) -> dict[str, Any]:

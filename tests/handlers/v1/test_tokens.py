@@ -9,32 +9,12 @@ from typing import Any
 import pytest
 
 from server import make_app
-from tests.factories import PASSWORD, Api, create_user, serving, unique_email
-
-both_backends = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+from tests.factories import PASSWORD, Api, assert_error, both_backends, create_user, serving, unique_email
 
 
 @pytest.fixture
 def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     return getattr(request, "param", {})
-
-
-async def login(api: Api, email: str, password: str = PASSWORD) -> Any:
-    return await api.post("/v1/tokens", json={"account": email, "secret": password})
-
-
-async def token_of(api: Api, email: str) -> str:
-    response = await login(api, email)
-    assert response.status == 201, response.body
-    return response.body["data"]["token"]
-
-
-def assert_error(response: Any, status: int, code: int, request: str, message: str | None = None) -> None:
-    assert response.status == status, response.body
-    assert response.body["error_code"] == code, response.body
-    assert response.body["request"] == request
-    if message is not None:
-        assert response.body["message"] == message
 
 
 def parse_utc(text: str) -> dt.datetime:
@@ -48,7 +28,7 @@ def parse_utc(text: str) -> dt.datetime:
 async def test_login_gives_a_bearer_token_described_by_tokens_current(api, app):
     user = await create_user(app)
     before = dt.datetime.now(dt.UTC)
-    response = await login(api, user.email.upper())  # e-mails are case-insensitive
+    response = await api.login(user.email.upper())  # e-mails are case-insensitive
     assert response.status == 201, response.body
     data = response.body["data"]
     assert set(data) == {"token", "token_type", "expires_in", "scopes"}
@@ -88,7 +68,7 @@ async def test_missing_or_malformed_credentials_are_401_1003(api, header):
 @pytest.mark.gen_test
 async def test_a_token_with_one_signature_character_changed_is_401_10031(api, app):
     user = await create_user(app)
-    token = await token_of(api, user.email)
+    token = await api.token(user.email)
     head, signature = token.rsplit(".", 1)
     for position in (0, len(signature) // 2, len(signature) - 1):
         for replacement in "AbQw_-":
@@ -106,7 +86,7 @@ async def test_a_token_with_one_signature_character_changed_is_401_10031(api, ap
 @pytest.mark.gen_test(timeout=15)
 async def test_a_token_older_than_token_expiration_is_401_10032(api, app):
     user = await create_user(app)
-    token = await token_of(api, user.email)
+    token = await api.token(user.email)
     assert (await api.get("/v1/users/me", token=token)).status == 200
     await asyncio.sleep(2)
     response = await api.get("/v1/users/me", token=token)
@@ -119,7 +99,7 @@ async def test_a_token_older_than_token_expiration_is_401_10032(api, app):
 @pytest.mark.gen_test
 async def test_delete_tokens_current_revokes_that_token_only(api, app):
     user = await create_user(app)
-    first, second = await token_of(api, user.email), await token_of(api, user.email)
+    first, second = await api.token(user.email), await api.token(user.email)
     response = await api.delete("/v1/tokens/current", token=first)
     assert response.status == 200
     assert response.body == {"code": 200, "data": None, "message": "ok"}
@@ -139,7 +119,7 @@ async def test_revocation_reaches_another_instance_within_the_refresh_bound(api,
         async with serving(other) as other_url:
             remote = Api(http_client, other_url)
             user = await create_user(app)
-            token, spare = await token_of(api, user.email), await token_of(api, user.email)
+            token, spare = await api.token(user.email), await api.token(user.email)
             assert (await remote.get("/v1/users/me", token=token)).status == 200
             assert (await remote.get("/v1/users/me", token=spare)).status == 200
 
@@ -157,7 +137,7 @@ async def test_revocation_reaches_another_instance_within_the_refresh_bound(api,
             assert changed.status == 200
             await asyncio.sleep(bound + 0.1)
             assert_error(await remote.get("/v1/users/me", token=spare), 401, 10033, "GET /v1/users/me")
-            renewed = await login(remote, user.email, "another-password")
+            renewed = await remote.login(user.email, "another-password")
             assert renewed.status == 201
             assert (await api.get("/v1/users/me", token=renewed.body["data"]["token"])).status == 200
     finally:
@@ -170,7 +150,7 @@ async def test_twenty_wrong_passwords_are_throttled_with_retry_after(api, app):
     user = await create_user(app)
     statuses = []
     for _ in range(20):
-        response = await login(api, user.email, "wrong-password")
+        response = await api.login(user.email, "wrong-password")
         statuses.append(response.status)
     limit = app.config.login_max_failures
     assert statuses == [401] * limit + [429] * (20 - limit)
@@ -178,10 +158,10 @@ async def test_twenty_wrong_passwords_are_throttled_with_retry_after(api, app):
     retry_after = int(response.headers["Retry-After"])
     assert 0 < retry_after <= app.config.login_window_seconds
     # while throttled even the right password is refused, without saying whether it was right
-    assert_error(await login(api, user.email), 429, 1006, "POST /v1/tokens")
+    assert_error(await api.login(user.email), 429, 1006, "POST /v1/tokens")
     # another account from the same address is not locked out by this one
     other = await create_user(app)
-    assert (await login(api, other.email)).status == 201
+    assert (await api.login(other.email)).status == 201
 
 
 @both_backends
@@ -189,9 +169,9 @@ async def test_twenty_wrong_passwords_are_throttled_with_retry_after(api, app):
 @pytest.mark.gen_test(timeout=20)
 async def test_failures_are_also_counted_per_client_address(api, app):
     for _ in range(5):  # five different accounts, one failure each: under the per-account limit
-        assert (await login(api, unique_email("nobody"), "wrong-password")).status == 401
+        assert (await api.login(unique_email("nobody"), "wrong-password")).status == 401
     user = await create_user(app)
-    response = await login(api, user.email)
+    response = await api.login(user.email)
     assert_error(response, 429, 1006, "POST /v1/tokens")
     assert int(response.headers["Retry-After"]) > 0
 
@@ -201,19 +181,19 @@ async def test_failures_are_also_counted_per_client_address(api, app):
 async def test_a_successful_login_forgives_the_accounts_earlier_failures(api, app):
     user = await create_user(app)
     for _ in range(app.config.login_max_failures - 1):
-        assert (await login(api, user.email, "wrong-password")).status == 401
-    assert (await login(api, user.email)).status == 201
+        assert (await api.login(user.email, "wrong-password")).status == 401
+    assert (await api.login(user.email)).status == 201
     for _ in range(app.config.login_max_failures - 1):
-        assert (await login(api, user.email, "wrong-password")).status == 401
-    assert (await login(api, user.email)).status == 201
+        assert (await api.login(user.email, "wrong-password")).status == 401
+    assert (await api.login(user.email)).status == 201
 
 
 @pytest.mark.gen_test
 async def test_unknown_account_wrong_password_and_disabled_account_look_the_same(api, app):
     user = await create_user(app)
     disabled = await create_user(app, disabled=True)
-    answers = [await login(api, "nobody-at-all@example.com"), await login(api, user.email, "wrong-password"),
-               await login(api, disabled.email)]
+    answers = [await api.login("nobody-at-all@example.com"), await api.login(user.email, "wrong-password"),
+               await api.login(disabled.email)]
     for response in answers:
         assert_error(response, 401, 1003, "POST /v1/tokens", "wrong account or password")
     assert answers[0].raw == answers[1].raw == answers[2].raw
@@ -224,11 +204,11 @@ async def test_unknown_account_wrong_password_and_disabled_account_look_the_same
 @pytest.mark.gen_test(timeout=30)
 async def test_an_unknown_account_costs_an_argon2_verification_too(api, app):
     user = await create_user(app)
-    await login(api, "warm-up@example.com")  # the dummy hash is made once, on first use
+    await api.login("warm-up@example.com")  # the dummy hash is made once, on first use
 
     async def timed(email: str) -> float:
         start = time.perf_counter()
-        response = await login(api, email, "wrong-password")
+        response = await api.login(email, "wrong-password")
         assert response.status == 401
         return time.perf_counter() - start
 
@@ -245,7 +225,7 @@ async def test_an_unknown_account_costs_an_argon2_verification_too(api, app):
 @pytest.mark.gen_test(timeout=30)
 async def test_concurrent_guesses_cannot_outrun_the_throttle(api, app):
     user = await create_user(app)
-    responses = await asyncio.gather(*(login(api, user.email, f"guess-{i}") for i in range(30)))
+    responses = await asyncio.gather(*(api.login(user.email, f"guess-{i}") for i in range(30)))
     statuses = sorted(r.status for r in responses)
     limit = app.config.login_max_failures
     assert statuses.count(401) <= limit, statuses

@@ -6,24 +6,13 @@ from typing import Any
 
 import pytest
 
-from tests.factories import PASSWORD, create_user, token_for, unique_email, user_with_token
+from tests.factories import PASSWORD, assert_error, both_backends, create_user, token_for, unique_email, user_with_token
 
-both_backends = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 ADMIN_SCOPES = ["users:me", "users:admin"]
 
 
 async def register(api: Any, email: str, password: str = PASSWORD, nickname: str = "Tester") -> Any:
     return await api.post("/v1/users", json={"email": email, "password": password, "nickname": nickname})
-
-
-async def login(api: Any, email: str, password: str = PASSWORD) -> Any:
-    return await api.post("/v1/tokens", json={"account": email, "secret": password})
-
-
-def assert_error(response: Any, status: int, code: int, request: str) -> None:
-    assert response.status == status, response.body
-    assert response.body["error_code"] == code, response.body
-    assert response.body["request"] == request
 
 
 @both_backends
@@ -40,7 +29,7 @@ async def test_register_log_in_and_read_me(api):
     assert created.headers["Location"] == f"/v1/users/{data['id']}"
     assert b"argon2" not in created.raw and b"password" not in created.raw
 
-    token = await login(api, "alice@example.com")
+    token = await api.login("alice@example.com")
     assert token.status == 201, token.body
     assert token.body["data"]["token_type"] == "Bearer"
     assert token.body["data"]["expires_in"] == 3600
@@ -113,7 +102,7 @@ async def test_patch_me_changes_the_nickname(api, app):
 @pytest.mark.gen_test
 async def test_password_change_needs_the_current_password_and_revokes_earlier_tokens(api, app):
     user = await create_user(app, email=unique_email())
-    old = (await login(api, user.email)).body["data"]["token"]
+    old = (await api.login(user.email)).body["data"]["token"]
     missing = await api.patch("/v1/users/me", json={"password": "brand-new-secret"}, token=old)
     assert_error(missing, 400, 1001, "PATCH /v1/users/me")
     assert missing.body["errors"] == [{"field": "current_password",
@@ -130,8 +119,8 @@ async def test_password_change_needs_the_current_password_and_revokes_earlier_to
     assert changed.body["data"]["email"] == user.email
     revoked = await api.get("/v1/users/me", token=old)
     assert_error(revoked, 401, 10033, "GET /v1/users/me")
-    assert_error(await login(api, user.email), 401, 1003, "POST /v1/tokens")
-    fresh = await login(api, user.email, "brand-new-secret")
+    assert_error(await api.login(user.email), 401, 1003, "POST /v1/tokens")
+    fresh = await api.login(user.email, "brand-new-secret")
     assert fresh.status == 201
     me = await api.get("/v1/users/me", token=fresh.body["data"]["token"])
     assert me.status == 200
@@ -192,13 +181,13 @@ async def test_admin_reads_one_user_or_404(api, app):
 async def test_admin_promotes_and_disables(api, app):
     _, admin_token = await user_with_token(app, role="admin")
     user = await create_user(app)
-    user_token = (await login(api, user.email)).body["data"]["token"]
+    user_token = (await api.login(user.email)).body["data"]["token"]
 
     promoted = await api.patch(f"/v1/users/{user.id}", json={"role": "admin"}, token=admin_token)
     assert promoted.status == 200
     assert promoted.body["data"]["role"] == "admin"
     assert_error(await api.get("/v1/users/me", token=user_token), 401, 10033, "GET /v1/users/me")
-    as_admin = await login(api, user.email)
+    as_admin = await api.login(user.email)
     assert "users:admin" in as_admin.body["data"]["scopes"]
     assert (await api.get("/v1/users", token=as_admin.body["data"]["token"])).status == 200
 
@@ -207,13 +196,13 @@ async def test_admin_promotes_and_disables(api, app):
     assert disabled.body["data"]["disabled"] is True
     revoked = await api.get("/v1/users/me", token=as_admin.body["data"]["token"])
     assert_error(revoked, 401, 10033, "GET /v1/users/me")
-    refused = await login(api, user.email)
+    refused = await api.login(user.email)
     assert_error(refused, 401, 1003, "POST /v1/tokens")
     assert refused.body["message"] == "wrong account or password"
 
     enabled = await api.patch(f"/v1/users/{user.id}", json={"disabled": False}, token=admin_token)
     assert enabled.body["data"]["disabled"] is False
-    assert (await login(api, user.email)).status == 201
+    assert (await api.login(user.email)).status == 201
 
     for body, field in (({"role": "wizard"}, "role"), ({"role": "Admin!"}, "role"), ({}, "body"),
                         ({"role": None}, "body"), ({"disabled": "maybe"}, "disabled"),
