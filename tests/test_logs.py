@@ -13,8 +13,8 @@ import pytest
 
 from server.logs import JSONFormatter
 from tests.conftest import migrated_database
-from tests.deploy.servers import Servers, get, request
 from tests.factories import unique_email
+from tests.processes import Servers, get, request
 
 PASSWORD = "Sup3r-Secret-Passw0rd"
 

@@ -3,60 +3,28 @@
 import itertools
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-import orjson
 import pymysql
 import pytest
-from tornado.testing import bind_unused_port
 
 from server.db.migrations import available
 from tests.mariadb_server import create_database
+from tests.processes import ROOT, ServerProcess, clean_env, free_port, get
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = secrets.token_urlsafe(40)
 FAST_HASH = {"PET_API_PASSWORD_HASH_TIME_COST": "1", "PET_API_PASSWORD_HASH_MEMORY_KIB": "8192"}
 _names = itertools.count(1)
 BOOM = "tests.handlers.boom_plugin"  # a test-only plugin whose route raises
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The caller's environment without PET_API_* variables, plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PET_API_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return {**env, **extra}
-
-
 def run(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=clean_env(**env), text=True,
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def free_port() -> int:
-    sock, port = bind_unused_port()
-    sock.close()
-    return port
-
-
-def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else orjson.dumps(body)
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, orjson.loads(response.read()), response.headers
-    except urllib.error.HTTPError as error:
-        return error.code, orjson.loads(error.read()), error.headers
 
 
 def new_database(server_url: str) -> str:
@@ -161,14 +129,15 @@ def test_commands_with_the_database_unreachable_say_so_in_one_line(command):
 
 # ---- a prod server on a database migrated from empty
 
-class Server:
-    def __init__(self, url: str, port: int, process: subprocess.Popen[str], log: Path) -> None:
-        self.url, self.port, self.process, self.log = url, port, process, log
-        self.base = f"http://127.0.0.1:{port}"
+@dataclass
+class ProdServer:
+    process: ServerProcess
+    database_url: str
+    env_port: int  # PET_API_PORT, which --port overrides
 
 
 @pytest.fixture(scope="module")
-def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProdServer]:
     url = new_database(mysql_server_url)
     env = {"PET_API_SECRET_KEY": SECRET, "PET_API_DATABASE_URL": url, **FAST_HASH}
     first = run("--env=prod", "migrate", **env)
@@ -178,61 +147,43 @@ def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory)
     again = run("migrate", "--env=prod", **env)
     assert again.stdout.strip() == "database is up to date"
 
-    port, env_port = free_port(), free_port()
-    log = tmp_path_factory.mktemp("prod") / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "main.py", "--env=prod", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
-            env=clean_env(**env, PET_API_PORT=str(env_port), PET_API_PLUGINS=f"core,accounts,{BOOM}"),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, text=True)
-    server = Server(url, port, process, log)
+    env_port = free_port()
+    process = ServerProcess(tmp_path_factory.mktemp("prod") / "server.log",
+                            clean_env(**env, PET_API_PORT=str(env_port), PET_API_PLUGINS=f"core,accounts,{BOOM}"),
+                            profile="prod", args=("--host", "127.0.0.1"))
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if http("GET", f"{server.base}/v1/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        server.env_port = env_port  # type: ignore[attr-defined]
-        yield server
+        process.wait_ready(timeout=15)
+        yield ProdServer(process, url, env_port)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        process.stop()
 
 
 def test_prod_starts_after_migrate_and_the_flag_port_wins(prod_server):
-    status, body, headers = http("GET", f"{prod_server.base}/v1/health")
-    assert (status, body) == (200, {"code": 200, "data": {"status": "ok"}, "message": "ok"})
-    assert headers["Content-Type"] == "application/json; charset=UTF-8"
-    assert http("GET", f"{prod_server.base}/v1/health/ready")[:2] == (
+    health = prod_server.process.request("GET", "/v1/health")
+    assert health.answer() == (200, {"code": 200, "data": {"status": "ok"}, "message": "ok"})
+    assert health.headers["content-type"] == "application/json; charset=UTF-8"
+    assert prod_server.process.request("GET", "/v1/health/ready").answer() == (
         200, {"code": 200, "data": {"status": "ok"}, "message": "ok"})
     with pytest.raises(OSError):
-        http("GET", f"http://127.0.0.1:{prod_server.env_port}/v1/health")  # PET_API_PORT lost to --port
+        get(prod_server.env_port, "/v1/health")  # PET_API_PORT lost to --port
 
 
 def test_prod_errors_carry_no_trace(prod_server):
-    assert http("GET", f"{prod_server.base}/v1/boom")[:2] == (
+    call = prod_server.process.request
+    assert call("GET", "/v1/boom").answer() == (
         500, {"error_code": 999, "message": "server error", "request": "GET /v1/boom"})
-    assert http("GET", f"{prod_server.base}/v1/nope?q=1")[:2] == (
+    assert call("GET", "/v1/nope?q=1").answer() == (
         404, {"error_code": 1007, "message": "no such route", "request": "GET /v1/nope"})
-    assert http("DELETE", f"{prod_server.base}/v1/health")[:2] == (
+    assert call("DELETE", "/v1/health").answer() == (
         405, {"error_code": 1007, "message": "method not allowed", "request": "DELETE /v1/health"})
 
 
 def test_create_admin_creates_and_promotes(prod_server):
-    base, env = prod_server.base, {"PET_API_SECRET_KEY": SECRET, "PET_API_DATABASE_URL": prod_server.url, **FAST_HASH}
+    call = prod_server.process.request
+    env = {"PET_API_SECRET_KEY": SECRET, "PET_API_DATABASE_URL": prod_server.database_url, **FAST_HASH}
     email = f"owner{next(_names)}@example.com"
-    assert http("POST", f"{base}/v1/users", {"email": email, "password": "first-password", "nickname": "o"})[0] == 201
-    status, body, _ = http("POST", f"{base}/v1/tokens", {"account": email, "secret": "first-password"})
+    assert call("POST", "/v1/users", json={"email": email, "password": "first-password", "nickname": "o"}).status == 201
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": "first-password"}).answer()
     assert status == 201
     user_token = body["data"]["token"]
     assert "users:admin" not in body["data"]["scopes"]
@@ -241,21 +192,21 @@ def test_create_admin_creates_and_promotes(prod_server):
                    **env)
     assert promoted.returncode == 0, promoted.stderr
     assert promoted.stdout.startswith(f"promoted {email} (id ")
-    status, body, _ = http("POST", f"{base}/v1/tokens", {"account": email, "secret": "admin-password"})
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": "admin-password"}).answer()
     assert status == 201
     assert "users:admin" in body["data"]["scopes"]
-    status, body, _ = http("GET", f"{base}/v1/users", token=body["data"]["token"])
+    status, body = call("GET", "/v1/users", token=body["data"]["token"]).answer()
     assert status == 200
     assert body["page"]["total"] >= 1
     time.sleep(1)  # the server's revocation refresh (0.5 s in prod) picks up the new cut-off
-    status, body, _ = http("GET", f"{base}/v1/users/me", token=user_token)
+    status, body = call("GET", "/v1/users/me", token=user_token).answer()
     assert (status, body["error_code"]) == (401, 10033)  # the new password revoked earlier tokens
 
     fresh = f"admin{next(_names)}@example.com"
     created = run("create-admin", "--env=prod", "--email", fresh, PET_API_ADMIN_PASSWORD="another-password", **env)
     assert created.returncode == 0, created.stderr
     assert created.stdout.startswith(f"created admin {fresh} (id ")
-    status, body, _ = http("POST", f"{base}/v1/tokens", {"account": fresh, "secret": "another-password"})
+    status, body = call("POST", "/v1/tokens", json={"account": fresh, "secret": "another-password"}).answer()
     assert status == 201
     assert {"users:admin", "pets:admin"} <= set(body["data"]["scopes"])
 
@@ -267,21 +218,22 @@ def test_create_admin_creates_and_promotes(prod_server):
 ])
 def test_create_admin_refuses_with_one_line(prod_server, args, env, says):
     result = run("create-admin", "--env=prod", *args, PET_API_SECRET_KEY=SECRET,
-                 PET_API_DATABASE_URL=prod_server.url, **env)
+                 PET_API_DATABASE_URL=prod_server.database_url, **env)
     assert result.returncode == 2
     assert says in one_line(result.stderr)
     assert "Traceback" not in result.stderr
 
 
 def test_the_access_log_holds_no_credentials(prod_server):
+    call = prod_server.process.request
     secret_password = "pa55-" + secrets.token_hex(8)
     email = f"log{next(_names)}@example.com"
-    http("POST", f"{prod_server.base}/v1/users", {"email": email, "password": secret_password, "nickname": "l"})
-    status, body, _ = http("POST", f"{prod_server.base}/v1/tokens", {"account": email, "secret": secret_password})
+    call("POST", "/v1/users", json={"email": email, "password": secret_password, "nickname": "l"})
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": secret_password}).answer()
     token = body["data"]["token"]
-    assert http("GET", f"{prod_server.base}/v1/users/me", token=token)[0] == 200
+    assert call("GET", "/v1/users/me", token=token).status == 200
     time.sleep(0.3)
-    log = prod_server.log.read_text()
+    log = prod_server.process.output()
     assert '"path":"/v1/users/me"' in log.replace(" ", "")
     assert secret_password not in log
     assert token not in log
@@ -289,36 +241,18 @@ def test_the_access_log_holds_no_credentials(prod_server):
 
 
 def test_dev_serves_accounts_on_embedded_sqlite_within_5_seconds(tmp_path):
-    port = free_port()
     env = clean_env(PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/dev.sqlite3", **FAST_HASH)
-    with (tmp_path / "server.log").open("w") as out:
-        process = subprocess.Popen([sys.executable, "main.py", "--env=dev", "--port", str(port)], cwd=ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    process = ServerProcess(tmp_path / "server.log", env, profile="dev")
     try:
-        started = time.monotonic()
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if http("GET", f"{base}/v1/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() - started < 5, (tmp_path / "server.log").read_text()
-            time.sleep(0.05)
-        status, body, _ = http("POST", f"{base}/v1/users", {"email": "dev@example.com", "password": "dev-password",
-                                                             "nickname": "Dev"})
+        process.wait_ready(timeout=5)
+        status, body = process.request("POST", "/v1/users", json={
+            "email": "dev@example.com", "password": "dev-password", "nickname": "Dev"}).answer()
         assert status == 201, body
-        status, token, _ = http("POST", f"{base}/v1/tokens", {"account": "dev@example.com", "secret": "dev-password"})
+        status, token = process.request("POST", "/v1/tokens", json={
+            "account": "dev@example.com", "secret": "dev-password"}).answer()
         assert status == 201, token
-        status, me, _ = http("GET", f"{base}/v1/users/me", token=token["data"]["token"])
+        status, me = process.request("GET", "/v1/users/me", token=token["data"]["token"]).answer()
         assert status == 200
         assert me["data"] == body["data"]
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.stop()

@@ -15,15 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import migrated_database
-from tests.deploy.servers import (
-    PLUGINS_WITH_SLOW,
-    KeepAlive,
-    Reply,
-    ServerProcess,
-    Servers,
-    get,
-    raise_nofile,
-)
+from tests.deploy.servers import PLUGINS_WITH_SLOW, KeepAlive, raise_nofile
+from tests.processes import Reply, ServerProcess, Servers, get
 
 StartServer = Callable[..., ServerProcess]
 

@@ -19,7 +19,8 @@ import pytest
 from server.config import load_config
 from server.workers import STOP_MARGIN
 from tests.conftest import migrated_database
-from tests.deploy.servers import ROOT, Load, Servers, free_port, get, server_env, wait_for
+from tests.deploy.servers import Load, wait_for
+from tests.processes import ROOT, Servers, free_port, get, server_env
 
 SERVICE = ROOT / "systemd" / "pet-api.service"
 SOCKET = ROOT / "systemd" / "pet-api.socket"

@@ -17,16 +17,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import migrated_database
-from tests.deploy.servers import (
-    PLUGINS_WITH_SLOW,
-    KeepAlive,
-    Load,
-    Reply,
-    ServerProcess,
-    Servers,
-    get,
-    wait_for,
-)
+from tests.deploy.servers import PLUGINS_WITH_SLOW, KeepAlive, Load, wait_for
+from tests.processes import Reply, ServerProcess, Servers, get
 
 HEALTH = {"route": "/v1/health", "method": "GET", "status": "200"}
 

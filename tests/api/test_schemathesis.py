@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import migrated_database
-from tests.deploy.servers import ROOT, ServerProcess, request, server_env
+from tests.processes import ROOT, ServerProcess, request, server_env
 
 ACCOUNT = "schemathesis@example.com"
 SECRET = "schemathesis-secret-1"

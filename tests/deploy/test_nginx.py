@@ -17,21 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import migrated_database
-from tests.deploy.servers import (
-    ROOT,
-    Load,
-    ServerProcess,
-    Servers,
-    free_port,
-    get,
-    request,
-    wait_for,
-)
-from tests.factories import unique_email
+from tests.deploy.servers import Load, wait_for
+from tests.processes import ROOT, ServerProcess, Servers, free_port, get, login, request
 
 pytestmark = pytest.mark.slow
 NGINX_SITE = ROOT / "deploy" / "nginx.conf"
-PASSWORD = "correct-horse-battery"
 
 
 def nginx_binary() -> str | None:
@@ -113,16 +103,6 @@ def cluster(tmp_path: Path, database: str) -> Iterator[Cluster]:
             nginx.terminate()
             nginx.wait(10)
         servers.stop_all()
-
-
-def login(port: int) -> tuple[int, str]:
-    """A new user registered and logged in through this port: (user id, token)."""
-    email = unique_email("nginx")
-    created = request(port, "POST", "/v1/users", json={"email": email, "password": PASSWORD, "nickname": "n"})
-    assert created.status == 201, created.body
-    issued = request(port, "POST", "/v1/tokens", json={"account": email, "secret": PASSWORD})
-    assert issued.status == 201, issued.body
-    return created.json()["data"]["id"], issued.json()["data"]["token"]
 
 
 def test_a_token_works_on_every_instance_and_a_revocation_reaches_them_all(cluster):

@@ -1,17 +1,9 @@
-"""Helpers of the reliability tests: fresh migrated databases, a real server process, a wide HTTP client,
+"""Helpers of the reliability tests: connections in use, a private event loop, a wide HTTP client,
 a database that refuses revocations."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -19,8 +11,6 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from tests.factories import Api
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def connections_in_use(db: Any, *, settle: float = 2.0) -> int:
@@ -42,80 +32,9 @@ def run_async(coro: Any) -> Any:
         loop.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wide_api(base_url: str, max_clients: int = 128) -> Api:
     """A JSON client that really runs max_clients requests at once (the shared one queues after 10)."""
     return Api(AsyncHTTPClient(force_instance=True, max_clients=max_clients), base_url)
-
-
-class ServerProcess:
-    """`python main.py --env=test` in a subprocess, on a free port; its stdout is kept in a file."""
-
-    def __init__(self, log_path: Path, *, env: dict[str, str], profile: str = "test",
-                 args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("PET_API_")}
-        full_env.update(env)
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "main.py", f"--env={profile}", "--port", str(self.port), *args],
-                                     cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}: {self.output()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.base_url + "/v1/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not answer in {timeout} s: {self.output()[-2000:]}")
-
-    def rss_kib(self) -> int:
-        """Resident memory of the server process."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-
-
-@pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[Any]:
-    """Factory: start_server(env) -> a ready ServerProcess, stopped at teardown."""
-    started: list[ServerProcess] = []
-
-    def start_server(env: dict[str, str]) -> ServerProcess:
-        server = ServerProcess(tmp_path / f"server{len(started)}.log", env=env)
-        started.append(server)
-        server.wait_ready()
-        return server
-
-    yield start_server
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture

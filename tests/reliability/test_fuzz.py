@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import http.client
 import json
 import string
 import time
@@ -26,7 +25,7 @@ from server.schemas.pets import PetCreate, PetListQuery, PetUpdate, RecordCreate
 from server.validation import parse_json, validate
 from tests.conftest import migrated_database
 from tests.conftest import test_config as profile
-from tests.reliability.conftest import ServerProcess
+from tests.processes import ServerProcess, clean_env
 
 KEYS = profile().signing_keys
 TOKEN_EXPIRATION = 3600
@@ -162,8 +161,8 @@ def test_query_parsing_gives_a_model_or_400(query: dict[str, str], model: Any):
 
 @pytest.fixture(scope="module")
 def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("fuzz") / "server.log", env={
-        "PET_API_DATABASE_URL": migrated_database(mysql_server_url, "fuzz"), "PET_API_LOG_LEVEL": "WARNING"})
+    proc = ServerProcess(tmp_path_factory.mktemp("fuzz") / "server.log", clean_env(
+        PET_API_DATABASE_URL=migrated_database(mysql_server_url, "fuzz"), PET_API_LOG_LEVEL="WARNING"))
     try:
         proc.wait_ready()
         yield proc
@@ -175,16 +174,16 @@ def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture(scope="module")
 def world(server: ServerProcess) -> dict[str, Any]:
-    owner = _call(server, "POST", "/v1/users", orjson.dumps(
-        {"email": "fuzz@example.com", "password": "fuzz-password", "nickname": "f"}))
-    victim = _call(server, "POST", "/v1/users", orjson.dumps(
-        {"email": "victim@example.com", "password": "fuzz-password", "nickname": "v"}))
+    owner = server.request("POST", "/v1/users", json={
+        "email": "fuzz@example.com", "password": "fuzz-password", "nickname": "f"}).answer()
+    victim = server.request("POST", "/v1/users", json={
+        "email": "victim@example.com", "password": "fuzz-password", "nickname": "v"}).answer()
     assert (owner[0], victim[0]) == (201, 201)
     world = {"user_id": owner[1]["data"]["id"], "victim_id": victim[1]["data"]["id"]}
     token = _token(world["user_id"])
-    pet = _call(server, "POST", "/v1/pets", b'{"name": "Fuzzy", "species": "cat"}', token=token)
-    record = _call(server, "POST", f"/v1/pets/{pet[1]['data']['id']}/records",
-                   b'{"kind": "weight", "date": "2024-01-01", "value": 4}', token=token)
+    pet = server.request("POST", "/v1/pets", body=b'{"name": "Fuzzy", "species": "cat"}', token=token).answer()
+    record = server.request("POST", f"/v1/pets/{pet[1]['data']['id']}/records",
+                            body=b'{"kind": "weight", "date": "2024-01-01", "value": 4}', token=token).answer()
     assert (pet[0], record[0]) == (201, 201)
     return {**world, "pet_id": pet[1]["data"]["id"], "record_id": record[1]["data"]["id"]}
 
@@ -193,24 +192,6 @@ def _token(user_id: int) -> str:
     """A fresh token with every scope (a password change revokes the earlier ones)."""
     return TokenSigner(KEYS, token_expiration=TOKEN_EXPIRATION).issue(
         user_id, ["users:me", "pets:read", "pets:write", "users:admin", "pets:admin"]).token
-
-
-def _call(server: ServerProcess, method: str, target: str, body: bytes | None = None, *, token: str | None = None,
-          headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
-    try:
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
-        conn.request(method, target, body=body, headers=all_headers)
-        response = conn.getresponse()
-        raw = response.read()
-        if not raw:
-            return response.status, None
-        assert response.getheader("Content-Type", "").startswith("application/json"), raw[:200]
-        return response.status, orjson.loads(raw)
-    finally:
-        conn.close()
 
 
 def _check(status: int, body: Any, what: Any) -> None:
@@ -248,7 +229,8 @@ def test_any_body_to_a_write_route_is_never_a_5xx(server, world, route, data, ki
     else:
         raw = data.draw(st.binary(max_size=300))
     headers = {"If-Match": if_match} if if_match is not None else {}
-    status, body = _call(server, method, path.format(**world), raw, token=_token(world["user_id"]), headers=headers)
+    status, body = server.request(method, path.format(**world), body=raw, token=_token(world["user_id"]),
+                                  headers=headers).answer()
     _check(status, body, (route, raw, headers))
 
 
@@ -262,7 +244,7 @@ def test_any_query_string_is_never_a_5xx(server, world, path, pairs, accept_lang
         query += "&q=%FF%FE%00" if pairs else "q=%C3%28"
     headers = {"Accept-Language": accept_language} if accept_language is not None else {}
     target = path.format(**world) + ("?" + query if query else "")
-    status, body = _call(server, "GET", target, token=_token(world["user_id"]), headers=headers)
+    status, body = server.request("GET", target, token=_token(world["user_id"]), headers=headers).answer()
     _check(status, body, target)
 
 
@@ -270,7 +252,7 @@ def test_any_query_string_is_never_a_5xx(server, world, path, pairs, accept_lang
 @given(st.from_regex(r"\A/v1/(pets|users|tokens|errors|health)(/[0-9a-z%._-]{0,25}){0,3}\Z"),
        st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"]))
 def test_any_path_and_method_is_never_a_5xx(server, world, path, method):
-    status, body = _call(server, method, path, b"{}", token=_token(world["user_id"]))
+    status, body = server.request(method, path, body=b"{}", token=_token(world["user_id"])).answer()
     if status == 204:
         assert method == "OPTIONS" and body is None
     else:

@@ -4,7 +4,6 @@ trace; prod refuses weak secrets."""
 
 from __future__ import annotations
 
-import http.client
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import orjson
 import pytest
 
 from tests.conftest import migrated_database
-from tests.reliability.conftest import ROOT, ServerProcess
+from tests.processes import ROOT, ServerProcess, clean_env
 
 STRONG_KEY = "Zq8#rT2!vL9@pX4$wK7%nB3^mF6&hJ1*"
 PASSWORD, NEW_PASSWORD, WRONG_PASSWORD = "Secret-Pass-1234", "Other-Pass-5678", "Guess-Pass-9012"
@@ -23,31 +22,16 @@ PASSWORD, NEW_PASSWORD, WRONG_PASSWORD = "Secret-Pass-1234", "Other-Pass-5678", 
 
 @pytest.fixture(scope="module")
 def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"PET_API_SECRET_KEY": STRONG_KEY, "PET_API_DATABASE_URL": migrated_database(mysql_server_url, "secrets"),
-           "PET_API_LOG_LEVEL": "DEBUG", "PET_API_SQL_ECHO": "true",
-           "PET_API_PLUGINS": "core,accounts,pets,records,metrics,tests.handlers.boom_plugin"}
-    proc = ServerProcess(tmp_path_factory.mktemp("secrets") / "server.log", env=env, profile="prod",
-                         args=("--host", "127.0.0.1", "--workers", "1"))
+    env = clean_env(PET_API_SECRET_KEY=STRONG_KEY, PET_API_DATABASE_URL=migrated_database(mysql_server_url, "secrets"),
+                    PET_API_LOG_LEVEL="DEBUG", PET_API_SQL_ECHO="true",
+                    PET_API_PLUGINS="core,accounts,pets,records,metrics,tests.handlers.boom_plugin")
+    proc = ServerProcess(tmp_path_factory.mktemp("secrets") / "server.log", env, profile="prod",
+                         args=("--host", "127.0.0.1"))
     try:
         proc.wait_ready()
         yield proc
     finally:
         proc.stop()
-
-
-def call(server: ServerProcess, method: str, path: str, json: Any = None, *, token: str | None = None,
-         headers: dict[str, str] | None = None, body: bytes | None = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
-    try:
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
-        conn.request(method, path, body=orjson.dumps(json) if json is not None else body, headers=all_headers)
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, orjson.loads(raw) if raw else None
-    finally:
-        conn.close()
 
 
 def raw_request(server: ServerProcess, data: bytes) -> bytes:
@@ -61,45 +45,46 @@ def raw_request(server: ServerProcess, data: bytes) -> bytes:
 
 def representative_session(server: ServerProcess) -> tuple[list[str], list[tuple[int, Any]]]:
     """Requests a front end (and a careless or hostile client) makes; returns the secrets used and the errors."""
+    call = server.request
     errors = []
     email = "secretive@example.com"
-    assert call(server, "POST", "/v1/users", {"email": email, "password": PASSWORD, "nickname": "S"})[0] == 201
-    errors.append(call(server, "POST", "/v1/users", {"email": "x@example.com", "password": "short7!", "nickname": "S"}))
-    errors.append(call(server, "POST", "/v1/tokens", {"account": email, "secret": WRONG_PASSWORD}))
-    status, body = call(server, "POST", "/v1/tokens", {"account": email, "secret": PASSWORD})
+    assert call("POST", "/v1/users", json={"email": email, "password": PASSWORD, "nickname": "S"}).status == 201
+    errors.append(call("POST", "/v1/users", json={"email": "x@example.com", "password": "short7!",
+                                                  "nickname": "S"}).answer())
+    errors.append(call("POST", "/v1/tokens", json={"account": email, "secret": WRONG_PASSWORD}).answer())
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": PASSWORD}).answer()
     assert status == 201
     token = body["data"]["token"]
-    assert call(server, "GET", "/v1/users/me", token=token)[0] == 200
-    status, pet = call(server, "POST", "/v1/pets", {"name": "Logged", "species": "cat"}, token=token)
+    assert call("GET", "/v1/users/me", token=token).status == 200
+    status, pet = call("POST", "/v1/pets", json={"name": "Logged", "species": "cat"}, token=token).answer()
     assert status == 201
-    assert call(server, "GET", "/v1/pets?limit=5&q=Log", token=token)[0] == 200
-    assert call(server, "PATCH", f"/v1/pets/{pet['data']['id']}", {"status": "adopted"}, token=token,
-                headers={"If-Match": '"v1"'})[0] == 200
-    errors.append(call(server, "PATCH", f"/v1/pets/{pet['data']['id']}", {"status": "pending"}, token=token,
-                       headers={"If-Match": '"v1"'}))
-    errors.append(call(server, "GET", "/v1/users/me", token=token[:-3] + "abc"))
-    errors.append(call(server, "GET", "/v1/users/me", headers={"Authorization": f"Basic {token}"}))
-    errors.append(call(server, "GET", f"/v1/boom?access_token={token}", token=token))  # a careless client
-    errors.append(call(server, "PATCH", "/v1/users/me", {"password": NEW_PASSWORD, "current_password": WRONG_PASSWORD},
-                       token=token))
-    assert call(server, "PATCH", "/v1/users/me", {"password": NEW_PASSWORD, "current_password": PASSWORD},
-                token=token)[0] == 200
-    errors.append(call(server, "GET", "/v1/users/me", token=token))  # revoked by the password change
-    status, body = call(server, "POST", "/v1/tokens", {"account": email, "secret": NEW_PASSWORD})
+    assert call("GET", "/v1/pets?limit=5&q=Log", token=token).status == 200
+    assert call("PATCH", f"/v1/pets/{pet['data']['id']}", json={"status": "adopted"}, token=token,
+                headers={"If-Match": '"v1"'}).status == 200
+    errors.append(call("PATCH", f"/v1/pets/{pet['data']['id']}", json={"status": "pending"}, token=token,
+                       headers={"If-Match": '"v1"'}).answer())
+    errors.append(call("GET", "/v1/users/me", token=token[:-3] + "abc").answer())
+    errors.append(call("GET", "/v1/users/me", headers={"Authorization": f"Basic {token}"}).answer())
+    errors.append(call("GET", f"/v1/boom?access_token={token}", token=token).answer())  # a careless client
+    errors.append(call("PATCH", "/v1/users/me", json={"password": NEW_PASSWORD, "current_password": WRONG_PASSWORD},
+                       token=token).answer())
+    assert call("PATCH", "/v1/users/me", json={"password": NEW_PASSWORD, "current_password": PASSWORD},
+                token=token).status == 200
+    errors.append(call("GET", "/v1/users/me", token=token).answer())  # revoked by the password change
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": NEW_PASSWORD}).answer()
     assert status == 201
     second = body["data"]["token"]
-    errors.append(call(server, "POST", "/v1/pets", body=b'{"name": "x", "species": ' + second.encode(),
-                       token=second))
-    errors.append(call(server, "POST", "/v1/pets", body=b"x" * (1_048_576 + 1), token=second))
-    errors.append(call(server, "POST", "/v1/pets", body=b"<xml/>", token=second,
-                       headers={"Content-Type": "application/xml"}))
-    errors.append(call(server, "DELETE", "/v1/health", token=second))
-    errors.append(call(server, "GET", "/v1/nope", token=second, headers={"Accept-Language": "zh-CN"}))
+    errors.append(call("POST", "/v1/pets", body=b'{"name": "x", "species": ' + second.encode(), token=second).answer())
+    errors.append(call("POST", "/v1/pets", body=b"x" * (1_048_576 + 1), token=second).answer())
+    errors.append(call("POST", "/v1/pets", body=b"<xml/>", token=second,
+                       headers={"Content-Type": "application/xml"}).answer())
+    errors.append(call("DELETE", "/v1/health", token=second).answer())
+    errors.append(call("GET", "/v1/nope", token=second, headers={"Accept-Language": "zh-CN"}).answer())
     # Broken HTTP: a control character in the header, a header without a colon.
     raw_request(server, f"GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {second}\x7f\r\n\r\n".encode())
     raw_request(server, f"GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization Bearer {second}\r\n\r\n".encode())
-    assert call(server, "DELETE", "/v1/tokens/current", token=second)[0] == 200
-    errors.append(call(server, "GET", "/v1/users/me", token=second))
+    assert call("DELETE", "/v1/tokens/current", token=second).status == 200
+    errors.append(call("GET", "/v1/users/me", token=second).answer())
     return [token, second, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, "short7!"], errors
 
 
@@ -122,23 +107,24 @@ def test_logs_hold_no_token_password_or_authorization_header(prod_server: Server
 
 def error_responses(server: ServerProcess) -> list[tuple[int, Any]]:
     """One answer of each error status, the unexpected 500 included."""
-    assert call(server, "POST", "/v1/users", {"email": "errors@example.com", "password": PASSWORD,
-                                              "nickname": "E"})[0] == 201
-    token = call(server, "POST", "/v1/tokens", {"account": "errors@example.com",
-                                                "secret": PASSWORD})[1]["data"]["token"]
-    pet_id = call(server, "POST", "/v1/pets", {"name": "v", "species": "dog"}, token=token)[1]["data"]["id"]
+    call = server.request
+    assert call("POST", "/v1/users", json={"email": "errors@example.com", "password": PASSWORD,
+                                           "nickname": "E"}).status == 201
+    token = call("POST", "/v1/tokens", json={"account": "errors@example.com",
+                                             "secret": PASSWORD}).json()["data"]["token"]
+    pet_id = call("POST", "/v1/pets", json={"name": "v", "species": "dog"}, token=token).json()["data"]["id"]
     return [
-        call(server, "GET", "/v1/boom", token=token),
-        call(server, "GET", "/v1/boom", headers={"Accept-Language": "zh-CN"}),
-        call(server, "GET", "/v1/nope"),
-        call(server, "DELETE", "/v1/health"),
-        call(server, "POST", "/v1/pets", body=b"{bad", token=token),
-        call(server, "POST", "/v1/pets", {"name": "x", "species": "dog", "owner_id": 1}, token=token),
-        call(server, "GET", "/v1/pets/1", token=token + "x"),
-        call(server, "GET", "/v1/pets/999999", token=token),
-        call(server, "POST", "/v1/pets", body=b"x" * (1_048_576 + 1), token=token),
-        call(server, "POST", "/v1/pets", body=b"<a/>", token=token, headers={"Content-Type": "application/xml"}),
-        call(server, "PATCH", f"/v1/pets/{pet_id}", {"name": "y"}, token=token, headers={"If-Match": '"v9"'}),
+        call("GET", "/v1/boom", token=token).answer(),
+        call("GET", "/v1/boom", headers={"Accept-Language": "zh-CN"}).answer(),
+        call("GET", "/v1/nope").answer(),
+        call("DELETE", "/v1/health").answer(),
+        call("POST", "/v1/pets", body=b"{bad", token=token).answer(),
+        call("POST", "/v1/pets", json={"name": "x", "species": "dog", "owner_id": 1}, token=token).answer(),
+        call("GET", "/v1/pets/1", token=token + "x").answer(),
+        call("GET", "/v1/pets/999999", token=token).answer(),
+        call("POST", "/v1/pets", body=b"x" * (1_048_576 + 1), token=token).answer(),
+        call("POST", "/v1/pets", body=b"<a/>", token=token, headers={"Content-Type": "application/xml"}).answer(),
+        call("PATCH", f"/v1/pets/{pet_id}", json={"name": "y"}, token=token, headers={"If-Match": '"v9"'}).answer(),
     ]
 
 

@@ -4,17 +4,16 @@ others are served; oversized bodies are 413/1007 without holding memory; hostile
 from __future__ import annotations
 
 import asyncio
-import http.client
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import orjson
 import pytest
 
 from tests.conftest import migrated_database
-from tests.reliability.conftest import ServerProcess, run_async
+from tests.processes import ServerProcess, clean_env, login
+from tests.reliability.conftest import run_async
 
 HEADER_TIMEOUT = 2.0
 MAX_BODY = 65536
@@ -24,9 +23,8 @@ TRICKLERS = 1000
 @pytest.fixture(scope="module")
 def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     url = migrated_database(mysql_server_url, "slow_clients")
-    proc = ServerProcess(tmp_path_factory.mktemp("slow") / "server.log", env={
-        "PET_API_DATABASE_URL": url, "PET_API_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
-        "PET_API_MAX_BODY_SIZE": str(MAX_BODY)})
+    proc = ServerProcess(tmp_path_factory.mktemp("slow") / "server.log", clean_env(
+        PET_API_DATABASE_URL=url, PET_API_HEADER_TIMEOUT=str(HEADER_TIMEOUT), PET_API_MAX_BODY_SIZE=str(MAX_BODY)))
     try:
         proc.wait_ready()
         yield proc
@@ -36,26 +34,7 @@ def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture(scope="module")
 def token(server: ServerProcess) -> str:
-    email, password = "slow@example.com", "slow-client-password"
-    assert call(server, "POST", "/v1/users", {"email": email, "password": password, "nickname": "s"})[0] == 201
-    status, body, _ = call(server, "POST", "/v1/tokens", {"account": email, "secret": password})
-    assert status == 201, body
-    return body["data"]["token"]
-
-
-def call(server: ServerProcess, method: str, path: str, json: Any = None, *, body: bytes | None = None,
-         headers: dict[str, str] | None = None, token: str | None = None) -> tuple[int, Any, dict[str, str]]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
-        conn.request(method, path, body=orjson.dumps(json) if json is not None else body, headers=all_headers)
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, orjson.loads(raw) if raw else None, dict(response.getheaders())
-    finally:
-        conn.close()
+    return login(server.port)[1]
 
 
 async def _trickle(port: int, lifetimes: list[float], answered: list[bytes]) -> None:
@@ -121,10 +100,10 @@ def test_header_tricklers_are_cut_at_the_header_timeout_while_others_are_served(
 def test_body_one_byte_over_the_limit_is_413_without_memory_growth(server: ServerProcess, token: str):
     exact = orjson.dumps({"name": "x" * (MAX_BODY - 40), "species": "dog"}).ljust(MAX_BODY)
     assert len(exact) == MAX_BODY
-    status, body, _ = call(server, "POST", "/v1/pets", body=exact, token=token)
+    status, body = server.request("POST", "/v1/pets", body=exact, token=token).answer()
     assert (status, body["error_code"], body["errors"][0]["field"]) == (400, 1001, "name")
     over = exact + b" "
-    status, body, headers = call(server, "POST", "/v1/pets", body=over, token=token)
+    status, body = server.request("POST", "/v1/pets", body=over, token=token).answer()
     assert (status, body["error_code"], body["request"]) == (413, 1007, "POST /v1/pets"), body
 
     def chunked(size: int) -> Iterator[bytes]:  # http.client sends an iterator chunk-encoded
@@ -132,14 +111,14 @@ def test_body_one_byte_over_the_limit_is_413_without_memory_growth(server: Serve
         for _ in range(size // len(chunk)):
             yield chunk
 
-    status, body, _ = call(server, "POST", "/v1/pets", body=chunked(4 << 20), token=token)  # type: ignore[arg-type]
+    status, body = server.request("POST", "/v1/pets", body=chunked(4 << 20), token=token).answer()
     assert (status, body["error_code"]) == (413, 1007), body
     before = server.rss_kib()
     for n in range(100):
         if n % 2:
-            status, body, _ = call(server, "POST", "/v1/pets", body=over, token=token)
+            status, body = server.request("POST", "/v1/pets", body=over, token=token).answer()
         else:
-            status, body, _ = call(server, "PATCH", "/v1/pets/1", body=chunked(1 << 20), token=token)  # type: ignore[arg-type]
+            status, body = server.request("PATCH", "/v1/pets/1", body=chunked(1 << 20), token=token).answer()
         assert (status, body["error_code"]) == (413, 1007), body
     growth = server.rss_kib() - before
     assert growth < 8 * 1024, f"RSS grew {growth} KiB"
@@ -188,8 +167,8 @@ HOSTILE_JSON = {
 @pytest.mark.parametrize("raw", HOSTILE_JSON.values(), ids=HOSTILE_JSON.keys())
 def test_hostile_json_is_400(server: ServerProcess, token: str, raw: bytes):
     assert len(raw) <= MAX_BODY
-    status, body, _ = call(server, "POST", "/v1/pets", body=raw, token=token)
+    status, body = server.request("POST", "/v1/pets", body=raw, token=token).answer()
     assert (status, body["error_code"], body["request"]) == (400, 1001, "POST /v1/pets"), body
     assert body["errors"] and all({"field", "message"} <= set(e) for e in body["errors"])
-    status, body, _ = call(server, "GET", "/v1/health")
+    status, body = server.request("GET", "/v1/health").answer()
     assert status == 200
