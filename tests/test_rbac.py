@@ -13,6 +13,7 @@ from tornado.testing import bind_unused_port
 from server.errors import ServiceUnavailable
 from server.rbac import RoleMap
 from tests.factories import PASSWORD, create_user, token_for
+from tests.processes import free_port
 
 REFRESH = 0.1
 
@@ -59,8 +60,7 @@ def role_service(io_loop: Any) -> Iterator[RoleService]:
 @pytest.fixture
 def config_overrides(request: pytest.FixtureRequest, role_service: RoleService) -> dict[str, Any]:
     if getattr(request, "param", None) == "never-up":
-        sock, port = bind_unused_port()
-        sock.close()  # nothing listens there: connections are refused
+        port = free_port()  # nothing listens there: connections are refused
         return {"rbac_url": f"http://127.0.0.1:{port}/roles", "rbac_refresh_seconds": REFRESH}
     return {"rbac_url": role_service.url, "rbac_refresh_seconds": REFRESH}
 
