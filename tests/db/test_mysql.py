@@ -12,6 +12,7 @@ from server.db.mysql import MySQLDatabase
 from server.errors import ServiceUnavailable
 from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
+from tests.processes import free_port
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -117,8 +118,7 @@ async def test_waiting_for_a_free_connection_is_bounded(scratch_url):
 
 @pytest.mark.gen_test(timeout=20)
 async def test_an_unreachable_server_is_503_fast():
-    sock, port = bind_unused_port()
-    sock.close()  # nothing listens: connection refused
+    port = free_port()  # nothing listens: connection refused
     start = time.monotonic()
     with pytest.raises(ServiceUnavailable) as caught:
         await connect(profile_config(database_url=f"mysql://root@127.0.0.1:{port}/x"))

@@ -8,8 +8,9 @@ import pytest
 from server.auth import TokenSigner
 from server.errors import ServiceUnavailable, TokenRevoked
 from server.services.revocations import RevocationCache
+from tests.factories import both_backends
 
-pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+pytestmark = both_backends
 TOKEN_EXPIRATION = 3600
 
 

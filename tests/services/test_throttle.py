@@ -6,8 +6,9 @@ import pytest
 
 from server.errors import TooManyRequests
 from server.services import throttle
+from tests.factories import both_backends
 
-pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+pytestmark = both_backends
 LIMITS = {"max_account": 3, "max_address": 5, "window_seconds": 60}
 
 

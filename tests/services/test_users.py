@@ -6,8 +6,9 @@ import pytest
 
 from server.errors import Conflict, NotFound
 from server.services.users import create_user, find_user_by_email, get_user, list_users, update_user
+from tests.factories import both_backends
 
-pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
+pytestmark = both_backends
 
 
 @pytest.mark.gen_test
