@@ -192,7 +192,7 @@ async def test_a_plugin_not_listed_has_no_routes(api, app):
     assert {plugin for *_, plugin in app.route_table()} == {"core"}
     response = await api.post("/v1/users", json={"email": "x@example.com", "password": PASSWORD, "nickname": "x"})
     assert_error(response, 404, 1007, "POST /v1/users")
-    tokens = await api.post("/v1/tokens", json={"account": "x@example.com", "secret": PASSWORD})
+    tokens = await api.login("x@example.com", PASSWORD)
     assert_error(tokens, 404, 1007, "POST /v1/tokens")
     assert (await api.get("/v1/health")).status == 200
 
@@ -205,7 +205,7 @@ async def test_success_envelope_shapes(api):
     assert created.status == 201
     assert created.body["code"] == 201
     assert created.body["message"] == "ok"
-    login = await api.post("/v1/tokens", json={"account": "env@example.com", "secret": PASSWORD})
+    login = await api.login("env@example.com", PASSWORD)
     logout = await api.delete("/v1/tokens/current", token=login.body["data"]["token"])
     assert logout.status == 200
     assert logout.body == {"code": 200, "data": None, "message": "ok"}  # an absent object is null

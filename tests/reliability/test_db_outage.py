@@ -236,7 +236,7 @@ async def test_a_password_change_or_disable_that_fails_does_not_half_happen(app,
     for failed in (changed, disabled):
         assert (failed.status, failed.body["error_code"]) == (503, 1008), failed.body
     # Neither change happened: the old password still logs in and the account is enabled.
-    login = await api.post("/v1/tokens", json={"account": user.email, "secret": PASSWORD})
+    login = await api.login(user.email, PASSWORD)
     assert login.status == 201, login.body
     shown = await api.get(f"/v1/users/{user.id}", token=admin_token)
     assert shown.body["data"]["disabled"] is False

@@ -63,13 +63,13 @@ async def test_passwords_with_metacharacters_log_in_exactly(app, api):
         email = f"pw{n}@example.com"
         created = await api.post("/v1/users", json={"email": email, "password": password, "nickname": "p"})
         assert created.status == 201, created.body
-        ok = await api.post("/v1/tokens", json={"account": email, "secret": password})
+        ok = await api.login(email, password)
         assert ok.status == 201, (value, ok.body)
         for wrong in (password.upper() if password.upper() != password else password + "x", password[:-1],
                       password.replace("'", "\\'"), "' OR '1'='1"):
             if wrong == password:
                 continue
-            refused = await api.post("/v1/tokens", json={"account": email, "secret": wrong})
+            refused = await api.login(email, wrong)
             assert (refused.status, refused.body["error_code"]) == (401, 1003), (value, wrong)
 
 
@@ -85,7 +85,7 @@ async def test_emails_with_quotes_and_unicode_stay_distinct(app, api):
         assert created.body["data"]["email"] == email
         ids[email] = created.body["data"]["id"]
     for email in emails:
-        login = await api.post("/v1/tokens", json={"account": email, "secret": PASSWORD})
+        login = await api.login(email, PASSWORD)
         assert login.status == 201, (email, login.body)
         me = await api.get("/v1/users/me", token=login.body["data"]["token"])
         assert (me.body["data"]["id"], me.body["data"]["email"]) == (ids[email], email)
