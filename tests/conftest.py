@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from server.db.migrations import migrate
 from server.serve import make_http_server
 from tests.factories import Api
 from tests.mariadb_server import create_database
+from tests.processes import Servers
 
 pytest_plugins = ["tests.mariadb_server", "tests.secrets_watch"]
 TABLES = ("records", "pets", "token_revocations", "login_failures", "users")
@@ -51,6 +53,21 @@ def migrated_database(server_url: str, name: str) -> str:
 def mysql_url(mysql_server_url: str) -> str:
     """A migrated database on the session's MariaDB."""
     return migrated_database(mysql_server_url, "pet_api_test")
+
+
+@pytest.fixture(scope="module")
+def database(mysql_server_url: str, request: pytest.FixtureRequest) -> str:
+    """A migrated database of the test module's own: pet_api_<module name without test_>."""
+    module = request.module.__name__.rpartition(".")[2]
+    return migrated_database(mysql_server_url, "pet_api_" + module.removeprefix("test_"))
+
+
+@pytest.fixture
+def servers(tmp_path: Path, database: str) -> Iterator[Servers]:
+    """Real server processes on the module's database (`servers.start(workers=1, **env)`), stopped at teardown."""
+    started = Servers(tmp_path, database)
+    yield started
+    started.stop_all()
 
 
 @pytest.fixture(params=["mysql"])

@@ -5,30 +5,14 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
-import pytest
 
 from server.logs import JSONFormatter
-from tests.conftest import migrated_database
 from tests.factories import unique_email
-from tests.processes import Servers, get, request
+from tests.processes import get, request
 
 PASSWORD = "Sup3r-Secret-Passw0rd"
-
-
-@pytest.fixture(scope="module")
-def database(mysql_server_url: str) -> str:
-    return migrated_database(mysql_server_url, "pet_api_logs")
-
-
-@pytest.fixture
-def servers(tmp_path: Path, database: str) -> Iterator[Servers]:
-    servers = Servers(tmp_path, database)
-    yield servers
-    servers.stop_all()
 
 
 def test_access_lines_carry_the_request_fields_and_no_secret(servers):

@@ -7,31 +7,23 @@ import asyncio
 import signal
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import migrated_database
 from tests.deploy.servers import PLUGINS_WITH_SLOW, KeepAlive, raise_nofile
 from tests.processes import Reply, ServerProcess, Servers, get
 
 StartServer = Callable[..., ServerProcess]
 
 
-@pytest.fixture(scope="module")
-def database(mysql_server_url: str) -> str:
-    return migrated_database(mysql_server_url, "pet_api_serve")
-
-
 @pytest.fixture
-def start_server(tmp_path: Path, database: str) -> Iterator[StartServer]:
+def start_server(servers: Servers) -> StartServer:
     """start_server(workers=1, **env) -> a ready server process, stopped at teardown."""
-    servers = Servers(tmp_path, database)
-    yield servers.start
-    servers.stop_all()
+    return servers.start
 
 
 def metric(port: int, name: str, **labels: str) -> float:

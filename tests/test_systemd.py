@@ -18,24 +18,11 @@ import pytest
 
 from server.config import load_config
 from server.workers import STOP_MARGIN
-from tests.conftest import migrated_database
 from tests.deploy.servers import Load, wait_for
-from tests.processes import ROOT, Servers, free_port, get, server_env
+from tests.processes import ROOT, free_port, get, server_env
 
 SERVICE = ROOT / "systemd" / "pet-api.service"
 SOCKET = ROOT / "systemd" / "pet-api.socket"
-
-
-@pytest.fixture(scope="module")
-def database(mysql_server_url: str) -> str:
-    return migrated_database(mysql_server_url, "pet_api_systemd")
-
-
-@pytest.fixture
-def servers(tmp_path: Path, database: str) -> Iterator[Servers]:
-    servers = Servers(tmp_path, database)
-    yield servers
-    servers.stop_all()
 
 
 def unit_settings(path: Path) -> dict[str, list[str]]:

@@ -8,7 +8,6 @@ import glob
 import os
 import signal
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,23 +15,10 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import migrated_database
 from tests.deploy.servers import PLUGINS_WITH_SLOW, KeepAlive, Load, wait_for
 from tests.processes import Reply, ServerProcess, Servers, get
 
 HEALTH = {"route": "/v1/health", "method": "GET", "status": "200"}
-
-
-@pytest.fixture(scope="module")
-def database(mysql_server_url: str) -> str:
-    return migrated_database(mysql_server_url, "pet_api_workers")
-
-
-@pytest.fixture
-def servers(tmp_path: Path, database: str) -> Iterator[Servers]:
-    servers = Servers(tmp_path, database)
-    yield servers
-    servers.stop_all()
 
 
 def serving(server: ServerProcess) -> list[int]:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import migrated_database
 from tests.deploy.servers import Load, wait_for
 from tests.processes import ROOT, ServerProcess, Servers, free_port, get, login, request
 
@@ -63,17 +62,11 @@ class Cluster:
     port: int  # nginx
 
 
-@pytest.fixture(scope="module")
-def database(mysql_server_url: str) -> str:
-    return migrated_database(mysql_server_url, "pet_api_nginx")
-
-
 @pytest.fixture
-def cluster(tmp_path: Path, database: str) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, servers: Servers) -> Iterator[Cluster]:
     binary = nginx_binary()
     if binary is None:
         pytest.skip("nginx not installed (apt-get install nginx-light)")
-    servers = Servers(tmp_path, database)
     nginx = None
     try:
         # Behind the proxy: the client address comes from X-Real-IP.
@@ -102,7 +95,6 @@ def cluster(tmp_path: Path, database: str) -> Iterator[Cluster]:
         if nginx is not None:
             nginx.terminate()
             nginx.wait(10)
-        servers.stop_all()
 
 
 def test_a_token_works_on_every_instance_and_a_revocation_reaches_them_all(cluster):
