@@ -96,7 +96,8 @@ def login(port: int, email: str | None = None, password: str = PASSWORD) -> tupl
 
 
 class ServerProcess:
-    """`python main.py --env=<profile>` in a subprocess of its own session; its output (JSON logs) goes to a file."""
+    """`python main.py --env=<profile>` in a subprocess of its own session; its output (JSON logs) goes to a file.
+    `with ServerProcess(...) as server:` waits until it is ready and stops it at the end."""
 
     def __init__(self, log_path: Path, env: dict[str, str], *, profile: str = "test", workers: int = 1,
                  args: Sequence[str] = ()) -> None:
@@ -126,6 +127,17 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server did not get ready in {timeout} s:\n{self.output()[-3000:]}")
+
+    def __enter__(self) -> ServerProcess:
+        """Ready (or stopped, if it does not get ready)."""
+        try:
+            return self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def request(self, method: str, path: str, **kw: Any) -> Reply:
         """One blocking request to this server."""

@@ -148,14 +148,10 @@ def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory)
     assert again.stdout.strip() == "database is up to date"
 
     env_port = free_port()
-    process = ServerProcess(tmp_path_factory.mktemp("prod") / "server.log",
-                            clean_env(**env, PET_API_PORT=str(env_port), PET_API_PLUGINS=f"core,accounts,{BOOM}"),
-                            profile="prod", args=("--host", "127.0.0.1"))
-    try:
-        process.wait_ready(timeout=15)
+    with ServerProcess(tmp_path_factory.mktemp("prod") / "server.log",
+                       clean_env(**env, PET_API_PORT=str(env_port), PET_API_PLUGINS=f"core,accounts,{BOOM}"),
+                       profile="prod", args=("--host", "127.0.0.1")) as process:
         yield ProdServer(process, url, env_port)
-    finally:
-        process.stop()
 
 
 def test_prod_starts_after_migrate_and_the_flag_port_wins(prod_server):

@@ -46,15 +46,11 @@ def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     log = tmp_path_factory.mktemp("schemathesis") / "server.log"
     env = server_env(database, PET_API_LOG_LEVEL="WARNING", PET_API_ACCESS_LOG="false",
                      PET_API_LOGIN_MAX_FAILURES="1000000", PET_API_LOGIN_MAX_FAILURES_PER_ADDRESS="1000000")
-    process = ServerProcess(log, env)
-    try:
-        process.wait_ready()
+    with ServerProcess(log, env) as process:
         created = request(process.port, "POST", "/v1/users",
                           json={"email": ACCOUNT, "password": SECRET, "nickname": "schemathesis"})
         assert created.status == 201, created.body
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.mark.slow

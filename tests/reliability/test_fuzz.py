@@ -161,15 +161,11 @@ def test_query_parsing_gives_a_model_or_400(query: dict[str, str], model: Any):
 
 @pytest.fixture(scope="module")
 def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("fuzz") / "server.log", clean_env(
-        PET_API_DATABASE_URL=migrated_database(mysql_server_url, "fuzz"), PET_API_LOG_LEVEL="WARNING"))
-    try:
-        proc.wait_ready()
+    with ServerProcess(tmp_path_factory.mktemp("fuzz") / "server.log", clean_env(
+            PET_API_DATABASE_URL=migrated_database(mysql_server_url, "fuzz"), PET_API_LOG_LEVEL="WARNING")) as proc:
         yield proc
         assert proc.proc.poll() is None, "the server died"
         assert "Traceback" not in proc.output(), proc.output()[-3000:]
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")

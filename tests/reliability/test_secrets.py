@@ -25,13 +25,9 @@ def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory)
     env = clean_env(PET_API_SECRET_KEY=STRONG_KEY, PET_API_DATABASE_URL=migrated_database(mysql_server_url, "secrets"),
                     PET_API_LOG_LEVEL="DEBUG", PET_API_SQL_ECHO="true",
                     PET_API_PLUGINS="core,accounts,pets,records,metrics,tests.handlers.boom_plugin")
-    proc = ServerProcess(tmp_path_factory.mktemp("secrets") / "server.log", env, profile="prod",
-                         args=("--host", "127.0.0.1"))
-    try:
-        proc.wait_ready()
+    with ServerProcess(tmp_path_factory.mktemp("secrets") / "server.log", env, profile="prod",
+                       args=("--host", "127.0.0.1")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def raw_request(server: ServerProcess, data: bytes) -> bytes:

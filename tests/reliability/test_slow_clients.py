@@ -23,13 +23,10 @@ TRICKLERS = 1000
 @pytest.fixture(scope="module")
 def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     url = migrated_database(mysql_server_url, "slow_clients")
-    proc = ServerProcess(tmp_path_factory.mktemp("slow") / "server.log", clean_env(
-        PET_API_DATABASE_URL=url, PET_API_HEADER_TIMEOUT=str(HEADER_TIMEOUT), PET_API_MAX_BODY_SIZE=str(MAX_BODY)))
-    try:
-        proc.wait_ready()
+    with ServerProcess(tmp_path_factory.mktemp("slow") / "server.log", clean_env(
+            PET_API_DATABASE_URL=url, PET_API_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+            PET_API_MAX_BODY_SIZE=str(MAX_BODY))) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")
