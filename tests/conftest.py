@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import tornado.ioloop
@@ -22,6 +22,7 @@ from tests.mariadb_server import create_database
 from tests.processes import Servers
 
 pytest_plugins = ["tests.mariadb_server", "tests.secrets_watch"]
+T = TypeVar("T")
 TABLES = ("records", "pets", "token_revocations", "login_failures", "users")
 
 
@@ -30,22 +31,28 @@ def test_config(**overrides: Any) -> Config:
     return load_config("test", overrides=overrides, environ={})
 
 
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a private loop (never asyncio.run(): it resets the test's current loop)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+async def migrate_database(url: str) -> None:
+    """Apply every migration to the database at url."""
+    db = await connect(test_config(database_url=url))
+    try:
+        await migrate(db)
+    finally:
+        await db.close()
+
+
 def migrated_database(server_url: str, name: str) -> str:
     """A fresh, migrated database on the server; returns its URL."""
     url = create_database(server_url, name)
-
-    async def _migrate() -> None:
-        db = await connect(test_config(database_url=url))
-        try:
-            await migrate(db)
-        finally:
-            await db.close()
-
-    loop = asyncio.new_event_loop()  # not asyncio.run(): it would reset the test's current loop
-    try:
-        loop.run_until_complete(_migrate())
-    finally:
-        loop.close()
+    run_async(migrate_database(url))
     return url
 
 

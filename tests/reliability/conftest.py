@@ -23,15 +23,6 @@ async def connections_in_use(db: Any, *, settle: float = 2.0) -> int:
     return db.pool_stats()[0]
 
 
-def run_async(coro: Any) -> Any:
-    """Run a coroutine on a private loop (never asyncio.run(): it resets the test's current loop)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
-
-
 def wide_api(base_url: str, max_clients: int = 128) -> Api:
     """A JSON client that really runs max_clients requests at once (the shared one queues after 10)."""
     return Api(AsyncHTTPClient(force_instance=True, max_clients=max_clients), base_url)

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from tests.conftest import migrated_database
+from tests.conftest import migrated_database, run_async
 from tests.processes import ServerProcess, clean_env, login
-from tests.reliability.conftest import run_async
 
 HEADER_TIMEOUT = 2.0
 MAX_BODY = 65536

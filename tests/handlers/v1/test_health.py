@@ -10,9 +10,8 @@ from tornado.httpclient import AsyncHTTPClient
 
 from server import make_app
 from server.app import PetAPI
-from server.db import connect
-from server.db.migrations import migrate
 from server.errors import HTTPFailure
+from tests.conftest import migrate_database
 from tests.conftest import test_config as profile_config
 from tests.factories import Api, serving, user_with_token
 from tests.mariadb_server import create_database
@@ -96,13 +95,8 @@ async def test_health_and_errors_need_no_token_but_other_reads_do(api):
 
 
 async def _migrated_app(url: str) -> PetAPI:
-    config = profile_config(database_url=url)
-    db = await connect(config)
-    try:
-        await migrate(db)
-    finally:
-        await db.close()
-    app = make_app(config)
+    await migrate_database(url)
+    app = make_app(profile_config(database_url=url))
     await app.startup()
     return app
 
