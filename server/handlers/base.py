@@ -5,9 +5,8 @@ from __future__ import annotations
 import http.client
 import random
 import re
-import time
 import traceback
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 import tornado
@@ -27,24 +26,9 @@ DUMPS_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 CORS_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Accept-Language, X-Request-ID"
 EXPOSED_HEADERS = "X-Request-ID, ETag, Location, Retry-After"
-_METHODS_CACHE: dict[type, str] = {}
 # Bodies are read as JSON whatever they are labelled (curl -d says form-urlencoded), except these.
 NON_JSON_TYPES = ("multipart/", "application/xml", "text/xml", "application/octet-stream", "image/", "audio/",
                   "video/")
-
-
-SERVER = f"TornadoServer/{tornado.version}"
-_last_date: list[tuple[int, str]] = [(-1, "")]
-
-
-def http_date() -> str:
-    """The Date header for now, formatted once a second (email.utils.formatdate costs ~3 us a call)."""
-    now = int(time.time())
-    second, text = _last_date[0]
-    if second != now:
-        text = httputil.format_timestamp(now)
-        _last_date[0] = (now, text)
-    return text
 
 
 def header(request: httputil.HTTPServerRequest, name: str) -> str | None:
@@ -91,6 +75,14 @@ class BaseHandler(tornado.web.RequestHandler):
     """Every pet-api handler; bodies are streamed so an oversized one is refused before it is held."""
 
     route = "unmatched"
+    methods_allowed: ClassVar[str] = ""  # for Allow and CORS preflight: set for each subclass when defined
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        base = tornado.web.RequestHandler
+        cls.methods_allowed = ", ".join(
+            m for m in cls.SUPPORTED_METHODS
+            if getattr(cls, m.lower()) is not getattr(base, m.lower()) or m == "OPTIONS")
 
     def initialize(self, route: str = "unmatched") -> None:
         self.route = route
@@ -98,18 +90,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self._received = 0
         self.body_too_large = False
 
-    def clear(self) -> None:
-        """Tornado's RequestHandler.clear (run for every request and again before an error), except that the
-        Date header comes from http_date()."""
-        self._headers = httputil.HTTPHeaders({"Server": SERVER, "Content-Type": JSON_TYPE, "Date": http_date()})
-        self.set_default_headers()
-        self._write_buffer = []
-        self._status_code = 200
-        self._reason = httputil.responses[200]
-
     # ---- headers common to every response, errors included (send_error's clear() calls this again)
     def set_default_headers(self) -> None:
-        self._headers["Content-Type"] = JSON_TYPE
+        self.set_header("Content-Type", JSON_TYPE)
         request_id = getattr(self, "request_id", None)
         if request_id is None:
             sent = header(self.request, "X-Request-ID")
@@ -117,30 +100,20 @@ class BaseHandler(tornado.web.RequestHandler):
             # os.urandom: an id needs uniqueness, not secrecy, and this spares a system call per request.
             request_id = sent if sent and REQUEST_ID_RE.match(sent) else f"{random.getrandbits(96):024x}"
             self.request_id = request_id
-        self._headers["X-Request-ID"] = request_id
+        self.set_header("X-Request-ID", request_id)
         origin = header(self.request, "Origin")
         if origin:
             allowed = self.application.config.cors_allow_origins
             if "*" in allowed:
-                self._headers["Access-Control-Allow-Origin"] = "*"
+                self.set_header("Access-Control-Allow-Origin", "*")
             elif origin in allowed:
-                self._headers["Access-Control-Allow-Origin"] = origin
-                self._headers["Vary"] = "Origin"
-            self._headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-
-    def allowed_methods(self) -> str:
-        """The methods this handler implements, for Allow and CORS preflight."""
-        cls = type(self)
-        if cls not in _METHODS_CACHE:
-            base = tornado.web.RequestHandler
-            _METHODS_CACHE[cls] = ", ".join(
-                m for m in cls.SUPPORTED_METHODS
-                if getattr(cls, m.lower()) is not getattr(base, m.lower()) or m == "OPTIONS")
-        return _METHODS_CACHE[cls]
+                self.set_header("Access-Control-Allow-Origin", origin)
+                self.set_header("Vary", "Origin")
+            self.set_header("Access-Control-Expose-Headers", EXPOSED_HEADERS)
 
     async def options(self, *args: Any, **kwargs: Any) -> None:
         """CORS preflight."""
-        self.set_header("Access-Control-Allow-Methods", self.allowed_methods())
+        self.set_header("Access-Control-Allow-Methods", self.methods_allowed)
         self.set_header("Access-Control-Allow-Headers", CORS_HEADERS)
         self.set_header("Access-Control-Max-Age", "600")
         self.set_status(204)
@@ -218,7 +191,7 @@ class BaseHandler(tornado.web.RequestHandler):
         for name, value in error.headers.items():
             self.set_header(name, value)
         if error.status == 405:
-            self.set_header("Allow", self.allowed_methods())
+            self.set_header("Allow", self.methods_allowed)
         self.finish(dumps(body))
 
     def _as_api_error(self, status_code: int, exc: BaseException | None) -> APIError:
@@ -248,9 +221,9 @@ class BaseHandler(tornado.web.RequestHandler):
         return None
 
     def check_etag_header(self) -> bool:
-        """Tornado's If-None-Match check, skipped when the response has no ETag to compare (it would answer
-        False after reading the header and running a regex on every response)."""
-        if "Etag" not in self._headers:
+        """Tornado's If-None-Match check, skipped when the request has none (it would read the response's ETag
+        and run a regex on every response to answer False)."""
+        if "If-None-Match" not in self.request.headers:
             return False
         return super().check_etag_header()
 
