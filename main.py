@@ -103,21 +103,16 @@ async def _create_admin(config: Config, email: str, nickname: str) -> int:
 
 async def _check_schema(config: Config) -> None:
     """Before any worker forks: a schema that is behind stops the start once, with one line (prod)."""
-    from server.app import PendingMigrations
+    from server.app import require_current
     from server.db import connect
-    from server.db.migrations import pending
 
     if config.auto_migrate:
         return  # dev: each start applies them
     db = await connect(config)
     try:
-        todo = await pending(db)
+        await require_current(db, config)
     finally:
         await db.close()
-    if todo:
-        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
-        raise PendingMigrations(f"database schema is behind: pending migrations {names}; "
-                                f"run 'python main.py migrate --env={config.env}' first")
 
 
 def _scopes_column(fn: object) -> str:
@@ -179,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_check_schema(config))  # forked workers would each fail and be restarted
     except (PendingMigrations, ServiceUnavailable) as exc:
         return start_failure(exc)
-    return serve(config)  # 0 after a graceful stop (SIGTERM/SIGINT); a worker's start-up failure code otherwise
+    # 0 after a graceful stop (SIGTERM/SIGINT); a worker's start-up failure code otherwise
+    return serve(config, os.environ)
 
 
 if __name__ == "__main__":

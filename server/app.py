@@ -12,10 +12,11 @@ from server.config import Config
 from server.db import Database, connect
 from server.db.migrations import migrate, pending
 from server.handlers.base import NotFoundHandler
-from server.logs import log_request
+from server.logs import AccessLog
 from server.passwords import Passwords
 from server.plugins import Plugin, load_plugin
 from server.rbac import RoleMap
+from server.runtime import Runtime
 from server.services.revocations import RevocationCache
 
 log = logging.getLogger("pet_api")
@@ -26,11 +27,22 @@ class PendingMigrations(RuntimeError):
     """prod does not start on a schema older than the code."""
 
 
+async def require_current(db: Database, config: Config) -> None:
+    """Raise PendingMigrations, naming them and the command to apply them, when the schema is behind."""
+    todo = await pending(db)
+    if todo:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+        raise PendingMigrations(f"database schema is behind: pending migrations {names}; "
+                                f"run 'python main.py migrate --env={config.env}' first")
+
+
 class PetAPI(tornado.web.Application):
     """The Tornado application; config and shared resources hang off it."""
 
-    def __init__(self, config: Config, plugins: list[Plugin], db: Database | None = None) -> None:
+    def __init__(self, config: Config, plugins: list[Plugin], db: Database | None = None,
+                 runtime: Runtime | None = None) -> None:
         self.config = config
+        self.runtime = runtime or Runtime()
         self.plugins = plugins
         self.db: Database = db  # type: ignore[assignment]  # opened by startup() when not given
         self.tokens = TokenSigner(config.signing_keys, token_expiration=config.token_expiration)
@@ -40,9 +52,10 @@ class PetAPI(tornado.web.Application):
         self.passwords = Passwords(time_cost=config.password_hash_time_cost,
                                    memory_kib=config.password_hash_memory_kib)
         self.metrics: Any = None  # set by the metrics plugin
+        self.access_log = AccessLog()
         handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.path})
                     for plugin in plugins for route in plugin.routes]
-        super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=log_request,
+        super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=self.access_log.log_request,
                          compress_response=False, debug=False, autoreload=False, serve_traceback=False)
         for plugin in plugins:
             if plugin.setup is not None:
@@ -63,14 +76,11 @@ class PetAPI(tornado.web.Application):
         """Open the database, check (or in dev apply) migrations, start background work and plugins."""
         if self.db is None:
             self.db = await connect(self.config)
-        todo = await pending(self.db)
-        if todo and self.config.auto_migrate:
+        if not self.config.auto_migrate:
+            await require_current(self.db, self.config)
+        elif await pending(self.db):
             for m in await migrate(self.db):
                 log.info("applied migration %04d_%s", m.version, m.name)
-        elif todo:
-            names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
-            raise PendingMigrations(f"database schema is behind: pending migrations {names}; "
-                                    f"run 'python main.py migrate --env={self.config.env}' first")
         await self.revocations.refresh(self.db)
         self.revocations.start(self.db)
         await self.roles.fetch()
@@ -91,6 +101,7 @@ class PetAPI(tornado.web.Application):
             await self.db.close()
 
 
-def make_app(config: Config, *, db: Database | None = None) -> PetAPI:
-    """Build the application for a validated config; nothing is opened until startup()."""
-    return PetAPI(config, [load_plugin(name) for name in config.plugins], db)
+def make_app(config: Config, *, db: Database | None = None, runtime: Runtime | None = None) -> PetAPI:
+    """Build the application for a validated config and its process's runtime (default: a plain process);
+    nothing is opened until startup()."""
+    return PetAPI(config, [load_plugin(name) for name in config.plugins], db, runtime)

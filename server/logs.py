@@ -18,25 +18,34 @@ EXTRA_KEYS = ("request_id", "method", "path", "status", "duration_ms", "user_id"
               "workers", "signal", "exit_code", "delay", "in_flight", "connections", "drained", "addresses")
 
 
-_last_second: list[tuple[int, str]] = [(-1, "")]  # strftime once per second, not once per line
+class Timestamps:
+    """ISO-8601 UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z; strftime once per second, not per line."""
 
+    __slots__ = ("_second", "_text")
 
-def timestamp(created: float, msecs: float) -> str:
-    """ISO-8601 UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z."""
-    second, text = _last_second[0]
-    if second != int(created):
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def format(self, created: float, msecs: float) -> str:
+        """The timestamp of a record created at `created` (seconds) with `msecs` milliseconds."""
         second = int(created)
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _last_second[0] = (second, text)
-    return f"{text}.{int(msecs):03d}Z"
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._text}.{int(msecs):03d}Z"
 
 
 class JSONFormatter(logging.Formatter):
     """time, level, logger, message and the known extra fields."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.timestamps = Timestamps()
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": timestamp(record.created, record.msecs),
+            "time": self.timestamps.format(record.created, record.msecs),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -88,66 +97,67 @@ def configure_logging(level: str, *, stream: Any = None) -> None:
     logging.getLogger("tornado.access").disabled = True  # replaced by pet_api.access
 
 
-def log_request(handler: Any) -> None:
-    """Application log_function: one access-log line and the request metrics."""
-    status = handler.get_status()
-    duration = handler.request.request_time()
-    app = handler.application
-    if app.metrics is not None:
-        app.metrics.observe(handler, status, duration)
-    if app.config.access_log and ACCESS.isEnabledFor(logging.INFO):
-        user = getattr(handler, "_current_user", None)
-        fields = {"request_id": getattr(handler, "request_id", None), "method": handler.request.method,
-                  "path": handler.request.path, "status": status, "duration_ms": round(duration * 1000, 2),
-                  "user_id": getattr(user, "user_id", None)}
-        if not _write_access_line(fields):
-            ACCESS.info("request", extra=fields)
+class AccessLog:
+    """The application's log_function (one per application): one access-log line and the request metrics."""
 
+    def __init__(self) -> None:
+        self.timestamps = Timestamps()
+        self._flush_queued: tuple[Any, Any] | None = None  # (loop, handler) whose flush waits for the loop's next turn
 
-def _write_access_line(fields: dict[str, Any]) -> bool:
-    """The access line written straight to the one JSON handler, byte for byte what JSONFormatter would
-    write, without the LogRecord machinery (most of the access log's cost). False when logging is set up any
-    other way (extra handlers or filters, as in tests): then the line goes through logging."""
-    root = logging.root
-    if ACCESS.handlers or ACCESS.filters or not ACCESS.propagate or root.filters or len(root.handlers) != 1:
-        return False
-    handler = root.handlers[0]
-    if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JSONFormatter \
-            or handler.filters or handler.level > logging.INFO:
-        return False
-    now = time.time()
-    entry: dict[str, Any] = {"time": timestamp(now, (now - int(now)) * 1000), "level": "INFO",
-                             "logger": ACCESS.name, "message": "request"}
-    for key, value in fields.items():
-        if value is not None:
-            entry[key] = value
-    line = orjson.dumps(entry).decode() + handler.terminator
-    with handler.lock:  # type: ignore[union-attr]
-        try:
-            handler.stream.write(line)
-        except Exception:  # noqa: BLE001 - a broken stream is logging's to report
+    def log_request(self, handler: Any) -> None:
+        """Count the finished request in the metrics and write its access-log line."""
+        status = handler.get_status()
+        duration = handler.request.request_time()
+        app = handler.application
+        if app.metrics is not None:
+            app.metrics.observe(handler, status, duration)
+        if app.config.access_log and ACCESS.isEnabledFor(logging.INFO):
+            user = handler.current_user
+            fields = {"request_id": getattr(handler, "request_id", None), "method": handler.request.method,
+                      "path": handler.request.path, "status": status, "duration_ms": round(duration * 1000, 2),
+                      "user_id": getattr(user, "user_id", None)}
+            if not self.write_line(fields):
+                ACCESS.info("request", extra=fields)
+
+    def write_line(self, fields: dict[str, Any]) -> bool:
+        """The access line written straight to the one JSON handler, byte for byte what JSONFormatter would
+        write, without the LogRecord machinery (most of the access log's cost). False when logging is set up
+        any other way (extra handlers or filters, as in tests): then the line goes through logging."""
+        root = logging.root
+        if ACCESS.handlers or ACCESS.filters or not ACCESS.propagate or root.filters or len(root.handlers) != 1:
             return False
-    _flush_soon(handler)
-    return True
+        handler = root.handlers[0]
+        if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JSONFormatter \
+                or handler.filters or handler.level > logging.INFO:
+            return False
+        now = time.time()
+        entry: dict[str, Any] = {"time": self.timestamps.format(now, (now - int(now)) * 1000), "level": "INFO",
+                                 "logger": ACCESS.name, "message": "request"}
+        for key, value in fields.items():
+            if value is not None:
+                entry[key] = value
+        line = orjson.dumps(entry).decode() + handler.terminator
+        with handler.lock:  # type: ignore[union-attr]
+            try:
+                handler.stream.write(line)
+            except Exception:  # noqa: BLE001 - a broken stream is logging's to report
+                return False
+        self._flush_soon(handler)
+        return True
 
+    def _flush_soon(self, handler: logging.StreamHandler) -> None:  # type: ignore[type-arg]
+        """Flush at the event loop's next turn: the lines of every request finished in this turn leave in
+        one write (one system call, one wake-up of journald) and still appear at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            handler.flush()
+            return
+        if self._flush_queued != (loop, handler):
+            self._flush_queued = (loop, handler)
+            loop.call_soon(self._flush, handler)
 
-_flush_scheduled: list[Any] = [None]  # (loop, handler) whose flush is queued for the loop's next turn
-
-
-def _flush_soon(handler: logging.StreamHandler) -> None:  # type: ignore[type-arg]
-    """Flush at the event loop's next turn: the lines of every request finished in this turn leave in
-    one write (one system call, one wake-up of journald) and still appear at once."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        handler.flush()
-        return
-    if _flush_scheduled[0] != (loop, handler):
-        _flush_scheduled[0] = (loop, handler)
-        loop.call_soon(_flush, handler)
-
-
-def _flush(handler: logging.StreamHandler) -> None:  # type: ignore[type-arg]
-    _flush_scheduled[0] = None
-    with contextlib.suppress(Exception):  # the next line's write fails too and goes through logging's reporting
-        handler.flush()
+    def _flush(self, handler: logging.StreamHandler) -> None:  # type: ignore[type-arg]
+        self._flush_queued = None
+        with contextlib.suppress(Exception):  # the next line's write fails too and goes through logging's reporting
+            handler.flush()

@@ -1,10 +1,9 @@
 """Prometheus metrics of one application: requests and latency by route/method/status, requests in flight,
-database pool, errors by code. With several workers (PROMETHEUS_MULTIPROC_DIR set by the supervisor) every
-worker writes its values to that directory and a scrape of any worker sums them all."""
+database pool, errors by code. With several workers (the application's runtime.metrics_dir) every worker
+writes its values to that directory and a scrape of any worker sums them all."""
 
 from __future__ import annotations
 
-import os
 import weakref
 from typing import Any
 
@@ -21,7 +20,8 @@ class Metrics:
 
     def __init__(self, app: Any, registry: CollectorRegistry | None = None) -> None:
         self.app = app
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.metrics_dir: str | None = app.runtime.metrics_dir
+        self.multiprocess = self.metrics_dir is not None
         self.registry = registry or CollectorRegistry()
         labels = ["route", "method", "status"]
         self.requests = Counter("pet_api_requests", "HTTP requests", labels, registry=self.registry)
@@ -86,5 +86,5 @@ class Metrics:
         if not self.multiprocess:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=self.metrics_dir)
         return generate_latest(registry)

@@ -1,24 +1,35 @@
-"""systemd's notify protocol (sd_notify(3)) in a few lines: READY=1, WATCHDOG=1, STOPPING=1, STATUS=..."""
+"""What a serving process says about its life (READY, WATCHDOG, STOPPING) and systemd's notify protocol
+(sd_notify(3)) that carries it: one process reports to systemd, a supervised worker to its supervisor."""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
+
+READY = "READY"  # serving
+WATCHDOG = "WATCHDOG"  # the event loop still turns
+STOPPING = "STOPPING"  # draining
+Report = Callable[[str], None]  # takes one of the three messages above
 
 
 class Notifier:
-    """Datagrams to $NOTIFY_SOCKET (a path, or '@name' for an abstract socket); silent when unset."""
+    """Datagrams to systemd's notify socket (a path, or "\\0name" for an abstract socket); silent without one."""
 
-    def __init__(self, environ: dict[str, str] | os._Environ[str] | None = None) -> None:
-        env = os.environ if environ is None else environ
-        address = env.get("NOTIFY_SOCKET", "")
-        self.address = "\0" + address[1:] if address.startswith("@") else address
+    def __init__(self, address: str, *, ready_status: str) -> None:
+        self.address = address
+        self.ready_status = ready_status  # STATUS= sent with READY=1, e.g. "serving with 2 workers"
         self._sock: socket.socket | None = None
-        usec = env.get("WATCHDOG_USEC", "")
-        watchdog_pid = env.get("WATCHDOG_PID", "")
-        mine = not watchdog_pid or watchdog_pid == str(os.getpid())
-        # systemd restarts us when no WATCHDOG=1 arrives for this long.
-        self.watchdog_timeout = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and mine else None
+
+    def report(self, message: str) -> bool:
+        """Send READY, WATCHDOG or STOPPING as systemd's fields; False when nobody listens or the send failed."""
+        if message == READY:
+            return self.send("READY=1", f"STATUS={self.ready_status}", f"MAINPID={os.getpid()}")
+        if message == WATCHDOG:
+            return self.send("WATCHDOG=1")
+        if message == STOPPING:
+            return self.send("STOPPING=1", "STATUS=draining")
+        raise ValueError(f"unknown report {message!r}")
 
     def send(self, *fields: str) -> bool:
         """Send 'KEY=value' fields in one datagram; False when nobody listens or the send failed."""
@@ -39,9 +50,3 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-
-
-def forget_manager(environ: dict[str, str] | os._Environ[str]) -> None:
-    """Remove the notify/watchdog variables so that child processes do not talk to systemd themselves."""
-    for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
-        environ.pop(key, None)

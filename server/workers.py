@@ -9,21 +9,20 @@ import ctypes
 import logging
 import os
 import selectors
-import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 
 from server.config import Config
-from server.sdnotify import Notifier, forget_manager
+from server.runtime import Runtime
+from server.sdnotify import READY, STOPPING, WATCHDOG, Notifier, Report
 
 log = logging.getLogger("pet_api.workers")
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 PR_SET_PDEATHSIG = 1
 STOP_MARGIN = 5.0  # seconds past shutdown_timeout before stragglers are killed
-WorkerMain = Callable[[Config, list[socket.socket], Callable[[str], None], float | None], int]
+WorkerMain = Callable[[Config, Runtime, list[socket.socket], Report, float | None], int]
 
 
 class _Worker:
@@ -36,29 +35,30 @@ class _Worker:
         self.last_beat = time.monotonic()
 
 
-def fresh_metrics_dir() -> str:
-    """A new PROMETHEUS_MULTIPROC_DIR for this run, set before any worker creates a metric."""
-    path = tempfile.mkdtemp(prefix="pet-api-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    from prometheus_client import values
+def pipe_reporter(fd: int) -> Report:
+    """A worker's reports to its supervisor: one line per message ("READY\n") on its beat pipe (a write under
+    PIPE_BUF bytes arrives whole)."""
+    def report(message: str) -> None:
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(fd, f"{message}\n".encode())
 
-    values.ValueClass = values.get_value_class()  # in case prometheus_client was imported already
-    return path
+    return report
 
 
 class Supervisor:
     """The parent process of `count` workers (see the module docstring)."""
 
-    def __init__(self, config: Config, sockets: list[socket.socket], count: int, worker_main: WorkerMain) -> None:
+    def __init__(self, config: Config, runtime: Runtime, sockets: list[socket.socket], count: int,
+                 worker_main: WorkerMain) -> None:
         self.config = config
+        self.runtime = runtime
         self.sockets = sockets
         self.count = count
         self.worker_main = worker_main
         self.workers: dict[int, _Worker] = {}
         self.selector = selectors.DefaultSelector()
-        self.notifier = Notifier()
-        forget_manager(os.environ)  # workers report to us, not to systemd
-        timeout = self.notifier.watchdog_timeout
+        self.notifier = Notifier(runtime.notify_socket, ready_status=f"serving with {count} workers")
+        timeout = runtime.watchdog_timeout
         self.watchdog_timeout = timeout
         self.beat_interval = timeout / 4 if timeout else None
         self.stopping = False
@@ -72,7 +72,6 @@ class Supervisor:
 
     def run(self) -> int:
         """Fork the workers and supervise them until they have all stopped; the exit code."""
-        metrics_dir = fresh_metrics_dir()
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wake = (wake_r, wake_w)
         self.selector.register(wake_r, selectors.EVENT_READ, None)
@@ -95,7 +94,6 @@ class Supervisor:
             os.close(wake_r)
             os.close(wake_w)
             self.notifier.close()
-            shutil.rmtree(metrics_dir, ignore_errors=True)
 
     # ---- the loop
     def _loop(self) -> int:
@@ -145,7 +143,7 @@ class Supervisor:
     def _stop_all(self) -> None:
         self.stopping = True
         self.respawn_at.clear()
-        self.notifier.send("STOPPING=1", "STATUS=draining")
+        self.notifier.report(STOPPING)
         self.kill_at = time.monotonic() + self.config.shutdown_timeout + STOP_MARGIN
         self._signal_all(signal.SIGTERM)
 
@@ -159,8 +157,8 @@ class Supervisor:
         if not data:  # the worker closed its end (it is exiting): stop watching
             self.selector.unregister(fd)
             return
-        worker.last_beat = time.monotonic()
-        if b"R" in data:
+        worker.last_beat = time.monotonic()  # any report is a beat
+        if READY.encode() in data.split(b"\n"):
             worker.ready = True
             self.failures = 0
 
@@ -201,14 +199,15 @@ class Supervisor:
             os.close(worker.fd)
             from prometheus_client import multiprocess
 
-            multiprocess.mark_process_dead(pid)  # its live gauges (in flight, pool) leave the sums
+            # its live gauges (in flight, pool) leave the sums
+            multiprocess.mark_process_dead(pid, self.runtime.metrics_dir)
         return worker
 
     def _tell_systemd(self, now: float) -> None:
         if not self.ready_sent and not self.stopping and len(self.workers) == self.count \
                 and all(w.ready for w in self.workers.values()):
             self.ready_sent = True
-            self.notifier.send("READY=1", f"STATUS=serving with {self.count} workers", f"MAINPID={os.getpid()}")
+            self.notifier.report(READY)
         if self.watchdog_timeout is None or now - self.last_ping < self.watchdog_timeout / 2:
             return
         stuck = [w.pid for w in self.workers.values() if w.ready and now - w.last_beat >= self.watchdog_timeout / 2]
@@ -219,7 +218,7 @@ class Supervisor:
             return
         self.stuck_logged = False
         self.last_ping = now
-        self.notifier.send("WATCHDOG=1")
+        self.notifier.report(WATCHDOG)
 
     # ---- the workers
     def _spawn(self) -> None:
@@ -247,12 +246,8 @@ class Supervisor:
             for fd in (*self.wake, *(w.fd for w in self.workers.values())):
                 os.close(fd)
             self.notifier.close()
-
-            def report(what: str) -> None:
-                with contextlib.suppress(BlockingIOError, BrokenPipeError):
-                    os.write(beat_w, what[:1].encode())
-
-            code = self.worker_main(self.config, self.sockets, report, self.beat_interval)
+            code = self.worker_main(self.config, self.runtime.for_worker(), self.sockets, pipe_reporter(beat_w),
+                                    self.beat_interval)
         except BaseException:
             log.exception("worker crashed")
         finally:

@@ -14,9 +14,9 @@ from tornado.httpclient import AsyncHTTPClient
 from server import make_app
 from server.app import PetAPI
 from server.config import Config, load_config
+from server.connections import make_http_server
 from server.db import connect
 from server.db.migrations import migrate
-from server.serve import make_http_server
 from tests.factories import Api
 from tests.mariadb_server import create_database
 from tests.processes import Servers
@@ -113,7 +113,7 @@ def app(io_loop: tornado.ioloop.IOLoop, config: Config) -> Iterator[PetAPI]:
 @pytest.fixture
 def http_server(request: pytest.FixtureRequest, io_loop: tornado.ioloop.IOLoop, _unused_port: Any,
                 app: PetAPI) -> Any:
-    """pytest-tornado's server, built with the same limits as production (serve.make_http_server)."""
+    """pytest-tornado's server, built with the same limits as production (connections.make_http_server)."""
     server = make_http_server(app, app.config)
     server.add_socket(_unused_port[0])
     yield server

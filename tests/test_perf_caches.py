@@ -17,7 +17,7 @@ from tornado import httputil
 from server.app import make_app
 from server.auth import TokenSigner
 from server.errors import TokenExpired, TokenRevoked
-from server.logs import JSONFormatter, _write_access_line, timestamp
+from server.logs import AccessLog, JSONFormatter, Timestamps
 from tests.factories import user_with_token
 
 KEY = "perf-cache-test-key-0123456789abcdef"
@@ -90,9 +90,10 @@ async def test_a_token_cached_by_another_worker_is_refused_there_within_the_refr
 
 
 def test_the_timestamp_cache_is_right_across_a_second_boundary():
-    assert timestamp(1000.999, 999.0) == "1970-01-01T00:16:40.999Z"
-    assert timestamp(1001.0, 0.0) == "1970-01-01T00:16:41.000Z"
-    assert timestamp(1000.5, 500.0) == "1970-01-01T00:16:40.500Z"  # an older second after a newer one
+    timestamps = Timestamps()
+    assert timestamps.format(1000.999, 999.0) == "1970-01-01T00:16:40.999Z"
+    assert timestamps.format(1001.0, 0.0) == "1970-01-01T00:16:41.000Z"
+    assert timestamps.format(1000.5, 500.0) == "1970-01-01T00:16:40.500Z"  # an older second after a newer one
 
 
 def test_the_direct_access_line_is_the_line_logging_would_write():
@@ -106,7 +107,7 @@ def test_the_direct_access_line_is_the_line_logging_would_write():
     try:
         fields = {"request_id": "r1", "method": "GET", "path": "/v1/pets/1", "status": 200, "duration_ms": 1.5,
                   "user_id": None}
-        assert _write_access_line(dict(fields))
+        assert AccessLog().write_line(dict(fields))
         logging.getLogger("pet_api.access").info("request", extra=fields)
         handler.flush()
     finally:

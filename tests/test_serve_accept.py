@@ -1,4 +1,4 @@
-"""serve.accept_one_per_wakeup: every waiting connection is still accepted (one per readiness event, the
+"""connections.accept_one_per_wakeup: every waiting connection is still accepted (one per readiness event, the
 rest on the next turns), and none after the handler is removed."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from server.serve import accept_one_per_wakeup
+from server.connections import accept_one_per_wakeup
 
 
 @pytest.mark.gen_test(timeout=10)

@@ -1,0 +1,40 @@
+"""Every use of a private attribute of tornado, in one place (tests/test_internals.py checks each one against
+the installed release; pyproject.toml caps tornado below its next minor version). Each one buys something
+measured or something tornado's public API cannot do: the drain and the header timeout need to see and end
+connections, and accepting one connection per wake-up replaces tornado's accept loop."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from tornado.http1connection import HTTP1Connection
+from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream
+from tornado.tcpserver import TCPServer
+
+
+def close_after_response(request_conn: HTTP1Connection) -> None:
+    """Make tornado end this connection after the response being written, with "Connection: close" (tornado's
+    own keep-alive decision; it has no public setter)."""
+    request_conn._disconnect_on_finish = True
+
+
+def buffered_bytes(stream: IOStream) -> int:
+    """Bytes tornado has read from the socket and not yet parsed (a next request, or a header in progress)."""
+    return stream._read_buffer_size
+
+
+def open_connections(server: HTTPServer) -> int:
+    """How many connections the HTTP server still holds (close_all_connections is the only public use)."""
+    return len(server._connections)
+
+
+def listen_on(server: TCPServer, sock: socket.socket,
+              start_accepting: Callable[[socket.socket, Callable[[socket.socket, Any], None]], Callable[[], None]],
+              ) -> None:
+    """TCPServer.add_sockets with our own accept handler: start_accepting(sock, handle_connection) returns the
+    function that stops it, and server.stop() calls it and closes the socket as for tornado's own."""
+    server._sockets[sock.fileno()] = sock
+    server._handlers[sock.fileno()] = start_accepting(sock, server._handle_connection)
