@@ -1,0 +1,127 @@
+"""One test per private tornado attribute that server/internals.py uses: each fails, naming the attribute, when
+a tornado release renames it or changes what it means."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import tornado.httpserver
+import tornado.web
+from tornado.http1connection import HTTP1Connection
+from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream
+from tornado.tcpserver import TCPServer
+
+from server import internals
+from server.connections import accept_one_per_wakeup
+
+
+def listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    return sock
+
+
+async def exchange(port: int, request: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """Send one raw request; the connection and the response head."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    return reader, writer, head
+
+
+class CloseAfterResponse(tornado.web.RequestHandler):
+    attributes: list[set[str]] = []  # the attributes of the request's connection, seen by the test
+
+    def get(self) -> None:
+        connection = self.request.connection
+        assert isinstance(connection, HTTP1Connection)
+        self.attributes.append(set(vars(connection)))
+        internals.close_after_response(connection)
+        self.finish("bye")
+
+
+class Hello(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.finish("hi")
+
+
+def http_server(handler: type[tornado.web.RequestHandler]) -> tuple[HTTPServer, socket.socket]:
+    sock = listener()
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([("/", handler)]))
+    server.add_sockets([sock])
+    return server, sock
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_http1connection_disconnect_on_finish_ends_a_kept_alive_connection_after_the_response():
+    server, sock = http_server(CloseAfterResponse)
+    try:
+        reader, writer, head = await exchange(sock.getsockname()[1], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert "_disconnect_on_finish" in CloseAfterResponse.attributes[0], "HTTP1Connection._disconnect_on_finish"
+        assert head.startswith(b"HTTP/1.1 200") and b"\r\nConnection: close\r\n" in head
+        assert await reader.read() == b"bye"  # then the server closed the connection
+        writer.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_iostream_read_buffer_size_counts_the_bytes_read_and_not_consumed():
+    ours, theirs = socket.socketpair()
+    stream = IOStream(ours)
+    try:
+        assert isinstance(vars(stream).get("_read_buffer_size"), int), "IOStream._read_buffer_size"
+        theirs.sendall(b"first\nsecond")
+        assert await stream.read_until(b"\n") == b"first\n"
+        assert internals.buffered_bytes(stream) == len(b"second")
+    finally:
+        stream.close()
+        theirs.close()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_httpserver_connections_holds_each_open_connection():
+    server, sock = http_server(Hello)
+    try:
+        assert isinstance(vars(server).get("_connections"), set), "HTTPServer._connections"
+        assert internals.open_connections(server) == 0
+        reader, writer, head = await exchange(sock.getsockname()[1], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and await reader.readexactly(2) == b"hi"
+        assert internals.open_connections(server) == 1  # kept alive
+        writer.close()
+        for _ in range(200):
+            if internals.open_connections(server) == 0:
+                break
+            await asyncio.sleep(0.005)
+        assert internals.open_connections(server) == 0
+    finally:
+        server.stop()
+
+
+class Greeter(TCPServer):
+    async def handle_stream(self, stream: IOStream, address: tuple) -> None:
+        await stream.write(b"hello")
+        stream.close()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_tcpserver_sockets_handlers_and_handle_connection_take_our_accept_handler():
+    server = Greeter()
+    for name in ("_sockets", "_handlers"):
+        assert isinstance(vars(server).get(name), dict), f"TCPServer.{name}"
+    assert callable(getattr(server, "_handle_connection", None)), "TCPServer._handle_connection"
+    sock = listener()
+    internals.listen_on(server, sock, accept_one_per_wakeup)
+    port = sock.getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert await reader.read() == b"hello"  # accepted by ours, handed to tornado's handle_stream
+    writer.close()
+    server.stop()  # tornado's stop() removes our accept handler and closes the socket
+    assert sock.fileno() == -1
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
