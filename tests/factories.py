@@ -15,7 +15,7 @@ from tornado.httputil import HTTPHeaders
 from tornado.testing import bind_unused_port
 
 from server.app import PetAPI
-from server.serve import make_http_server
+from server.connections import make_http_server
 from server.services.users import User, update_user
 from server.services.users import create_user as insert_user
 
@@ -126,7 +126,7 @@ async def create_pet(api: Api, token: str, **fields: Any) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def serving(app: PetAPI) -> AsyncIterator[str]:
     """Serve an application built inside a test on a free port of this event loop, with production's HTTP server
-    settings (serve.make_http_server); yields its base URL."""
+    settings (connections.make_http_server); yields its base URL."""
     sock, port = bind_unused_port()
     server = make_http_server(app, app.config)
     server.add_sockets([sock])
