@@ -11,6 +11,8 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from server.db.url import parse_url
+
 ENV_PREFIX = "PET_API_"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "placeholder", "your-secret", "insecure", "xxxx")
@@ -78,8 +80,6 @@ class Config(BaseModel):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        from server.db import parse_url  # light: the drivers load only when connecting
-
         url = parse_url(value)  # a ValueError names what is wrong
         if url.scheme == "mysql" and not url.database:
             raise ValueError("a mysql:// URL must name the database: mysql://user:pass@host:3306/pet_api")

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Protocol
 
-Params = Sequence[Any]
-Row = tuple[Any, ...]
+from server.db.dialect import Dialect
+from server.db.url import DatabaseURL, parse_url
+
+if TYPE_CHECKING:
+    from server.config import Config
+
+__all__ = ["Database", "DatabaseURL", "Dialect", "ExecResult", "Executor", "IntegrityViolation", "Params", "Row",
+           "Value", "connect", "integer", "parse_url"]
+
+Params = Sequence[object]  # what the %s placeholders stand for
+Value = str | int | float | bytes | dt.date | None  # what a column holds (dt.datetime is a dt.date)
+Row = tuple[Value, ...]
+
+
+def integer(value: Value) -> int:
+    """An integer column's value (COUNT(*) included), checked."""
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer column, got {type(value).__name__}")
+    return value
 
 
 class IntegrityViolation(Exception):
@@ -23,54 +40,34 @@ class ExecResult:
 
 
 class Executor(Protocol):
-    """What services use: parameterized statements with %s placeholders."""
+    """What services use: parameterized statements with %s placeholders, and transactions (one opened
+    inside another joins it)."""
 
-    dialect: str
+    dialect: Dialect
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
     async def execute(self, sql: str, params: Params = ()) -> ExecResult: ...
+    def transaction(self) -> AbstractAsyncContextManager[Executor]: ...
 
 
 class Database(Executor, Protocol):
-    """A pool (or a single embedded connection) plus transactions."""
+    """A pool (or a single embedded connection) that can be pinged and closed."""
 
-    def transaction(self) -> AbstractAsyncContextManager[Executor]: ...
+    statement_timeout: float | None  # None: statements are not cut
+
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
     def pool_stats(self) -> tuple[int, int]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class DatabaseURL:
-    scheme: str
-    user: str
-    password: str
-    host: str
-    port: int
-    database: str
-    path: str
-
-
-def parse_url(url: str) -> DatabaseURL:
-    """Split mysql://user:pass@host:port/db or sqlite:///path (relative) / sqlite:////abs/path."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+")[0]
-    if scheme == "sqlite":
-        return DatabaseURL("sqlite", "", "", "", 0, "", unquote(url.split("://", 1)[1][1:]) or ":memory:")
-    if scheme not in ("mysql", "mariadb"):
-        raise ValueError(f"unsupported database URL scheme {parts.scheme!r}: use mysql:// or sqlite:///")
-    return DatabaseURL("mysql", unquote(parts.username or "root"), unquote(parts.password or ""),
-                       parts.hostname or "127.0.0.1", parts.port or 3306, parts.path.lstrip("/"), "")
-
-
-async def connect(config: Any) -> Database:
-    """Open the database named by config.database_url."""
+async def connect(config: Config) -> Database:
+    """Open the database named by config.database_url (ServiceUnavailable when it cannot be reached)."""
     url = parse_url(config.database_url)
     if url.scheme == "sqlite":
-        from server.db.sqlite import SQLiteDatabase
+        from server.db.sqlite import open_sqlite
 
-        return await SQLiteDatabase.open(url.path, echo=config.sql_echo)
-    from server.db.mysql import MySQLDatabase
+        return await open_sqlite(url.path, echo=config.sql_echo)
+    from server.db.mysql import open_mysql
 
-    return await MySQLDatabase.open(url, config)
+    return await open_mysql(url, config)

@@ -9,17 +9,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.db import Database
+from server.db import Database, integer
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
 LOCK_NAME = "pet_api.migrate"
 FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-LEDGER = {
-    "mysql": "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, name VARCHAR(128) NOT NULL,"
-             " applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "sqlite": "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-              " applied_at TEXT NOT NULL)",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,48 +38,47 @@ def available(dialect: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]
     return found
 
 
-EXISTS = {
-    "mysql": "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE()"
-             " AND table_name = 'schema_migrations'",
-    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-}
-
-
 async def applied_versions(db: Database) -> set[int]:
     """Versions recorded as applied; none when the ledger does not exist yet (reading never creates it)."""
-    if await db.fetch_one(EXISTS[db.dialect]) is None:
+    if not await _has_ledger(db):
         return set()
-    return {row[0] for row in await db.fetch_all("SELECT version FROM schema_migrations")}
+    return {integer(row[0]) for row in await db.fetch_all("SELECT version FROM schema_migrations")}
+
+
+async def _has_ledger(db: Database) -> bool:
+    return any(row[0] == "schema_migrations" for row in await db.fetch_all(db.dialect.tables))
 
 
 async def pending(db: Database) -> list[Migration]:
     """Migrations not yet applied."""
     done = await applied_versions(db)
-    return [m for m in available(db.dialect) if m.version not in done]
+    return [m for m in available(db.dialect.name) if m.version not in done]
 
 
 @asynccontextmanager
 async def _one_migrator(db: Database) -> AsyncIterator[None]:
-    """On MySQL, a named lock makes a second `migrate` (another VM deploying) wait instead of colliding."""
-    if db.dialect != "mysql":
-        yield  # SQLite: BEGIN IMMEDIATE already serializes writers
+    """A named lock makes a second `migrate` (another VM deploying) wait instead of colliding; where the
+    dialect has none (SQLite), BEGIN IMMEDIATE already serializes writers."""
+    lock, unlock = db.dialect.lock, db.dialect.unlock
+    if lock is None or unlock is None:
+        yield
         return
-    wait = max(1, int(db.config.db_statement_timeout) - 1)  # type: ignore[attr-defined]
+    wait = max(1, int(db.statement_timeout or 3600) - 1)  # answer before the statement timeout cuts the wait
     async with db.transaction() as holder:  # the lock belongs to this connection's session
-        row = await holder.fetch_one("SELECT GET_LOCK(%s, %s)", (LOCK_NAME, wait))
+        row = await holder.fetch_one(lock, (LOCK_NAME, wait))
         if not row or row[0] != 1:
             raise RuntimeError(f"another migrate holds the lock {LOCK_NAME!r}; try again when it has finished")
         try:
             yield
         finally:
-            await holder.fetch_one("SELECT RELEASE_LOCK(%s)", (LOCK_NAME,))
+            await holder.fetch_one(unlock, (LOCK_NAME,))
 
 
 async def migrate(db: Database) -> list[Migration]:
     """Apply every pending migration in order; each one is recorded when its statements succeeded."""
     async with _one_migrator(db):
-        if await db.fetch_one(EXISTS[db.dialect]) is None:
-            await db.execute(LEDGER[db.dialect])
+        if not await _has_ledger(db):
+            await db.execute(db.dialect.ledger)
         todo = await pending(db)
         for migration in todo:
             async with db.transaction() as tx:  # DDL commits implicitly on MySQL; SQLite keeps it atomic

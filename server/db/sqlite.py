@@ -1,23 +1,23 @@
-"""The embedded default for dev: one aiosqlite connection, statements serialized by a lock."""
+"""The embedded default for dev: one aiosqlite connection, lent to one statement or transaction at a time."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import aiosqlite
 
-from server.db import ExecResult, IntegrityViolation, Params, Row
+from server.db import Params
+from server.db.dialect import SQLITE
+from server.db.runner import Fetch, Statements
 from server.errors import ServiceUnavailable
 
-log = logging.getLogger("pet_api.db")
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=512)
@@ -25,7 +25,7 @@ def _qmark(sql: str) -> str:
     return sql.replace("%s", "?")
 
 
-def _param(value: Any) -> Any:
+def _param(value: object) -> object:
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
@@ -33,90 +33,62 @@ def _param(value: Any) -> Any:
     return value
 
 
-class _Statements:
-    dialect = "sqlite"
+def _sleep(seconds: float) -> int:
+    """SLEEP(seconds) as MariaDB has it (it runs on the connection's own thread)."""
+    time.sleep(seconds)
+    return 0
 
-    def __init__(self, conn: aiosqlite.Connection, echo: bool) -> None:
+
+class SQLiteDriver:
+    """The one connection; a lock keeps one coroutine's transaction from absorbing another's statements."""
+
+    dialect = SQLITE
+    integrity_error = sqlite3.IntegrityError
+    statement_timeout: float | None = None
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
-        self.echo = echo
-
-    async def _run(self, sql: str, params: Params, fetch: int) -> Any:
-        if self.echo:
-            log.debug("sql", extra={"sql": sql})
-        try:
-            cur = await self.conn.execute(_qmark(sql), [_param(p) for p in params])
-            try:
-                if fetch == 1:
-                    return await cur.fetchone()
-                if fetch == 2:
-                    return await cur.fetchall()
-                return ExecResult(cur.rowcount, cur.lastrowid)
-            finally:
-                await cur.close()
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityViolation(str(exc)) from exc
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "unable to open" in str(exc):
-                raise ServiceUnavailable(headers={"Retry-After": "1"}) from exc
-            raise
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        return await self._run(sql, params, 1)
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(await self._run(sql, params, 2))
-
-    async def execute(self, sql: str, params: Params = ()) -> ExecResult:
-        return await self._run(sql, params, 0)
-
-
-class SQLiteDatabase:
-    """Single-connection database; a lock keeps one coroutine's transaction from absorbing another's."""
-
-    dialect = "sqlite"
-
-    def __init__(self, conn: aiosqlite.Connection, echo: bool) -> None:
-        self._stmts = _Statements(conn, echo)
         self._lock = asyncio.Lock()
 
-    @classmethod
-    async def open(cls, path: str, *, echo: bool = False) -> SQLiteDatabase:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
-            await conn.execute(f"PRAGMA {pragma}")
-        return cls(conn, echo)
+    async def acquire(self) -> aiosqlite.Connection:
+        await self._lock.acquire()
+        return self.conn
 
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._lock:
-            return await self._stmts.fetch_one(sql, params)
+    def release(self, conn: aiosqlite.Connection) -> None:
+        self._lock.release()
 
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._lock:
-            return await self._stmts.fetch_all(sql, params)
+    async def run(self, conn: aiosqlite.Connection, sql: str, params: Params, fetch: Fetch[T]) -> T:
+        cur = await conn.execute(_qmark(sql), [_param(p) for p in params])
+        try:
+            return await fetch(cur)
+        finally:
+            await cur.close()
 
-    async def execute(self, sql: str, params: Params = ()) -> ExecResult:
-        async with self._lock:
-            return await self._stmts.execute(sql, params)
+    def failure(self, conn: aiosqlite.Connection, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "unable to open" in str(exc)):
+            return ServiceUnavailable(headers={"Retry-After": "1"})
+        return exc  # a cancelled statement still runs to its end on the connection's thread: nothing to close
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Statements]:
-        async with self._lock:
-            await self._stmts.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._stmts
-            except BaseException:
-                await self._stmts.execute("ROLLBACK")
-                raise
-            await self._stmts.execute("COMMIT")
+    def never_sent(self, exc: BaseException) -> bool:
+        return False
 
-    async def ping(self) -> None:
-        await self.fetch_one("SELECT 1")
+    def open(self, conn: aiosqlite.Connection) -> bool:
+        return True
 
     async def close(self) -> None:
-        await self._stmts.conn.close()
+        await self.conn.close()
 
     def pool_stats(self) -> tuple[int, int]:
         """(in use, idle): one embedded connection."""
         return (1, 0) if self._lock.locked() else (0, 1)
+
+
+async def open_sqlite(path: str, *, echo: bool = False) -> Statements[aiosqlite.Connection]:
+    """The database file (and its directory) opened, created if missing."""
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
+        await conn.execute(f"PRAGMA {pragma}")
+    await conn.create_function("SLEEP", 1, _sleep)
+    return Statements(SQLiteDriver(conn), echo=echo)

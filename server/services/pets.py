@@ -5,25 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import orjson
 
 from server.auth import Principal
-from server.db import Executor
+from server.db import Dialect, Executor
 from server.errors import NotFound, PreconditionFailed
 from server.schemas.pets import PetCreate, PetListQuery, Sex, Species, Status
-from server.services import as_date, as_datetime, utcnow
+from server.services import fetch_page, json_row, json_text, utcnow
 
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
-# Rows are read as one JSON array column instead of eleven columns: the driver parses a column
-# descriptor and a value per column per query in pure Python (over half of a one-pet read's cost);
-# the database writes the array and orjson reads it in C. MariaDB and SQLite both have JSON_ARRAY.
-ROW = f"JSON_ARRAY({COLUMNS})"
-SORTS = {"id": "id", "-id": "id DESC", "name": "name, id", "-name": "name DESC, id DESC",
-         "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC"}
-# Names sort case-insensitively: MariaDB's utf8mb4_unicode_ci does it, SQLite's default BINARY does not.
-SQLITE_SORTS = {**SORTS, "name": "name COLLATE NOCASE, id", "-name": "name COLLATE NOCASE DESC, id DESC"}
+ROW = json_row(COLUMNS)
 ETAG_RE = re.compile(r'(?:W/)?"v(\d{1,10})"')
 
 
@@ -42,14 +36,11 @@ class Pet:
     version: int
 
     @classmethod
-    def from_row(cls, r: tuple[Any, ...] | list[Any]) -> Pet:
-        return cls(r[0], r[1], r[2], r[3], r[4], r[5], as_date(r[6]), r[7], as_datetime(r[8]), as_datetime(r[9]),
-                   r[10])
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Pet:
+    def from_json(cls, text: str) -> Pet:
         """A pet from the JSON array that ROW selects."""
-        return cls.from_row(orjson.loads(text))
+        r = orjson.loads(text)
+        return cls(r[0], r[1], r[2], r[3], r[4], r[5], None if r[6] is None else dt.date.fromisoformat(r[6]), r[7],
+                   dt.datetime.fromisoformat(r[8]), dt.datetime.fromisoformat(r[9]), r[10])
 
     @property
     def etag(self) -> str:
@@ -81,7 +72,7 @@ async def get_owned_pet(db: Executor, *, pet_id: int, user: Principal) -> Pet:
     row = await db.fetch_one(f"SELECT {ROW} FROM pets WHERE id = %s{scope}", (pet_id, *args))  # noqa: S608
     if row is None:
         raise NotFound()
-    return Pet.from_json(row[0])
+    return Pet.from_json(json_text(row[0]))
 
 
 async def create_pet(db: Executor, *, owner_id: int, fields: PetCreate) -> Pet:
@@ -98,7 +89,8 @@ async def create_pet(db: Executor, *, owner_id: int, fields: PetCreate) -> Pet:
 
 async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tuple[list[Pet], int]:
     """A filtered, sorted page of the pets the caller may see, and the total."""
-    where, args = owner_scope(user)
+    scope, args = owner_scope(user)
+    where = "1 = 1" + scope
     for column in ("owner_id", "species", "status"):
         value = getattr(query, column)
         if value is not None:
@@ -106,24 +98,21 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tu
             args += (value,)
     if query.q is not None:
         # Case-insensitive, but exact otherwise: MariaDB's column collation would also equate 'e' and 'ë'.
-        exact = "" if db.dialect == "sqlite" else " COLLATE utf8mb4_bin"
-        where += f" AND LOWER(name){exact} LIKE %s ESCAPE '!'"
+        where += f" AND LOWER(name){db.dialect.exact} LIKE %s ESCAPE '!'"
         args += ("%" + re.sub(r"([!%_])", r"!\1", query.q.lower()) + "%",)
-    order = (SQLITE_SORTS if db.dialect == "sqlite" else SORTS)[query.sort]
-    # The total comes from an uncorrelated subquery, run once per statement on the owner index: one round
-    # trip, and unlike COUNT(*) OVER () it does not read and sort every matching row to return a page.
-    rows = await db.fetch_all(
-        f"SELECT {ROW}, (SELECT COUNT(*) FROM pets WHERE 1 = 1{where}) FROM pets WHERE 1 = 1{where}"  # noqa: S608
-        f" ORDER BY {order} LIMIT %s OFFSET %s", (*args, *args, query.limit, query.offset))
-    if rows:
-        return [Pet.from_json(r[0]) for r in rows], int(rows[0][1])
-    if query.offset == 0:
-        return [], 0
-    total = await db.fetch_one(f"SELECT COUNT(*) FROM pets WHERE 1 = 1{where}", args)  # noqa: S608
-    return [], int(total[0]) if total else 0
+    return await fetch_page(db, row=ROW, table="pets", where=where, args=args, order=_sorts(db.dialect)[query.sort],
+                            limit=query.limit, offset=query.offset, decode=Pet.from_json)
 
 
-async def update_pet(db: Any, *, pet_id: int, user: Principal, fields: dict[str, Any],
+@cache
+def _sorts(dialect: Dialect) -> dict[str, str]:
+    """ORDER BY for each `sort` value; names sort case-insensitively on every database."""
+    name = f"name{dialect.nocase}"
+    return {"id": "id", "-id": "id DESC", "name": f"{name}, id", "-name": f"{name} DESC, id DESC",
+            "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC"}
+
+
+async def update_pet(db: Executor, *, pet_id: int, user: Principal, fields: dict[str, Any],
                      if_match: str | None) -> Pet:
     """Apply fields; with If-Match, only when the version is current (one atomic UPDATE), else 412."""
     scope, args = owner_scope(user)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
 
-from server.db import Executor, IntegrityViolation
+import orjson
+
+from server.db import Dialect, Executor, IntegrityViolation
 from server.errors import NotFound
 from server.schemas.pets import RecordCreate, RecordKind, RecordListQuery
-from server.services import as_date, as_datetime, utcnow
+from server.services import fetch_page, json_row, json_text, utcnow
 
 COLUMNS = "id, pet_id, kind, date, note, value, created_at"
 
@@ -25,10 +27,17 @@ class Record:
     created_at: dt.datetime
 
     @classmethod
-    def from_row(cls, r: tuple[Any, ...]) -> Record:
-        date = as_date(r[3])
-        assert date is not None
-        return cls(r[0], r[1], r[2], date, r[4], r[5], as_datetime(r[6]))
+    def from_json(cls, text: str) -> Record:
+        """A record from the JSON array that row() selects (value as JSON number or, from SQLite, text)."""
+        r = orjson.loads(text)
+        return cls(r[0], r[1], r[2], dt.date.fromisoformat(r[3]), r[4], None if r[5] is None else float(r[5]),
+                   dt.datetime.fromisoformat(r[6]))
+
+
+@cache
+def row(dialect: Dialect) -> str:
+    """The record's columns as one JSON array; the DOUBLE keeps every digit on both databases."""
+    return json_row(COLUMNS.replace("value", dialect.real("value")))
 
 
 async def list_records(db: Executor, *, pet_id: int, query: RecordListQuery) -> tuple[list[Record], int]:
@@ -36,15 +45,9 @@ async def list_records(db: Executor, *, pet_id: int, query: RecordListQuery) -> 
     where, args = "pet_id = %s", (pet_id,)
     if query.kind is not None:
         where, args = where + " AND kind = %s", (*args, query.kind)
-    rows = await db.fetch_all(
-        f"SELECT {COLUMNS}, COUNT(*) OVER () FROM records WHERE {where}"  # noqa: S608
-        " ORDER BY date DESC, id DESC LIMIT %s OFFSET %s", (*args, query.limit, query.offset))
-    if rows:
-        return [Record.from_row(r) for r in rows], int(rows[0][7])
-    if query.offset == 0:
-        return [], 0
-    total = await db.fetch_one(f"SELECT COUNT(*) FROM records WHERE {where}", args)  # noqa: S608
-    return [], int(total[0]) if total else 0
+    return await fetch_page(db, row=row(db.dialect), table="records", where=where, args=args,
+                            order="date DESC, id DESC", limit=query.limit, offset=query.offset,
+                            decode=Record.from_json)
 
 
 async def create_record(db: Executor, *, pet_id: int, fields: RecordCreate) -> Record:
@@ -62,11 +65,11 @@ async def create_record(db: Executor, *, pet_id: int, fields: RecordCreate) -> R
 
 async def get_record(db: Executor, *, pet_id: int, record_id: int) -> Record:
     """The record of that pet, or 404."""
-    row = await db.fetch_one(f"SELECT {COLUMNS} FROM records WHERE id = %s AND pet_id = %s",  # noqa: S608
-                             (record_id, pet_id))
-    if row is None:
+    found = await db.fetch_one(f"SELECT {row(db.dialect)} FROM records WHERE id = %s AND pet_id = %s",  # noqa: S608
+                               (record_id, pet_id))
+    if found is None:
         raise NotFound()
-    return Record.from_row(row)
+    return Record.from_json(json_text(found[0]))
 
 
 async def delete_record(db: Executor, *, pet_id: int, record_id: int) -> None:

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import math
+from functools import cache
 
-from server.db import Executor
+from server.db import Dialect, Executor
 from server.errors import TooManyRequests
 from server.services import now_ms
-
-UPSERT = {
-    "mysql": ("INSERT INTO login_failures (k, window_start_ms, failures) VALUES (%s, %s, 1)"
-              " ON DUPLICATE KEY UPDATE"
-              " failures = IF(window_start_ms < %s, 1, failures + 1),"
-              " window_start_ms = IF(window_start_ms < %s, VALUES(window_start_ms), window_start_ms)"),
-    "sqlite": ("INSERT INTO login_failures (k, window_start_ms, failures) VALUES (%s, %s, 1)"
-               " ON CONFLICT (k) DO UPDATE SET"
-               " failures = CASE WHEN window_start_ms < %s THEN 1 ELSE failures + 1 END,"
-               " window_start_ms = CASE WHEN window_start_ms < %s THEN excluded.window_start_ms"
-               " ELSE window_start_ms END"),
-}
 
 
 def keys(account: str, address: str) -> tuple[str, str]:
@@ -60,7 +49,18 @@ async def record_failure(db: Executor, *, account: str, address: str, window_sec
     now = now_ms()
     window_start = now - window_seconds * 1000
     for key in keys(account, address):
-        await db.execute(UPSERT[db.dialect], (key, now, window_start, window_start))
+        await db.execute(_count_failure(db.dialect), (key, now, window_start, window_start))
+
+
+@cache
+def _count_failure(dialect: Dialect) -> str:
+    """Add one failure to the key's counter, or restart it at one when its window is over (the counter is
+    created at one when missing). Both assignments read the row's old window_start_ms."""
+    return ("INSERT INTO login_failures (k, window_start_ms, failures) VALUES (%s, %s, 1)"  # noqa: S608
+            f"{dialect.on_conflict_update('k')}"
+            " failures = CASE WHEN window_start_ms < %s THEN 1 ELSE failures + 1 END,"
+            f" window_start_ms = CASE WHEN window_start_ms < %s THEN {dialect.inserted('window_start_ms')}"
+            " ELSE window_start_ms END")
 
 
 async def forgive_attempt(db: Executor, *, account: str, address: str) -> None:

@@ -6,11 +6,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from server.db import Executor, IntegrityViolation
 from server.errors import Conflict, NotFound
-from server.services import as_datetime, utcnow
+from server.services import fetch_page, json_row, json_text, utcnow
 
 COLUMNS = "id, email, password_hash, nickname, role, disabled, created_at"
+ROW = json_row(COLUMNS)
 UPDATABLE = frozenset({"nickname", "password_hash", "role", "disabled"})
 
 
@@ -43,8 +46,10 @@ class User:
     created_at: dt.datetime
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> User:
-        return cls(row[0], row[1], row[2], row[3], row[4], bool(row[5]), as_datetime(row[6]))
+    def from_json(cls, text: str) -> User:
+        """A user from the JSON array that ROW selects."""
+        r = orjson.loads(text)
+        return cls(r[0], r[1], r[2], r[3], r[4], bool(r[5]), dt.datetime.fromisoformat(r[6]))
 
     def public(self) -> UserOut:
         return UserOut(self.id, self.email, self.nickname, self.role, self.created_at)
@@ -73,25 +78,23 @@ async def create_user(db: Executor, *, email: str, password_hash: str, nickname:
 
 async def get_user(db: Executor, *, user_id: int) -> User:
     """The user, or 404."""
-    row = await db.fetch_one(f"SELECT {COLUMNS} FROM users WHERE id = %s", (user_id,))  # noqa: S608
+    row = await db.fetch_one(f"SELECT {ROW} FROM users WHERE id = %s", (user_id,))  # noqa: S608
     if row is None:
         raise NotFound()
-    return User.from_row(row)
+    return User.from_json(json_text(row[0]))
 
 
 async def find_user_by_email(db: Executor, *, email: str) -> User | None:
     """The user with that e-mail, or None."""
-    row = await db.fetch_one(f"SELECT {COLUMNS} FROM users WHERE email = %s",  # noqa: S608
+    row = await db.fetch_one(f"SELECT {ROW} FROM users WHERE email = %s",  # noqa: S608
                              (normalize_email(email),))
-    return None if row is None else User.from_row(row)
+    return None if row is None else User.from_json(json_text(row[0]))
 
 
 async def list_users(db: Executor, *, limit: int, offset: int) -> tuple[list[User], int]:
     """A page of users in id order, and the total."""
-    rows = await db.fetch_all(f"SELECT {COLUMNS} FROM users ORDER BY id LIMIT %s OFFSET %s",  # noqa: S608
-                              (limit, offset))
-    total = await db.fetch_one("SELECT COUNT(*) FROM users")
-    return [User.from_row(r) for r in rows], int(total[0]) if total else 0
+    return await fetch_page(db, row=ROW, table="users", where="1 = 1", args=(), order="id", limit=limit,
+                            offset=offset, decode=User.from_json)
 
 
 async def update_user(db: Executor, *, user_id: int, fields: dict[str, Any]) -> User:

@@ -7,8 +7,8 @@ import time
 import pytest
 from tornado.testing import bind_unused_port
 
-from server.db import IntegrityViolation, connect, parse_url
-from server.db.mysql import MySQLDatabase
+from server.db import Database, IntegrityViolation, connect, parse_url
+from server.db.mysql import MySQLDriver
 from server.errors import ServiceUnavailable
 from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
@@ -41,9 +41,9 @@ def scratch_url(mysql_server_url):
     return url
 
 
-async def _open(url, **overrides) -> MySQLDatabase:
+async def _open(url, **overrides) -> Database:
     db = await connect(profile_config(database_url=url, **overrides))
-    assert isinstance(db, MySQLDatabase)
+    assert isinstance(db.driver, MySQLDriver)
     await db.execute("CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64) UNIQUE,"
                      " at DATETIME(6) NULL)")
     return db
@@ -83,6 +83,22 @@ async def test_a_transaction_commits_or_rolls_back_as_a_whole(scratch_url):
                 await tx.execute("INSERT INTO t (v) VALUES (%s)", ("kept",))
         assert await db.fetch_all("SELECT v FROM t ORDER BY id") == [("kept",)]
         assert db.pool_stats()[0] == 0  # every connection went back
+    finally:
+        await db.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_transaction_opened_inside_another_joins_it(scratch_url):
+    db = await _open(scratch_url, db_pool_min=1, db_pool_max=1)  # a second connection would wait forever
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as outer:
+                async with outer.transaction() as inner:
+                    assert inner is outer
+                    await inner.execute("INSERT INTO t (v) VALUES (%s)", ("inner",))
+                raise RuntimeError("abort")  # the inner block's write goes with the outer one
+        assert await db.fetch_all("SELECT v FROM t") == []
+        assert db.pool_stats() == (0, 1)
     finally:
         await db.close()
 

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 import aiomysql
 import pytest
 
-from server.db import parse_url
-from server.db.mysql import Pool
+from server.db.pool import Pool
+from server.db.url import parse_url
 from server.errors import ServiceUnavailable
 from tests.mariadb_server import create_database
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from server.db import IntegrityViolation, connect
-from server.db.sqlite import SQLiteDatabase
+from server.db import Database, IntegrityViolation, connect
+from server.db.sqlite import SQLiteDriver
 from tests.conftest import test_config as profile_config
 
 
-async def _open(path: Path) -> SQLiteDatabase:
+async def _open(path: Path) -> Database:
     db = await connect(profile_config(database_url=f"sqlite:///{path}"))
-    assert isinstance(db, SQLiteDatabase)
+    assert isinstance(db.driver, SQLiteDriver)
     await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE, at TEXT, day TEXT)")
     return db
 
@@ -87,3 +87,29 @@ async def test_the_dev_profile_default_is_an_embedded_file():
     config = load_config("dev", environ={})
     assert parse_url(config.database_url).scheme == "sqlite"
     assert config.auto_migrate is True
+
+
+@pytest.mark.gen_test
+async def test_a_transaction_opened_inside_another_joins_it(tmp_path):
+    db = await _open(tmp_path / "db.sqlite3")
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as outer:
+                async with outer.transaction() as inner:
+                    assert inner is outer
+                    await inner.execute("INSERT INTO t (v) VALUES (%s)", ("inner",))
+                raise RuntimeError("abort")  # the inner block's write goes with the outer one
+        assert await db.fetch_all("SELECT v FROM t") == []
+    finally:
+        await db.close()
+
+
+@pytest.mark.gen_test
+async def test_sleep_waits_as_on_mariadb(tmp_path):
+    db = await _open(tmp_path / "db.sqlite3")
+    try:
+        start = asyncio.get_running_loop().time()
+        assert await db.fetch_one("SELECT SLEEP(%s), %s", (0.1, "x")) == (0, "x")
+        assert asyncio.get_running_loop().time() - start >= 0.1
+    finally:
+        await db.close()
