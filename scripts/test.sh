@@ -61,6 +61,7 @@ PY
 fi
 
 python3 -m ruff check .
+python3 -m mypy
 status=0
 python3 -m pytest -q -p no:cacheprovider "$@" || status=$?
 if [ "$status" -eq 5 ]; then

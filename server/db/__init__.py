@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from server.db.dialect import Dialect
 from server.db.url import DatabaseURL, parse_url
@@ -15,18 +15,24 @@ if TYPE_CHECKING:
     from server.config import Config
 
 __all__ = ["Database", "DatabaseURL", "Dialect", "ExecResult", "Executor", "IntegrityViolation", "Params", "Row",
-           "Value", "connect", "integer", "parse_url"]
+           "Value", "column", "connect", "nullable", "parse_url"]
 
 Params = Sequence[object]  # what the %s placeholders stand for
 Value = str | int | float | bytes | dt.date | None  # what a column holds (dt.datetime is a dt.date)
 Row = tuple[Value, ...]
+V = TypeVar("V", str, int, float, bytes, dt.date)
 
 
-def integer(value: Value) -> int:
-    """An integer column's value (COUNT(*) included), checked."""
-    if not isinstance(value, int):
-        raise TypeError(f"expected an integer column, got {type(value).__name__}")
+def column(value: Value, kind: type[V]) -> V:
+    """A column's value, checked to be of the kind the service expects."""
+    if not isinstance(value, kind):
+        raise TypeError(f"expected a {kind.__name__} column, got {type(value).__name__}")
     return value
+
+
+def nullable(value: Value, kind: type[V]) -> V | None:
+    """A nullable column's value, checked."""
+    return None if value is None else column(value, kind)
 
 
 class IntegrityViolation(Exception):

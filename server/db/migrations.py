@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.db import Database, integer
+from server.db import Database, column
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
 LOCK_NAME = "pet_api.migrate"
@@ -42,7 +42,7 @@ async def applied_versions(db: Database) -> set[int]:
     """Versions recorded as applied; none when the ledger does not exist yet (reading never creates it)."""
     if not await _has_ledger(db):
         return set()
-    return {integer(row[0]) for row in await db.fetch_all("SELECT version FROM schema_migrations")}
+    return {column(row[0], int) for row in await db.fetch_all("SELECT version FROM schema_migrations")}
 
 
 async def _has_ledger(db: Database) -> bool:

@@ -51,9 +51,12 @@ async def write_result(cur: Cursor) -> ExecResult:
 class Driver(Protocol[C]):
     """One database's connections: how to borrow one, run a statement on it, and read its failures."""
 
-    dialect: Dialect
-    integrity_error: type[Exception]
-    statement_timeout: float | None  # None: statements are not cut
+    @property
+    def dialect(self) -> Dialect: ...
+    @property
+    def integrity_error(self) -> type[Exception]: ...
+    @property
+    def statement_timeout(self) -> float | None: ...  # None: statements are not cut
 
     async def acquire(self) -> C: ...
     def release(self, conn: C) -> None: ...

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import aiosqlite
 
-from server.db import Params
+from server.db import Params, Row
 from server.db.dialect import SQLITE
 from server.db.runner import Fetch, Statements
 from server.errors import ServiceUnavailable
@@ -39,6 +39,34 @@ def _sleep(seconds: float) -> int:
     return 0
 
 
+class _Cursor:
+    """aiosqlite's cursor as the runner reads it: with no row_factory, its rows are plain tuples."""
+
+    def __init__(self, cur: aiosqlite.Cursor) -> None:
+        self._cur = cur
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cur.lastrowid
+
+    async def fetchone(self) -> Row | None:
+        row = await self._cur.fetchone()
+        return None if row is None else _row(row)
+
+    async def fetchall(self) -> list[Row]:
+        return [_row(row) for row in await self._cur.fetchall()]
+
+
+def _row(row: object) -> Row:
+    if not isinstance(row, tuple):
+        raise TypeError(f"expected a tuple row, got {type(row).__name__}")
+    return row
+
+
 class SQLiteDriver:
     """The one connection; a lock keeps one coroutine's transaction from absorbing another's statements."""
 
@@ -60,7 +88,7 @@ class SQLiteDriver:
     async def run(self, conn: aiosqlite.Connection, sql: str, params: Params, fetch: Fetch[T]) -> T:
         cur = await conn.execute(_qmark(sql), [_param(p) for p in params])
         try:
-            return await fetch(cur)
+            return await fetch(_Cursor(cur))
         finally:
             await cur.close()
 

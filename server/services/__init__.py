@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from server.db import Executor, Params, integer
+from server.db import Executor, Params, column
 
 T = TypeVar("T")
 
@@ -29,13 +29,6 @@ def json_row(columns: str) -> str:
     return f"JSON_ARRAY({columns})"
 
 
-def json_text(value: object) -> str:
-    """The JSON array column of a row selected with json_row."""
-    if not isinstance(value, str):
-        raise TypeError(f"expected a JSON_ARRAY column, got {type(value).__name__}")
-    return value
-
-
 async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Params, order: str, limit: int,
                      offset: int, decode: Callable[[str], T]) -> tuple[list[T], int]:
     """A page of `table`'s rows matching `where` (one json_row column, decoded) and the total of matches.
@@ -47,11 +40,11 @@ async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Pa
         f"SELECT {row}, (SELECT COUNT(*) FROM {table} WHERE {where}) FROM {table} WHERE {where}"  # noqa: S608
         f" ORDER BY {order} LIMIT %s OFFSET %s", (*args, *args, limit, offset))
     if rows:
-        return [decode(json_text(r[0])) for r in rows], integer(rows[0][1])
+        return [decode(column(r[0], str)) for r in rows], column(rows[0][1], int)
     if offset == 0:
         return [], 0
     total = await db.fetch_one(f"SELECT COUNT(*) FROM {table} WHERE {where}", args)  # noqa: S608
-    return [], integer(total[0]) if total else 0
+    return [], column(total[0], int) if total else 0
 
 
 def page(limit: int, offset: int, total: int) -> dict[str, int]:

@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 
 from server.auth import Principal
-from server.db import Dialect, Executor
+from server.db import Dialect, Executor, column
 from server.errors import NotFound, PreconditionFailed
 from server.schemas.pets import PetCreate, PetListQuery, Sex, Species, Status
-from server.services import fetch_page, json_row, json_text, utcnow
+from server.services import fetch_page, json_row, utcnow
 
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
 ROW = json_row(COLUMNS)
@@ -72,7 +72,7 @@ async def get_owned_pet(db: Executor, *, pet_id: int, user: Principal) -> Pet:
     row = await db.fetch_one(f"SELECT {ROW} FROM pets WHERE id = %s{scope}", (pet_id, *args))  # noqa: S608
     if row is None:
         raise NotFound()
-    return Pet.from_json(json_text(row[0]))
+    return Pet.from_json(column(row[0], str))
 
 
 async def create_pet(db: Executor, *, owner_id: int, fields: PetCreate) -> Pet:
@@ -89,12 +89,13 @@ async def create_pet(db: Executor, *, owner_id: int, fields: PetCreate) -> Pet:
 
 async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tuple[list[Pet], int]:
     """A filtered, sorted page of the pets the caller may see, and the total."""
-    scope, args = owner_scope(user)
+    scope, owner = owner_scope(user)
     where = "1 = 1" + scope
-    for column in ("owner_id", "species", "status"):
-        value = getattr(query, column)
+    args: tuple[object, ...] = owner
+    for name in ("owner_id", "species", "status"):
+        value = getattr(query, name)
         if value is not None:
-            where += f" AND {column} = %s"
+            where += f" AND {name} = %s"
             args += (value,)
     if query.q is not None:
         # Case-insensitive, but exact otherwise: MariaDB's column collation would also equate 'e' and 'ë'.

@@ -8,10 +8,10 @@ from functools import cache
 
 import orjson
 
-from server.db import Dialect, Executor, IntegrityViolation
+from server.db import Dialect, Executor, IntegrityViolation, column
 from server.errors import NotFound
 from server.schemas.pets import RecordCreate, RecordKind, RecordListQuery
-from server.services import fetch_page, json_row, json_text, utcnow
+from server.services import fetch_page, json_row, utcnow
 
 COLUMNS = "id, pet_id, kind, date, note, value, created_at"
 
@@ -42,9 +42,10 @@ def row(dialect: Dialect) -> str:
 
 async def list_records(db: Executor, *, pet_id: int, query: RecordListQuery) -> tuple[list[Record], int]:
     """A page of the pet's records (newest date first), and the total."""
-    where, args = "pet_id = %s", (pet_id,)
+    where = "pet_id = %s"
+    args: tuple[object, ...] = (pet_id,)
     if query.kind is not None:
-        where, args = where + " AND kind = %s", (*args, query.kind)
+        where, args = where + " AND kind = %s", (pet_id, query.kind)
     return await fetch_page(db, row=row(db.dialect), table="records", where=where, args=args,
                             order="date DESC, id DESC", limit=query.limit, offset=query.offset,
                             decode=Record.from_json)
@@ -69,7 +70,7 @@ async def get_record(db: Executor, *, pet_id: int, record_id: int) -> Record:
                                (record_id, pet_id))
     if found is None:
         raise NotFound()
-    return Record.from_json(json_text(found[0]))
+    return Record.from_json(column(found[0], str))
 
 
 async def delete_record(db: Executor, *, pet_id: int, record_id: int) -> None:

@@ -13,7 +13,7 @@ import logging
 import time
 
 from server.auth import Principal
-from server.db import Database
+from server.db import Database, column, nullable
 from server.errors import ServiceUnavailable, TokenRevoked
 from server.services import now_ms
 
@@ -51,8 +51,8 @@ class RevocationCache:
             "SELECT id, jti, user_id, not_before_ms, expires_at_ms FROM token_revocations"
             " WHERE id > %s AND expires_at_ms > %s ORDER BY id", (max(0, self.last_id - OVERLAP), now))
         for row_id, jti, user_id, not_before, expires in rows:
-            self._remember(jti, user_id, not_before, expires)
-            self.last_id = max(self.last_id, row_id)
+            self._remember(nullable(jti, str), nullable(user_id, int), nullable(not_before, int), column(expires, int))
+            self.last_id = max(self.last_id, column(row_id, int))
         self.jtis = {j: e for j, e in self.jtis.items() if e > now}
         self.not_before = {u: t for u, t in self.not_before.items() if t + self.token_expiration_ms > now}
         self.refreshed_at = time.monotonic()

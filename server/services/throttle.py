@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from functools import cache
+from functools import cache, partial
 
-from server.db import Dialect, Executor
+from server.db import Dialect, Executor, column
 from server.errors import TooManyRequests
 from server.services import now_ms
 
@@ -24,7 +24,8 @@ async def check(db: Executor, *, account: str, address: str, max_account: int, m
     account_key, address_key = keys(account, address)
     rows = await db.fetch_all("SELECT k, window_start_ms, failures FROM login_failures WHERE k IN (%s, %s)",
                               (account_key, address_key))
-    for key, start, failures in rows:
+    for key, start_value, failures_value in rows:
+        start, failures = column(start_value, int), column(failures_value, int)
         limit = (max_account if key == account_key else max_address) + (1 if counted else 0)
         if start + window_ms > now and failures >= limit:
             retry = max(1, math.ceil((start + window_ms - now) / 1000))
@@ -37,11 +38,11 @@ async def count_attempt(db: Executor, *, account: str, address: str, max_account
 
     Counting first makes the limit hold for concurrent guesses: checking and counting afterwards
     would let every request that arrives while the others are still hashing through."""
-    limits = {"account": account, "address": address, "max_account": max_account, "max_address": max_address,
-              "window_seconds": window_seconds}
-    await check(db, **limits)
+    limits = partial(check, db, account=account, address=address, max_account=max_account,
+                     max_address=max_address, window_seconds=window_seconds)
+    await limits()
     await record_failure(db, account=account, address=address, window_seconds=window_seconds)
-    await check(db, **limits, counted=True)
+    await limits(counted=True)
 
 
 async def record_failure(db: Executor, *, account: str, address: str, window_seconds: int) -> None:

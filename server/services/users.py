@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from server.db import Executor, IntegrityViolation
+from server.db import Executor, IntegrityViolation, column
 from server.errors import Conflict, NotFound
-from server.services import fetch_page, json_row, json_text, utcnow
+from server.services import fetch_page, json_row, utcnow
 
 COLUMNS = "id, email, password_hash, nickname, role, disabled, created_at"
 ROW = json_row(COLUMNS)
@@ -81,14 +81,14 @@ async def get_user(db: Executor, *, user_id: int) -> User:
     row = await db.fetch_one(f"SELECT {ROW} FROM users WHERE id = %s", (user_id,))  # noqa: S608
     if row is None:
         raise NotFound()
-    return User.from_json(json_text(row[0]))
+    return User.from_json(column(row[0], str))
 
 
 async def find_user_by_email(db: Executor, *, email: str) -> User | None:
     """The user with that e-mail, or None."""
     row = await db.fetch_one(f"SELECT {ROW} FROM users WHERE email = %s",  # noqa: S608
                              (normalize_email(email),))
-    return None if row is None else User.from_json(json_text(row[0]))
+    return None if row is None else User.from_json(column(row[0], str))
 
 
 async def list_users(db: Executor, *, limit: int, offset: int) -> tuple[list[User], int]:
