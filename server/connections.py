@@ -131,7 +131,7 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
         for sock in sockets:  # tornado's, with accept_one_per_wakeup
             listen_on(self, sock, accept_one_per_wakeup)
 
-    def handle_stream(self, stream: Any, address: tuple) -> None:
+    def handle_stream(self, stream: Any, address: tuple[Any, ...]) -> None:
         if self._sweeper is None:
             interval = min(1.0, self.header_timeout / 4)
             self._sweeper = tornado.ioloop.PeriodicCallback(self._close_slow_headers, interval * 1000)

@@ -13,7 +13,7 @@ import logging
 import time
 
 from server.auth import Principal
-from server.db import Database, column, nullable
+from server.db import Database, Executor, column, nullable
 from server.errors import ServiceUnavailable, TokenRevoked
 from server.services import now_ms
 
@@ -70,7 +70,7 @@ class RevocationCache:
                          (principal.jti, expires))
         self._remember(principal.jti, None, None, expires)
 
-    async def revoke_user(self, db: Database, user_id: int) -> int:
+    async def revoke_user(self, db: Executor, user_id: int) -> int:
         """Revoke every token of the user issued before now; returns the cut-off (ms)."""
         cutoff = now_ms() + 1
         await db.execute("INSERT INTO token_revocations (user_id, not_before_ms, expires_at_ms) VALUES (%s, %s, %s)",
