@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import subprocess
 import sys
 
@@ -13,14 +12,13 @@ import pytest
 
 from server.services.users import get_user
 from tests.factories import PASSWORD, create_user, token_for
-from tests.reliability.conftest import ROOT
+from tests.processes import ROOT, clean_env
 
 NEW_PASSWORD = "admin-password-2"
 
 
 def create_admin(email: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PET_API_")}
-    env.update(PET_API_DATABASE_URL=database_url, PET_API_ADMIN_PASSWORD=NEW_PASSWORD)
+    env = clean_env(PET_API_DATABASE_URL=database_url, PET_API_ADMIN_PASSWORD=NEW_PASSWORD)
     return subprocess.run([sys.executable, "main.py", "create-admin", "--env=test", "--email", email], cwd=ROOT,
                           env=env, text=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
 
