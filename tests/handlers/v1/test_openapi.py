@@ -45,7 +45,8 @@ def cli_routes() -> list[tuple[str, str, str]]:
     """(METHOD, path, scopes) rows of `python main.py routes --env=test`."""
     out = subprocess.run([sys.executable, "main.py", "routes", "--env=test"], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=60).stdout
-    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    routes = out.split("\n\n")[0]  # the scope table follows a blank line
+    rows = [line.split() for line in routes.splitlines()[1:] if line.strip()]
     return [(row[0], row[1], " ".join(row[3:])) for row in rows]
 
 
