@@ -76,9 +76,9 @@ def _admin_password() -> str | None:
 async def _create_admin(config: Config, email: str, nickname: str) -> int:
     from server.db import connect
     from server.errors import InvalidParameter
-    from server.schemas.accounts import UserCreate
-    from server.services.accounts import Accounts
-    from server.services.credentials import create_or_promote_admin
+    from server.plugins.accounts.models import UserCreate
+    from server.plugins.accounts.services.accounts import Accounts
+    from server.plugins.accounts.services.credentials import create_or_promote_admin
     from server.validation import validate
 
     password = _admin_password()

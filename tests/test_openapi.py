@@ -8,7 +8,6 @@ import datetime as dt
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,8 @@ from jsonschema.validators import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from tests.factories import create_pet, create_user, token_for, user_with_token
+from tests.processes import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 NOT_DOCUMENTED = {"/metrics"}
 METHODS = ("get", "post", "put", "patch", "delete")
 # Every keyword the document may use in a schema: anything else (e.g. pydantic's "ge") would be ignored

@@ -99,7 +99,7 @@ def test_discoverable_lists_built_ins_entry_points_and_enabled_paths(installed):
     names = {f.name: f.source for f in found}
     assert {"core": "built in", "accounts": "built in", "pets": "built in", "records": "built in",
             "metrics": "built in", "demo": "entry point", "boom": "path"}.items() <= names.items()
-    assert list(broken) == ["tests.plugins.samples.broken"]
+    assert "tests.plugins.samples.broken" in broken and "boom" not in broken
     assert "RuntimeError: this plugin is broken on purpose" in broken["tests.plugins.samples.broken"]
 
 
