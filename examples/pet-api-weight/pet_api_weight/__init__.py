@@ -1,0 +1,27 @@
+"""pet-api-weight: a pet's weight history and chart, an installable pet-api plugin (entry point `weight`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pet_api_weight.errors import WeightUnitMismatch
+from pet_api_weight.handlers import WeightChartHandler, WeightHandler, WeightTargetHandler
+from pet_api_weight.models import WeightSettings
+from server.plugins import Plugin, Route
+
+__version__ = "0.1.0"
+
+PLUGIN = Plugin(
+    name="weight",
+    routes=[
+        Route("/v1/pets/{pet_id}/weight", WeightHandler),
+        Route("/v1/pets/{pet_id}/weight.svg", WeightChartHandler),
+        Route("/v1/pets/{pet_id}/weight/target", WeightTargetHandler),
+    ],
+    requires=("pets", "records"),
+    settings=WeightSettings,
+    errors=(WeightUnitMismatch,),
+    error_codes=range(2100, 2200),
+    migrations=Path(__file__).parent / "migrations",
+    version=__version__,
+)
