@@ -19,6 +19,9 @@ PLUGIN = Plugin(
         Route("/v1/pets/{pet_id}/weight/target", WeightTargetHandler),
     ],
     requires=("pets", "records"),
+    # The pets' scopes, as for a pet's records: a user's token reads and sets their pets' weights.
+    scopes={"pets:read": "read the caller's pets (and their weights)",
+            "pets:write": "create, change and delete the caller's pets (and set their target weights)"},
     settings=WeightSettings,
     errors=(WeightUnitMismatch,),
     error_codes=range(2100, 2200),

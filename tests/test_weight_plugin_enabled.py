@@ -1,0 +1,83 @@
+"""The core's contract tests again with the example external plugin enabled (examples/pet-api-weight, installed
+by scripts/test.sh and found through its entry point), and what disappears when it is not enabled."""
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.conftest import migrated_database
+from tests.handlers.v1.test_openapi import (  # noqa: F401 - collected again here, with the plugin enabled
+    test_each_documented_error_status_lists_the_codes_the_catalog_gives_that_status,
+    test_each_operation_describes_parameters_body_success_and_errors,
+    test_schemas_use_only_json_schema_keywords,
+    test_the_document_is_valid_openapi_3_1,
+    test_the_document_lists_every_route_of_the_cli_with_its_scopes,
+)
+from tests.processes import ROOT, clean_env
+
+PLUGINS = ("core", "accounts", "pets", "records", "metrics", "weight")
+WEIGHT_ROUTES = {("GET", "/v1/pets/{pet_id}/weight", "pets:read"), ("GET", "/v1/pets/{pet_id}/weight.svg", "pets:read"),
+                 ("GET", "/v1/pets/{pet_id}/weight/target", "pets:read"),
+                 ("PUT", "/v1/pets/{pet_id}/weight/target", "pets:write"),
+                 ("DELETE", "/v1/pets/{pet_id}/weight/target", "pets:write")}
+
+
+@pytest.fixture(scope="module")
+def mysql_url(mysql_server_url: str) -> str:
+    """A database migrated with the plugin enabled (its weight_targets table)."""
+    return migrated_database(mysql_server_url, "pet_api_weight_enabled", plugins=PLUGINS)
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    return {"plugins": list(PLUGINS)}
+
+
+@pytest.fixture(autouse=True)
+def weight_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `main.py routes` that test_the_document_lists_every_route_of_the_cli_with_its_scopes runs sees it too."""
+    monkeypatch.setenv("PET_API_PLUGINS", ",".join(PLUGINS))
+
+
+def main(*args: str, **env: str) -> list[list[str]]:
+    result = subprocess.run([sys.executable, "main.py", *args, "--env=test"], cwd=ROOT, env=clean_env(**env),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [line.split() for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_routes_lists_the_plugins_routes_with_their_scopes_only_when_enabled():
+    enabled = {(row[0], row[1], row[3]) for row in main("routes", PET_API_PLUGINS=",".join(PLUGINS))
+               if row[2] == "weight"}
+    assert enabled == WEIGHT_ROUTES
+    default = main("routes")
+    assert [row for row in default if "weight" in " ".join(row)] == []
+    assert ["POST", "/v1/pets", "pets", "pets:write"] in default
+
+
+@pytest.mark.gen_test
+async def test_its_error_code_and_routes_are_served_when_enabled(api):
+    catalog = (await api.get("/v1/errors")).body["data"]
+    assert {"error_code": 2101, "http_status": 422, "message": "weight unit mismatch"} in catalog
+    paths = (await api.get("/v1/openapi.json")).body["paths"]
+    assert {path for path in paths if "weight" in path} == {path for _, path, _ in WEIGHT_ROUTES}
+
+
+class TestWithoutThePlugin:
+    """Installed but not in the profile: nothing of it is mounted, documented or catalogued."""
+
+    @pytest.fixture
+    def config_overrides(self) -> dict[str, Any]:
+        return {"plugins": list(PLUGINS[:-1])}
+
+    @pytest.mark.gen_test
+    async def test_none_of_it_is_served(self, api, app):
+        catalog = (await api.get("/v1/errors")).body["data"]
+        assert [entry for entry in catalog if entry["error_code"] >= 2000] == []
+        document = (await api.get("/v1/openapi.json")).body
+        assert [path for path in document["paths"] if "weight" in path] == []
+        assert "weight" not in [tag["name"] for tag in document["tags"]]
+        response = await api.get("/v1/pets/1/weight")
+        assert (response.status, response.body["error_code"]) == (404, 1007)
