@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import tornado.web
+from pydantic import BaseModel
 
 from server.auth import TokenSigner
 from server.config import Config
@@ -14,8 +15,8 @@ from server.db.migrations import migrate, pending
 from server.handlers.base import NotFoundHandler
 from server.logs import AccessLog
 from server.passwords import Passwords
-from server.plugins import Plugin, load_plugin
 from server.rbac import RoleMap
+from server.registry import PluginSet, load_plugins
 from server.runtime import Runtime
 from server.services.revocations import RevocationCache
 
@@ -39,11 +40,14 @@ async def require_current(db: Database, config: Config) -> None:
 class PetAPI(tornado.web.Application):
     """The Tornado application; config and shared resources hang off it."""
 
-    def __init__(self, config: Config, plugins: list[Plugin], db: Database | None = None,
+    def __init__(self, config: Config, plugin_set: PluginSet, db: Database | None = None,
                  runtime: Runtime | None = None) -> None:
         self.config = config
         self.runtime = runtime or Runtime()
-        self.plugins = plugins
+        self.plugin_set = plugin_set
+        self.plugins = plugins = plugin_set.plugins
+        self.plugin_settings: dict[str, BaseModel] = plugin_set.settings  # name -> its validated settings
+        self.error_catalog = plugin_set.catalog  # core's and the enabled plugins' error classes
         self.db: Database = db  # type: ignore[assignment]  # opened by startup() when not given
         self.tokens = TokenSigner(config.signing_keys, token_expiration=config.token_expiration)
         self.revocations = RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
@@ -104,4 +108,4 @@ class PetAPI(tornado.web.Application):
 def make_app(config: Config, *, db: Database | None = None, runtime: Runtime | None = None) -> PetAPI:
     """Build the application for a validated config and its process's runtime (default: a plain process);
     nothing is opened until startup()."""
-    return PetAPI(config, [load_plugin(name) for name in config.plugins], db, runtime)
+    return PetAPI(config, load_plugins(config), db, runtime)

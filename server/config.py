@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +54,7 @@ class Config(BaseModel):
     header_timeout: float = Field(10.0, gt=0)
     shutdown_timeout: float = Field(20.0, gt=0)
     plugins: tuple[str, ...] = ("core", "accounts", "pets", "records", "metrics")
+    plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)  # plugin -> its keys (validated by it)
     db_pool_min: int = Field(1, ge=0)
     db_pool_max: int = Field(10, ge=1)
     db_connect_timeout: float = Field(2.0, gt=0)
@@ -94,19 +94,6 @@ class Config(BaseModel):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
-    @field_validator("plugins")
-    @classmethod
-    def _plugins_exist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            module = name if "." in name else f"server.plugins.{name}"
-            try:
-                found = importlib.util.find_spec(module) is not None
-            except (ImportError, ValueError):
-                found = False
-            if not found:
-                raise ValueError(f"no plugin module {module!r}")
-        return value
-
     @model_validator(mode="after")
     def _prod_is_strict(self) -> Config:
         if self.env == "prod":
@@ -123,20 +110,29 @@ class Config(BaseModel):
         return list(self.secret_key)
 
 
+def _env_value(raw: str) -> Any:
+    """A variable's value: JSON when it looks like a list or an object, else the string."""
+    if raw.strip().startswith(("[", "{")):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return raw
+
+
 def _from_env(fields: set[str], environ: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for key in fields:
-        raw = environ.get(ENV_PREFIX + key.upper())
-        if raw is None:
-            continue
-        if raw.strip().startswith(("[", "{")):
-            try:
-                values[key] = orjson.loads(raw)
-                continue
-            except orjson.JSONDecodeError:
-                pass
-        values[key] = raw
-    return values
+    return {key: _env_value(environ[ENV_PREFIX + key.upper()]) for key in fields
+            if ENV_PREFIX + key.upper() in environ}
+
+
+def _plugin_settings_from_env(environ: os._Environ[str] | dict[str, str]) -> dict[str, dict[str, Any]]:
+    """PET_API_<PLUGIN>__<KEY> variables as {plugin: {key: value}} (names lower-cased)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        plugin, sep, key = name.removeprefix(ENV_PREFIX).partition("__")
+        if name.startswith(ENV_PREFIX) and sep and plugin and key:
+            found.setdefault(plugin.lower(), {})[key.lower()] = _env_value(raw)
+    return found
 
 
 def load_config(env: str, *, overrides: dict[str, Any] | None = None,
@@ -151,14 +147,26 @@ def load_config(env: str, *, overrides: dict[str, Any] | None = None,
         raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config: {path} must be a mapping of keys to values")
+    variables = os.environ if environ is None else environ
     fields = set(Config.model_fields) - {"env"}
-    data.update(_from_env(fields, os.environ if environ is None else environ))
+    data.update(_from_env(fields, variables))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     data["env"] = env
+    profile_settings = data.get("plugin_settings") or {}
+    if isinstance(profile_settings, dict):  # the environment wins, key by key
+        merged = {name: dict(keys) if isinstance(keys, dict) else keys for name, keys in profile_settings.items()}
+        for name, keys in _plugin_settings_from_env(variables).items():
+            if isinstance(merged.get(name, {}), dict):
+                merged[name] = {**merged.get(name, {}), **keys}
+        data["plugin_settings"] = merged
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    from server.registry import load_plugins  # the plugins import handlers, which import this module
+
+    load_plugins(config)  # unknown, broken or misconfigured plugins stop here, with one line naming them
+    return config
 
 
 def _describe(exc: ValidationError) -> str:

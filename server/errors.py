@@ -89,16 +89,21 @@ ERROR_CLASSES: tuple[type[APIError], ...] = (
 )
 
 
-def codes_for(status: int) -> tuple[int, ...]:
-    """The error codes an answer with this HTTP status can carry: those of the classes with that status,
-    else HTTPFailure's (it keeps whatever other status it is given)."""
-    return tuple(cls.code for cls in ERROR_CLASSES if cls.status == status) or (HTTPFailure.code,)
-
-
 HTTP_REASON_ZH = {404: "路由不存在", 405: "方法不允许", 413: "请求体过大", 415: "不支持的媒体类型"}
 
 
-def catalog(lang: str = "en") -> list[dict[str, Any]]:
-    """The list of error codes for GET /v1/errors, generated from the classes."""
-    return [{"error_code": cls.code, "http_status": cls.status,
-             "message": cls.message_zh if lang == "zh" else cls.message} for cls in ERROR_CLASSES]
+class ErrorCatalog:
+    """The error classes one application answers with: the core's and its enabled plugins'."""
+
+    def __init__(self, classes: tuple[type[APIError], ...] = ERROR_CLASSES) -> None:
+        self.classes = classes
+
+    def codes_for(self, status: int) -> tuple[int, ...]:
+        """The error codes an answer with this HTTP status can carry: those of the classes with that status,
+        else HTTPFailure's (it keeps whatever other status it is given)."""
+        return tuple(cls.code for cls in self.classes if cls.status == status) or (HTTPFailure.code,)
+
+    def entries(self, lang: str = "en") -> list[dict[str, Any]]:
+        """The list of error codes for GET /v1/errors, generated from the classes."""
+        return [{"error_code": cls.code, "http_status": cls.status,
+                 "message": cls.message_zh if lang == "zh" else cls.message} for cls in self.classes]

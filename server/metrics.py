@@ -7,6 +7,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import prometheus_client
 import tornado.ioloop
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -17,6 +18,8 @@ SAMPLE_SECONDS = 1.0  # how often a worker publishes its gauges for the other wo
 
 class Metrics:
     """The metric objects, registered on a registry owned by the application (no module globals)."""
+
+    content_type = prometheus_client.CONTENT_TYPE_LATEST
 
     def __init__(self, app: Any, registry: CollectorRegistry | None = None) -> None:
         self.app = app

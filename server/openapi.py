@@ -12,7 +12,7 @@ import orjson
 from pydantic import TypeAdapter
 
 from server.declare import Operation
-from server.errors import codes_for
+from server.errors import ErrorCatalog
 from server.schemas.common import MAX_ID
 
 REF = "#/components/schemas/{model}"
@@ -65,7 +65,8 @@ def _drop_null_defaults(schema: Any) -> Any:
 class _Schemas:
     """Collects component schemas while operations are described."""
 
-    def __init__(self) -> None:
+    def __init__(self, catalog: ErrorCatalog) -> None:
+        self.catalog = catalog
         self.components: dict[str, Any] = {"Error": ERROR_SCHEMA, "Page": PAGE_SCHEMA}
 
     def of(self, tp: Any, mode: str) -> dict[str, Any]:
@@ -81,8 +82,9 @@ class _Schemas:
 
     def error(self, status: int) -> dict[str, Any]:
         name = f"Error{status}"
+        codes = list(self.catalog.codes_for(status))
         self.components[name] = {"allOf": [{"$ref": REF.format(model="Error")},
-                                           {"properties": {"error_code": {"enum": list(codes_for(status))}}}]}
+                                           {"properties": {"error_code": {"enum": codes}}}]}
         return {"description": ERROR_DESCRIPTIONS.get(status, "Error"),
                 "content": {JSON: {"schema": {"$ref": REF.format(model=name)}}}}
 
@@ -191,10 +193,12 @@ def _add_links(paths: dict[str, dict[str, Any]]) -> None:
                         "operationId": target["operationId"], "parameters": params}
 
 
-def build_document(routes: Iterable[tuple[str, str, Any, str]], *, title: str = "pet-api",
+def build_document(routes: Iterable[tuple[str, str, Any, str]], *, catalog: ErrorCatalog | None = None,
+                   scopes: dict[str, str] | None = None, title: str = "pet-api",
                    version: str = "1.0.0") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the mounted routes: (path, method, function, plugin) tuples."""
-    schemas = _Schemas()
+    """The OpenAPI 3.1 document of the mounted routes ((path, method, function, plugin) tuples), with the error
+    codes of the catalog (default: the core's) and the scopes the plugins declare (scope -> description)."""
+    schemas = _Schemas(catalog or ErrorCatalog())
     paths: dict[str, dict[str, Any]] = {}
     tags: list[str] = []
     for path, method, fn, plugin in routes:
@@ -212,8 +216,12 @@ def build_document(routes: Iterable[tuple[str, str, Any, str]], *, title: str = 
         "tags": [{"name": tag, "description": f"routes of the {tag} plugin"} for tag in tags],
         "paths": paths,
         "components": {"schemas": schemas.components,
-                       "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                                          "description": "POST /v1/tokens gives the token"}}},
+                       "securitySchemes": {"bearerAuth": {
+                           "type": "http", "scheme": "bearer",
+                           "description": "POST /v1/tokens gives the token; it carries the scopes of the user's "
+                                          "role. Scopes: " + "; ".join(f"`{k}`: {v}" for k, v in sorted(
+                                              (scopes or {}).items())),
+                           "x-scopes": dict(sorted((scopes or {}).items()))}}},
     }
 
 
@@ -231,6 +239,8 @@ class ApiDocument:
         today = dt.datetime.now(dt.UTC).date()
         if today != self._day:
             self._json = orjson.dumps(build_document(
-                (p, m, fn, plugin) for p, m, fn, plugin in self.app.route_table() if getattr(fn, "operation", None)))
+                ((p, m, fn, plugin) for p, m, fn, plugin in self.app.route_table() if getattr(fn, "operation", None)),
+                catalog=self.app.error_catalog,
+                scopes={s.name: s.description for s in self.app.plugin_set.scopes.values()}))
             self._day = today
         return self._json

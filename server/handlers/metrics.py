@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from server.errors import Forbidden
 from server.handlers.base import BaseHandler
 
@@ -20,5 +18,5 @@ class MetricsHandler(BaseHandler):
                 local = False
             if not local:
                 raise Forbidden("metrics are served to local addresses only")
-        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.set_header("Content-Type", self.application.metrics.content_type)
         self.finish(self.application.metrics.render())

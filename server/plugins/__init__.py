@@ -1,12 +1,26 @@
-"""Plugins: a module exposing PLUGIN = Plugin(...) with its /v1 routes and optional hooks."""
+"""Plugins: a module exposing PLUGIN = Plugin(...) with its /v1 routes, hooks, migrations, settings, scopes and
+error codes; found by entry point (group pet_api.plugins), short name (server.plugins.<name>) or dotted path."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from server.errors import APIError
+
+if TYPE_CHECKING:
+    from server.app import PetAPI
+
+ENTRY_POINT_GROUP = "pet_api.plugins"
+BUILT_IN_PACKAGE = "server.plugins"
+DISTRIBUTION = "pet-api"
 
 
 @dataclass(frozen=True)
@@ -31,19 +45,145 @@ Hook = Callable[[Any], Awaitable[None]]
 class Plugin:
     name: str
     routes: list[Route]
-    setup: Callable[[Any], None] | None = None  # sync, in make_app: attach objects to the application
+    setup: Callable[[PetAPI], None] | None = None  # sync, in make_app: attach objects to the application
     on_start: Hook | None = None  # async, once the database is open
     on_stop: Hook | None = None
+    requires: tuple[str, ...] = ()  # plugin names that must be enabled too
+    scopes: dict[str, str] = field(default_factory=dict)  # scope -> one-line description
+    settings: type[pydantic.BaseModel] | None = None  # validated once at start
+    errors: tuple[type[APIError], ...] = ()  # its error classes (codes inside error_codes)
+    error_codes: range | None = None  # the numeric range it reserves, e.g. range(2100, 2200)
+    migrations: Path | None = None  # mysql/ and sqlite/ NNNN_name.sql; default: <package>/migrations if it exists
+    version: str | None = None  # shown by `main.py plugins`; default: the distribution's version
 
 
-def load_plugin(name: str) -> Plugin:
-    """Import a plugin by short name (server.plugins.<name>) or dotted path."""
-    module_name = name if "." in name else f"server.plugins.{name}"
+class PluginError(Exception):
+    """A plugin cannot be used as configured; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """A plugin and where it came from."""
+
+    plugin: Plugin
+    source: str  # "built in", "entry point", "path"
+    module: str
+    distribution: str | None = None  # entry points: the distribution advertising it
+    version: str | None = None
+    migrations: Path | None = None  # the plugin's folder, or its package's migrations/ when that exists
+
+    @property
+    def name(self) -> str:
+        return self.plugin.name
+
+    @property
+    def origin(self) -> str:
+        """'built in', 'entry point <dist> <version>' or 'path <module>'."""
+        if self.source == "entry point":
+            return f"entry point {self.distribution} {self.version}"
+        if self.source == "path":
+            return f"path {self.module}"
+        return "built in"
+
+
+def entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    """Installed distributions' plugins by advertised name (sys.path as it is now)."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def built_in_names() -> list[str]:
+    """Short names of the packages in server/plugins/."""
+    here = Path(__file__).resolve().parent
+    return sorted(p.name for p in here.iterdir() if (p / "__init__.py").is_file())
+
+
+def find_plugin(name: str, *, advertised: dict[str, importlib.metadata.EntryPoint] | None = None) -> Found:
+    """The plugin a profile names: an entry point of that name, else server.plugins.<name>, else a dotted path."""
+    points = entry_points() if advertised is None else advertised
+    if name in points:
+        ep = points[name]
+        module_name = ep.value.partition(":")[0].strip()
+        loaded = _import(name, module_name)
+        target = loaded if not ep.attr else _attribute(name, loaded, ep.attr)
+        plugin = _plugin_of(name, target)
+        dist = ep.dist.name if ep.dist is not None else None
+        version = plugin.version or (ep.dist.version if ep.dist is not None else None)
+        return Found(plugin, "entry point", module_name, dist, version, _migrations(plugin, loaded))
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and (Path(__file__).parent / name / "__init__.py").is_file():
+        module = _import(name, f"{BUILT_IN_PACKAGE}.{name}")
+        plugin = _plugin_of(name, module)
+        return Found(plugin, "built in", module.__name__, DISTRIBUTION, plugin.version or _own_version(),
+                     _migrations(plugin, module))
+    if "." not in name:
+        raise PluginError(f"plugin {name!r}: unknown (no entry point {name!r} in {ENTRY_POINT_GROUP}, "
+                          f"no module {BUILT_IN_PACKAGE}.{name})")
+    module = _import(name, name)
+    plugin = _plugin_of(name, module)
+    return Found(plugin, "path", name, None, plugin.version, _migrations(plugin, module))
+
+
+def _import(name: str, module_name: str) -> Any:
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise ValueError(f"plugins: no plugin module {module_name!r}") from exc
-    plugin = getattr(module, "PLUGIN", None)
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise PluginError(f"plugin {name!r}: no module {module_name!r}") from None
+        raise PluginError(f"plugin {name!r}: cannot import {module_name}: {_one_line(exc)}") from None
+    except Exception as exc:  # a plugin's own bug must still end in one line naming it
+        raise PluginError(f"plugin {name!r}: cannot import {module_name}: {_one_line(exc)}") from None
+
+
+def _attribute(name: str, module: Any, attr: str) -> Any:
+    try:
+        for part in attr.split("."):
+            module = getattr(module, part)
+    except AttributeError:
+        raise PluginError(f"plugin {name!r}: {module.__name__} has no {attr}") from None
+    return module
+
+
+def _plugin_of(name: str, target: Any) -> Plugin:
+    plugin = target if isinstance(target, Plugin) else getattr(target, "PLUGIN", None)
     if not isinstance(plugin, Plugin):
-        raise ValueError(f"plugins: {module_name} has no PLUGIN = Plugin(...)")
+        raise PluginError(f"plugin {name!r}: {getattr(target, '__name__', target)} has no PLUGIN = Plugin(...)")
     return plugin
+
+
+def _migrations(plugin: Plugin, module: Any) -> Path | None:
+    if plugin.migrations is not None:
+        return plugin.migrations
+    locations = getattr(module, "__path__", None)
+    if not locations:
+        return None
+    folder = Path(next(iter(locations))) / "migrations"
+    return folder if folder.is_dir() else None
+
+
+def _own_version() -> str | None:
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def discoverable(enabled: tuple[str, ...]) -> tuple[list[Found], dict[str, str]]:
+    """Every plugin one could enable: built-ins, entry points and the enabled dotted paths; plus the ones that
+    failed to load (name -> one-line reason)."""
+    points = entry_points()
+    names = list(dict.fromkeys([*built_in_names(), *points, *enabled]))
+    found, broken = [], {}
+    for name in names:
+        try:
+            found.append(find_plugin(name, advertised=points))
+        except PluginError as exc:
+            broken[name] = str(exc)
+    return found, broken
+
+
+__all__ = ["ENTRY_POINT_GROUP", "Found", "Hook", "Plugin", "PluginError", "Route", "discoverable", "entry_points",
+           "find_plugin", "sys"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.declare import operation
-from server.errors import ServiceUnavailable, catalog
+from server.errors import ServiceUnavailable
 from server.handlers.base import BaseHandler, preferred_language
 
 
@@ -45,4 +45,5 @@ class ReadyHandler(BaseHandler):
 class ErrorsHandler(BaseHandler):
     @operation(summary="The catalog of error codes", response=list[ErrorInfo], errors=())
     async def get(self) -> None:
-        self.send(catalog(preferred_language(self.request.headers.get("Accept-Language"))))
+        lang = preferred_language(self.request.headers.get("Accept-Language"))
+        self.send(self.application.error_catalog.entries(lang))

@@ -54,8 +54,15 @@ async def test_the_document_is_valid_openapi_3_1(api):
     document = await fetch_document(api)
     assert document["openapi"] == "3.1.0"
     OpenAPIV31SpecValidator(document).validate()
-    assert document["components"]["securitySchemes"] == {"bearerAuth": {
-        "type": "http", "scheme": "bearer", "description": "POST /v1/tokens gives the token"}}
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert scheme["x-scopes"] == {  # every scope the enabled plugins declare, with its description
+        "pets:admin": "read and change every user's pets",
+        "pets:read": "read one's own pets (and their records)",
+        "pets:write": "create, change and delete one's own pets (and their records)",
+        "users:admin": "list, read and change every account",
+        "users:me": "read and change one's own account"}
+    assert "`pets:admin`: read and change every user's pets" in scheme["description"]
 
 
 @pytest.mark.gen_test(timeout=60)

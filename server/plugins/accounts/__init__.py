@@ -22,4 +22,5 @@ PLUGIN = Plugin(
         Route("/v1/tokens/current", CurrentTokenHandler),
     ],
     setup=_setup,
+    scopes={"users:me": "read and change one's own account", "users:admin": "list, read and change every account"},
 )

@@ -9,4 +9,5 @@ PLUGIN = Plugin(
         Route("/v1/pets/{pet_id}/records", RecordsHandler),
         Route("/v1/pets/{pet_id}/records/{record_id}", RecordHandler),
     ],
+    requires=("pets",),  # a record belongs to a pet, and its routes use the pets scopes
 )

@@ -1,6 +1,0 @@
-"""Pets: the product's main resource."""
-
-from server.handlers.v1.pets import PetHandler, PetsHandler
-from server.plugins import Plugin, Route
-
-PLUGIN = Plugin(name="pets", routes=[Route("/v1/pets", PetsHandler), Route("/v1/pets/{pet_id}", PetHandler)])

@@ -1,0 +1,157 @@
+"""The enabled plugins of one application, loaded and checked once: each found, its requirements met, its
+settings validated, its error codes inside its own range; the catalog, scopes and migration order they make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from server.config import ENV_PREFIX, ConfigError
+from server.errors import ERROR_CLASSES, APIError, ErrorCatalog
+from server.plugins import Found, Plugin, PluginError, entry_points, find_plugin
+
+if TYPE_CHECKING:
+    from server.config import Config
+
+CORE_CODES = frozenset(cls.code for cls in ERROR_CLASSES)
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    plugin: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PluginSet:
+    """The enabled plugins in profile order, with what they add to the application."""
+
+    found: tuple[Found, ...]
+    settings: dict[str, BaseModel]
+    catalog: ErrorCatalog
+    scopes: dict[str, Scope]
+
+    @property
+    def plugins(self) -> list[Plugin]:
+        return [f.plugin for f in self.found]
+
+    def in_dependency_order(self) -> list[Found]:
+        """Each plugin after the ones it requires (otherwise in profile order)."""
+        by_name = {f.name: f for f in self.found}
+        ordered: list[Found] = []
+
+        def visit(found: Found) -> None:
+            if found in ordered:
+                return
+            for required in found.plugin.requires:
+                visit(by_name[required])
+            ordered.append(found)
+
+        for found in self.found:
+            visit(found)
+        return ordered
+
+    def migration_sources(self) -> list[tuple[str, Path]]:
+        """(plugin, folder) of every enabled plugin that ships migrations, in dependency order."""
+        return [(f.name, f.migrations) for f in self.in_dependency_order() if f.migrations is not None]
+
+
+def settings_variable(plugin: str, key: str) -> str:
+    """PET_API_<PLUGIN>__<KEY>: where the environment sets a plugin's key."""
+    return f"{ENV_PREFIX}{plugin.upper()}__{key.upper()}"
+
+
+def _fail(message: str) -> ConfigError:
+    return ConfigError(f"config error: {message}")
+
+
+def _load(names: tuple[str, ...]) -> list[Found]:
+    points = entry_points()
+    found: list[Found] = []
+    for name in names:
+        try:
+            found.append(find_plugin(name, advertised=points))
+        except PluginError as exc:
+            raise _fail(f"{ENV_PREFIX}PLUGINS (plugins): {exc}") from None
+    seen: dict[str, str] = {}
+    for item, name in zip(found, names, strict=True):
+        if item.name in seen:
+            raise _fail(f"{ENV_PREFIX}PLUGINS (plugins): plugin {item.name!r} is enabled twice "
+                        f"({seen[item.name]!r} and {name!r})")
+        seen[item.name] = name
+    for item in found:
+        missing = [r for r in item.plugin.requires if r not in seen]
+        if missing:
+            raise _fail(f"{ENV_PREFIX}PLUGINS (plugins): plugin {item.name!r} requires "
+                        f"{', '.join(repr(m) for m in missing)}, which is not enabled")
+    return found
+
+
+def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | None:
+    """The plugin's settings model validated from these values, or a ConfigError naming the first bad key."""
+    if plugin.settings is None:
+        if values:
+            key = next(iter(values))
+            raise _fail(f"{settings_variable(plugin.name, key)} (plugin_settings.{plugin.name}.{key}): "
+                        f"plugin {plugin.name!r} has no settings")
+        return None
+    try:
+        return plugin.settings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = str(err["loc"][0]) if err["loc"] else "?"
+        message = "missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
+        raise _fail(f"{settings_variable(plugin.name, key)} (plugin_settings.{plugin.name}.{key}): {message}") \
+            from None
+
+
+def _catalog(found: list[Found]) -> ErrorCatalog:
+    classes: list[type[APIError]] = list(ERROR_CLASSES)
+    owners: dict[int, str] = {}
+    ranges: list[tuple[range, str]] = []
+    for item in found:
+        plugin, name = item.plugin, item.name
+        reserved = plugin.error_codes
+        if reserved is not None:
+            for other, owner in ranges:
+                if reserved.start < other.stop and other.start < reserved.stop:
+                    raise _fail(f"plugin {name!r}: error codes {reserved.start}-{reserved.stop - 1} overlap "
+                                f"{other.start}-{other.stop - 1} of plugin {owner!r}")
+            clash = sorted(CORE_CODES & set(reserved))
+            if clash:
+                raise _fail(f"plugin {name!r}: error codes {reserved.start}-{reserved.stop - 1} include core code "
+                            f"{clash[0]}")
+            ranges.append((reserved, name))
+        for cls in plugin.errors:
+            if cls.code in owners:
+                raise _fail(f"plugin {name!r}: error code {cls.code} ({cls.__name__}) is also claimed by plugin "
+                            f"{owners[cls.code]!r}")
+            if reserved is None or cls.code not in reserved:
+                where = "no error_codes range" if reserved is None else f"range {reserved.start}-{reserved.stop - 1}"
+                raise _fail(f"plugin {name!r}: error code {cls.code} ({cls.__name__}) is outside its {where}")
+            owners[cls.code] = name
+            classes.append(cls)
+    return ErrorCatalog(tuple(classes))
+
+
+def _scopes(found: list[Found]) -> dict[str, Scope]:
+    scopes: dict[str, Scope] = {}
+    for item in found:
+        for name, description in item.plugin.scopes.items():
+            scopes.setdefault(name, Scope(name, item.name, description))  # a shared scope: the first declarer
+    return scopes
+
+
+def load_plugins(config: Config) -> PluginSet:
+    """The profile's plugins, loaded and checked; a ConfigError (one line naming the plugin) otherwise."""
+    found = _load(config.plugins)
+    settings = {}
+    for item in found:
+        model = validate_settings(item.plugin, dict(config.plugin_settings.get(item.name, {})))
+        if model is not None:
+            settings[item.name] = model
+    return PluginSet(tuple(found), settings, _catalog(found), _scopes(found))
