@@ -24,7 +24,8 @@ class WeightBaseHandler(BaseHandler):
 
     @property
     def weight_settings(self) -> WeightSettings:
-        settings: WeightSettings = self.application.plugin_settings["weight"]
+        settings = self.application.plugin_settings["weight"]
+        assert isinstance(settings, WeightSettings)  # validated at start by the model PLUGIN.settings names
         return settings
 
     async def owned_pet(self, pet_id: str) -> Pet:
