@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import api, app, backend, config, http_server, migrated_database  # noqa: F401 - fixtures
-
 pytest_plugins = ["tests.mariadb_server", "tests.secrets_watch"]
+pytest.register_assert_rewrite(*pytest_plugins)  # imported below, before pytest loads them as plugins
+
+from tests.conftest import api, app, backend, config, http_server, migrated_database  # noqa: E402, F401 - fixtures
+
 PLUGINS = ("core", "accounts", "pets", "records", "metrics", "weight")
 
 

@@ -203,7 +203,8 @@ async def test_its_code_routes_and_scopes_are_in_the_catalog_and_the_document(ap
     assert {"error_code": 2101, "http_status": 422, "message": "weight unit mismatch"} in catalog.body["data"]
     chinese = await api.get("/v1/errors", headers={"Accept-Language": "zh"})
     assert {"error_code": 2101, "http_status": 422, "message": "体重单位不一致"} in chinese.body["data"]
-    paths = (await api.get("/v1/openapi.json")).body["paths"]
+    document = (await api.get("/v1/openapi.json")).body
+    paths = document["paths"]
     assert set(paths["/v1/pets/{pet_id}/weight"]) == {"get"}
     assert set(paths["/v1/pets/{pet_id}/weight/target"]) == {"get", "put", "delete"}
     chart = paths["/v1/pets/{pet_id}/weight.svg"]["get"]
@@ -211,5 +212,7 @@ async def test_its_code_routes_and_scopes_are_in_the_catalog_and_the_document(ap
     assert chart["x-required-scopes"] == ["pets:read"] and chart["tags"] == ["weight"]
     put = paths["/v1/pets/{pet_id}/weight/target"]["put"]
     assert put["x-required-scopes"] == ["pets:write"]
-    assert put["responses"]["422"]["content"]["application/json"]["schema"]["allOf"][1] == {
+    assert put["responses"]["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error422"}
+    assert document["components"]["schemas"]["Error422"]["allOf"][1] == {
         "properties": {"error_code": {"enum": [2101]}}}
