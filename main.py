@@ -43,15 +43,17 @@ def _parser() -> argparse.ArgumentParser:
 async def _migrate(config: Config) -> int:
     from server.db import connect
     from server.db.migrations import migrate
+    from server.registry import load_plugins
 
+    sources = load_plugins(config).migration_sources()
     # a migration may rewrite a big table: the request path's statement timeout does not apply
     db = await connect(config.model_copy(update={"db_statement_timeout": 3600.0}))
     try:
-        applied = await migrate(db)
+        applied = await migrate(db, sources)
     finally:
         await db.close()
     for m in applied:
-        print(f"applied {m.version:04d}_{m.name}")
+        print(f"recorded {m.label} (its tables were already there)" if m.adopted else f"applied {m.label}")
     if not applied:
         print("database is up to date")
     return 0
@@ -105,12 +107,14 @@ async def _check_schema(config: Config) -> None:
     """Before any worker forks: a schema that is behind stops the start once, with one line (prod)."""
     from server.app import require_current
     from server.db import connect
+    from server.registry import load_plugins
 
     if config.auto_migrate:
         return  # dev: each start applies them
+    sources = load_plugins(config).migration_sources()
     db = await connect(config)
     try:
-        await require_current(db, config)
+        await require_current(db, config, sources)
     finally:
         await db.close()
 

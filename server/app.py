@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import tornado.web
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 from server.auth import TokenSigner
 from server.config import Config
 from server.db import Database, connect
-from server.db.migrations import migrate, pending
+from server.db.migrations import Source, migrate, pending
 from server.handlers.base import NotFoundHandler
 from server.logs import AccessLog
 from server.passwords import Passwords
@@ -28,11 +29,12 @@ class PendingMigrations(RuntimeError):
     """prod does not start on a schema older than the code."""
 
 
-async def require_current(db: Database, config: Config) -> None:
-    """Raise PendingMigrations, naming them and the command to apply them, when the schema is behind."""
-    todo = await pending(db)
+async def require_current(db: Database, config: Config, sources: Sequence[Source]) -> None:
+    """Raise PendingMigrations, naming them (plugin and file) and the command to apply them, when the schema is
+    behind the code of the core or of an enabled plugin."""
+    todo = await pending(db, sources)
     if todo:
-        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+        names = ", ".join(m.label for m in todo)
         raise PendingMigrations(f"database schema is behind: pending migrations {names}; "
                                 f"run 'python main.py migrate --env={config.env}' first")
 
@@ -80,11 +82,12 @@ class PetAPI(tornado.web.Application):
         """Open the database, check (or in dev apply) migrations, start background work and plugins."""
         if self.db is None:
             self.db = await connect(self.config)
+        sources = self.plugin_set.migration_sources()
         if not self.config.auto_migrate:
-            await require_current(self.db, self.config)
-        elif await pending(self.db):
-            for m in await migrate(self.db):
-                log.info("applied migration %04d_%s", m.version, m.name)
+            await require_current(self.db, self.config, sources)
+        elif await pending(self.db, sources):
+            for m in await migrate(self.db, sources):
+                log.info("%s migration %s", "recorded (tables already there)" if m.adopted else "applied", m.label)
         await self.revocations.refresh(self.db)
         self.revocations.start(self.db)
         await self.roles.fetch()

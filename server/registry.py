@@ -4,12 +4,12 @@ settings validated, its error codes inside its own range; the catalog, scopes an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from server.config import ENV_PREFIX, ConfigError
+from server.db.migrations import CORE_SOURCE, Source
 from server.errors import ERROR_CLASSES, APIError, ErrorCatalog
 from server.plugins import Found, Plugin, PluginError, entry_points, find_plugin
 
@@ -55,9 +55,10 @@ class PluginSet:
             visit(found)
         return ordered
 
-    def migration_sources(self) -> list[tuple[str, Path]]:
-        """(plugin, folder) of every enabled plugin that ships migrations, in dependency order."""
-        return [(f.name, f.migrations) for f in self.in_dependency_order() if f.migrations is not None]
+    def migration_sources(self) -> list[Source]:
+        """(plugin, folder): the core's migrations, then those of every enabled plugin that ships some, each
+        after the plugins it requires."""
+        return [CORE_SOURCE, *((f.name, f.migrations) for f in self.in_dependency_order() if f.migrations is not None)]
 
 
 def settings_variable(plugin: str, key: str) -> str:

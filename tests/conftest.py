@@ -17,6 +17,7 @@ from server.config import Config, load_config
 from server.connections import make_http_server
 from server.db import connect
 from server.db.migrations import migrate
+from server.registry import load_plugins
 from tests.factories import Api
 from tests.mariadb_server import create_database
 from tests.processes import Servers
@@ -41,10 +42,11 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def migrate_database(url: str) -> None:
-    """Apply every migration to the database at url."""
-    db = await connect(test_config(database_url=url))
+    """Apply every migration of the test profile's plugins (the core's included) to the database at url."""
+    config = test_config(database_url=url)
+    db = await connect(config)
     try:
-        await migrate(db)
+        await migrate(db, load_plugins(config).migration_sources())
     finally:
         await db.close()
 

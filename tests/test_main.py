@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import pymysql
 import pytest
 
+from server.config import load_config
 from server.db.migrations import available
+from server.registry import load_plugins
 from tests.mariadb_server import create_database
 from tests.processes import ROOT, ServerProcess, clean_env, free_port, get
 
@@ -98,7 +100,7 @@ def test_prod_refuses_to_start_while_a_migration_is_pending(mysql_server_url):
     conn = pymysql.connect(host="127.0.0.1", port=int(parts[0].rsplit(":", 1)[1]), user="root", database=parts[1],
                            autocommit=True)
     try:
-        conn.cursor().execute("DELETE FROM schema_migrations WHERE version = 1")
+        conn.cursor().execute("DELETE FROM schema_migrations WHERE plugin = 'pets' AND version = 1")
     finally:
         conn.close()
     start = time.monotonic()
@@ -106,7 +108,7 @@ def test_prod_refuses_to_start_while_a_migration_is_pending(mysql_server_url):
     assert time.monotonic() - start < 15
     assert result.returncode == 3
     line = one_line(result.stderr)
-    assert "pending migrations 0001_initial" in line
+    assert "pending migrations pets 0001_initial" in line  # an enabled plugin's migration, named
     assert "python main.py migrate --env=prod" in line
 
 
@@ -142,8 +144,11 @@ def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory)
     env = {"PET_API_SECRET_KEY": SECRET, "PET_API_DATABASE_URL": url, **FAST_HASH}
     first = run("--env=prod", "migrate", **env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines() == [f"applied {m.version:04d}_{m.name}" for m in available("mysql")]
-    assert first.stdout.splitlines()[0] == "applied 0001_initial"
+    expected = [f"applied {m.label}" for plugin, folder in load_plugins(load_config("prod", environ=env))
+                .migration_sources() for m in available("mysql", folder, plugin)]
+    assert first.stdout.splitlines() == expected
+    assert expected[0] == "applied core 0001_initial"
+    assert {"applied pets 0001_initial", "applied records 0001_initial"} <= set(expected)
     again = run("migrate", "--env=prod", **env)
     assert again.stdout.strip() == "database is up to date"
 

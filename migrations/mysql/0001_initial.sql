@@ -1,4 +1,5 @@
--- Users, tokens' revocations, login throttling, pets and their health records.
+-- Users, tokens' revocations and login throttling. (pet-api before plugins created pets and records here
+-- too: they now belong to the pets and records plugins' migrations, which adopt them.)
 CREATE TABLE users (
   id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
   email VARCHAR(254) NOT NULL,
@@ -25,31 +26,3 @@ CREATE TABLE login_failures (
   window_start_ms BIGINT NOT NULL,
   failures INT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
-CREATE TABLE pets (
-  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  owner_id BIGINT NOT NULL,
-  name VARCHAR(64) NOT NULL,
-  species VARCHAR(16) NOT NULL,
-  breed VARCHAR(64) NULL,
-  sex VARCHAR(8) NOT NULL DEFAULT 'unknown',
-  birth_date DATE NULL,
-  status VARCHAR(16) NOT NULL DEFAULT 'available',
-  created_at DATETIME(6) NOT NULL,
-  updated_at DATETIME(6) NOT NULL,
-  version INT NOT NULL DEFAULT 1,
-  KEY ix_pets_owner (owner_id, id),
-  CONSTRAINT fk_pets_owner FOREIGN KEY (owner_id) REFERENCES users (id) ON DELETE CASCADE
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
-
-CREATE TABLE records (
-  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  pet_id BIGINT NOT NULL,
-  kind VARCHAR(16) NOT NULL,
-  date DATE NOT NULL,
-  note VARCHAR(2000) NULL,
-  value DOUBLE NULL,
-  created_at DATETIME(6) NOT NULL,
-  KEY ix_records_pet (pet_id, id),
-  CONSTRAINT fk_records_pet FOREIGN KEY (pet_id) REFERENCES pets (id) ON DELETE CASCADE
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

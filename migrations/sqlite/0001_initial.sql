@@ -1,4 +1,4 @@
--- SQLite twin of mysql/0001_initial.sql.
+-- SQLite twin of mysql/0001_initial.sql: users, tokens' revocations and login throttling.
 CREATE TABLE users (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   email TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -24,29 +24,3 @@ CREATE TABLE login_failures (
   window_start_ms INTEGER NOT NULL,
   failures INTEGER NOT NULL
 );
-
-CREATE TABLE pets (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  owner_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-  name TEXT NOT NULL,
-  species TEXT NOT NULL,
-  breed TEXT NULL,
-  sex TEXT NOT NULL DEFAULT 'unknown',
-  birth_date TEXT NULL,
-  status TEXT NOT NULL DEFAULT 'available',
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  version INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX ix_pets_owner ON pets (owner_id, id);
-
-CREATE TABLE records (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  pet_id INTEGER NOT NULL REFERENCES pets (id) ON DELETE CASCADE,
-  kind TEXT NOT NULL,
-  date TEXT NOT NULL,
-  note TEXT NULL,
-  value REAL NULL,
-  created_at TEXT NOT NULL
-);
-CREATE INDEX ix_records_pet ON records (pet_id, id);

@@ -16,9 +16,10 @@ class Dialect:
     exact_real: str  # a DOUBLE column {column} as JSON_ARRAY keeps it: SQLite's JSON keeps only 15 digits
     begin: str  # starts a transaction that holds its writes' locks from the start
     tables: str  # the names of the database's own tables
-    ledger: str  # creates the migration ledger, schema_migrations
-    lock: str | None  # takes the named lock (name, seconds to wait): 1 when held; None where BEGIN serializes
-    unlock: str | None  # releases it (name)
+    columns: str  # the column names of table %s
+    ledger: str  # creates the migration ledger, schema_migrations: one row per (plugin, version)
+    ledger_upgrade: tuple[str, ...]  # turns the ledger of pet-api before plugins (version only) into that one
+    lock_table: str  # creates schema_migration_lock: at most one row, the migrator holding the lock
 
     def on_conflict_update(self, key: str) -> str:
         """The clause that turns an INSERT into an update of the row holding `key`."""
@@ -42,10 +43,17 @@ MYSQL = Dialect(
     exact_real="{column}",
     begin="BEGIN",
     tables="SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
-    ledger="CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, name VARCHAR(128) NOT NULL,"
-           " applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    lock="SELECT GET_LOCK(%s, %s)",
-    unlock="SELECT RELEASE_LOCK(%s)",
+    columns="SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s",
+    ledger="CREATE TABLE IF NOT EXISTS schema_migrations (plugin VARCHAR(64) NOT NULL, version INT NOT NULL,"
+           " name VARCHAR(128) NOT NULL, applied_at DATETIME(6) NOT NULL, PRIMARY KEY (plugin, version))"
+           " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    ledger_upgrade=("ALTER TABLE schema_migrations ADD COLUMN plugin VARCHAR(64) NOT NULL DEFAULT 'core' FIRST,"
+                    " DROP PRIMARY KEY, ADD PRIMARY KEY (plugin, version)",
+                    "ALTER TABLE schema_migrations ALTER COLUMN plugin DROP DEFAULT"),
+    # A row, not GET_LOCK: Galera replicates rows but not named locks (issue 13).
+    lock_table="CREATE TABLE IF NOT EXISTS schema_migration_lock (id INT NOT NULL PRIMARY KEY,"
+               " owner VARCHAR(128) NOT NULL, taken_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NOT NULL)"
+               " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 )
 
 SQLITE = Dialect(
@@ -57,8 +65,15 @@ SQLITE = Dialect(
     exact_real="CASE WHEN {column} IS NULL THEN NULL ELSE printf('%!.17g', {column}) END",
     begin="BEGIN IMMEDIATE",  # takes the write lock now: a later upgrade could fail with "database is locked"
     tables="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-    ledger="CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-           " applied_at TEXT NOT NULL)",
-    lock=None,
-    unlock=None,
+    columns="SELECT name FROM pragma_table_info(%s)",
+    ledger="CREATE TABLE IF NOT EXISTS schema_migrations (plugin TEXT NOT NULL, version INTEGER NOT NULL,"
+           " name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (plugin, version))",
+    ledger_upgrade=("ALTER TABLE schema_migrations RENAME TO schema_migrations_before_plugins",
+                    "CREATE TABLE schema_migrations (plugin TEXT NOT NULL, version INTEGER NOT NULL,"
+                    " name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (plugin, version))",
+                    "INSERT INTO schema_migrations (plugin, version, name, applied_at)"
+                    " SELECT 'core', version, name, applied_at FROM schema_migrations_before_plugins",
+                    "DROP TABLE schema_migrations_before_plugins"),
+    lock_table="CREATE TABLE IF NOT EXISTS schema_migration_lock (id INTEGER NOT NULL PRIMARY KEY,"
+               " owner TEXT NOT NULL, taken_at TEXT NOT NULL, expires_at TEXT NOT NULL)",
 )

@@ -1,19 +1,39 @@
-"""Versioned SQL migrations: migrations/<dialect>/NNNN_name.sql, recorded in schema_migrations."""
+"""Versioned SQL migrations, the core's and each plugin's: <folder>/<dialect>/NNNN_name.sql, recorded per
+plugin in schema_migrations (plugin, version); one migrator at a time through a row in schema_migration_lock."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
+import logging
+import os
 import re
-from collections.abc import AsyncIterator
+import secrets
+import socket
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.db import Database, column
+from server.db import Database, IntegrityViolation, column
+from server.errors import ServiceUnavailable
 
+log = logging.getLogger("pet_api.migrations")
+
+CORE = "core"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
-LOCK_NAME = "pet_api.migrate"
 FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+ADOPTS_RE = re.compile(r"^--\s*adopts:\s*(.+)$", re.M)
+LOCK_TTL = dt.timedelta(minutes=5)  # a lock not renewed for this long belongs to a migrator that died
+LOCK_RENEW_SECONDS = 30.0
+LOCK_POLL_SECONDS = 0.25
+LOCK_WAIT_SECONDS = 3600.0
+LOCK_UNAVAILABLE_TRIES = 5  # a taker that loses a Galera certification race sees 1213: try again, a few times
+
+Source = tuple[str, Path]  # (plugin, the folder holding its mysql/ and sqlite/)
+CORE_SOURCE: Source = (CORE, MIGRATIONS_DIR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,69 +41,165 @@ class Migration:
     version: int
     name: str
     path: Path
+    plugin: str = CORE
+    adopted: bool = False  # recorded without running: the tables it creates were already there
+
+    @property
+    def label(self) -> str:
+        """'pets 0001_initial'."""
+        return f"{self.plugin} {self.version:04d}_{self.name}"
 
     def statements(self) -> list[str]:
         """The file's statements, split on semicolons that end a line."""
         text = "\n".join(line for line in self.path.read_text().splitlines() if not line.strip().startswith("--"))
         return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
 
+    def adopts(self) -> frozenset[str]:
+        """Tables named by '-- adopts: t1, t2' lines: when all exist, the migration is recorded without running
+        (tables that an older pet-api created in the core's migrations and a plugin now owns)."""
+        return frozenset(t.strip() for line in ADOPTS_RE.findall(self.path.read_text()) for t in line.split(",")
+                         if t.strip())
 
-def available(dialect: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Every migration file for the dialect, in version order."""
+
+def available(dialect: str, directory: Path = MIGRATIONS_DIR, plugin: str = CORE) -> list[Migration]:
+    """Every migration file of one plugin (the core by default) for the dialect, in version order."""
     found = []
     for path in sorted((directory / dialect).glob("*.sql")):
         m = FILE_RE.match(path.name)
         if m:
-            found.append(Migration(int(m.group(1)), m.group(2), path))
+            found.append(Migration(int(m.group(1)), m.group(2), path, plugin))
     return found
 
 
-async def applied_versions(db: Database) -> set[int]:
-    """Versions recorded as applied; none when the ledger does not exist yet (reading never creates it)."""
-    if not await _has_ledger(db):
+async def _tables(db: Database) -> set[str]:
+    return {str(row[0]) for row in await db.fetch_all(db.dialect.tables)}
+
+
+async def _ledger_is_per_plugin(db: Database) -> bool:
+    return any(row[0] == "plugin" for row in await db.fetch_all(db.dialect.columns, ("schema_migrations",)))
+
+
+async def applied(db: Database) -> set[tuple[str, int]]:
+    """(plugin, version) recorded as applied; none when there is no ledger yet (reading never creates it).
+    A ledger of pet-api before plugins (version only) holds core migrations."""
+    if "schema_migrations" not in await _tables(db):
         return set()
-    return {column(row[0], int) for row in await db.fetch_all("SELECT version FROM schema_migrations")}
+    if not await _ledger_is_per_plugin(db):
+        return {(CORE, column(row[0], int)) for row in await db.fetch_all("SELECT version FROM schema_migrations")}
+    rows = await db.fetch_all("SELECT plugin, version FROM schema_migrations")
+    return {(column(row[0], str), column(row[1], int)) for row in rows}
 
 
-async def _has_ledger(db: Database) -> bool:
-    return any(row[0] == "schema_migrations" for row in await db.fetch_all(db.dialect.tables))
+async def applied_versions(db: Database, plugin: str = CORE) -> set[int]:
+    """Versions of one plugin (the core by default) recorded as applied."""
+    return {version for owner, version in await applied(db) if owner == plugin}
 
 
-async def pending(db: Database) -> list[Migration]:
-    """Migrations not yet applied."""
-    done = await applied_versions(db)
-    return [m for m in available(db.dialect.name) if m.version not in done]
+async def pending(db: Database, sources: Sequence[Source]) -> list[Migration]:
+    """Migrations of these sources (the core's first, then each plugin's in dependency order) not yet applied."""
+    done = await applied(db)
+    return [m for plugin, folder in sources for m in available(db.dialect.name, folder, plugin)
+            if (m.plugin, m.version) not in done]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class MigrationLockTimeout(RuntimeError):
+    """Another migrator kept the lock for longer than we would wait."""
+
+
+async def _take_lock(db: Database, owner: str, *, ttl: dt.timedelta, wait: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    unavailable = 0
+    while True:
+        now = _utcnow()
+        try:
+            await db.execute("INSERT INTO schema_migration_lock (id, owner, taken_at, expires_at)"
+                             " VALUES (1, %s, %s, %s)", (owner, now, now + ttl))
+            return
+        except IntegrityViolation:
+            pass  # held by another migrator
+        except ServiceUnavailable:
+            unavailable += 1
+            if unavailable >= LOCK_UNAVAILABLE_TRIES:
+                raise
+        stale = await db.fetch_one("SELECT owner, taken_at FROM schema_migration_lock WHERE id = 1 AND expires_at < %s",
+                                   (now,))
+        if stale is not None:
+            took = await db.execute("UPDATE schema_migration_lock SET owner = %s, taken_at = %s, expires_at = %s"
+                                    " WHERE id = 1 AND owner = %s AND expires_at < %s",
+                                    (owner, now, now + ttl, stale[0], now))
+            if took.rowcount == 1:
+                log.warning("took over a stale migration lock held by %s since %s (not renewed for %s)",
+                            stale[0], stale[1], ttl)
+                return
+        if loop.time() >= deadline:
+            holder = await db.fetch_one("SELECT owner, taken_at FROM schema_migration_lock WHERE id = 1")
+            who = f"{holder[0]!s}, since {holder[1]!s}" if holder else "?"
+            raise MigrationLockTimeout(f"another migrate ({who}) holds the migration lock; try again later")
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+
+
+async def _renew_lock(db: Database, owner: str, ttl: dt.timedelta, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            renewed = await db.execute("UPDATE schema_migration_lock SET expires_at = %s WHERE id = 1 AND owner = %s",
+                                       (_utcnow() + ttl, owner))
+        except ServiceUnavailable:
+            continue
+        if renewed.rowcount != 1:
+            log.error("the migration lock was taken over by another migrator while this one held it")
 
 
 @asynccontextmanager
-async def _one_migrator(db: Database) -> AsyncIterator[None]:
-    """A named lock makes a second `migrate` (another VM deploying) wait instead of colliding; where the
-    dialect has none (SQLite), BEGIN IMMEDIATE already serializes writers."""
-    lock, unlock = db.dialect.lock, db.dialect.unlock
-    if lock is None or unlock is None:
-        yield
-        return
-    wait = max(1, int(db.statement_timeout or 3600) - 1)  # answer before the statement timeout cuts the wait
-    async with db.transaction() as holder:  # the lock belongs to this connection's session
-        row = await holder.fetch_one(lock, (LOCK_NAME, wait))
-        if not row or row[0] != 1:
-            raise RuntimeError(f"another migrate holds the lock {LOCK_NAME!r}; try again when it has finished")
-        try:
-            yield
-        finally:
-            await holder.fetch_one(unlock, (LOCK_NAME,))
+async def migration_lock(db: Database, *, ttl: dt.timedelta = LOCK_TTL, wait: float = LOCK_WAIT_SECONDS,
+                         renew_every: float = LOCK_RENEW_SECONDS) -> AsyncIterator[str]:
+    """Hold the one migration lock (a row every node of a Galera cluster sees, unlike GET_LOCK): a second
+    migrator waits for it; a lock not renewed within ttl is taken over with a warning. Yields the owner id."""
+    if "schema_migration_lock" not in await _tables(db):
+        await db.execute(db.dialect.lock_table)  # IF NOT EXISTS: two first migrators may both get here
+    owner = f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
+    await _take_lock(db, owner, ttl=ttl, wait=wait)
+    renewal = asyncio.get_running_loop().create_task(_renew_lock(db, owner, ttl, renew_every))
+    try:
+        yield owner
+    finally:
+        renewal.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewal
+        await db.execute("DELETE FROM schema_migration_lock WHERE id = 1 AND owner = %s", (owner,))
 
 
-async def migrate(db: Database) -> list[Migration]:
-    """Apply every pending migration in order; each one is recorded when its statements succeeded."""
-    async with _one_migrator(db):
-        if not await _has_ledger(db):
-            await db.execute(db.dialect.ledger)
-        todo = await pending(db)
-        for migration in todo:
+async def _ensure_ledger(db: Database) -> None:
+    """Create the ledger, or turn the one of pet-api before plugins into the per-plugin one (rows kept)."""
+    if "schema_migrations" not in await _tables(db):
+        await db.execute(db.dialect.ledger)
+    elif not await _ledger_is_per_plugin(db):
+        async with db.transaction() as tx:  # SQLite: atomic; MariaDB: each ALTER commits by itself
+            for statement in db.dialect.ledger_upgrade:
+                await tx.execute(statement)
+        log.warning("migration ledger upgraded to one row per (plugin, version)")
+
+
+async def migrate(db: Database, sources: Sequence[Source]) -> list[Migration]:
+    """Apply every pending migration of these sources in order, each recorded when its statements succeeded (or
+    recorded alone when it adopts tables that exist); returns them."""
+    done: list[Migration] = []
+    async with migration_lock(db):
+        await _ensure_ledger(db)
+        for migration in await pending(db, sources):
+            adopts = migration.adopts()
+            adopted = bool(adopts) and adopts <= await _tables(db)
             async with db.transaction() as tx:  # DDL commits implicitly on MySQL; SQLite keeps it atomic
-                for statement in migration.statements():
-                    await tx.execute(statement)
-                await tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                                 (migration.version, migration.name, dt.datetime.now(dt.UTC).replace(tzinfo=None)))
-    return todo
+                if not adopted:
+                    for statement in migration.statements():
+                        await tx.execute(statement)
+                await tx.execute("INSERT INTO schema_migrations (plugin, version, name, applied_at)"
+                                 " VALUES (%s, %s, %s, %s)",
+                                 (migration.plugin, migration.version, migration.name, _utcnow()))
+            done.append(dataclasses.replace(migration, adopted=adopted))
+    return done

@@ -1,18 +1,44 @@
-"""Versioned SQL migrations: applied by `migrate`, recorded in schema_migrations, checked at start."""
+"""Versioned SQL migrations of the core and of each plugin: applied by `migrate`, recorded per plugin, checked at
+start; the upgrade from the ledger of pet-api before plugins; the migration lock."""
 
 import asyncio
+import datetime as dt
 import itertools
+import logging
+from pathlib import Path
 
 import pytest
 
 from server import make_app
 from server.app import PendingMigrations
 from server.db import connect
-from server.db.migrations import MIGRATIONS_DIR, applied_versions, available, migrate, pending
+from server.db.migrations import (
+    CORE_SOURCE,
+    MIGRATIONS_DIR,
+    MigrationLockTimeout,
+    applied,
+    applied_versions,
+    available,
+    migrate,
+    migration_lock,
+    pending,
+)
+from server.plugins import built_in_names, find_plugin
+from server.registry import load_plugins
 from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 
-TABLES = {"users", "token_revocations", "login_failures", "pets", "records", "schema_migrations"}
+CORE_TABLES = {"users", "token_revocations", "login_failures"}
+TABLES = CORE_TABLES | {"pets", "records", "schema_migrations", "schema_migration_lock"}
+NOTES = "tests.db.notes_plugin"
+BEFORE_PLUGINS = Path(__file__).parent / "fixtures" / "before_plugins"
+# The ledger as pet-api before plugins created it (server/db/dialect.py at fa0cd00): one row per version.
+OLD_LEDGER = {
+    "mysql": "CREATE TABLE schema_migrations (version INT PRIMARY KEY, name VARCHAR(128) NOT NULL,"
+             " applied_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    "sqlite": "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+              " applied_at TEXT NOT NULL)",
+}
 _names = itertools.count(1)
 
 
@@ -25,33 +51,136 @@ def empty_url(request, tmp_path):
     return create_database(server, f"pet_api_migrations_{next(_names)}")
 
 
+def sources(url: str, plugins: str = "core,accounts,pets,records,metrics"):
+    return load_plugins(profile_config(database_url=url, plugins=plugins)).migration_sources()
+
+
 async def _tables(db) -> set[str]:
     return {r[0] for r in await db.fetch_all(db.dialect.tables)}
 
 
-def test_each_dialect_has_the_same_versions():
-    mysql, sqlite = available("mysql"), available("sqlite")
+@pytest.mark.parametrize("plugin", ["core", *[n for n in built_in_names() if find_plugin(n).migrations]])
+def test_each_dialect_has_the_same_versions(plugin):
+    folder = MIGRATIONS_DIR if plugin == "core" else find_plugin(plugin).migrations
+    mysql, sqlite = available("mysql", folder, plugin), available("sqlite", folder, plugin)
     assert [(m.version, m.name) for m in mysql] == [(m.version, m.name) for m in sqlite]
     assert mysql[0].version == 1
     assert [m.version for m in mysql] == list(range(1, len(mysql) + 1))  # no gaps, no duplicates
     assert all(m.statements() for m in mysql + sqlite)
-    assert sorted(p.name for p in (MIGRATIONS_DIR / "mysql").iterdir()) == [m.path.name for m in mysql]
+    assert sorted(p.name for p in (folder / "mysql").iterdir()) == [m.path.name for m in mysql]
+
+
+def test_pets_and_records_own_their_tables_in_dependency_order(tmp_path):
+    order = [plugin for plugin, _ in sources(f"sqlite:///{tmp_path}/x.sqlite3", "records,core,pets,accounts")]
+    assert order == ["core", "pets", "records"]  # records requires pets: after it, whatever the profile's order
+    pets = available("mysql", find_plugin("pets").migrations, "pets")
+    assert pets[0].adopts() == {"pets"}
+    assert "CREATE TABLE pets" not in (MIGRATIONS_DIR / "mysql" / "0001_initial.sql").read_text()
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_migrate_applies_everything_once_and_records_it(empty_url):
+async def test_migrate_applies_everything_once_and_records_it_per_plugin(empty_url):
+    db = await connect(profile_config(database_url=empty_url))
+    todo_sources = sources(empty_url)
+    try:
+        expected = [(plugin, m.version) for plugin, folder in todo_sources
+                    for m in available(db.dialect.name, folder, plugin)]
+        assert [(m.plugin, m.version) for m in await pending(db, todo_sources)] == expected
+        assert await _tables(db) == set()  # looking at what is pending creates nothing
+        done = await migrate(db, todo_sources)
+        assert [(m.plugin, m.version) for m in done] == expected
+        assert not any(m.adopted for m in done)  # a new database runs every file
+        assert expected[:3] == [("core", 1), ("core", 2), ("pets", 1)] and expected[-1] == ("records", 1)
+        assert await _tables(db) == TABLES
+        assert await applied(db) == set(expected)
+        rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
+        assert sorted(tuple(r) for r in rows) == sorted((m.plugin, m.version, m.name) for m in done)
+        assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []  # released
+        assert await migrate(db, todo_sources) == []
+        assert await pending(db, todo_sources) == []
+    finally:
+        await db.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_kept_when_disabled(empty_url):
     db = await connect(profile_config(database_url=empty_url))
     try:
-        assert [m.version for m in await pending(db)] == [m.version for m in available(db.dialect.name)]
-        assert await _tables(db) == set()  # looking at what is pending creates nothing
-        applied = await migrate(db)
-        assert [m.version for m in applied] == [m.version for m in available(db.dialect.name)]
-        assert await _tables(db) == TABLES
-        assert await applied_versions(db) == {m.version for m in applied}
-        rows = await db.fetch_all("SELECT version, name FROM schema_migrations ORDER BY version")
-        assert [tuple(r) for r in rows] == [(m.version, m.name) for m in applied]
-        assert await migrate(db) == []
-        assert await pending(db) == []
+        with_notes = sources(empty_url, f"core,accounts,{NOTES},pets")
+        assert [p for p, _ in with_notes] == ["core", "pets", "notes"]
+        done = await migrate(db, with_notes)
+        assert [(m.plugin, m.version, m.name) for m in done][-2:] == [("pets", 1, "initial"), ("notes", 1, "notes")]
+        assert await applied_versions(db, "notes") == {1} and await applied_versions(db, "pets") == {1}
+        await db.execute("INSERT INTO users (email, password_hash, nickname, created_at, updated_at)"
+                         " VALUES ('n@example.com', 'x', 'n', '2026-01-01', '2026-01-01')")
+        user = await db.fetch_one("SELECT id FROM users")
+        await db.execute("INSERT INTO pets (owner_id, name, species, created_at, updated_at)"
+                         " VALUES (%s, 'Rex', 'dog', '2026-01-01', '2026-01-01')", (user[0],))
+        pet = await db.fetch_one("SELECT id FROM pets")
+        await db.execute("INSERT INTO notes (pet_id, text) VALUES (%s, 'kept')", (pet[0],))
+
+        without = sources(empty_url, "core,accounts,pets,records")  # notes disabled, records enabled
+        assert [(m.plugin, m.version) for m in await migrate(db, without)] == [("records", 1)]
+        assert "notes" in await _tables(db)  # disabling a plugin never drops its tables
+        assert await db.fetch_all("SELECT text FROM notes") == [("kept",)]
+        assert await applied_versions(db, "notes") == {1}
+    finally:
+        await db.close()
+
+
+async def _build_before_plugins(url: str) -> None:
+    """A database as pet-api before plugins left it: its migrations, its ledger, and rows in every table."""
+    db = await connect(profile_config(database_url=url))
+    try:
+        dialect = db.dialect.name
+        await db.execute(OLD_LEDGER[dialect])
+        for path in sorted((BEFORE_PLUGINS / dialect).glob("*.sql")):
+            migration = available(dialect, BEFORE_PLUGINS)[int(path.name[:4]) - 1]
+            for statement in migration.statements():
+                await db.execute(statement)
+            await db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                             (migration.version, migration.name, dt.datetime(2026, 1, 1, 12)))
+        for n in (1, 2):
+            await db.execute("INSERT INTO users (id, email, password_hash, nickname, created_at, updated_at)"
+                             " VALUES (%s, %s, 'hash', %s, '2026-01-02 03:04:05', '2026-01-02 03:04:05')",
+                             (n, f"user{n}@example.com", f"User {n}"))
+            await db.execute("INSERT INTO pets (id, owner_id, name, species, birth_date, created_at, updated_at,"
+                             " version) VALUES (%s, %s, %s, 'cat', '2020-02-29', '2026-01-02 03:04:05',"
+                             " '2026-01-02 03:04:05', 3)", (10 + n, n, f"Pet {n}"))
+            await db.execute("INSERT INTO records (id, pet_id, kind, date, note, value, created_at) VALUES"
+                             " (%s, %s, 'weight', '2026-01-02', 'fine', 4.25, '2026-01-02 03:04:05')",
+                             (100 + n, 10 + n))
+    finally:
+        await db.close()
+
+
+async def _rows(db) -> dict[str, list[tuple]]:
+    return {table: [tuple(r) for r in await db.fetch_all(f"SELECT * FROM {table} ORDER BY id")]  # noqa: S608
+            for table in ("users", "pets", "records")}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact(empty_url):
+    await _build_before_plugins(empty_url)
+    db = await connect(profile_config(database_url=empty_url))
+    todo_sources = sources(empty_url)
+    try:
+        before = await _rows(db)
+        assert [len(rows) for rows in before.values()] == [2, 2, 2]
+        assert await applied(db) == {("core", 1), ("core", 2)}  # the old ledger reads as the core's
+        assert [m.label for m in await pending(db, todo_sources)] == ["pets 0001_initial", "records 0001_initial"]
+
+        done = await migrate(db, todo_sources)
+        assert [(m.label, m.adopted) for m in done] == [("pets 0001_initial", True), ("records 0001_initial", True)]
+        assert await _rows(db) == before  # every row intact
+        rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
+        assert [tuple(r) for r in rows] == [("core", 1, "initial"), ("core", 2, "exact_email_comparison"),
+                                            ("pets", 1, "initial"), ("records", 1, "initial")]
+        old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core'")
+        assert {str(r[0])[:19].replace("T", " ") for r in old} == {"2026-01-01 12:00:00"}  # not re-applied
+        assert await pending(db, todo_sources) == [] and await migrate(db, todo_sources) == []
+        await db.execute("DELETE FROM users WHERE id = 1")  # the foreign keys survived the adoption
+        assert [r[0] for r in await db.fetch_all("SELECT id FROM records ORDER BY id")] == [102]
     finally:
         await db.close()
 
@@ -61,8 +190,8 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     config = profile_config(database_url=empty_url)
     db = await connect(config)
     try:
-        await migrate(db)
-        await db.execute("DELETE FROM schema_migrations WHERE version = 1")
+        await migrate(db, sources(empty_url))
+        await db.execute("DELETE FROM schema_migrations WHERE plugin = 'records' AND version = 1")
     finally:
         await db.close()
 
@@ -71,8 +200,12 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
         await app.startup()
     await app.shutdown()
     message = str(caught.value)
-    assert "pending migrations 0001_initial" in message
+    assert "pending migrations records 0001_initial" in message  # an enabled plugin's, named
     assert "python main.py migrate --env=test" in message
+
+    without_records = make_app(profile_config(database_url=empty_url, plugins=["core", "accounts", "pets"]))
+    await without_records.startup()  # a disabled plugin's migrations do not hold the start
+    await without_records.shutdown()
 
     db = await connect(config)
     try:
@@ -84,7 +217,7 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     dev_like = make_app(profile_config(database_url=empty_url, auto_migrate=True))
     await dev_like.startup()  # dev applies them itself
     try:
-        assert await pending(dev_like.db) == []
+        assert await pending(dev_like.db, sources(empty_url)) == []
         assert await _tables(dev_like.db) == TABLES
     finally:
         await dev_like.shutdown()
@@ -92,14 +225,48 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
 
 @pytest.mark.parametrize("empty_url", ["mysql"], indirect=True)  # SQLite: one embedded connection, no race
 @pytest.mark.gen_test(timeout=30)
-async def test_two_migrators_at_once_leave_one_consistent_schema(empty_url):
+async def test_two_migrators_at_once_apply_each_migration_once(empty_url):
     config = profile_config(database_url=empty_url)
     first, second = await connect(config), await connect(config)
+    todo_sources = sources(empty_url)
+    count = len(await pending(first, todo_sources))
     try:
-        results = await asyncio.gather(migrate(first), migrate(second), return_exceptions=True)
-        assert sorted(len(r) for r in results) == [0, len(available("mysql"))], results  # one waited, then had none
-        assert await pending(first) == []
+        results = await asyncio.gather(migrate(first, todo_sources), migrate(second, todo_sources),
+                                       return_exceptions=True)
+        assert sorted(len(r) for r in results) == [0, count], results  # one waited, then had nothing to do
+        assert await pending(first, todo_sources) == []
         assert await _tables(first) == TABLES
+        rows = await first.fetch_all("SELECT COUNT(*), COUNT(DISTINCT plugin, version) FROM schema_migrations")
+        assert tuple(rows[0]) == (count, count)
     finally:
         await first.close()
         await second.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(empty_url, caplog):
+    config = profile_config(database_url=empty_url)
+    db = await connect(config)
+    try:
+        async with migration_lock(db) as holder:
+            with pytest.raises(MigrationLockTimeout) as caught:
+                async with migration_lock(db, wait=0.6):
+                    pass
+            assert holder.split(":")[1] in str(caught.value)  # names the holder (host:pid:...)
+        assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []
+
+        long_ago = dt.datetime(2026, 1, 1)
+        await db.execute("INSERT INTO schema_migration_lock (id, owner, taken_at, expires_at) VALUES"
+                         " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
+        with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
+            done = await migrate(db, sources(empty_url))
+        assert len(done) == len(available(db.dialect.name)) + 2  # core, pets, records
+        assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
+                   for r in caplog.records), caplog.text
+        assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []
+    finally:
+        await db.close()
+
+
+def test_core_source_is_the_migrations_folder():
+    assert CORE_SOURCE == ("core", MIGRATIONS_DIR)
