@@ -41,9 +41,10 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
-async def migrate_database(url: str) -> None:
-    """Apply every migration of the test profile's plugins (the core's included) to the database at url."""
-    config = test_config(database_url=url)
+async def migrate_database(url: str, **overrides: Any) -> None:
+    """Apply every migration of the test profile's plugins (the core's included; `plugins=` overrides the
+    profile's list) to the database at url."""
+    config = test_config(database_url=url, **overrides)
     db = await connect(config)
     try:
         await migrate(db, load_plugins(config).migration_sources())
@@ -51,10 +52,11 @@ async def migrate_database(url: str) -> None:
         await db.close()
 
 
-def migrated_database(server_url: str, name: str) -> str:
-    """A fresh, migrated database on the server; returns its URL."""
+def migrated_database(server_url: str, name: str, **overrides: Any) -> str:
+    """A fresh, migrated database on the server (profile overrides such as `plugins=` as in migrate_database);
+    returns its URL."""
     url = create_database(server_url, name)
-    run_async(migrate_database(url))
+    run_async(migrate_database(url, **overrides))
     return url
 
 

@@ -24,7 +24,7 @@ class WeightSettings(BaseModel):
 
 
 class TargetUpdate(Body):
-    weight: Annotated[float, Strict(), Field(gt=0, le=10_000, allow_inf_nan=False,
+    weight: Annotated[float, Strict(), Field(ge=0.01, le=10_000, allow_inf_nan=False,
                                              description="the target weight, in `unit`")]
     unit: Annotated[Unit | None, Field(description=(
         "the unit the client means; it must be the server's default_unit (else 422/2101)"))] = None

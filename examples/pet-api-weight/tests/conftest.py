@@ -20,7 +20,7 @@ PLUGINS = ("core", "accounts", "pets", "records", "metrics", "weight")
 @pytest.fixture(scope="session")
 def mysql_url(mysql_server_url: str) -> str:
     """A database of this package's tests, migrated with the weight plugin enabled."""
-    return migrated_database(mysql_server_url, "pet_api_weight_plugin", plugins=PLUGINS)
+    return migrated_database(mysql_server_url, "pet_api_weight_plugin", plugins=list(PLUGINS))
 
 
 @pytest.fixture

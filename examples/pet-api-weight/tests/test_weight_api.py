@@ -147,8 +147,8 @@ async def test_a_target_goes_with_its_pet(api, app):
 
 
 @pytest.mark.parametrize("body, field, message", [
-    ({"weight": 0}, "weight", "Input should be greater than 0"),
-    ({"weight": -3.5}, "weight", "Input should be greater than 0"),
+    ({"weight": 0}, "weight", "Input should be greater than or equal to 0.01"),
+    ({"weight": -3.5}, "weight", "Input should be greater than or equal to 0.01"),
     ({"weight": "12"}, "weight", "Input should be a valid number"),
     ({"weight": 10_001}, "weight", "Input should be less than or equal to 10000"),
     ({"weight": 12, "unit": "stone"}, "unit", "Input should be 'kg' or 'lb'"),
