@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import migrated_database
+from server.db import connect
+from tests.conftest import migrated_database, run_async, test_config
 from tests.handlers.v1.test_openapi import (  # noqa: F401 - collected again here, with the plugin enabled
     test_each_documented_error_status_lists_the_codes_the_catalog_gives_that_status,
     test_each_operation_describes_parameters_body_success_and_errors,
@@ -15,6 +16,7 @@ from tests.handlers.v1.test_openapi import (  # noqa: F401 - collected again her
     test_the_document_is_valid_openapi_3_1,
     test_the_document_lists_every_route_of_the_cli_with_its_scopes,
 )
+from tests.mariadb_server import create_database
 from tests.processes import ROOT, clean_env
 
 PLUGINS = ("core", "accounts", "pets", "records", "metrics", "weight")
@@ -55,6 +57,31 @@ def test_routes_lists_the_plugins_routes_with_their_scopes_only_when_enabled():
     default = main("routes")
     assert [row for row in default if "weight" in " ".join(row)] == []
     assert ["POST", "/v1/pets", "pets", "pets:write"] in default
+
+
+async def tables_and_ledger(url: str) -> tuple[set[str], set[tuple[str, int]]]:
+    db = await connect(test_config(database_url=url))
+    try:
+        tables = {str(row[0]) for row in await db.fetch_all(db.dialect.tables)}
+        ledger = {(str(row[0]), int(str(row[1]))) for row in await db.fetch_all(
+            "SELECT plugin, version FROM schema_migrations")}
+        return tables, ledger
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("backend", ["mysql", "sqlite"])
+def test_migrate_creates_its_table_only_when_enabled_and_disabling_keeps_it(backend, request, tmp_path):
+    url = (create_database(request.getfixturevalue("mysql_server_url"), "pet_api_weight_migrate")
+           if backend == "mysql" else f"sqlite:///{tmp_path}/weight.sqlite3")
+    without = main("migrate", PET_API_DATABASE_URL=url)
+    tables, ledger = run_async(tables_and_ledger(url))
+    assert "weight_targets" not in tables and not any(plugin == "weight" for plugin, _ in ledger), without
+    main("migrate", PET_API_DATABASE_URL=url, PET_API_PLUGINS=",".join(PLUGINS))
+    tables, ledger = run_async(tables_and_ledger(url))
+    assert "weight_targets" in tables and ("weight", 1) in ledger and ("pets", 1) in ledger
+    main("migrate", PET_API_DATABASE_URL=url)  # disabled again: its table and its row stay
+    assert run_async(tables_and_ledger(url)) == (tables, ledger)
 
 
 @pytest.mark.gen_test
