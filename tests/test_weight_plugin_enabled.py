@@ -87,7 +87,7 @@ def test_migrate_creates_its_table_only_when_enabled_and_disabling_keeps_it(back
 @pytest.mark.gen_test
 async def test_its_error_code_and_routes_are_served_when_enabled(api):
     catalog = (await api.get("/v1/errors")).body["data"]
-    assert {"error_code": 2101, "http_status": 422, "message": "weight unit mismatch"} in catalog
+    assert {"error_code": 2101, "http_status": 409, "message": "weight unit mismatch"} in catalog
     paths = (await api.get("/v1/openapi.json")).body["paths"]
     assert {path for path in paths if "weight" in path} == {path for _, path, _ in WEIGHT_ROUTES}
 

@@ -6,4 +6,8 @@ from server.errors import APIError
 
 
 class WeightUnitMismatch(APIError):
-    status, code, message, message_zh = 422, 2101, "weight unit mismatch", "体重单位不一致"
+    """A target sent in another unit than the server's default_unit: refused rather than converted, since the
+    records' values carry no unit and a client that assumed the wrong one should learn it (409: it conflicts
+    with the server's configured state, like a taken e-mail)."""
+
+    status, code, message, message_zh = 409, 2101, "weight unit mismatch", "体重单位不一致"

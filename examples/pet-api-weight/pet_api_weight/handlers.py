@@ -11,7 +11,6 @@ from pet_api_weight.service import delete_target, get_target, set_target, weight
 from server.app import PetAPI
 from server.auth import require_scopes
 from server.declare import operation
-from server.errors import NotFound
 from server.handlers.base import BaseHandler, id_param
 from server.services.pets import Pet, get_owned_pet
 
@@ -65,16 +64,14 @@ class WeightChartHandler(WeightBaseHandler):
 
 class WeightTargetHandler(WeightBaseHandler):
     @require_scopes("pets:read")
-    @operation(summary="A pet's target weight", response=WeightTarget)
+    @operation(summary="A pet's target weight (null when none is set)", response=WeightTarget | None)
     async def get(self, pet_id: str) -> None:
         pet = await self.owned_pet(pet_id)
-        target = await get_target(self.application.db, pet_id=pet.id, unit=self.weight_settings.default_unit)
-        if target is None:
-            raise NotFound("no target weight is set")
-        self.send(target)
+        self.send(await get_target(self.application.db, pet_id=pet.id, unit=self.weight_settings.default_unit))
 
     @require_scopes("pets:write")
-    @operation(summary="Set a pet's target weight", body=TargetUpdate, response=WeightTarget, errors=(422,))
+    @operation(summary="Set a pet's target weight, in the server's unit", body=TargetUpdate, response=WeightTarget,
+               errors=(409,))
     async def put(self, pet_id: str, *, body: TargetUpdate) -> None:
         pet = await self.owned_pet(pet_id)
         unit = self.weight_settings.default_unit
@@ -84,7 +81,7 @@ class WeightTargetHandler(WeightBaseHandler):
         self.send(await set_target(self.application.db, pet_id=pet.id, weight=body.weight, unit=unit))
 
     @require_scopes("pets:write")
-    @operation(summary="Remove a pet's target weight", response=None)
+    @operation(summary="Remove a pet's target weight (done as well when none is set)", response=None)
     async def delete(self, pet_id: str) -> None:
         pet = await self.owned_pet(pet_id)
         await delete_target(self.application.db, pet_id=pet.id)

@@ -27,7 +27,7 @@ class TargetUpdate(Body):
     weight: Annotated[float, Strict(), Field(ge=0.01, le=10_000, allow_inf_nan=False,
                                              description="the target weight, in `unit`")]
     unit: Annotated[Unit | None, Field(description=(
-        "the unit the client means; it must be the server's default_unit (else 422/2101)"))] = None
+        "the unit the client means; it must be the server's default_unit (else 409/2101)"))] = None
 
 
 @dataclass(slots=True)

@@ -63,10 +63,8 @@ async def set_target(db: Executor, *, pet_id: int, weight: float, unit: Unit) ->
 
 
 async def delete_target(db: Executor, *, pet_id: int) -> None:
-    """Remove the pet's target weight, or 404 when it has none."""
-    result = await db.execute("DELETE FROM weight_targets WHERE pet_id = %s", (pet_id,))
-    if result.rowcount == 0:
-        raise NotFound()
+    """Remove the pet's target weight, if it has one (idempotent: 404 stays the answer for a pet, not a target)."""
+    await db.execute("DELETE FROM weight_targets WHERE pet_id = %s", (pet_id,))
 
 
 async def weight_series(db: Executor, *, pet_id: int, unit: Unit) -> WeightSeries:

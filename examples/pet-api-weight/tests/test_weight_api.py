@@ -115,7 +115,7 @@ async def test_the_target_is_set_read_shown_and_removed(api, app):
     _, token = await user_with_token(app)
     pet, _ = await weighed_pet(api, token, [("2024-01-01", 30.0), ("2024-02-01", 31.0)])
     path = f"/v1/pets/{pet['id']}/weight/target"
-    assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}", message="no target weight is set")
+    assert (await api.get(path, token=token)).body == {"code": 200, "data": None, "message": "ok"}
     first = await api.request("PUT", path, token=token, json={"weight": 28.5})
     assert first.status == 200, first.body
     assert (first.body["data"]["weight"], first.body["data"]["unit"]) == (28.5, "kg")
@@ -131,7 +131,8 @@ async def test_the_target_is_set_read_shown_and_removed(api, app):
     assert "target 29.25 kg" in [t.text for t in ET.fromstring(chart.raw).iter(f"{SVG}text")]
     removed = await api.delete(path, token=token)
     assert removed.body == {"code": 200, "data": None, "message": "ok"}
-    assert_error(await api.delete(path, token=token), 404, 1002, f"DELETE {path}")
+    assert (await api.delete(path, token=token)).body == removed.body  # idempotent
+    assert (await api.get(path, token=token)).body["data"] is None
     assert (await api.get(f"/v1/pets/{pet['id']}/weight", token=token)).body["data"]["target"] is None
 
 
@@ -163,7 +164,7 @@ async def test_an_invalid_target_is_refused_naming_the_field(api, app, body, fie
     response = await api.request("PUT", path, token=token, json=body)
     assert_error(response, 400, 1001, f"PUT {path}")
     assert response.body["errors"] == [{"field": field, "message": message}]
-    assert (await api.get(path, token=token)).status == 404  # nothing was written
+    assert (await api.get(path, token=token)).body["data"] is None  # nothing was written
 
 
 @both_backends
@@ -173,12 +174,12 @@ async def test_a_target_in_another_unit_is_refused_with_the_plugins_own_code(api
     pet = await create_pet(api, token)
     path = f"/v1/pets/{pet['id']}/weight/target"
     response = await api.request("PUT", path, token=token, json={"weight": 20, "unit": "lb"})
-    assert_error(response, 422, 2101, f"PUT {path}", message="unit: this server records weights in kg, not lb")
+    assert_error(response, 409, 2101, f"PUT {path}", message="unit: this server records weights in kg, not lb")
     assert response.body["errors"] == [{"field": "unit", "message": "must be kg"}]
     chinese = await api.request("PUT", path, token=token, json={"weight": 20, "unit": "lb"},
                                 headers={"Accept-Language": "zh-CN"})
-    assert_error(chinese, 422, 2101, f"PUT {path}", message="体重单位不一致")
-    assert (await api.get(path, token=token)).status == 404
+    assert_error(chinese, 409, 2101, f"PUT {path}", message="体重单位不一致")
+    assert (await api.get(path, token=token)).body["data"] is None
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -200,9 +201,9 @@ async def test_scopes_are_the_pets_ones(api, app):
 @pytest.mark.gen_test(timeout=30)
 async def test_its_code_routes_and_scopes_are_in_the_catalog_and_the_document(api):
     catalog = await api.get("/v1/errors")
-    assert {"error_code": 2101, "http_status": 422, "message": "weight unit mismatch"} in catalog.body["data"]
+    assert {"error_code": 2101, "http_status": 409, "message": "weight unit mismatch"} in catalog.body["data"]
     chinese = await api.get("/v1/errors", headers={"Accept-Language": "zh"})
-    assert {"error_code": 2101, "http_status": 422, "message": "体重单位不一致"} in chinese.body["data"]
+    assert {"error_code": 2101, "http_status": 409, "message": "体重单位不一致"} in chinese.body["data"]
     document = (await api.get("/v1/openapi.json")).body
     paths = document["paths"]
     assert set(paths["/v1/pets/{pet_id}/weight"]) == {"get"}
@@ -212,7 +213,7 @@ async def test_its_code_routes_and_scopes_are_in_the_catalog_and_the_document(ap
     assert chart["x-required-scopes"] == ["pets:read"] and chart["tags"] == ["weight"]
     put = paths["/v1/pets/{pet_id}/weight/target"]["put"]
     assert put["x-required-scopes"] == ["pets:write"]
-    assert put["responses"]["422"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error422"}
-    assert document["components"]["schemas"]["Error422"]["allOf"][1] == {
-        "properties": {"error_code": {"enum": [2101]}}}
+    assert put["responses"]["409"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error409"}
+    assert document["components"]["schemas"]["Error409"]["allOf"][1] == {
+        "properties": {"error_code": {"enum": [1005, 2101]}}}

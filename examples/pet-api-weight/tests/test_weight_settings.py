@@ -29,7 +29,7 @@ async def test_weights_and_targets_are_in_the_configured_unit(api, app):
     series = await api.get(f"/v1/pets/{pet['id']}/weight", token=token)
     assert (series.body["data"]["unit"], series.body["data"]["stats"]["last"]) == ("lb", 22.5)
     path = f"/v1/pets/{pet['id']}/weight/target"
-    assert_error(await api.request("PUT", path, token=token, json={"weight": 10, "unit": "kg"}), 422, 2101,
+    assert_error(await api.request("PUT", path, token=token, json={"weight": 10, "unit": "kg"}), 409, 2101,
                  f"PUT {path}", message="unit: this server records weights in lb, not kg")
     target = await api.request("PUT", path, token=token, json={"weight": 20, "unit": "lb"})
     assert (target.status, target.body["data"]["weight"], target.body["data"]["unit"]) == (200, 20, "lb")
