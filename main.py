@@ -1,4 +1,4 @@
-"""pet-api command line: serve (default), migrate, create-admin, routes."""
+"""pet-api command line: serve (default), migrate, create-admin, routes, plugins."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import os
 import sys
+from typing import Any
 
 from server.config import Config, ConfigError, load_config
 
@@ -36,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="create or promote an admin (password: PET_API_ADMIN_PASSWORD or a prompt)")
     admin.add_argument("--email", required=True)
     admin.add_argument("--nickname", default="admin")
-    sub.add_parser("routes", parents=[common], help="print the route table")
+    sub.add_parser("routes", parents=[common], help="print the route table and the enabled plugins' scopes")
+    sub.add_parser("plugins", parents=[common],
+                   help="list every discoverable plugin: source, enabled, routes, scopes, settings, migrations")
     return parser
 
 
@@ -73,9 +76,9 @@ def _admin_password() -> str | None:
 async def _create_admin(config: Config, email: str, nickname: str) -> int:
     from server.db import connect
     from server.errors import InvalidParameter
-    from server.schemas.accounts import UserCreate
-    from server.services.accounts import Accounts
-    from server.services.credentials import create_or_promote_admin
+    from server.plugins.accounts.models import UserCreate
+    from server.plugins.accounts.services.accounts import Accounts
+    from server.plugins.accounts.services.credentials import create_or_promote_admin
     from server.validation import validate
 
     password = _admin_password()
@@ -126,14 +129,77 @@ def _scopes_column(fn: object) -> str:
     return " ".join(sorted(fn.required_scopes)) or "(any token)"
 
 
+def _table(rows: list[tuple[str, ...]]) -> None:
+    """Print rows in columns (the last one unpadded)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
 def _routes(config: Config) -> int:
     from server import make_app
 
     app = make_app(config)
-    rows = [(m.upper(), path, plugin, _scopes_column(fn)) for path, m, fn, plugin in app.route_table()]
-    widths = [max(len(r[i]) for r in rows + [("METHOD", "PATH", "PLUGIN", "SCOPES")]) for i in range(3)]
-    for row in [("METHOD", "PATH", "PLUGIN", "SCOPES"), *rows]:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    _table([("METHOD", "PATH", "PLUGIN", "SCOPES"),
+            *((m.upper(), path, plugin, _scopes_column(fn)) for path, m, fn, plugin in app.route_table())])
+    print()
+    _table([("SCOPE", "PLUGIN", "DESCRIPTION"),
+            *((s.name, s.plugin, s.description) for s in app.plugin_set.scopes.values())])
+    return 0
+
+
+async def _migration_state(config: Config, found: list[Any]) -> dict[str, str]:
+    """Per plugin: 'n applied, m pending (...)', or 'database unreachable'."""
+    from server.db import connect
+    from server.db.migrations import CORE_SOURCE, applied, available
+
+    sources = [CORE_SOURCE, *((f.name, f.migrations) for f in found if f.migrations is not None)]
+    try:
+        db = await connect(config)
+    except Exception:  # noqa: BLE001 - any failure to connect is reported the same way, never as a traceback
+        return {name: "database unreachable" for name, _ in sources}
+    try:
+        done = await applied(db)
+        state = {}
+        for plugin, folder in sources:
+            files = available(db.dialect.name, folder, plugin)
+            todo = [f"{m.version:04d}_{m.name}" for m in files if (plugin, m.version) not in done]
+            state[plugin] = f"{len(files) - len(todo)} applied, {len(todo)} pending" + (
+                f" ({', '.join(todo)})" if todo else "")
+        return state
+    except Exception:  # noqa: BLE001
+        return {name: "database unreachable" for name, _ in sources}
+    finally:
+        await db.close()
+
+
+def _plugins(config: Config) -> int:
+    from server.plugins import discoverable, operations
+    from server.registry import settings_variable
+
+    found, broken = discoverable(config.plugins)
+    state = asyncio.run(_migration_state(config, found))
+    for item in found:
+        plugin = item.plugin
+        enabled = item.name in config.plugins or item.module in config.plugins
+        print(f"{item.name}  [{'enabled' if enabled else 'disabled'}]  {item.origin}")
+        routes = [f"{m.upper()} {path}" for path, m, _ in operations(plugin)]
+        print(f"  routes:     {', '.join(routes) or '-'}")
+        print(f"  requires:   {', '.join(plugin.requires) or '-'}")
+        print(f"  scopes:     {', '.join(plugin.scopes) or '-'}")
+        if plugin.settings is None:
+            print("  settings:   -")
+        else:
+            print("  settings:")
+            for key, field in plugin.settings.model_fields.items():
+                default = "(required)" if field.is_required() else f"= {field.get_default(call_default_factory=True)!r}"
+                print(f"    {key} {default}  [{settings_variable(item.name, key)}]")
+        codes = plugin.error_codes
+        print(f"  errors:     {', '.join(str(e.code) for e in plugin.errors) or '-'}"
+              + (f" (reserves {codes.start}-{codes.stop - 1})" if codes else ""))
+        print(f"  migrations: {state.get(item.name, '-')}")
+    for name, reason in broken.items():
+        print(f"{name}  [broken]  {reason}")
     return 0
 
 
@@ -168,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             return 4
     if command == "routes":
         return _routes(config)
+    if command == "plugins":
+        return _plugins(config)
     from server.app import PendingMigrations
     from server.errors import ServiceUnavailable
     from server.logs import configure_logging

@@ -16,13 +16,13 @@ from server.db.migrations import Source, migrate, pending
 from server.handlers.base import NotFoundHandler
 from server.logs import AccessLog
 from server.passwords import Passwords
+from server.plugins import operations
 from server.rbac import RoleMap
 from server.registry import PluginSet, load_plugins
 from server.runtime import Runtime
 from server.services.revocations import RevocationCache
 
 log = logging.getLogger("pet_api")
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
 class PendingMigrations(RuntimeError):
@@ -69,14 +69,7 @@ class PetAPI(tornado.web.Application):
 
     def route_table(self) -> list[tuple[str, str, Any, str]]:
         """(path, method, handler function, plugin) for every mounted operation."""
-        table = []
-        for plugin in self.plugins:
-            for route in plugin.routes:
-                for method in HTTP_METHODS:
-                    fn = getattr(route.handler, method)
-                    if fn is not getattr(tornado.web.RequestHandler, method):
-                        table.append((route.path, method, fn, plugin.name))
-        return table
+        return [(path, method, fn, plugin.name) for plugin in self.plugins for path, method, fn in operations(plugin)]
 
     async def startup(self) -> None:
         """Open the database, check (or in dev apply) migrations, start background work and plugins."""
@@ -92,6 +85,9 @@ class PetAPI(tornado.web.Application):
         self.revocations.start(self.db)
         await self.roles.fetch()
         self.roles.start()
+        undeclared = sorted(self.roles.granted() - set(self.plugin_set.scopes))
+        if undeclared:
+            log.warning("the role map grants scopes no enabled plugin declares: %s", ", ".join(undeclared))
         for plugin in self.plugins:
             if plugin.on_start is not None:
                 await plugin.on_start(self)

@@ -39,6 +39,10 @@ class RoleMap:
     def loaded(self) -> bool:
         return self._map is not None
 
+    def granted(self) -> frozenset[str]:
+        """Every scope some role of the current map grants (none before a map is loaded)."""
+        return frozenset().union(*self._map.values()) if self._map else frozenset()
+
     def scopes_for(self, role: str) -> frozenset[str]:
         """The role's scopes; 503 when no map was ever loaded (no failing open)."""
         if self._map is None:

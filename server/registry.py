@@ -111,31 +111,34 @@ def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | Non
 
 
 def _catalog(found: list[Found]) -> ErrorCatalog:
+    """Core classes, then each plugin's; every code inside its plugin's range, claimed once, off the core's."""
     classes: list[type[APIError]] = list(ERROR_CLASSES)
     owners: dict[int, str] = {}
-    ranges: list[tuple[range, str]] = []
     for item in found:
-        plugin, name = item.plugin, item.name
-        reserved = plugin.error_codes
-        if reserved is not None:
-            for other, owner in ranges:
-                if reserved.start < other.stop and other.start < reserved.stop:
-                    raise _fail(f"plugin {name!r}: error codes {reserved.start}-{reserved.stop - 1} overlap "
-                                f"{other.start}-{other.stop - 1} of plugin {owner!r}")
-            clash = sorted(CORE_CODES & set(reserved))
-            if clash:
-                raise _fail(f"plugin {name!r}: error codes {reserved.start}-{reserved.stop - 1} include core code "
-                            f"{clash[0]}")
-            ranges.append((reserved, name))
-        for cls in plugin.errors:
+        reserved = item.plugin.error_codes
+        for cls in item.plugin.errors:
             if cls.code in owners:
-                raise _fail(f"plugin {name!r}: error code {cls.code} ({cls.__name__}) is also claimed by plugin "
-                            f"{owners[cls.code]!r}")
+                raise _fail(f"plugin {item.name!r}: error code {cls.code} ({cls.__name__}) is also claimed by "
+                            f"plugin {owners[cls.code]!r}")
             if reserved is None or cls.code not in reserved:
                 where = "no error_codes range" if reserved is None else f"range {reserved.start}-{reserved.stop - 1}"
-                raise _fail(f"plugin {name!r}: error code {cls.code} ({cls.__name__}) is outside its {where}")
-            owners[cls.code] = name
+                raise _fail(f"plugin {item.name!r}: error code {cls.code} ({cls.__name__}) is outside its {where}")
+            owners[cls.code] = item.name
             classes.append(cls)
+    ranges: list[tuple[range, str]] = []
+    for item in found:
+        reserved = item.plugin.error_codes
+        if reserved is None:
+            continue
+        span = f"{reserved.start}-{reserved.stop - 1}"
+        clash = sorted(CORE_CODES & set(reserved))
+        if clash:
+            raise _fail(f"plugin {item.name!r}: its error codes {span} include the core's {clash[0]}")
+        for other, owner in ranges:
+            if reserved.start < other.stop and other.start < reserved.stop:
+                raise _fail(f"plugin {item.name!r}: its error codes {span} overlap {other.start}-{other.stop - 1} "
+                            f"of plugin {owner!r}")
+        ranges.append((reserved, item.name))
     return ErrorCatalog(tuple(classes))
 
 

@@ -16,8 +16,8 @@ from tornado.testing import bind_unused_port
 
 from server.app import PetAPI
 from server.connections import make_http_server
-from server.services.users import User, update_user
-from server.services.users import create_user as insert_user
+from server.plugins.accounts.services.users import User, update_user
+from server.plugins.accounts.services.users import create_user as insert_user
 
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)

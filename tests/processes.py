@@ -36,6 +36,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
+def run_main(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python main.py ARGS` run to its end with a clean environment plus env; output captured as text."""
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=clean_env(**env), text=True,
+                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def one_line(text: str) -> str:
+    """The only non-blank line of text (asserts there is exactly one)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment of a test server on this database, with INFO logs."""
     return clean_env(**{"PET_API_DATABASE_URL": database_url, "PET_API_LOG_LEVEL": "INFO", **extra})

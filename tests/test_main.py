@@ -3,8 +3,6 @@
 import itertools
 import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +14,7 @@ from server.config import load_config
 from server.db.migrations import available
 from server.registry import load_plugins
 from tests.mariadb_server import create_database
-from tests.processes import ROOT, ServerProcess, clean_env, free_port, get
+from tests.processes import ServerProcess, clean_env, free_port, get, one_line, run_main
 
 SECRET = secrets.token_urlsafe(40)
 FAST_HASH = {"PET_API_PASSWORD_HASH_TIME_COST": "1", "PET_API_PASSWORD_HASH_MEMORY_KIB": "8192"}
@@ -24,19 +22,11 @@ _names = itertools.count(1)
 BOOM = "tests.handlers.boom_plugin"  # a test-only plugin whose route raises
 
 
-def run(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=clean_env(**env), text=True,
-                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+run = run_main
 
 
 def new_database(server_url: str) -> str:
     return create_database(server_url, f"pet_api_cli_{os.getpid()}_{next(_names)}")
-
-
-def one_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    return lines[0]
 
 
 # ---- configuration errors: one line naming the key, non-zero exit
@@ -81,13 +71,20 @@ def test_routes_prints_method_path_plugin_and_scopes():
     assert ["PATCH", "/v1/users/me", "accounts", "users:me"] in rows
     assert ["DELETE", "/v1/tokens/current", "accounts", "(any", "token)"] in rows
     assert ["POST", "/v1/pets", "pets", "pets:write"] in rows
+    scopes = result.stdout.split("\n\n")[1].splitlines()  # then every scope the enabled plugins declare
+    assert scopes[0].split() == ["SCOPE", "PLUGIN", "DESCRIPTION"]
+    assert [line.split()[:2] for line in scopes[1:]] == [
+        ["users:me", "accounts"], ["users:admin", "accounts"], ["pets:read", "pets"], ["pets:write", "pets"],
+        ["pets:admin", "pets"]]
 
 
 def test_routes_lists_only_the_plugins_in_the_profile():
     result = run("routes", "--env=test", PET_API_PLUGINS="core")
     assert result.returncode == 0, result.stderr
-    plugins = {line.split()[2] for line in result.stdout.splitlines()[1:]}
+    routes, scopes = result.stdout.split("\n\n")
+    plugins = {line.split()[2] for line in routes.splitlines()[1:]}
     assert plugins == {"core"}
+    assert scopes.splitlines() == ["SCOPE  PLUGIN  DESCRIPTION"]  # core declares none
 
 
 # ---- migrate, and prod refusing a schema that is behind

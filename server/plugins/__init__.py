@@ -39,6 +39,7 @@ class Route:
 
 
 Hook = Callable[[Any], Awaitable[None]]
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,19 @@ class Plugin:
     error_codes: range | None = None  # the numeric range it reserves, e.g. range(2100, 2200)
     migrations: Path | None = None  # mysql/ and sqlite/ NNNN_name.sql; default: <package>/migrations if it exists
     version: str | None = None  # shown by `main.py plugins`; default: the distribution's version
+
+
+def operations(plugin: Plugin) -> list[tuple[str, str, Any]]:
+    """(path, method, handler function) of every method the plugin's handlers define."""
+    import tornado.web
+
+    table = []
+    for route in plugin.routes:
+        for method in HTTP_METHODS:
+            fn = getattr(route.handler, method)
+            if fn is not getattr(tornado.web.RequestHandler, method):
+                table.append((route.path, method, fn))
+    return table
 
 
 class PluginError(Exception):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from server.services.users import get_user
+from server.plugins.accounts.services.users import get_user
 from tests.factories import PASSWORD, create_user, token_for
 from tests.processes import ROOT, clean_env
 

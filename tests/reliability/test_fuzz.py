@@ -20,8 +20,9 @@ from itsdangerous import URLSafeTimedSerializer
 
 from server.auth import SALT, TokenSigner, bearer_token
 from server.errors import AuthFailed, InvalidParameter, TokenExpired, TokenInvalid
-from server.schemas.accounts import AdminUserUpdate, MeUpdate, PageQuery, TokenCreate, UserCreate
-from server.schemas.pets import PetCreate, PetListQuery, PetUpdate, RecordCreate, RecordListQuery
+from server.plugins.accounts.models import AdminUserUpdate, MeUpdate, PageQuery, TokenCreate, UserCreate
+from server.plugins.pets.models import PetCreate, PetListQuery, PetUpdate
+from server.plugins.records.models import RecordCreate, RecordListQuery
 from server.validation import parse_json, validate
 from tests.conftest import migrated_database
 from tests.conftest import test_config as profile

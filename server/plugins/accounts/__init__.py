@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from server.handlers.v1.tokens import CurrentTokenHandler, TokensHandler
-from server.handlers.v1.users import MeHandler, UserHandler, UsersHandler
 from server.plugins import Plugin, Route
-from server.services.accounts import Accounts, LoginLimits
+from server.plugins.accounts.handlers.tokens import CurrentTokenHandler, TokensHandler
+from server.plugins.accounts.handlers.users import MeHandler, UserHandler, UsersHandler
+from server.plugins.accounts.services.accounts import Accounts, LoginLimits
 
 
 def _setup(app: Any) -> None:

@@ -1,9 +1,9 @@
 """Core routes: liveness, readiness, the error catalog, the API document and its docs page."""
 
-from server.handlers.v1.docs import DocsPageHandler, DocsScriptHandler, DocsStyleHandler, OpenAPIHandler
-from server.handlers.v1.health import ErrorsHandler, HealthHandler, ReadyHandler
 from server.openapi import ApiDocument
 from server.plugins import Plugin, Route
+from server.plugins.core.handlers.docs import DocsPageHandler, DocsScriptHandler, DocsStyleHandler, OpenAPIHandler
+from server.plugins.core.handlers.health import ErrorsHandler, HealthHandler, ReadyHandler
 
 
 def _setup(app: object) -> None:

@@ -2,14 +2,14 @@
 
 from typing import Any
 
-from server.handlers.metrics import MetricsHandler
 from server.plugins import Plugin, Route
+from server.plugins.metrics.handlers import MetricsHandler
 
 
 def _setup(app: Any) -> None:
     # imported here: loading the plugin (the profile check, before workers fork) must not import
     # prometheus_client, which chooses its storage when imported (server/serve.py export_metrics_dir)
-    from server.metrics import Metrics
+    from server.plugins.metrics.collector import Metrics
 
     app.metrics = Metrics(app)
 

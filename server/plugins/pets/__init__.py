@@ -1,7 +1,7 @@
 """Pets: the product's main resource."""
 
-from server.handlers.v1.pets import PetHandler, PetsHandler
 from server.plugins import Plugin, Route
+from server.plugins.pets.handlers import PetHandler, PetsHandler
 
 PLUGIN = Plugin(
     name="pets",

@@ -1,7 +1,7 @@
 """Health records under a pet: a second domain plugin, mounted only when the profile lists it."""
 
-from server.handlers.v1.records import RecordHandler, RecordsHandler
 from server.plugins import Plugin, Route
+from server.plugins.records.handlers import RecordHandler, RecordsHandler
 
 PLUGIN = Plugin(
     name="records",

@@ -7,8 +7,8 @@ from typing import Any
 
 from server.db import Database
 from server.errors import InvalidParameter
-from server.services.accounts import Accounts
-from server.services.users import User, create_user, find_user_by_email, get_user, update_user
+from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
 
 
 async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Any]) -> User:

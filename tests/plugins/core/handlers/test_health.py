@@ -3,7 +3,6 @@
 import asyncio
 import itertools
 import time
-from pathlib import Path
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
@@ -15,8 +14,7 @@ from tests.conftest import migrate_database
 from tests.conftest import test_config as profile_config
 from tests.factories import Api, serving, user_with_token
 from tests.mariadb_server import create_database
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.processes import ROOT
 
 
 @pytest.mark.gen_test

@@ -5,9 +5,9 @@ from __future__ import annotations
 from server.auth import IssuedToken
 from server.db import Database
 from server.errors import AuthFailed
-from server.services import throttle
-from server.services.accounts import Accounts
-from server.services.users import find_user_by_email
+from server.plugins.accounts.services import throttle
+from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.users import find_user_by_email
 
 WRONG = "wrong account or password"
 

@@ -4,10 +4,11 @@ import datetime as dt
 
 import pytest
 
-from server.schemas.pets import PetCreate, RecordCreate, RecordListQuery
-from server.services.pets import create_pet
-from server.services.records import create_record, get_record, list_records
-from server.services.users import create_user
+from server.plugins.accounts.services.users import create_user
+from server.plugins.pets.models import PetCreate
+from server.plugins.pets.services import create_pet
+from server.plugins.records.models import RecordCreate, RecordListQuery
+from server.plugins.records.services import create_record, get_record, list_records
 
 pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from server.auth import Principal, require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler
-from server.schemas.accounts import TokenCreate
-from server.services.login import login
+from server.plugins.accounts.models import TokenCreate
+from server.plugins.accounts.services.login import login
 
 
 @dataclass(slots=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.schemas.pets import RecordCreate, RecordListQuery
+from server.plugins.pets.services import get_owned_pet
+from server.plugins.records.models import RecordCreate, RecordListQuery
+from server.plugins.records.services import Record, create_record, delete_record, get_record, list_records
 from server.services import page
-from server.services.pets import get_owned_pet
-from server.services.records import Record, create_record, delete_record, get_record, list_records
 
 
 class RecordsHandler(BaseHandler):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.schemas.pets import PetCreate, PetListQuery, PetUpdate
+from server.plugins.pets.models import PetCreate, PetListQuery, PetUpdate
+from server.plugins.pets.services import Pet, create_pet, delete_pet, get_owned_pet, list_pets, update_pet
 from server.services import page
-from server.services.pets import Pet, create_pet, delete_pet, get_owned_pet, list_pets, update_pet
 
 
 class PetsHandler(BaseHandler):

@@ -3,9 +3,13 @@
 import pytest
 
 from server.errors import InvalidParameter, TokenRevoked
-from server.services.credentials import change_own_account, create_or_promote_admin, set_role_or_disabled
+from server.plugins.accounts.services.credentials import (
+    change_own_account,
+    create_or_promote_admin,
+    set_role_or_disabled,
+)
+from server.plugins.accounts.services.users import get_user
 from server.services.revocations import RevocationCache
-from server.services.users import get_user
 from tests.factories import PASSWORD, create_user
 
 pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from server.errors import TooManyRequests
-from server.services import throttle
+from server.plugins.accounts.services import throttle
 from tests.factories import both_backends
 
 pytestmark = both_backends

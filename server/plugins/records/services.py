@@ -10,7 +10,7 @@ import orjson
 
 from server.db import Dialect, Executor, IntegrityViolation, column
 from server.errors import NotFound
-from server.schemas.pets import RecordCreate, RecordKind, RecordListQuery
+from server.plugins.records.models import RecordCreate, RecordKind, RecordListQuery
 from server.services import fetch_page, json_row, utcnow
 
 COLUMNS = "id, pet_id, kind, date, note, value, created_at"

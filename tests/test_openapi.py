@@ -8,7 +8,6 @@ import datetime as dt
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,8 @@ from jsonschema.validators import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from tests.factories import create_pet, create_user, token_for, user_with_token
+from tests.processes import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 NOT_DOCUMENTED = {"/metrics"}
 METHODS = ("get", "post", "put", "patch", "delete")
 # Every keyword the document may use in a schema: anything else (e.g. pydantic's "ge") would be ignored
@@ -45,7 +44,8 @@ def cli_routes() -> list[tuple[str, str, str]]:
     """(METHOD, path, scopes) rows of `python main.py routes --env=test`."""
     out = subprocess.run([sys.executable, "main.py", "routes", "--env=test"], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=60).stdout
-    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    routes = out.split("\n\n")[0]  # the scope table follows a blank line
+    rows = [line.split() for line in routes.splitlines()[1:] if line.strip()]
     return [(row[0], row[1], " ".join(row[3:])) for row in rows]
 
 

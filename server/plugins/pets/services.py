@@ -13,7 +13,7 @@ import orjson
 from server.auth import Principal
 from server.db import Dialect, Executor, column
 from server.errors import NotFound, PreconditionFailed
-from server.schemas.pets import PetCreate, PetListQuery, Sex, Species, Status
+from server.plugins.pets.models import PetCreate, PetListQuery, Sex, Species, Status
 from server.services import fetch_page, json_row, utcnow
 
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"

@@ -1,4 +1,4 @@
-"""Request models of pets and their health records.
+"""Request models of pets.
 
 The same models validate requests and produce the API document, so each type accepts exactly what its
 JSON Schema admits: dates are "YYYY-MM-DD" strings (not timestamps), numbers are JSON numbers (not
@@ -20,7 +20,6 @@ from server.validation import Body, Query
 Species = Literal["dog", "cat", "bird", "rabbit", "fish", "reptile", "other"]
 Sex = Literal["male", "female", "unknown"]
 Status = Literal["available", "pending", "adopted"]
-RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
 PetSort = Literal["id", "-id", "name", "-name", "created_at", "-created_at"]
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -126,18 +125,5 @@ class PetListQuery(Query):
     owner_id: Annotated[int | None, Field(ge=1, le=MAX_ID, description=(
         "only this owner's pets (for pets:admin; other callers only ever see their own)")), QueryInt] = None
     sort: Annotated[PetSort, Field(description="order of the page; a leading - sorts descending")] = "id"
-    limit: Limit = 20
-    offset: Offset = 0
-
-
-class RecordCreate(Body):
-    kind: RecordKind
-    date: Date
-    note: Annotated[str, Strict(), Field(max_length=2000)] | None = None
-    value: Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)] | None = None
-
-
-class RecordListQuery(Query):
-    kind: Annotated[RecordKind | None, Field(description="only records of this kind")] = None
     limit: Limit = 20
     offset: Offset = 0

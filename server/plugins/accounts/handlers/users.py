@@ -5,10 +5,10 @@ from __future__ import annotations
 from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.schemas.accounts import AdminUserUpdate, MeUpdate, PageQuery, UserCreate
+from server.plugins.accounts.models import AdminUserUpdate, MeUpdate, PageQuery, UserCreate
+from server.plugins.accounts.services.credentials import change_own_account, set_role_or_disabled
+from server.plugins.accounts.services.users import AdminUserOut, UserOut, create_user, get_user, list_users
 from server.services import page
-from server.services.credentials import change_own_account, set_role_or_disabled
-from server.services.users import AdminUserOut, UserOut, create_user, get_user, list_users
 
 
 class UsersHandler(BaseHandler):

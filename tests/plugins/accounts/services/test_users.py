@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from server.errors import Conflict, NotFound
-from server.services.users import create_user, find_user_by_email, get_user, list_users, update_user
+from server.plugins.accounts.services.users import create_user, find_user_by_email, get_user, list_users, update_user
 from tests.factories import both_backends
 
 pytestmark = both_backends

@@ -1,0 +1,1 @@
+"""Accounts' handlers: users (registration, profiles, administration) and tokens (log in, log out)."""

@@ -1,0 +1,1 @@
+"""Accounts' service functions: users, credentials (changes that revoke tokens), login and its throttling."""

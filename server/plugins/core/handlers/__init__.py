@@ -1,0 +1,1 @@
+"""Core handlers: health, the error catalog, the API document and its docs page."""

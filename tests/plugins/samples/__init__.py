@@ -1,0 +1,1 @@
+"""Test-only plugins, each mounted by dotted path (tests.plugins.samples.<module>)."""

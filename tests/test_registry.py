@@ -1,0 +1,129 @@
+"""The enabled plugins, checked once: misconfigurations stop the start with one line naming the plugin; settings
+from the profile and the environment reach handlers; the error catalog, the document and the role map's scopes
+follow the enabled plugins."""
+
+import logging
+
+import pytest
+import yaml
+
+from server import make_app
+from server.config import ConfigError, load_config
+from server.registry import load_plugins
+from tests.conftest import test_config as profile_config
+from tests.factories import assert_error, token_for, user_with_token
+from tests.processes import one_line, run_main
+
+SAMPLES = "tests.plugins.samples"
+TUNED = f"{SAMPLES}.tuned"
+
+
+@pytest.mark.parametrize(("plugins", "env", "says"), [
+    ("core,nope", {}, "config error: PET_API_PLUGINS (plugins): plugin 'nope': unknown (no entry point 'nope' in "
+                      "pet_api.plugins, no module server.plugins.nope)"),
+    (f"core,{SAMPLES}.broken", {}, f"config error: PET_API_PLUGINS (plugins): plugin '{SAMPLES}.broken': cannot "
+                                   f"import {SAMPLES}.broken: RuntimeError: this plugin is broken on purpose"),
+    ("core,accounts,records", {}, "config error: PET_API_PLUGINS (plugins): plugin 'records' requires 'pets', which "
+                                  "is not enabled"),
+    (f"core,{TUNED}", {"PET_API_TUNED__LIMIT": "zero"},
+     "config error: PET_API_TUNED__LIMIT (plugin_settings.tuned.limit): Input should be a valid integer, unable to "
+     "parse string as an integer"),
+    (f"core,{TUNED}", {"PET_API_TUNED__LIMIT": "0"},
+     "config error: PET_API_TUNED__LIMIT (plugin_settings.tuned.limit): Input should be greater than or equal to 1"),
+    (f"core,{TUNED},{SAMPLES}.codes_same", {},
+     "config error: plugin 'codes_same': error code 2101 (SameCode) is also claimed by plugin 'tuned'"),
+    (f"core,{TUNED},{SAMPLES}.codes_overlap", {},
+     "config error: plugin 'codes_overlap': its error codes 2150-2249 overlap 2100-2199 of plugin 'tuned'"),
+    (f"core,{SAMPLES}.codes_outside", {},
+     "config error: plugin 'codes_outside': error code 2500 (Clash) is outside its range 2300-2399"),
+    (f"core,{SAMPLES}.codes_core", {},
+     "config error: plugin 'codes_core': its error codes 1000-1099 include the core's 1001"),
+])
+def test_a_misconfigured_plugin_stops_the_start_with_one_line_naming_it(plugins, env, says):
+    result = run_main("--env=test", PET_API_PLUGINS=plugins, **env)
+    assert result.returncode == 2  # as for a core configuration error
+    assert one_line(result.stderr) == says
+    assert result.stdout == ""
+
+
+def test_settings_come_from_the_profile_and_the_environment_wins(tmp_path):
+    profile = yaml.safe_load((load_config.__globals__["CONFIG_DIR"] / "test.yaml").read_text())
+    profile.update(plugins=["core", TUNED], plugin_settings={"tuned": {"limit": 7, "label": "from the profile"}})
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(profile))
+    from_profile = load_config("test", environ={}, config_dir=tmp_path)
+    assert load_plugins(from_profile).settings["tuned"].model_dump() == {"limit": 7, "label": "from the profile"}
+    both = load_config("test", environ={"PET_API_TUNED__LABEL": "from the environment"}, config_dir=tmp_path)
+    assert load_plugins(both).settings["tuned"].model_dump() == {"limit": 7, "label": "from the environment"}
+    defaults = profile_config(plugins=["core", TUNED])
+    assert load_plugins(defaults).settings["tuned"].model_dump() == {"limit": 5, "label": "plain"}
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={"PET_API_TUNED__LIMIT": "-1"}, config_dir=tmp_path)
+    assert str(caught.value).startswith("config error: PET_API_TUNED__LIMIT (plugin_settings.tuned.limit): ")
+
+
+def test_settings_of_a_plugin_without_a_settings_model_are_refused():
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={"PET_API_PETS__PAGE_SIZE": "5"})
+    assert str(caught.value) == ("config error: PET_API_PETS__PAGE_SIZE (plugin_settings.pets.page_size): "
+                                 "plugin 'pets' has no settings")
+
+
+@pytest.mark.parametrize("config_overrides", [{"plugins": ["core", "accounts", TUNED],
+                                               "plugin_settings": {"tuned": {"label": "shown"}}}])
+@pytest.mark.gen_test
+async def test_a_plugins_settings_error_class_and_scope_reach_the_application(app, api):
+    settings = await api.get("/v1/tuned")  # the handler reads application.plugin_settings["tuned"]
+    assert settings.status == 200
+    assert settings.body == {"code": 200, "data": {"limit": 5, "label": "shown"}, "message": "ok"}
+
+    user, _ = await user_with_token(app)
+    refused = await api.post("/v1/tuned", token=token_for(app, user.id, ["tuned:write"]), json={})
+    assert_error(refused, 409, 2101, "POST /v1/tuned", "the tune is refused")
+    zh = await api.post("/v1/tuned", token=token_for(app, user.id, ["tuned:write"]), json={},
+                        headers={"Accept-Language": "zh"})
+    assert_error(zh, 409, 2101, "POST /v1/tuned", "调音被拒绝")
+
+    for lang, message in (("en", "the tune is refused"), ("zh", "调音被拒绝")):
+        catalog = await api.get("/v1/errors", headers={"Accept-Language": lang})
+        assert catalog.status == 200
+        assert {"error_code": 2101, "http_status": 409, "message": message} in catalog.body["data"]
+    document = (await api.get("/v1/openapi.json")).body
+    assert 2101 in document["components"]["schemas"]["Error409"]["allOf"][1]["properties"]["error_code"]["enum"]
+    assert document["components"]["securitySchemes"]["bearerAuth"]["x-scopes"]["tuned:write"] == "change the tune"
+    assert document["paths"]["/v1/tuned"]["post"]["security"] == [{"bearerAuth": ["tuned:write"]}]
+
+
+@pytest.mark.parametrize("config_overrides", [{"plugins": ["core", "accounts"]}])
+@pytest.mark.gen_test
+async def test_without_the_plugin_its_error_codes_and_scopes_are_gone(app, api):
+    catalog = await api.get("/v1/errors")
+    assert catalog.status == 200
+    codes = {entry["error_code"] for entry in catalog.body["data"]}
+    assert 2101 not in codes and {999, 1001, 1009, 10033} <= codes
+    document = (await api.get("/v1/openapi.json")).body
+    assert 2101 not in document["components"]["schemas"]["Error409"]["allOf"][1]["properties"]["error_code"]["enum"]
+    assert "/v1/tuned" not in document["paths"]
+    assert set(document["components"]["securitySchemes"]["bearerAuth"]["x-scopes"]) == {"users:me", "users:admin"}
+    missing = await api.get("/v1/tuned")
+    assert_error(missing, 404, 1007, "GET /v1/tuned")
+
+
+@pytest.mark.gen_test
+async def test_a_role_map_granting_an_undeclared_scope_logs_a_warning_at_start(tmp_path, caplog):
+    roles = {"user": ["users:me", "pets:read", "photos:read"], "admin": ["users:me", "tuned:write"]}
+    config = profile_config(database_url=f"sqlite:///{tmp_path}/x.sqlite3", auto_migrate=True, roles=roles,
+                            plugins=["core", "accounts", "pets"])
+    app = make_app(config)
+    with caplog.at_level(logging.WARNING, logger="pet_api"):
+        await app.startup()
+    await app.shutdown()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "pet_api"]
+    assert warnings == ["the role map grants scopes no enabled plugin declares: photos:read, tuned:write"]
+
+    caplog.clear()
+    declared = make_app(config.model_copy(update={"plugins": ("core", "accounts", "pets", TUNED)}))
+    with caplog.at_level(logging.WARNING, logger="pet_api"):
+        await declared.startup()
+    await declared.shutdown()
+    assert [r.getMessage() for r in caplog.records if r.name == "pet_api"] == [
+        "the role map grants scopes no enabled plugin declares: photos:read"]
