@@ -9,15 +9,15 @@ import pytest
 
 from server.db import connect
 from tests.conftest import migrated_database, run_async, test_config
-from tests.handlers.v1.test_openapi import (  # noqa: F401 - collected again here, with the plugin enabled
+from tests.mariadb_server import create_database
+from tests.processes import ROOT, clean_env
+from tests.test_openapi import (  # noqa: F401 - collected again here, with the plugin enabled
     test_each_documented_error_status_lists_the_codes_the_catalog_gives_that_status,
     test_each_operation_describes_parameters_body_success_and_errors,
     test_schemas_use_only_json_schema_keywords,
     test_the_document_is_valid_openapi_3_1,
     test_the_document_lists_every_route_of_the_cli_with_its_scopes,
 )
-from tests.mariadb_server import create_database
-from tests.processes import ROOT, clean_env
 
 PLUGINS = ("core", "accounts", "pets", "records", "metrics", "weight")
 WEIGHT_ROUTES = {("GET", "/v1/pets/{pet_id}/weight", "pets:read"), ("GET", "/v1/pets/{pet_id}/weight.svg", "pets:read"),

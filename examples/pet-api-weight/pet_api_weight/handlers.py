@@ -12,7 +12,7 @@ from server.app import PetAPI
 from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.services.pets import Pet, get_owned_pet
+from server.plugins.pets.services import Pet, get_owned_pet
 
 SVG_TYPE = "image/svg+xml"
 SVG_SCHEMA = {"type": "string", "description": "an SVG 1.1 document: the weight line chart, 800x400"}

@@ -11,7 +11,7 @@ import pytest
 from pet_api_weight.chart import HEIGHT, LINE_COLOR, WIDTH
 
 from tests.factories import create_pet, user_with_token
-from tests.handlers.v1.test_docs import CHROMIUM_FLAGS
+from tests.plugins.core.handlers.test_docs import CHROMIUM_FLAGS
 
 LINE_RGB = bytes.fromhex(LINE_COLOR[1:])
 
