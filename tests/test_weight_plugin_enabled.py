@@ -84,6 +84,40 @@ def test_migrate_creates_its_table_only_when_enabled_and_disabling_keeps_it(back
     assert run_async(tables_and_ledger(url)) == (tables, ledger)
 
 
+def plugin_block(rows: list[list[str]], name: str) -> list[str]:
+    """The lines `main.py plugins` prints about one plugin (words joined by single spaces): from its
+    'name [enabled|disabled] origin' line to the next plugin's."""
+    heads = [i for i, row in enumerate(rows) if len(row) > 1 and row[1] in ("[enabled]", "[disabled]")]
+    start = next(i for i in heads if rows[i][0] == name)
+    end = next((i for i in heads if i > start), len(rows))
+    return [" ".join(row) for row in rows[start:end]]
+
+
+def test_plugins_shows_where_it_comes_from_its_settings_errors_and_migration_state(tmp_path):
+    url = f"sqlite:///{tmp_path}/plugins.sqlite3"
+    main("migrate", PET_API_DATABASE_URL=url)
+    enabled = plugin_block(main("plugins", PET_API_DATABASE_URL=url, PET_API_PLUGINS=",".join(PLUGINS)), "weight")
+    assert enabled[0] == "weight [enabled] entry point pet-api-weight 0.1.0"
+    assert "default_unit = 'kg' [PET_API_WEIGHT__DEFAULT_UNIT]" in enabled
+    assert "errors: 2101 (reserves 2100-2199)" in enabled
+    assert "requires: pets, records" in enabled and "scopes: pets:read, pets:write" in enabled
+    assert enabled[-1] == "migrations: 0 applied, 1 pending (0001_weight_targets)"
+    main("migrate", PET_API_DATABASE_URL=url, PET_API_PLUGINS=",".join(PLUGINS))
+    disabled = plugin_block(main("plugins", PET_API_DATABASE_URL=url), "weight")
+    assert disabled[0] == "weight [disabled] entry point pet-api-weight 0.1.0"
+    assert disabled[-1] == "migrations: 1 applied, 0 pending"
+
+
+def test_prod_refuses_to_start_while_its_migration_is_pending(tmp_path):
+    url = f"sqlite:///{tmp_path}/prod.sqlite3"
+    main("migrate", PET_API_DATABASE_URL=url)
+    result = subprocess.run([sys.executable, "main.py", "--env=prod"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env=clean_env(PET_API_DATABASE_URL=url, PET_API_PLUGINS=",".join(PLUGINS),
+                                                      PET_API_SECRET_KEY="k" * 20 + "-weight-plugin-test-key"))
+    assert result.returncode == 3, result.stderr
+    assert "weight 0001_weight_targets" in result.stderr, result.stderr
+
+
 @pytest.mark.gen_test
 async def test_its_error_code_and_routes_are_served_when_enabled(api):
     catalog = (await api.get("/v1/errors")).body["data"]
