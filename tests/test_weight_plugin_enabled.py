@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from server.db import connect
-from tests.conftest import migrated_database, run_async, test_config
+from tests.conftest import migrated_database, run_async
+from tests.conftest import test_config as profile_config  # under a test_ name pytest would collect it
 from tests.mariadb_server import create_database
 from tests.processes import ROOT, clean_env
 from tests.test_openapi import (  # noqa: F401 - collected again here, with the plugin enabled
@@ -60,7 +61,7 @@ def test_routes_lists_the_plugins_routes_with_their_scopes_only_when_enabled():
 
 
 async def tables_and_ledger(url: str) -> tuple[set[str], set[tuple[str, int]]]:
-    db = await connect(test_config(database_url=url))
+    db = await connect(profile_config(database_url=url))
     try:
         tables = {str(row[0]) for row in await db.fetch_all(db.dialect.tables)}
         ledger = {(str(row[0]), int(str(row[1]))) for row in await db.fetch_all(
