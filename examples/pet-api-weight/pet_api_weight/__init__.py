@@ -9,8 +9,6 @@ from pet_api_weight.handlers import WeightChartHandler, WeightHandler, WeightTar
 from pet_api_weight.models import WeightSettings
 from server.plugins import Plugin, Route
 
-__version__ = "0.1.0"
-
 PLUGIN = Plugin(
     name="weight",
     routes=[
@@ -25,6 +23,6 @@ PLUGIN = Plugin(
     settings=WeightSettings,
     errors=(WeightUnitMismatch,),
     error_codes=range(2100, 2200),
-    migrations=Path(__file__).parent / "migrations",
-    version=__version__,
+    migrations=Path(__file__).parent / "migrations",  # the default, spelled out for readers
+    # no version=: `main.py plugins` shows the installed distribution's, so pyproject.toml holds the only copy
 )
