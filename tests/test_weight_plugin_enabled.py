@@ -11,6 +11,9 @@ from server.db import connect
 from tests.conftest import migrated_database, run_async
 from tests.conftest import test_config as profile_config  # under a test_ name pytest would collect it
 from tests.mariadb_server import create_database
+from tests.plugins.core.handlers.test_docs import (  # noqa: F401 - collected again here, with the plugin enabled
+    test_headless_chromium_renders_every_operation_offline,
+)
 from tests.processes import ROOT, clean_env
 from tests.test_openapi import (  # noqa: F401 - collected again here, with the plugin enabled
     test_each_documented_error_status_lists_the_codes_the_catalog_gives_that_status,
