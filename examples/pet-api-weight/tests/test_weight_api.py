@@ -8,16 +8,10 @@ import pytest
 from pet_api_weight.chart import EMPTY_MESSAGE, LINE_COLOR
 
 from tests.factories import assert_error, both_backends, create_pet, token_for, user_with_token
+from tests.plugins.records.test_handlers import add_record  # a weight record by default
 
 SVG = "{http://www.w3.org/2000/svg}"
 EMPTY_STATS = {"count": 0, "first": None, "last": None, "min": None, "max": None, "mean": None, "change": None}
-
-
-async def add_record(api: Any, token: str, pet_id: int, **fields: Any) -> dict[str, Any]:
-    response = await api.post(f"/v1/pets/{pet_id}/records", token=token,
-                              json={"kind": "weight", "date": "2024-01-01", **fields})
-    assert response.status == 201, response.body
-    return response.body["data"]
 
 
 async def weighed_pet(api: Any, token: str, weights: list[tuple[str, float]]) -> tuple[dict[str, Any], list[int]]:

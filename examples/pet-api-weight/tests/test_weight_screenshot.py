@@ -12,6 +12,7 @@ from pet_api_weight.chart import HEIGHT, LINE_COLOR, WIDTH
 
 from tests.factories import create_pet, user_with_token
 from tests.plugins.core.handlers.test_docs import CHROMIUM_FLAGS
+from tests.plugins.records.test_handlers import add_record
 
 LINE_RGB = bytes.fromhex(LINE_COLOR[1:])
 
@@ -78,9 +79,7 @@ async def test_chromium_shows_the_line_and_an_empty_chart_shows_none(api, app, t
     _, token = await user_with_token(app)
     pet = await create_pet(api, token)
     for day, value in [("2024-01-01", 6.0), ("2024-02-01", 7.5), ("2024-03-01", 7.0), ("2024-04-01", 8.0)]:
-        response = await api.post(f"/v1/pets/{pet['id']}/records", token=token,
-                                  json={"kind": "weight", "date": day, "value": value})
-        assert response.status == 201, response.body
+        await add_record(api, token, pet["id"], date=day, value=value)
     empty = await create_pet(api, token, name="Empty")
     shots = {}
     for name, pet_id in [("line", pet["id"]), ("empty", empty["id"])]:
