@@ -60,6 +60,27 @@ PY
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test]"
 fi
 
+# The example external plugin (examples/pet-api-weight), found through its entry point like any installed
+# plugin: (re)installed, editable, only when missing, installed from elsewhere, or its version or entry
+# points changed. The suite runs its tests and the core's tests with it enabled.
+if ! python3 -P - 2>/dev/null <<'PY'; then
+import json
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+source = Path("examples/pet-api-weight")
+dist = metadata.distribution("pet-api-weight")
+origin = json.loads(dist.read_text("direct_url.json") or "{}")
+assert origin.get("url") == source.resolve().as_uri() and origin.get("dir_info", {}).get("editable")
+project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
+assert dist.version == project["version"]
+declared = {(group, name, value) for group, points in project["entry-points"].items() for name, value in points.items()}
+assert {(ep.group, ep.name, ep.value) for ep in dist.entry_points} == declared
+PY
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps -e ./examples/pet-api-weight
+fi
+
 python3 -m ruff check .
 python3 -m mypy
 status=0

@@ -33,8 +33,10 @@ class Route:
 
     @property
     def pattern(self) -> str:
-        """The Tornado regex: each {name} is a decimal id passed by name."""
-        return re.sub(r"\{(\w+)\}", r"(?P<\1>[0-9]{1,20})", self.path) + "$"
+        """The Tornado regex: each {name} is a decimal id passed by name; the rest is literal (the dot of
+        '/weight.svg' matches only a dot)."""
+        parts = re.split(r"\{(\w+)\}", self.path)  # literal, name, literal, ...
+        return "".join(f"(?P<{part}>[0-9]{{1,20}})" if i % 2 else re.escape(part) for i, part in enumerate(parts)) + "$"
 
 
 Hook = Callable[[Any], Awaitable[None]]

@@ -36,19 +36,25 @@ extract_selector = "/data/token"
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
 """
+PLUGINS = ("core", "accounts", "pets", "records", "metrics")  # the test profile's
 TIMEOUT = 240  # about 40 s here with 100 examples; a hung run fails instead of stalling CI
 
 
-@pytest.fixture(scope="module")
-def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server on a fresh migrated database, with login throttling out of the way, and one user."""
-    database = migrated_database(mysql_server_url, f"pet_api_schemathesis_{os.getpid()}")
+@pytest.fixture(scope="module", params=[PLUGINS, (*PLUGINS, "weight")], ids=["core", "with-weight"])
+def server(request: pytest.FixtureRequest, mysql_server_url: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server on a fresh migrated database, with login throttling out of the way, and one user; once with the
+    test profile's plugins and once with the example external plugin (examples/pet-api-weight) too."""
+    plugins = list(request.param)
+    database = migrated_database(mysql_server_url, f"pet_api_schemathesis_{os.getpid()}_{len(plugins)}",
+                                 plugins=plugins)
     log = tmp_path_factory.mktemp("schemathesis") / "server.log"
     env = server_env(database, PET_API_LOG_LEVEL="WARNING", PET_API_ACCESS_LOG="false",
-                     PET_API_LOGIN_MAX_FAILURES="1000000", PET_API_LOGIN_MAX_FAILURES_PER_ADDRESS="1000000")
+                     PET_API_PLUGINS=",".join(plugins), PET_API_LOGIN_MAX_FAILURES="1000000",
+                     PET_API_LOGIN_MAX_FAILURES_PER_ADDRESS="1000000")
     with ServerProcess(log, env) as process:
-        created = request(process.port, "POST", "/v1/users",
-                          json={"email": ACCOUNT, "password": SECRET, "nickname": "schemathesis"})
+        created = process.request("POST", "/v1/users",
+                                  json={"email": ACCOUNT, "password": SECRET, "nickname": "schemathesis"})
         assert created.status == 201, created.body
         yield process
 
