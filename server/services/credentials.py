@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.db import Database
+from server.db import Database, Executor
 from server.errors import InvalidParameter
 from server.services.accounts import Accounts
 from server.services.users import User, create_user, find_user_by_email, get_user, update_user
@@ -13,10 +13,13 @@ from server.services.users import User, create_user, find_user_by_email, get_use
 
 async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Any]) -> User:
     """Write the fields and the revocation of the user's earlier tokens in one transaction."""
-    async with db.transaction() as tx:
+
+    async def write(tx: Executor) -> User:  # replayed whole if the server rolls it back
         user = await update_user(tx, user_id=user_id, fields=fields)
         await accounts.revocations.revoke_user(tx, user.id)
-    return user
+        return user
+
+    return await db.run_transaction(write)
 
 
 async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, nickname: str | None,
