@@ -17,11 +17,12 @@ class Status:
 
 @dataclass(slots=True)
 class Readiness:
-    """With a multi-host database URL: the node this worker writes to and every node's state."""
+    """With a multi-host database URL, also the node this worker writes to and every node's state (a single
+    database host answers {"status": "ok"} alone, as before)."""
 
     status: str
-    writer: str | None
-    nodes: list[NodeState]
+    writer: str | None = None
+    nodes: list[NodeState] | None = None
 
 
 @dataclass(slots=True)

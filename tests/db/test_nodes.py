@@ -1,0 +1,175 @@
+"""Multi-host database URLs on one real MariaDB (the Galera cases are in tests/cluster/): parsing, a dead first
+host at start, the node states that ready and /metrics report, and conflicts replayed as whole units of work."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiomysql
+import pytest
+
+from server.db import Database, Executor, NodeState, TransactionConflict, connect, parse_url
+from server.db.mysql import MySQLDriver
+from server.errors import ServiceUnavailable
+from tests.conftest import test_config as profile_config
+from tests.mariadb_server import create_database
+from tests.processes import free_port
+
+
+@pytest.mark.parametrize(("url", "hosts"), [
+    ("mysql://u:p@db1:3306,db2:3307,db3/pet_api", (("db1", 3306), ("db2", 3307), ("db3", 3306))),
+    ("mysql://u:p@db1,[::1]:3308/pet_api", (("db1", 3306), ("::1", 3308))),
+    ("mysql://u:p@db1:3306/pet_api", (("db1", 3306),)),
+])
+def test_a_url_lists_its_hosts_in_order_and_the_first_is_the_host(url, hosts):
+    parsed = parse_url(url)
+    assert (parsed.user, parsed.password, parsed.database, parsed.hosts) == ("u", "p", "pet_api", hosts)
+    assert (parsed.host, parsed.port) == hosts[0]
+    assert parsed.at(*hosts[-1]).hosts == (hosts[-1],)
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://u@db1:3306,db1:3306/d", "listed twice"),
+    ("mysql://u@db1:x/d", "bad port"),
+    ("mysql://u@db1:70000/d", "bad port"),
+    ("mysql://u@db1,:3306/d", "empty host"),
+])
+def test_a_malformed_host_list_is_refused_naming_the_problem(url, message):
+    with pytest.raises(ValueError, match=message):
+        parse_url(url)
+
+
+@pytest.fixture
+def live(mysql_server_url: str) -> str:
+    """host:port of the session's MariaDB, with an empty database pet_api_nodes."""
+    create_database(mysql_server_url, "pet_api_nodes")
+    return mysql_server_url.split("@", 1)[1]
+
+
+async def _open(hosts: str, **overrides) -> Database:
+    return await connect(profile_config(database_url=f"mysql://root@{hosts}/pet_api_nodes", **overrides))
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_dead_first_host_at_start_leaves_the_writes_to_the_second(live):
+    dead = f"127.0.0.1:{free_port()}"
+    db = await _open(f"{dead},{live}")
+    try:
+        assert await db.fetch_one("SELECT 1") == (1,)
+        assert db.node_states() == [NodeState(dead, "down", "OperationalError", writer=False),
+                                    NodeState(live, "ready", "plain server", writer=True)]
+        assert isinstance(db.driver, MySQLDriver)
+        assert await db.fetch_one("SELECT @@session.wsrep_sync_wait") == (0,)  # a plain server: no causal wait
+    finally:
+        await db.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_no_ready_host_at_start_is_a_503_within_the_connect_timeout():
+    start = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as caught:
+        await _open(f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}")
+    assert time.monotonic() - start < 3
+    assert (caught.value.code, caught.value.headers) == (1008, {"Retry-After": "5"})
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_one_host_reports_no_nodes_and_runs_no_checks(live):
+    db = await _open(live)
+    try:
+        assert db.node_states() == []
+        assert isinstance(db.driver, MySQLDriver) and db.driver.nodes is None
+    finally:
+        await db.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_reads_from_any_node_go_to_every_ready_one_in_turn(live, mysql_server_url):
+    # The same server under a second name (localhost): two ready "nodes".
+    port = live.rsplit(":", 1)[1]
+    db = await _open(f"{live},localhost:{port}", db_read_from="any", db_pool_max=2)
+    try:
+        assert [(n.state, n.writer) for n in db.node_states()] == [("ready", True), ("ready", False)]
+        for _ in range(4):
+            assert await db.fetch_one("SELECT 1") == (1,)
+        assert db.pool_stats() == (0, 2)  # one idle connection in each node's pool
+    finally:
+        await db.close()
+
+
+async def _deadlock(db: Database) -> tuple[list[str], list[str]]:
+    """Two transactions lock rows 1 and 2 in opposite orders; InnoDB rolls one back with 1213."""
+    both_hold_one = asyncio.Barrier(2)
+    runs: list[str] = []
+
+    def body(name: str, first: int, second: int):
+        async def run(tx: Executor) -> str:
+            runs.append(name)
+            await tx.execute("UPDATE c SET n = n + 1 WHERE id = %s", (first,))
+            if runs.count(name) == 1:  # only the first attempts meet; a replay runs alone
+                await asyncio.wait_for(both_hold_one.wait(), 5)
+            await tx.execute("UPDATE c SET n = n + 1 WHERE id = %s", (second,))
+            return name
+        return run
+
+    done = await asyncio.gather(db.run_transaction(body("a", 1, 2)), db.run_transaction(body("b", 2, 1)))
+    return list(done), runs
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_deadlocked_transaction_is_replayed_whole_on_a_healthy_connection(live):
+    db = await _open(live, db_pool_max=2)
+    try:
+        await db.execute("CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL)")
+        await db.execute("INSERT INTO c VALUES (1, 0), (2, 0)")
+        done, runs = await _deadlock(db)
+        assert done == ["a", "b"]
+        assert sorted(runs) in (["a", "a", "b"], ["a", "b", "b"])  # the victim ran twice, the other once
+        assert await db.fetch_all("SELECT id, n FROM c ORDER BY id") == [(1, 2), (2, 2)]  # each update once
+        assert db.pool_stats() == (0, 2)  # no connection was dropped for the conflict
+    finally:
+        await db.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_conflict_that_keeps_coming_back_is_a_503_after_the_bounded_attempts(live):
+    db = await _open(live)
+    attempts = 0
+
+    async def always_conflicts(tx: Executor) -> None:
+        nonlocal attempts
+        attempts += 1
+        await tx.execute("SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'deadlock'")
+
+    try:
+        with pytest.raises(TransactionConflict) as caught:
+            await db.run_transaction(always_conflicts)
+        assert attempts == 5
+        assert (caught.value.status, caught.value.code, caught.value.headers) == (503, 1008, {"Retry-After": "5"})
+        assert db.pool_stats() == (0, 1)
+    finally:
+        await db.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_autocommit_statement_hit_by_a_lock_wait_timeout_runs_again_on_the_same_connection(live):
+    db = await _open(live, db_pool_max=1)
+    host, port = live.rsplit(":", 1)
+    holder = await aiomysql.connect(host=host, port=int(port), user="root", db="pet_api_nodes", autocommit=False)
+    try:
+        await db.execute("CREATE TABLE c (id INT PRIMARY KEY, n INT NOT NULL)")
+        await db.execute("INSERT INTO c VALUES (1, 0)")
+        await db.execute("SET SESSION innodb_lock_wait_timeout = 1")  # the pool's one connection
+        async with holder.cursor() as cur:
+            await cur.execute("UPDATE c SET n = n + 10 WHERE id = 1")
+        blocked = asyncio.ensure_future(db.execute("UPDATE c SET n = n + 1 WHERE id = 1"))
+        await asyncio.sleep(1.5)  # the first attempt met 1205 after 1 s; the second waits
+        assert not blocked.done()
+        await holder.commit()
+        assert (await blocked).rowcount == 1
+        assert await db.fetch_one("SELECT n FROM c WHERE id = 1") == (11,)
+        assert await db.fetch_one("SELECT @@session.innodb_lock_wait_timeout") == (1,)  # the same connection
+    finally:
+        holder.close()
+        await db.close()
