@@ -87,6 +87,7 @@ class MySQLDriver:
         if len(url.hosts) > 1:
             self.nodes = Nodes(url, config, self._connect_node)
             self.nodes.on_change = self._writer_changed
+            self.nodes.on_failed = self._abort
             self.read_any = config.db_read_from == "any"
             self.pool = self._no_writer()
 
@@ -103,6 +104,13 @@ class MySQLDriver:
 
     def _writer_changed(self, writer: Node | None) -> None:
         self.pool = writer.pool if writer is not None and writer.pool is not None else self._no_writer()
+
+    def _abort(self, pool: Pool) -> None:
+        """Close the connections lent from a failed node's pool: their statements fail now (503), not at the
+        statement timeout."""
+        for conn, lender in list(self._lent.items()):
+            if lender is pool:
+                conn.close()
 
     async def fill(self) -> None:
         """Open the first connections (with several hosts: check them and pick the writer), or ServiceUnavailable."""

@@ -72,6 +72,7 @@ class Nodes:
         self._closing: set[asyncio.Task[None]] = set()
         self._reader = 0
         self.on_change: Callable[[Node | None], None] = lambda node: None
+        self.on_failed: Callable[[Pool], None] = lambda pool: None  # abort the statements still running there
 
     def by_address(self, host: str, port: int) -> Node | None:
         """The node a connection goes to."""
@@ -175,10 +176,14 @@ class Nodes:
                     recycle=config.db_pool_recycle)
 
     def _drop(self, node: Node) -> None:
-        """Close the node's idle connections now and the busy ones as they come back."""
+        """Close the node's idle connections now and the busy ones as they come back; on a node that failed,
+        the busy ones at once too (their statements would otherwise wait out db_statement_timeout on a frozen
+        node). A node given up while ready (the first one took the writes back) lets them finish."""
         pool, node.pool = node.pool, None
         if pool is not None:
             task = asyncio.ensure_future(pool.close())
+            if not node.ready:
+                self.on_failed(pool)
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
