@@ -167,7 +167,7 @@ class MySQLDriver:
         """What a statement's exception becomes; a link that failed is closed, never pooled again (a
         conflict leaves a healthy connection: the server rolled the transaction back)."""
         if isinstance(exc, pymysql.err.OperationalError) and exc.args and exc.args[0] in CONFLICTS:
-            return TransactionConflict(str(exc.args[0]), headers=dict(self.retry_after))
+            return TransactionConflict(headers=dict(self.retry_after))
         if isinstance(exc, UNAVAILABLE):
             conn.close()
             if self.nodes is not None:

@@ -16,8 +16,9 @@ from server.db import ExecResult, Executor, IntegrityViolation, NodeState, Param
 from server.db.dialect import Dialect
 
 log = logging.getLogger("pet_api.db")
-CONFLICT_ATTEMPTS = 5  # a transaction the server rolled back (deadlock, certification failure) runs this often
-CONFLICT_BACKOFF = 0.005  # seconds; attempt n waits a random time below CONFLICT_BACKOFF * 2**n
+CONFLICT_ATTEMPTS = 10  # a transaction the server rolled back (deadlock, certification failure) runs this often
+CONFLICT_BACKOFF = 0.01  # seconds; attempt n waits a random time below CONFLICT_BACKOFF * 2**n ...
+CONFLICT_BACKOFF_MAX = 0.5  # ... and below this
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -75,7 +76,7 @@ class Driver(Protocol[C]):
 
 async def _back_off(attempt: int) -> None:
     """A jittered pause before a conflicting unit of work runs again (the rivals spread out)."""
-    await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF * 2**attempt))  # noqa: S311 - jitter, not a secret
+    await asyncio.sleep(random.uniform(0, min(CONFLICT_BACKOFF * 2**attempt, CONFLICT_BACKOFF_MAX)))  # noqa: S311
 
 
 class Statements(Generic[C]):
@@ -138,6 +139,7 @@ class Statements(Generic[C]):
                     return await body(tx)
             except TransactionConflict:
                 if attempt == CONFLICT_ATTEMPTS:
+                    log.warning("transaction still conflicting after %d attempts", attempt)
                     raise
             await _back_off(attempt)
         raise AssertionError("unreachable")
@@ -176,6 +178,7 @@ class Statements(Generic[C]):
                     self._raise(conn, exc)
                 except TransactionConflict:  # an autocommit statement the server rolled back: run it again
                     if attempt == CONFLICT_ATTEMPTS:
+                        log.warning("statement still conflicting after %d attempts", attempt)
                         raise
             finally:
                 self.driver.release(conn)

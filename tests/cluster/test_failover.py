@@ -56,7 +56,8 @@ class Load:
 
     def back_after(self, instance: int) -> float:
         """Seconds from the fault until the instance acknowledged a write it was sent after the fault."""
-        ends = [a.ended for a in self.answers if a.instance == instance and a.status == 201 and a.started > self.fault_at]
+        ends = [a.ended for a in self.answers
+                if a.instance == instance and a.status == 201 and a.started > self.fault_at]
         assert ends, f"instance {instance} never wrote again"
         return min(ends) - self.fault_at
 
@@ -174,7 +175,8 @@ async def test_with_two_of_three_nodes_killed_requests_answer_503_in_time_and_se
                 answers.append(await _post(apis[1], 1, token, 0))
                 if answers[-1].status == answers[-2].status == 503 and answers[-1].ended - answers[-1].started < 1:
                     break
-            assert answers[-1].body == {"error_code": 1008, "message": "service unavailable", "request": "POST /v1/pets"}
+            assert answers[-1].body == {"error_code": 1008, "message": "service unavailable",
+                                        "request": "POST /v1/pets"}
             assert answers[-1].retry_after == "5"
             assert max(a.ended - a.started for a in answers) < REQUEST_BOUND
             assert {a.status for a in answers} <= {201, 503}
