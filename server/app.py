@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tornado.web
 
@@ -18,6 +18,10 @@ from server.plugins import Plugin, load_plugin
 from server.rbac import RoleMap
 from server.runtime import Runtime
 from server.services.revocations import RevocationCache
+
+if TYPE_CHECKING:
+    from server.openapi import ApiDocument
+    from server.services.accounts import Accounts
 
 log = logging.getLogger("pet_api")
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -38,6 +42,9 @@ async def require_current(db: Database, config: Config) -> None:
 
 class PetAPI(tornado.web.Application):
     """The Tornado application; config and shared resources hang off it."""
+
+    accounts: Accounts  # set by the accounts plugin's setup
+    api_document: ApiDocument  # set by the core plugin's setup
 
     def __init__(self, config: Config, plugins: list[Plugin], db: Database | None = None,
                  runtime: Runtime | None = None) -> None:
