@@ -172,8 +172,8 @@ class Nodes:
 
     def _new_pool(self, node: Node) -> Pool:
         config = self.config
-        return Pool(lambda: self._connect(node.url, node.galera), minsize=0, maxsize=config.db_pool_max,
-                    recycle=config.db_pool_recycle)
+        return Pool(lambda: self._connect(node.url, node.galera), minsize=config.db_pool_min,
+                    maxsize=config.db_pool_max, recycle=config.db_pool_recycle)
 
     def _drop(self, node: Node) -> None:
         """Close the node's idle connections now and the busy ones as they come back; on a node that failed,

@@ -173,3 +173,42 @@ async def test_an_autocommit_statement_hit_by_a_lock_wait_timeout_runs_again_on_
     finally:
         holder.close()
         await db.close()
+
+
+async def _port_answering(db: Database, port: int, seconds: float) -> tuple[float, int]:
+    """Poll until the writer is the server on port: (seconds it took, 503s met on the way)."""
+    start = time.monotonic()
+    unavailable = 0
+    while time.monotonic() - start < seconds:
+        try:
+            if await db.fetch_one("SELECT @@port") == (port,):
+                return time.monotonic() - start, unavailable
+        except ServiceUnavailable as exc:
+            assert (exc.code, exc.headers) == (1008, {"Retry-After": "5"})
+            unavailable += 1
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"port {port} not answering after {seconds} s")
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_stopped_writer_fails_over_and_the_first_node_takes_the_writes_back_after_the_hold_down(
+        live, private_mariadb):
+    create_database(private_mariadb.url, "pet_api_nodes")
+    first = private_mariadb.url.split("@", 1)[1]
+    first_port, live_port = int(first.rsplit(":", 1)[1]), int(live.rsplit(":", 1)[1])
+    db = await _open(f"{first},{live}", db_failback_after=1.0, db_health_interval=0.2)
+    try:
+        assert await db.fetch_one("SELECT @@port") == (first_port,)
+        await asyncio.to_thread(private_mariadb.stop)
+        took, unavailable = await _port_answering(db, live_port, 10)
+        assert took < 2 and unavailable <= 2
+        assert [(n.state, n.writer) for n in db.node_states()] == [("down", False), ("ready", True)]
+        assert db.pool_stats() == (0, 1)  # the stopped node's pool is gone
+
+        await asyncio.to_thread(private_mariadb.start)
+        back = time.monotonic()
+        took, unavailable = await _port_answering(db, first_port, 10)
+        assert 1.0 <= time.monotonic() - back < 4 and unavailable == 0  # after the hold-down, no request failed
+        assert [(n.state, n.writer) for n in db.node_states()] == [("ready", True), ("ready", False)]
+    finally:
+        await db.close()
