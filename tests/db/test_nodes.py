@@ -208,7 +208,9 @@ async def test_a_stopped_writer_fails_over_and_the_first_node_takes_the_writes_b
         await asyncio.to_thread(private_mariadb.start)
         back = time.monotonic()
         took, unavailable = await _port_answering(db, first_port, 10)
-        assert 1.0 <= time.monotonic() - back < 4 and unavailable == 0  # after the hold-down, no request failed
+        # After the 1 s hold-down (counted from the check that saw it ready, which may precede start()'s return
+        # by an interval), and no request failed.
+        assert 0.8 <= time.monotonic() - back < 4 and unavailable == 0
         assert [(n.state, n.writer) for n in db.node_states()] == [("ready", True), ("ready", False)]
     finally:
         await db.close()
