@@ -196,3 +196,32 @@ async def test_with_two_of_three_nodes_killed_requests_answer_503_in_time_and_se
             assert time.monotonic() < deadline, ready.body
             await asyncio.sleep(0.2)
         assert (await _post(apis[0], 0, token, 2)).status == 201
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_with_two_of_three_nodes_frozen_requests_answer_503_in_time_and_service_comes_back_by_itself(
+        galera, capsys):
+    async with instances(galera, [1, 2]) as apis:
+        _, token = await owner_token(apis[0])
+        galera.freeze(2)
+        galera.freeze(3)
+        try:
+            deadline = time.monotonic() + 15
+            answers: list[Answer] = []
+            while time.monotonic() < deadline and not (answers and answers[-1].status == 503
+                                                       and answers[-1].ended - answers[-1].started < 1):
+                answers.append(await _post(apis[0], 0, token, 0))
+            assert answers[-1].body == {"error_code": 1008, "message": "service unavailable",
+                                        "request": "POST /v1/pets"}
+            assert max(a.ended - a.started for a in answers) < REQUEST_BOUND
+        finally:
+            galera.thaw(2)
+            galera.thaw(3)
+        thawed = time.monotonic()
+        while (back := await _post(apis[1], 1, token, 1)).status != 201:  # no operator, no restart
+            assert back.status == 503 and time.monotonic() - thawed < 30, back.body
+            await asyncio.sleep(0.2)
+        with capsys.disabled():
+            print(f"\ntwo of three frozen: slowest answer {max(a.ended - a.started for a in answers):.2f} s, "
+                  f"writes again {time.monotonic() - thawed:.2f} s after the thaw")
+        assert (await _post(apis[0], 0, token, 2)).status == 201
