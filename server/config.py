@@ -61,6 +61,11 @@ class Config(BaseModel):
     db_acquire_timeout: float = Field(2.0, gt=0)
     db_statement_timeout: float = Field(5.0, gt=0)
     db_pool_recycle: int = Field(600, ge=-1)
+    # Multi-host database URLs (a Galera cluster): where autocommit reads go, how often every node's state is
+    # checked, and how long the first node must have been ready before it takes the writes back.
+    db_read_from: Literal["writer", "any"] = "writer"
+    db_health_interval: float = Field(1.0, gt=0)
+    db_failback_after: float = Field(10.0, ge=0)
     retry_after: int = Field(5, ge=1)
     revocation_refresh_seconds: float = Field(0.5, gt=0)
     login_max_failures: int = Field(10, ge=1)

@@ -151,7 +151,7 @@ def test_plugins_accept_any_importable_dotted_path():
 @pytest.mark.parametrize(("url", "says"), [
     ("postgres://u@h/d", "unsupported database URL scheme 'postgres'"),
     ("mysql://root@127.0.0.1:3306", "must name the database"),
-    ("mysql://root@127.0.0.1:port/db", "Port could not be cast"),
+    ("mysql://root@127.0.0.1:port/db", "bad port in '127.0.0.1:port'"),
 ])
 def test_a_database_url_that_cannot_work_is_named_at_start(url, says):
     with pytest.raises(ConfigError) as caught:

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from server.db.dialect import Dialect
 from server.db.url import DatabaseURL, parse_url
+from server.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from server.config import Config
 
-__all__ = ["Database", "DatabaseURL", "Dialect", "ExecResult", "Executor", "IntegrityViolation", "Params", "Row",
-           "Value", "column", "connect", "nullable", "parse_url"]
+__all__ = ["Database", "DatabaseURL", "Dialect", "ExecResult", "Executor", "IntegrityViolation", "NodeState", "Params",
+           "Row", "TransactionConflict", "Value", "column", "connect", "nullable", "parse_url"]
 
 Params = Sequence[object]  # what the %s placeholders stand for
 Value = str | int | float | bytes | dt.date | None  # what a column holds (dt.datetime is a dt.date)
 Row = tuple[Value, ...]
 V = TypeVar("V", str, int, float, bytes, dt.date)
+T = TypeVar("T")
 
 
 def column(value: Value, kind: type[V]) -> V:
@@ -39,6 +41,21 @@ class IntegrityViolation(Exception):
     """A unique or foreign key constraint refused the write."""
 
 
+class TransactionConflict(ServiceUnavailable):
+    """The server rolled the transaction back (deadlock, Galera certification failure, lock wait timeout):
+    run_transaction replays it; one that escapes (the attempts ran out) answers 503/1008 like an outage."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """One database node as this worker sees it (multi-host URLs)."""
+
+    node: str  # host:port
+    state: str  # ready | not_ready | down
+    detail: str  # Galera's wsrep_local_state_comment, "plain server", or the error of the last check
+    writer: bool
+
+
 @dataclass(frozen=True, slots=True)
 class ExecResult:
     rowcount: int
@@ -55,6 +72,7 @@ class Executor(Protocol):
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
     async def execute(self, sql: str, params: Params = ()) -> ExecResult: ...
     def transaction(self) -> AbstractAsyncContextManager[Executor]: ...
+    async def run_transaction(self, body: Callable[[Executor], Awaitable[T]]) -> T: ...
 
 
 class Database(Executor, Protocol):
@@ -65,6 +83,7 @@ class Database(Executor, Protocol):
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
     def pool_stats(self) -> tuple[int, int]: ...
+    def node_states(self) -> list[NodeState]: ...
 
 
 async def connect(config: Config) -> Database:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, TypeVar
 import aiomysql
 import pymysql.err
 
-from server.db import Params
+from server.db import NodeState, Params, TransactionConflict
 from server.db.dialect import MYSQL
+from server.db.nodes import Node, Nodes
 from server.db.pool import Pool
 from server.db.runner import Fetch, Statements
 from server.db.url import DatabaseURL
@@ -27,16 +28,23 @@ T = TypeVar("T")
 UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError, TimeoutError, OSError,
                ConnectionError)
 GONE_BEFORE_SENT = {2006}  # "server has gone away": the statement never reached the server
+# Deadlock or Galera certification failure (1213, often at COMMIT) and lock wait timeout (1205): the server
+# rolled the transaction back and the connection is fine; the runner replays the whole unit of work.
+CONFLICTS = {1213, 1205}
+TIME_ZONE = "SET time_zone = '+00:00'"
+# On a Galera node a read first waits until the node applied every write the cluster committed before it
+# (causal reads across nodes and instances); README "Scale-out" states the cost.
+GALERA_INIT = TIME_ZONE + ", wsrep_sync_wait = 1"
 
 
-async def open_connection(url: DatabaseURL, config: Config) -> aiomysql.Connection:
+async def open_connection(url: DatabaseURL, config: Config, *, galera: bool = False) -> aiomysql.Connection:
     """A new connection (TCP, greeting, login, init command) within db_connect_timeout, bounded by
     asyncio.wait rather than by cancelling aiomysql: its asyncio.wait_for (Python 3.11) can swallow a
     cancellation that lands as the TCP connect completes (a SYN retransmitted at 1 s meets a 1 s timeout),
     and the greeting is then awaited with no deadline: a frozen server held requests for seconds."""
     task = asyncio.ensure_future(aiomysql.connect(
         host=url.host, port=url.port, user=url.user, password=url.password, db=url.database, charset="utf8mb4",
-        autocommit=True, connect_timeout=config.db_connect_timeout, init_command="SET time_zone = '+00:00'"))
+        autocommit=True, connect_timeout=config.db_connect_timeout, init_command=GALERA_INIT if galera else TIME_ZONE))
     try:
         done, _ = await asyncio.wait({task}, timeout=config.db_connect_timeout)
     except BaseException:  # the acquire timed out or the request went away
@@ -61,7 +69,7 @@ def _abandon(task: asyncio.Future[aiomysql.Connection]) -> None:
 
 class MySQLDriver:
     """The pool; every statement bounded by db_statement_timeout, every wait for a connection by
-    db_acquire_timeout."""
+    db_acquire_timeout. With several hosts in the URL, the pool of the writer node (server/db/nodes.py)."""
 
     dialect = MYSQL
     integrity_error = pymysql.err.IntegrityError
@@ -70,33 +78,81 @@ class MySQLDriver:
         self.url = url
         self.config = config
         self.statement_timeout: float | None = config.db_statement_timeout
+        self.retry_after = {"Retry-After": str(config.retry_after)}
         self.pool = Pool(self._connect, minsize=config.db_pool_min, maxsize=config.db_pool_max,
                          recycle=config.db_pool_recycle)
+        self.nodes: Nodes | None = None  # one host: no node checks at all, the path of a single server
+        self.read_any = False
+        self._lent: dict[aiomysql.Connection, Pool] = {}  # with several nodes: the pool a connection returns to
+        if len(url.hosts) > 1:
+            self.nodes = Nodes(url, config, self._connect_node)
+            self.nodes.on_change = self._writer_changed
+            self.nodes.on_failed = self._abort
+            self.read_any = config.db_read_from == "any"
+            self.pool = self._no_writer()
 
     async def _connect(self) -> aiomysql.Connection:
         return await open_connection(self.url, self.config)
 
+    async def _connect_node(self, url: DatabaseURL, galera: bool) -> aiomysql.Connection:
+        return await open_connection(url, self.config, galera=galera)
+
+    def _no_writer(self) -> Pool:
+        pool = Pool(self._connect, minsize=0, maxsize=1, recycle=-1)
+        pool.closing = True  # no node is ready: every acquire answers 503 at once
+        return pool
+
+    def _writer_changed(self, writer: Node | None) -> None:
+        self.pool = writer.pool if writer is not None and writer.pool is not None else self._no_writer()
+
+    def _abort(self, pool: Pool) -> None:
+        """Close the connections lent from a failed node's pool: their statements fail now (503), not at the
+        statement timeout."""
+        for conn, lender in list(self._lent.items()):
+            if lender is pool:
+                conn.close()
+
     async def fill(self) -> None:
-        """Open the first connections, or ServiceUnavailable."""
+        """Open the first connections (with several hosts: check them and pick the writer), or ServiceUnavailable."""
         try:
             async with asyncio.timeout(self.config.db_connect_timeout + 1):
+                if self.nodes is not None:
+                    await self.nodes.start()
+                    if self.nodes.writer is None:
+                        raise ConnectionError("no database node is ready")
                 await self.pool.fill()
         except UNAVAILABLE as exc:
-            await self.pool.close()
-            raise ServiceUnavailable(headers={"Retry-After": str(self.config.retry_after)}) from exc
+            await self.close()
+            raise ServiceUnavailable(headers=dict(self.retry_after)) from exc
 
-    async def acquire(self) -> aiomysql.Connection:
-        conn = self.pool.take_free()  # the common case: no wait, so no timer either
-        if conn is not None:
-            return conn
+    async def acquire(self, read: bool = False) -> aiomysql.Connection:
+        pool = self.pool
+        if read and self.read_any and self.nodes is not None:
+            node = self.nodes.reader()
+            pool = node.pool if node is not None and node.pool is not None else pool
+        conn = pool.take_free()  # the common case: no wait, so no timer either
+        if conn is None:
+            conn = await self._wait(pool)
+        if self.nodes is not None:
+            self._lent[conn] = pool
+        return conn
+
+    async def _wait(self, pool: Pool) -> aiomysql.Connection:
         try:
             async with asyncio.timeout(self.config.db_acquire_timeout):
-                return await self.pool.acquire()
+                return await pool.acquire()
         except UNAVAILABLE as exc:
+            if self.nodes is not None:
+                self.nodes.suspect(None)
+            raise self._unavailable(exc) from exc
+        except ServiceUnavailable as exc:  # no node is ready, or the writer changed while this one waited
             raise self._unavailable(exc) from exc
 
     def release(self, conn: aiomysql.Connection) -> None:
-        self.pool.release(conn)
+        if self.nodes is None:
+            self.pool.release(conn)
+        else:
+            self._lent.pop(conn, self.pool).release(conn)
 
     async def run(self, conn: aiomysql.Connection, sql: str, params: Params, fetch: Fetch[T]) -> T:
         async with asyncio.timeout(self.statement_timeout):
@@ -108,9 +164,14 @@ class MySQLDriver:
                 await cur.close()
 
     def failure(self, conn: aiomysql.Connection, exc: BaseException) -> BaseException:
-        """What a statement's exception becomes; a link that failed is closed, never pooled again."""
+        """What a statement's exception becomes; a link that failed is closed, never pooled again (a
+        conflict leaves a healthy connection: the server rolled the transaction back)."""
+        if isinstance(exc, pymysql.err.OperationalError) and exc.args and exc.args[0] in CONFLICTS:
+            return TransactionConflict(headers=dict(self.retry_after))
         if isinstance(exc, UNAVAILABLE):
             conn.close()
+            if self.nodes is not None:
+                self.nodes.suspect(self.nodes.by_address(conn.host, conn.port))
             return self._unavailable(exc)
         if isinstance(exc, asyncio.CancelledError):
             conn.close()  # the client left mid-statement: the reply may still be in flight
@@ -123,14 +184,25 @@ class MySQLDriver:
         return not conn.closed
 
     async def close(self) -> None:
+        if self.nodes is not None:
+            await self.nodes.close()  # the writer's pool is one of the nodes'
+            return
         await self.pool.close()
 
     def pool_stats(self) -> tuple[int, int]:
-        return self.pool.size - self.pool.idle, self.pool.idle
+        pools = [self.pool] if self.nodes is None else [n.pool for n in self.nodes.nodes if n.pool is not None]
+        return sum(p.size - p.idle for p in pools), sum(p.idle for p in pools)
+
+    def node_states(self) -> list[NodeState]:
+        """Every node of a multi-host URL: its state and whether this worker writes to it ([] for one host)."""
+        if self.nodes is None:
+            return []
+        writer = self.nodes.writer
+        return [NodeState(n.name, n.state, n.detail, n is writer) for n in self.nodes.nodes]
 
     def _unavailable(self, exc: BaseException) -> ServiceUnavailable:
         log.warning("database unavailable: %s", exc.__class__.__name__)
-        return ServiceUnavailable(headers={"Retry-After": str(self.config.retry_after)})
+        return ServiceUnavailable(headers=dict(self.retry_after))
 
 
 async def open_mysql(url: DatabaseURL, config: Config) -> Statements[aiomysql.Connection]:

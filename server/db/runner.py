@@ -4,16 +4,21 @@ the mapping to IntegrityViolation and the transaction's begin/commit/rollback li
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Generic, NoReturn, Protocol, TypeVar
 
-from server.db import ExecResult, IntegrityViolation, Params, Row
+from server.db import ExecResult, Executor, IntegrityViolation, NodeState, Params, Row, TransactionConflict
 from server.db.dialect import Dialect
 
 log = logging.getLogger("pet_api.db")
+CONFLICT_ATTEMPTS = 10  # a transaction the server rolled back (deadlock, certification failure) runs this often
+CONFLICT_BACKOFF = 0.01  # seconds; attempt n waits a random time below CONFLICT_BACKOFF * 2**n ...
+CONFLICT_BACKOFF_MAX = 0.5  # ... and below this
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -58,7 +63,7 @@ class Driver(Protocol[C]):
     @property
     def statement_timeout(self) -> float | None: ...  # None: statements are not cut
 
-    async def acquire(self) -> C: ...
+    async def acquire(self, read: bool = False) -> C: ...  # read: an autocommit read (db_read_from)
     def release(self, conn: C) -> None: ...
     async def run(self, conn: C, sql: str, params: Params, fetch: Fetch[T]) -> T: ...
     def failure(self, conn: C, exc: BaseException) -> BaseException: ...
@@ -66,6 +71,12 @@ class Driver(Protocol[C]):
     def open(self, conn: C) -> bool: ...
     async def close(self) -> None: ...
     def pool_stats(self) -> tuple[int, int]: ...
+    def node_states(self) -> list[NodeState]: ...
+
+
+async def _back_off(attempt: int) -> None:
+    """A jittered pause before a conflicting unit of work runs again (the rivals spread out)."""
+    await asyncio.sleep(random.uniform(0, min(CONFLICT_BACKOFF * 2**attempt, CONFLICT_BACKOFF_MAX)))  # noqa: S311
 
 
 class Statements(Generic[C]):
@@ -80,11 +91,11 @@ class Statements(Generic[C]):
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row, or None."""
-        return await self._run(sql, params, one_row)
+        return await self._run(sql, params, one_row, read=True)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         """Every row."""
-        return await self._run(sql, params, all_rows)
+        return await self._run(sql, params, all_rows, read=True)
 
     async def execute(self, sql: str, params: Params = ()) -> ExecResult:
         """A write: rows affected and the new auto-increment id."""
@@ -116,6 +127,23 @@ class Statements(Generic[C]):
         finally:
             self.driver.release(conn)
 
+    async def run_transaction(self, body: Callable[[Executor], Awaitable[T]]) -> T:
+        """body(tx) in one transaction; when the server rolls it back for a conflict (1213, 1205) the whole body
+        runs again, up to CONFLICT_ATTEMPTS times, on a connection from the pool. Inside a transaction it joins it
+        (the outer unit of work is the one replayed)."""
+        if self._held is not None:
+            return await body(self)
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                async with self.transaction() as tx:
+                    return await body(tx)
+            except TransactionConflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    log.warning("transaction still conflicting after %d attempts", attempt)
+                    raise
+            await _back_off(attempt)
+        raise AssertionError("unreachable")
+
     async def close(self) -> None:
         """Close every connection."""
         await self.driver.close()
@@ -124,7 +152,11 @@ class Statements(Generic[C]):
         """(in use, idle) connections."""
         return self.driver.pool_stats()
 
-    async def _run(self, sql: str, params: Params, fetch: Fetch[T]) -> T:
+    def node_states(self) -> list[NodeState]:
+        """The database nodes of a multi-host URL and which one this worker writes to."""
+        return self.driver.node_states()
+
+    async def _run(self, sql: str, params: Params, fetch: Fetch[T], *, read: bool = False) -> T:
         if self.echo:
             log.debug("sql", extra={"sql": sql})
         if self._held is not None:
@@ -132,17 +164,25 @@ class Statements(Generic[C]):
                 return await self.driver.run(self._held, sql, params, fetch)
             except BaseException as exc:
                 self._raise(self._held, exc)
-        for attempt in (1, 2):  # a statement that never reached the server is tried once more
-            conn = await self.driver.acquire()
+        resent = False
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            conn = await self.driver.acquire(read)
             try:
                 return await self.driver.run(conn, sql, params, fetch)
             except BaseException as exc:
-                if attempt == 1 and self.driver.never_sent(exc):
+                if not resent and self.driver.never_sent(exc):  # it never reached the server: once more
+                    resent = True
                     self.driver.failure(conn, exc)  # closes the link
                     continue
-                self._raise(conn, exc)
+                try:
+                    self._raise(conn, exc)
+                except TransactionConflict:  # an autocommit statement the server rolled back: run it again
+                    if attempt == CONFLICT_ATTEMPTS:
+                        log.warning("statement still conflicting after %d attempts", attempt)
+                        raise
             finally:
                 self.driver.release(conn)
+            await _back_off(attempt)
         raise AssertionError("unreachable")
 
     def _raise(self, conn: C, exc: BaseException) -> NoReturn:

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import aiosqlite
 
-from server.db import Params, Row
+from server.db import NodeState, Params, Row
 from server.db.dialect import SQLITE
 from server.db.runner import Fetch, Statements
 from server.errors import ServiceUnavailable
@@ -78,7 +78,7 @@ class SQLiteDriver:
         self.conn = conn
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> aiosqlite.Connection:
+    async def acquire(self, read: bool = False) -> aiosqlite.Connection:
         await self._lock.acquire()
         return self.conn
 
@@ -109,6 +109,9 @@ class SQLiteDriver:
     def pool_stats(self) -> tuple[int, int]:
         """(in use, idle): one embedded connection."""
         return (1, 0) if self._lock.locked() else (0, 1)
+
+    def node_states(self) -> list[NodeState]:
+        return []
 
 
 async def open_sqlite(path: str, *, echo: bool = False) -> Statements[aiosqlite.Connection]:

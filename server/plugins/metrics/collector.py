@@ -39,6 +39,11 @@ class Metrics:
         self.workers = Gauge("pet_api_workers", "Serving processes", registry=self.registry,
                              multiprocess_mode="livesum")
         self.workers.set(1)
+        # Multi-host database URLs only: every node's state as this worker sees it, and the node it writes to.
+        self.node_ready = Gauge("pet_api_db_node_ready", "1 while the database node is ready (Galera: Synced)",
+                                ["node"], registry=self.registry, multiprocess_mode="livemin")
+        self.node_writer = Gauge("pet_api_db_node_writer", "Workers writing to the database node", ["node"],
+                                 registry=self.registry, multiprocess_mode="livesum")
         self._servers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._sampler: tornado.ioloop.PeriodicCallback | None = None
@@ -71,6 +76,9 @@ class Metrics:
         in_use, idle = db.pool_stats() if db is not None else (0, 0)
         self.pool.labels("in_use").set(in_use)
         self.pool.labels("idle").set(idle)
+        for node in db.node_states() if db is not None else ():
+            self.node_ready.labels(node.node).set(int(node.state == "ready"))
+            self.node_writer.labels(node.node).set(int(node.writer))
 
     def start(self) -> None:
         """With several workers, publish the gauges every second so that any worker's scrape sees them."""

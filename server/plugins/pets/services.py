@@ -10,7 +10,7 @@ from functools import cache
 import orjson
 
 from server.auth import Principal
-from server.db import Dialect, Executor, Value, column
+from server.db import Dialect, ExecResult, Executor, Value, column
 from server.errors import NotFound, PreconditionFailed
 from server.plugins.pets.models import PetCreate, PetListQuery, Sex, Species, Status
 from server.services import fetch_page, json_row, utcnow
@@ -118,11 +118,14 @@ async def update_pet(db: Executor, *, pet_id: int, user: Principal, fields: dict
     scope, args = owner_scope(user)
     condition, versions = version_condition(if_match)
     assignments = "".join(f"{name} = %s, " for name in fields)
-    async with db.transaction() as tx:
+
+    async def write(tx: Executor) -> tuple[ExecResult, Pet]:  # replayed whole if the server rolls it back
         result = await tx.execute(
             f"UPDATE pets SET {assignments}version = version + 1, updated_at = %s"  # noqa: S608
             f" WHERE id = %s{scope}{condition}", (*fields.values(), utcnow(), pet_id, *args, *versions))
-        pet = await get_owned_pet(tx, pet_id=pet_id, user=user)
+        return result, await get_owned_pet(tx, pet_id=pet_id, user=user)
+
+    result, pet = await db.run_transaction(write)
     if result.rowcount == 0:
         raise PreconditionFailed()
     return pet

@@ -3,7 +3,7 @@ same transaction as the change (both or neither). The handlers and `main.py crea
 
 from __future__ import annotations
 
-from server.db import Database, Value
+from server.db import Database, Executor, Value
 from server.errors import InvalidParameter
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
@@ -11,10 +11,13 @@ from server.plugins.accounts.services.users import User, create_user, find_user_
 
 async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Value]) -> User:
     """Write the fields and the revocation of the user's earlier tokens in one transaction."""
-    async with db.transaction() as tx:
+
+    async def write(tx: Executor) -> User:  # replayed whole if the server rolls it back
         user = await update_user(tx, user_id=user_id, fields=fields)
         await accounts.revocations.revoke_user(tx, user.id)
-    return user
+        return user
+
+    return await db.run_transaction(write)
 
 
 async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, nickname: str | None,

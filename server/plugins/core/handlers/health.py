@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.db import NodeState
 from server.declare import operation
 from server.errors import ServiceUnavailable
 from server.handlers.base import BaseHandler, preferred_language
@@ -12,6 +13,16 @@ from server.handlers.base import BaseHandler, preferred_language
 @dataclass(slots=True)
 class Status:
     status: str
+
+
+@dataclass(slots=True)
+class Readiness:
+    """With a multi-host database URL, also the node this worker writes to and every node's state (a single
+    database host answers {"status": "ok"} alone, as before)."""
+
+    status: str
+    writer: str | None = None
+    nodes: list[NodeState] | None = None
 
 
 @dataclass(slots=True)
@@ -31,15 +42,22 @@ class HealthHandler(BaseHandler):
 
 
 class ReadyHandler(BaseHandler):
-    @operation(summary="Readiness: the database answers", response=Status)
+    @operation(summary="Readiness: the database answers (with several database hosts, also the node this worker "
+                       "writes to and every node's state: ready, not_ready or down)", response=Readiness)
     async def get(self) -> None:
+        db = self.application.db
         try:
-            await self.application.db.ping()
+            await db.ping()
         except ServiceUnavailable:
             raise
         except Exception as exc:  # any driver failure means not ready
             raise ServiceUnavailable(headers={"Retry-After": str(self.application.config.retry_after)}) from exc
-        self.send(OK)
+        nodes = db.node_states()
+        if not nodes:  # one database host: the answer of a single server, unchanged
+            self.send(OK)
+            return
+        writer = next((node.node for node in nodes if node.writer), None)
+        self.send(Readiness("ok", writer, nodes))
 
 
 class ErrorsHandler(BaseHandler):

@@ -14,7 +14,8 @@ from tests.conftest import migrate_database
 from tests.conftest import test_config as profile_config
 from tests.factories import Api, serving, user_with_token
 from tests.mariadb_server import create_database
-from tests.processes import ROOT
+from tests.plugins.metrics.test_collector import key, scrape
+from tests.processes import ROOT, free_port
 
 
 @pytest.mark.gen_test
@@ -131,6 +132,29 @@ async def test_database_outage_is_503_1008_and_recovers_without_a_restart(privat
             me = await api.get("/v1/users/me", token=token)
             assert me.status == 200, me.body
             assert me.body["data"]["id"] == user.id
+    finally:
+        http_client.close()
+        await app.shutdown()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_with_several_database_hosts_ready_and_metrics_show_the_writer_and_every_node(mysql_url):
+    dead = f"127.0.0.1:{free_port()}"
+    live = mysql_url.split("@", 1)[1].split("/", 1)[0]
+    app = make_app(profile_config(database_url=f"mysql://root@{dead},{live}/pet_api_test"))
+    await app.startup()
+    http_client = AsyncHTTPClient(force_instance=True)
+    try:
+        async with serving(app) as base_url:
+            api = Api(http_client, base_url)
+            ready = await api.get("/v1/health/ready")
+            assert ready.status == 200
+            assert ready.body == {"code": 200, "message": "ok", "data": {"status": "ok", "writer": live, "nodes": [
+                {"node": dead, "state": "down", "detail": "OperationalError", "writer": False},
+                {"node": live, "state": "ready", "detail": "plain server", "writer": True}]}}
+            metrics = await scrape(api)
+            assert [metrics[key("pet_api_db_node_ready", node=node)] for node in (dead, live)] == [0.0, 1.0]
+            assert [metrics[key("pet_api_db_node_writer", node=node)] for node in (dead, live)] == [0.0, 1.0]
     finally:
         http_client.close()
         await app.shutdown()
