@@ -12,6 +12,7 @@ from server.config import Config
 from server.db import Database, connect
 from server.db.migrations import migrate, pending
 from server.handlers.base import NotFoundHandler
+from server.idempotency import IdempotencyKeys
 from server.logs import AccessLog
 from server.passwords import Passwords
 from server.plugins import Plugin, load_plugin
@@ -58,6 +59,7 @@ class PetAPI(tornado.web.Application):
         self.roles = RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds)
         self.passwords = Passwords(time_cost=config.password_hash_time_cost,
                                    memory_kib=config.password_hash_memory_kib)
+        self.idempotency = IdempotencyKeys(retention_seconds=config.idempotency_retention_seconds)
         self.metrics: Any = None  # set by the metrics plugin
         self.access_log = AccessLog()
         handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.path})
@@ -90,6 +92,7 @@ class PetAPI(tornado.web.Application):
                 log.info("applied migration %04d_%s", m.version, m.name)
         await self.revocations.refresh(self.db)
         self.revocations.start(self.db)
+        self.idempotency.start(self.db)
         await self.roles.fetch()
         self.roles.start()
         for plugin in self.plugins:
@@ -103,6 +106,7 @@ class PetAPI(tornado.web.Application):
                 await plugin.on_stop(self)
         await self.roles.stop()
         await self.revocations.stop()
+        await self.idempotency.stop()
         self.passwords.close()
         if self.db is not None:
             await self.db.close()

@@ -12,7 +12,7 @@ from server.db.migrations import MIGRATIONS_DIR, applied_versions, available, mi
 from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 
-TABLES = {"users", "token_revocations", "login_failures", "pets", "records", "schema_migrations"}
+TABLES = {"users", "token_revocations", "login_failures", "pets", "records", "idempotency_keys", "schema_migrations"}
 _names = itertools.count(1)
 
 
@@ -77,7 +77,7 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     db = await connect(config)
     try:
         await db.execute("DELETE FROM schema_migrations")
-        for table in ("records", "pets", "token_revocations", "login_failures", "users"):
+        for table in ("records", "pets", "token_revocations", "login_failures", "users", "idempotency_keys"):
             await db.execute(f"DROP TABLE {table}")
     finally:
         await db.close()
