@@ -41,7 +41,8 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
 
     headers: response headers always sent (name -> description); conditional: honours If-Match (412);
     media_type/schema: the response is that document itself instead of the JSON envelope; idempotent: an
-    Idempotency-Key makes retries replay the first answer (server/idempotency.py)."""
+    Idempotency-Key makes retries replay the first answer (server/idempotency.py); such a method reaches the
+    database through `self.db` (the request's transaction) and answers with `self.send`."""
     op = Operation(summary, body, query, response, status, tuple(errors), paginated, headers or {}, conditional,
                    media_type, schema, idempotent)
 
