@@ -5,8 +5,8 @@ effect and stores the answer, so the effect and its stored answer commit togethe
 that fails (4xx, 503, 500) rolls its reservation back and a retry runs afresh. A retry replays the stored
 answer; the same key on another method, path or body is 422/1011. While the first request runs, the
 database holds its row's lock: a retry reaching another worker or instance waits for it and replays (or runs
-afresh if it rolled back); one reaching the same worker is answered 409/1010 with Retry-After at once, without
-taking a connection from the pool.
+afresh if it rolled back), a wait cut by db_statement_timeout answering 503/1008; one reaching the same worker
+is answered 409/1010 with Retry-After at once, without taking a connection from the pool.
 """
 
 from __future__ import annotations
@@ -67,14 +67,14 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-async def reserve(db: Executor, *, scope: str, key: str, print_: str, retention_seconds: int) -> bool:
+async def reserve(db: Executor, *, scope: str, key: str, digest: str, retention_seconds: int) -> bool:
     """Take the key inside the caller's transaction; False when another request took it and committed. While
     that other request's transaction is open, the database makes this insert wait for its end."""
     try:
         await db.execute(
             "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, status, created_at, expires_at_ms)"
             " VALUES (%s, %s, %s, %s, %s, %s)",
-            (scope, key, print_, PENDING, utcnow(), now_ms() + retention_seconds * 1000))
+            (scope, key, digest, PENDING, utcnow(), now_ms() + retention_seconds * 1000))
     except IntegrityViolation:
         return False
     return True
@@ -119,17 +119,17 @@ class IdempotencyKeys:
         key = parse_key(handler.request.headers[KEY_HEADER])
         user = handler.current_user
         scope = ANONYMOUS if user is None else str(user.user_id)
-        print_ = fingerprint(handler.request.method or "", handler.request.path, handler.body)
+        digest = fingerprint(handler.request.method or "", handler.request.path, handler.body)
         if (scope, key) in self.in_flight:
             raise IdempotencyInProgress(headers={"Retry-After": RETRY_AFTER})
         self.in_flight.add((scope, key))
         try:
-            answer = await self._first_or_stored(handler, operation, scope, key, print_)
+            answer = await self._first_or_stored(handler, operation, scope, key, digest)
         finally:
             self.in_flight.discard((scope, key))
         if answer is None:
             return
-        if answer.fingerprint != print_:
+        if answer.fingerprint != digest:
             raise IdempotencyKeyReused()
         if answer.status == PENDING:  # not written by this code: a reservation is only seen once committed
             raise IdempotencyInProgress(headers={"Retry-After": RETRY_AFTER})
@@ -140,13 +140,13 @@ class IdempotencyKeys:
         handler.finish(answer.body)
 
     async def _first_or_stored(self, handler: BaseHandler, operation: Callable[[], Awaitable[None]], scope: str,
-                               key: str, print_: str) -> StoredAnswer | None:
+                               key: str, digest: str) -> StoredAnswer | None:
         """None once the operation ran and its answer was committed and sent, else the answer stored earlier."""
         db = handler.application.db
         for _ in range(ATTEMPTS):
             sent: bytes | None = None
             async with db.transaction() as tx:
-                if await reserve(tx, scope=scope, key=key, print_=print_, retention_seconds=self.retention_seconds):
+                if await reserve(tx, scope=scope, key=key, digest=digest, retention_seconds=self.retention_seconds):
                     handler.transaction = tx
                     try:
                         await operation()
