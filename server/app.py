@@ -14,6 +14,7 @@ from server.config import Config
 from server.db import Database, connect
 from server.db.migrations import Source, migrate, pending
 from server.handlers.base import NotFoundHandler
+from server.idempotency import IdempotencyKeys
 from server.logs import AccessLog
 from server.passwords import Passwords
 from server.plugins import operations
@@ -64,6 +65,7 @@ class PetAPI(tornado.web.Application):
         self.roles = RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds)
         self.passwords = Passwords(time_cost=config.password_hash_time_cost,
                                    memory_kib=config.password_hash_memory_kib)
+        self.idempotency = IdempotencyKeys(retention_seconds=config.idempotency_retention_seconds)
         self.metrics: Any = None  # set by the metrics plugin
         self.access_log = AccessLog()
         handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.path})
@@ -90,6 +92,7 @@ class PetAPI(tornado.web.Application):
                 log.info("%s migration %s", "recorded (tables already there)" if m.adopted else "applied", m.label)
         await self.revocations.refresh(self.db)
         self.revocations.start(self.db)
+        self.idempotency.start(self.db)
         await self.roles.fetch()
         self.roles.start()
         undeclared = sorted(self.roles.granted() - set(self.plugin_set.scopes))
@@ -106,6 +109,7 @@ class PetAPI(tornado.web.Application):
                 await plugin.on_stop(self)
         await self.roles.stop()
         await self.revocations.stop()
+        await self.idempotency.stop()
         self.passwords.close()
         if self.db is not None:
             await self.db.close()

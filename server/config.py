@@ -71,6 +71,7 @@ class Config(BaseModel):
     login_max_failures: int = Field(10, ge=1)
     login_max_failures_per_address: int = Field(100, ge=1)
     login_window_seconds: int = Field(900, ge=1)
+    idempotency_retention_seconds: int = Field(86400, ge=1)
     metrics_local_only: bool = True
     password_hash_time_cost: int = Field(3, ge=1)
     password_hash_memory_kib: int = Field(65_536, ge=8)

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from server.idempotency import KEY_HEADER
+
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
@@ -28,18 +30,21 @@ class Operation:
     conditional: bool = False
     media_type: str | None = None  # a raw (not enveloped) response: its media type
     schema: dict[str, Any] | None = None  # ... and its schema
+    idempotent: bool = False  # takes Idempotency-Key (server/idempotency.py)
 
 
 def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
               response: Any = None, status: int = 200, errors: Iterable[int] = (), paginated: bool = False,
               headers: dict[str, str] | None = None, conditional: bool = False, media_type: str | None = None,
-              schema: dict[str, Any] | None = None) -> Callable[[F], F]:
+              schema: dict[str, Any] | None = None, idempotent: bool = False) -> Callable[[F], F]:
     """Declare an operation: body/query models are validated and passed as `body=` / `query=`.
 
     headers: response headers always sent (name -> description); conditional: honours If-Match (412);
-    media_type/schema: the response is that document itself instead of the JSON envelope."""
+    media_type/schema: the response is that document itself instead of the JSON envelope; idempotent: an
+    Idempotency-Key makes retries replay the first answer (server/idempotency.py); such a method reaches the
+    database through `self.db` (the request's transaction) and answers with `self.send`."""
     op = Operation(summary, body, query, response, status, tuple(errors), paginated, headers or {}, conditional,
-                   media_type, schema)
+                   media_type, schema, idempotent)
 
     def decorator(method: F) -> F:
         @functools.wraps(method)
@@ -48,6 +53,9 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
                 kwargs["body"] = handler.parse_body(body)
             if query is not None:
                 kwargs["query"] = handler.parse_query(query)
+            if idempotent and KEY_HEADER in handler.request.headers:
+                return await handler.application.idempotency.run(
+                    handler, functools.partial(method, handler, *args, **kwargs))
             return await method(handler, *args, **kwargs)
 
         wrapper.operation = op  # type: ignore[attr-defined]

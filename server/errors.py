@@ -71,6 +71,15 @@ class PreconditionFailed(APIError):
     status, code, message, message_zh = 412, 1009, "precondition failed", "资源已被修改"
 
 
+class IdempotencyInProgress(APIError):
+    status, code, message, message_zh = 409, 1010, "idempotent request in progress", "相同幂等键的请求正在处理中"
+
+
+class IdempotencyKeyReused(APIError):
+    status, code, message, message_zh = (422, 1011, "Idempotency-Key reused with a different request",
+                                         "幂等键已用于另一个请求")
+
+
 class TokenInvalid(APIError):
     status, code, message, message_zh = 401, 10031, "token is invalid", "令牌无效"
 
@@ -85,7 +94,8 @@ class TokenRevoked(APIError):
 
 ERROR_CLASSES: tuple[type[APIError], ...] = (
     ServerError, InvalidParameter, NotFound, AuthFailed, Forbidden, Conflict, TooManyRequests,
-    HTTPFailure, ServiceUnavailable, PreconditionFailed, TokenInvalid, TokenExpired, TokenRevoked,
+    HTTPFailure, ServiceUnavailable, PreconditionFailed, IdempotencyInProgress, IdempotencyKeyReused, TokenInvalid,
+    TokenExpired, TokenRevoked,
 )
 
 

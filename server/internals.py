@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiomysql
+import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
@@ -47,3 +48,10 @@ def closed_by_server(conn: aiomysql.Connection) -> bool:
     reader saw the end or an error. aiomysql's own pool reads the same private reader; it has no public test."""
     reader = conn._reader
     return bool(reader.at_eof() or reader.exception() is not None or reader.eof_received)
+
+
+def response_header(handler: tornado.web.RequestHandler, name: str) -> str | None:
+    """A header the handler has set on its response so far, or None (tornado has setters only): the answer
+    stored for an Idempotency-Key replays its Location and ETag."""
+    headers = handler._headers
+    return headers[name] if name in headers else None  # noqa: SIM401 - HTTPHeaders.get raises and catches

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 
 from server.declare import Operation
 from server.errors import ErrorCatalog
+from server.idempotency import KEY_PATTERN
 from server.schemas.common import MAX_ID
 
 REF = "#/components/schemas/{model}"
@@ -23,10 +24,11 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "Authorization failed: missing, malformed, invalid, expired or revoked token",
     403: "Forbidden: the token lacks a required scope",
     404: "Not found (also another user's resource); 1007 when the path matches no route",
-    409: "Conflict",
+    409: "Conflict (1005); 1010: a request with the same Idempotency-Key is still running, see Retry-After",
     412: "Precondition failed: If-Match is not the current ETag; nothing was written",
     413: "Request body too large",
     415: "Unsupported media type: send application/json",
+    422: "Idempotency-Key reused with a different method, path or body (1011); nothing was done",
     429: "Too many requests: see Retry-After",
     503: "Service unavailable (database unreachable): see Retry-After",
 }
@@ -51,6 +53,15 @@ IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"t
             "description": 'ETag of the version you last read (e.g. "v3", or a list "v3", "v4"): the write '
                            "happens only if one of them is still current, else 412 and nothing is written. "
                            '"*" or no If-Match: the write always applies.'}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "pattern": KEY_PATTERN},
+                   "description": "Any unique value (e.g. a UUID) to make retries safe: a retry with the same key, "
+                                  "method, path and body replays the first answer (with `Idempotent-Replayed: true`) "
+                                  "and does nothing more; the same key with another request is 422/1011; while the "
+                                  "first request runs, 409/1010. Answers are kept `idempotency_retention_seconds` "
+                                  "(24 h); failed requests are not kept, so their retry runs afresh."}
+REPLAYED = {"description": "`true` when this is the stored answer to an earlier request with the same "
+                           "Idempotency-Key", "required": False, "schema": {"type": "string", "const": "true"}}
 
 
 def _drop_null_defaults(schema: Any) -> Any:
@@ -111,6 +122,8 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
         params += [_query_parameter(name, prop, name in required) for name, prop in schema["properties"].items()]
     if op.conditional:
         params.append(IF_MATCH)
+    if op.idempotent:
+        params.append(IDEMPOTENCY_KEY)
     return params
 
 
@@ -131,6 +144,8 @@ def _success(op: Operation, schemas: _Schemas) -> dict[str, Any]:
     if op.headers:
         success["headers"] = {name: {"description": text, "required": True, "schema": {"type": "string"}}
                               for name, text in op.headers.items()}
+    if op.idempotent:
+        success.setdefault("headers", {})["Idempotent-Replayed"] = REPLAYED
     return success
 
 
@@ -148,6 +163,8 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         statuses |= {413, 415}
     if op.conditional:
         statuses.add(412)
+    if op.idempotent:
+        statuses |= {409, 422}
     if secured:
         statuses |= {401, 403}
     if "{" in path:

@@ -148,3 +148,26 @@ async def test_aiomysql_reader_shows_an_idle_connection_the_server_ended(mysql_u
     finally:
         conn.close()
         killer.close()
+
+
+class SetsHeaders(tornado.web.RequestHandler):
+    seen: list[tuple[str | None, ...]] = []  # what response_header read, before and after the headers were set
+
+    def get(self) -> None:
+        before = internals.response_header(self, "Location")
+        self.set_header("Location", "/v1/pets/7")
+        self.set_header("ETag", '"v1"')
+        self.seen.append((before, internals.response_header(self, "Location"), internals.response_header(self, "etag")))
+        self.finish("ok")
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_request_handler_headers_hold_the_response_headers_set_so_far():
+    server, sock = http_server(SetsHeaders)
+    try:
+        reader, writer, head = await exchange(sock.getsockname()[1], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert SetsHeaders.seen == [(None, "/v1/pets/7", '"v1"')], "RequestHandler._headers"
+        assert b"\r\nLocation: /v1/pets/7\r\n" in head
+        writer.close()
+    finally:
+        server.stop()

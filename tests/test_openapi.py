@@ -134,7 +134,7 @@ async def test_pet_operations_in_detail(api):
     assert page["properties"]["data"] == {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}
 
     created = paths["/v1/pets"]["post"]["responses"]["201"]
-    assert set(created["headers"]) == {"Location", "ETag"}
+    assert set(created["headers"]) == {"Location", "ETag", "Idempotent-Replayed"}
     assert created["links"]["patch_v1_pets_pet_id"]["parameters"] == {
         "pet_id": "$response.body#/data/id", "header.If-Match": "$response.header.ETag"}
     targets = {op["operationId"] for _, _, op in operations(document)}

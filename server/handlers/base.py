@@ -22,13 +22,15 @@ from server.validation import parse_json, validate
 
 if TYPE_CHECKING:
     from server.app import PetAPI
+    from server.db import Executor
 
 M = TypeVar("M", bound=BaseModel)
 JSON_TYPE = "application/json; charset=UTF-8"
 DUMPS_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-CORS_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Accept-Language, X-Request-ID"
-EXPOSED_HEADERS = "X-Request-ID, ETag, Location, Retry-After"
+CORS_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, Accept-Language, X-Request-ID,"
+                " Idempotency-Key")
+EXPOSED_HEADERS = "X-Request-ID, ETag, Location, Retry-After, Idempotent-Replayed"
 # Bodies are read as JSON whatever they are labelled (curl -d says form-urlencoded), except these.
 NON_JSON_TYPES = ("multipart/", "application/xml", "text/xml", "application/octet-stream", "image/", "audio/",
                   "video/")
@@ -80,6 +82,8 @@ class BaseHandler(tornado.web.RequestHandler):
     application: PetAPI  # tornado types it as Application; ours carries config, db, tokens, ...
     route = "unmatched"
     methods_allowed: ClassVar[str] = ""  # for Allow and CORS preflight: set for each subclass when defined
+    transaction: Executor | None = None  # the transaction the whole request runs in (an Idempotency-Key request)
+    held: bytes | None = None  # the success body written inside that transaction, sent once it commits
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -171,6 +175,11 @@ class BaseHandler(tornado.web.RequestHandler):
         self.current_user = principal
         return principal
 
+    @property
+    def db(self) -> Executor:
+        """Where the request's statements go: the request's transaction when it has one, else the pool."""
+        return self.application.db if self.transaction is None else self.transaction
+
     # ---- responses
     def send(self, data: Any, status: int = 200, *, page: dict[str, int] | None = None) -> None:
         """Write the success envelope."""
@@ -178,6 +187,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if page is not None:
             body["page"] = page
         self.set_status(status)
+        if self.transaction is not None:  # stored with the effect; the client learns of it after the commit
+            self.held = dumps(body)
+            return
         self.finish(dumps(body))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -6,20 +6,31 @@ A generated password change that is valid as to its shape is therefore sent with
 both the current and the new one, so that the request really is valid and must be accepted; the
 server then revokes the user's tokens and Schemathesis logs in again (dynamic auth, retry on 401).
 Invalid passwords are left alone, so negative cases still reach the server as generated.
+
+A valid generated Idempotency-Key is made unique for each call: a key that comes again replays the first
+answer, which names a resource a later step of the stateful phase may have deleted (Schemathesis reports
+that as "created resource not found"), or is 422/1011 with another body. tests/test_idempotency.py covers
+reuse; invalid keys are left alone (400).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 import schemathesis
+
+from server.idempotency import KEY_HEADER, KEY_RE
 
 MIN_PASSWORD = 8
 
 
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    key = (case.headers or {}).get(KEY_HEADER)
+    if isinstance(key, str) and KEY_RE.fullmatch(key):
+        case.headers[KEY_HEADER] = f"{key[:222]}-{uuid.uuid4().hex}"
     if case.operation.label != "PATCH /v1/users/me" or not isinstance(case.body, dict):
         return
     password = case.body.get("password")

@@ -28,7 +28,7 @@ from server.registry import load_plugins
 from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 
-CORE_TABLES = {"users", "token_revocations", "login_failures"}
+CORE_TABLES = {"users", "token_revocations", "login_failures", "idempotency_keys"}
 TABLES = CORE_TABLES | {"pets", "records", "schema_migrations", "schema_migration_lock"}
 NOTES = "tests.db.notes_plugin"
 BEFORE_PLUGINS = Path(__file__).parent / "fixtures" / "before_plugins"
@@ -210,7 +210,7 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     db = await connect(config)
     try:
         await db.execute("DELETE FROM schema_migrations")
-        for table in ("records", "pets", "token_revocations", "login_failures", "users"):
+        for table in ("records", "pets", "token_revocations", "login_failures", "users", "idempotency_keys"):
             await db.execute(f"DROP TABLE {table}")
     finally:
         await db.close()

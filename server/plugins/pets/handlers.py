@@ -13,9 +13,9 @@ from server.services import page
 class PetsHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Create a pet owned by the caller", body=PetCreate, status=201, response=Pet,
-               headers={"Location": "URL of the new pet", "ETag": "version tag for If-Match"})
+               headers={"Location": "URL of the new pet", "ETag": "version tag for If-Match"}, idempotent=True)
     async def post(self, *, body: PetCreate) -> None:
-        pet = await create_pet(self.application.db, owner_id=self.current_user.user_id, fields=body)
+        pet = await create_pet(self.db, owner_id=self.current_user.user_id, fields=body)
         self.set_header("Location", f"/v1/pets/{pet.id}")
         self.set_header("ETag", pet.etag)
         self.send(pet, 201)

@@ -21,10 +21,10 @@ class RecordsHandler(BaseHandler):
 
     @require_scopes("pets:write")
     @operation(summary="Add a health record to a pet", body=RecordCreate, status=201, response=Record,
-               headers={"Location": "URL of the new record"})
+               headers={"Location": "URL of the new record"}, idempotent=True)
     async def post(self, pet_id: str, *, body: RecordCreate) -> None:
-        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        record = await create_record(self.application.db, pet_id=pet.id, fields=body)
+        pet = await get_owned_pet(self.db, pet_id=id_param(pet_id), user=self.current_user)
+        record = await create_record(self.db, pet_id=pet.id, fields=body)
         self.set_header("Location", f"/v1/pets/{pet.id}/records/{record.id}")
         self.send(record, 201)
 

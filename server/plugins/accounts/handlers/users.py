@@ -12,10 +12,11 @@ from server.services import page
 
 
 class UsersHandler(BaseHandler):
-    @operation(summary="Register a user", body=UserCreate, status=201, response=UserOut, errors=(400, 409, 503))
+    @operation(summary="Register a user", body=UserCreate, status=201, response=UserOut, errors=(400, 409, 503),
+               idempotent=True)
     async def post(self, *, body: UserCreate) -> None:
         app = self.application
-        user = await create_user(app.db, email=body.email,
+        user = await create_user(self.db, email=body.email,
                                  password_hash=await app.accounts.passwords.hash(body.password), nickname=body.nickname)
         self.set_header("Location", f"/v1/users/{user.id}")
         self.send(user.public(), 201)
