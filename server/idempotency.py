@@ -143,21 +143,27 @@ class IdempotencyKeys:
                                key: str, digest: str) -> StoredAnswer | None:
         """None once the operation ran and its answer was committed and sent, else the answer stored earlier."""
         db = handler.application.db
+
+        async def first_time(tx: Executor) -> bytes | None:
+            """Reserve the key, run the operation and store its answer; None when the key was taken. The
+            whole of it runs again when the cluster rolls it back for a conflict (run_transaction)."""
+            if not await reserve(tx, scope=scope, key=key, digest=digest, retention_seconds=self.retention_seconds):
+                return None
+            handler.transaction, handler.held = tx, None  # a replayed attempt starts with no answer
+            try:
+                await operation()
+            finally:
+                handler.transaction = None
+            held = handler.held
+            if held is None:
+                raise RuntimeError("an idempotent operation must answer with send()")
+            headers = {name: value for name in STORED_HEADERS
+                       if (value := response_header(handler, name)) is not None}
+            await store(tx, scope=scope, key=key, status=handler.get_status(), headers=headers, body=held)
+            return held
+
         for _ in range(ATTEMPTS):
-            sent: bytes | None = None
-            async with db.transaction() as tx:
-                if await reserve(tx, scope=scope, key=key, digest=digest, retention_seconds=self.retention_seconds):
-                    handler.transaction = tx
-                    try:
-                        await operation()
-                    finally:
-                        handler.transaction = None
-                    sent = handler.held
-                    if sent is None:
-                        raise RuntimeError("an idempotent operation must answer with send()")
-                    headers = {name: value for name in STORED_HEADERS
-                               if (value := response_header(handler, name)) is not None}
-                    await store(tx, scope=scope, key=key, status=handler.get_status(), headers=headers, body=sent)
+            sent = await db.run_transaction(first_time)
             if sent is not None:  # committed: only now may the client learn of the effect
                 handler.finish(sent)
                 return None
