@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tornado.web
 from pydantic import BaseModel
@@ -21,6 +21,10 @@ from server.rbac import RoleMap
 from server.registry import PluginSet, load_plugins
 from server.runtime import Runtime
 from server.services.revocations import RevocationCache
+
+if TYPE_CHECKING:
+    from server.openapi import ApiDocument
+    from server.plugins.accounts.services.accounts import Accounts
 
 log = logging.getLogger("pet_api")
 
@@ -41,6 +45,9 @@ async def require_current(db: Database, config: Config, sources: Sequence[Source
 
 class PetAPI(tornado.web.Application):
     """The Tornado application; config and shared resources hang off it."""
+
+    accounts: Accounts  # set by the accounts plugin's setup
+    api_document: ApiDocument  # set by the core plugin's setup
 
     def __init__(self, config: Config, plugin_set: PluginSet, db: Database | None = None,
                  runtime: Runtime | None = None) -> None:

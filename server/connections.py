@@ -91,8 +91,8 @@ def _has_unread_bytes(stream: Any) -> bool:
 def accept_one_per_wakeup(sock: socket.socket, callback: Callable[[socket.socket, Any], None]) -> Callable[[], None]:
     """tornado.netutil.add_accept_handler, but accepting one connection per readiness event instead of up to
     128: workers sharing a listening socket then split a burst of new connections between them. With
-    tornado's batch, whichever worker woke first often took all 64 connections of a load test and the other
-    idled (health: 5.5k-11k req/s from run to run; one at a time: 9.4k-12k)."""
+    tornado's batch, whichever worker woke first often took all the connections of a load test and the other
+    idled."""
     io_loop = tornado.ioloop.IOLoop.current()
     removed = False
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 class APIError(Exception):
     """Base of every error the API answers with; subclasses only carry data."""
 
-    status: ClassVar[int] = 500
+    status: int = 500  # a class attribute; only HTTPFailure (1007) sets one per instance
     code: ClassVar[int] = 999
     message: ClassVar[str] = "server error"
     message_zh: ClassVar[str] = "服务器错误"
@@ -20,7 +20,7 @@ class APIError(Exception):
         self.errors = errors
         self.headers = headers or {}
         if status is not None:
-            self.status = status  # only HTTPFailure (1007) carries a per-instance status
+            self.status = status
 
     def localized(self, lang: str) -> str:
         """The message in 'en' or 'zh'; a specific detail (English) wins for 'en'."""

@@ -1,7 +1,8 @@
-"""Every use of a private attribute of tornado, in one place (tests/test_internals.py checks each one against
-the installed release; pyproject.toml caps tornado below its next minor version). Each one buys something
+"""Every use of a private attribute of tornado or aiomysql, in one place (tests/test_internals.py checks each
+one against the installed release; pyproject.toml caps both below their next minor version). Each one buys something
 measured or something tornado's public API cannot do: the drain and the header timeout need to see and end
-connections, and accepting one connection per wake-up replaces tornado's accept loop."""
+connections, accepting one connection per wake-up replaces tornado's accept loop, and the pool must see an idle
+MariaDB connection that the server has closed before lending it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import aiomysql
 from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
@@ -38,3 +40,10 @@ def listen_on(server: TCPServer, sock: socket.socket,
     function that stops it, and server.stop() calls it and closes the socket as for tornado's own."""
     server._sockets[sock.fileno()] = sock
     server._handlers[sock.fileno()] = start_accepting(sock, server._handle_connection)
+
+
+def closed_by_server(conn: aiomysql.Connection) -> bool:
+    """Whether the server has ended this idle aiomysql connection (wait_timeout, a restart, KILL): its stream
+    reader saw the end or an error. aiomysql's own pool reads the same private reader; it has no public test."""
+    reader = conn._reader
+    return bool(reader.at_eof() or reader.exception() is not None or reader.eof_received)

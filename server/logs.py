@@ -67,7 +67,7 @@ class HideMalformedValues(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and record.msg.startswith("Malformed HTTP") and record.args:
-            record.args = tuple(self.QUOTED.sub("'...'", str(arg)) for arg in record.args)  # type: ignore[arg-type]
+            record.args = tuple(self.QUOTED.sub("'...'", str(arg)) for arg in record.args)
         return True
 
 

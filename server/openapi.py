@@ -72,7 +72,7 @@ class _Schemas:
     def of(self, tp: Any, mode: str) -> dict[str, Any]:
         if tp is None:
             return {"type": "null"}
-        schema = _drop_null_defaults(TypeAdapter(tp).json_schema(ref_template=REF, mode=mode))  # type: ignore[arg-type]
+        schema: dict[str, Any] = _drop_null_defaults(TypeAdapter(tp).json_schema(ref_template=REF, mode=mode))  # type: ignore[arg-type]
         self.components.update(schema.pop("$defs", {}))
         name = getattr(tp, "__name__", None)
         if name and schema.get("type") == "object" and "properties" in schema:

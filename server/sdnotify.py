@@ -10,7 +10,7 @@ from collections.abc import Callable
 READY = "READY"  # serving
 WATCHDOG = "WATCHDOG"  # the event loop still turns
 STOPPING = "STOPPING"  # draining
-Report = Callable[[str], None]  # takes one of the three messages above
+Report = Callable[[str], object]  # takes one of the three messages above
 
 
 class Notifier:

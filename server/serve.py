@@ -51,7 +51,10 @@ async def run_worker(config: Config, runtime: Runtime, sockets: list[socket.sock
     report(READY)
     beat = None
     if beat_interval:
-        beat = tornado.ioloop.PeriodicCallback(lambda: report(WATCHDOG), beat_interval * 1000)
+        def beat_once() -> None:
+            report(WATCHDOG)
+
+        beat = tornado.ioloop.PeriodicCallback(beat_once, beat_interval * 1000)
         beat.start()  # from the event loop itself: a blocked loop stops the beats
     await stop.wait()
     report(STOPPING)

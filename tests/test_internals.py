@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import aiomysql
 import pytest
 import tornado.httpserver
 import tornado.web
@@ -16,6 +17,7 @@ from tornado.tcpserver import TCPServer
 
 from server import internals
 from server.connections import accept_one_per_wakeup
+from server.db import parse_url
 
 
 def listener() -> socket.socket:
@@ -125,3 +127,24 @@ async def test_tcpserver_sockets_handlers_and_handle_connection_take_our_accept_
     assert sock.fileno() == -1
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_aiomysql_reader_shows_an_idle_connection_the_server_ended(mysql_url: str) -> None:
+    url = parse_url(mysql_url)
+    conn = await aiomysql.connect(host=url.host, port=url.port, user=url.user, password=url.password,
+                                  db=url.database, autocommit=True)
+    killer = await aiomysql.connect(host=url.host, port=url.port, user=url.user, password=url.password,
+                                    autocommit=True)
+    try:
+        assert internals.closed_by_server(conn) is False  # open and idle
+        async with killer.cursor() as cur:
+            await cur.execute("KILL %s", (conn.thread_id(),))
+        for _ in range(100):  # the FIN reaches the reader within a loop iteration or two
+            if internals.closed_by_server(conn):
+                break
+            await asyncio.sleep(0.01)
+        assert internals.closed_by_server(conn) is True, "aiomysql's Connection._reader no longer shows EOF"
+    finally:
+        conn.close()
+        killer.close()

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import aiomysql
 
 from server.errors import ServiceUnavailable
+from server.internals import closed_by_server
 
 
 class Pool:
@@ -120,7 +121,6 @@ class Pool:
             self._all_back.set()
 
     def _usable(self, conn: aiomysql.Connection) -> bool:
-        reader = conn._reader  # the server closing an idle link shows here (as in aiomysql's own pool)
-        if conn.closed or reader.at_eof() or reader.exception() is not None or reader.eof_received:
+        if conn.closed or closed_by_server(conn):
             return False
         return not (self.recycle > -1 and conn.loop.time() - conn.last_usage > self.recycle)

@@ -1,1 +1,1 @@
-"""HTTP handlers; versioned ones live in server.handlers.v1."""
+"""Shared HTTP machinery (BaseHandler); each feature's handlers live in its plugin package, server/plugins/<name>/."""

@@ -6,7 +6,7 @@ import http.client
 import random
 import re
 import traceback
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import orjson
 import tornado
@@ -19,6 +19,9 @@ from server.auth import Principal, bearer_token
 from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
 from server.schemas.common import MAX_ID
 from server.validation import parse_json, validate
+
+if TYPE_CHECKING:
+    from server.app import PetAPI
 
 M = TypeVar("M", bound=BaseModel)
 JSON_TYPE = "application/json; charset=UTF-8"
@@ -74,6 +77,7 @@ def preferred_language(header: str | None) -> str:
 class BaseHandler(tornado.web.RequestHandler):
     """Every pet-api handler; bodies are streamed so an oversized one is refused before it is held."""
 
+    application: PetAPI  # tornado types it as Application; ours carries config, db, tokens, ...
     route = "unmatched"
     methods_allowed: ClassVar[str] = ""  # for Allow and CORS preflight: set for each subclass when defined
 
@@ -216,7 +220,7 @@ class BaseHandler(tornado.web.RequestHandler):
             return HTTP_REASON_ZH.get(error.status, error.message_zh)
         return error.localized(lang)
 
-    def compute_etag(self) -> None:
+    def compute_etag(self) -> str | None:
         """No automatic SHA1 ETag: only resources with a version send one."""
         return None
 

@@ -1,10 +1,11 @@
 """Plugins: a module exposing PLUGIN = Plugin(...) with its /v1 routes, hooks, migrations, settings, scopes and
-error codes; found by entry point (group pet_api.plugins), short name (server.plugins.<name>) or dotted path."""
+error codes; found by entry point (group pet_api.plugins), short name (server.plugins.<name>) or module path."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -128,12 +129,20 @@ def find_plugin(name: str, *, advertised: dict[str, importlib.metadata.EntryPoin
         plugin = _plugin_of(name, module)
         return Found(plugin, "built in", module.__name__, DISTRIBUTION, plugin.version or _own_version(),
                      _migrations(plugin, module))
-    if "." not in name:
+    if "." not in name and not _top_level_module(name):
         raise PluginError(f"plugin {name!r}: unknown (no entry point {name!r} in {ENTRY_POINT_GROUP}, "
                           f"no module {BUILT_IN_PACKAGE}.{name})")
     module = _import(name, name)
     plugin = _plugin_of(name, module)
     return Found(plugin, "path", name, None, plugin.version, _migrations(plugin, module))
+
+
+def _top_level_module(name: str) -> bool:
+    """Whether `name` is an importable top-level module (a path without dots), found without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _import(name: str, module_name: str) -> Any:

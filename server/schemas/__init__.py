@@ -1,1 +1,1 @@
-"""Declared request models (pydantic): they validate input and describe it in the API document."""
+"""Shared request-model fields and bases (common.py); each feature's models live in its plugin package."""

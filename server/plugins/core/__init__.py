@@ -1,13 +1,20 @@
 """Core routes: liveness, readiness, the error catalog, the API document and its docs page."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from server.openapi import ApiDocument
 from server.plugins import Plugin, Route
 from server.plugins.core.handlers.docs import DocsPageHandler, DocsScriptHandler, DocsStyleHandler, OpenAPIHandler
 from server.plugins.core.handlers.health import ErrorsHandler, HealthHandler, ReadyHandler
 
+if TYPE_CHECKING:
+    from server.app import PetAPI
 
-def _setup(app: object) -> None:
-    app.api_document = ApiDocument(app)  # type: ignore[attr-defined]
+
+def _setup(app: PetAPI) -> None:
+    app.api_document = ApiDocument(app)
 
 
 PLUGIN = Plugin(

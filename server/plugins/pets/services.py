@@ -6,12 +6,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 import orjson
 
 from server.auth import Principal
-from server.db import Dialect, Executor, column
+from server.db import Dialect, Executor, Value, column
 from server.errors import NotFound, PreconditionFailed
 from server.plugins.pets.models import PetCreate, PetListQuery, Sex, Species, Status
 from server.services import fetch_page, json_row, utcnow
@@ -113,7 +112,7 @@ def _sorts(dialect: Dialect) -> dict[str, str]:
             "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC"}
 
 
-async def update_pet(db: Executor, *, pet_id: int, user: Principal, fields: dict[str, Any],
+async def update_pet(db: Executor, *, pet_id: int, user: Principal, fields: dict[str, Value],
                      if_match: str | None) -> Pet:
     """Apply fields; with If-Match, only when the version is current (one atomic UPDATE), else 412."""
     scope, args = owner_scope(user)

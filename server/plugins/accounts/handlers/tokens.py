@@ -38,7 +38,7 @@ class TokensHandler(BaseHandler):
     async def post(self, *, body: TokenCreate) -> None:
         app = self.application
         issued = await login(app.db, app.accounts, account=body.account, secret=body.secret,
-                             address=self.request.remote_ip)
+                             address=self.request.remote_ip or "")
         self.send(Token(issued.token, "Bearer", app.config.token_expiration, sorted(issued.principal.scopes)), 201)
 
 

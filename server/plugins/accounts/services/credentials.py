@@ -3,15 +3,13 @@ same transaction as the change (both or neither). The handlers and `main.py crea
 
 from __future__ import annotations
 
-from typing import Any
-
-from server.db import Database
+from server.db import Database, Value
 from server.errors import InvalidParameter
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
 
 
-async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Any]) -> User:
+async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Value]) -> User:
     """Write the fields and the revocation of the user's earlier tokens in one transaction."""
     async with db.transaction() as tx:
         user = await update_user(tx, user_id=user_id, fields=fields)
@@ -24,7 +22,7 @@ async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, 
     """Change the caller's nickname and/or password (400 unless current_password matches); a new password
     revokes the earlier tokens."""
     user = await get_user(db, user_id=user_id)
-    fields: dict[str, Any] = {} if nickname is None else {"nickname": nickname}
+    fields: dict[str, Value] = {} if nickname is None else {"nickname": nickname}
     if password is None:
         return await update_user(db, user_id=user.id, fields=fields)
     if not await accounts.passwords.verify(user.password_hash, current_password or ""):
@@ -37,7 +35,7 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
                                disabled: bool | None) -> User:
     """An administrator's change of role (400 when the role map does not know it) or disabled flag; either
     revokes the earlier tokens."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, Value] = {}
     if role is not None:
         if not accounts.roles.knows(role):
             raise InvalidParameter(errors=[{"field": "role", "message": "unknown role"}])
@@ -57,5 +55,5 @@ async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: st
     user = await find_user_by_email(db, email=email)
     if user is None:
         return await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin"), True
-    fields = {"role": "admin", "password_hash": password_hash, "disabled": 0}
+    fields: dict[str, Value] = {"role": "admin", "password_hash": password_hash, "disabled": 0}
     return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields), False

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
-from server.db import Executor, IntegrityViolation, column
+from server.db import Executor, IntegrityViolation, Value, column
 from server.errors import Conflict, NotFound
 from server.services import fetch_page, json_row, utcnow
 
@@ -97,7 +96,7 @@ async def list_users(db: Executor, *, limit: int, offset: int) -> tuple[list[Use
                             offset=offset, decode=User.from_json)
 
 
-async def update_user(db: Executor, *, user_id: int, fields: dict[str, Any]) -> User:
+async def update_user(db: Executor, *, user_id: int, fields: dict[str, Value]) -> User:
     """Set the given columns (only UPDATABLE ones) and return the fresh row; 404 if absent."""
     unknown = set(fields) - UPDATABLE
     if unknown:
