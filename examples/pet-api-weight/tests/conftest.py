@@ -5,12 +5,14 @@ the fixtures: a real MariaDB and the embedded SQLite)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
 
 pytest_plugins = ["tests.mariadb_server", "tests.secrets_watch"]
-pytest.register_assert_rewrite(*pytest_plugins)  # imported below, before pytest loads them as plugins
+# Imported below, before pytest loads them as plugins (in a run of the whole suite they are imported already).
+pytest.register_assert_rewrite(*(name for name in pytest_plugins if name not in sys.modules))
 
 from tests.conftest import api, app, backend, config, http_server, migrated_database  # noqa: E402, F401 - fixtures
 
