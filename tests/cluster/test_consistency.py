@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from tests.cluster.conftest import instances
-from tests.cluster.test_failover import owner_token
+from tests.cluster.conftest import instances, owner_token
 from tests.factories import Api, assert_error, unique_email
 from tests.galera import GaleraCluster
 from tests.mariadb_server import connect_server

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.cluster.conftest import REQUEST_BOUND, instances
-from tests.factories import Api, Response, unique_email
+from tests.cluster.conftest import REQUEST_BOUND, instances, owner_token
+from tests.factories import Api, Response
 from tests.galera import DATABASE, GaleraCluster
 
 pytestmark = pytest.mark.cluster
@@ -93,13 +93,6 @@ async def write_load(apis: list[Api], token: str, *, seconds: float, fault_at: f
 
     await asyncio.gather(faults(), *(client(c) for c in range(CLIENTS)))
     return load
-
-
-async def owner_token(api: Api) -> tuple[int, str]:
-    email = unique_email("failover")
-    created = await api.post("/v1/users", json={"email": email, "password": "correct horse battery", "nickname": "f"})
-    assert created.status == 201, created.body
-    return created.body["data"]["id"], await api.token(email, "correct horse battery")
 
 
 async def assert_acknowledged_everywhere(cluster: GaleraCluster, owner: int, acknowledged: set[int]) -> None:
