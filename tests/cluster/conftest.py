@@ -13,7 +13,7 @@ from tornado.httpclient import AsyncHTTPClient
 from server import make_app
 from tests.conftest import migrate_database, run_async
 from tests.conftest import test_config as profile_config
-from tests.factories import Api, serving
+from tests.factories import PASSWORD, Api, serving, unique_email
 from tests.galera import DATABASE, GaleraCluster
 
 # Timeouts chosen against the shipped eviction settings (deploy/galera/README.md): commits on the healthy
@@ -64,3 +64,11 @@ async def instances(cluster: GaleraCluster, firsts: Sequence[int], **overrides: 
             stack.push_async_callback(app.shutdown)
             apis.append(Api(client, await stack.enter_async_context(serving(app))))
         yield apis
+
+
+async def owner_token(api: Api) -> tuple[int, str]:
+    """A new user registered and logged in through this instance: (user id, token)."""
+    email = unique_email("cluster")
+    created = await api.post("/v1/users", json={"email": email, "password": PASSWORD, "nickname": "c"})
+    assert created.status == 201, created.body
+    return created.body["data"]["id"], await api.token(email)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.cluster.conftest import REQUEST_BOUND, instances
-from tests.factories import Api, Response, unique_email
+from tests.cluster.conftest import REQUEST_BOUND, instances, owner_token
+from tests.factories import Api, Response
 from tests.galera import DATABASE, GaleraCluster
 
 pytestmark = pytest.mark.cluster
@@ -93,13 +93,6 @@ async def write_load(apis: list[Api], token: str, *, seconds: float, fault_at: f
 
     await asyncio.gather(faults(), *(client(c) for c in range(CLIENTS)))
     return load
-
-
-async def owner_token(api: Api) -> tuple[int, str]:
-    email = unique_email("failover")
-    created = await api.post("/v1/users", json={"email": email, "password": "correct horse battery", "nickname": "f"})
-    assert created.status == 201, created.body
-    return created.body["data"]["id"], await api.token(email, "correct horse battery")
 
 
 async def assert_acknowledged_everywhere(cluster: GaleraCluster, owner: int, acknowledged: set[int]) -> None:
@@ -229,3 +222,35 @@ async def test_with_two_of_three_nodes_frozen_requests_answer_503_in_time_and_se
             print(f"\ntwo of three frozen: slowest answer {max(a.ended - a.started for a in answers):.2f} s, "
                   f"writes again {time.monotonic() - thawed:.2f} s after the thaw")
         assert (await _post(apis[0], 0, token, 2)).status == 201
+
+
+async def _writer(api: Api) -> str | None:
+    ready = await api.get("/v1/health/ready")
+    assert ready.status == 200, ready.body
+    return ready.body["data"]["writer"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_writer_that_stops_being_synced_hands_over_and_takes_the_writes_back_once_synced_again(galera):
+    async with instances(galera, [1], db_failback_after=1.0) as (api,):
+        _, token = await owner_token(api)
+        node1, node2 = (galera.server_url(i).split("@", 1)[1] for i in (1, 2))
+        assert await _writer(api) == node1
+        galera.query(1, "SET GLOBAL wsrep_desync = ON")  # as a donor does: Donor/Desynced, not Synced
+        try:
+            desynced = time.monotonic()
+            while (writer := await _writer(api)) == node1:
+                assert time.monotonic() - desynced < 5, "still writing to a desynced node"
+                await asyncio.sleep(0.1)
+            assert writer == node2
+            states = (await api.get("/v1/health/ready")).body["data"]["nodes"]
+            assert [(n["state"], n["detail"]) for n in states][0] == ("not_ready", "Donor/Desynced")
+            assert (await _post(api, 0, token, 0)).status == 201  # through node 2
+        finally:
+            galera.query(1, "SET GLOBAL wsrep_desync = OFF")
+        synced = time.monotonic()
+        while await _writer(api) != node1:
+            assert time.monotonic() - synced < 10, "the first node did not take the writes back"
+            await asyncio.sleep(0.1)
+        assert time.monotonic() - synced >= 0.8  # after the hold-down (db_failback_after 1 s)
+        assert (await _post(api, 0, token, 1)).status == 201
