@@ -90,7 +90,7 @@ async def test_migrate_applies_everything_once_and_records_it_per_plugin(empty_u
         done = await migrate(db, todo_sources)
         assert [(m.plugin, m.version) for m in done] == expected
         assert not any(m.adopted for m in done)  # a new database runs every file
-        assert expected[:3] == [("core", 1), ("core", 2), ("pets", 1)] and expected[-1] == ("records", 1)
+        assert expected[:4] == [("core", 1), ("core", 2), ("core", 3), ("pets", 1)] and expected[-1] == ("records", 1)
         assert await _tables(db) == TABLES
         assert await applied(db) == set(expected)
         rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
@@ -168,15 +168,18 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         before = await _rows(db)
         assert [len(rows) for rows in before.values()] == [2, 2, 2]
         assert await applied(db) == {("core", 1), ("core", 2)}  # the old ledger reads as the core's
-        assert [m.label for m in await pending(db, todo_sources)] == ["pets 0001_initial", "records 0001_initial"]
+        assert [m.label for m in await pending(db, todo_sources)] == [
+            "core 0003_idempotency", "pets 0001_initial", "records 0001_initial"]
 
         done = await migrate(db, todo_sources)
-        assert [(m.label, m.adopted) for m in done] == [("pets 0001_initial", True), ("records 0001_initial", True)]
+        assert [(m.label, m.adopted) for m in done] == [
+            ("core 0003_idempotency", False), ("pets 0001_initial", True), ("records 0001_initial", True)]
         assert await _rows(db) == before  # every row intact
         rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
         assert [tuple(r) for r in rows] == [("core", 1, "initial"), ("core", 2, "exact_email_comparison"),
-                                            ("pets", 1, "initial"), ("records", 1, "initial")]
-        old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core'")
+                                            ("core", 3, "idempotency"), ("pets", 1, "initial"),
+                                            ("records", 1, "initial")]
+        old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core' AND version < 3")
         assert {str(r[0])[:19].replace("T", " ") for r in old} == {"2026-01-01 12:00:00"}  # not re-applied
         assert await pending(db, todo_sources) == [] and await migrate(db, todo_sources) == []
         await db.execute("DELETE FROM users WHERE id = 1")  # the foreign keys survived the adoption

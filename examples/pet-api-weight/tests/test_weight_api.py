@@ -210,4 +210,4 @@ async def test_its_code_routes_and_scopes_are_in_the_catalog_and_the_document(ap
     assert put["responses"]["409"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error409"}
     assert document["components"]["schemas"]["Error409"]["allOf"][1] == {
-        "properties": {"error_code": {"enum": [1005, 2101]}}}
+        "properties": {"error_code": {"enum": [1005, 1010, 2101]}}}
