@@ -143,7 +143,7 @@ class MySQLDriver:
                 return await pool.acquire()
         except UNAVAILABLE as exc:
             if self.nodes is not None:
-                self.nodes.suspect(None)
+                self.nodes.suspect()
             raise self._unavailable(exc) from exc
         except ServiceUnavailable as exc:  # no node is ready, or the writer changed while this one waited
             raise self._unavailable(exc) from exc
@@ -171,7 +171,7 @@ class MySQLDriver:
         if isinstance(exc, UNAVAILABLE):
             conn.close()
             if self.nodes is not None:
-                self.nodes.suspect(self.nodes.by_address(conn.host, conn.port))
+                self.nodes.suspect()
             return self._unavailable(exc)
         if isinstance(exc, asyncio.CancelledError):
             conn.close()  # the client left mid-statement: the reply may still be in flight

@@ -74,21 +74,15 @@ class Nodes:
         self.on_change: Callable[[Node | None], None] = lambda node: None
         self.on_failed: Callable[[Pool], None] = lambda pool: None  # abort the statements still running there
 
-    def by_address(self, host: str, port: int) -> Node | None:
-        """The node a connection goes to."""
-        for node in self.nodes:
-            if (node.url.host, node.url.port) == (host, port):
-                return node
-        return None
-
     async def start(self) -> None:
         """Check every node once, elect the writer and keep checking in the background."""
         await self.check_all()
         self.elect()
         self._task = asyncio.ensure_future(self._watch())
 
-    def suspect(self, node: Node | None) -> None:
-        """A statement or connect on this node failed as if it were unusable: check every node now."""
+    def suspect(self) -> None:
+        """A statement or connect failed as if its node were unusable: check every node now (a node that
+        answers the check keeps its place, so one lost connection does not move the writes)."""
         self._wake.set()
 
     def reader(self) -> Node | None:
