@@ -37,12 +37,19 @@ async def count_attempt(db: Executor, *, account: str, address: str, max_account
     """Count an attempt as a failure before the password is checked, then 429 when that puts it over a limit.
 
     Counting first makes the limit hold for concurrent guesses: checking and counting afterwards
-    would let every request that arrives while the others are still hashing through."""
-    limits = partial(check, db, account=account, address=address, max_account=max_account,
+    would let every request that arrives while the others are still hashing through. The count and the
+    check of it share one transaction, which holds the counters' rows until it ends: each attempt sees its
+    own place in line, so exactly the limit's number of concurrent guesses are checked, on one server as
+    across cluster nodes (a certification conflict replays the unit). A refused attempt is not counted."""
+    limits = partial(check, account=account, address=address, max_account=max_account,
                      max_address=max_address, window_seconds=window_seconds)
-    await limits()
-    await record_failure(db, account=account, address=address, window_seconds=window_seconds)
-    await limits(counted=True)
+    await limits(db)
+
+    async def count(tx: Executor) -> None:
+        await record_failure(tx, account=account, address=address, window_seconds=window_seconds)
+        await limits(tx, counted=True)
+
+    await db.run_transaction(count)
 
 
 async def record_failure(db: Executor, *, account: str, address: str, window_seconds: int) -> None:

@@ -64,9 +64,11 @@ async def test_count_attempt_holds_the_limit_for_concurrent_attempts(app):
         return True
 
     allowed = await asyncio.gather(*(attempt() for _ in range(12)))
-    assert sum(allowed) <= LIMITS["max_account"]  # checking before counting let all 12 through
+    # Checking before counting let all 12 through; counting and then reading the shared total let fewer than
+    # the limit through when the others' counts landed first.
+    assert sum(allowed) == LIMITS["max_account"]
     counts = await _counts(app)
-    assert counts["account:ann@example.com"] >= LIMITS["max_account"]
+    assert counts["account:ann@example.com"] == LIMITS["max_account"]  # the refused ones are not counted
 
 
 @pytest.mark.gen_test
