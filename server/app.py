@@ -94,10 +94,8 @@ class PetAPI(tornado.web.Application):
         self.revocations.start(self.db)
         self.idempotency.start(self.db)
         await self.roles.fetch()
+        self.roles.declare(frozenset(self.plugin_set.scopes))
         self.roles.start()
-        undeclared = sorted(self.roles.granted() - set(self.plugin_set.scopes))
-        if undeclared:
-            log.warning("the role map grants scopes no enabled plugin declares: %s", ", ".join(undeclared))
         for plugin in self.plugins:
             if plugin.on_start is not None:
                 await plugin.on_start(self)

@@ -24,6 +24,22 @@ class RoleMap:
         self.refresh_seconds = refresh_seconds
         self._map: dict[str, frozenset[str]] | None = None if url else self._freeze(roles)
         self._task: asyncio.Task[None] | None = None
+        self._declared: frozenset[str] | None = None
+        self._warned: list[str] = []
+
+    def declare(self, scopes: frozenset[str]) -> None:
+        """The scopes the enabled plugins declare: from now on a map (the current one, and each one fetched
+        later) that grants another scope logs a warning naming it, once per distinct set."""
+        self._declared = scopes
+        self._warn_undeclared()
+
+    def _warn_undeclared(self) -> None:
+        if self._declared is None:
+            return
+        undeclared = sorted(self.granted() - self._declared)
+        if undeclared and undeclared != self._warned:
+            log.warning("the role map grants scopes no enabled plugin declares: %s", ", ".join(undeclared))
+        self._warned = undeclared
 
     @staticmethod
     def _freeze(roles: Mapping[str, object]) -> dict[str, frozenset[str]]:
@@ -66,6 +82,7 @@ class RoleMap:
             if not isinstance(roles, dict) or not roles:
                 raise ValueError("role map must be a non-empty {role: [scope, ...]}")
             self._map = self._freeze(roles)
+            self._warn_undeclared()
         except (HTTPClientError, OSError, ValueError, orjson.JSONDecodeError) as exc:
             log.warning("rbac fetch from %s failed (%s); keeping the last good map", self.url,
                         exc.__class__.__name__)

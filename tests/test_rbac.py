@@ -1,6 +1,7 @@
 """Roles to scopes: from the profile, or from rbac_url (cached, last good copy kept, never failing open)."""
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -161,3 +162,19 @@ async def test_with_no_map_ever_loaded_login_is_refused_not_opened(api, app):
     registered = await api.post("/v1/users", json={"email": "new@example.com", "password": PASSWORD,
                                                    "nickname": "n"})
     assert registered.status == 201  # what needs no role still works
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_refreshed_map_granting_an_undeclared_scope_logs_a_warning_once(app, role_service, caplog):
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "pet_api.rbac" and r.levelno == logging.WARNING]
+
+    with caplog.at_level(logging.WARNING, logger="pet_api.rbac"):
+        await _wait_for(lambda: role_service.hits >= 2)  # maps granting only declared scopes: no warning
+        assert warnings() == []
+        role_service.roles = {**role_service.roles, "sitter": ["users:me", "photos:read"]}
+        await _wait_for(lambda: bool(warnings()))
+        hits = role_service.hits
+        await _wait_for(lambda: role_service.hits >= hits + 3)  # the same map again: no second warning
+        assert warnings() == ["the role map grants scopes no enabled plugin declares: photos:read"]
+        assert app.roles.scopes_for("sitter") == {"users:me", "photos:read"}  # a warning, not a refusal

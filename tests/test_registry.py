@@ -114,16 +114,16 @@ async def test_a_role_map_granting_an_undeclared_scope_logs_a_warning_at_start(t
     config = profile_config(database_url=f"sqlite:///{tmp_path}/x.sqlite3", auto_migrate=True, roles=roles,
                             plugins=["core", "accounts", "pets"])
     app = make_app(config)
-    with caplog.at_level(logging.WARNING, logger="pet_api"):
+    with caplog.at_level(logging.WARNING, logger="pet_api.rbac"):
         await app.startup()
     await app.shutdown()
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "pet_api"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "pet_api.rbac"]
     assert warnings == ["the role map grants scopes no enabled plugin declares: photos:read, tuned:write"]
 
     caplog.clear()
     declared = make_app(config.model_copy(update={"plugins": ("core", "accounts", "pets", TUNED)}))
-    with caplog.at_level(logging.WARNING, logger="pet_api"):
+    with caplog.at_level(logging.WARNING, logger="pet_api.rbac"):
         await declared.startup()
     await declared.shutdown()
-    assert [r.getMessage() for r in caplog.records if r.name == "pet_api"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "pet_api.rbac"] == [
         "the role map grants scopes no enabled plugin declares: photos:read"]
