@@ -71,7 +71,7 @@ class TokenSigner:
         return principal
 
     def _load(self, token: str) -> Principal:
-        if not _canonical_signature(token):
+        if not token.isascii() or not _canonical_signature(token):  # a token is URL-safe base64 and dots
             raise TokenInvalid()
         try:
             payload = self.serializer.loads(token, max_age=self.token_expiration)

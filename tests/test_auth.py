@@ -71,6 +71,8 @@ def test_expired_token_with_a_wrong_key_is_invalid():
     lambda t: t.rsplit(".", 1)[0],
     lambda t: "not-a-token",
     lambda t: t[:-2] + "!!",
+    lambda t: "\ud800" + t,  # a lone surrogate: not encodable, itsdangerous raised UnicodeEncodeError
+    lambda t: "é" + t,
 ])
 def test_malformed_tokens_are_invalid(mangle):
     token = TokenSigner([KEY], token_expiration=60).issue(1, ["a"]).token
