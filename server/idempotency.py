@@ -12,7 +12,6 @@ is answered 409/1010 with Retry-After at once, without taking a connection from 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from server import periodic
 from server.db import Database, Executor, IntegrityViolation, column, nullable
 from server.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidParameter
 from server.internals import response_header
@@ -174,19 +174,11 @@ class IdempotencyKeys:
 
     def start(self, db: Database) -> None:
         """Purge expired answers in the background."""
-        self._task = asyncio.get_running_loop().create_task(self._purge_forever(db))
+        def failed(exc: Exception) -> None:  # the database is away: the next round catches up
+            log.warning("idempotency purge failed: %s", exc.__class__.__name__)
 
-    async def _purge_forever(self, db: Database) -> None:
-        while True:
-            await asyncio.sleep(self.purge_every)
-            try:
-                await purge(db)
-            except Exception as exc:  # the database is away: the next round catches up
-                log.warning("idempotency purge failed: %s", exc.__class__.__name__)
+        self._task = periodic.start_every(lambda: self.purge_every, lambda: purge(db), failed)
 
     async def stop(self) -> None:
         """Stop the background purge."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await periodic.stop(self._task)

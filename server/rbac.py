@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 
 import orjson
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
+from server import periodic
 from server.errors import ServiceUnavailable
 
 log = logging.getLogger("pet_api.rbac")
@@ -90,20 +90,13 @@ class RoleMap:
     def start(self) -> None:
         """Refresh periodically while the service runs."""
         if self.url:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = periodic.start_every(self._interval, self.fetch,
+                                              lambda exc: log.exception("rbac refresh failed"))
 
-    async def _run(self) -> None:
-        while True:
-            # until a first map arrives, retry sooner: logins answer 503 meanwhile
-            await asyncio.sleep(self.refresh_seconds if self.loaded else min(self.refresh_seconds, 2.0))
-            try:
-                await self.fetch()
-            except Exception:  # never let one odd failure end the refreshing for good
-                log.exception("rbac refresh failed")
+    def _interval(self) -> float:
+        # until a first map arrives, retry sooner: logins answer 503 meanwhile
+        return self.refresh_seconds if self.loaded else min(self.refresh_seconds, 2.0)
 
     async def stop(self) -> None:
         """Stop refreshing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await periodic.stop(self._task)

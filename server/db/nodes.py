@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import aiomysql
 import pymysql.err
 
+from server import periodic
 from server.db.pool import Pool
 from server.db.url import DatabaseURL
 
@@ -195,10 +196,7 @@ class Nodes:
 
     async def close(self) -> None:
         """Stop checking; close every pool and checking connection."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await periodic.stop(self._task)
         for node in self.nodes:
             if node.checker is not None:
                 node.checker.close()

@@ -8,10 +8,10 @@ the cache cannot be refreshed for a while, authenticated requests fail with 503 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
+from server import periodic
 from server.auth import Principal
 from server.db import Database, Executor, column, nullable
 from server.errors import ServiceUnavailable, TokenRevoked
@@ -84,23 +84,20 @@ class RevocationCache:
 
     def start(self, db: Database) -> None:
         """Keep refreshing in the background."""
-        self._task = asyncio.get_running_loop().create_task(self._run(db))
-
-    async def _run(self, db: Database) -> None:
         cycles = 0
-        while True:
-            await asyncio.sleep(self.refresh_seconds)
-            try:
-                await self.refresh(db)
-                cycles += 1
-                if cycles % 1000 == 0:
-                    await self.purge(db)
-            except Exception as exc:  # the database is away: keep the last copy, fail closed when too old
-                log.warning("revocation refresh failed: %s", exc.__class__.__name__)
+
+        async def refresh() -> None:
+            nonlocal cycles
+            await self.refresh(db)
+            cycles += 1
+            if cycles % 1000 == 0:
+                await self.purge(db)
+
+        def failed(exc: Exception) -> None:  # the database is away: keep the last copy, fail closed when too old
+            log.warning("revocation refresh failed: %s", exc.__class__.__name__)
+
+        self._task = periodic.start_every(lambda: self.refresh_seconds, refresh, failed)
 
     async def stop(self) -> None:
         """Stop the background refresh."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await periodic.stop(self._task)
