@@ -123,7 +123,7 @@ def require_scopes(*scopes: str) -> Callable[[F], F]:
     def decorator(method: F) -> F:
         @functools.wraps(method)
         async def wrapper(handler: Any, *args: Any, **kwargs: Any) -> Any:
-            principal: Principal = handler.authenticate()
+            principal: Principal = await handler.authenticate()
             if not has_scopes(principal.scopes, required):
                 raise Forbidden(f"missing scope: {' '.join(sorted(required - principal.scopes))}")
             return await method(handler, *args, **kwargs)

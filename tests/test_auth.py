@@ -134,7 +134,7 @@ class _Caller:
 
     principal: Principal
 
-    def authenticate(self) -> Principal:
+    async def authenticate(self) -> Principal:
         return self.principal
 
 

@@ -168,10 +168,13 @@ class BaseHandler(tornado.web.RequestHandler):
         return validate(model, data)
 
     # ---- identity
-    def authenticate(self) -> Principal:
+    async def authenticate(self) -> Principal:
         """The verified, unrevoked caller, or 401."""
         principal = self.application.tokens.verify(bearer_token(self.request.headers.get("Authorization")))
-        self.application.revocations.check(principal)
+        revocations = self.application.revocations
+        if revocations.stale:
+            await revocations.catch_up(self.application.db)
+        revocations.check(principal)
         self.current_user = principal
         return principal
 

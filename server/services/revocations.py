@@ -2,12 +2,15 @@
 
 The cache is refreshed every `revocation_refresh_seconds`; that is the bound on how long another
 worker may still accept a token revoked elsewhere. The worker that revokes knows at once. When
-the cache cannot be refreshed for a while, authenticated requests fail with 503 rather than open.
+the cache cannot be refreshed for a while, an authenticated request first catches up itself (one
+refresh shared by every request waiting on it), and fails with 503 rather than open when that fails
+too: once the database is back, the next request passes without waiting for the background round.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -33,10 +36,32 @@ class RevocationCache:
         self.last_id = 0
         self.refreshed_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Future[None] | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Not refreshed for longer than max_staleness: it may miss revocations made elsewhere."""
+        return time.monotonic() - self.refreshed_at > self.max_staleness
+
+    async def catch_up(self, db: Database) -> None:
+        """Refresh now if stale; concurrent callers share one refresh. A failure leaves it stale (check() then
+        answers 503)."""
+        if not self.stale:
+            return
+        if self._catching_up is None:
+            self._catching_up = asyncio.ensure_future(self.refresh(db))
+            self._catching_up.add_done_callback(self._caught_up)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._catching_up)
+
+    def _caught_up(self, done: asyncio.Future[None]) -> None:
+        self._catching_up = None
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("revocation refresh failed: %s", done.exception().__class__.__name__)
 
     def check(self, principal: Principal) -> None:
         """Raise TokenRevoked when the token or all of its user's earlier tokens were revoked."""
-        if time.monotonic() - self.refreshed_at > self.max_staleness:
+        if self.stale:
             raise ServiceUnavailable("revocation list is stale", headers={"Retry-After": "5"})
         if principal.jti in self.jtis:
             raise TokenRevoked()

@@ -8,7 +8,7 @@ import pytest
 from server.auth import TokenSigner
 from server.errors import ServiceUnavailable, TokenRevoked
 from server.services.revocations import RevocationCache
-from tests.factories import both_backends
+from tests.factories import both_backends, user_with_token
 
 pytestmark = both_backends
 TOKEN_EXPIRATION = 3600
@@ -70,6 +70,21 @@ async def test_a_cache_too_long_without_refresh_fails_closed(app):
     never = _cache()  # never refreshed: nothing is known, nothing passes
     with pytest.raises(ServiceUnavailable):
         never.check(principal)
+
+
+@pytest.mark.gen_test
+async def test_a_request_meeting_a_stale_cache_catches_up_instead_of_answering_503_when_the_database_is_back(app, api):
+    cache = app.revocations
+    user, token = await user_with_token(app)
+    cache.refreshed_at -= cache.max_staleness + 1  # as after an outage longer than the bound
+    revoked_elsewhere = _signer().issue(user.id, []).principal
+    await app.db.execute("INSERT INTO token_revocations (jti, expires_at_ms) VALUES (%s, %s)",
+                         (revoked_elsewhere.jti, int(time.time() * 1000) + 60_000))
+    answers = await asyncio.gather(*(api.get("/v1/pets", token=token) for _ in range(5)))
+    assert [(a.status, a.body["data"]) for a in answers] == [(200, [])] * 5  # the database is there: no 503
+    assert not cache.stale
+    with pytest.raises(TokenRevoked):  # and what it caught up with is known
+        cache.check(revoked_elsewhere)
 
 
 @pytest.mark.gen_test
