@@ -10,6 +10,7 @@ import tornado.web
 from pydantic import BaseModel
 
 from server.auth import TokenSigner
+from server.changes import Changes
 from server.config import Config
 from server.db import Database, connect
 from server.db.migrations import Source, migrate, pending
@@ -66,6 +67,7 @@ class PetAPI(tornado.web.Application):
         self.passwords = Passwords(time_cost=config.password_hash_time_cost,
                                    memory_kib=config.password_hash_memory_kib)
         self.idempotency = IdempotencyKeys(retention_seconds=config.idempotency_retention_seconds)
+        self.changes = Changes()  # plugins listen in their setup
         self.metrics: Any = None  # set by the metrics plugin
         self.access_log = AccessLog()
         handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.path})

@@ -125,7 +125,7 @@ async def test_pet_operations_in_detail(api):
     paths = document["paths"]
     listing = paths["/v1/pets"]["get"]
     params = {p["name"]: p for p in listing["parameters"]}
-    assert set(params) == {"species", "status", "q", "owner_id", "sort", "limit", "offset"}
+    assert set(params) == {"species", "status", "q", "owner_id", "role", "sort", "limit", "offset"}
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
     assert params["sort"]["schema"]["enum"] == ["id", "-id", "name", "-name", "created_at", "-created_at"]
     assert all(p["in"] == "query" and p["required"] is False for p in params.values())

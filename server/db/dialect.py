@@ -15,6 +15,7 @@ class Dialect:
     inserted_value: str  # within that clause, the value the INSERT proposed for column {column}
     exact_real: str  # a DOUBLE column {column} as JSON_ARRAY keeps it: SQLite's JSON keeps only 15 digits
     begin: str  # starts a transaction that holds its writes' locks from the start
+    for_update: str  # after a SELECT in a transaction: lock the rows read until the commit
     tables: str  # the names of the database's own tables
     columns: str  # the column names of table %s
     ledger: str  # creates the migration ledger, schema_migrations: one row per (plugin, version)
@@ -42,6 +43,7 @@ MYSQL = Dialect(
     inserted_value="VALUES({column})",
     exact_real="{column}",
     begin="BEGIN",
+    for_update=" FOR UPDATE",
     tables="SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
     columns="SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s",
     ledger="CREATE TABLE IF NOT EXISTS schema_migrations (plugin VARCHAR(64) NOT NULL, version INT NOT NULL,"
@@ -64,6 +66,7 @@ SQLITE = Dialect(
     inserted_value="excluded.{column}",
     exact_real="CASE WHEN {column} IS NULL THEN NULL ELSE printf('%!.17g', {column}) END",
     begin="BEGIN IMMEDIATE",  # takes the write lock now: a later upgrade could fail with "database is locked"
+    for_update="",  # BEGIN IMMEDIATE already holds the database's one write lock
     tables="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
     columns="SELECT name FROM pragma_table_info(%s)",
     ledger="CREATE TABLE IF NOT EXISTS schema_migrations (plugin TEXT NOT NULL, version INTEGER NOT NULL,"

@@ -1,7 +1,7 @@
 """The plugin's SQL: the series read from the core's records (never written), targets in its own table.
 
 A weight is a record of kind "weight" whose `value` is the weight in the plugin's `default_unit`; records
-without a value are not points. The caller has passed the core's ownership rule (get_owned_pet) first."""
+without a value are not points. The caller has passed the core's access rule (find_pet) first."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ from server.plugins.accounts.services.accounts import Accounts, LoginLimits
 
 
 def _setup(app: Any) -> None:
-    app.accounts = Accounts(app.passwords, app.tokens, app.roles, app.revocations, LoginLimits.from_config(app.config))
+    app.accounts = Accounts(app.passwords, app.tokens, app.roles, app.revocations, LoginLimits.from_config(app.config),
+                           app.changes)
 
 
 PLUGIN = Plugin(

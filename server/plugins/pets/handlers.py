@@ -1,4 +1,4 @@
-"""Pets: owner-scoped CRUD with filtering, pagination and If-Match concurrency."""
+"""Pets: CRUD for their members (the access rule) with filtering, pagination and If-Match concurrency."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
 from server.plugins.pets.models import PetCreate, PetListQuery, PetUpdate
-from server.plugins.pets.services import Pet, create_pet, delete_pet, get_owned_pet, list_pets, update_pet
+from server.plugins.pets.services import Pet, create_pet, delete_pet, find_pet, list_pets, update_pet
 from server.services import page
 
 
@@ -15,14 +15,14 @@ class PetsHandler(BaseHandler):
     @operation(summary="Create a pet owned by the caller", body=PetCreate, status=201, response=Pet,
                headers={"Location": "URL of the new pet", "ETag": "version tag for If-Match"}, idempotent=True)
     async def post(self, *, body: PetCreate) -> None:
-        pet = await create_pet(self.db, owner_id=self.current_user.user_id, fields=body)
+        pet = await create_pet(self.db, self.application.changes, owner_id=self.current_user.user_id, fields=body)
         self.set_header("Location", f"/v1/pets/{pet.id}")
         self.set_header("ETag", pet.etag)
         self.send(pet, 201)
 
     @require_scopes("pets:read")
-    @operation(summary="List the caller's pets (all pets with pets:admin)", query=PetListQuery,
-               response=list[Pet], paginated=True)
+    @operation(summary="List the pets the caller is a member of, with their role (all pets with pets:admin)",
+               query=PetListQuery, response=list[Pet], paginated=True)
     async def get(self, *, query: PetListQuery) -> None:
         pets, total = await list_pets(self.application.db, user=self.current_user, query=query)
         self.send(pets, page=page(query.limit, query.offset, total))
@@ -32,7 +32,7 @@ class PetHandler(BaseHandler):
     @require_scopes("pets:read")
     @operation(summary="One pet", response=Pet, headers={"ETag": "version tag for If-Match"})
     async def get(self, pet_id: str) -> None:
-        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
+        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
         self.set_header("ETag", pet.etag)
         self.send(pet)
 
@@ -40,14 +40,15 @@ class PetHandler(BaseHandler):
     @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since", body=PetUpdate,
                response=Pet, conditional=True, headers={"ETag": "the new version tag"})
     async def patch(self, pet_id: str, *, body: PetUpdate) -> None:
-        pet = await update_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user,
-                               fields=body.changes(), if_match=self.request.headers.get("If-Match"))
+        pet = await update_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
+                               user=self.current_user, fields=body.changes(),
+                               if_match=self.request.headers.get("If-Match"))
         self.set_header("ETag", pet.etag)
         self.send(pet)
 
     @require_scopes("pets:write")
-    @operation(summary="Delete a pet and its records", response=None, conditional=True)
+    @operation(summary="Delete a pet and its records (its owner)", response=None, conditional=True)
     async def delete(self, pet_id: str) -> None:
-        await delete_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user,
-                         if_match=self.request.headers.get("If-Match"))
+        await delete_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
+                         user=self.current_user, if_match=self.request.headers.get("If-Match"))
         self.send(None)

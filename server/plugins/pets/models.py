@@ -20,6 +20,7 @@ from server.validation import Body, Query
 Species = Literal["dog", "cat", "bird", "rabbit", "fish", "reptile", "other"]
 Sex = Literal["male", "female", "unknown"]
 Status = Literal["available", "pending", "adopted"]
+Role = Literal["owner", "caretaker", "viewer"]
 PetSort = Literal["id", "-id", "name", "-name", "created_at", "-created_at"]
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -123,7 +124,8 @@ class PetListQuery(Query):
     q: Annotated[str | None, Field(min_length=1, max_length=64, description=(
         "name contains this text, case-insensitively; % and _ are plain characters"))] = None
     owner_id: Annotated[int | None, Field(ge=1, le=MAX_ID, description=(
-        "only this owner's pets (for pets:admin; other callers only ever see their own)")), QueryInt] = None
+        "only this owner's pets (callers without pets:admin only ever see pets they are members of)")), QueryInt] = None
+    role: Annotated[Role | None, Field(description="only pets on which the caller has this role")] = None
     sort: Annotated[PetSort, Field(description="order of the page; a leading - sorts descending")] = "id"
     limit: Limit = 20
     offset: Offset = 0

@@ -1,97 +1,50 @@
-"""Pets: the ownership rule (written once), CRUD and optimistic concurrency."""
+"""Pets: CRUD and optimistic concurrency; who may do what is the access rule's (access.py), and every write
+tells app.changes in its own transaction."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from dataclasses import dataclass
 from functools import cache
 
-import orjson
-
 from server.auth import Principal
-from server.db import Dialect, ExecResult, Executor, Value, column
-from server.errors import NotFound, PreconditionFailed
-from server.plugins.pets.models import PetCreate, PetListQuery, Sex, Species, Status
-from server.services import fetch_page, json_row, utcnow
+from server.changes import Change, Changes, changed_fields
+from server.db import Dialect, Executor, Value
+from server.errors import PreconditionFailed
+from server.plugins.pets.access import find_pet, member_join
+from server.plugins.pets.models import PetCreate, PetListQuery
+from server.plugins.pets.pet import MEMBER_ROW, Pet, version_condition
+from server.services import fetch_page, utcnow
 
-COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
-ROW = json_row(COLUMNS)
-ETAG_RE = re.compile(r'(?:W/)?"v(\d{1,10})"')
-
-
-@dataclass(slots=True)
-class Pet:
-    id: int
-    owner_id: int
-    name: str
-    species: Species
-    breed: str | None
-    sex: Sex
-    birth_date: dt.date | None
-    status: Status
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    version: int
-
-    @classmethod
-    def from_json(cls, text: str) -> Pet:
-        """A pet from the JSON array that ROW selects."""
-        r = orjson.loads(text)
-        return cls(r[0], r[1], r[2], r[3], r[4], r[5], None if r[6] is None else dt.date.fromisoformat(r[6]), r[7],
-                   dt.datetime.fromisoformat(r[8]), dt.datetime.fromisoformat(r[9]), r[10])
-
-    @property
-    def etag(self) -> str:
-        return f'"v{self.version}"'
+__all__ = ["Pet", "create_pet", "delete_pet", "find_pet", "list_pets", "update_pet", "version_condition"]
 
 
-def owner_scope(user: Principal, column: str = "owner_id") -> tuple[str, tuple[int, ...]]:
-    """The ownership rule: a caller sees their own pets; pets:admin sees all."""
-    if user.is_pets_admin:
-        return "", ()
-    return f" AND {column} = %s", (user.user_id,)
+async def create_pet(db: Executor, changes: Changes, *, owner_id: int, fields: PetCreate) -> Pet:
+    """Insert a pet and its owner's membership, in one transaction."""
 
+    async def write(tx: Executor) -> Pet:  # replayed whole if the server rolls it back
+        now = utcnow()
+        result = await tx.execute(
+            "INSERT INTO pets (owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at,"
+            " version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1)",
+            (owner_id, fields.name, fields.species, fields.breed, fields.sex, fields.birth_date, fields.status,
+             now, now))
+        assert result.lastrowid is not None
+        await tx.execute("INSERT INTO pet_members (pet_id, user_id, role, since) VALUES (%s, %s, 'owner', %s)",
+                         (result.lastrowid, owner_id, now))
+        pet = Pet(result.lastrowid, owner_id, fields.name, fields.species, fields.breed, fields.sex,
+                  fields.birth_date, fields.status, now, now, 1, "owner")
+        await changes.emit(tx, Change("pet", "created", pet.id, owner_id, pet.id, data=pet))
+        return pet
 
-def version_condition(if_match: str | None) -> tuple[str, list[int]]:
-    """The SQL condition an If-Match header adds: none when absent or '*'; never true when none of the
-    tags is one of ours, garbled ones included (so any other value is 412 for a visible pet and still
-    404 for anyone else's)."""
-    if if_match is None or if_match.strip() == "*":
-        return "", []
-    versions = [int(v) for v in ETAG_RE.findall(if_match)]
-    if not versions:
-        return " AND 1 = 0", []
-    return f" AND version IN ({', '.join(['%s'] * len(versions))})", versions
-
-
-async def get_owned_pet(db: Executor, *, pet_id: int, user: Principal) -> Pet:
-    """The pet if the caller may see it; otherwise 404, exactly as if it did not exist."""
-    scope, args = owner_scope(user)
-    row = await db.fetch_one(f"SELECT {ROW} FROM pets WHERE id = %s{scope}", (pet_id, *args))  # noqa: S608
-    if row is None:
-        raise NotFound()
-    return Pet.from_json(column(row[0], str))
-
-
-async def create_pet(db: Executor, *, owner_id: int, fields: PetCreate) -> Pet:
-    """Insert a pet owned by owner_id."""
-    now = utcnow()
-    result = await db.execute(
-        "INSERT INTO pets (owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1)",
-        (owner_id, fields.name, fields.species, fields.breed, fields.sex, fields.birth_date, fields.status, now, now))
-    assert result.lastrowid is not None
-    return Pet(result.lastrowid, owner_id, fields.name, fields.species, fields.breed, fields.sex, fields.birth_date,
-               fields.status, now, now, 1)
+    return await db.run_transaction(write)
 
 
 async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tuple[list[Pet], int]:
-    """A filtered, sorted page of the pets the caller may see, and the total."""
-    scope, owner = owner_scope(user)
-    where = "1 = 1" + scope
-    args: tuple[object, ...] = owner
-    for name in ("owner_id", "species", "status"):
+    """A filtered, sorted page of the pets the caller may see (owned and shared, each with the caller's role),
+    and the total."""
+    source, join_args = member_join(user)
+    where, args = "1 = 1", tuple[object, ...](join_args)
+    for name in ("owner_id", "species", "status", "role"):
         value = getattr(query, name)
         if value is not None:
             where += f" AND {name} = %s"
@@ -100,8 +53,10 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tu
         # Case-insensitive, but exact otherwise: MariaDB's column collation would also equate 'e' and 'ë'.
         where += f" AND LOWER(name){db.dialect.exact} LIKE %s ESCAPE '!'"
         args += ("%" + re.sub(r"([!%_])", r"!\1", query.q.lower()) + "%",)
-    return await fetch_page(db, row=ROW, table="pets", where=where, args=args, order=_sorts(db.dialect)[query.sort],
-                            limit=query.limit, offset=query.offset, decode=Pet.from_json)
+    # The join's argument comes first in both the total's subquery and the page's query.
+    return await fetch_page(db, row=MEMBER_ROW, table=source, where=where, args=args,
+                            order=_sorts(db.dialect)[query.sort], limit=query.limit, offset=query.offset,
+                            decode=Pet.from_json)
 
 
 @cache
@@ -112,31 +67,37 @@ def _sorts(dialect: Dialect) -> dict[str, str]:
             "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC"}
 
 
-async def update_pet(db: Executor, *, pet_id: int, user: Principal, fields: dict[str, Value],
+async def update_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, fields: dict[str, Value],
                      if_match: str | None) -> Pet:
-    """Apply fields; with If-Match, only when the version is current (one atomic UPDATE), else 412."""
-    scope, args = owner_scope(user)
+    """Apply fields (caretaker, owner or admin); with If-Match, only when the version is current, else 412."""
     condition, versions = version_condition(if_match)
     assignments = "".join(f"{name} = %s, " for name in fields)
 
-    async def write(tx: Executor) -> tuple[ExecResult, Pet]:  # replayed whole if the server rolls it back
+    async def write(tx: Executor) -> Pet:  # replayed whole if the server rolls it back
+        before = await find_pet(tx, pet_id=pet_id, user=user, need="write", lock=True)
         result = await tx.execute(
             f"UPDATE pets SET {assignments}version = version + 1, updated_at = %s"  # noqa: S608
-            f" WHERE id = %s{scope}{condition}", (*fields.values(), utcnow(), pet_id, *args, *versions))
-        return result, await get_owned_pet(tx, pet_id=pet_id, user=user)
+            f" WHERE id = %s{condition}", (*fields.values(), utcnow(), pet_id, *versions))
+        if result.rowcount == 0:
+            raise PreconditionFailed()
+        after = await find_pet(tx, pet_id=pet_id, user=user)
+        await changes.emit(tx, Change("pet", "updated", pet_id, user.user_id, pet_id,
+                                      changed_fields(before.fields(), after.fields()), after))
+        return after
 
-    result, pet = await db.run_transaction(write)
-    if result.rowcount == 0:
-        raise PreconditionFailed()
-    return pet
+    return await db.run_transaction(write)
 
 
-async def delete_pet(db: Executor, *, pet_id: int, user: Principal, if_match: str | None) -> None:
-    """Delete the pet (its records go with it); 404 when absent, 412 on a stale If-Match."""
-    scope, args = owner_scope(user)
+async def delete_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, if_match: str | None) -> None:
+    """Delete the pet (its records and memberships go with it): the owner or an admin; 404 when absent, 403 for
+    other members, 412 on a stale If-Match."""
     condition, versions = version_condition(if_match)
-    result = await db.execute(f"DELETE FROM pets WHERE id = %s{scope}{condition}",  # noqa: S608
-                              (pet_id, *args, *versions))
-    if result.rowcount == 0:
-        await get_owned_pet(db, pet_id=pet_id, user=user)  # 404 when it is not there
-        raise PreconditionFailed()
+
+    async def write(tx: Executor) -> None:  # replayed whole if the server rolls it back
+        await find_pet(tx, pet_id=pet_id, user=user, need="manage", lock=True)
+        await changes.emit(tx, Change("pet", "deleted", pet_id, user.user_id, pet_id))  # members still readable
+        result = await tx.execute(f"DELETE FROM pets WHERE id = %s{condition}", (pet_id, *versions))  # noqa: S608
+        if result.rowcount == 0:
+            raise PreconditionFailed()  # rolls back the change's rows too
+
+    await db.run_transaction(write)

@@ -1,11 +1,11 @@
-"""Health records under a pet, guarded by the pet's ownership rule."""
+"""Health records under a pet, guarded by the pet's access rule: members read, owner and caretakers write."""
 
 from __future__ import annotations
 
 from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.plugins.pets.services import get_owned_pet
+from server.plugins.pets.access import find_pet
 from server.plugins.records.models import RecordCreate, RecordListQuery
 from server.plugins.records.services import Record, create_record, delete_record, get_record, list_records
 from server.services import page
@@ -15,7 +15,7 @@ class RecordsHandler(BaseHandler):
     @require_scopes("pets:read")
     @operation(summary="List a pet's health records", query=RecordListQuery, response=list[Record], paginated=True)
     async def get(self, pet_id: str, *, query: RecordListQuery) -> None:
-        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
+        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
         records, total = await list_records(self.application.db, pet_id=pet.id, query=query)
         self.send(records, page=page(query.limit, query.offset, total))
 
@@ -23,8 +23,9 @@ class RecordsHandler(BaseHandler):
     @operation(summary="Add a health record to a pet", body=RecordCreate, status=201, response=Record,
                headers={"Location": "URL of the new record"}, idempotent=True)
     async def post(self, pet_id: str, *, body: RecordCreate) -> None:
-        pet = await get_owned_pet(self.db, pet_id=id_param(pet_id), user=self.current_user)
-        record = await create_record(self.db, pet_id=pet.id, fields=body)
+        pet = await find_pet(self.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
+        record = await create_record(self.db, self.application.changes, pet_id=pet.id,
+                                     actor_id=self.current_user.user_id, fields=body)
         self.set_header("Location", f"/v1/pets/{pet.id}/records/{record.id}")
         self.send(record, 201)
 
@@ -33,12 +34,13 @@ class RecordHandler(BaseHandler):
     @require_scopes("pets:read")
     @operation(summary="One health record", response=Record)
     async def get(self, pet_id: str, record_id: str) -> None:
-        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
+        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
         self.send(await get_record(self.application.db, pet_id=pet.id, record_id=id_param(record_id)))
 
     @require_scopes("pets:write")
     @operation(summary="Delete a health record", response=None)
     async def delete(self, pet_id: str, record_id: str) -> None:
-        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        await delete_record(self.application.db, pet_id=pet.id, record_id=id_param(record_id))
+        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
+        await delete_record(self.application.db, self.application.changes, pet_id=pet.id,
+                            record_id=id_param(record_id), actor_id=self.current_user.user_id)
         self.send(None)

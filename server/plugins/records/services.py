@@ -1,4 +1,5 @@
-"""Health records of a pet; the pet's ownership rule guards them (see get_owned_pet)."""
+"""Health records of a pet; the pet's access rule guards them (the handlers ask find_pet first), and every
+write tells app.changes in its own transaction."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import cache
 
 import orjson
 
+from server.changes import Change, Changes
 from server.db import Dialect, Executor, IntegrityViolation, column
 from server.errors import NotFound
 from server.plugins.records.models import RecordCreate, RecordKind, RecordListQuery
@@ -51,17 +53,24 @@ async def list_records(db: Executor, *, pet_id: int, query: RecordListQuery) -> 
                             decode=Record.from_json)
 
 
-async def create_record(db: Executor, *, pet_id: int, fields: RecordCreate) -> Record:
+async def create_record(db: Executor, changes: Changes, *, pet_id: int, actor_id: int,
+                        fields: RecordCreate) -> Record:
     """Insert a record under the pet (404 if the pet vanished meanwhile)."""
-    now = utcnow()
-    try:
-        result = await db.execute(
-            "INSERT INTO records (pet_id, kind, date, note, value, created_at) VALUES (%s, %s, %s, %s, %s, %s)",
-            (pet_id, fields.kind, fields.date, fields.note, fields.value, now))
-    except IntegrityViolation:
-        raise NotFound() from None
-    assert result.lastrowid is not None
-    return Record(result.lastrowid, pet_id, fields.kind, fields.date, fields.note, fields.value, now)
+
+    async def write(tx: Executor) -> Record:  # replayed whole if the server rolls it back
+        now = utcnow()
+        try:
+            result = await tx.execute(
+                "INSERT INTO records (pet_id, kind, date, note, value, created_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                (pet_id, fields.kind, fields.date, fields.note, fields.value, now))
+        except IntegrityViolation:
+            raise NotFound() from None
+        assert result.lastrowid is not None
+        record = Record(result.lastrowid, pet_id, fields.kind, fields.date, fields.note, fields.value, now)
+        await changes.emit(tx, Change("record", "created", record.id, actor_id, pet_id, data=record))
+        return record
+
+    return await db.run_transaction(write)
 
 
 async def get_record(db: Executor, *, pet_id: int, record_id: int) -> Record:
@@ -73,8 +82,13 @@ async def get_record(db: Executor, *, pet_id: int, record_id: int) -> Record:
     return Record.from_json(column(found[0], str))
 
 
-async def delete_record(db: Executor, *, pet_id: int, record_id: int) -> None:
+async def delete_record(db: Executor, changes: Changes, *, pet_id: int, record_id: int, actor_id: int) -> None:
     """Delete the record of that pet, or 404."""
-    result = await db.execute("DELETE FROM records WHERE id = %s AND pet_id = %s", (record_id, pet_id))
-    if result.rowcount == 0:
-        raise NotFound()
+
+    async def write(tx: Executor) -> None:  # replayed whole if the server rolls it back
+        result = await tx.execute("DELETE FROM records WHERE id = %s AND pet_id = %s", (record_id, pet_id))
+        if result.rowcount == 0:
+            raise NotFound()
+        await changes.emit(tx, Change("record", "deleted", record_id, actor_id, pet_id))
+
+    await db.run_transaction(write)

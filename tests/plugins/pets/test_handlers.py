@@ -11,7 +11,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tests.factories import Api, assert_error, both_backends, create_pet, token_for, user_with_token
 
 PET_FIELDS = {"id", "owner_id", "name", "species", "breed", "sex", "birth_date", "status", "created_at",
-              "updated_at", "version"}
+              "updated_at", "version", "role"}
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"
 
 
@@ -35,7 +35,8 @@ async def test_create_read_list_patch_delete(api, app):
     pet = created.body["data"]
     assert set(pet) == PET_FIELDS
     assert (pet["owner_id"], pet["name"], pet["species"], pet["breed"], pet["sex"], pet["birth_date"],
-            pet["status"], pet["version"]) == (user.id, "Rex", "dog", "Beagle", "male", "2020-02-29", "available", 1)
+            pet["status"], pet["version"], pet["role"]) == (
+        user.id, "Rex", "dog", "Beagle", "male", "2020-02-29", "available", 1, "owner")
     assert re.fullmatch(TIMESTAMP, pet["created_at"]) and pet["updated_at"] == pet["created_at"]
     assert created.headers["Location"] == f"/v1/pets/{pet['id']}"
     assert created.headers["ETag"] == '"v1"'
@@ -251,7 +252,7 @@ async def test_another_users_pet_is_not_found_and_an_admin_sees_it(api, app):
     assert everything.body["page"]["total"] == 2
     only_alice = await api.get(f"/v1/pets?owner_id={alice.id}", token=admin_token)
     assert [p["id"] for p in only_alice.body["data"]] == [pet["id"]]
-    assert (await api.get(f"/v1/pets/{pet['id']}", token=admin_token)).body["data"] == pet
+    assert (await api.get(f"/v1/pets/{pet['id']}", token=admin_token)).body["data"] == {**pet, "role": None}
     patched = await api.patch(f"/v1/pets/{pet['id']}", token=admin_token, json={"status": "pending"})
     assert patched.status == 200 and patched.body["data"]["owner_id"] == alice.id
     own = await api.post("/v1/pets", token=admin_token, json={"name": "Admin's", "species": "fish"})

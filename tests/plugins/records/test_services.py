@@ -16,9 +16,9 @@ pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=Tr
 @pytest.mark.gen_test
 async def test_values_keep_every_digit_and_stay_floats(app):
     owner = await create_user(app.db, email="rec@example.com", password_hash="h", nickname="r")
-    pet = await create_pet(app.db, owner_id=owner.id, fields=PetCreate(name="Rex", species="dog"))
+    pet = await create_pet(app.db, app.changes, owner_id=owner.id, fields=PetCreate(name="Rex", species="dog"))
     values = [0.1 + 0.2, 123456789.12345679, 3.0, 0.0, None]
-    created = [await create_record(app.db, pet_id=pet.id, fields=RecordCreate(
+    created = [await create_record(app.db, app.changes, pet_id=pet.id, actor_id=owner.id, fields=RecordCreate(
         kind="weight", date=dt.date(2024, 3, 1 + n), value=value)) for n, value in enumerate(values)]
     records, total = await list_records(app.db, pet_id=pet.id, query=RecordListQuery(limit=10))
     assert total == len(values)

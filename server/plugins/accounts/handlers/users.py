@@ -60,5 +60,5 @@ class UserHandler(BaseHandler):
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
         user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
-                                          disabled=body.disabled)
+                                          disabled=body.disabled, actor_id=self.current_user.user_id)
         self.send(user.admin_view())

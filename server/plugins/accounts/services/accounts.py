@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.auth import TokenSigner
+from server.changes import Changes
 from server.config import Config
 from server.passwords import Passwords
 from server.rbac import RoleMap
@@ -33,6 +34,7 @@ class Accounts:
     roles: RoleMap
     revocations: RevocationCache
     limits: LoginLimits
+    changes: Changes  # told of credential changes in their transaction (a calendar feed ends with a password)
 
     @classmethod
     def from_config(cls, config: Config) -> Accounts:
@@ -42,4 +44,4 @@ class Accounts:
                    RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds),
                    RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
                                    token_expiration=config.token_expiration),
-                   LoginLimits.from_config(config))
+                   LoginLimits.from_config(config), Changes())

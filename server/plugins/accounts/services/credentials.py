@@ -1,20 +1,26 @@
 """Credential changes: a new password, role or disabled flag revokes the account's earlier tokens, in the
-same transaction as the change (both or neither). The handlers and `main.py create-admin` all come here."""
+same transaction as the change (both or neither), and tells app.changes there (what else ends with the old
+credentials, such as a calendar feed, ends in that transaction too). The handlers and `main.py create-admin` all
+come here."""
 
 from __future__ import annotations
 
+from server.changes import Change
 from server.db import Database, Executor, Value
 from server.errors import InvalidParameter
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
 
 
-async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Value]) -> User:
+async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Value],
+                             actor_id: int | None) -> User:
     """Write the fields and the revocation of the user's earlier tokens in one transaction."""
 
     async def write(tx: Executor) -> User:  # replayed whole if the server rolls it back
         user = await update_user(tx, user_id=user_id, fields=fields)
         await accounts.revocations.revoke_user(tx, user.id)
+        await accounts.changes.emit(tx, Change("account", "credentials_changed", user.id, actor_id,
+                                               changed={name: (None, None) for name in fields}))  # names only
         return user
 
     return await db.run_transaction(write)
@@ -31,11 +37,11 @@ async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, 
     if not await accounts.passwords.verify(user.password_hash, current_password or ""):
         raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
     fields["password_hash"] = await accounts.passwords.hash(password)
-    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields)
+    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id)
 
 
 async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int, role: str | None,
-                               disabled: bool | None) -> User:
+                               disabled: bool | None, actor_id: int | None) -> User:
     """An administrator's change of role (400 when the role map does not know it) or disabled flag; either
     revokes the earlier tokens."""
     fields: dict[str, Value] = {}
@@ -47,7 +53,7 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
         fields["disabled"] = int(disabled)
     if not fields:
         return await get_user(db, user_id=user_id)
-    return await _update_and_revoke(db, accounts, user_id=user_id, fields=fields)
+    return await _update_and_revoke(db, accounts, user_id=user_id, fields=fields, actor_id=actor_id)
 
 
 async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: str, nickname: str,
@@ -59,4 +65,4 @@ async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: st
     if user is None:
         return await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin"), True
     fields: dict[str, Value] = {"role": "admin", "password_hash": password_hash, "disabled": 0}
-    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields), False
+    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=None), False

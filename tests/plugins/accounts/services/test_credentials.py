@@ -51,13 +51,14 @@ async def test_a_role_or_disabled_change_revokes_and_an_unknown_role_changes_not
     user = await create_user(app)
     earlier = app.tokens.issue(user.id, []).principal
     with pytest.raises(InvalidParameter) as unknown:
-        await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role="wizard", disabled=True)
+        await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role="wizard", disabled=True, actor_id=None)
     assert unknown.value.errors == [{"field": "role", "message": "unknown role"}]
-    same = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role=None, disabled=None)
+    same = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role=None, disabled=None, actor_id=None)
     assert (same.role, same.disabled) == ("user", False)
     assert not await revoked_elsewhere(app, earlier)
 
-    disabled = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role="admin", disabled=True)
+    disabled = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role="admin", disabled=True,
+                                          actor_id=None)
     assert (disabled.role, disabled.disabled) == ("admin", True)
     assert await revoked_elsewhere(app, earlier)
 

@@ -1,0 +1,54 @@
+"""The access rule, written once: what a caller may do with a pet. Every route of every plugin that touches a pet
+or anything under it (records, members, reminders, the calendar, photos, sync) asks find_pet or member_join.
+
+A caller's role on a pet is its row in pet_members: owner (exactly one: shares, changes roles, transfers, deletes),
+caretaker (reads and writes the pet and what is under it), viewer (reads). With no role the pet does not exist for
+the caller (404, never a hint that it does); a role that does not allow the action is 403. pets:admin may do
+everything. The membership is read on every request, so losing it takes effect on the next one."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from server.auth import Principal
+from server.db import Executor, column
+from server.errors import Forbidden, NotFound
+from server.plugins.pets.models import Role
+from server.plugins.pets.pet import MEMBER_ROW, Pet
+
+Need = Literal["read", "write", "manage"]
+ROLES: tuple[Role, ...] = get_args(Role)
+ALLOWED: dict[Need, frozenset[str]] = {
+    "read": frozenset(ROLES),
+    "write": frozenset({"owner", "caretaker"}),
+    "manage": frozenset({"owner"}),
+}
+
+
+def member_join(user: Principal) -> tuple[str, tuple[int]]:
+    """FROM pets joined to the caller's membership (pet_members.role is theirs): only their pets, or for
+    pets:admin every pet (role NULL where they are not a member). The argument goes before the WHERE's."""
+    join = "LEFT JOIN" if user.is_pets_admin else "JOIN"
+    return f"pets {join} pet_members ON pet_members.pet_id = pets.id AND pet_members.user_id = %s", (user.user_id,)
+
+
+def allows(role: str | None, need: Need) -> bool:
+    """Whether a member with this role may do what `need` names."""
+    return role is not None and role in ALLOWED[need]
+
+
+async def find_pet(db: Executor, *, pet_id: int, user: Principal, need: Need = "read", lock: bool = False) -> Pet:
+    """The pet, with the caller's role on it, if the caller may `need` it: 404 with no role (exactly as if it did
+    not exist), 403 when the role does not allow it. lock: hold the pet's row until the transaction ends."""
+    source, args = member_join(user)
+    suffix = db.dialect.for_update if lock else ""
+    row = await db.fetch_one(f"SELECT {MEMBER_ROW} FROM {source} WHERE pets.id = %s{suffix}",  # noqa: S608
+                             (*args, pet_id))
+    if row is None:
+        raise NotFound()
+    pet = Pet.from_json(column(row[0], str))
+    if not user.is_pets_admin and not allows(pet.role, need):
+        if pet.role is None:
+            raise NotFound()
+        raise Forbidden(f"a {pet.role} of this pet may not do this")
+    return pet

@@ -1,0 +1,62 @@
+"""A pet as the API shows it: its row selected as one JSON array, its ETag and the If-Match condition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import orjson
+
+from server.plugins.pets.models import Sex, Species, Status
+from server.services import json_row
+
+COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
+ROW = json_row(COLUMNS)
+MEMBER_ROW = json_row(f"{COLUMNS}, pet_members.role")  # over access.member_join: with the caller's role
+ETAG_RE = re.compile(r'(?:W/)?"v(\d{1,10})"')
+
+
+@dataclass(slots=True)
+class Pet:
+    id: int
+    owner_id: int
+    name: str
+    species: Species
+    breed: str | None
+    sex: Sex
+    birth_date: dt.date | None
+    status: Status
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    role: str | None = None  # the caller's role on it (None: a pets:admin caller who is not a member)
+
+    @classmethod
+    def from_json(cls, text: str) -> Pet:
+        """A pet from the JSON array that ROW or MEMBER_ROW selects."""
+        r = orjson.loads(text)
+        return cls(r[0], r[1], r[2], r[3], r[4], r[5], None if r[6] is None else dt.date.fromisoformat(r[6]), r[7],
+                   dt.datetime.fromisoformat(r[8]), dt.datetime.fromisoformat(r[9]), r[10],
+                   r[11] if len(r) > 11 else None)
+
+    @property
+    def etag(self) -> str:
+        return f'"v{self.version}"'
+
+    def fields(self) -> dict[str, object]:
+        """The writable fields and their values (what an update compares)."""
+        return {"name": self.name, "species": self.species, "breed": self.breed, "sex": self.sex,
+                "birth_date": self.birth_date, "status": self.status}
+
+
+def version_condition(if_match: str | None) -> tuple[str, list[int]]:
+    """The SQL condition an If-Match header adds: none when absent or '*'; never true when none of the
+    tags is one of ours, garbled ones included (so any other value is 412 for a visible pet and still
+    404 for anyone else's)."""
+    if if_match is None or if_match.strip() == "*":
+        return "", []
+    versions = [int(v) for v in ETAG_RE.findall(if_match)]
+    if not versions:
+        return " AND 1 = 0", []
+    return f" AND version IN ({', '.join(['%s'] * len(versions))})", versions
