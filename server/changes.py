@@ -25,7 +25,8 @@ class Change:
     object_id: int  # the pet's or record's id; for "member" and "account", the user's
     actor_id: int | None  # who did it; None for the system (main.py create-admin)
     pet_id: int | None = None  # the pet it belongs to; None for "account"
-    changed: Mapping[str, tuple[Any, Any]] = field(default_factory=lambda: NOTHING)  # updates: field -> (old, new), JSON-able
+    # updates: field -> (old, new), JSON-able
+    changed: Mapping[str, tuple[Any, Any]] = field(default_factory=lambda: NOTHING)
     data: Any = None  # the object after the change as its GET answers it; None after a delete
 
 

@@ -217,7 +217,8 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     db = await connect(config)
     try:
         await db.execute("DELETE FROM schema_migrations")
-        for table in ("records", "pet_members", "pets", "token_revocations", "login_failures", "users", "idempotency_keys"):
+        for table in ("records", "pet_members", "pets", "token_revocations", "login_failures", "users",
+                      "idempotency_keys"):
             await db.execute(f"DROP TABLE {table}")
     finally:
         await db.close()
