@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import os
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,16 @@ import tornado.netutil
 import tornado.web
 
 from server.config import Config
-from server.internals import buffered_bytes, close_after_response, listen_on, open_connections
+from server.errors import InvalidParameter
+from server.handlers.base import JSON_TYPE, dumps
+from server.internals import (
+    answer_unparsable_requests,
+    buffered_bytes,
+    close_after_response,
+    listen_on,
+    open_connections,
+)
+from server.logs import ACCESS
 from server.runtime import LISTEN_FDS_START, Runtime
 
 log = logging.getLogger("pet_api.serve")
@@ -136,7 +146,21 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
             interval = min(1.0, self.header_timeout / 4)
             self._sweeper = tornado.ioloop.PeriodicCallback(self._close_slow_headers, interval * 1000)
             self._sweeper.start()
+        answer_unparsable_requests(stream, self._malformed)
         super().handle_stream(stream, address)
+
+    def _malformed(self, header: bytes | None) -> bytes:
+        """The error-shaped 400 for a request tornado could not parse, with a request id and an access-log line."""
+        first = (header or b"").split(b"\n", 1)[0].decode("latin-1").strip().split(" ")
+        method, path = (first[0], first[1].split("?", 1)[0]) if len(first) == 3 and first[1].startswith("/") \
+            else ("-", "-")
+        request_id = f"{random.getrandbits(96):024x}"
+        body = dumps({"error_code": InvalidParameter.code, "message": "malformed HTTP request",
+                      "request": f"{method} {path}"})
+        ACCESS.info("request", extra={"request_id": request_id, "method": method, "path": path, "status": 400,
+                                      "duration_ms": 0.0})
+        return (f"HTTP/1.1 400 Bad Request\r\nContent-Type: {JSON_TYPE}\r\nContent-Length: {len(body)}\r\n"
+                f"X-Request-ID: {request_id}\r\nConnection: close\r\n\r\n").encode() + body
 
     def start_request(self, server_conn: Any, request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
         state = self._conns.get(server_conn)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from server.idempotency import KEY_HEADER
+from server.validation import NoQuery
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -53,6 +54,8 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
                 kwargs["body"] = handler.parse_body(body)
             if query is not None:
                 kwargs["query"] = handler.parse_query(query)
+            elif handler.request.query_arguments:
+                handler.parse_query(NoQuery)  # refuses them, naming each
             if idempotent and KEY_HEADER in handler.request.headers:
                 return await handler.application.idempotency.run(
                     handler, functools.partial(method, handler, *args, **kwargs))

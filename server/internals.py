@@ -55,3 +55,28 @@ def response_header(handler: tornado.web.RequestHandler, name: str) -> str | Non
     stored for an Idempotency-Key replays its Location and ETag."""
     headers = handler._headers
     return headers[name] if name in headers else None  # noqa: SIM401 - HTTPHeaders.get raises and catches
+
+
+TORNADO_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # what http1connection writes for a message it cannot parse
+
+
+def answer_unparsable_requests(stream: IOStream, answer: Callable[[bytes | None], bytes]) -> None:
+    """Replace tornado's bare 400 for a request it cannot parse (malformed framing, bad headers) with
+    answer(header block as read, or None). Tornado offers no hook there: its HTTP1Connection writes those bytes
+    itself, so the stream's write is wrapped, and its header read remembered (one connection's wrappers)."""
+    read_until_regex, write = stream.read_until_regex, stream.write
+    last: list[Any] = []
+
+    def reading(regex: bytes, max_bytes: int | None = None) -> Any:
+        future = read_until_regex(regex, max_bytes=max_bytes)
+        last[:] = [future]
+        return future
+
+    def writing(data: bytes | memoryview, *args: Any, **kwargs: Any) -> Any:
+        if data == TORNADO_BAD_REQUEST:
+            header = last[0].result() if last and last[0].done() and last[0].exception() is None else None
+            data = answer(header)
+        return write(data, *args, **kwargs)
+
+    stream.read_until_regex = reading  # type: ignore[method-assign]
+    stream.write = writing  # type: ignore[method-assign]

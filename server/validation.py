@@ -20,9 +20,14 @@ class Body(BaseModel):
 
 
 class Query(BaseModel):
-    """Base of query-string models: unknown parameters are ignored, bad values refused."""
+    """Base of query-string models: unknown parameters and bad values are refused, naming the parameter (a
+    misspelt filter must not silently answer everything)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoQuery(Query):
+    """The query of an operation that takes no parameters: any parameter is unknown."""
 
 
 # Fields the server owns: sending one is refused as read-only rather than unknown.
@@ -30,7 +35,7 @@ READ_ONLY = frozenset({"id", "owner_id", "pet_id", "version", "created_at", "upd
                        "password_hash", "user_id"})
 
 
-def field_errors(exc: ValidationError, *, fields: Iterable[str] = ()) -> list[dict[str, str]]:
+def field_errors(exc: ValidationError, *, fields: Iterable[str] = (), query: bool = False) -> list[dict[str, str]]:
     """Every failing field of a pydantic error, named the way the client sent it.
 
     A model-level check has no location; when its message starts with one of the model's fields
@@ -44,7 +49,10 @@ def field_errors(exc: ValidationError, *, fields: Iterable[str] = ()) -> list[di
             first = message.split(" ", 1)[0]
             field = first if first in fields else "body"
         if err["type"] == "extra_forbidden":
-            message = "read-only field" if str(err["loc"][-1]) in READ_ONLY else "unknown field"
+            if query:
+                message = "unknown parameter"
+            else:
+                message = "read-only field" if str(err["loc"][-1]) in READ_ONLY else "unknown field"
         out.append({"field": field, "message": message})
     return out
 
@@ -69,4 +77,5 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidParameter(errors=field_errors(exc, fields=model.model_fields)) from None
+        raise InvalidParameter(errors=field_errors(exc, fields=model.model_fields,
+                                                   query=issubclass(model, Query))) from None

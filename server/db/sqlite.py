@@ -17,6 +17,8 @@ from server.db.dialect import SQLITE
 from server.db.runner import Fetch, Statements
 from server.errors import ServiceUnavailable
 
+PROJECT = Path(__file__).resolve().parents[2]  # the folder of main.py and server/
+
 T = TypeVar("T")
 
 
@@ -114,8 +116,17 @@ class SQLiteDriver:
         return []
 
 
+def resolve(path: str) -> str:
+    """Where the database file is: a relative path is relative to the project folder (where main.py is), so
+    `sqlite:///var/dev.sqlite3` is one database whichever directory the service or the CLI starts in."""
+    if path == ":memory:" or Path(path).is_absolute():
+        return path
+    return str(PROJECT / path)
+
+
 async def open_sqlite(path: str, *, echo: bool = False) -> Statements[aiosqlite.Connection]:
     """The database file (and its directory) opened, created if missing."""
+    path = resolve(path)
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(path, isolation_level=None)

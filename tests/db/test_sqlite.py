@@ -113,3 +113,19 @@ async def test_sleep_waits_as_on_mariadb(tmp_path):
         assert asyncio.get_running_loop().time() - start >= 0.1
     finally:
         await db.close()
+
+
+@pytest.mark.gen_test
+async def test_a_relative_path_is_the_projects_file_whatever_the_current_directory(tmp_path, monkeypatch):
+    name = f"var/test-relative-{tmp_path.name}.sqlite3"
+    project_file = Path(__file__).resolve().parents[2] / name
+    monkeypatch.chdir(tmp_path)  # as `cd /; python /srv/pet-api/main.py` or a unit file's WorkingDirectory
+    try:
+        db = await connect(profile_config(database_url=f"sqlite:///{name}"))
+        await db.execute("CREATE TABLE here (id INTEGER PRIMARY KEY)")
+        await db.close()
+        assert project_file.is_file()
+        assert not (tmp_path / name).exists()
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{project_file}{suffix}").unlink(missing_ok=True)

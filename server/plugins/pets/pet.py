@@ -14,7 +14,7 @@ from server.services import json_row
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
 ROW = json_row(COLUMNS)
 MEMBER_ROW = json_row(f"{COLUMNS}, pet_members.role")  # over access.member_join: with the caller's role
-ETAG_RE = re.compile(r'(?:W/)?"v(\d{1,10})"')
+ETAG_RE = re.compile(r'(W/)?"v(\d{1,10})"')
 
 
 @dataclass(slots=True)
@@ -52,11 +52,12 @@ class Pet:
 
 def version_condition(if_match: str | None) -> tuple[str, list[int]]:
     """The SQL condition an If-Match header adds: none when absent or '*'; never true when none of the
-    tags is one of ours, garbled ones included (so any other value is 412 for a visible pet and still
-    404 for anyone else's)."""
+    tags is one of ours, garbled ones and an empty header included (so any other value is 412 for a visible
+    pet and still 404 for anyone else's). The comparison is strong (RFC 9110 13.1.1): a weak tag W/"v1"
+    never matches."""
     if if_match is None or if_match.strip() == "*":
         return "", []
-    versions = [int(v) for v in ETAG_RE.findall(if_match)]
+    versions = [int(v) for weak, v in ETAG_RE.findall(if_match) if not weak]
     if not versions:
         return " AND 1 = 0", []
     return f" AND version IN ({', '.join(['%s'] * len(versions))})", versions

@@ -275,8 +275,11 @@ async def test_stale_if_match_is_412_and_writes_nothing(api, app):
     stale_delete = await api.delete(path, token=token, headers={"If-Match": '"v1"'})
     assert_error(stale_delete, 412, 1009, f"DELETE {path}")
     assert (await api.get(path, token=token)).status == 200
-    weak = await api.patch(path, token=token, json={"sex": "female"}, headers={"If-Match": 'W/"v2"'})
-    assert weak.status == 200 and weak.headers["ETag"] == '"v3"'
+    for tag in ('W/"v2"', "", " "):  # strong comparison: a weak tag never matches; an empty header matches nothing
+        refused = await api.patch(path, token=token, json={"sex": "female"}, headers={"If-Match": tag})
+        assert_error(refused, 412, 1009, f"PATCH {path}")
+    strong = await api.patch(path, token=token, json={"sex": "female"}, headers={"If-Match": 'W/"v2", "v2"'})
+    assert strong.status == 200 and strong.headers["ETag"] == '"v3"'
     listed = await api.patch(path, token=token, json={"sex": "male"}, headers={"If-Match": '"v1", "v3"'})
     assert listed.status == 200 and listed.headers["ETag"] == '"v4"'
     anything = await api.patch(path, token=token, json={"sex": "unknown"}, headers={"If-Match": "*"})

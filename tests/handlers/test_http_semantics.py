@@ -1,0 +1,152 @@
+"""HTTP as RFC 9110 has it: HEAD wherever GET, JSON bodies only (no cross-origin form or text/plain posts), and
+query parameters that are either declared or refused, naming them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.factories import assert_error, both_backends, create_pet, serving, user_with_token
+from tests.processes import ROOT, ServerProcess, clean_env
+from tests.test_main import FAST_HASH
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_head_answers_what_get_answers_without_the_body(app, api):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    for path in (f"/v1/pets/{pet['id']}", "/v1/pets?limit=5", "/v1/health", f"/v1/pets/{pet['id']}/records"):
+        got = await api.get(path, token=token)
+        head = await api.request("HEAD", path, token=token)
+        assert (head.status, head.raw) == (got.status, b""), path
+        for name in ("Content-Type", "ETag", "Cache-Control"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    missing = await api.request("HEAD", "/v1/pets/999999", token=token)
+    assert (missing.status, missing.raw) == (404, b"")
+    refused = await api.request("HEAD", "/v1/tokens")  # POST only: HEAD is as unknown as GET there
+    assert refused.status == 405
+    assert "HEAD" not in refused.headers["Allow"] and "POST" in refused.headers["Allow"]
+    assert "HEAD" in (await api.request("OPTIONS", "/v1/pets")).headers["Access-Control-Allow-Methods"]
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_a_body_that_is_not_json_by_its_content_type_is_415_and_creates_nothing(app, api):
+    _, token = await user_with_token(app)
+    json_text = b'{"name": "Sneaky", "species": "dog"}'
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "",
+                  "application/jsonx", "text/json"):
+        answer = await api.post("/v1/pets", body=json_text, token=token, headers={"Content-Type": ctype})
+        assert_error(answer, 415, 1007, "POST /v1/pets", "Content-Type must be application/json")
+        signup = await api.post("/v1/users", body=b'{"email": "x@example.com", "password": "long-password-1",'
+                                b' "nickname": "X"}', headers={"Content-Type": ctype})
+        assert_error(signup, 415, 1007, "POST /v1/users", "Content-Type must be application/json")
+    assert (await api.get("/v1/pets", token=token)).body["data"] == []
+    for ctype in ("application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
+                  "application/merge-patch+json"):
+        created = await api.post("/v1/pets", body=json_text, token=token, headers={"Content-Type": ctype})
+        assert (created.status, created.body["data"]["name"]) == (201, "Sneaky"), ctype
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_unknown_and_repeated_query_parameters_are_400_naming_them(app, api):
+    _, token = await user_with_token(app)
+    _, admin_token = await user_with_token(app, role="admin")
+    pet = await create_pet(api, token)
+    cases = [
+        ("/v1/pets?specie=cat", token, [{"field": "specie", "message": "unknown parameter"}]),
+        ("/v1/pets?species=cat&species=dog", token, [{"field": "species", "message": "given more than once"}]),
+        (f"/v1/pets/{pet['id']}?fields=name", token, [{"field": "fields", "message": "unknown parameter"}]),
+        ("/v1/users?email=ann@example.com", admin_token, [{"field": "email", "message": "unknown parameter"}]),
+        ("/v1/pets?limit=1&limit=2&offset=0&offset=0", token, [
+            {"field": "limit", "message": "given more than once"},
+            {"field": "offset", "message": "given more than once"}]),
+    ]
+    for path, caller, errors in cases:
+        answer = await api.get(path, token=caller)
+        assert_error(answer, 400, 1001, f"GET {path.split('?')[0]}")
+        assert answer.body["errors"] == errors, path
+    fine = await api.get("/v1/pets?species=dog&limit=5", token=token)
+    assert (fine.status, [p["id"] for p in fine.body["data"]]) == (200, [pet["id"]])
+
+
+def test_the_readmes_curl_tour_works_as_written(tmp_path):
+    tour = re.search(r"Try it:\n\n```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert tour is not None
+    env = clean_env(PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/tour.sqlite3", **FAST_HASH)
+    with ServerProcess(tmp_path / "server.log", env, profile="dev") as server:
+        script = tour.group(1).replace("localhost:8000", f"127.0.0.1:{server.port}")
+        ran = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60,
+                             env={**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"})
+    assert ran.returncode == 0, ran.stderr
+    answers, text, decoder = [], ran.stdout.strip(), json.JSONDecoder()
+    while text:  # the bodies follow each other without newlines
+        answer, end = decoder.raw_decode(text)
+        answers.append(answer)
+        text = text[end:].strip()
+    assert [a["code"] for a in answers] == [200, 201, 201, 200], ran.stdout  # health, the user, the pet, the list
+    assert answers[1]["data"]["email"] == "ann@example.com"
+    assert (answers[2]["data"]["name"], answers[2]["data"]["role"]) == ("Rex", "owner")
+    assert ([p["name"] for p in answers[3]["data"]], answers[3]["page"]["total"]) == (["Rex"], 1)
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_every_401_names_the_bearer_scheme_and_a_bad_token_says_invalid_token(app, api):
+    user, token = await user_with_token(app)
+    cases = [
+        ({}, 1003, 'Bearer realm="pet-api"'),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 1003, 'Bearer realm="pet-api"'),
+        ({"Authorization": "Bearer not-a-token"}, 10031, 'Bearer realm="pet-api", error="invalid_token"'),
+        ({"Authorization": f"Bearer {token[:-2]}xx"}, 10031, 'Bearer realm="pet-api", error="invalid_token"'),
+    ]
+    for headers, code, challenge in cases:
+        answer = await api.get("/v1/pets", headers=headers)
+        assert_error(answer, 401, code, "GET /v1/pets")
+        assert answer.headers["WWW-Authenticate"] == challenge, headers
+    wrong_password = await api.post("/v1/tokens", json={"account": user.email, "secret": "not-the-password"})
+    assert wrong_password.status == 401 and wrong_password.headers["WWW-Authenticate"] == 'Bearer realm="pet-api"'
+    fine = await api.get("/v1/pets", token=token)
+    assert fine.status == 200 and "WWW-Authenticate" not in fine.headers
+
+
+MALFORMED = [
+    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     "POST /v1/users"),
+    (b"GET /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: [~pqR\r\n\r\n", "GET /v1/users"),
+    (b"GET /v1/pets?x=1 HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n", "GET /v1/pets"),
+    (b"GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "GET /v1/health"),
+    (b"NOT-HTTP\r\n\r\n", "- -"),
+]
+
+
+@pytest.mark.gen_test
+async def test_a_request_tornado_cannot_parse_gets_an_error_shaped_400_with_a_request_id_and_a_log_line(app, caplog):
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        for raw, request in MALFORMED:
+            caplog.clear()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)  # then the server closes the connection
+            writer.close()
+            head, _, body = answer.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:])
+            assert lines[0] == "HTTP/1.1 400 Bad Request", raw
+            assert (headers["Content-Type"], headers["Connection"]) == ("application/json; charset=UTF-8", "close")
+            assert re.fullmatch(r"[0-9a-f]{24}", headers["X-Request-ID"])
+            assert json.loads(body) == {"error_code": 1001, "message": "malformed HTTP request", "request": request}
+            assert int(headers["Content-Length"]) == len(body)
+            logged = [r for r in caplog.records if r.name == "pet_api.access"]
+            assert [(r.status, r.request_id, f"{r.method} {r.path}") for r in logged] == [
+                (400, headers["X-Request-ID"], request)]
