@@ -9,6 +9,7 @@ import pytest
 from server.db import Database, IntegrityViolation, connect
 from server.db.sqlite import SQLiteDriver
 from tests.conftest import test_config as profile_config
+from tests.processes import ROOT
 
 
 async def _open(path: Path) -> Database:
@@ -115,10 +116,15 @@ async def test_sleep_waits_as_on_mariadb(tmp_path):
         await db.close()
 
 
+def _files(path: Path) -> list[Path]:
+    """The database file and SQLite's companions."""
+    return [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+
+
 @pytest.mark.gen_test
 async def test_a_relative_path_is_the_projects_file_whatever_the_current_directory(tmp_path, monkeypatch):
     name = f"var/test-relative-{tmp_path.name}.sqlite3"
-    project_file = Path(__file__).resolve().parents[2] / name
+    project_file, *companions = _files(ROOT / name)
     monkeypatch.chdir(tmp_path)  # as `cd /; python /srv/pet-api/main.py` or a unit file's WorkingDirectory
     try:
         db = await connect(profile_config(database_url=f"sqlite:///{name}"))
@@ -127,5 +133,5 @@ async def test_a_relative_path_is_the_projects_file_whatever_the_current_directo
         assert project_file.is_file()
         assert not (tmp_path / name).exists()
     finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{project_file}{suffix}").unlink(missing_ok=True)
+        for path in (project_file, *companions):
+            path.unlink(missing_ok=True)
