@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from server.config import Config, ConfigError, load_config
+from server.config import Config, ConfigError, load_config, unknown_variables
 
 
 def _options(*, sub: bool) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    for name in unknown_variables(os.environ):
+        print(f"pet-api: warning: {name} is not a setting and is ignored", file=sys.stderr)
     command = args.command or "serve"
     if command in ("migrate", "create-admin"):
         from server.errors import ServiceUnavailable
@@ -229,8 +231,11 @@ def main(argv: list[str] | None = None) -> int:
             if command == "migrate":
                 return asyncio.run(_migrate(config))
             return asyncio.run(_create_admin(config, args.email, args.nickname))
-        except ServiceUnavailable:
-            print(f"{command}: the database at {_safe_url(config.database_url)} is unreachable", file=sys.stderr)
+        except ServiceUnavailable as exc:
+            from server.db.mysql import why_unreachable
+
+            print(f"{command}: the database at {_safe_url(config.database_url)} is unreachable: "
+                  f"{why_unreachable(exc)}", file=sys.stderr)
             return 4
     if command == "routes":
         return _routes(config)

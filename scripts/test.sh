@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages other tests need: nginx, headless Chromium, systemd-socket-activate, wrk.
-EXTRA_APT="nginx-light chromium chromium-driver systemd wrk galera-4 rsync"
+EXTRA_APT="nginx-light chromium chromium-driver fonts-liberation systemd wrk galera-4 rsync"
 
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q " installed$"; }
 have_mariadbd() { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; }
@@ -22,7 +22,7 @@ if ((${#missing[@]})); then
     echo "test.sh: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   elif ! have_mariadbd && [ -z "${PET_API_TEST_DATABASE_URL:-}" ]; then
     echo "test.sh: mariadbd is missing: run 'apt-get install mariadb-server' as root" \
       "(or set PET_API_TEST_DATABASE_URL)" >&2

@@ -175,6 +175,19 @@ def load_config(env: str, *, overrides: dict[str, Any] | None = None,
     return config
 
 
+# PET_API_* variables read by something other than the profile: the CLI, the benchmark, the test suite.
+OTHER_VARIABLES = frozenset({"PET_API_ADMIN_PASSWORD", "PET_API_BENCH_TOKEN", "PET_API_TEST_DATABASE_URL",
+                             "PET_API_SCHEMATHESIS_SEED", "PET_API_SCHEMATHESIS_EXAMPLES"})
+
+
+def unknown_variables(environ: os._Environ[str] | dict[str, str]) -> list[str]:
+    """The PET_API_* variables that set nothing (a misspelt PET_API_DATABSE_URL would otherwise be ignored in
+    silence); PET_API_<PLUGIN>__<KEY> plugin settings are checked by their plugin's model."""
+    settings = {ENV_PREFIX + key.upper() for key in Config.model_fields}
+    return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in settings
+                  and name not in OTHER_VARIABLES and "__" not in name)
+
+
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
     key = str(err["loc"][0]) if err["loc"] else ""

@@ -86,7 +86,9 @@ def start_failure(exc: Exception) -> int:
     if isinstance(exc, PendingMigrations):
         print(f"pet-api: {exc}", file=sys.stderr)
         return 3
-    print("pet-api: the database is unreachable at start-up", file=sys.stderr)
+    from server.db.mysql import why_unreachable
+
+    print(f"pet-api: the database is unreachable at start-up: {why_unreachable(exc)}", file=sys.stderr)
     return 4
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from server.config import CONFIG_DIR, Config, ConfigError, load_config
 
+PROD_DB = "mysql://pet_api:pw@db.internal:3306/pet_api"
 GOOD_SECRET = "q8Vb3kLz0pXw7RtN2mYc5HsJ9dFg4AeU1iOo6"
 
 
@@ -70,7 +71,8 @@ def test_malformed_value_is_one_line_naming_the_key(environ, expected):
     ("a" * 40, "at least 32"),
 ])
 def test_prod_refuses_a_missing_short_or_placeholder_secret(secret, reason):
-    environ = {} if secret is None else {"PET_API_SECRET_KEY": secret}
+    environ = {"PET_API_DATABASE_URL": PROD_DB} if secret is None else {"PET_API_SECRET_KEY": secret,
+                                                                        "PET_API_DATABASE_URL": PROD_DB}
     with pytest.raises(ConfigError) as caught:
         load_config("prod", environ=environ)
     message = str(caught.value)
@@ -81,24 +83,29 @@ def test_prod_refuses_a_missing_short_or_placeholder_secret(secret, reason):
 
 def test_prod_refuses_debug():
     with pytest.raises(ConfigError) as caught:
-        load_config("prod", environ={"PET_API_SECRET_KEY": GOOD_SECRET, "PET_API_DEBUG": "1"})
+        load_config("prod", environ={"PET_API_SECRET_KEY": GOOD_SECRET, "PET_API_DEBUG": "1",
+                                     "PET_API_DATABASE_URL": PROD_DB})
     assert str(caught.value) == "config error: PET_API_DEBUG (debug): must be off in prod"
 
 
 def test_prod_checks_every_key_of_a_rotation_list():
     with pytest.raises(ConfigError) as caught:
-        load_config("prod", environ={"PET_API_SECRET_KEY": f"{GOOD_SECRET},changeme"})
+        load_config("prod", environ={"PET_API_SECRET_KEY": f"{GOOD_SECRET},changeme", "PET_API_DATABASE_URL": PROD_DB})
     assert "PET_API_SECRET_KEY" in str(caught.value)
-    config = load_config("prod", environ={"PET_API_SECRET_KEY": f"{GOOD_SECRET},{GOOD_SECRET[::-1]}"})
+    config = load_config("prod", environ={"PET_API_SECRET_KEY": f"{GOOD_SECRET},{GOOD_SECRET[::-1]}",
+                                          "PET_API_DATABASE_URL": PROD_DB})
     assert config.signing_keys == [GOOD_SECRET, GOOD_SECRET[::-1]]
     assert config.debug is False
 
 
-def test_prod_profile_holds_no_secret():
+def test_prod_profile_holds_no_secret_and_no_database():
     text = (CONFIG_DIR / "prod.yaml").read_text()
     assert "secret_key" not in text
     with pytest.raises(ConfigError, match="PET_API_SECRET_KEY"):
-        load_config("prod", environ={})
+        load_config("prod", environ={"PET_API_DATABASE_URL": PROD_DB})
+    with pytest.raises(ConfigError) as caught:  # no guessed default: the operator names the database
+        load_config("prod", environ={"PET_API_SECRET_KEY": GOOD_SECRET})
+    assert str(caught.value) == "config error: PET_API_DATABASE_URL (database_url): missing"
 
 
 def test_unknown_key_in_a_profile_is_named(tmp_path: Path):

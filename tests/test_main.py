@@ -78,6 +78,17 @@ def test_routes_prints_method_path_plugin_and_scopes():
         ["pets:admin", "pets"]]
 
 
+def test_a_misspelt_variable_is_reported_and_a_plugin_setting_or_a_known_one_is_not():
+    result = run("routes", "--env=test", PET_API_DATABSE_URL="mysql://x@db/pets", PET_API_TOKEN_EXPIRY="60",
+                 PET_API_ADMIN_PASSWORD="long-enough-password", PET_API_WEIGHT__DEFAULT_UNIT="kg",
+                 PET_API_LOG_LEVEL="INFO")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "pet-api: warning: PET_API_DATABSE_URL is not a setting and is ignored",
+        "pet-api: warning: PET_API_TOKEN_EXPIRY is not a setting and is ignored"]
+    assert "/v1/pets" in result.stdout  # the command itself ran
+
+
 def test_routes_lists_only_the_plugins_in_the_profile():
     result = run("routes", "--env=test", PET_API_PLUGINS="core")
     assert result.returncode == 0, result.stderr
@@ -114,6 +125,22 @@ def test_prod_with_the_database_unreachable_exits_with_one_line():
     result = run("--env=prod", "--port", str(free_port()), PET_API_SECRET_KEY=SECRET, PET_API_DATABASE_URL=url)
     assert result.returncode == 4
     assert "database is unreachable" in one_line(result.stderr)
+
+
+def test_an_unreachable_database_at_start_says_why_without_the_password(mysql_server_url):
+    server = mysql_server_url.split("@", 1)[1].split("/", 1)[0]  # host:port of the session's MariaDB
+    cases = [
+        (f"mysql://root:hunter2-secret@{server}/pet_api", "access denied (wrong user or password"),
+        (f"mysql://root@{server}/no_such_database_here", "no usable database (Unknown database"),
+        (f"mysql://root:hunter2-secret@127.0.0.1:{free_port()}/pet_api", "cannot connect (connection refused"),
+    ]
+    for url, why in cases:
+        served = run("--env=prod", "--port", str(free_port()), PET_API_SECRET_KEY=SECRET, PET_API_DATABASE_URL=url)
+        migrated = run("migrate", "--env=prod", PET_API_SECRET_KEY=SECRET, PET_API_DATABASE_URL=url)
+        assert (served.returncode, migrated.returncode) == (4, 4), url
+        for line in (one_line(served.stderr), one_line(migrated.stderr)):
+            assert why in line, line
+            assert "hunter2-secret" not in line
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["create-admin", "--email", "a@example.com"]])

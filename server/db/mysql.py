@@ -210,3 +210,21 @@ async def open_mysql(url: DatabaseURL, config: Config) -> Statements[aiomysql.Co
     driver = MySQLDriver(url, config)
     await driver.fill()
     return Statements(driver, echo=config.sql_echo)
+
+
+def why_unreachable(exc: BaseException) -> str:
+    """What an operator needs to hear when the first connect failed, without the password (MariaDB's own texts
+    name the user and host, never the password)."""
+    cause = exc.__cause__ or exc
+    code = cause.args[0] if isinstance(cause, pymysql.err.MySQLError) and cause.args else None
+    if code == 1045:
+        return "access denied (wrong user or password, or no GRANT for this host)"
+    if code in (1044, 1049):
+        return f"no usable database ({cause.args[1]})"
+    if code in (2003, 2002, 2005, 2013) or isinstance(cause, ConnectionRefusedError):
+        return "cannot connect (connection refused, or the host is unreachable)"
+    if isinstance(cause, TimeoutError):
+        return "no answer within db_connect_timeout"
+    if isinstance(cause, ConnectionError) and cause.args:
+        return str(cause.args[0])
+    return cause.__class__.__name__
