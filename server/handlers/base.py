@@ -42,9 +42,10 @@ def header(request: httputil.HTTPServerRequest, name: str) -> str | None:
 
 
 def id_param(raw: str) -> int:
-    """A path id; an id no row can have (over BIGINT) is simply not found."""
+    """A path id; an id no row can have (over BIGINT) is simply not found, and so is one spelt with leading
+    zeros (/v1/pets/007 does not alias /v1/pets/7: one resource, one URL)."""
     value = int(raw)
-    if value > MAX_ID:
+    if value > MAX_ID or (raw[0] == "0" and raw != "0"):
         raise NotFound()
     return value
 

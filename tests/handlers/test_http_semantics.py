@@ -150,3 +150,16 @@ async def test_a_request_tornado_cannot_parse_gets_an_error_shaped_400_with_a_re
             logged = [r for r in caplog.records if r.name == "pet_api.access"]
             assert [(r.status, r.request_id, f"{r.method} {r.path}") for r in logged] == [
                 (400, headers["X-Request-ID"], request)]
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_an_id_with_leading_zeros_is_not_an_alias(app, api):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await api.post(f"/v1/pets/{pet['id']}/records", token=token, json={"kind": "weight", "date": "2026-01-02"})
+    assert record.status == 201
+    for path in (f"/v1/pets/0{pet['id']}", f"/v1/pets/00{pet['id']}/records",
+                 f"/v1/pets/{pet['id']}/records/0{record.body['data']['id']}"):
+        assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}")
+    assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"]["id"] == pet["id"]
