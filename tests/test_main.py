@@ -45,7 +45,7 @@ def test_prod_without_a_secret_key_exits_with_one_line_naming_it():
     ({"PET_API_PLUGINS": "core,nope"}, "PET_API_PLUGINS"),
 ])
 def test_a_malformed_prod_value_exits_with_one_line_naming_the_key(env, key):
-    result = run("--env=prod", **{"PET_API_SECRET_KEY": SECRET, **env})
+    result = run("--env=prod", **{"PET_API_SECRET_KEY": SECRET, "PET_API_DATABASE_URL": "mysql://u@db/pets", **env})
     assert result.returncode == 2
     assert key in one_line(result.stderr)
     assert "Traceback" not in result.stderr
