@@ -185,6 +185,8 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
     if secured:
         out["security"] = [{"bearerAuth": scopes}]
         out["x-required-scopes"] = scopes
+    else:  # said, not implied: linters and generated clients must not send a token here
+        out["security"] = []
     return out
 
 
