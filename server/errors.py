@@ -23,9 +23,11 @@ class APIError(Exception):
             self.status = status
 
     def localized(self, lang: str) -> str:
-        """The message in 'en' or 'zh'; a specific detail (English) wins for 'en'."""
+        """The message in 'en' or 'zh'; a specific detail wins (in Chinese when server/i18n.py has it)."""
         if lang == "zh":
-            return self.message_zh
+            from server.i18n import chinese
+
+            return (chinese(self.detail) if self.detail else None) or self.message_zh
         return self.detail or self.message
 
 

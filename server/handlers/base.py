@@ -17,6 +17,7 @@ from tornado import httputil
 
 from server.auth import Principal, bearer_token
 from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
+from server.i18n import chinese, localize_errors
 from server.schemas.common import MAX_ID
 from server.validation import parse_json, validate
 
@@ -210,7 +211,7 @@ class BaseHandler(tornado.web.RequestHandler):
         body: dict[str, Any] = {"error_code": error.code, "message": self._message(error, lang),
                                 "request": f"{self.request.method} {self.request.path}"}
         if error.errors:
-            body["errors"] = error.errors
+            body["errors"] = localize_errors(error.errors, lang)
         if self.application.config.debug and "exc_info" in kwargs and isinstance(error, ServerError):
             body["trace"] = "".join(traceback.format_exception(*kwargs["exc_info"]))
         self.set_status(error.status)
@@ -243,7 +244,8 @@ class BaseHandler(tornado.web.RequestHandler):
     @staticmethod
     def _message(error: APIError, lang: str) -> str:
         if lang == "zh" and isinstance(error, HTTPFailure):
-            return HTTP_REASON_ZH.get(error.status, error.message_zh)
+            translated = chinese(error.detail) if error.detail else None
+            return translated or HTTP_REASON_ZH.get(error.status, error.message_zh)
         return error.localized(lang)
 
     def compute_etag(self) -> str | None:

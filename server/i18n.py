@@ -1,0 +1,81 @@
+"""Simplified Chinese for the English texts of error answers: the specific messages the services raise and the
+field messages of validation errors (ours and pydantic's). An English text with no entry stays English, so a new
+message is never lost, only untranslated (tests/test_i18n.py lists the ones a client meets)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_TABLE: list[tuple[str, str]] = [
+    # validation: ours
+    (r"must not be blank", "不能为空"),
+    (r"must be a date as YYYY-MM-DD", "必须是 YYYY-MM-DD 格式的日期"),
+    (r"must be a valid calendar date", "必须是有效的日期"),
+    (r"must not be in the future", "不能晚于今天"),
+    (r"must be an integer", "必须是整数"),
+    (r"unknown field", "未知字段"),
+    (r"read-only field", "只读字段"),
+    (r"unknown parameter", "未知参数"),
+    (r"given more than once", "重复给出"),
+    (r"nothing to change", "没有要修改的内容"),
+    (r"does not match", "不匹配"),
+    (r"a JSON object is required", "需要一个 JSON 对象"),
+    (r"malformed JSON", "JSON 格式错误"),
+    (r"current_password is required to change the password", "修改密码需要提供 current_password"),
+    # validation: pydantic's
+    (r"Field required", "必填"),
+    (r"Extra inputs are not permitted", "不允许的字段"),
+    (r"String should have at most (\d+) characters?", r"最多 \1 个字符"),
+    (r"String should have at least (\d+) characters?", r"至少 \1 个字符"),
+    (r"Input should be a valid string", "必须是字符串"),
+    (r"Input should be a valid integer.*", "必须是整数"),
+    (r"Input should be a valid number.*", "必须是数字"),
+    (r"Input should be a valid boolean.*", "必须是布尔值"),
+    (r"Input should be a finite number", "必须是有限的数字"),
+    (r"Input should be greater than or equal to (\S+)", r"必须大于或等于 \1"),
+    (r"Input should be less than or equal to (\S+)", r"必须小于或等于 \1"),
+    (r"Input should be greater than (\S+)", r"必须大于 \1"),
+    (r"Input should be less than (\S+)", r"必须小于 \1"),
+    (r"Input should be (.+) or (.+)", r"必须是 \1 或 \2 之一"),
+    (r"Input should be (.+)", r"必须是 \1"),
+    (r"value is not a valid email address: .*", "不是有效的电子邮件地址"),
+    # specific messages
+    (r"request body is empty", "请求体为空"),
+    (r"request body must be a JSON object", "请求体必须是 JSON 对象"),
+    (r"request body is too large", "请求体过大"),
+    (r"Content-Type must be application/json", "Content-Type 必须是 application/json"),
+    (r"query string is not UTF-8", "查询字符串不是 UTF-8 编码"),
+    (r"query parameter given more than once: (.+)", r"查询参数重复给出：\1"),
+    (r"no such route", "路由不存在"),
+    (r"malformed HTTP request", "HTTP 请求格式错误"),
+    (r"authorization header is missing", "缺少 Authorization 请求头"),
+    (r"authorization header must be 'Bearer <token>'", "Authorization 请求头必须是 'Bearer <令牌>'"),
+    (r"missing scope: (.+)", r"缺少权限范围：\1"),
+    (r"a (owner|caretaker|viewer) of this pet may not do this", r"该宠物的 \1 无权执行此操作"),
+    (r"metrics are served to local addresses only", "指标只对本机地址提供"),
+    (r"the e-mail is already registered", "该电子邮件已注册"),
+    (r"too many failed logins, try again later", "登录失败次数过多，请稍后再试"),
+    (r"revocation list is stale", "令牌撤销列表已过期"),
+    (r"role service is unavailable", "角色服务不可用"),
+    (r"the database pool is closed", "数据库连接池已关闭"),
+    (r"(.+) must be 1 to 255 visible ASCII characters", r"\1 必须是 1 到 255 个可见 ASCII 字符"),
+]
+_PATTERNS = [(re.compile(english, re.S), chinese) for english, chinese in _TABLE]
+
+
+@lru_cache(maxsize=1024)
+def chinese(text: str) -> str | None:
+    """The Chinese of an English message, or None when there is none."""
+    for pattern, template in _PATTERNS:
+        match = pattern.fullmatch(text)
+        if match:
+            return match.expand(template)
+    return None
+
+
+def localize_errors(errors: list[dict[str, str]], lang: str) -> list[dict[str, str]]:
+    """Field errors with their messages in `lang` ('en' as they are)."""
+    if lang != "zh":
+        return errors
+    return [{**e, "message": chinese(e["message"]) or e["message"]} for e in errors]
