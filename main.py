@@ -7,9 +7,11 @@ import asyncio
 import getpass
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from server.config import Config, ConfigError, load_config, unknown_variables
+from server.config import Config, ConfigError, load_config, read_env_file, unknown_variables
 
 
 def _options(*, sub: bool) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -20,6 +22,9 @@ def _options(*, sub: bool) -> tuple[argparse.ArgumentParser, argparse.ArgumentPa
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", choices=("dev", "test", "prod"), default=default("dev"),
                         help="profile: config/<env>.yaml")
+    common.add_argument("--env-file", type=Path, default=default(None), metavar="FILE",
+                        help="read PET_API_* variables from a systemd EnvironmentFile (e.g. /etc/pet-api/env), "
+                             "as the unit does; they win over the shell's")
     serve_opts = argparse.ArgumentParser(add_help=False)
     serve_opts.add_argument("--host", default=default(None))
     serve_opts.add_argument("--port", type=int, default=default(None))
@@ -62,9 +67,9 @@ async def _migrate(config: Config) -> int:
     return 0
 
 
-def _admin_password() -> str | None:
+def _admin_password(environ: Mapping[str, str]) -> str | None:
     """PET_API_ADMIN_PASSWORD, else asked twice on the terminal; None when there is neither."""
-    password = os.environ.get("PET_API_ADMIN_PASSWORD")
+    password = environ.get("PET_API_ADMIN_PASSWORD")
     if password:
         return password
     if not sys.stdin.isatty():
@@ -73,7 +78,7 @@ def _admin_password() -> str | None:
     return first if getpass.getpass("admin password again: ") == first else ""
 
 
-async def _create_admin(config: Config, email: str, nickname: str) -> int:
+async def _create_admin(config: Config, email: str, nickname: str, environ: Mapping[str, str]) -> int:
     from server.db import connect
     from server.errors import InvalidParameter
     from server.plugins.accounts.models import UserCreate
@@ -81,7 +86,7 @@ async def _create_admin(config: Config, email: str, nickname: str) -> int:
     from server.plugins.accounts.services.credentials import create_or_promote_admin
     from server.validation import validate
 
-    password = _admin_password()
+    password = _admin_password(environ)
     if password is None:
         print("create-admin: set PET_API_ADMIN_PASSWORD or run it in a terminal to be asked", file=sys.stderr)
         return 2
@@ -216,12 +221,15 @@ def _safe_url(url: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides = {k: getattr(args, k, None) for k in ("host", "port", "workers")}
+    environ = dict(os.environ)  # read, never written: the file's variables join this copy
     try:
-        config = load_config(args.env, overrides=overrides)
+        if getattr(args, "env_file", None) is not None:
+            environ.update(read_env_file(args.env_file))
+        config = load_config(args.env, overrides=overrides, environ=environ)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    for name in unknown_variables(os.environ):
+    for name in unknown_variables(environ):
         print(f"pet-api: warning: {name} is not a setting and is ignored", file=sys.stderr)
     command = args.command or "serve"
     if command in ("migrate", "create-admin"):
@@ -230,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if command == "migrate":
                 return asyncio.run(_migrate(config))
-            return asyncio.run(_create_admin(config, args.email, args.nickname))
+            return asyncio.run(_create_admin(config, args.email, args.nickname, environ))
         except ServiceUnavailable as exc:
             from server.db.mysql import why_unreachable
 

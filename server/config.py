@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -173,6 +174,37 @@ def load_config(env: str, *, overrides: dict[str, Any] | None = None,
 
     load_plugins(config)  # unknown, broken or misconfigured plugins stop here, with one line naming them
     return config
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of a systemd EnvironmentFile (KEY=VALUE lines; # and ; comments; values in single or
+    double quotes, \\ escapes inside double quotes; a trailing backslash continues the line), so the CLI reads
+    /etc/pet-api/env exactly as the unit does. ConfigError naming the line when it is not that format."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read the env file {path}: {exc.strerror}") from None
+    found: dict[str, str] = {}
+    pending = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = pending + raw
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            pending = line[:-1]
+            continue
+        pending = ""
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ConfigError(f"config: {path} line {number}: not KEY=VALUE")
+        if len(value) >= 2 and value[0] == value[-1] == "'":
+            value = value[1:-1]
+        elif len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r'\\(["\\$`])', r"\1", value[1:-1])
+        found[key] = value
+    return found
 
 
 # PET_API_* variables read by something other than the profile: the CLI, the benchmark, the test suite.

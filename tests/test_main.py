@@ -14,7 +14,7 @@ from server.config import load_config
 from server.db.migrations import available
 from server.registry import load_plugins
 from tests.mariadb_server import create_database
-from tests.processes import ServerProcess, clean_env, free_port, get, one_line, run_main
+from tests.processes import ROOT, ServerProcess, clean_env, free_port, get, one_line, run_main
 
 SECRET = secrets.token_urlsafe(40)
 FAST_HASH = {"PET_API_PASSWORD_HASH_TIME_COST": "1", "PET_API_PASSWORD_HASH_MEMORY_KIB": "8192"}
@@ -281,3 +281,39 @@ def test_dev_serves_accounts_on_embedded_sqlite_within_5_seconds(tmp_path):
         assert me["data"] == body["data"]
     finally:
         process.stop()
+
+
+def test_the_env_file_is_read_as_systemd_reads_it_and_wins_over_the_shell(tmp_path):
+    from server.config import ConfigError, read_env_file
+
+    env_file = tmp_path / "env"
+    env_file.write_text(
+        "# comment\n; another\n\n"
+        f"PET_API_SECRET_KEY='{SECRET}'\n"
+        'PET_API_DATABASE_URL="mysql://pet_api:p\\"w@db.internal:3306/pet_api"\n'
+        "PET_API_PLUGINS=core,accounts,\\\npets\n"
+        "PET_API_TOKEN_EXPIRATION = 600\n")
+    assert read_env_file(env_file) == {
+        "PET_API_SECRET_KEY": SECRET, "PET_API_DATABASE_URL": 'mysql://pet_api:p"w@db.internal:3306/pet_api',
+        "PET_API_PLUGINS": "core,accounts,pets", "PET_API_TOKEN_EXPIRATION": "600"}
+    result = run("routes", "--env=prod", "--env-file", str(env_file), PET_API_PLUGINS="core")
+    assert result.returncode == 0, result.stderr
+    assert "/v1/pets" in result.stdout  # the file's plugin list won over the shell's "core"
+    assert result.stderr == ""
+
+    (tmp_path / "bad").write_text("PET_API_PORT=1\nexport PET_API_DEBUG=1\n")
+    with pytest.raises(ConfigError, match="line 2: not KEY=VALUE"):
+        read_env_file(tmp_path / "bad")
+    missing = run("routes", "--env=prod", "--env-file", str(tmp_path / "nope"))
+    assert (missing.returncode, one_line(missing.stderr)) == (
+        2, f"config: cannot read the env file {tmp_path / 'nope'}: No such file or directory")
+
+
+def test_the_example_env_file_parses_and_its_placeholder_secret_is_refused():
+    from server.config import read_env_file
+
+    example = read_env_file(ROOT / "deploy" / "pet-api.env.example")
+    assert set(example) == {"PET_API_SECRET_KEY", "PET_API_DATABASE_URL"}
+    result = run("routes", "--env=prod", "--env-file", str(ROOT / "deploy" / "pet-api.env.example"))
+    assert result.returncode == 2
+    assert one_line(result.stderr).startswith("config error: PET_API_SECRET_KEY (secret_key): ")
