@@ -34,9 +34,9 @@ class PetInvitationsHandler(BaseHandler):
     async def post(self, pet_id: str, *, body: InvitationCreate) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="manage")
         ttl = self.application.plugin_settings["households"].invitation_ttl_seconds  # type: ignore[attr-defined]
-        invitation = await create_invitation(self.application.db, pet_id=pet.id, pet_name=pet.name,
-                                             actor_id=self.current_user.user_id, email=body.email, role=body.role,
-                                             ttl_seconds=ttl, changes=self.application.changes)
+        invitation = await create_invitation(self.application.db, self.application.changes, pet_id=pet.id,
+                                             pet_name=pet.name, actor_id=self.current_user.user_id, email=body.email,
+                                             role=body.role, ttl_seconds=ttl)
         self.send(invitation, 201)
 
 
@@ -45,8 +45,8 @@ class PetInvitationHandler(BaseHandler):
     @operation(summary="Withdraw a pending invitation (owner)", response=Invitation, errors=(409,))
     async def delete(self, pet_id: str, invitation_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="manage")
-        self.send(await withdraw_invitation(self.application.db, pet_id=pet.id, invitation_id=id_param(invitation_id),
-                                            actor_id=self.current_user.user_id, changes=self.application.changes))
+        self.send(await withdraw_invitation(self.application.db, self.application.changes, pet_id=pet.id,
+                                            invitation_id=id_param(invitation_id), actor_id=self.current_user.user_id))
 
 
 class MyInvitationsHandler(BaseHandler):
@@ -64,13 +64,13 @@ class AcceptInvitationHandler(BaseHandler):
     @operation(summary="Accept an invitation: the caller becomes a member with its role (the invitee only)",
                response=Invitation, errors=(409, 410))
     async def post(self, invitation_id: str) -> None:
-        self.send(await answer_invitation(self.application.db, invitation_id=id_param(invitation_id),
-                                          user=self.current_user, accept=True, changes=self.application.changes))
+        self.send(await answer_invitation(self.application.db, self.application.changes,
+                                          invitation_id=id_param(invitation_id), user=self.current_user, accept=True))
 
 
 class DeclineInvitationHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Decline an invitation (the invitee only)", response=Invitation, errors=(409, 410))
     async def post(self, invitation_id: str) -> None:
-        self.send(await answer_invitation(self.application.db, invitation_id=id_param(invitation_id),
-                                          user=self.current_user, accept=False, changes=self.application.changes))
+        self.send(await answer_invitation(self.application.db, self.application.changes,
+                                          invitation_id=id_param(invitation_id), user=self.current_user, accept=False))

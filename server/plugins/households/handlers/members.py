@@ -8,7 +8,7 @@ from server.handlers.base import BaseHandler, id_param
 from server.plugins.households.models import Member, MemberUpdate, PageQuery, TransferCreate
 from server.plugins.households.services.members import change_role, list_members, remove_member, transfer_pet
 from server.plugins.pets.access import find_pet
-from server.plugins.pets.services import Pet
+from server.plugins.pets.pet import Pet
 from server.services import page
 
 
@@ -28,15 +28,15 @@ class MemberHandler(BaseHandler):
     @operation(summary="Change a member's role to caretaker or viewer (owner; the owner's own role moves only by "
                        "transfer)", body=MemberUpdate, response=Member, errors=(409,))
     async def patch(self, pet_id: str, user_id: str, *, body: MemberUpdate) -> None:
-        self.send(await change_role(self.application.db, user=self.current_user, pet_id=id_param(pet_id),
-                                    user_id=id_param(user_id), role=body.role, changes=self.application.changes))
+        self.send(await change_role(self.application.db, self.application.changes, user=self.current_user,
+                                    pet_id=id_param(pet_id), user_id=id_param(user_id), role=body.role))
 
     @require_scopes("pets:write")
     @operation(summary="Remove a member (owner), or leave (the member themselves; the owner cannot leave)",
                response=None, errors=(409,))
     async def delete(self, pet_id: str, user_id: str) -> None:
-        await remove_member(self.application.db, user=self.current_user, pet_id=id_param(pet_id),
-                            user_id=id_param(user_id), changes=self.application.changes)
+        await remove_member(self.application.db, self.application.changes, user=self.current_user,
+                            pet_id=id_param(pet_id), user_id=id_param(user_id))
         self.send(None)
 
 
@@ -45,7 +45,7 @@ class TransferHandler(BaseHandler):
     @operation(summary="Transfer ownership to an existing member; the former owner becomes a caretaker (owner)",
                body=TransferCreate, response=Pet, errors=(409,), headers={"ETag": "the pet's new version tag"})
     async def post(self, pet_id: str, *, body: TransferCreate) -> None:
-        pet = await transfer_pet(self.application.db, user=self.current_user, pet_id=id_param(pet_id),
-                                 user_id=body.user_id, changes=self.application.changes)
+        pet = await transfer_pet(self.application.db, self.application.changes, user=self.current_user,
+                                 pet_id=id_param(pet_id), user_id=body.user_id)
         self.set_header("ETag", pet.etag)
         self.send(pet)

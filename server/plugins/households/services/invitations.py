@@ -12,7 +12,7 @@ from server.db import Executor, IntegrityViolation, column
 from server.errors import NotFound
 from server.plugins.accounts.services.users import normalize_email
 from server.plugins.households.errors import AlreadyMember, InvitationExpired, InvitationNotPending
-from server.plugins.households.models import Invitation, SharedRole
+from server.plugins.households.models import Invitation, InvitationStatus, SharedRole
 from server.plugins.households.services.members import get_member
 from server.services import fetch_page, json_row, utcnow
 
@@ -24,12 +24,12 @@ TABLE = "invitations JOIN pets ON pets.id = invitations.pet_id"
 def _decode(text: str, now: dt.datetime) -> Invitation:
     r = orjson.loads(text)
     expires_at = dt.datetime.fromisoformat(r[8])
-    status = "expired" if r[5] == "pending" and expires_at <= now else r[5]
+    status: InvitationStatus = "expired" if r[5] == "pending" and expires_at <= now else r[5]
     return Invitation(r[0], r[1], r[2], r[3], r[4], status, r[6], dt.datetime.fromisoformat(r[7]), expires_at)
 
 
-async def create_invitation(db: Executor, *, pet_id: int, pet_name: str, actor_id: int, email: str,
-                            role: SharedRole, ttl_seconds: int, changes: Changes) -> Invitation:
+async def create_invitation(db: Executor, changes: Changes, *, pet_id: int, pet_name: str, actor_id: int, email: str,
+                            role: SharedRole, ttl_seconds: int) -> Invitation:
     """A pending invitation to the address (an earlier pending one to it for this pet is withdrawn). Nobody is
     looked up by the address: the answer and its time are the same whether it has an account or not."""
     address = normalize_email(email)
@@ -83,8 +83,8 @@ async def _locked(tx: Executor, invitation_id: int) -> Invitation | None:
     return None if row is None else _decode(column(row[0], str), utcnow())
 
 
-async def withdraw_invitation(db: Executor, *, pet_id: int, invitation_id: int, actor_id: int,
-                              changes: Changes) -> Invitation:
+async def withdraw_invitation(db: Executor, changes: Changes, *, pet_id: int, invitation_id: int,
+                              actor_id: int) -> Invitation:
     """Withdraw a pending invitation of the pet (404 when it is not the pet's, 409 when already answered)."""
 
     async def write(tx: Executor) -> Invitation:
@@ -108,8 +108,8 @@ async def _set_status(tx: Executor, invitation: Invitation, status: str) -> None
         raise InvitationNotPending()
 
 
-async def answer_invitation(db: Executor, *, invitation_id: int, user: Principal, accept: bool,
-                            changes: Changes) -> Invitation:
+async def answer_invitation(db: Executor, changes: Changes, *, invitation_id: int, user: Principal,
+                            accept: bool) -> Invitation:
     """The invitee accepts (becoming a member, in the same transaction) or declines. Anyone else: 404, as if it did
     not exist; already answered or withdrawn: 409/2301; expired: 410/2302; already a member: 409/2303. Each refusal
     changes nothing."""

@@ -13,7 +13,7 @@ from server.errors import NotFound
 from server.plugins.households.errors import AlreadyOwner, OwnerCannotLeave, OwnerRoleFixed
 from server.plugins.households.models import Member, SharedRole
 from server.plugins.pets.access import find_pet
-from server.plugins.pets.services import Pet
+from server.plugins.pets.pet import Pet
 from server.services import fetch_page, json_row, utcnow
 
 ROW = json_row("pet_members.user_id, users.nickname, pet_members.role, pet_members.since")
@@ -47,8 +47,8 @@ async def _target(tx: Executor, pet_id: int, user_id: int) -> Member:
     return member
 
 
-async def change_role(db: Executor, *, user: Principal, pet_id: int, user_id: int, role: SharedRole,
-                      changes: Changes) -> Member:
+async def change_role(db: Executor, changes: Changes, *, user: Principal, pet_id: int, user_id: int,
+                      role: SharedRole) -> Member:
     """Give a member another shared role (manage); the owner's role moves only by transfer (409/2304)."""
 
     async def write(tx: Executor) -> Member:
@@ -67,7 +67,7 @@ async def change_role(db: Executor, *, user: Principal, pet_id: int, user_id: in
     return await db.run_transaction(write)
 
 
-async def remove_member(db: Executor, *, user: Principal, pet_id: int, user_id: int, changes: Changes) -> None:
+async def remove_member(db: Executor, changes: Changes, *, user: Principal, pet_id: int, user_id: int) -> None:
     """A member leaves (any role may), or the owner (or pets:admin) removes another member; the owner can do
     neither to themselves (409/2305). Access ends with this transaction: every request reads pet_members."""
     leaving = user_id == user.user_id
@@ -84,7 +84,7 @@ async def remove_member(db: Executor, *, user: Principal, pet_id: int, user_id: 
     await db.run_transaction(write)
 
 
-async def transfer_pet(db: Executor, *, user: Principal, pet_id: int, user_id: int, changes: Changes) -> Pet:
+async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_id: int, user_id: int) -> Pet:
     """Make a member the owner: they get 'owner', the former owner 'caretaker', pets.owner_id follows and the pet's
     version moves on; one transaction. Returns the pet as the caller now sees it."""
 
