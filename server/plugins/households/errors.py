@@ -43,5 +43,11 @@ class AlreadyOwner(APIError):
     status, code, message, message_zh = 409, 2306, "the user already owns this pet", "该用户已是宠物的主人"
 
 
+class NotAMember(APIError):
+    """A transfer to a user with no role on the pet (the pet exists: under /v1/pets/{id}, 404 means the pet)."""
+
+    status, code, message, message_zh = 409, 2307, "the user is not a member of this pet", "该用户不是宠物的成员"
+
+
 ERRORS: tuple[type[APIError], ...] = (InvitationNotPending, InvitationExpired, AlreadyMember, OwnerRoleFixed,
-                                      OwnerCannotLeave, AlreadyOwner)
+                                      OwnerCannotLeave, AlreadyOwner, NotAMember)

@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, Strict
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from server.plugins.accounts.models import Email, PageQuery
 from server.schemas.common import MAX_ID, PatchBody
@@ -19,6 +20,14 @@ InvitationStatus = Literal["pending", "accepted", "declined", "withdrawn", "expi
 __all__ = ["PageQuery"]
 
 
+def _json_integer(value: Any) -> Any:
+    """A JSON integer as JSON Schema has it: 7 or 7.0, never "7" or true (what "type": "integer" admits)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+            isinstance(value, float) and not value.is_integer()):
+        raise PydanticCustomError("int_type", "must be an integer")
+    return int(value)
+
+
 class InvitationCreate(Body):
     email: Email
     role: Annotated[SharedRole, Field(description="caretaker (reads and writes) or viewer (reads)")]
@@ -29,7 +38,8 @@ class MemberUpdate(PatchBody):
 
 
 class TransferCreate(Body):
-    user_id: Annotated[int, Strict(), Field(ge=1, le=MAX_ID, description="an existing member: the new owner")]
+    user_id: Annotated[int, Field(ge=1, le=MAX_ID, description="an existing member: the new owner"),
+                       BeforeValidator(_json_integer)]
 
 
 @dataclass(slots=True)

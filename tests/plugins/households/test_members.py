@@ -101,11 +101,12 @@ async def test_a_transfer_names_a_member_other_than_the_owner(app, api):
     ann = home.owner
     pet_path = f"/v1/pets/{home.pet['id']}"
     dan = await person(app, "Dan")
-    assert_error(await api.post(f"{pet_path}/transfer", json={"user_id": dan.id}, token=ann.token), 404, 1002,
-                 f"POST {pet_path}/transfer", "not a member of this pet")
+    assert_error(await api.post(f"{pet_path}/transfer", json={"user_id": dan.id}, token=ann.token), 409, 2307,
+                 f"POST {pet_path}/transfer", "the user is not a member of this pet")
     assert_error(await api.post(f"{pet_path}/transfer", json={"user_id": ann.id}, token=ann.token), 409, 2306,
                  f"POST {pet_path}/transfer", "the user already owns this pet")
-    for body in ({}, {"user_id": "2"}, {"user_id": 0}):
+    for body in ({}, {"user_id": str(dan.id)}, {"user_id": 0}, {"user_id": dan.id + 0.5}, {"user_id": True},
+                 {"user_id": 2**63}):
         assert_error(await api.post(f"{pet_path}/transfer", json=body, token=ann.token), 400, 1001,
                      f"POST {pet_path}/transfer")
     pet = (await api.get(pet_path, token=ann.token)).body["data"]
@@ -113,6 +114,7 @@ async def test_a_transfer_names_a_member_other_than_the_owner(app, api):
     # pets:admin may transfer a pet it has no role on; the owner becomes a caretaker.
     admin = await person(app, "Root", role="admin")
     bob = home.members["caretaker"]
-    moved = await api.post(f"{pet_path}/transfer", json={"user_id": bob.id}, token=admin_token(app, admin.id))
+    moved = await api.post(f"{pet_path}/transfer", json={"user_id": float(bob.id)},  # 7.0 is a JSON integer too
+                           token=admin_token(app, admin.id))
     assert (moved.status, moved.body["data"]["owner_id"], moved.body["data"]["role"]) == (200, bob.id, None)
     assert (await api.get(pet_path, token=ann.token)).body["data"]["role"] == "caretaker"

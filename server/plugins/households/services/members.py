@@ -10,7 +10,7 @@ from server.auth import Principal
 from server.changes import Change, Changes
 from server.db import Executor, column
 from server.errors import NotFound
-from server.plugins.households.errors import AlreadyOwner, OwnerCannotLeave, OwnerRoleFixed
+from server.plugins.households.errors import AlreadyOwner, NotAMember, OwnerCannotLeave, OwnerRoleFixed
 from server.plugins.households.models import Member, SharedRole
 from server.plugins.pets.access import find_pet
 from server.plugins.pets.pet import Pet
@@ -90,7 +90,9 @@ async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_i
 
     async def write(tx: Executor) -> Pet:
         pet = await find_pet(tx, pet_id=pet_id, user=user, need="manage", lock=True)
-        member = await _target(tx, pet_id, user_id)
+        member = await get_member(tx, pet_id=pet_id, user_id=user_id)
+        if member is None:
+            raise NotAMember()
         if member.role == "owner":
             raise AlreadyOwner()
         former = pet.owner_id
