@@ -259,12 +259,20 @@ async def test_server_owned_fields_are_refused_in_every_body(app, api, world, bo
     assert me.body["data"]["role"] == "user"
 
 
-# Roles on a pet (issue 14): every households route x every kind of caller, the status each gets (and the code of a
-# refusal). "wrong user" has no role on the pet; "admin" has pets:admin and no role; "invitee" holds the pending
-# invitation the invitation routes name and no role yet.
+# Roles on a pet (issue 14): every route under a pet and every households route x every kind of caller, the status
+# each gets (and the code of a refusal). "wrong user" has no role on the pet; "admin" has pets:admin and no role;
+# "invitee" holds the pending invitation the invitation routes name and no role yet.
 CALLERS = ("no token", "wrong user", "viewer", "caretaker", "owner", "admin", "invitee")
 DENIED, NO_ROLE, NO_TOKEN = (403, 1004), (404, 1002), (401, 1003)
+READ = (NO_TOKEN, NO_ROLE, 200, 200, 200, 200, NO_ROLE)
 ROLE_MATRIX: dict[tuple[str, str], tuple[Any, ...]] = {
+    ("get", "/v1/pets/{pet_id}"): READ,
+    ("patch", "/v1/pets/{pet_id}"): (NO_TOKEN, NO_ROLE, DENIED, 200, 200, 200, NO_ROLE),
+    ("delete", "/v1/pets/{pet_id}"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
+    ("get", "/v1/pets/{pet_id}/records"): READ,
+    ("post", "/v1/pets/{pet_id}/records"): (NO_TOKEN, NO_ROLE, DENIED, 201, 201, 201, NO_ROLE),
+    ("get", "/v1/pets/{pet_id}/records/{record_id}"): READ,
+    ("delete", "/v1/pets/{pet_id}/records/{record_id}"): (NO_TOKEN, NO_ROLE, DENIED, 200, 200, 200, NO_ROLE),
     ("get", "/v1/pets/{pet_id}/invitations"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
     ("post", "/v1/pets/{pet_id}/invitations"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 201, 201, NO_ROLE),
     ("delete", "/v1/pets/{pet_id}/invitations/{invitation_id}"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200,
@@ -272,11 +280,11 @@ ROLE_MATRIX: dict[tuple[str, str], tuple[Any, ...]] = {
     ("get", "/v1/invitations"): (NO_TOKEN, 200, 200, 200, 200, 200, 200),
     ("post", "/v1/invitations/{invitation_id}/accept"): (NO_TOKEN, NO_ROLE, NO_ROLE, NO_ROLE, NO_ROLE, NO_ROLE, 200),
     ("post", "/v1/invitations/{invitation_id}/decline"): (NO_TOKEN, NO_ROLE, NO_ROLE, NO_ROLE, NO_ROLE, NO_ROLE, 200),
-    ("get", "/v1/pets/{pet_id}/members"): (NO_TOKEN, NO_ROLE, 200, 200, 200, 200, NO_ROLE),
+    ("get", "/v1/pets/{pet_id}/members"): READ,
     ("patch", "/v1/pets/{pet_id}/members/{user_id}"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
     ("delete", "/v1/pets/{pet_id}/members/{user_id}"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
     ("post", "/v1/pets/{pet_id}/transfer"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
-    ("get", "/v1/pets/{pet_id}/history"): (NO_TOKEN, NO_ROLE, 200, 200, 200, 200, NO_ROLE),
+    ("get", "/v1/pets/{pet_id}/history"): READ,
 }
 
 
@@ -297,15 +305,15 @@ async def _household_state(api: Any, world: World) -> list[Any]:
             for suffix in ("", "/members", "/invitations", "/history")]
 
 
-def test_every_households_route_is_in_the_role_matrix():
+def test_every_route_under_a_pet_and_every_households_route_is_in_the_role_matrix():
     table = make_app(profile()).route_table()
-    mounted = {(method, path) for path, method, _, plugin in table if plugin == "households"}
+    mounted = {(method, path) for path, method, _, plugin in table if plugin == "households" or "{pet_id}" in path}
     assert mounted == set(ROLE_MATRIX)
 
 
 @pytest.mark.parametrize(("method", "path", "caller", "expected"), _role_cases())
 @pytest.mark.gen_test(timeout=30)
-async def test_each_role_gets_what_it_may_do_on_each_households_route(api, world, method, path, caller, expected):
+async def test_each_role_gets_what_it_may_do_on_each_route(api, world, method, path, caller, expected):
     url = world.url(path)
     before = await _household_state(api, world)
     response = await api.request(method.upper(), url, json=world.body(method, path), token=_token_of(world, caller))
