@@ -39,9 +39,12 @@ async def create_invitation(db: Executor, changes: Changes, *, pet_id: int, pet_
         await tx.execute("UPDATE invitations SET status = 'withdrawn', answered_at = %s"
                          " WHERE pet_id = %s AND email = %s AND status = 'pending'", (now, pet_id, address))
         expires_at = now + dt.timedelta(seconds=ttl_seconds)
-        result = await tx.execute(
-            "INSERT INTO invitations (pet_id, email, role, status, invited_by, created_at, expires_at)"
-            " VALUES (%s, %s, %s, 'pending', %s, %s, %s)", (pet_id, address, role, actor_id, now, expires_at))
+        try:
+            result = await tx.execute(
+                "INSERT INTO invitations (pet_id, email, role, status, invited_by, created_at, expires_at)"
+                " VALUES (%s, %s, %s, 'pending', %s, %s, %s)", (pet_id, address, role, actor_id, now, expires_at))
+        except IntegrityViolation:  # the pet was deleted since the handler found it
+            raise NotFound() from None
         assert result.lastrowid is not None
         # The history keeps the role only: the address may belong to someone who never becomes a member.
         await changes.emit(tx, Change("invitation", "invited", result.lastrowid, actor_id, pet_id,
