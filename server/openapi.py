@@ -25,6 +25,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "Forbidden: the token lacks a required scope",
     404: "Not found (also another user's resource); 1007 when the path matches no route",
     409: "Conflict (1005); 1010: a request with the same Idempotency-Key is still running, see Retry-After",
+    410: "Gone: the resource can no longer be used (e.g. an expired invitation); nothing was changed",
     412: "Precondition failed: If-Match is not the current ETag; nothing was written",
     413: "Request body too large",
     415: "Unsupported media type: send application/json",

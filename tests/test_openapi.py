@@ -265,7 +265,8 @@ async def test_every_patch_refuses_what_its_document_refuses(api, app):
     token = token_for(app, caller.id, scopes)
     ids = {"pet_id": (await create_pet(api, token))["id"], "user_id": (await create_user(app)).id}
     patches = [(path, op) for path, method, op in operations(document) if method == "patch"]
-    assert {path for path, _ in patches} == {"/v1/pets/{pet_id}", "/v1/users/me", "/v1/users/{user_id}"}
+    assert {path for path, _ in patches} == {"/v1/pets/{pet_id}", "/v1/users/me", "/v1/users/{user_id}",
+                                             "/v1/pets/{pet_id}/members/{user_id}"}
     for path, op in patches:
         url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
         validator = request_body_validator(document, op)

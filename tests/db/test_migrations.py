@@ -29,7 +29,8 @@ from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 
 CORE_TABLES = {"users", "token_revocations", "login_failures", "idempotency_keys"}
-TABLES = CORE_TABLES | {"pets", "pet_members", "records", "schema_migrations", "schema_migration_lock"}
+TABLES = CORE_TABLES | {"pets", "pet_members", "records", "invitations", "pet_history", "schema_migrations",
+                        "schema_migration_lock"}
 NOTES = "tests.db.notes_plugin"
 BEFORE_PLUGINS = Path(__file__).parent / "fixtures" / "before_plugins"
 # The ledger as pet-api before plugins created it (server/db/dialect.py at fa0cd00): one row per version.
@@ -51,7 +52,7 @@ def empty_url(request, tmp_path):
     return create_database(server, f"pet_api_migrations_{next(_names)}")
 
 
-def sources(url: str, plugins: str = "core,accounts,pets,records,metrics"):
+def sources(url: str, plugins: str = "core,accounts,pets,records,households,metrics"):
     return load_plugins(profile_config(database_url=url, plugins=plugins)).migration_sources()
 
 
@@ -90,7 +91,8 @@ async def test_migrate_applies_everything_once_and_records_it_per_plugin(empty_u
         done = await migrate(db, todo_sources)
         assert [(m.plugin, m.version) for m in done] == expected
         assert not any(m.adopted for m in done)  # a new database runs every file
-        assert expected[:4] == [("core", 1), ("core", 2), ("core", 3), ("pets", 1)] and expected[-1] == ("records", 1)
+        assert expected[:4] == [("core", 1), ("core", 2), ("core", 3), ("pets", 1)]
+        assert expected[-1] == ("households", 2)  # after the plugins it requires
         assert await _tables(db) == TABLES
         assert await applied(db) == set(expected)
         rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
@@ -170,18 +172,20 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert [len(rows) for rows in before.values()] == [2, 2, 2]
         assert await applied(db) == {("core", 1), ("core", 2)}  # the old ledger reads as the core's
         assert [m.label for m in await pending(db, todo_sources)] == [
-            "core 0003_idempotency", "pets 0001_initial", "pets 0002_members", "records 0001_initial"]
+            "core 0003_idempotency", "pets 0001_initial", "pets 0002_members", "records 0001_initial",
+            "households 0001_invitations", "households 0002_history"]
 
         done = await migrate(db, todo_sources)
         assert [(m.label, m.adopted) for m in done] == [
             ("core 0003_idempotency", False), ("pets 0001_initial", True), ("pets 0002_members", False),
-            ("records 0001_initial", True)]
+            ("records 0001_initial", True), ("households 0001_invitations", False), ("households 0002_history", False)]
         assert await _rows(db) == before  # every row intact
         members = await db.fetch_all("SELECT pet_id, user_id, role FROM pet_members ORDER BY pet_id")
         assert [tuple(r) for r in members] == [(11, 1, "owner"), (12, 2, "owner")]  # each owner is a member
         rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
         assert [tuple(r) for r in rows] == [("core", 1, "initial"), ("core", 2, "exact_email_comparison"),
-                                            ("core", 3, "idempotency"), ("pets", 1, "initial"),
+                                            ("core", 3, "idempotency"), ("households", 1, "invitations"),
+                                            ("households", 2, "history"), ("pets", 1, "initial"),
                                             ("pets", 2, "members"), ("records", 1, "initial")]
         old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core' AND version < 3")
         assert {str(r[0])[:19].replace("T", " ") for r in old} == {"2026-01-01 12:00:00"}  # not re-applied
@@ -217,8 +221,8 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     db = await connect(config)
     try:
         await db.execute("DELETE FROM schema_migrations")
-        for table in ("records", "pet_members", "pets", "token_revocations", "login_failures", "users",
-                      "idempotency_keys"):
+        for table in ("invitations", "pet_history", "records", "pet_members", "pets", "token_revocations",
+                      "login_failures", "users", "idempotency_keys"):
             await db.execute(f"DROP TABLE {table}")
     finally:
         await db.close()
@@ -268,7 +272,7 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        assert len(done) == len(available(db.dialect.name)) + 3  # core's, pets' two, records'
+        assert len(done) == len(available(db.dialect.name)) + 5  # core's, pets' two, records', households' two
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text
         assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []

@@ -28,6 +28,9 @@ BODIES = {  # a valid body for each route that takes one, so only the caller can
     ("post", "/v1/pets/{pet_id}/records"): {"kind": "weight", "date": "2024-01-02", "value": 3.5},
     ("post", "/v1/users"): {"email": "new@example.com", "password": "long-enough-pw", "nickname": "N"},
     ("post", "/v1/tokens"): {"account": "owner@example.com", "secret": PASSWORD},
+    ("post", "/v1/pets/{pet_id}/invitations"): {"email": "someone@example.com", "role": "viewer"},
+    ("patch", "/v1/pets/{pet_id}/members/{user_id}"): {"role": "caretaker"},
+    ("post", "/v1/pets/{pet_id}/transfer"): {"user_id": "{member_id}"},  # World.body puts the member's id in
 }
 # (case, expected status, expected error_code)
 CASES = {
@@ -61,7 +64,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for case in CASES:
                 if case == "missing scope" and not scopes:
                     continue  # any valid token will do
-                if case == "another user's object" and "{pet_id}" not in path:
+                if case == "another user's object" and "{pet_id}" not in path and "{invitation_id}" not in path:
                     continue  # no object of another user is named in the path
                 params.append((path, method, scopes, case))
                 ids.append(f"{method.upper()} {path} | {case}")
@@ -87,14 +90,26 @@ class World:
     admin_token: str
     pet_id: int
     record_id: int
+    caretaker_token: str  # members of the pet, through accepted invitations
+    viewer_token: str
+    member_id: int  # one more viewer: the member that member routes and transfers name
+    invitee_token: str  # has a pending invitation to the pet (invitation_id), no role yet
+    invitation_id: int
 
     def url(self, path: str) -> str:
-        return path.format(pet_id=self.pet_id, record_id=self.record_id, user_id=self.owner_id)
+        user_id = self.member_id if path.startswith("/v1/pets/") else self.owner_id
+        return path.format(pet_id=self.pet_id, record_id=self.record_id, user_id=user_id,
+                           invitation_id=self.invitation_id)
+
+    def body(self, method: str, path: str) -> Any:
+        """The route's valid body (BODIES), "{member_id}" replaced by the member's id."""
+        body = BODIES.get((method, path))
+        return None if body is None else {k: self.member_id if v == "{member_id}" else v for k, v in body.items()}
 
 
 @pytest.fixture
 def world(io_loop: Any, app: Any, api: Any) -> World:
-    """An owner with a pet and a record, another user and an admin."""
+    """An owner with a pet and a record, its caretaker, two viewers and an invitee, another user and an admin."""
     return io_loop.run_sync(lambda: _build_world(app, api))
 
 
@@ -107,8 +122,21 @@ async def _build_world(app: Any, api: Any) -> World:
     record = await api.post(f"/v1/pets/{pet.body['data']['id']}/records",
                             json={"kind": "vaccination", "date": "2024-01-01"}, token=owner_token)
     assert (pet.status, record.status) == (201, 201)
-    return World(owner.id, owner_token, token_for(app, other.id), token_for(app, admin.id, ALL_SCOPES),
-                 pet.body["data"]["id"], record.body["data"]["id"])
+    pet_id = pet.body["data"]["id"]
+    tokens, ids = {}, {}
+    for name, role in (("caretaker", "caretaker"), ("viewer", "viewer"), ("member", "viewer"), ("invitee", None)):
+        user = await create_user(app, email=f"{name}@example.com")
+        ids[name], tokens[name] = user.id, token_for(app, user.id)
+        invited = await api.post(f"/v1/pets/{pet_id}/invitations", json={"email": user.email, "role": role or "viewer"},
+                                 token=owner_token)
+        assert invited.status == 201, invited.body
+        ids[f"{name} invitation"] = invited.body["data"]["id"]
+        if role is not None:
+            accepted = await api.post(f"/v1/invitations/{invited.body['data']['id']}/accept", token=tokens[name])
+            assert accepted.status == 200, accepted.body
+    return World(owner.id, owner_token, token_for(app, other.id), token_for(app, admin.id, ALL_SCOPES), pet_id,
+                 record.body["data"]["id"], tokens["caretaker"], tokens["viewer"], ids["member"], tokens["invitee"],
+                 ids["invitee invitation"])
 
 
 def _expired(app: Any, user_id: int) -> str:
@@ -165,7 +193,9 @@ async def _headers_for(case: str, app: Any, api: Any, world: World, scopes: froz
     return [{"Authorization": f"Bearer {world.other_token}"}]
 
 
-def _caller_token(world: World, scopes: frozenset[str]) -> str:
+def _caller_token(world: World, scopes: frozenset[str], path: str = "") -> str:
+    if path.startswith("/v1/invitations/"):
+        return world.invitee_token  # only the invitee may answer an invitation
     return world.admin_token if "users:admin" in scopes else world.owner_token
 
 
@@ -174,7 +204,7 @@ async def test_protected_route_refuses_the_wrong_caller(app, api, world, protect
     path, method, scopes, case = protected_route
     status, code = CASES[case]
     url = world.url(path)
-    body = BODIES.get((method, path))
+    body = world.body(method, path)
     before = await api.get(f"/v1/pets/{world.pet_id}", token=world.admin_token)
     for headers in await _headers_for(case, app, api, world, scopes):
         response = await api.request(method.upper(), url, json=body, headers=headers)
@@ -186,7 +216,7 @@ async def test_protected_route_refuses_the_wrong_caller(app, api, world, protect
     if case == "disabled user":
         return  # the rightful caller is disabled now
     # The control: the rightful caller gets through on the same route with the same body.
-    rightful = await api.request(method.upper(), url, json=body, token=_caller_token(world, scopes))
+    rightful = await api.request(method.upper(), url, json=body, token=_caller_token(world, scopes, path))
     assert rightful.status in (200, 201), rightful.body
 
 
@@ -216,7 +246,7 @@ async def test_public_routes_ignore_a_bad_token(api, world):
 async def test_server_owned_fields_are_refused_in_every_body(app, api, world, body_route):
     path, method, field = body_route
     url = world.url(path)
-    body = {**BODIES[(method, path)], field: 1 if field != "role" else "admin"}
+    body = {**world.body(method, path), field: 1 if field != "role" else "admin"}
     if path == "/v1/users":
         body["email"] = "fresh@example.com"
     token = _caller_token(world, frozenset({"users:admin"} if "{user_id}" in path else ()))
@@ -227,3 +257,73 @@ async def test_server_owned_fields_are_refused_in_every_body(app, api, world, bo
     assert (await api.get("/v1/pets?limit=100", token=world.admin_token)).body == pets_before.body
     me = await api.get("/v1/users/me", token=world.owner_token)
     assert me.body["data"]["role"] == "user"
+
+
+# Roles on a pet (issue 14): every route under a pet and every households route x every kind of caller, the status
+# each gets (and the code of a refusal). "wrong user" has no role on the pet; "admin" has pets:admin and no role;
+# "invitee" holds the pending invitation the invitation routes name and no role yet.
+CALLERS = ("no token", "wrong user", "viewer", "caretaker", "owner", "admin", "invitee")
+DENIED, NO_ROLE, NO_TOKEN = (403, 1004), (404, 1002), (401, 1003)
+READ = (NO_TOKEN, NO_ROLE, 200, 200, 200, 200, NO_ROLE)
+ROLE_MATRIX: dict[tuple[str, str], tuple[Any, ...]] = {
+    ("get", "/v1/pets/{pet_id}"): READ,
+    ("patch", "/v1/pets/{pet_id}"): (NO_TOKEN, NO_ROLE, DENIED, 200, 200, 200, NO_ROLE),
+    ("delete", "/v1/pets/{pet_id}"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
+    ("get", "/v1/pets/{pet_id}/records"): READ,
+    ("post", "/v1/pets/{pet_id}/records"): (NO_TOKEN, NO_ROLE, DENIED, 201, 201, 201, NO_ROLE),
+    ("get", "/v1/pets/{pet_id}/records/{record_id}"): READ,
+    ("delete", "/v1/pets/{pet_id}/records/{record_id}"): (NO_TOKEN, NO_ROLE, DENIED, 200, 200, 200, NO_ROLE),
+    ("get", "/v1/pets/{pet_id}/invitations"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
+    ("post", "/v1/pets/{pet_id}/invitations"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 201, 201, NO_ROLE),
+    ("delete", "/v1/pets/{pet_id}/invitations/{invitation_id}"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200,
+                                                                  NO_ROLE),
+    ("get", "/v1/invitations"): (NO_TOKEN, 200, 200, 200, 200, 200, 200),
+    ("post", "/v1/invitations/{invitation_id}/accept"): (NO_TOKEN, NO_ROLE, NO_ROLE, NO_ROLE, NO_ROLE, NO_ROLE, 200),
+    ("post", "/v1/invitations/{invitation_id}/decline"): (NO_TOKEN, NO_ROLE, NO_ROLE, NO_ROLE, NO_ROLE, NO_ROLE, 200),
+    ("get", "/v1/pets/{pet_id}/members"): READ,
+    ("patch", "/v1/pets/{pet_id}/members/{user_id}"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
+    ("delete", "/v1/pets/{pet_id}/members/{user_id}"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
+    ("post", "/v1/pets/{pet_id}/transfer"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
+    ("get", "/v1/pets/{pet_id}/history"): READ,
+}
+
+
+def _role_cases() -> list[Any]:
+    return [pytest.param(method, path, caller, expected, id=f"{method.upper()} {path} | {caller}")
+            for (method, path), row in ROLE_MATRIX.items() for caller, expected in zip(CALLERS, row, strict=True)]
+
+
+def _token_of(world: World, caller: str) -> str | None:
+    return {"no token": None, "wrong user": world.other_token, "viewer": world.viewer_token,
+            "caretaker": world.caretaker_token, "owner": world.owner_token, "admin": world.admin_token,
+            "invitee": world.invitee_token}[caller]
+
+
+async def _household_state(api: Any, world: World) -> list[Any]:
+    """What a refused call must leave as it was: the pet, its members, invitations and history."""
+    return [(await api.get(f"/v1/pets/{world.pet_id}{suffix}?limit=100", token=world.admin_token)).body
+            for suffix in ("", "/members", "/invitations", "/history")]
+
+
+def test_every_route_under_a_pet_and_every_households_route_is_in_the_role_matrix():
+    table = make_app(profile()).route_table()
+    mounted = {(method, path) for path, method, _, plugin in table if plugin == "households" or "{pet_id}" in path}
+    assert mounted == set(ROLE_MATRIX)
+
+
+@pytest.mark.parametrize(("method", "path", "caller", "expected"), _role_cases())
+@pytest.mark.gen_test(timeout=30)
+async def test_each_role_gets_what_it_may_do_on_each_route(api, world, method, path, caller, expected):
+    url = world.url(path)
+    before = await _household_state(api, world)
+    response = await api.request(method.upper(), url, json=world.body(method, path), token=_token_of(world, caller))
+    if isinstance(expected, tuple):
+        status, code = expected
+        assert (response.status, response.body["error_code"]) == (status, code), response.body
+        assert response.body["request"] == f"{method.upper()} {url}" and "data" not in response.body
+        assert await _household_state(api, world) == before  # a refusal writes nothing
+    else:
+        assert response.status == expected, response.body
+        assert response.body["code"] == expected and response.body["message"] == "ok", response.body
+        if path == "/v1/invitations":  # each caller sees only the invitations to their own address
+            assert [i["id"] for i in response.body["data"]] == ([world.invitation_id] if caller == "invitee" else [])

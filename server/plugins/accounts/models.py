@@ -19,6 +19,7 @@ SPECIAL_USE_DOMAINS = {"not": {"pattern": r"\.(?:[aA][rR][pP][aA]|[iI][nN][vV][a
                                           r"|[lL][oO][cC][aA][lL][hH][oO][sS][tT]|[oO][nN][iI][oO][nN]|[tT][eE][sS][tT])$"},
                        "description": "an e-mail address; special-use domains (.test, .localhost, .invalid, .local, "
                                       ".onion, .arpa) are refused"}
+Email = Annotated[EmailStr, Field(max_length=254, json_schema_extra=SPECIAL_USE_DOMAINS)]
 
 
 def _me_update_schema(schema: dict[str, Any], model: type[PatchBody]) -> None:
@@ -31,7 +32,7 @@ def _me_update_schema(schema: dict[str, Any], model: type[PatchBody]) -> None:
 
 
 class UserCreate(Body):
-    email: Annotated[EmailStr, Field(max_length=254, json_schema_extra=SPECIAL_USE_DOMAINS)]
+    email: Email
     password: Password
     nickname: Nickname
 

@@ -39,7 +39,8 @@ async def test_error_catalog_lists_every_code(api):
     assert response.status == 200
     codes = {e["error_code"]: e["http_status"] for e in response.body["data"]}
     assert codes == {999: 500, 1001: 400, 1002: 404, 1003: 401, 1004: 403, 1005: 409, 1006: 429, 1007: 404,
-                     1008: 503, 1009: 412, 1010: 409, 1011: 422, 10031: 401, 10032: 401, 10033: 401}
+                     1008: 503, 1009: 412, 1010: 409, 1011: 422, 10031: 401, 10032: 401, 10033: 401,
+                     2301: 409, 2302: 410, 2303: 409, 2304: 409, 2305: 409, 2306: 409, 2307: 409}  # + households
 
 
 def readme_error_table() -> dict[int, str]:

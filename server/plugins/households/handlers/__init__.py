@@ -1,0 +1,1 @@
+"""The households plugin's handlers: invitations, members and history."""

@@ -1,0 +1,1 @@
+"""The households plugin's SQL: invitations, members and the pets' history."""
