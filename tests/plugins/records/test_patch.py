@@ -1,10 +1,15 @@
 """PATCH /v1/pets/{id}/records/{record_id}: note, value, due date and completion, validated like pets' PATCH, with
 If-Match (412/1009) and the record's ETag."""
 
+import datetime as dt
+from typing import Any
+
 import pytest
 
+from server.changes import Change
 from tests.factories import assert_error, both_backends, create_pet, user_with_token
 from tests.plugins.records.test_handlers import add_record
+from tests.plugins.reminders.helpers import share
 
 
 @both_backends
@@ -105,3 +110,53 @@ async def test_records_of_another_users_pet_cannot_be_patched(api, app):
     read_only = app.tokens.issue(user.id, ["pets:read"]).token
     assert_error(await api.patch(f"/v1/pets/{bobs_pet['id']}/records/1", token=read_only, json={"note": "x"}), 403,
                  1004, f"PATCH /v1/pets/{bobs_pet['id']}/records/1")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_caretakers_and_owners_patch_viewers_get_403_strangers_404(api, app):
+    owner, owner_token = await user_with_token(app)
+    caretaker, caretaker_token = await user_with_token(app)
+    viewer, viewer_token = await user_with_token(app)
+    _, stranger_token = await user_with_token(app)
+    pet = await create_pet(api, owner_token)
+    for user, role in ((caretaker, "caretaker"), (viewer, "viewer")):
+        await share(app, pet["id"], user.id, role)
+    record = await add_record(api, owner_token, pet["id"], due_date="2025-05-01")
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    by_caretaker = await api.patch(path, token=caretaker_token, json={"completed_at": "2025-05-01T07:00:00Z"})
+    assert by_caretaker.status == 200, by_caretaker.body
+    assert_error(await api.patch(path, token=viewer_token, json={"note": "x"}), 403, 1004, f"PATCH {path}")
+    assert_error(await api.patch(path, token=stranger_token, json={"note": "x"}), 404, 1002, f"PATCH {path}")
+    assert (await api.get(path, token=viewer_token)).body["data"] == by_caretaker.body["data"]
+    by_owner = await api.patch(path, token=owner_token, json={"note": "done at the vet"},
+                               headers={"If-Match": by_caretaker.headers["ETag"]})
+    assert (by_owner.status, by_owner.body["data"]["version"]) == (200, 3)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_patch_tells_app_changes_in_its_transaction_with_old_and_new_values(api, app):
+    told: list[Change] = []
+
+    async def listen(tx: Any, change: Change) -> None:
+        told.append(change)
+
+    app.changes.listen(listen)
+    user, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"], note="first", due_date="2025-05-01")
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    patched = await api.patch(path, token=token, json={"note": "second", "value": None,
+                                                       "completed_at": "2025-05-02T10:00:00Z"})
+    assert patched.status == 200
+    assert_error(await api.patch(path, token=token, json={"note": "stale"}, headers={"If-Match": '"v1"'}), 412, 1009,
+                 f"PATCH {path}")
+    updates = [c for c in told if (c.type, c.action) == ("record", "updated")]
+    assert len(updates) == 1  # the refused one told nothing
+    change = updates[0]
+    assert (change.object_id, change.actor_id, change.pet_id) == (record["id"], user.id, pet["id"])
+    assert dict(change.changed) == {"note": ("first", "second"),
+                                    "completed_at": (None, dt.datetime(2025, 5, 2, 10, 0))}  # value stayed null
+    assert change.data.version == 2 and change.data.note == "second"
+    assert [(c.type, c.action) for c in told if c.type == "record"] == [("record", "created"), ("record", "updated")]
