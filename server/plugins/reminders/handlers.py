@@ -34,7 +34,7 @@ class CalendarFeedHandler(BaseHandler):
         self.send(await create_feed(self.application.db, user_id=self.current_user.user_id), 201)
 
     @require_scopes("users:me")
-    @operation(summary="Revoke the caller's calendar feed URL", response=None)
+    @operation(summary="Revoke the caller's calendar feed URL (404 when there is none)", response=None, errors=(404,))
     async def delete(self) -> None:
         await delete_feed(self.application.db, user_id=self.current_user.user_id)
         self.send(None)
