@@ -1,13 +1,15 @@
 """PATCH /v1/pets/{id}/records/{record_id}: note, value, due date and completion, validated like pets' PATCH, with
 If-Match (412/1009) and the record's ETag."""
 
+import asyncio
 import datetime as dt
 from typing import Any
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from server.changes import Change
-from tests.factories import assert_error, both_backends, create_pet, user_with_token
+from tests.factories import Api, assert_error, both_backends, create_pet, user_with_token
 from tests.plugins.records.test_handlers import add_record
 from tests.plugins.reminders.helpers import share
 
@@ -160,3 +162,31 @@ async def test_a_patch_tells_app_changes_in_its_transaction_with_old_and_new_val
                                     "completed_at": (None, dt.datetime(2025, 5, 2, 10, 0))}  # value stayed null
     assert change.data.version == 2 and change.data.note == "second"
     assert [(c.type, c.action) for c in told if c.type == "record"] == [("record", "created"), ("record", "updated")]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_concurrent_patches_with_one_etag_exactly_one_wins_and_one_change_is_told(api, app, base_url):
+    told: list[Change] = []
+
+    async def listen(tx: Any, change: Change) -> None:
+        if change.action == "updated":
+            told.append(change)
+
+    app.changes.listen(listen)
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"], due_date="2025-05-01")
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    wide = Api(AsyncHTTPClient(force_instance=True, max_clients=20), base_url)  # all 20 in flight at once
+    try:
+        responses = await asyncio.gather(*(
+            wide.patch(path, token=token, json={"note": f"Writer {i}"}, headers={"If-Match": '"v1"'})
+            for i in range(20)))
+    finally:
+        wide.client.close()
+    assert sorted(r.status for r in responses) == [200] + [412] * 19
+    assert all(r.body["error_code"] == 1009 for r in responses if r.status == 412)
+    winner = next(r for r in responses if r.status == 200).body["data"]
+    assert (await api.get(path, token=token)).body["data"] == winner and winner["version"] == 2
+    assert [c.changed["note"] for c in told] == [(None, winner["note"])]
