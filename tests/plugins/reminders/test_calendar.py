@@ -188,6 +188,8 @@ async def test_the_feed_token_is_in_no_log_line(api, app, caplog):
     assert ok.status == 200
     assert (await api.get(url, headers={"If-None-Match": ok.headers["ETag"]})).status == 304
     assert (await api.request("OPTIONS", url)).status == 204
+    head = await api.request("HEAD", url)
+    assert (head.status, head.raw, head.headers["ETag"]) == (200, b"", ok.headers["ETag"])
     assert (await api.delete("/v1/users/me/calendar", token=token)).status == 200
     gone = await api.get(url)
     assert_error(gone, 404, 1002, f"GET {FEED_ROUTE}")
@@ -195,7 +197,8 @@ async def test_the_feed_token_is_in_no_log_line(api, app, caplog):
 
     access = [r for r in caplog.records if r.name == "pet_api.access"]
     assert [(r.method, r.path, r.status) for r in access if r.path == FEED_ROUTE] == [  # type: ignore[attr-defined]
-        ("GET", FEED_ROUTE, 200), ("GET", FEED_ROUTE, 304), ("OPTIONS", FEED_ROUTE, 204), ("GET", FEED_ROUTE, 404)]
+        ("GET", FEED_ROUTE, 200), ("GET", FEED_ROUTE, 304), ("OPTIONS", FEED_ROUTE, 204), ("HEAD", FEED_ROUTE, 200),
+        ("GET", FEED_ROUTE, 404)]
     for record in caplog.records:
         assert feed_token not in record.getMessage()
         assert feed_token not in repr(record.__dict__), record.__dict__
