@@ -122,8 +122,8 @@ async def test_caretakers_and_owners_patch_viewers_get_403_strangers_404(api, ap
     viewer, viewer_token = await user_with_token(app)
     _, stranger_token = await user_with_token(app)
     pet = await create_pet(api, owner_token)
-    for user, role in ((caretaker, "caretaker"), (viewer, "viewer")):
-        await share(app, pet["id"], user.id, role)
+    for member, role in (((caretaker, caretaker_token), "caretaker"), ((viewer, viewer_token), "viewer")):
+        await share(api, pet["id"], (owner, owner_token), member, role)
     record = await add_record(api, owner_token, pet["id"], due_date="2025-05-01")
     path = f"/v1/pets/{pet['id']}/records/{record['id']}"
     by_caretaker = await api.patch(path, token=caretaker_token, json={"completed_at": "2025-05-01T07:00:00Z"})

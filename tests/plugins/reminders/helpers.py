@@ -1,13 +1,13 @@
-"""What the reminders tests share: dates counted from today (UTC), due items through the API, sharing a pet."""
+"""What the reminders tests share: dates counted from today (UTC), due items and sharing, all through the API."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from server.app import PetAPI
-from server.services import utcnow
+from server.plugins.accounts.services.users import User
 from tests.factories import Api
+from tests.plugins.households import family
 
 
 def day(offset: int) -> str:
@@ -31,7 +31,11 @@ async def due_item(api: Api, token: str, pet_id: int, due_in: int | None, *, kin
     return completed.body["data"]
 
 
-async def share(app: PetAPI, pet_id: int, user_id: int, role: str) -> None:
-    """Give a user a role on a pet (a membership row, as accepting an invitation leaves it)."""
-    await app.db.execute("INSERT INTO pet_members (pet_id, user_id, role, since) VALUES (%s, %s, %s, %s)",
-                         (pet_id, user_id, role, utcnow()))
+async def share(api: Api, pet_id: int, owner: tuple[User, str], member: tuple[User, str], role: str) -> None:
+    """The owner invites the member with the role and the member accepts (households' routes); users with tokens,
+    as user_with_token gives them."""
+    await family.share(api, _person(*owner), pet_id, _person(*member), role)
+
+
+def _person(user: User, token: str) -> family.Person:
+    return family.Person(user.id, user.email, user.nickname, token)

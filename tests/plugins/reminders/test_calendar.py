@@ -66,10 +66,10 @@ async def new_feed(api: Any, token: str) -> tuple[str, str]:
 @pytest.mark.gen_test(timeout=120)
 async def test_the_feed_parses_with_two_parsers_and_follows_the_records(api, app, ical_js):
     alice, token = await user_with_token(app, nickname="Alice")
-    _, bob_token = await user_with_token(app)
+    bob, bob_token = await user_with_token(app)
     rex = await create_pet(api, token, name="Rex")
     mia = await create_pet(api, bob_token, name="Mia, the cat", species="cat")
-    await share(app, mia["id"], alice.id, "caretaker")
+    await share(api, mia["id"], (bob, bob_token), (alice, token), "caretaker")
     overdue = await due_item(api, token, rex["id"], -10, note="rabies booster")
     far = await due_item(api, token, rex["id"], 200, kind="medication")  # the feed holds every open item
     shared = await due_item(api, bob_token, mia["id"], 3, kind="vet_visit")

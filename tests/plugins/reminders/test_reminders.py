@@ -15,7 +15,7 @@ async def test_overdue_and_upcoming_items_of_owned_and_shared_pets_in_order(api,
     rex = await create_pet(api, alice_token, name="Rex")
     mia = await create_pet(api, bob_token, name="Mia", species="cat")
     zed = await create_pet(api, carol_token, name="Zed")
-    await share(app, mia["id"], alice.id, "viewer")  # alice only reads Mia: still reminded of her
+    await share(api, mia["id"], (bob, bob_token), (alice, alice_token), "viewer")  # reads only: still reminded
 
     rex_overdue = await due_item(api, alice_token, rex["id"], -10)
     rex_soon = await due_item(api, alice_token, rex["id"], 5, kind="medication", note="wormer")
