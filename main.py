@@ -143,10 +143,11 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 
 def _routes(config: Config) -> int:
     from server import make_app
+    from server.plugins import template
 
     app = make_app(config)
     _table([("METHOD", "PATH", "PLUGIN", "SCOPES"),
-            *((m.upper(), path, plugin, _scopes_column(fn)) for path, m, fn, plugin in app.route_table())])
+            *((m.upper(), template(path), plugin, _scopes_column(fn)) for path, m, fn, plugin in app.route_table())])
     print()
     _table([("SCOPE", "PLUGIN", "DESCRIPTION"),
             *((s.name, s.plugin, s.description) for s in app.plugin_set.scopes.values())])

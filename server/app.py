@@ -70,7 +70,7 @@ class PetAPI(tornado.web.Application):
         self.changes = Changes()  # plugins listen in their setup
         self.metrics: Any = None  # set by the metrics plugin
         self.access_log = AccessLog()
-        handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.path})
+        handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.template, "secret": route.secret})
                     for plugin in plugins for route in plugin.routes]
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=self.access_log.log_request,
                          compress_response=False, debug=False, autoreload=False, serve_traceback=False)

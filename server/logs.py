@@ -113,8 +113,10 @@ class AccessLog:
             app.metrics.observe(handler, status, duration)
         if app.config.access_log and ACCESS.isEnabledFor(logging.INFO):
             user = handler.current_user
+            # shown_path: a path holding a credential (a calendar feed's token) is logged as its route.
             fields = {"request_id": getattr(handler, "request_id", None), "method": handler.request.method,
-                      "path": handler.request.path, "status": status, "duration_ms": round(duration * 1000, 2),
+                      "path": getattr(handler, "shown_path", handler.request.path), "status": status,
+                      "duration_ms": round(duration * 1000, 2),
                       "user_id": getattr(user, "user_id", None)}
             if not self.write_line(fields):
                 ACCESS.info("request", extra=fields)

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from server.declare import Operation
 from server.errors import ErrorCatalog
 from server.idempotency import KEY_PATTERN
+from server.plugins import TOKEN_SEGMENT, template, token_parts
 from server.schemas.common import MAX_ID
 
 REF = "#/components/schemas/{model}"
@@ -113,9 +114,12 @@ def _query_parameter(name: str, prop: dict[str, Any], required: bool) -> dict[st
 
 
 def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
+    tokens = token_parts(path)
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
-        for name in re.findall(r"\{(\w+)\}", path)]
+        {"name": name, "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": f"^{TOKEN_SEGMENT}$"} if name in tokens
+         else {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+        for name in re.findall(r"\{(\w+)(?::token)?\}", path)]
     if op.query is not None:
         schema = _drop_null_defaults(TypeAdapter(op.query).json_schema(ref_template=REF))
         schemas.components.update(schema.pop("$defs", {}))
@@ -171,7 +175,7 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
     if "{" in path:
         statuses.add(404)
     out: dict[str, Any] = {
-        "operationId": f"{method}_{re.sub(r'[^a-zA-Z0-9]+', '_', path).strip('_')}",
+        "operationId": f"{method}_{re.sub(r'[^a-zA-Z0-9]+', '_', template(path)).strip('_')}",
         "summary": op.summary,
         "tags": [tag],
         "parameters": _parameters(path, op, schemas),
@@ -222,7 +226,7 @@ def build_document(routes: Iterable[tuple[str, str, Any, str]], *, catalog: Erro
     paths: dict[str, dict[str, Any]] = {}
     tags: list[str] = []
     for path, method, fn, plugin in routes:
-        paths.setdefault(path, {})[method] = describe(path, method, fn, schemas, plugin)
+        paths.setdefault(template(path), {})[method] = describe(path, method, fn, schemas, plugin)
         tags += [] if plugin in tags else [plugin]
     _add_links(paths)
     return {

@@ -264,9 +264,13 @@ async def test_every_patch_refuses_what_its_document_refuses(api, app):
     caller = await create_user(app, role="admin")
     token = token_for(app, caller.id, scopes)
     ids = {"pet_id": (await create_pet(api, token))["id"], "user_id": (await create_user(app)).id}
+    record = await api.post(f"/v1/pets/{ids['pet_id']}/records", json={"kind": "weight", "date": "2024-01-01"},
+                            token=token)
+    ids["record_id"] = record.body["data"]["id"]
     patches = [(path, op) for path, method, op in operations(document) if method == "patch"]
     assert {path for path, _ in patches} == {"/v1/pets/{pet_id}", "/v1/users/me", "/v1/users/{user_id}",
-                                             "/v1/pets/{pet_id}/members/{user_id}"}
+                                             "/v1/pets/{pet_id}/members/{user_id}",
+                                             "/v1/pets/{pet_id}/records/{record_id}"}
     for path, op in patches:
         url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
         validator = request_body_validator(document, op)

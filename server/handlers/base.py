@@ -81,6 +81,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     application: PetAPI  # tornado types it as Application; ours carries config, db, tokens, ...
     route = "unmatched"
+    secret = False  # the path holds a credential ({name:token}): logs and error bodies name the route instead
     methods_allowed: ClassVar[str] = ""  # for Allow and CORS preflight: set for each subclass when defined
     transaction: Executor | None = None  # the transaction the whole request runs in (an Idempotency-Key request)
     held: bytes | None = None  # the success body written inside that transaction, sent once it commits
@@ -94,8 +95,9 @@ class BaseHandler(tornado.web.RequestHandler):
             m for m in cls.SUPPORTED_METHODS
             if getattr(cls, m.lower()) is not getattr(base, m.lower()) or m == "OPTIONS")
 
-    def initialize(self, route: str = "unmatched") -> None:
+    def initialize(self, route: str = "unmatched", secret: bool = False) -> None:
         self.route = route
+        self.secret = secret
         self._chunks: list[bytes] = []
         self._received = 0
         self.body_too_large = False
@@ -191,6 +193,11 @@ class BaseHandler(tornado.web.RequestHandler):
         """Where the request's statements go: the request's transaction when it has one, else the pool."""
         return self.application.db if self.transaction is None else self.transaction
 
+    @property
+    def shown_path(self) -> str:
+        """The path as logs and error bodies show it: the route template when the path holds a credential."""
+        return self.route if self.secret else self.request.path
+
     # ---- responses
     def send(self, data: Any, status: int = 200, *, page: dict[str, int] | None = None) -> None:
         """Write the success envelope."""
@@ -209,7 +216,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.error_code = error.code
         lang = preferred_language(self.request.headers.get("Accept-Language"))
         body: dict[str, Any] = {"error_code": error.code, "message": self._message(error, lang),
-                                "request": f"{self.request.method} {self.request.path}"}
+                                "request": f"{self.request.method} {self.shown_path}"}
         if error.errors:
             body["errors"] = localize_errors(error.errors, lang)
         if self.application.config.debug and "exc_info" in kwargs and isinstance(error, ServerError):
@@ -264,7 +271,7 @@ class BaseHandler(tornado.web.RequestHandler):
             return  # an answered error, counted by the access log and metrics
         # Not tornado's line: it holds the URI with its query string (a careless client's ?access_token=...).
         tornado.log.app_log.error("uncaught exception", exc_info=(typ, value, tb), extra={
-            "request_id": getattr(self, "request_id", None), "method": self.request.method, "path": self.request.path})
+            "request_id": getattr(self, "request_id", None), "method": self.request.method, "path": self.shown_path})
 
 
 class NotFoundHandler(BaseHandler):

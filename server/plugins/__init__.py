@@ -24,19 +24,50 @@ BUILT_IN_PACKAGE = "server.plugins"
 DISTRIBUTION = "pet-api"
 
 
+# A {name:token} part: an opaque credential in the path (a calendar feed's token), URL-safe base64.
+TOKEN_SEGMENT = "[A-Za-z0-9_-]{16,128}"
+PART_RE = re.compile(r"\{(\w+)(?::(token))?\}")
+
+
 @dataclass(frozen=True)
 class Route:
-    """A path template ('/v1/pets/{pet_id}') and the handler class serving it."""
+    """A path template ('/v1/pets/{pet_id}') and the handler class serving it. A {name} part is a decimal id;
+    a {name:token} part is a credential (TOKEN_SEGMENT), which logs and error bodies never show: they show
+    the template instead of the path."""
 
     path: str
     handler: type
 
     @property
     def pattern(self) -> str:
-        """The Tornado regex: each {name} is a decimal id passed by name; the rest is literal (the dot of
-        '/weight.svg' matches only a dot)."""
-        parts = re.split(r"\{(\w+)\}", self.path)  # literal, name, literal, ...
-        return "".join(f"(?P<{part}>[0-9]{{1,20}})" if i % 2 else re.escape(part) for i, part in enumerate(parts)) + "$"
+        """The Tornado regex: each part passed by name; the rest is literal (the dot of '/weight.svg' matches
+        only a dot)."""
+        parts = PART_RE.split(self.path)  # literal, name, kind, literal, ...
+        out = [re.escape(parts[0])]
+        for i in range(1, len(parts), 3):
+            segment = TOKEN_SEGMENT if parts[i + 1] == "token" else "[0-9]{1,20}"
+            out += [f"(?P<{parts[i]}>{segment})", re.escape(parts[i + 2])]
+        return "".join(out) + "$"
+
+    @property
+    def template(self) -> str:
+        """The path as the API document, the access log and the metrics name it: '{token}' for '{token:token}'."""
+        return template(self.path)
+
+    @property
+    def secret(self) -> bool:
+        """Whether the path holds a credential (a {name:token} part)."""
+        return any(kind for _, kind in PART_RE.findall(self.path))
+
+
+def template(path: str) -> str:
+    """A route path without its parts' kinds: '/v1/calendar/{token}.ics' for '/v1/calendar/{token:token}.ics'."""
+    return PART_RE.sub(r"{\1}", path)
+
+
+def token_parts(path: str) -> frozenset[str]:
+    """The names of a route path's {name:token} parts."""
+    return frozenset(name for name, kind in PART_RE.findall(path) if kind)
 
 
 Hook = Callable[[Any], Awaitable[None]]
@@ -60,7 +91,7 @@ class Plugin:
 
 
 def operations(plugin: Plugin) -> list[tuple[str, str, Any]]:
-    """(path, method, handler function) of every method the plugin's handlers define."""
+    """(path, method, handler function) of every method the plugin's handlers define ({name:token} kept)."""
     import tornado.web
 
     table = []
@@ -208,5 +239,5 @@ def discoverable(enabled: tuple[str, ...]) -> tuple[list[Found], dict[str, str]]
     return found, broken
 
 
-__all__ = ["ENTRY_POINT_GROUP", "Found", "Hook", "Plugin", "PluginError", "Route", "discoverable", "entry_points",
-           "find_plugin", "sys"]
+__all__ = ["ENTRY_POINT_GROUP", "TOKEN_SEGMENT", "Found", "Hook", "Plugin", "PluginError", "Route", "discoverable",
+           "entry_points", "find_plugin", "sys", "template", "token_parts"]

@@ -24,13 +24,14 @@ from server.db.migrations import (
     pending,
 )
 from server.plugins import built_in_names, find_plugin
+from server.plugins.records.services import get_record
 from server.registry import load_plugins
 from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 
 CORE_TABLES = {"users", "token_revocations", "login_failures", "idempotency_keys"}
-TABLES = CORE_TABLES | {"pets", "pet_members", "records", "invitations", "pet_history", "schema_migrations",
-                        "schema_migration_lock"}
+TABLES = CORE_TABLES | {"pets", "pet_members", "records", "invitations", "pet_history", "calendar_feeds",
+                        "schema_migrations", "schema_migration_lock"}
 NOTES = "tests.db.notes_plugin"
 BEFORE_PLUGINS = Path(__file__).parent / "fixtures" / "before_plugins"
 # The ledger as pet-api before plugins created it (server/db/dialect.py at fa0cd00): one row per version.
@@ -52,7 +53,7 @@ def empty_url(request, tmp_path):
     return create_database(server, f"pet_api_migrations_{next(_names)}")
 
 
-def sources(url: str, plugins: str = "core,accounts,pets,records,households,metrics"):
+def sources(url: str, plugins: str = "core,accounts,pets,records,households,reminders,metrics"):
     return load_plugins(profile_config(database_url=url, plugins=plugins)).migration_sources()
 
 
@@ -92,7 +93,7 @@ async def test_migrate_applies_everything_once_and_records_it_per_plugin(empty_u
         assert [(m.plugin, m.version) for m in done] == expected
         assert not any(m.adopted for m in done)  # a new database runs every file
         assert expected[:4] == [("core", 1), ("core", 2), ("core", 3), ("pets", 1)]
-        assert expected[-1] == ("households", 2)  # after the plugins it requires
+        assert expected[-1] == ("reminders", 1)  # after the plugins it requires
         assert await _tables(db) == TABLES
         assert await applied(db) == set(expected)
         rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
@@ -123,7 +124,7 @@ async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_
         await db.execute("INSERT INTO notes (pet_id, text) VALUES (%s, 'kept')", (pet[0],))
 
         without = sources(empty_url, "core,accounts,pets,records")  # notes disabled, records enabled
-        assert [(m.plugin, m.version) for m in await migrate(db, without)] == [("records", 1)]
+        assert [(m.plugin, m.version) for m in await migrate(db, without)] == [("records", 1), ("records", 2)]
         assert "notes" in await _tables(db)  # disabling a plugin never drops its tables
         assert await db.fetch_all("SELECT text FROM notes") == [("kept",)]
         assert await applied_versions(db, "notes") == {1}
@@ -158,8 +159,10 @@ async def _build_before_plugins(url: str) -> None:
 
 
 async def _rows(db) -> dict[str, list[tuple]]:
-    return {table: [tuple(r) for r in await db.fetch_all(f"SELECT * FROM {table} ORDER BY id")]  # noqa: S608
-            for table in ("users", "pets", "records")}
+    """The rows as the release before plugins wrote them (its columns: later migrations add others)."""
+    columns = {"users": "*", "pets": "*", "records": "id, pet_id, kind, date, note, value, created_at"}
+    return {table: [tuple(r) for r in await db.fetch_all(f"SELECT {what} FROM {table} ORDER BY id")]  # noqa: S608
+            for table, what in columns.items()}
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -173,12 +176,14 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert await applied(db) == {("core", 1), ("core", 2)}  # the old ledger reads as the core's
         assert [m.label for m in await pending(db, todo_sources)] == [
             "core 0003_idempotency", "pets 0001_initial", "pets 0002_members", "records 0001_initial",
-            "households 0001_invitations", "households 0002_history"]
+            "records 0002_due_dates", "households 0001_invitations", "households 0002_history",
+            "reminders 0001_calendar_feeds"]
 
         done = await migrate(db, todo_sources)
         assert [(m.label, m.adopted) for m in done] == [
             ("core 0003_idempotency", False), ("pets 0001_initial", True), ("pets 0002_members", False),
-            ("records 0001_initial", True), ("households 0001_invitations", False), ("households 0002_history", False)]
+            ("records 0001_initial", True), ("records 0002_due_dates", False), ("households 0001_invitations", False),
+            ("households 0002_history", False), ("reminders 0001_calendar_feeds", False)]
         assert await _rows(db) == before  # every row intact
         members = await db.fetch_all("SELECT pet_id, user_id, role FROM pet_members ORDER BY pet_id")
         assert [tuple(r) for r in members] == [(11, 1, "owner"), (12, 2, "owner")]  # each owner is a member
@@ -186,10 +191,14 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert [tuple(r) for r in rows] == [("core", 1, "initial"), ("core", 2, "exact_email_comparison"),
                                             ("core", 3, "idempotency"), ("households", 1, "invitations"),
                                             ("households", 2, "history"), ("pets", 1, "initial"),
-                                            ("pets", 2, "members"), ("records", 1, "initial")]
+                                            ("pets", 2, "members"), ("records", 1, "initial"),
+                                            ("records", 2, "due_dates"), ("reminders", 1, "calendar_feeds")]
         old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core' AND version < 3")
         assert {str(r[0])[:19].replace("T", " ") for r in old} == {"2026-01-01 12:00:00"}  # not re-applied
         assert await pending(db, todo_sources) == [] and await migrate(db, todo_sources) == []
+        old_record = await get_record(db, pet_id=11, record_id=101)  # no due date, last changed when created
+        assert (old_record.due_date, old_record.completed_at, old_record.version) == (None, None, 1)
+        assert old_record.updated_at == old_record.created_at == dt.datetime(2026, 1, 2, 3, 4, 5)
         await db.execute("DELETE FROM users WHERE id = 1")  # the foreign keys survived the adoption
         assert [r[0] for r in await db.fetch_all("SELECT id FROM records ORDER BY id")] == [102]
     finally:
@@ -221,8 +230,8 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     db = await connect(config)
     try:
         await db.execute("DELETE FROM schema_migrations")
-        for table in ("invitations", "pet_history", "records", "pet_members", "pets", "token_revocations",
-                      "login_failures", "users", "idempotency_keys"):
+        for table in ("calendar_feeds", "invitations", "pet_history", "records", "pet_members", "pets",
+                      "token_revocations", "login_failures", "users", "idempotency_keys"):
             await db.execute(f"DROP TABLE {table}")
     finally:
         await db.close()
@@ -272,7 +281,7 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        assert len(done) == len(available(db.dialect.name)) + 5  # core's, pets' two, records', households' two
+        assert len(done) == len(available(db.dialect.name)) + 7  # core's; pets', records', households' two; reminders'
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text
         assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []

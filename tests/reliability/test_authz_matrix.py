@@ -9,6 +9,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import icalendar
 import orjson
 import pytest
 from itsdangerous import URLSafeTimedSerializer
@@ -25,6 +26,7 @@ BODIES = {  # a valid body for each route that takes one, so only the caller can
     ("patch", "/v1/users/{user_id}"): {"disabled": False},
     ("post", "/v1/pets"): {"name": "Nova", "species": "cat"},
     ("patch", "/v1/pets/{pet_id}"): {"name": "Renamed"},
+    ("patch", "/v1/pets/{pet_id}/records/{record_id}"): {"note": "Renamed", "completed_at": "2024-02-01T10:00:00Z"},
     ("post", "/v1/pets/{pet_id}/records"): {"kind": "weight", "date": "2024-01-02", "value": 3.5},
     ("post", "/v1/users"): {"email": "new@example.com", "password": "long-enough-pw", "nickname": "N"},
     ("post", "/v1/tokens"): {"account": "owner@example.com", "secret": PASSWORD},
@@ -118,10 +120,11 @@ async def _build_world(app: Any, api: Any) -> World:
     other = await create_user(app)
     admin = await create_user(app, role="admin")
     owner_token = await api.token("owner@example.com")
+    feed = await api.post("/v1/users/me/calendar", token=owner_token)  # what DELETE /v1/users/me/calendar revokes
     pet = await api.post("/v1/pets", json={"name": "Owned", "species": "dog"}, token=owner_token)
     record = await api.post(f"/v1/pets/{pet.body['data']['id']}/records",
                             json={"kind": "vaccination", "date": "2024-01-01"}, token=owner_token)
-    assert (pet.status, record.status) == (201, 201)
+    assert (pet.status, record.status, feed.status) == (201, 201, 201)
     pet_id = pet.body["data"]["id"]
     tokens, ids = {}, {}
     for name, role in (("caretaker", "caretaker"), ("viewer", "viewer"), ("member", "viewer"), ("invitee", None)):
@@ -272,6 +275,7 @@ ROLE_MATRIX: dict[tuple[str, str], tuple[Any, ...]] = {
     ("get", "/v1/pets/{pet_id}/records"): READ,
     ("post", "/v1/pets/{pet_id}/records"): (NO_TOKEN, NO_ROLE, DENIED, 201, 201, 201, NO_ROLE),
     ("get", "/v1/pets/{pet_id}/records/{record_id}"): READ,
+    ("patch", "/v1/pets/{pet_id}/records/{record_id}"): (NO_TOKEN, NO_ROLE, DENIED, 200, 200, 200, NO_ROLE),
     ("delete", "/v1/pets/{pet_id}/records/{record_id}"): (NO_TOKEN, NO_ROLE, DENIED, 200, 200, 200, NO_ROLE),
     ("get", "/v1/pets/{pet_id}/invitations"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 200, 200, NO_ROLE),
     ("post", "/v1/pets/{pet_id}/invitations"): (NO_TOKEN, NO_ROLE, DENIED, DENIED, 201, 201, NO_ROLE),
@@ -327,3 +331,57 @@ async def test_each_role_gets_what_it_may_do_on_each_route(api, world, method, p
         assert response.body["code"] == expected and response.body["message"] == "ok", response.body
         if path == "/v1/invitations":  # each caller sees only the invitations to their own address
             assert [i["id"] for i in response.body["data"]] == ([world.invitation_id] if caller == "invitee" else [])
+
+
+# Care (issue 14): the personal routes of the reminders plugin x every kind of caller. Reminders and feeds follow
+# membership only: a member (any role) sees the pet's open due item, anyone else (admins included) nothing.
+CARE_MATRIX: dict[tuple[str, str], tuple[Any, ...]] = {
+    ("get", "/v1/reminders"): (NO_TOKEN, 200, 200, 200, 200, 200, 200),
+    ("post", "/v1/users/me/calendar"): (NO_TOKEN, 201, 201, 201, 201, 201, 201),
+    ("delete", "/v1/users/me/calendar"): (NO_TOKEN, 200, 200, 200, 200, 200, 200),  # each caller made one first
+    ("get", "/v1/calendar/{token:token}.ics"): (NO_ROLE, 200, 200, 200, 200, 200, 200),  # no token: an unknown one
+}
+CARE_MEMBERS = {"viewer", "caretaker", "owner"}
+
+
+def _care_cases() -> list[Any]:
+    return [pytest.param(method, path, caller, expected, id=f"{method.upper()} {path} | {caller}")
+            for (method, path), row in CARE_MATRIX.items() for caller, expected in zip(CALLERS, row, strict=True)]
+
+
+def test_every_reminders_route_is_in_the_care_matrix():
+    table = make_app(profile()).route_table()
+    assert {(method, path) for path, method, _, plugin in table if plugin == "reminders"} == set(CARE_MATRIX)
+
+
+@pytest.mark.parametrize(("method", "path", "caller", "expected"), _care_cases())
+@pytest.mark.gen_test(timeout=30)
+async def test_each_caller_gets_only_their_own_reminders_and_feed(api, world, method, path, caller, expected):
+    record_url = f"/v1/pets/{world.pet_id}/records/{world.record_id}"
+    due = await api.patch(record_url, json={"due_date": "2024-02-01"}, token=world.owner_token)  # an open due item
+    assert due.status == 200, due.body
+    token = _token_of(world, caller)
+    url, shown = path, path
+    if path != "/v1/reminders" and token is not None:
+        feed = await api.post("/v1/users/me/calendar", token=token)
+        assert feed.status == 201, feed.body
+        if path.startswith("/v1/calendar/"):
+            url = feed.body["data"]["url"]
+    if path.startswith("/v1/calendar/"):
+        url = url if token is not None else "/v1/calendar/" + "A" * 43 + ".ics"
+        shown, token = "/v1/calendar/{token}.ics", None  # the feed takes no Authorization: its token is the path's
+    response = await api.request(method.upper(), url, token=token)
+    if isinstance(expected, tuple):
+        status, code = expected
+        assert (response.status, response.body["error_code"]) == (status, code), response.body
+        assert response.body["request"] == f"{method.upper()} {shown}" and "data" not in response.body
+        return
+    assert response.status == expected, response.raw[:300]
+    if path == "/v1/reminders":
+        seen = [r["id"] for r in response.body["data"]]
+        assert seen == ([world.record_id] if caller in CARE_MEMBERS else []), (caller, response.body)
+    elif path.startswith("/v1/calendar/"):
+        uids = [str(e["UID"]) for e in icalendar.Calendar.from_ical(response.raw).walk("VEVENT")]
+        assert uids == ([f"record-{world.record_id}@pet-api"] if caller in CARE_MEMBERS else []), caller
+    else:
+        assert response.body["code"] == expected and response.body["message"] == "ok", response.body

@@ -4,6 +4,7 @@ trace; prod refuses weak secrets."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ PASSWORD, NEW_PASSWORD, WRONG_PASSWORD = "Secret-Pass-1234", "Other-Pass-5678", 
 def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = clean_env(PET_API_SECRET_KEY=STRONG_KEY, PET_API_DATABASE_URL=migrated_database(mysql_server_url, "secrets"),
                     PET_API_LOG_LEVEL="DEBUG", PET_API_SQL_ECHO="true",
-                    PET_API_PLUGINS="core,accounts,pets,records,metrics,tests.handlers.boom_plugin")
+                    PET_API_PLUGINS="core,accounts,pets,records,reminders,metrics,tests.handlers.boom_plugin")
     with ServerProcess(tmp_path_factory.mktemp("secrets") / "server.log", env, profile="prod",
                        args=("--host", "127.0.0.1")) as proc:
         yield proc
@@ -59,6 +60,15 @@ def representative_session(server: ServerProcess) -> tuple[list[str], list[tuple
                 headers={"If-Match": '"v1"'}).status == 200
     errors.append(call("PATCH", f"/v1/pets/{pet['data']['id']}", json={"status": "pending"}, token=token,
                        headers={"If-Match": '"v1"'}).answer())
+    assert call("POST", f"/v1/pets/{pet['data']['id']}/records", token=token,
+                json={"kind": "vaccination", "date": "2024-01-01", "due_date": "2024-02-01"}).status == 201
+    status, feed = call("POST", "/v1/users/me/calendar", token=token).answer()
+    assert status == 201
+    feed_url = feed["data"]["url"]
+    feed_token = feed_url.removeprefix("/v1/calendar/").removesuffix(".ics")
+    assert call("GET", feed_url).status == 200
+    assert call("GET", feed_url, headers={"If-None-Match": '"nope"'}).status == 200
+    errors.append(call("GET", f"/v1/calendar/{feed_token[::-1]}.ics").answer())  # unknown: 404
     errors.append(call("GET", "/v1/users/me", token=token[:-3] + "abc").answer())
     errors.append(call("GET", "/v1/users/me", headers={"Authorization": f"Basic {token}"}).answer())
     errors.append(call("GET", f"/v1/boom?access_token={token}", token=token).answer())  # a careless client
@@ -67,6 +77,7 @@ def representative_session(server: ServerProcess) -> tuple[list[str], list[tuple
     assert call("PATCH", "/v1/users/me", json={"password": NEW_PASSWORD, "current_password": PASSWORD},
                 token=token).status == 200
     errors.append(call("GET", "/v1/users/me", token=token).answer())  # revoked by the password change
+    errors.append(call("GET", feed_url).answer())  # the feed too
     status, body = call("POST", "/v1/tokens", json={"account": email, "secret": NEW_PASSWORD}).answer()
     assert status == 201
     second = body["data"]["token"]
@@ -81,7 +92,8 @@ def representative_session(server: ServerProcess) -> tuple[list[str], list[tuple
     raw_request(server, f"GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization Bearer {second}\r\n\r\n".encode())
     assert call("DELETE", "/v1/tokens/current", token=second).status == 200
     errors.append(call("GET", "/v1/users/me", token=second).answer())
-    return [token, second, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, "short7!"], errors
+    return [token, second, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, "short7!", feed_token, feed_token[::-1],
+            hashlib.sha256(feed_token.encode()).hexdigest()], errors
 
 
 def test_logs_hold_no_token_password_or_authorization_header(prod_server: ServerProcess):
@@ -97,7 +109,7 @@ def test_logs_hold_no_token_password_or_authorization_header(prod_server: Server
         assert signature not in log, "a token's signature was logged"
     for needle in ("Authorization", "authorization", "Bearer", "$argon2"):
         assert needle not in log, [line for line in lines if needle in line][:3]
-    print(f"\nsecrets: {len(lines)} log lines at DEBUG (SQL echo on) over {len(errors) + 12} requests: "
+    print(f"\nsecrets: {len(lines)} log lines at DEBUG (SQL echo on) over {len(errors) + 16} requests: "
           f"0 tokens, 0 passwords, 0 Authorization headers")
 
 

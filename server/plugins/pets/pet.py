@@ -42,12 +42,17 @@ class Pet:
 
     @property
     def etag(self) -> str:
-        return f'"v{self.version}"'
+        return etag_of(self.version)
 
     def fields(self) -> dict[str, object]:
         """The writable fields and their values (what an update compares)."""
         return {"name": self.name, "species": self.species, "breed": self.breed, "sex": self.sex,
                 "birth_date": self.birth_date, "status": self.status}
+
+
+def etag_of(version: int) -> str:
+    """The ETag of a row's version (what version_condition reads back from If-Match); records use it too."""
+    return f'"v{version}"'
 
 
 def version_condition(if_match: str | None) -> tuple[str, list[int]]:

@@ -2,22 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, Strict
+from pydantic import BeforeValidator, Field, Strict
+from pydantic_core import PydanticCustomError
 
 from server.plugins.pets.models import Date
-from server.schemas.common import Limit, Offset
+from server.schemas.common import Limit, Offset, PatchBody
 from server.validation import Body, Query
 
 RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
+# RFC 3339 date-time (a zone is required: Z or an offset); kept as UTC to the microsecond, like DATETIME(6).
+INSTANT_RE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _instant(value: Any) -> Any:
+    """Only an RFC 3339 string with a zone is an instant (pydantic alone would take numbers and naive times);
+    kept as naive UTC like every DATETIME(6) column: digits past the microsecond are dropped, and a leap second
+    (:60) counts as the second before it."""
+    if isinstance(value, dt.datetime):
+        return value
+    match = INSTANT_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise PydanticCustomError("datetime_format", "must be a date and time with a zone, as YYYY-MM-DDTHH:MM:SSZ")
+    day, minutes, seconds, fraction, zone = match.groups()
+    text = f"{day}T{minutes}:{min(int(seconds), 59):02d}{(fraction or '')[:7]}{'+00:00' if zone in 'Zz' else zone}"
+    try:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        raise PydanticCustomError("datetime_value", "must be a valid date and time") from None
+
+
+Note = Annotated[str, Strict(), Field(max_length=2000)]
+Measure = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+DueDate = Annotated[Date | None, Field(description="YYYY-MM-DD: when it is next due (the next dose or vaccination)")]
+Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
+CompletedAt = Annotated[Instant | None, Field(description="when the due item was done (RFC 3339 with a zone); "
+                                                          "null: still open")]
 
 
 class RecordCreate(Body):
     kind: RecordKind
     date: Date
-    note: Annotated[str, Strict(), Field(max_length=2000)] | None = None
-    value: Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)] | None = None
+    note: Note | None = None
+    value: Measure | None = None
+    due_date: DueDate = None
+
+
+class RecordUpdate(PatchBody):
+    """Only the fields sent are changed; null clears one (completed_at: null reopens a done item)."""
+
+    note: Note | None = None
+    value: Measure | None = None
+    due_date: DueDate = None
+    completed_at: CompletedAt = None
 
 
 class RecordListQuery(Query):

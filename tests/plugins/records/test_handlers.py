@@ -8,7 +8,8 @@ import pytest
 
 from tests.factories import assert_error, both_backends, create_pet, user_with_token
 
-RECORD_FIELDS = {"id", "pet_id", "kind", "date", "note", "value", "created_at"}
+RECORD_FIELDS = {"id", "pet_id", "kind", "date", "note", "value", "due_date", "completed_at", "created_at",
+                 "updated_at", "version"}
 
 
 async def add_record(api: Any, token: str, pet_id: int, **fields: Any) -> dict[str, Any]:

@@ -1,0 +1,64 @@
+"""The RFC 5545 document of a calendar feed, written by the `icalendar` package: one all-day event per open due
+item, with a UID that stays the record's, and an alarm the day before."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import icalendar
+
+from server.plugins.reminders.models import Reminder
+
+PRODID = "-//pet-api//reminders//EN"
+NAME = "Pet care"
+REFRESH = dt.timedelta(hours=1)  # how often subscribers should fetch it again (a hint: clients choose)
+KINDS = {"vaccination": "vaccination", "vet_visit": "vet visit", "weight": "weigh-in", "medication": "medication"}
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC)
+
+
+def summary(item: Reminder) -> str:
+    """"Rex: vaccination (rabies booster)": the pet's name, what is due, and the note when there is one."""
+    text = f"{item.pet.name}: {KINDS[item.kind]}"
+    return f"{text} ({item.note})" if item.note else text
+
+
+def event(item: Reminder) -> icalendar.Event:
+    """The all-day VEVENT of one open due item; its UID, SEQUENCE and LAST-MODIFIED follow the record."""
+    assert item.due_date is not None
+    vevent = icalendar.Event()
+    vevent.add("uid", f"record-{item.id}@pet-api")
+    vevent.add("dtstamp", _utc(item.updated_at))  # the feed's content, not the fetch: same bytes until a change
+    vevent.add("dtstart", item.due_date)
+    vevent.add("dtend", item.due_date + dt.timedelta(days=1))
+    vevent.add("summary", summary(item))
+    details = [f"Recorded {item.date.isoformat()}"] + ([f"Value: {item.value:g}"] if item.value is not None else [])
+    vevent.add("description", "\n".join(details))
+    vevent.add("categories", [KINDS[item.kind]])
+    vevent.add("transp", "TRANSPARENT")  # a reminder, not a busy day
+    vevent.add("sequence", item.version - 1)
+    vevent.add("last-modified", _utc(item.updated_at))
+    alarm = icalendar.Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", summary(item))
+    alarm.add("trigger", -dt.timedelta(days=1))
+    vevent.add_component(alarm)
+    return vevent
+
+
+def feed(items: Iterable[Reminder]) -> bytes:
+    """The whole VCALENDAR: the calendar's name and refresh hints, then one event per item."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", NAME)
+    cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", REFRESH)
+    for item in items:
+        cal.add_component(event(item))
+    document: bytes = cal.to_ical()
+    return document

@@ -1,0 +1,42 @@
+"""The reminders' query and answers: open due items of the caller's pets, and the calendar feed's address."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
+
+from server.plugins.records.services import Record
+from server.schemas.common import Limit, Offset, QueryInt
+from server.validation import Query
+
+
+class ReminderQuery(Query):
+    within_days: Annotated[int, Field(ge=1, le=366, description=(
+        "due items up to this many days after today (UTC); overdue ones always")), QueryInt] = 30
+    limit: Limit = 20
+    offset: Offset = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PetName:
+    id: int
+    name: str
+
+
+@dataclass(slots=True)
+class Reminder(Record):
+    """An open due item: the record, its pet, and whether its due date is already past (UTC)."""
+
+    pet: PetName
+    overdue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarFeed:
+    """The caller's feed: its URL (which holds the token: shown once, kept only hashed) and when it was made."""
+
+    url: str
+    created_at: dt.datetime

@@ -1,0 +1,101 @@
+"""Open due items of the pets a user is a member of, and the user's calendar feed (a token kept hashed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable
+
+import orjson
+
+from server.db import Executor, column
+from server.errors import NotFound
+from server.plugins.records.services import Record, row
+from server.plugins.reminders.models import CalendarFeed, PetName, Reminder
+from server.services import fetch_page, utcnow
+
+# Reminders are personal: the pets the user is a member of (any role), even for a pets:admin caller, who would
+# otherwise be reminded of every pet's vaccinations. The repeated conditions let SQLite use its partial index.
+MEMBER_RECORDS = ("records JOIN pet_members ON pet_members.pet_id = records.pet_id AND pet_members.user_id = %s"
+                  " JOIN pets ON pets.id = records.pet_id")
+OPEN_DUE = "records.due_date IS NOT NULL AND records.completed_at IS NULL AND records.due_date <= %s"
+ORDER = "records.due_date, records.id"  # overdue dates are the earliest: overdue first, then by date
+FEED_PATH = "/v1/calendar/{token}.ics"
+RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
+
+
+def utc_today() -> dt.date:
+    """Today's date in UTC: what "overdue" and "within days" count from."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _decoder(today: dt.date) -> Callable[[str], Reminder]:
+    """Reads the JSON array of row(dialect, "pets.name"): the record's columns, then its pet's name."""
+    def decode(text: str) -> Reminder:
+        values = orjson.loads(text)
+        record = Record.from_list(values)
+        due = record.due_date
+        fields = {name: getattr(record, name) for name in RECORD_FIELDS}
+        return Reminder(**fields, pet=PetName(record.pet_id, values[-1]), overdue=due is not None and due < today)
+    return decode
+
+
+async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit: int, offset: int,
+                         today: dt.date | None = None) -> tuple[list[Reminder], int]:
+    """A page of the open due items up to `within_days` after today (overdue ones included), and the total."""
+    today = today or utc_today()
+    return await fetch_page(db, row=row(db.dialect, "pets.name"), table=MEMBER_RECORDS, where=OPEN_DUE,
+                            args=(user_id, today + dt.timedelta(days=within_days)), order=ORDER, limit=limit,
+                            offset=offset, decode=_decoder(today))
+
+
+async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[Reminder]:
+    """Every open due item of the user's pets, whatever its date (the calendar shows them all)."""
+    today = today or utc_today()
+    rows = await db.fetch_all(
+        f"SELECT {row(db.dialect, 'pets.name')} FROM {MEMBER_RECORDS}"  # noqa: S608
+        " WHERE records.due_date IS NOT NULL AND records.completed_at IS NULL"
+        f" ORDER BY {ORDER}", (user_id,))
+    decode = _decoder(today)
+    return [decode(column(r[0], str)) for r in rows]
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a feed token: its SHA-256, hex (the token has 256 random bits: no salt needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_feed(db: Executor, *, user_id: int) -> CalendarFeed:
+    """A new feed token for the user, replacing (revoking) any earlier one; the URL is the only copy of it."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    dialect = db.dialect  # its fixed clauses only: the values are parameters
+    replace = (f"{dialect.on_conflict_update('user_id')} token_hash = {dialect.inserted('token_hash')},"
+               f" created_at = {dialect.inserted('created_at')}")
+    await db.execute("INSERT INTO calendar_feeds (user_id, token_hash, created_at) VALUES (%s, %s, %s)" + replace,  # noqa: S608
+                     (user_id, token_hash(token), now))
+    return CalendarFeed(FEED_PATH.format(token=token), now)
+
+
+async def delete_feed(db: Executor, *, user_id: int) -> None:
+    """Revoke the user's feed; 404 when there is none."""
+    result = await db.execute("DELETE FROM calendar_feeds WHERE user_id = %s", (user_id,))
+    if result.rowcount == 0:
+        raise NotFound()
+
+
+async def feed_owner(db: Executor, *, token: str) -> int:
+    """The user whose feed this token opens; 404 for an unknown or revoked one (or a disabled account)."""
+    found = await db.fetch_one(
+        "SELECT calendar_feeds.user_id FROM calendar_feeds JOIN users ON users.id = calendar_feeds.user_id"
+        " WHERE calendar_feeds.token_hash = %s AND users.disabled = 0", (token_hash(token),))
+    if found is None:
+        raise NotFound()
+    return column(found[0], int)
+
+
+async def revoke_feed(tx: Executor, *, user_id: int) -> None:
+    """Drop the user's feed, if any (credentials changed: the old URL must stop working)."""
+    await tx.execute("DELETE FROM calendar_feeds WHERE user_id = %s", (user_id,))

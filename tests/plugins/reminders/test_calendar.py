@@ -1,0 +1,204 @@
+"""The calendar feed: created, rotated and revoked through /v1/users/me/calendar; the .ics parses with Python's
+icalendar and with ical.js from npm, has one all-day event per open due item with stable UIDs, follows the
+records, stops working when revoked or when the credentials change, and its token is in no log line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import orjson
+import pytest
+
+from tests.factories import PASSWORD, assert_error, both_backends, create_pet, create_user, token_for, user_with_token
+from tests.plugins.reminders.helpers import day, due_item, share
+
+ROOT = Path(__file__).resolve().parents[3]
+NPM_PREFIX = ROOT / "var" / "npm"  # a cache of the test's own npm install (var/ is not versioned)
+ICAL_JS = "ical.js@2.2.1"
+FEED_URL = re.compile(r"/v1/calendar/([A-Za-z0-9_-]{43})\.ics")
+FEED_ROUTE = "/v1/calendar/{token}.ics"
+
+
+@pytest.fixture(scope="session")
+def ical_js() -> Path:
+    """ical.js, installed from the npm registry into var/npm on first use."""
+    module = NPM_PREFIX / "node_modules" / "ical.js" / "dist" / "ical.js"
+    if not module.is_file():
+        assert shutil.which("npm") and shutil.which("node"), "the feed test needs node and npm"
+        subprocess.run(["npm", "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund", ICAL_JS],
+                       check=True, capture_output=True, timeout=300)
+    return module
+
+
+def parse_with_ical_js(module: Path, body: bytes) -> dict[str, Any]:
+    script = Path(__file__).with_name("parse_ical.mjs")
+    done = subprocess.run(["node", str(script), str(module)], input=body, capture_output=True, check=True,
+                          timeout=60)
+    parsed: dict[str, Any] = orjson.loads(done.stdout)
+    return parsed
+
+
+def events(body: bytes) -> dict[str, icalendar.Event]:
+    """The feed's events by UID, parsed with Python's icalendar."""
+    calendar = icalendar.Calendar.from_ical(body)
+    return {str(e["UID"]): e for e in calendar.walk("VEVENT")}
+
+
+async def new_feed(api: Any, token: str) -> tuple[str, str]:
+    created = await api.post("/v1/users/me/calendar", token=token)
+    assert created.status == 201, created.body
+    url = created.body["data"]["url"]
+    match = FEED_URL.fullmatch(url)
+    assert match, url
+    assert set(created.body["data"]) == {"url", "created_at"}
+    return url, match.group(1)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=120)
+async def test_the_feed_parses_with_two_parsers_and_follows_the_records(api, app, ical_js):
+    alice, token = await user_with_token(app, nickname="Alice")
+    bob, bob_token = await user_with_token(app)
+    rex = await create_pet(api, token, name="Rex")
+    mia = await create_pet(api, bob_token, name="Mia, the cat", species="cat")
+    await share(api, mia["id"], (bob, bob_token), (alice, token), "caretaker")
+    overdue = await due_item(api, token, rex["id"], -10, note="rabies booster")
+    far = await due_item(api, token, rex["id"], 200, kind="medication")  # the feed holds every open item
+    shared = await due_item(api, bob_token, mia["id"], 3, kind="vet_visit")
+    await due_item(api, token, rex["id"], 1, done=True)
+    await due_item(api, token, rex["id"], None)
+    stranger = await create_pet(api, bob_token, name="Bob's own")
+    await due_item(api, bob_token, stranger["id"], 2)
+
+    url, feed_token = await new_feed(api, token)
+    stored = await app.db.fetch_one("SELECT token_hash FROM calendar_feeds WHERE user_id = %s", (alice.id,))
+    assert stored is not None and stored[0] == hashlib.sha256(feed_token.encode()).hexdigest()
+
+    fetched = await api.get(url)  # no Authorization: the token is the credential
+    assert fetched.status == 200, fetched.raw[:300]
+    assert fetched.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert fetched.headers["Cache-Control"] == "private, no-cache"
+    calendar = icalendar.Calendar.from_ical(fetched.raw)
+    assert (str(calendar["VERSION"]), str(calendar["PRODID"]), str(calendar["X-WR-CALNAME"])) == (
+        "2.0", "-//pet-api//reminders//EN", "Pet care")
+    assert calendar["REFRESH-INTERVAL"].dt == dt.timedelta(hours=1)
+    by_uid = events(fetched.raw)
+    items = {f"record-{r['id']}@pet-api": r for r in (overdue, shared, far)}
+    assert set(by_uid) == set(items)
+    for uid, event in by_uid.items():
+        record = items[uid]
+        due = dt.date.fromisoformat(record["due_date"])
+        assert (event["DTSTART"].dt, event["DTEND"].dt) == (due, due + dt.timedelta(days=1))
+        assert not isinstance(event["DTSTART"].dt, dt.datetime)  # all day
+        assert int(event["SEQUENCE"]) == record["version"] - 1
+        alarms = event.walk("VALARM")
+        assert [(str(a["ACTION"]), a["TRIGGER"].dt) for a in alarms] == [("DISPLAY", -dt.timedelta(days=1))]
+    assert str(by_uid[f"record-{overdue['id']}@pet-api"]["SUMMARY"]) == "Rex: vaccination (rabies booster)"
+    assert str(by_uid[f"record-{shared['id']}@pet-api"]["SUMMARY"]) == "Mia, the cat: vet visit"
+
+    other = parse_with_ical_js(ical_js, fetched.raw)
+    assert (other["version"], other["prodid"], other["name"]) == ("2.0", "-//pet-api//reminders//EN", "Pet care")
+    assert sorted((e["uid"], e["summary"], e["start"], e["end"], e["allDay"], e["alarms"]) for e in other["events"]) \
+        == sorted((uid, str(e["SUMMARY"]), e["DTSTART"].dt.isoformat(), e["DTEND"].dt.isoformat(), True,
+                   [["DISPLAY", "-P1D"]]) for uid, e in by_uid.items())
+
+    again = await api.get(url)  # nothing changed: the same bytes, the same tag
+    assert (again.raw, again.headers["ETag"]) == (fetched.raw, fetched.headers["ETag"])
+    unchanged = await api.get(url, headers={"If-None-Match": fetched.headers["ETag"]})
+    assert (unchanged.status, unchanged.raw) == (304, b"")
+
+    done = await api.patch(f"/v1/pets/{rex['id']}/records/{overdue['id']}", token=token,
+                           json={"completed_at": "2025-01-01T09:00:00Z"})
+    assert done.status == 200
+    moved = await api.patch(f"/v1/pets/{mia['id']}/records/{shared['id']}", token=bob_token,
+                            json={"due_date": day(4)})
+    assert moved.status == 200
+    after = await api.get(url, headers={"If-None-Match": fetched.headers["ETag"]})
+    assert after.status == 200 and after.headers["ETag"] != fetched.headers["ETag"]
+    now = events(after.raw)
+    assert set(now) == {f"record-{shared['id']}@pet-api", f"record-{far['id']}@pet-api"}  # same UIDs as before
+    moved_event = now[f"record-{shared['id']}@pet-api"]
+    assert (moved_event["DTSTART"].dt.isoformat(), int(moved_event["SEQUENCE"])) == (day(4), 1)
+    assert len(parse_with_ical_js(ical_js, after.raw)["events"]) == 2
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_rotating_and_revoking_the_feed(api, app):
+    user, token = await user_with_token(app)
+    assert_error(await api.delete("/v1/users/me/calendar", token=token), 404, 1002, "DELETE /v1/users/me/calendar")
+    first, _ = await new_feed(api, token)
+    second, _ = await new_feed(api, token)  # rotates: the first URL stops working
+    assert first != second
+    assert_error(await api.get(first), 404, 1002, f"GET {FEED_ROUTE}")
+    assert (await api.get(second)).status == 200
+    rows = await app.db.fetch_all("SELECT user_id FROM calendar_feeds WHERE user_id = %s", (user.id,))
+    assert len(rows) == 1
+    revoked = await api.delete("/v1/users/me/calendar", token=token)
+    assert revoked.body == {"code": 200, "data": None, "message": "ok"}
+    assert_error(await api.get(second), 404, 1002, f"GET {FEED_ROUTE}")
+    assert_error(await api.delete("/v1/users/me/calendar", token=token), 404, 1002, "DELETE /v1/users/me/calendar")
+    assert_error(await api.get("/v1/calendar/" + "A" * 43 + ".ics"), 404, 1002, f"GET {FEED_ROUTE}")
+    assert_error(await api.post("/v1/users/me/calendar"), 401, 1003, "POST /v1/users/me/calendar")
+    pets_only = token_for(app, user.id, ["pets:read", "pets:write"])
+    assert_error(await api.post("/v1/users/me/calendar", token=pets_only), 403, 1004, "POST /v1/users/me/calendar")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_password_change_or_disabling_the_account_revokes_the_feed(api, app):
+    user = await create_user(app, email="feed-owner@example.com")
+    token = await api.token("feed-owner@example.com")
+    url, _ = await new_feed(api, token)
+    renamed = await api.patch("/v1/users/me", token=token, json={"nickname": "Still me"})
+    assert renamed.status == 200 and (await api.get(url)).status == 200  # not a credential
+    changed = await api.patch("/v1/users/me", token=token,
+                              json={"password": "another-long-password", "current_password": PASSWORD})
+    assert changed.status == 200, changed.body
+    assert_error(await api.get(url), 404, 1002, f"GET {FEED_ROUTE}")
+    assert (await app.db.fetch_all("SELECT user_id FROM calendar_feeds WHERE user_id = %s", (user.id,))) == []
+
+    token = await api.token("feed-owner@example.com", "another-long-password")
+    url, _ = await new_feed(api, token)
+    _, admin = await user_with_token(app, role="admin")
+    disabled = await api.patch(f"/v1/users/{user.id}", token=admin, json={"disabled": True})
+    assert disabled.status == 200, disabled.body
+    assert_error(await api.get(url), 404, 1002, f"GET {FEED_ROUTE}")
+    enabled = await api.patch(f"/v1/users/{user.id}", token=admin, json={"disabled": False})
+    assert enabled.status == 200
+    assert_error(await api.get(url), 404, 1002, f"GET {FEED_ROUTE}")  # revoked, not only hidden
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_feed_token_is_in_no_log_line(api, app, caplog):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    await due_item(api, token, pet["id"], 3)
+    caplog.set_level(logging.DEBUG)
+    url, feed_token = await new_feed(api, token)
+    ok = await api.get(url)
+    assert ok.status == 200
+    assert (await api.get(url, headers={"If-None-Match": ok.headers["ETag"]})).status == 304
+    assert (await api.request("OPTIONS", url)).status == 204
+    head = await api.request("HEAD", url)
+    assert (head.status, head.raw, head.headers["ETag"]) == (200, b"", ok.headers["ETag"])
+    assert (await api.delete("/v1/users/me/calendar", token=token)).status == 200
+    gone = await api.get(url)
+    assert_error(gone, 404, 1002, f"GET {FEED_ROUTE}")
+    assert feed_token.encode() not in gone.raw
+
+    access = [r for r in caplog.records if r.name == "pet_api.access"]
+    assert [(r.method, r.path, r.status) for r in access if r.path == FEED_ROUTE] == [  # type: ignore[attr-defined]
+        ("GET", FEED_ROUTE, 200), ("GET", FEED_ROUTE, 304), ("OPTIONS", FEED_ROUTE, 204), ("HEAD", FEED_ROUTE, 200),
+        ("GET", FEED_ROUTE, 404)]
+    for record in caplog.records:
+        assert feed_token not in record.getMessage()
+        assert feed_token not in repr(record.__dict__), record.__dict__
