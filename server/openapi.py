@@ -28,6 +28,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "Conflict (1005); 1010: a request with the same Idempotency-Key is still running, see Retry-After",
     410: "Gone: the resource can no longer be used (e.g. an expired invitation); nothing was changed",
     412: "Precondition failed: If-Match is not the current ETag; nothing was written",
+    410: "Gone: the sync cursor is older than the change log's retention (1012); sync again from the start",
     413: "Request body too large",
     415: "Unsupported media type: send application/json",
     422: "Idempotency-Key reused with a different method, path or body (1011); nothing was done",
