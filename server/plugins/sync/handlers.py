@@ -1,0 +1,118 @@
+"""GET /v1/sync (delta sync with an opaque cursor) and GET /v1/events (the same changes as server-sent events)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.iostream
+
+from server.auth import Principal, require_scopes
+from server.declare import operation
+from server.errors import APIError, ServiceUnavailable
+from server.handlers.base import BaseHandler, dumps, header, preferred_language
+from server.plugins.sync.cursor import Position
+from server.plugins.sync.models import EventsQuery, SyncChangeModel, SyncPageModel, SyncQuery
+from server.plugins.sync.services import SyncChange, SyncPage, read_changes, visible_pet_ids
+
+EVENT_TYPE = "text/event-stream; charset=utf-8"
+PAGE = 500  # changes per read while a stream catches up
+
+
+class SyncBase(BaseHandler):
+    def position(self, user: Principal, cursor: str | None, field: str = "cursor") -> Position | None:
+        return None if cursor is None else self.application.sync_cursors.load(user.user_id, cursor, field=field)
+
+    async def page(self, user: Principal, position: Position | None, limit: int) -> SyncPage:
+        return await read_changes(self.application.db, user_id=user.user_id, position=position, limit=limit,
+                                  records="records" in self.application.plugin_settings)
+
+    def cursor(self, user: Principal, position: Position) -> str:
+        return self.application.sync_cursors.dump(user.user_id, position)
+
+
+class SyncHandler(SyncBase):
+    @require_scopes("pets:read")
+    @operation(summary="What changed in the caller's pets and records since a cursor (everything, without one)",
+               query=SyncQuery, response=SyncPageModel, errors=(410,))
+    async def get(self, *, query: SyncQuery) -> None:
+        user = self.current_user
+        found = await self.page(user, self.position(user, query.cursor), query.limit)
+        self.send({"changes": [c.as_json() for c in found.changes], "cursor": self.cursor(user, found.position),
+                   "has_more": found.has_more})
+
+
+class EventsHandler(SyncBase):
+    stream: Any = None
+
+    @require_scopes("pets:read")
+    @operation(summary="The caller's changes as server-sent events: what follows the cursor (Last-Event-ID), then "
+                       "live changes", query=EventsQuery, response=SyncChangeModel, errors=(410,),
+               media_type="text/event-stream",
+               schema={"type": "string", "description": "id: <cursor>, event: change, data: one sync change"})
+    async def get(self, *, query: EventsQuery) -> None:
+        user, hub = self.current_user, self.application.events
+        last_id = header(self.request, "Last-Event-ID")
+        position = self.position(user, last_id, "Last-Event-ID") if last_id else self.position(user, query.cursor)
+        if hub.closing:
+            raise ServiceUnavailable("server is restarting", headers={"Retry-After": "1"})
+        pets = await visible_pet_ids(self.application.db, user_id=user.user_id)
+        stream = self.stream = hub.open(user, pets)
+        stream.pending = False  # this first read sees whatever the log holds now
+        try:
+            first = await self.page(user, position, PAGE)  # 400/410 before the stream starts: the usual JSON
+            self.set_header("Content-Type", EVENT_TYPE)
+            self.set_header("Cache-Control", "no-cache")
+            self.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
+            self.write(b"retry: 1000\n\n")
+            await self._follow(user, stream, first)
+        except tornado.iostream.StreamClosedError:
+            pass
+        finally:
+            hub.close(stream)
+            if not self._finished:
+                self.finish()
+
+    async def _follow(self, user: Principal, stream: Any, page: SyncPage | None) -> None:
+        hub = self.application.events
+        position = page.position if page is not None else None
+        while True:
+            if page is not None:
+                for change in page.changes:
+                    self.write(self._event(user, change))
+                stream.pending = page.has_more or stream.pending
+                position = page.position
+            await self.flush()
+            if stream.ended:
+                break
+            if not stream.pending:
+                await stream.wakeup.wait()
+            stream.wakeup.clear()
+            if stream.ended:
+                break
+            if stream.beat_due:
+                stream.beat_due = False
+                self.write(b":\n\n")
+            page = None
+            if stream.pending:
+                stream.pending = False
+                if stream.reload:
+                    stream.reload = False
+                    hub.repoint(stream, await visible_pet_ids(self.application.db, user_id=user.user_id))
+                page = await hub.read(user.user_id, position, PAGE,
+                                      lambda p=position: self.page(user, p, PAGE))  # type: ignore[misc]
+        if stream.error is not None:
+            self.write(self._error_event(stream.error))
+
+    def _event(self, user: Principal, change: SyncChange) -> bytes:
+        return b"id: %s\nevent: change\ndata: %s\n\n" % (self.cursor(user, change.position).encode(),
+                                                        dumps(change.as_json()))
+
+    def _error_event(self, error: APIError) -> bytes:
+        body = {"error_code": error.code,
+                "message": self._message(error, preferred_language(header(self.request, "Accept-Language"))),
+                "request": f"{self.request.method} {self.request.path}"}
+        return b"event: error\ndata: %s\n\n" % dumps(body)
+
+    def on_connection_close(self) -> None:
+        if self.stream is not None:
+            self.stream.end()

@@ -1,0 +1,165 @@
+"""The event streams' fan-out: one poller per worker reads what the change log gained since its last round (one
+query however many streams are open) and wakes only the streams it concerns; each woken stream then reads its
+own page. Streams of one user at one position share that read. Heartbeats, token expiry and revocation, and
+the drain are driven from here too, so an idle stream costs no timer and no task of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from server import periodic
+from server.auth import Principal
+from server.errors import APIError, TokenExpired
+from server.plugins.sync.cursor import Position
+from server.plugins.sync.services import SyncPage, log_head, new_entries
+
+if TYPE_CHECKING:
+    from server.db import Database
+    from server.services.revocations import RevocationCache
+
+log = logging.getLogger("pet_api.sync")
+POLL_BATCH = 10_000  # log entries read per round at most; a longer backlog takes further rounds
+
+
+class Stream:
+    """One open event stream, as the hub sees it."""
+
+    __slots__ = ("beat_due", "ended", "error", "pending", "pets", "reload", "user", "wakeup")
+
+    def __init__(self, user: Principal, pets: set[int]) -> None:
+        self.user = user
+        self.pets = pets  # the pets whose changes wake it (its user's, kept current on membership changes)
+        self.wakeup = asyncio.Event()
+        self.pending = True  # the log may hold something for it: read a page
+        self.reload = False  # its user's memberships changed: reload `pets` before the next read
+        self.beat_due = False
+        self.ended = False
+        self.error: APIError | None = None  # sent as `event: error` before the stream closes
+
+    def wake(self) -> None:
+        self.pending = True
+        self.wakeup.set()
+
+    def end(self, error: APIError | None = None) -> None:
+        """Close the stream at its next turn (with the error event, if any)."""
+        if not self.ended:
+            self.ended, self.error = True, error
+            self.wakeup.set()
+
+
+class EventHub:
+    """The streams of one worker and the poller that feeds them."""
+
+    def __init__(self, *, poll_seconds: float, heartbeat_seconds: float) -> None:
+        self.poll_seconds = poll_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.streams: set[Stream] = set()
+        self.by_user: dict[int, set[Stream]] = {}
+        self.by_pet: dict[int, set[Stream]] = {}
+        self.head = 0
+        self.closing = False
+        self.rounds = 0  # poll queries made (the test of "one query per interval" reads it)
+        self._reads: dict[tuple[int, Position | None, int], asyncio.Future[SyncPage]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, db: Database, revocations: RevocationCache) -> None:
+        """Start polling from the log's current head."""
+        self.head = await log_head(db)
+        self._tasks = [
+            periodic.start_every(lambda: self.poll_seconds, lambda: self.poll(db, revocations),
+                                 lambda exc: log.exception("event poll failed")),
+            periodic.start_every(lambda: self.heartbeat_seconds, self._heartbeat,
+                                 lambda exc: log.exception("heartbeat failed")),
+        ]
+
+    async def stop(self) -> None:
+        self.close_all()
+        for task in self._tasks:
+            await periodic.stop(task)
+        self._tasks = []
+
+    def close_all(self) -> None:
+        """The drain: every stream ends now (clients reconnect elsewhere with their last id); no new one opens."""
+        self.closing = True
+        for stream in list(self.streams):
+            stream.end()
+
+    # ---- streams
+    def open(self, user: Principal, pets: set[int]) -> Stream:
+        stream = Stream(user, pets)
+        self.streams.add(stream)
+        self.by_user.setdefault(user.user_id, set()).add(stream)
+        self._index(stream, pets, add=True)
+        return stream
+
+    def close(self, stream: Stream) -> None:
+        self.streams.discard(stream)
+        self._drop(self.by_user, stream.user.user_id, stream)
+        self._index(stream, stream.pets, add=False)
+
+    def repoint(self, stream: Stream, pets: set[int]) -> None:
+        """The stream's pets after a change of its user's memberships."""
+        self._index(stream, stream.pets - pets, add=False)
+        self._index(stream, pets - stream.pets, add=True)
+        stream.pets = pets
+
+    def _index(self, stream: Stream, pets: set[int], *, add: bool) -> None:
+        for pet_id in pets:
+            if add:
+                self.by_pet.setdefault(pet_id, set()).add(stream)
+            else:
+                self._drop(self.by_pet, pet_id, stream)
+
+    @staticmethod
+    def _drop(index: dict[int, set[Stream]], key: int, stream: Stream) -> None:
+        streams = index.get(key)
+        if streams is not None:
+            streams.discard(stream)
+            if not streams:
+                del index[key]
+
+    async def read(self, user_id: int, position: Position | None, limit: int,
+                   fetch: Callable[[], Awaitable[SyncPage]]) -> SyncPage:
+        """fetch() once for all the streams of a user waiting at the same position."""
+        key = (user_id, position, limit)
+        shared = self._reads.get(key)
+        if shared is None:
+            shared = self._reads[key] = asyncio.ensure_future(fetch())
+            shared.add_done_callback(lambda _: self._reads.pop(key, None))
+        return await asyncio.shield(shared)
+
+    # ---- the rounds
+    async def poll(self, db: Database, revocations: RevocationCache) -> None:
+        """One query for what the log gained; wake the streams it concerns; end those whose token is no longer
+        good (expired, revoked: within the revocation cache's refresh bound)."""
+        if self.streams:
+            self.rounds += 1
+            entries = await new_entries(db, after=self.head, limit=POLL_BATCH)
+            for _seq, pet_id, member in entries:
+                if member is not None:
+                    for stream in self.by_user.get(member, ()):
+                        stream.reload = True
+                        stream.wake()
+                for stream in self.by_pet.get(pet_id, ()) if pet_id is not None else ():
+                    stream.wake()
+            if entries:
+                self.head = entries[-1][0]
+        else:
+            self.head = await log_head(db)
+        now = time.time()
+        for stream in list(self.streams):
+            try:
+                if now >= stream.user.expires_at:
+                    raise TokenExpired()
+                revocations.check(stream.user)
+            except APIError as exc:
+                stream.end(exc)
+
+    async def _heartbeat(self) -> None:
+        for stream in self.streams:
+            stream.beat_due = True
+            stream.wakeup.set()
