@@ -24,7 +24,7 @@ class SyncBase(BaseHandler):
 
     async def page(self, user: Principal, position: Position | None, limit: int) -> SyncPage:
         return await read_changes(self.application.db, user_id=user.user_id, position=position, limit=limit,
-                                  records="records" in self.application.plugin_settings)
+                                  records=any(p.name == "records" for p in self.application.plugins))
 
     def cursor(self, user: Principal, position: Position) -> str:
         return self.application.sync_cursors.dump(user.user_id, position)
