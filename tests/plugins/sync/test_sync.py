@@ -11,6 +11,7 @@ from server.changes import Change
 from server.plugins.sync.services import purge_changes
 from server.services import utcnow
 from tests.factories import assert_error, both_backends, create_pet, user_with_token
+from tests.plugins.sync.client import apply
 
 RECORD = {"kind": "weight", "date": "2024-01-01", "value": 3.5}
 
@@ -35,22 +36,6 @@ async def sync_all(api: Any, token: str, cursor: str | None = None, limit: int =
         cursor = page["cursor"]
         if not page["has_more"]:
             return state, cursor
-
-
-def apply(state: dict[tuple[str, int], Any], changes: list[dict[str, Any]]) -> None:
-    """What a client does with changes: upserts replace, deletes remove (a pet's delete takes its records)."""
-    for change in changes:
-        assert set(change) == {"type", "id", "op", "version", "data"}
-        key = (change["type"], change["id"])
-        if change["op"] == "upsert":
-            assert change["data"]["id"] == change["id"]
-            state[key] = change["data"]
-        else:
-            assert change["op"] == "delete" and change["data"] is None
-            state.pop(key, None)
-            if change["type"] == "pet":
-                for other in [k for k, v in state.items() if k[0] == "record" and v["pet_id"] == change["id"]]:
-                    del state[other]
 
 
 async def what_get_returns(api: Any, token: str) -> dict[tuple[str, int], Any]:
