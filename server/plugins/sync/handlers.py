@@ -43,6 +43,7 @@ class SyncHandler(SyncBase):
 
 class EventsHandler(SyncBase):
     stream: Any = None
+    client_gone = False
 
     @require_scopes("pets:read")
     @operation(summary="The caller's changes as server-sent events: what follows the cursor (Last-Event-ID), then "
@@ -56,21 +57,25 @@ class EventsHandler(SyncBase):
         if hub.closing:
             raise ServiceUnavailable("server is restarting", headers={"Retry-After": "1"})
         pets = await visible_pet_ids(self.application.db, user_id=user.user_id)
-        stream = self.stream = hub.open(user, pets)
+        stream = self.stream = hub.open(user, pets)  # before the first read: no wake-up can fall between
         stream.pending = False  # this first read sees whatever the log holds now
         try:
             first = await self.page(user, position, PAGE)  # 400/410 before the stream starts: the usual JSON
-            self.set_header("Content-Type", EVENT_TYPE)
-            self.set_header("Cache-Control", "no-cache")
-            self.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
-            self.write(b"retry: 1000\n\n")
+        except BaseException:
+            hub.close(stream)
+            raise
+        self.set_header("Content-Type", EVENT_TYPE)
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
+        self.write(b"retry: 1000\n\n")
+        try:
             await self._follow(user, stream, first)
         except tornado.iostream.StreamClosedError:
-            pass
+            self.client_gone = True
         finally:
             hub.close(stream)
-            if not self._finished:
-                self.finish()
+        if not self._finished and not self.client_gone:
+            self.finish()
 
     async def _follow(self, user: Principal, stream: Any, page: SyncPage | None) -> None:
         hub = self.application.events
@@ -114,5 +119,6 @@ class EventsHandler(SyncBase):
         return b"event: error\ndata: %s\n\n" % dumps(body)
 
     def on_connection_close(self) -> None:
+        self.client_gone = True
         if self.stream is not None:
             self.stream.end()

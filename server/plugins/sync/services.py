@@ -57,7 +57,7 @@ async def record_change(tx: Executor, change: Change) -> None:
     if change.pet_id is None:  # account changes: a client learns of them by its token's revocation
         return
     await tx.execute("UPDATE sync_counter SET value = value + 1 WHERE name = 'seq'")
-    member = change.object_id if change.type == "member" else None
+    member = _gains_or_loses(change)
     await tx.execute(
         "INSERT INTO sync_changes (seq, type, object_id, pet_id, user_id, action, created_at)"
         " SELECT value, %s, %s, %s, %s, %s, %s FROM sync_counter WHERE name = 'seq'",
@@ -68,10 +68,18 @@ async def record_change(tx: Executor, change: Change) -> None:
         await _revoke(tx, "pet_id = %s AND user_id = %s", (change.pet_id, change.object_id))
     elif change.type == "member":
         await _grant(tx, pet_id=change.pet_id, user_id=change.object_id)
-    elif change.type == "pet" and change.action == "created":
+    elif member is not None:  # a new pet: its owner
+        await _grant(tx, pet_id=change.pet_id, user_id=member)
+
+
+def _gains_or_loses(change: Change) -> int | None:
+    """The user whose access to the pet this change grants or ends (the log's user_id: it wakes their streams)."""
+    if change.type == "member":
+        return change.object_id
+    if change.type == "pet" and change.action == "created":
         owner = getattr(change.data, "owner_id", None) or change.actor_id
-        if owner is not None:
-            await _grant(tx, pet_id=change.pet_id, user_id=owner)
+        return owner if isinstance(owner, int) else None
+    return None
 
 
 async def _grant(tx: Executor, *, pet_id: int, user_id: int) -> None:
@@ -153,7 +161,7 @@ class _Item:
 async def _log_page(tx: Executor, *, user_id: int, position: Position, limit: int, records: bool) -> SyncPage:
     since = ">=" if position.key is not None else ">"
     rows = await tx.fetch_all(  # the changes made while the user could see the pet (its access spans)
-        "SELECT seq, type, object_id, pet_id, user_id FROM sync_changes c"  # noqa: S608 - fixed operator
+        "SELECT seq, type, object_id, pet_id, user_id, action FROM sync_changes c"  # noqa: S608 - fixed operator
         f" WHERE seq {since} %s AND EXISTS (SELECT 1 FROM sync_access a WHERE a.pet_id = c.pet_id"
         " AND a.user_id = %s AND a.granted_seq <= c.seq AND (a.revoked_seq IS NULL OR a.revoked_seq >= c.seq))"
         " ORDER BY seq LIMIT %s", (position.seq, user_id, limit + 1))
@@ -170,7 +178,8 @@ async def _log_page(tx: Executor, *, user_id: int, position: Position, limit: in
 async def _items(tx: Executor, rows: Sequence[Row], *, user_id: int, position: Position,
                  records: bool) -> list[_Item]:
     """The log rows as objects to send, in order. A change of the caller's own membership (shared, removed, ...)
-    stands for the pet and every record of it: gained access sends them, lost access deletes them."""
+    stands for the pet and every record of it: gained access sends them, lost access deletes them. A group with no
+    item (another member's change) still moves the position past its row."""
     own = [column(r[3], int) for r in rows if r[1] == "member" and r[4] == user_id]
     pet_records: dict[int, list[int]] = {}
     if own and records:
@@ -179,11 +188,12 @@ async def _items(tx: Executor, rows: Sequence[Row], *, user_id: int, position: P
                 f"SELECT id, pet_id FROM records WHERE pet_id IN ({marks}) ORDER BY id", own):  # noqa: S608
             pet_records.setdefault(column(pid, int), []).append(column(rid, int))
     items = []
-    for seq_value, kind, object_id, pet_value, member in rows:
+    for seq_value, kind, object_id, pet_value, member, action in rows:
         seq, pet_id = column(seq_value, int), column(pet_value, int)
-        if kind == "member":
-            group = [("pet", pet_id)] + ([("record", r) for r in pet_records.get(pet_id, [])] if member == user_id
-                                         else [])
+        if kind == "member" and member == user_id:
+            group = [("pet", pet_id)] + [("record", r) for r in pet_records.get(pet_id, [])]
+        elif kind == "member":  # another member: the caller's copy changes only when the owner does
+            group = [("pet", pet_id)] if action == "transferred" else []
         elif kind in ("pet", "record"):
             group = [(str(kind), column(object_id, int))]
         else:

@@ -60,7 +60,7 @@ class Writer(threading.Thread):
 
 
 def sync_page(port: int, token: str, cursor: str | None, limit: int = 100) -> dict[str, Any]:
-    reply = get(port, "/v1/sync?limit=%d" % limit + (f"&cursor={cursor}" if cursor else ""), token=token)
+    reply = get(port, f"/v1/sync?limit={limit}" + (f"&cursor={cursor}" if cursor else ""), token=token)
     assert reply.status == 200, reply.body
     data: dict[str, Any] = reply.json()["data"]
     return data

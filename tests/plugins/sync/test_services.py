@@ -30,9 +30,9 @@ async def test_concurrent_writers_never_leave_a_gap_behind_a_reader(app):
 
     async def writer(n: int) -> None:
         for i in range(WRITES_EACH):
-            async def write(tx):  # a slow transaction: other writers queue behind its counter row
+            async def write(tx, hold=0.001 * ((n + i) % 3)):  # a slow transaction: others queue behind its counter
                 await app.changes.emit(tx, Change("pet", "updated", pet_id, user.id, pet_id=pet_id))
-                await asyncio.sleep(0.001 * ((n + i) % 3))
+                await asyncio.sleep(hold)
             await app.db.run_transaction(write)
 
     seen: list[int] = []

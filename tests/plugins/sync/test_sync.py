@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from server.changes import Change
 from server.plugins.sync.services import purge_changes
 from server.services import utcnow
 from tests.factories import assert_error, both_backends, create_pet, user_with_token
-from tests.plugins.sync.client import apply
+from tests.plugins.sync.client import apply, share, unshare
 
 RECORD = {"kind": "weight", "date": "2024-01-01", "value": 3.5}
 
@@ -53,25 +52,6 @@ async def add_record(api: Any, token: str, pet_id: int, **fields: Any) -> dict[s
     response = await api.post(f"/v1/pets/{pet_id}/records", token=token, json={**RECORD, **fields})
     assert response.status == 201, response.body
     return response.body["data"]
-
-
-async def share(app: Any, *, pet_id: int, user_id: int, owner_id: int, role: str = "viewer") -> None:
-    """A membership as the sharing service writes it: the row and its Change, in one transaction."""
-
-    async def write(tx: Any) -> None:
-        await tx.execute("INSERT INTO pet_members (pet_id, user_id, role, since) VALUES (%s, %s, %s, %s)",
-                         (pet_id, user_id, role, utcnow()))
-        await app.changes.emit(tx, Change("member", "shared", user_id, owner_id, pet_id=pet_id))
-
-    await app.db.run_transaction(write)
-
-
-async def unshare(app: Any, *, pet_id: int, user_id: int, owner_id: int) -> None:
-    async def write(tx: Any) -> None:
-        await tx.execute("DELETE FROM pet_members WHERE pet_id = %s AND user_id = %s", (pet_id, user_id))
-        await app.changes.emit(tx, Change("member", "removed", user_id, owner_id, pet_id=pet_id))
-
-    await app.db.run_transaction(write)
 
 
 @both_backends
