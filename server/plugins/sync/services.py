@@ -18,8 +18,7 @@ from typing import Any
 from server.changes import Change
 from server.db import Executor, Row, column, nullable
 from server.errors import SyncCursorExpired
-from server.plugins.pets.services import ROW as PET_ROW
-from server.plugins.pets.services import Pet
+from server.plugins.pets.pet import MEMBER_ROW, Pet
 from server.plugins.records.services import Record
 from server.plugins.records.services import row as record_row
 from server.plugins.sync.cursor import SNAPSHOT_TYPES, Position
@@ -257,13 +256,14 @@ async def _listing_page(tx: Executor, *, user_id: int, position: Position, limit
 
 
 async def _pets(tx: Executor, *, user_id: int, where: str, ids: list[int], limit: int | None = None) -> list[Pet]:
-    """The user's pets (with the user's role) whose id is `IN` ids or `>` ids[0], by id."""
+    """The user's pets (with the user's role) whose id is `IN` ids or `>` ids[0], by id. Memberships only, for
+    pets:admin callers too (not access.member_join's every-pet LEFT JOIN): the log's access spans follow them."""
     cond = f"{where} ({', '.join(['%s'] * len(ids))})" if where.endswith("IN") else f"{where} %s"
     tail, args = ("", ()) if limit is None else (" LIMIT %s", (limit,))
     rows = await tx.fetch_all(
-        f"SELECT {PET_ROW}, pet_members.role FROM pets JOIN pet_members ON pet_members.pet_id = pets.id"  # noqa: S608
+        f"SELECT {MEMBER_ROW} FROM pets JOIN pet_members ON pet_members.pet_id = pets.id"  # noqa: S608
         f" AND pet_members.user_id = %s WHERE {cond} ORDER BY pets.id{tail}", (user_id, *ids, *args))
-    return [Pet.from_json(column(r[0], str), role=column(r[1], str)) for r in rows]  # type: ignore[call-arg]
+    return [Pet.from_json(column(r[0], str)) for r in rows]
 
 
 async def _records(tx: Executor, *, user_id: int, ids: list[int] | None = None, after: int = 0,
