@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import tornado.iostream
 
@@ -11,6 +11,7 @@ from server.declare import operation
 from server.errors import APIError, ServiceUnavailable
 from server.handlers.base import BaseHandler, dumps, header, preferred_language
 from server.plugins.sync.cursor import Position
+from server.plugins.sync.hub import Stream
 from server.plugins.sync.models import EventsQuery, SyncChangeModel, SyncPageModel, SyncQuery
 from server.plugins.sync.services import SyncChange, SyncPage, read_changes, visible_pet_ids
 
@@ -41,8 +42,17 @@ class SyncHandler(SyncBase):
                    "has_more": found.has_more})
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A page as event-stream bytes: rendered once for all the streams of a user at one position."""
+
+    position: Position
+    has_more: bool
+    events: bytes
+
+
 class EventsHandler(SyncBase):
-    stream: Any = None
+    stream: Stream | None = None
     client_gone = False
 
     @require_scopes("pets:read")
@@ -56,11 +66,12 @@ class EventsHandler(SyncBase):
         position = self.position(user, last_id, "Last-Event-ID") if last_id else self.position(user, query.cursor)
         if hub.closing:
             raise ServiceUnavailable("server is restarting", headers={"Retry-After": "1"})
-        pets = await visible_pet_ids(self.application.db, user_id=user.user_id)
-        stream = self.stream = hub.open(user, pets)  # before the first read: no wake-up can fall between
+        pets = await hub.shared(("pets", user.user_id), lambda: visible_pet_ids(self.application.db,
+                                                                                user_id=user.user_id))
+        stream = self.stream = hub.open(user, set(pets))  # before the first read: no wake-up can fall between
         stream.pending = False  # this first read sees whatever the log holds now
-        try:
-            first = await self.page(user, position, PAGE)  # 400/410 before the stream starts: the usual JSON
+        try:  # 400/410 before the stream starts: the usual JSON
+            first = await self._read(user, position)
         except BaseException:
             hub.close(stream)
             raise
@@ -77,19 +88,25 @@ class EventsHandler(SyncBase):
         if not self._finished and not self.client_gone:
             self.finish()
 
-    async def _follow(self, user: Principal, stream: Any, page: SyncPage | None) -> None:
+    async def _read(self, user: Principal, position: Position | None) -> Rendered:
+        async def fetch() -> Rendered:
+            page = await self.page(user, position, PAGE)
+            return Rendered(page.position, page.has_more, b"".join(self._event(user, c) for c in page.changes))
+
         hub = self.application.events
-        position = page.position if page is not None else None
+        # Keyed by the poller's head too: a stream woken by a change must not join a read begun before it.
+        rendered: Rendered = await hub.shared(("page", user.user_id, position, hub.head), fetch)
+        return rendered
+
+    async def _follow(self, user: Principal, stream: Stream, page: Rendered) -> None:
+        """Write pages as they come; wait for the hub's wake-up (a change for this user, a heartbeat, the end)."""
+        hub = self.application.events
+        position = page.position
+        stream.pending = page.has_more
+        self.write(page.events)
         while True:
-            if page is not None:
-                for change in page.changes:
-                    self.write(self._event(user, change))
-                stream.pending = page.has_more or stream.pending
-                position = page.position
             await self.flush()
-            if stream.ended:
-                break
-            if not stream.pending:
+            if not stream.pending and not stream.ended:
                 await stream.wakeup.wait()
             stream.wakeup.clear()
             if stream.ended:
@@ -97,20 +114,24 @@ class EventsHandler(SyncBase):
             if stream.beat_due:
                 stream.beat_due = False
                 self.write(b":\n\n")
-            page = None
             if stream.pending:
                 stream.pending = False
-                if stream.reload:
-                    stream.reload = False
-                    hub.repoint(stream, await visible_pet_ids(self.application.db, user_id=user.user_id))
-                page = await hub.read(user.user_id, position, PAGE,
-                                      lambda p=position: self.page(user, p, PAGE))  # type: ignore[misc]
+                try:
+                    if stream.reload:
+                        stream.reload = False
+                        hub.repoint(stream, await visible_pet_ids(self.application.db, user_id=user.user_id))
+                    page = await self._read(user, position)
+                except APIError as exc:  # the database went away: the client reconnects, with its last id
+                    stream.end(exc)
+                    break
+                self.write(page.events)
+                position, stream.pending = page.position, stream.pending or page.has_more
         if stream.error is not None:
             self.write(self._error_event(stream.error))
 
     def _event(self, user: Principal, change: SyncChange) -> bytes:
         return b"id: %s\nevent: change\ndata: %s\n\n" % (self.cursor(user, change.position).encode(),
-                                                        dumps(change.as_json()))
+                                                          dumps(change.as_json()))
 
     def _error_event(self, error: APIError) -> bytes:
         body = {"error_code": error.code,

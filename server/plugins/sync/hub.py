@@ -9,19 +9,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from server import periodic
 from server.auth import Principal
 from server.errors import APIError, TokenExpired
-from server.plugins.sync.cursor import Position
-from server.plugins.sync.services import SyncPage, log_head, new_entries
+from server.plugins.sync.services import log_head, new_entries
 
 if TYPE_CHECKING:
     from server.db import Database
     from server.services.revocations import RevocationCache
 
 log = logging.getLogger("pet_api.sync")
+T = TypeVar("T")
 POLL_BATCH = 10_000  # log entries read per round at most; a longer backlog takes further rounds
 
 
@@ -63,7 +63,7 @@ class EventHub:
         self.head = 0
         self.closing = False
         self.rounds = 0  # poll queries made (the test of "one query per interval" reads it)
-        self._reads: dict[tuple[int, Position | None, int], asyncio.Future[SyncPage]] = {}
+        self._reads: dict[tuple[object, ...], asyncio.Future[Any]] = {}  # key -> the read in progress
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, db: Database, revocations: RevocationCache) -> None:
@@ -122,10 +122,9 @@ class EventHub:
             if not streams:
                 del index[key]
 
-    async def read(self, user_id: int, position: Position | None, limit: int,
-                   fetch: Callable[[], Awaitable[SyncPage]]) -> SyncPage:
-        """fetch() once for all the streams of a user waiting at the same position."""
-        key = (user_id, position, limit)
+    async def shared(self, key: tuple[object, ...], fetch: Callable[[], Awaitable[T]]) -> T:
+        """fetch() once for every stream asking for the same key meanwhile: a user's streams at one position share
+        a page (after a drain elsewhere they come back at once, mostly from the same last event)."""
         shared = self._reads.get(key)
         if shared is None:
             shared = self._reads[key] = asyncio.ensure_future(fetch())

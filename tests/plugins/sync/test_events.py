@@ -148,7 +148,7 @@ async def test_the_drain_ends_every_stream_at_once_and_refuses_new_ones(app, api
     _, token = await user_with_token(app)
     streams = [await stream(base_url, token) for _ in range(20)]
     app.begin_drain()
-    ends = await asyncio.gather(*(s.next(wait=2) for s in streams))
+    ends = await asyncio.gather(*(s.next_change(wait=2) for s in streams))
     assert ends == [{}] * 20
     late = await EventStream.open(base_url, token=token)
     assert late.status == 503
