@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import tornado.iostream
@@ -66,9 +67,8 @@ class EventsHandler(SyncBase):
         position = self.position(user, last_id, "Last-Event-ID") if last_id else self.position(user, query.cursor)
         if hub.closing:
             raise ServiceUnavailable("server is restarting", headers={"Retry-After": "1"})
-        pets = await hub.shared(("pets", user.user_id), lambda: visible_pet_ids(self.application.db,
-                                                                                user_id=user.user_id))
-        stream = self.stream = hub.open(user, set(pets))  # before the first read: no wake-up can fall between
+        # Registered before the first read, so no wake-up can fall between the two.
+        stream = self.stream = hub.open(user, set(await self._pets(user)))
         stream.pending = False  # this first read sees whatever the log holds now
         try:  # 400/410 before the stream starts: the usual JSON
             first = await self._read(user, position)
@@ -88,6 +88,12 @@ class EventsHandler(SyncBase):
         if not self._finished and not self.client_gone:
             self.finish()
 
+    async def _pets(self, user: Principal) -> set[int]:
+        """The pets whose changes wake the user's streams: read once for all of them opening at once."""
+        hub = self.application.events
+        return await hub.shared(("pets", user.user_id, hub.head),
+                                lambda: visible_pet_ids(self.application.db, user_id=user.user_id))
+
     async def _read(self, user: Principal, position: Position | None) -> Rendered:
         async def fetch() -> Rendered:
             page = await self.page(user, position, PAGE)
@@ -106,9 +112,7 @@ class EventsHandler(SyncBase):
         self.write(page.events)
         while True:
             await self.flush()
-            if not stream.pending and not stream.ended:
-                await stream.wakeup.wait()
-            stream.wakeup.clear()
+            await stream.wait()
             if stream.ended:
                 break
             if stream.beat_due:
@@ -117,11 +121,12 @@ class EventsHandler(SyncBase):
             if stream.pending:
                 stream.pending = False
                 try:
-                    if stream.reload:
-                        stream.reload = False
-                        hub.repoint(stream, await visible_pet_ids(self.application.db, user_id=user.user_id))
                     page = await self._read(user, position)
-                except APIError as exc:  # the database went away: the client reconnects, with its last id
+                except ServiceUnavailable:  # the pool is busy or the database away: try again next round
+                    stream.pending = True
+                    await asyncio.sleep(hub.poll_seconds)
+                    continue
+                except APIError as exc:  # e.g. 410: the log was purged past this stream while it lagged
                     stream.end(exc)
                     break
                 self.write(page.events)

@@ -28,27 +28,44 @@ POLL_BATCH = 10_000  # log entries read per round at most; a longer backlog take
 class Stream:
     """One open event stream, as the hub sees it."""
 
-    __slots__ = ("beat_due", "ended", "error", "pending", "pets", "reload", "user", "wakeup")
+    __slots__ = ("beat_due", "ended", "error", "pending", "pets", "user", "waiter")
 
     def __init__(self, user: Principal, pets: set[int]) -> None:
         self.user = user
-        self.pets = pets  # the pets whose changes wake it (its user's, kept current on membership changes)
-        self.wakeup = asyncio.Event()
+        self.pets = pets  # the pets whose changes wake it (its user's; a pet they gain is added by the poller)
+        self.waiter: asyncio.Future[None] | None = None  # a bare future, lighter than an Event per stream
         self.pending = True  # the log may hold something for it: read a page
-        self.reload = False  # its user's memberships changed: reload `pets` before the next read
         self.beat_due = False
         self.ended = False
         self.error: APIError | None = None  # sent as `event: error` before the stream closes
 
+    async def wait(self) -> None:
+        """Until the next wake-up (returns at once when something is due)."""
+        if self.pending or self.beat_due or self.ended:
+            return
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+
+    def _notify(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
     def wake(self) -> None:
         self.pending = True
-        self.wakeup.set()
+        self._notify()
+
+    def beat(self) -> None:
+        self.beat_due = True
+        self._notify()
 
     def end(self, error: APIError | None = None) -> None:
         """Close the stream at its next turn (with the error event, if any)."""
         if not self.ended:
             self.ended, self.error = True, error
-            self.wakeup.set()
+            self._notify()
 
 
 class EventHub:
@@ -101,11 +118,12 @@ class EventHub:
         self._drop(self.by_user, stream.user.user_id, stream)
         self._index(stream, stream.pets, add=False)
 
-    def repoint(self, stream: Stream, pets: set[int]) -> None:
-        """The stream's pets after a change of its user's memberships."""
-        self._index(stream, stream.pets - pets, add=False)
-        self._index(stream, pets - stream.pets, add=True)
-        stream.pets = pets
+    def _gained(self, stream: Stream, pet_id: int) -> None:
+        """A pet the stream's user was given (created, shared): its later changes wake the stream too. A pet they
+        lose stays in the index until the stream closes: a needless wake-up at worst, never a missed one."""
+        if pet_id not in stream.pets:
+            stream.pets.add(pet_id)
+            self.by_pet.setdefault(pet_id, set()).add(stream)
 
     def _index(self, stream: Stream, pets: set[int], *, add: bool) -> None:
         for pet_id in pets:
@@ -139,9 +157,9 @@ class EventHub:
             self.rounds += 1
             entries = await new_entries(db, after=self.head, limit=POLL_BATCH)
             for _seq, pet_id, member in entries:
-                if member is not None:
+                if member is not None and pet_id is not None:
                     for stream in self.by_user.get(member, ()):
-                        stream.reload = True
+                        self._gained(stream, pet_id)
                         stream.wake()
                 for stream in self.by_pet.get(pet_id, ()) if pet_id is not None else ():
                     stream.wake()
@@ -160,5 +178,4 @@ class EventHub:
 
     async def _heartbeat(self) -> None:
         for stream in self.streams:
-            stream.beat_due = True
-            stream.wakeup.set()
+            stream.beat()
