@@ -30,11 +30,11 @@ class PetsHandler(BaseHandler):
 
 class PetHandler(BaseHandler):
     @require_scopes("pets:read")
-    @operation(summary="One pet", response=Pet, headers={"ETag": "version tag for If-Match"})
+    @operation(summary="One pet", response=Pet, headers={"ETag": "version tag for If-Match and If-None-Match"},
+               cached=True)
     async def get(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        self.set_header("ETag", pet.etag)
-        self.send(pet)
+        self.send(pet, etag=pet.etag)
 
     @require_scopes("pets:write")
     @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since", body=PetUpdate,

@@ -40,12 +40,12 @@ class RecordsHandler(BaseHandler):
 
 class RecordHandler(BaseHandler):
     @require_scopes("pets:read")
-    @operation(summary="One health record", response=Record, headers={"ETag": "version tag for If-Match"})
+    @operation(summary="One health record", response=Record,
+               headers={"ETag": "version tag for If-Match and If-None-Match"}, cached=True)
     async def get(self, pet_id: str, record_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
         record = await get_record(self.application.db, pet_id=pet.id, record_id=id_param(record_id))
-        self.set_header("ETag", record.etag)
-        self.send(record)
+        self.send(record, etag=record.etag)
 
     @require_scopes("pets:write")
     @operation(summary="Change a record's note, value, due date or completion; with If-Match only if unchanged since",
