@@ -47,9 +47,12 @@ ERROR_SCHEMA = {
         "trace": {"type": "string", "description": "only when debug is on"},
     },
 }
-PAGE_SCHEMA = {"type": "object", "required": ["limit", "offset", "total"], "properties": {
+PAGE_SCHEMA = {"type": "object", "required": ["limit", "offset", "total", "next_cursor"], "properties": {
     "limit": {"type": "integer"}, "offset": {"type": "integer"},
-    "total": {"type": "integer", "description": "rows matching the filters, ignoring limit and offset"}}}
+    "total": {"type": "integer", "description": "rows matching the filters, ignoring limit and offset"},
+    "next_cursor": {"type": ["string", "null"],
+                    "description": "pass as `cursor` for the next page (with the same sort and filters); null on the "
+                                   "last page"}}}
 # Any value is accepted: one that names no current version (a stale tag, or not a tag at all) is 412.
 # Weak tags (W/"v3") count too, since a proxy that compresses responses may weaken the ETag it passes on.
 IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},

@@ -24,8 +24,8 @@ class PetsHandler(BaseHandler):
     @operation(summary="List the pets the caller is a member of, with their role (all pets with pets:admin)",
                query=PetListQuery, response=list[Pet], paginated=True)
     async def get(self, *, query: PetListQuery) -> None:
-        pets, total = await list_pets(self.application.db, user=self.current_user, query=query)
-        self.send(pets, page=page(query.limit, query.offset, total))
+        found = await list_pets(self.application.db, user=self.current_user, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))
 
 
 class PetHandler(BaseHandler):

@@ -23,8 +23,8 @@ class RecordsHandler(BaseHandler):
     @operation(summary="List a pet's health records", query=RecordListQuery, response=list[Record], paginated=True)
     async def get(self, pet_id: str, *, query: RecordListQuery) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        records, total = await list_records(self.application.db, pet_id=pet.id, query=query)
-        self.send(records, page=page(query.limit, query.offset, total))
+        found = await list_records(self.application.db, pet_id=pet.id, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))
 
     @require_scopes("pets:write")
     @operation(summary="Add a health record to a pet", body=RecordCreate, status=201, response=Record,
