@@ -14,6 +14,7 @@ import pytest
 from server.services import encode_cursor
 from tests.factories import assert_error, both_backends, create_pet, user_with_token
 
+
 @pytest.fixture
 def config_overrides() -> dict[str, Any]:
     return {"db_statement_timeout": 60}  # the 200,000-pet lists count every pet on each page
