@@ -220,7 +220,7 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         if etag or page is not None:
             self.set_header("ETag", etag if isinstance(etag, str) else content_tag(raw))
-            if status == 200 and self.request.method == "GET" and self.check_etag_header():
+            if status == 200 and self.request.method in ("GET", "HEAD") and self.check_etag_header():
                 self.set_status(304)
                 self.finish()
                 return

@@ -78,6 +78,10 @@ class EventsHandler(SyncBase):
         self.set_header("Content-Type", EVENT_TYPE)
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
+        if self.request.method == "HEAD":  # the answer's head only: no stream to keep open
+            hub.close(stream)
+            self.finish()
+            return
         self.write(b"retry: 1000\n\n")
         try:
             await self._follow(user, stream, first)

@@ -142,6 +142,17 @@ async def test_errors_before_the_stream_starts_are_the_usual_json(app, api, http
                                     "request": "GET /v1/events"}
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_head_answers_the_streams_head_and_ends(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    response = await api.request("HEAD", "/v1/events", token=token)
+    assert (response.status, response.raw) == (200, b"")
+    assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert app.events.streams == set()
+    refused = await api.request("HEAD", "/v1/events?cursor=forged", token=token)
+    assert (refused.status, refused.raw) == (400, b"")
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_the_drain_ends_every_stream_at_once_and_refuses_new_ones(app, api, http_server, base_url):
