@@ -164,3 +164,18 @@ async def test_the_drain_ends_every_stream_at_once_and_refuses_new_ones(app, api
     late = await EventStream.open(base_url, token=token)
     assert late.status == 503
     assert (await late.body())["error_code"] == 1008
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_stream_ends_with_an_error_event_when_its_token_expires(app, api, http_server, base_url):
+    user, _ = await user_with_token(app)
+    short = app.tokens.issue(user.id, ["pets:read"])
+    events = await stream(base_url, short.token)
+    app.tokens.token_expiration = 1  # tokens issued from now on live 1 s
+    expiring = app.tokens.issue(user.id, ["pets:read"])
+    short_events = await stream(base_url, expiring.token)
+    assert await short_events.next_change(wait=10) == {"event": "error", "data": {
+        "error_code": 10032, "message": "token is expired", "request": "GET /v1/events"}}
+    assert await short_events.next() == {}
+    assert await events.next(wait=1) == {"comment": ""}  # the other token's stream goes on
+    events.close()
