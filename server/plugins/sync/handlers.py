@@ -14,7 +14,7 @@ from server.handlers.base import BaseHandler, dumps, header, preferred_language
 from server.plugins.sync.cursor import Position
 from server.plugins.sync.hub import Stream
 from server.plugins.sync.models import EventsQuery, SyncChangeModel, SyncPageModel, SyncQuery
-from server.plugins.sync.services import SyncChange, SyncPage, read_changes, visible_pet_ids
+from server.plugins.sync.services import SyncChange, SyncPage, log_head, read_changes, visible_pet_ids
 
 EVENT_TYPE = "text/event-stream; charset=utf-8"
 PAGE = 500  # changes per read while a stream catches up
@@ -68,7 +68,8 @@ class EventsHandler(SyncBase):
         if hub.closing:
             raise ServiceUnavailable("server is restarting", headers={"Retry-After": "1"})
         # Registered before the first read, so no wake-up can fall between the two.
-        stream = self.stream = hub.open(user, set(await self._pets(user)))
+        head = hub.head if hub.streams else await log_head(self.application.db)
+        stream = self.stream = hub.open(user, set(await self._pets(user)), head)
         stream.pending = False  # this first read sees whatever the log holds now
         try:  # 400/410 before the stream starts: the usual JSON
             first = await self._read(user, position)

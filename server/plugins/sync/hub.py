@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from server import periodic
 from server.auth import Principal
 from server.errors import APIError, TokenExpired
-from server.plugins.sync.services import log_head, new_entries
+from server.plugins.sync.services import new_entries
 
 if TYPE_CHECKING:
     from server.db import Database
@@ -84,8 +84,7 @@ class EventHub:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, db: Database, revocations: RevocationCache) -> None:
-        """Start polling from the log's current head."""
-        self.head = await log_head(db)
+        """Start the rounds (they query nothing while no stream is open: an idle worker's pool stays idle)."""
         self._tasks = [
             periodic.start_every(lambda: self.poll_seconds, lambda: self.poll(db, revocations),
                                  lambda exc: log.exception("event poll failed")),
@@ -106,7 +105,10 @@ class EventHub:
             stream.end()
 
     # ---- streams
-    def open(self, user: Principal, pets: set[int]) -> Stream:
+    def open(self, user: Principal, pets: set[int], head: int) -> Stream:
+        """Register a stream; `head`: the log's head read before its first page (the poller resumes from there when
+        it was idle, so nothing committed after that read goes unnoticed)."""
+        self.head = head if not self.streams else min(self.head, head)
         stream = Stream(user, pets)
         self.streams.add(stream)
         self.by_user.setdefault(user.user_id, set()).add(stream)
@@ -153,20 +155,19 @@ class EventHub:
     async def poll(self, db: Database, revocations: RevocationCache) -> None:
         """One query for what the log gained; wake the streams it concerns; end those whose token is no longer
         good (expired, revoked: within the revocation cache's refresh bound)."""
-        if self.streams:
-            self.rounds += 1
-            entries = await new_entries(db, after=self.head, limit=POLL_BATCH)
-            for _seq, pet_id, member in entries:
-                if member is not None and pet_id is not None:
-                    for stream in self.by_user.get(member, ()):
-                        self._gained(stream, pet_id)
-                        stream.wake()
-                for stream in self.by_pet.get(pet_id, ()) if pet_id is not None else ():
+        if not self.streams:
+            return
+        self.rounds += 1
+        entries = await new_entries(db, after=self.head, limit=POLL_BATCH)
+        for _seq, pet_id, member in entries:
+            if member is not None and pet_id is not None:
+                for stream in self.by_user.get(member, ()):
+                    self._gained(stream, pet_id)
                     stream.wake()
-            if entries:
-                self.head = entries[-1][0]
-        else:
-            self.head = await log_head(db)
+            for stream in self.by_pet.get(pet_id, ()) if pet_id is not None else ():
+                stream.wake()
+        if entries:
+            self.head = max(self.head, entries[-1][0])
         now = time.time()
         for stream in list(self.streams):
             try:
