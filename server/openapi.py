@@ -26,9 +26,9 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "Forbidden: the token lacks a required scope",
     404: "Not found (also another user's resource); 1007 when the path matches no route",
     409: "Conflict (1005); 1010: a request with the same Idempotency-Key is still running, see Retry-After",
-    410: "Gone: the resource can no longer be used (e.g. an expired invitation); nothing was changed",
+    410: "Gone: the resource can no longer be used (e.g. an expired invitation), or the sync cursor is older than "
+         "the change log's retention (1012: sync again from the start); nothing was changed",
     412: "Precondition failed: If-Match is not the current ETag; nothing was written",
-    410: "Gone: the sync cursor is older than the change log's retention (1012); sync again from the start",
     413: "Request body too large",
     415: "Unsupported media type: send application/json",
     422: "Idempotency-Key reused with a different method, path or body (1011); nothing was done",
@@ -47,12 +47,12 @@ ERROR_SCHEMA = {
         "trace": {"type": "string", "description": "only when debug is on"},
     },
 }
-PAGE_SCHEMA = {"type": "object", "required": ["limit", "offset", "total", "next_cursor"], "properties": {
+PAGE_SCHEMA = {"type": "object", "required": ["limit", "offset", "total"], "properties": {
     "limit": {"type": "integer"}, "offset": {"type": "integer"},
     "total": {"type": "integer", "description": "rows matching the filters, ignoring limit and offset"},
     "next_cursor": {"type": ["string", "null"],
                     "description": "pass as `cursor` for the next page (with the same sort and filters); null on the "
-                                   "last page"}}}
+                                   "last page; absent on the lists that take offset only"}}}
 # Any value is accepted: one that names no current version (a stale tag, or not a tag at all) is 412.
 # Weak tags (W/"v3") count too, since a proxy that compresses responses may weaken the ETag it passes on.
 IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},

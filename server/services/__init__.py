@@ -108,8 +108,9 @@ def _cursor_key(key: Key, value: object) -> object:
     raise ValueError(f"bad {key.attr}")
 
 
-async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Params, sort: Sort, sort_name: str,
-                     limit: int, offset: int, cursor: str | None, decode: Callable[[str], T]) -> Found[T]:
+async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Params, limit: int, offset: int,
+                     decode: Callable[[str], T], sort: Sort | None = None, sort_name: str = "",
+                     cursor: str | None = None, order: str | None = None) -> Found[T]:
     """A page of `table`'s rows matching `where` (one json_row column, decoded), the total of matches and the cursor
     of the next page: from `offset`, or after the row a `cursor` names (then a deep page costs what the first does).
 
@@ -118,7 +119,8 @@ async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Pa
     the end has no row to carry the total, so it is counted apart. One row more than the page says whether
     another page follows."""
     page_where, page_args = where, tuple(args)
-    if cursor is not None:
+    order_by = sort.order if sort is not None else order  # `order` alone: a list that takes offset only (yet)
+    if cursor is not None and sort is not None:
         if offset:
             raise InvalidParameter("offset and cursor exclude each other", errors=[{
                 "field": "offset", "message": "must be 0 (or absent) with a cursor"}])
@@ -126,11 +128,11 @@ async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Pa
         page_where, page_args = f"{where} AND {condition}", (*page_args, *after_args)
     rows = await db.fetch_all(
         f"SELECT {row}, (SELECT COUNT(*) FROM {table} WHERE {where}) FROM {table} WHERE {page_where}"  # noqa: S608
-        f" ORDER BY {sort.order} LIMIT %s OFFSET %s", (*args, *page_args, limit + 1, offset))
+        f" ORDER BY {order_by} LIMIT %s OFFSET %s", (*args, *page_args, limit + 1, offset))
     if rows:
         items = [decode(column(r[0], str)) for r in rows[:limit]]
         following = None
-        if len(rows) > limit:
+        if len(rows) > limit and sort is not None:
             following = encode_cursor(sort_name, [getattr(items[-1], k.attr) for k in sort.keys])
         return Found(items, column(rows[0][1], int), following)
     if offset == 0 and cursor is None:
@@ -139,6 +141,8 @@ async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Pa
     return Found([], column(total[0], int) if total else 0, None)
 
 
-def page(limit: int, offset: int, found: Found[Any]) -> dict[str, Any]:
-    """The top-level "page" object of a paginated list."""
+def page(limit: int, offset: int, found: Found[Any] | int) -> dict[str, Any]:
+    """The top-level "page" object of a paginated list (a bare total: a list that takes no cursor yet)."""
+    if isinstance(found, int):
+        return {"limit": limit, "offset": offset, "total": found}
     return {"limit": limit, "offset": offset, "total": found.total, "next_cursor": found.next_cursor}
