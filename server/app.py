@@ -25,8 +25,12 @@ from server.runtime import Runtime
 from server.services.revocations import RevocationCache
 
 if TYPE_CHECKING:
+    import asyncio
+
     from server.openapi import ApiDocument
     from server.plugins.accounts.services.accounts import Accounts
+    from server.plugins.sync.cursor import Cursors
+    from server.plugins.sync.hub import EventHub
 
 log = logging.getLogger("pet_api")
 
@@ -50,6 +54,9 @@ class PetAPI(tornado.web.Application):
 
     accounts: Accounts  # set by the accounts plugin's setup
     api_document: ApiDocument  # set by the core plugin's setup
+    sync_cursors: Cursors  # set by the sync plugin's setup
+    events: EventHub  # set by the sync plugin's setup
+    sync_purge: asyncio.Task[None] | None = None  # started by the sync plugin
 
     def __init__(self, config: Config, plugin_set: PluginSet, db: Database | None = None,
                  runtime: Runtime | None = None) -> None:
@@ -101,6 +108,13 @@ class PetAPI(tornado.web.Application):
         for plugin in self.plugins:
             if plugin.on_start is not None:
                 await plugin.on_start(self)
+
+    def begin_drain(self) -> None:
+        """The drain begins (SIGTERM): plugins end their long-lived responses (event streams) at once, so their
+        clients reconnect elsewhere while the requests in flight finish."""
+        for plugin in self.plugins:
+            if plugin.on_drain is not None:
+                plugin.on_drain(self)
 
     async def shutdown(self) -> None:
         """Stop plugins and background work, then close the database."""

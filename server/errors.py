@@ -82,6 +82,11 @@ class IdempotencyKeyReused(APIError):
                                          "幂等键已用于另一个请求")
 
 
+class SyncCursorExpired(APIError):
+    status, code, message, message_zh = (410, 1012, "sync cursor expired; sync again from the start",
+                                         "同步游标已过期，请从头同步")
+
+
 class TokenInvalid(APIError):
     status, code, message, message_zh = 401, 10031, "token is invalid", "令牌无效"
 
@@ -96,8 +101,8 @@ class TokenRevoked(APIError):
 
 ERROR_CLASSES: tuple[type[APIError], ...] = (
     ServerError, InvalidParameter, NotFound, AuthFailed, Forbidden, Conflict, TooManyRequests,
-    HTTPFailure, ServiceUnavailable, PreconditionFailed, IdempotencyInProgress, IdempotencyKeyReused, TokenInvalid,
-    TokenExpired, TokenRevoked,
+    HTTPFailure, ServiceUnavailable, PreconditionFailed, IdempotencyInProgress, IdempotencyKeyReused,
+    SyncCursorExpired, TokenInvalid, TokenExpired, TokenRevoked,
 )
 
 

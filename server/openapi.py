@@ -26,7 +26,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "Forbidden: the token lacks a required scope",
     404: "Not found (also another user's resource); 1007 when the path matches no route",
     409: "Conflict (1005); 1010: a request with the same Idempotency-Key is still running, see Retry-After",
-    410: "Gone: the resource can no longer be used (e.g. an expired invitation); nothing was changed",
+    410: "Gone: the resource can no longer be used (e.g. an expired invitation), or the sync cursor is older than "
+         "the change log's retention (1012: sync again from the start); nothing was changed",
     412: "Precondition failed: If-Match is not the current ETag; nothing was written",
     413: "Request body too large",
     415: "Unsupported media type: send application/json",
@@ -48,7 +49,10 @@ ERROR_SCHEMA = {
 }
 PAGE_SCHEMA = {"type": "object", "required": ["limit", "offset", "total"], "properties": {
     "limit": {"type": "integer"}, "offset": {"type": "integer"},
-    "total": {"type": "integer", "description": "rows matching the filters, ignoring limit and offset"}}}
+    "total": {"type": "integer", "description": "rows matching the filters, ignoring limit and offset"},
+    "next_cursor": {"type": ["string", "null"],
+                    "description": "pass as `cursor` for the next page (with the same sort and filters); null on the "
+                                   "last page; absent on the lists that take offset only"}}}
 # Any value is accepted: one that names no current version (a stale tag, or not a tag at all) is 412.
 # Weak tags (W/"v3") count too, since a proxy that compresses responses may weaken the ETag it passes on.
 IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
@@ -62,6 +66,11 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                                   "and does nothing more; the same key with another request is 422/1011; while the "
                                   "first request runs, 409/1010. Answers are kept `idempotency_retention_seconds` "
                                   "(24 h); failed requests are not kept, so their retry runs afresh."}
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "The ETag of the answer you hold: while it is still current the answer is 304 with no "
+                                "body (the tag comes from the data, so every instance agrees)."}
+NOT_MODIFIED = {"description": "Not modified: If-None-Match names the current ETag; no body",
+                "headers": {"ETag": {"description": "the current tag", "required": True, "schema": {"type": "string"}}}}
 REPLAYED = {"description": "`true` when this is the stored answer to an earlier request with the same "
                            "Idempotency-Key", "required": False, "schema": {"type": "string", "const": "true"}}
 
@@ -127,6 +136,8 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
         params += [_query_parameter(name, prop, name in required) for name, prop in schema["properties"].items()]
     if op.conditional:
         params.append(IF_MATCH)
+    if op.cached:
+        params.append(IF_NONE_MATCH)
     if op.idempotent:
         params.append(IDEMPOTENCY_KEY)
     return params
@@ -151,6 +162,10 @@ def _success(op: Operation, schemas: _Schemas) -> dict[str, Any]:
                               for name, text in op.headers.items()}
     if op.idempotent:
         success.setdefault("headers", {})["Idempotent-Replayed"] = REPLAYED
+    if op.cached:
+        success.setdefault("headers", {}).setdefault(
+            "ETag", {"description": "tag of this answer, for If-None-Match", "required": True,
+                     "schema": {"type": "string"}})
     return success
 
 
@@ -179,7 +194,8 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         "summary": op.summary,
         "tags": [tag],
         "parameters": _parameters(path, op, schemas),
-        "responses": {str(op.status): _success(op, schemas), **{str(s): schemas.error(s) for s in sorted(statuses)}},
+        "responses": {str(op.status): _success(op, schemas), **({"304": NOT_MODIFIED} if op.cached else {}),
+                      **{str(s): schemas.error(s) for s in sorted(statuses)}},
     }
     if secured:
         out["description"] = ("Requires a bearer token with scope " + ", ".join(f"`{s}`" for s in scopes) + "."

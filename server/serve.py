@@ -58,6 +58,7 @@ async def run_worker(config: Config, runtime: Runtime, sockets: list[socket.sock
         beat.start()  # from the event loop itself: a blocked loop stops the beats
     await stop.wait()
     report(STOPPING)
+    app.begin_drain()
     drained = await server.drain(config.shutdown_timeout)
     await app.shutdown()
     if beat is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import random
 import re
@@ -54,6 +55,11 @@ def id_param(raw: str) -> int:
 def dumps(value: Any) -> bytes:
     """JSON bytes for a response (dataclasses, dates and naive-UTC datetimes included)."""
     return orjson.dumps(value, option=DUMPS_OPTIONS)
+
+
+def content_tag(body: bytes) -> str:
+    """An ETag made from a response body: the same data gives the same tag on every worker and instance."""
+    return '"h' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 def preferred_language(header: str | None) -> str:
@@ -199,16 +205,26 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.route if self.secret else self.request.path
 
     # ---- responses
-    def send(self, data: Any, status: int = 200, *, page: dict[str, int] | None = None) -> None:
-        """Write the success envelope."""
+    def send(self, data: Any, status: int = 200, *, page: dict[str, Any] | None = None,
+             etag: str | bool = False) -> None:
+        """Write the success envelope. etag: the representation's tag (a string, e.g. a version), or True for one
+        made from the body itself (what a list sends: any change to a listed object or to the total changes it);
+        a GET whose If-None-Match names it is answered 304 with no body."""
         body: dict[str, Any] = {"code": status, "data": data, "message": "ok"}
         if page is not None:
             body["page"] = page
         self.set_status(status)
+        raw = dumps(body)
         if self.transaction is not None:  # stored with the effect; the client learns of it after the commit
-            self.held = dumps(body)
+            self.held = raw
             return
-        self.finish(dumps(body))
+        if etag or page is not None:
+            self.set_header("ETag", etag if isinstance(etag, str) else content_tag(raw))
+            if status == 200 and self.request.method in ("GET", "HEAD") and self.check_etag_header():
+                self.set_status(304)
+                self.finish()
+                return
+        self.finish(raw)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs["exc_info"][1] if "exc_info" in kwargs else None

@@ -81,6 +81,7 @@ class Plugin:
     setup: Callable[[PetAPI], None] | None = None  # sync, in make_app: attach objects to the application
     on_start: Hook | None = None  # async, once the database is open
     on_stop: Hook | None = None
+    on_drain: Callable[[Any], None] | None = None  # sync, when the drain begins: end long-lived responses now
     requires: tuple[str, ...] = ()  # plugin names that must be enabled too
     scopes: dict[str, str] = field(default_factory=dict)  # scope -> one-line description
     settings: type[pydantic.BaseModel] | None = None  # validated once at start

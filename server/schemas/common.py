@@ -40,6 +40,9 @@ def _query_int(value: Any) -> Any:
 QueryInt = BeforeValidator(_query_int)  # after the bounds in Annotated[int, Field(...), QueryInt]
 Limit = Annotated[int, Field(ge=1, le=100, description="page size"), QueryInt]
 Offset = Annotated[int, Field(ge=0, le=10_000_000, description="rows to skip"), QueryInt]
+PageCursor = Annotated[str | None, Field(min_length=1, max_length=512, description=(
+    "page.next_cursor of the previous page: the page after it, as cheap deep in the list as at its start "
+    "(instead of offset, with the same sort and filters)"))]
 
 
 def patch_schema(schema: dict[str, Any], model: type[PatchBody]) -> None:

@@ -11,6 +11,10 @@ A valid generated Idempotency-Key is made unique for each call: a key that comes
 answer, which names a resource a later step of the stateful phase may have deleted (Schemathesis reports
 that as "created resource not found"), or is 422/1011 with another body. tests/test_idempotency.py covers
 reuse; invalid keys are left alone (400).
+
+A generated `cursor` of a schema-valid length is dropped: a cursor is made by the server (signed for GET /v1/sync,
+the last row's keys for lists), so a generated one is as wrong as a generated token would be, and 400 is the
+right answer to it (tests/plugins/sync/test_sync.py and tests/services/test_cursor_pages.py check forged ones).
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ import schemathesis
 from server.idempotency import KEY_HEADER, KEY_RE
 
 MIN_PASSWORD = 8
+MAX_CURSOR = 512  # the cursor fields' maxLength (sync and lists)
 
 
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    cursor = (case.query or {}).get("cursor")
+    if isinstance(cursor, str) and 1 <= len(cursor) <= MAX_CURSOR:
+        del case.query["cursor"]
     key = (case.headers or {}).get(KEY_HEADER)
     if isinstance(key, str) and KEY_RE.fullmatch(key):
         case.headers[KEY_HEADER] = f"{key[:222]}-{uuid.uuid4().hex}"

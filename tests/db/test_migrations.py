@@ -235,7 +235,8 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
             await db.execute(f"DROP TABLE {table}")
     finally:
         await db.close()
-    dev_like = make_app(profile_config(database_url=empty_url, auto_migrate=True))
+    dev_like = make_app(profile_config(database_url=empty_url, auto_migrate=True,
+                                       plugins=["core", "accounts", "pets", "records", "metrics"]))  # as sources()
     await dev_like.startup()  # dev applies them itself
     try:
         assert await pending(dev_like.db, sources(empty_url)) == []

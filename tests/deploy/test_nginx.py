@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.servers import Load, wait_for
+from tests.plugins.sync.client import EventStream
 from tests.processes import ROOT, ServerProcess, Servers, free_port, get, login, request
 
 pytestmark = pytest.mark.slow
@@ -139,3 +140,24 @@ def test_stopping_an_instance_under_a_steady_read_load_loses_no_request(cluster)
     assert down.status == 503
     assert down.json() == {"error_code": 1008, "message": "service unavailable", "request": "GET /v1/users/me"}
     assert down.headers["retry-after"] == "5"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_event_stream_through_nginx_gets_each_change_as_it_happens(cluster):
+    """No buffering on the way: each event arrives while the stream stays open (before any heartbeat would push a
+    buffer out), and the stream resumes through nginx with Last-Event-ID."""
+    _, token = login(cluster.a.port)
+    events = await EventStream.open(f"http://127.0.0.1:{cluster.port}", token=token)
+    assert (events.status, events.headers["content-type"]) == (200, "text/event-stream; charset=utf-8")
+    assert await events.next() == {"retry": "1000"}
+    for name in ("first", "second"):
+        created = request(cluster.b.port, "POST", "/v1/pets", json={"name": name, "species": "cat"}, token=token)
+        assert created.status == 201
+        event = await events.next_change(wait=10)
+        assert (event["event"], event["data"]["data"]) == ("change", created.json()["data"])
+    events.close()
+    missed = request(cluster.b.port, "POST", "/v1/pets", json={"name": "missed", "species": "cat"}, token=token)
+    resumed = await EventStream.open(f"http://127.0.0.1:{cluster.port}", token=token,
+                                     headers={"Last-Event-ID": event["id"]})
+    assert (await resumed.next_change(wait=10))["data"]["data"] == missed.json()["data"]
+    resumed.close()

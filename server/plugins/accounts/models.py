@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from server.schemas.common import NOT_BLANK, Limit, Offset, PatchBody, patch_schema, trimmed_not_blank
+from server.schemas.common import NOT_BLANK, Limit, Offset, PageCursor, PatchBody, patch_schema, trimmed_not_blank
 from server.validation import Body, Query
 
 Password = Annotated[str, Field(min_length=8, max_length=256)]
@@ -70,3 +70,4 @@ class TokenCreate(Body):
 class PageQuery(Query):
     limit: Limit = 20
     offset: Offset = 0
+    cursor: PageCursor = None

@@ -24,17 +24,17 @@ class PetsHandler(BaseHandler):
     @operation(summary="List the pets the caller is a member of, with their role (all pets with pets:admin)",
                query=PetListQuery, response=list[Pet], paginated=True)
     async def get(self, *, query: PetListQuery) -> None:
-        pets, total = await list_pets(self.application.db, user=self.current_user, query=query)
-        self.send(pets, page=page(query.limit, query.offset, total))
+        found = await list_pets(self.application.db, user=self.current_user, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))
 
 
 class PetHandler(BaseHandler):
     @require_scopes("pets:read")
-    @operation(summary="One pet", response=Pet, headers={"ETag": "version tag for If-Match"})
+    @operation(summary="One pet", response=Pet, headers={"ETag": "version tag for If-Match and If-None-Match"},
+               cached=True)
     async def get(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        self.set_header("ETag", pet.etag)
-        self.send(pet)
+        self.send(pet, etag=pet.etag)
 
     @require_scopes("pets:write")
     @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since", body=PetUpdate,

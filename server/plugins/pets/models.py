@@ -14,7 +14,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
-from server.schemas.common import BLANKS, MAX_ID, NOT_BLANK, Limit, Offset, PatchBody, QueryInt, trimmed_not_blank
+from server.schemas.common import (
+    BLANKS,
+    MAX_ID,
+    NOT_BLANK,
+    Limit,
+    Offset,
+    PageCursor,
+    PatchBody,
+    QueryInt,
+    trimmed_not_blank,
+)
 from server.validation import Body, Query
 
 Species = Literal["dog", "cat", "bird", "rabbit", "fish", "reptile", "other"]
@@ -129,3 +139,4 @@ class PetListQuery(Query):
     sort: Annotated[PetSort, Field(description="order of the page; a leading - sorts descending")] = "id"
     limit: Limit = 20
     offset: Offset = 0
+    cursor: PageCursor = None

@@ -3,6 +3,7 @@ tells app.changes in its own transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from functools import cache
 
@@ -13,7 +14,7 @@ from server.errors import PreconditionFailed
 from server.plugins.pets.access import find_pet, member_join
 from server.plugins.pets.models import PetCreate, PetListQuery
 from server.plugins.pets.pet import MEMBER_ROW, Pet, version_condition
-from server.services import fetch_page, utcnow
+from server.services import Found, Key, Sort, fetch_page, utcnow
 
 __all__ = ["Pet", "create_pet", "delete_pet", "find_pet", "list_pets", "update_pet", "version_condition"]
 
@@ -39,7 +40,7 @@ async def create_pet(db: Executor, changes: Changes, *, owner_id: int, fields: P
     return await db.run_transaction(write)
 
 
-async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tuple[list[Pet], int]:
+async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> Found[Pet]:
     """A filtered, sorted page of the pets the caller may see (owned and shared, each with the caller's role),
     and the total."""
     source, join_args = member_join(user)
@@ -55,16 +56,19 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> tu
         args += ("%" + re.sub(r"([!%_])", r"!\1", query.q.lower()) + "%",)
     # The join's argument comes first in both the total's subquery and the page's query.
     return await fetch_page(db, row=MEMBER_ROW, table=source, where=where, args=args,
-                            order=_sorts(db.dialect)[query.sort], limit=query.limit, offset=query.offset,
-                            decode=Pet.from_json)
+                            sort=_sorts(db.dialect)[query.sort], sort_name=query.sort, limit=query.limit,
+                            offset=query.offset, cursor=query.cursor, decode=Pet.from_json)
 
 
 @cache
-def _sorts(dialect: Dialect) -> dict[str, str]:
-    """ORDER BY for each `sort` value; names sort case-insensitively on every database."""
-    name = f"name{dialect.nocase}"
-    return {"id": "id", "-id": "id DESC", "name": f"{name}, id", "-name": f"{name} DESC, id DESC",
-            "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC"}
+def _sorts(dialect: Dialect) -> dict[str, Sort]:
+    """The order of each `sort` value, the id last (so it is unique: a cursor names one place); names sort
+    case-insensitively on every database."""
+    pet_id = Key("pets.id", "id", int)
+    name, created = Key(f"name{dialect.nocase}", "name", str), Key("pets.created_at", "created_at", dt.datetime)
+    return {"id": Sort((pet_id,)), "-id": Sort((pet_id,), descending=True),
+            "name": Sort((name, pet_id)), "-name": Sort((name, pet_id), descending=True),
+            "created_at": Sort((created, pet_id)), "-created_at": Sort((created, pet_id), descending=True)}
 
 
 async def update_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, fields: dict[str, Value],

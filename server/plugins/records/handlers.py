@@ -23,8 +23,8 @@ class RecordsHandler(BaseHandler):
     @operation(summary="List a pet's health records", query=RecordListQuery, response=list[Record], paginated=True)
     async def get(self, pet_id: str, *, query: RecordListQuery) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        records, total = await list_records(self.application.db, pet_id=pet.id, query=query)
-        self.send(records, page=page(query.limit, query.offset, total))
+        found = await list_records(self.application.db, pet_id=pet.id, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))
 
     @require_scopes("pets:write")
     @operation(summary="Add a health record to a pet", body=RecordCreate, status=201, response=Record,
@@ -40,12 +40,12 @@ class RecordsHandler(BaseHandler):
 
 class RecordHandler(BaseHandler):
     @require_scopes("pets:read")
-    @operation(summary="One health record", response=Record, headers={"ETag": "version tag for If-Match"})
+    @operation(summary="One health record", response=Record,
+               headers={"ETag": "version tag for If-Match and If-None-Match"}, cached=True)
     async def get(self, pet_id: str, record_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
         record = await get_record(self.application.db, pet_id=pet.id, record_id=id_param(record_id))
-        self.set_header("ETag", record.etag)
-        self.send(record)
+        self.send(record, etag=record.etag)
 
     @require_scopes("pets:write")
     @operation(summary="Change a record's note, value, due date or completion; with If-Match only if unchanged since",

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
 from server.plugins.pets.models import Date
-from server.schemas.common import Limit, Offset, PatchBody
+from server.schemas.common import Limit, Offset, PageCursor, PatchBody
 from server.validation import Body, Query
 
 RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
@@ -65,3 +65,4 @@ class RecordListQuery(Query):
     kind: Annotated[RecordKind | None, Field(description="only records of this kind")] = None
     limit: Limit = 20
     offset: Offset = 0
+    cursor: PageCursor = None

@@ -17,7 +17,7 @@ from server.errors import NotFound, PreconditionFailed
 from server.plugins.pets.access import find_pet
 from server.plugins.pets.pet import etag_of, version_condition
 from server.plugins.records.models import RecordCreate, RecordKind, RecordListQuery
-from server.services import fetch_page, json_row, utcnow
+from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
 # Qualified, so the same row() serves queries joining pets (reminders); a record written by the release
 # before due dates has no updated_at: it was last changed when created.
@@ -76,14 +76,17 @@ def row(dialect: Dialect, *extra: str) -> str:
     return json_row(", ".join([dialect.real(c) if c == "records.value" else c for c in COLUMNS] + list(extra)))
 
 
-async def list_records(db: Executor, *, pet_id: int, query: RecordListQuery) -> tuple[list[Record], int]:
+BY_DATE = Sort((Key("records.date", "date", dt.date), Key("records.id", "id", int)), descending=True)
+
+
+async def list_records(db: Executor, *, pet_id: int, query: RecordListQuery) -> Found[Record]:
     """A page of the pet's records (newest date first), and the total."""
     where = "records.pet_id = %s"
     args: tuple[object, ...] = (pet_id,)
     if query.kind is not None:
         where, args = where + " AND records.kind = %s", (pet_id, query.kind)
-    return await fetch_page(db, row=row(db.dialect), table="records", where=where, args=args,
-                            order="date DESC, id DESC", limit=query.limit, offset=query.offset,
+    return await fetch_page(db, row=row(db.dialect), table="records", where=where, args=args, sort=BY_DATE,
+                            sort_name="-date", limit=query.limit, offset=query.offset, cursor=query.cursor,
                             decode=Record.from_json)
 
 

@@ -46,9 +46,9 @@ async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit:
                          today: dt.date | None = None) -> tuple[list[Reminder], int]:
     """A page of the open due items up to `within_days` after today (overdue ones included), and the total."""
     today = today or utc_today()
-    return await fetch_page(db, row=row(db.dialect, "pets.name"), table=MEMBER_RECORDS, where=OPEN_DUE,
+    return (await fetch_page(db, row=row(db.dialect, "pets.name"), table=MEMBER_RECORDS, where=OPEN_DUE,
                             args=(user_id, today + dt.timedelta(days=within_days)), order=ORDER, limit=limit,
-                            offset=offset, decode=_decoder(today))
+                            offset=offset, decode=_decoder(today)))[:2]
 
 
 async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[Reminder]:

@@ -79,7 +79,7 @@ async def test_the_list_shows_owned_and_shared_pets_with_the_callers_role_and_fi
     assert listed.status == 200
     assert [(p["name"], p["role"]) for p in listed.body["data"]] == [
         ("Mine", "owner"), ("Theirs", "caretaker"), ("Watched", "viewer")]
-    assert listed.body["page"] == {"limit": 20, "offset": 0, "total": 3}
+    assert listed.body["page"] == {"limit": 20, "offset": 0, "total": 3, "next_cursor": None}
     for role, names in (("owner", ["Mine"]), ("caretaker", ["Theirs"]), ("viewer", ["Watched"])):
         only = await api.get(f"/v1/pets?role={role}", token=friend_token)
         assert ([p["name"] for p in only.body["data"]], only.body["page"]["total"]) == (names, 1)

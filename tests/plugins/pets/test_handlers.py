@@ -49,7 +49,8 @@ async def test_create_read_list_patch_delete(api, app):
 
     listed = await api.get("/v1/pets", token=token)
     assert listed.status == 200
-    assert listed.body == {"code": 200, "data": [pet], "message": "ok", "page": {"limit": 20, "offset": 0, "total": 1}}
+    assert listed.body == {"code": 200, "data": [pet], "message": "ok",
+                           "page": {"limit": 20, "offset": 0, "total": 1, "next_cursor": None}}
 
     patched = await api.patch(f"/v1/pets/{pet['id']}", token=token, json={"status": "adopted", "breed": None})
     assert patched.status == 200, patched.body
@@ -65,7 +66,8 @@ async def test_create_read_list_patch_delete(api, app):
     assert_error(await api.get(f"/v1/pets/{pet['id']}", token=token), 404, 1002, f"GET /v1/pets/{pet['id']}")
     assert_error(await api.delete(f"/v1/pets/{pet['id']}", token=token), 404, 1002, f"DELETE /v1/pets/{pet['id']}")
     empty = await api.get("/v1/pets", token=token)
-    assert empty.body == {"code": 200, "data": [], "message": "ok", "page": {"limit": 20, "offset": 0, "total": 0}}
+    assert empty.body == {"code": 200, "data": [], "message": "ok",
+                          "page": {"limit": 20, "offset": 0, "total": 0, "next_cursor": None}}
 
 
 @pytest.mark.gen_test
@@ -193,13 +195,18 @@ async def test_filters_sorting_and_pages(api, app):
 
     page = await api.get("/v1/pets?sort=id&limit=2&offset=2", token=token)
     assert [p["name"] for p in page.body["data"]] == by_id[2:4]
-    assert page.body["page"] == {"limit": 2, "offset": 2, "total": 6}
+    assert page.body["page"] == {"limit": 2, "offset": 2, "total": 6,
+                                 "next_cursor": page.body["page"]["next_cursor"]}
+    assert page.body["page"]["next_cursor"] is not None
     past = await api.get("/v1/pets?limit=5&offset=100", token=token)
-    assert past.body["data"] == [] and past.body["page"] == {"limit": 5, "offset": 100, "total": 6}
+    assert past.body["data"] == []
+    assert past.body["page"] == {"limit": 5, "offset": 100, "total": 6, "next_cursor": None}
     filtered = await api.get("/v1/pets?species=dog&limit=1", token=token)
-    assert filtered.body["page"] == {"limit": 1, "offset": 0, "total": 3}
+    assert filtered.body["page"] == {"limit": 1, "offset": 0, "total": 3,
+                                     "next_cursor": filtered.body["page"]["next_cursor"]}
     none = await api.get("/v1/pets?q=zzz", token=token)
-    assert none.body == {"code": 200, "data": [], "message": "ok", "page": {"limit": 20, "offset": 0, "total": 0}}
+    assert none.body == {"code": 200, "data": [], "message": "ok",
+                         "page": {"limit": 20, "offset": 0, "total": 0, "next_cursor": None}}
 
 
 @pytest.mark.parametrize("query, field", [

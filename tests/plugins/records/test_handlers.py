@@ -26,7 +26,8 @@ async def test_create_list_read_delete(api, app):
     pet = await create_pet(api, token)
     base = f"/v1/pets/{pet['id']}/records"
     empty = await api.get(base, token=token)
-    assert empty.body == {"code": 200, "data": [], "message": "ok", "page": {"limit": 20, "offset": 0, "total": 0}}
+    assert empty.body == {"code": 200, "data": [], "message": "ok",
+                          "page": {"limit": 20, "offset": 0, "total": 0, "next_cursor": None}}
 
     created = await api.post(base, token=token, json={"kind": "weight", "date": "2024-03-01", "value": 12.5,
                                                       "note": "after lunch"})
@@ -47,10 +48,14 @@ async def test_create_list_read_delete(api, app):
     assert read.body == {"code": 200, "data": record, "message": "ok"}
     listed = await api.get(base, token=token)
     assert [r["id"] for r in listed.body["data"]] == [medication["id"], vaccination["id"], record["id"], older["id"]]
-    assert listed.body["page"] == {"limit": 20, "offset": 0, "total": 4}
+    assert listed.body["page"] == {"limit": 20, "offset": 0, "total": 4, "next_cursor": None}
     page = await api.get(f"{base}?limit=2&offset=1", token=token)
     assert [r["id"] for r in page.body["data"]] == [vaccination["id"], record["id"]]
-    assert page.body["page"] == {"limit": 2, "offset": 1, "total": 4}
+    assert page.body["page"] == {"limit": 2, "offset": 1, "total": 4,
+                                 "next_cursor": page.body["page"]["next_cursor"]}
+    rest = await api.get(f"{base}?limit=2&cursor={page.body['page']['next_cursor']}", token=token)
+    assert [r["id"] for r in rest.body["data"]] == [older["id"]]
+    assert rest.body["page"] == {"limit": 2, "offset": 0, "total": 4, "next_cursor": None}
     kind = await api.get(f"{base}?kind=vet_visit", token=token)
     assert kind.body["data"] == [older] and kind.body["page"]["total"] == 1
 

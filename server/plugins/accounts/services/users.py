@@ -9,7 +9,7 @@ import orjson
 
 from server.db import Executor, IntegrityViolation, Value, column
 from server.errors import Conflict, NotFound
-from server.services import fetch_page, json_row, utcnow
+from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
 COLUMNS = "id, email, password_hash, nickname, role, disabled, created_at"
 ROW = json_row(COLUMNS)
@@ -90,10 +90,13 @@ async def find_user_by_email(db: Executor, *, email: str) -> User | None:
     return None if row is None else User.from_json(column(row[0], str))
 
 
-async def list_users(db: Executor, *, limit: int, offset: int) -> tuple[list[User], int]:
-    """A page of users in id order, and the total."""
-    return await fetch_page(db, row=ROW, table="users", where="1 = 1", args=(), order="id", limit=limit,
-                            offset=offset, decode=User.from_json)
+BY_ID = Sort((Key("id", "id", int),))
+
+
+async def list_users(db: Executor, *, limit: int, offset: int, cursor: str | None = None) -> Found[User]:
+    """A page of users in id order, the total and the next page's cursor."""
+    return await fetch_page(db, row=ROW, table="users", where="1 = 1", args=(), sort=BY_ID, sort_name="id",
+                            limit=limit, offset=offset, cursor=cursor, decode=User.from_json)
 
 
 async def update_user(db: Executor, *, user_id: int, fields: dict[str, Value]) -> User:

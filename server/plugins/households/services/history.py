@@ -46,5 +46,5 @@ def _decode(text: str) -> HistoryEntry:
 
 async def list_history(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
     """A page of the pet's history, newest first."""
-    return await fetch_page(db, row=ROW, table="pet_history", where="pet_id = %s", args=(pet_id,),
-                            order="at DESC, id DESC", limit=limit, offset=offset, decode=_decode)
+    return (await fetch_page(db, row=ROW, table="pet_history", where="pet_id = %s", args=(pet_id,),
+                            order="at DESC, id DESC", limit=limit, offset=offset, decode=_decode))[:2]

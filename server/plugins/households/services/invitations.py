@@ -57,10 +57,10 @@ async def create_invitation(db: Executor, changes: Changes, *, pet_id: int, pet_
 async def list_pet_invitations(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[Invitation], int]:
     """The pet's pending invitations, newest first (those past their expiry say "expired")."""
     now = utcnow()
-    return await fetch_page(db, row=ROW, table=TABLE,
+    return (await fetch_page(db, row=ROW, table=TABLE,
                             where="invitations.pet_id = %s AND invitations.status = 'pending'", args=(pet_id,),
                             order="invitations.id DESC", limit=limit, offset=offset,
-                            decode=lambda text: _decode(text, now))
+                            decode=lambda text: _decode(text, now)))[:2]
 
 
 async def _email_of(db: Executor, user_id: int) -> str:
@@ -74,10 +74,10 @@ async def list_my_invitations(db: Executor, *, user_id: int, limit: int, offset:
     """The pending, unexpired invitations to the caller's e-mail, newest first."""
     now = utcnow()
     email = await _email_of(db, user_id)
-    return await fetch_page(db, row=ROW, table=TABLE, where=(
+    return (await fetch_page(db, row=ROW, table=TABLE, where=(
         "invitations.email = %s AND invitations.status = 'pending' AND invitations.expires_at > %s"),
         args=(email, now), order="invitations.id DESC", limit=limit, offset=offset,
-        decode=lambda text: _decode(text, now))
+        decode=lambda text: _decode(text, now)))[:2]
 
 
 async def _locked(tx: Executor, invitation_id: int) -> Invitation | None:

@@ -28,9 +28,9 @@ def _decode(text: str) -> Member:
 
 async def list_members(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[Member], int]:
     """The pet's members: the owner first, then by the date they joined."""
-    return await fetch_page(db, row=ROW, table=TABLE, where="pet_members.pet_id = %s", args=(pet_id,),
+    return (await fetch_page(db, row=ROW, table=TABLE, where="pet_members.pet_id = %s", args=(pet_id,),
                             order="CASE pet_members.role WHEN 'owner' THEN 0 ELSE 1 END, pet_members.since,"
-                                  " pet_members.user_id", limit=limit, offset=offset, decode=_decode)
+                                  " pet_members.user_id", limit=limit, offset=offset, decode=_decode))[:2]
 
 
 async def get_member(db: Executor, *, pet_id: int, user_id: int) -> Member | None:

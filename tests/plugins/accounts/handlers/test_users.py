@@ -146,16 +146,18 @@ async def test_admin_lists_users_with_a_page(api, app):
     others = [await create_user(app, nickname=f"n{i}") for i in range(4)]
     response = await api.get("/v1/users?limit=2&offset=1", token=token)
     assert response.status == 200, response.body
-    assert response.body["page"] == {"limit": 2, "offset": 1, "total": 5}
+    assert response.body["page"] == {"limit": 2, "offset": 1, "total": 5,
+                                     "next_cursor": response.body["page"]["next_cursor"]}
+    assert response.body["page"]["next_cursor"] is not None
     assert [u["id"] for u in response.body["data"]] == [others[0].id, others[1].id]
     assert set(response.body["data"][0]) == {"id", "email", "nickname", "role", "created_at", "disabled"}
     default = await api.get("/v1/users", token=token)
-    assert default.body["page"] == {"limit": 20, "offset": 0, "total": 5}
+    assert default.body["page"] == {"limit": 20, "offset": 0, "total": 5, "next_cursor": None}
     assert [u["id"] for u in default.body["data"]] == [admin.id] + [u.id for u in others]
     beyond = await api.get("/v1/users?offset=50", token=token)
     assert beyond.status == 200
     assert beyond.body["data"] == []
-    assert beyond.body["page"] == {"limit": 20, "offset": 50, "total": 5}
+    assert beyond.body["page"] == {"limit": 20, "offset": 50, "total": 5, "next_cursor": None}
     for bad in ("limit=0", "limit=101", "offset=-1", "limit=ten"):
         invalid = await api.get(f"/v1/users?{bad}", token=token)
         assert_error(invalid, 400, 1001, "GET /v1/users")

@@ -56,8 +56,8 @@ async def test_update_sets_only_updatable_columns(app):
 async def test_list_pages_in_id_order_with_the_total(app):
     ids = [(await create_user(app.db, email=f"l{i}@example.com", password_hash="h", nickname="l")).id
            for i in range(5)]
-    page, total = await list_users(app.db, limit=2, offset=2)
+    page, total, _ = await list_users(app.db, limit=2, offset=2)
     assert total == 5
     assert [u.id for u in page] == ids[2:4]
-    empty, total = await list_users(app.db, limit=2, offset=10)
+    empty, total, _ = await list_users(app.db, limit=2, offset=10)
     assert (empty, total) == ([], 5)

@@ -1,0 +1,80 @@
+"""If-None-Match: a pet, a record and every list carry an ETag made from their data (the same on every worker and
+instance); a GET naming the current one is 304 with no body, and any change to a listed object or to the total
+changes a list's tag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.handlers.base import content_tag
+from tests.factories import both_backends, create_pet, user_with_token
+
+
+async def tagged(api: Any, path: str, token: str) -> str:
+    response = await api.get(path, token=token)
+    assert response.status == 200, response.body
+    return str(response.headers["ETag"])
+
+
+async def not_modified(api: Any, path: str, token: str, tag: str) -> bool:
+    response = await api.get(path, token=token, headers={"If-None-Match": tag})
+    if response.status == 304:
+        assert response.raw == b"" and response.headers["ETag"] in tag.replace("W/", "")
+        return True
+    assert response.status == 200 and response.body["code"] == 200
+    return False
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_pet_is_304_while_its_version_is_current(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    path = f"/v1/pets/{pet['id']}"
+    assert await tagged(api, path, token) == '"v1"'
+    assert await not_modified(api, path, token, '"v1"')
+    assert await not_modified(api, path, token, 'W/"v1"')  # a proxy may weaken it
+    assert await not_modified(api, path, token, '"v7", "v1"')
+    assert (await api.patch(path, json={"name": "Changed"}, token=token)).status == 200
+    assert not await not_modified(api, path, token, '"v1"')
+    assert await tagged(api, path, token) == '"v2"'
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_list_tag_changes_with_any_listed_pet_and_with_the_total(api, app):
+    _, token = await user_with_token(app)
+    first = await create_pet(api, token, name="First")
+    path = "/v1/pets?limit=1"
+    response = await api.get(path, token=token)
+    tag = response.headers["ETag"]
+    assert tag == content_tag(response.raw)  # from the data: every worker and instance computes the same
+    assert await tagged(api, path, token) == tag
+    assert await not_modified(api, path, token, tag)
+
+    await create_pet(api, token, name="Second")  # not on the first page, but the total moved
+    assert not await not_modified(api, path, token, tag)
+    tag = await tagged(api, path, token)
+    assert (await api.patch(f"/v1/pets/{first['id']}", json={"status": "pending"}, token=token)).status == 200
+    assert not await not_modified(api, path, token, tag)
+    tag = await tagged(api, path, token)
+    assert await not_modified(api, path, token, tag)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_records_and_their_list_are_304_until_they_change(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    base = f"/v1/pets/{pet['id']}/records"
+    created = await api.post(base, json={"kind": "weight", "date": "2024-01-01", "value": 4}, token=token)
+    assert created.status == 201
+    one = f"{base}/{created.body['data']['id']}"
+    record_tag, list_tag = await tagged(api, one, token), await tagged(api, base, token)
+    assert await not_modified(api, one, token, record_tag)
+    assert await not_modified(api, base, token, list_tag)
+    assert (await api.post(base, json={"kind": "weight", "date": "2024-02-01"}, token=token)).status == 201
+    assert not await not_modified(api, base, token, list_tag)
+    assert await not_modified(api, one, token, record_tag)

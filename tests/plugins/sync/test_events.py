@@ -1,0 +1,181 @@
+"""GET /v1/events: server-sent events resumable with Last-Event-ID, heartbeats, the end on revocation and drain."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from server.plugins.sync.services import purge_changes
+from server.services import utcnow
+from tests.factories import both_backends, create_pet, user_with_token
+from tests.plugins.sync.client import EventStream, share, unshare
+from tests.plugins.sync.test_sync import add_record, sync, sync_all
+
+HEARTBEAT = 0.3
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    return {"plugin_settings": {"sync": {"events_heartbeat_seconds": HEARTBEAT, "events_poll_seconds": 0.05}}}
+
+
+async def stream(base_url: str, token: str, **kw: Any) -> EventStream:
+    opened = await EventStream.open(base_url, token=token, **kw)
+    assert opened.status == 200
+    assert opened.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert opened.headers["cache-control"] == "no-cache"
+    assert opened.headers["x-accel-buffering"] == "no"
+    assert await opened.next() == {"retry": "1000"}
+    return opened
+
+
+def summary(event: dict[str, Any]) -> tuple[str, str, int, str]:
+    assert event["event"] == "change" and event["id"]
+    data = event["data"]["data"]
+    return event["data"]["type"], event["data"]["op"], event["data"]["id"], data and data.get("name")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_stream_sends_what_follows_its_cursor_then_live_changes_and_resumes_with_last_event_id(
+        app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    await create_pet(api, token, name="Before")
+    _, cursor = await sync_all(api, token)
+    missed = await create_pet(api, token, name="Missed")
+    events = await stream(base_url, token, headers={}, path=f"/v1/events?cursor={cursor}")
+    first = await events.next_change()
+    assert summary(first) == ("pet", "upsert", missed["id"], "Missed")
+    assert first["data"] == (await sync(api, token, cursor))["changes"][0]  # the same JSON as a sync change
+    live = await create_pet(api, token, name="Live")
+    second = await events.next_change()
+    assert summary(second) == ("pet", "upsert", live["id"], "Live")
+    events.close()
+
+    assert (await api.delete(f"/v1/pets/{missed['id']}", token=token)).status == 200
+    offline = await create_pet(api, token, name="While away")
+    again = await stream(base_url, token, headers={"Last-Event-ID": second["id"]},
+                         path=f"/v1/events?cursor={cursor}")  # Last-Event-ID wins over the URL's cursor
+    assert [summary(await again.next_change()) for _ in range(2)] == [
+        ("pet", "delete", missed["id"], None), ("pet", "upsert", offline["id"], "While away")]
+    assert await again.next(wait=5) == {"comment": ""}  # a heartbeat: nothing repeated
+    again.close()
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_stream_without_a_cursor_lists_everything_first_and_heartbeats_when_idle(
+        app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    events = await stream(base_url, token)
+    listed = [await events.next_change(), await events.next_change()]
+    assert [(e["data"]["type"], e["data"]["id"], e["data"]["data"]) for e in listed] == [
+        ("pet", pet["id"], pet), ("record", record["id"], record)]
+    for _ in range(2):
+        assert await events.next(wait=5) == {"comment": ""}
+    events.close()
+    resumed = await stream(base_url, token, headers={"Last-Event-ID": listed[0]["id"]})
+    assert summary(await resumed.next_change())[:3] == ("record", "upsert", record["id"])
+    resumed.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_shared_pets_reach_every_members_stream_and_a_removed_member_gets_deletes(
+        app, api, http_server, base_url):
+    owner, owner_token = await user_with_token(app)
+    member, member_token = await user_with_token(app)
+    pet = await create_pet(api, owner_token, name="Shared")
+    record = await add_record(api, owner_token, pet["id"])
+    owner_events = await stream(base_url, owner_token)
+    assert [e["data"]["id"] for e in (await owner_events.next_change(), await owner_events.next_change())] == [
+        pet["id"], record["id"]]
+    member_events = await stream(base_url, member_token)
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    assert [summary(await member_events.next_change())[:3] for _ in range(2)] == [
+        ("pet", "upsert", pet["id"]), ("record", "upsert", record["id"])]
+    assert (await api.patch(f"/v1/pets/{pet['id']}", json={"name": "Renamed"}, token=owner_token)).status == 200
+    assert summary(await owner_events.next_change()) == ("pet", "upsert", pet["id"], "Renamed")
+    assert summary(await member_events.next_change()) == ("pet", "upsert", pet["id"], "Renamed")
+    await unshare(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    assert [summary(await member_events.next_change())[:3] for _ in range(2)] == [
+        ("pet", "delete", pet["id"]), ("record", "delete", record["id"])]
+    owner_events.close()
+    member_events.close()
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_revoked_token_ends_its_stream_with_an_error_event(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    events = await stream(base_url, token)
+    assert (await api.delete("/v1/tokens/current", token=token)).status == 200
+    assert await events.next_change() == {"event": "error", "data": {
+        "error_code": 10033, "message": "token is revoked", "request": "GET /v1/events"}}
+    assert await events.next() == {}  # closed
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_errors_before_the_stream_starts_are_the_usual_json(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    await create_pet(api, token)
+    _, cursor = await sync_all(api, token)
+    for kw, field in (({"path": "/v1/events?cursor=forged"}, "cursor"),
+                      ({"headers": {"Last-Event-ID": cursor + "x"}}, "Last-Event-ID")):
+        refused = await EventStream.open(base_url, token=token, **kw)
+        assert (refused.status, refused.headers["content-type"]) == (400, "application/json; charset=UTF-8")
+        assert await refused.body() == {"error_code": 1001, "message": "invalid cursor", "request": "GET /v1/events",
+                                        "errors": [{"field": field, "message": "not a cursor of this API"}]}
+    anonymous = await EventStream.open(base_url)
+    assert anonymous.status == 401
+    assert (await anonymous.body())["error_code"] == 1003
+    await create_pet(api, token)
+    assert await purge_changes(app.db, before=utcnow() + dt.timedelta(seconds=1)) > 0
+    expired = await EventStream.open(base_url, token=token, headers={"Last-Event-ID": cursor})
+    assert expired.status == 410
+    assert await expired.body() == {"error_code": 1012, "message": "sync cursor expired; sync again from the start",
+                                    "request": "GET /v1/events"}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_head_answers_the_streams_head_and_ends(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    response = await api.request("HEAD", "/v1/events", token=token)
+    assert (response.status, response.raw) == (200, b"")
+    assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert app.events.streams == set()
+    refused = await api.request("HEAD", "/v1/events?cursor=forged", token=token)
+    assert (refused.status, refused.raw) == (400, b"")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_the_drain_ends_every_stream_at_once_and_refuses_new_ones(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    streams = [await stream(base_url, token) for _ in range(20)]
+    app.begin_drain()
+    ends = await asyncio.gather(*(s.next_change(wait=2) for s in streams))
+    assert ends == [{}] * 20
+    late = await EventStream.open(base_url, token=token)
+    assert late.status == 503
+    assert (await late.body())["error_code"] == 1008
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_stream_ends_with_an_error_event_when_its_token_expires(app, api, http_server, base_url):
+    user, _ = await user_with_token(app)
+    short = app.tokens.issue(user.id, ["pets:read"])
+    events = await stream(base_url, short.token)
+    app.tokens.token_expiration = 1  # tokens issued from now on live 1 s
+    expiring = app.tokens.issue(user.id, ["pets:read"])
+    short_events = await stream(base_url, expiring.token)
+    assert await short_events.next_change(wait=10) == {"event": "error", "data": {
+        "error_code": 10032, "message": "token is expired", "request": "GET /v1/events"}}
+    assert await short_events.next() == {}
+    assert await events.next(wait=1) == {"comment": ""}  # the other token's stream goes on
+    events.close()
