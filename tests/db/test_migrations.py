@@ -53,7 +53,10 @@ def empty_url(request, tmp_path):
     return create_database(server, f"pet_api_migrations_{next(_names)}")
 
 
-def sources(url: str, plugins: str = "core,accounts,pets,records,households,reminders,metrics"):
+SOURCE_PLUGINS = "core,accounts,pets,records,households,reminders,metrics"  # the plugins sources() migrates
+
+
+def sources(url: str, plugins: str = SOURCE_PLUGINS):
     return load_plugins(profile_config(database_url=url, plugins=plugins)).migration_sources()
 
 
@@ -236,7 +239,7 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     finally:
         await db.close()
     dev_like = make_app(profile_config(database_url=empty_url, auto_migrate=True,
-                                       plugins=["core", "accounts", "pets", "records", "metrics"]))  # as sources()
+                                       plugins=SOURCE_PLUGINS.split(",")))  # as sources()
     await dev_like.startup()  # dev applies them itself
     try:
         assert await pending(dev_like.db, sources(empty_url)) == []
