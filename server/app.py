@@ -27,6 +27,8 @@ from server.services.revocations import RevocationCache
 if TYPE_CHECKING:
     from server.openapi import ApiDocument
     from server.plugins.accounts.services.accounts import Accounts
+    from server.plugins.pets.views import PetViews
+    from server.plugins.photos.services import Photos
 
 log = logging.getLogger("pet_api")
 
@@ -50,6 +52,8 @@ class PetAPI(tornado.web.Application):
 
     accounts: Accounts  # set by the accounts plugin's setup
     api_document: ApiDocument  # set by the core plugin's setup
+    pet_views: PetViews  # set by the pets plugin's setup
+    photos: Photos  # set by the photos plugin's setup
 
     def __init__(self, config: Config, plugin_set: PluginSet, db: Database | None = None,
                  runtime: Runtime | None = None) -> None:

@@ -28,7 +28,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     410: "Gone: the resource can no longer be used (e.g. an expired invitation); nothing was changed",
     412: "Precondition failed: If-Match is not the current ETag; nothing was written",
     413: "Request body too large",
-    415: "Unsupported media type: send application/json",
+    415: "Unsupported media type: send application/json (an upload: one of the media types of its request body, "
+         "its content really of that type)",
     422: "Idempotency-Key reused with a different method, path or body (1011); nothing was done",
     429: "Too many requests: see Retry-After",
     503: "Service unavailable (database unreachable): see Retry-After",
@@ -61,6 +62,9 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                                   "and does nothing more; the same key with another request is 422/1011; while the "
                                   "first request runs, 409/1010. Answers are kept `idempotency_retention_seconds` "
                                   "(24 h); failed requests are not kept, so their retry runs afresh."}
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "the ETag you hold: 304 with no body while it is still current"}
+NOT_MODIFIED = {"description": "Not modified: the If-None-Match tag is current (no body)"}
 REPLAYED = {"description": "`true` when this is the stored answer to an earlier request with the same "
                            "Idempotency-Key", "required": False, "schema": {"type": "string", "const": "true"}}
 
@@ -125,12 +129,15 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
         params.append(IF_MATCH)
     if op.idempotent:
         params.append(IDEMPOTENCY_KEY)
+    if op.cached:
+        params.append(IF_NONE_MATCH)
     return params
 
 
-def _success(op: Operation, schemas: _Schemas) -> dict[str, Any]:
+def _success(op: Operation, schemas: _Schemas, status: int | None = None) -> dict[str, Any]:
     if op.media_type is not None:
-        content = {op.media_type: {"schema": op.schema or {"type": "string"}}}
+        types = (op.media_type,) if isinstance(op.media_type, str) else op.media_type
+        content = {media_type: {"schema": op.schema or {"type": "string"}} for media_type in types}
     else:
         envelope: dict[str, Any] = {
             "type": "object", "required": ["code", "data", "message"],
@@ -160,8 +167,10 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         statuses.add(503)  # JSON operations may need the database
     if op.body is not None or op.query is not None:
         statuses.add(400)
-    if op.body is not None:
+    if op.body is not None or op.upload:
         statuses |= {413, 415}
+    if op.upload:
+        statuses.add(400)
     if op.conditional:
         statuses.add(412)
     if op.idempotent:
@@ -175,7 +184,10 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         "summary": op.summary,
         "tags": [tag],
         "parameters": _parameters(path, op, schemas),
-        "responses": {str(op.status): _success(op, schemas), **{str(s): schemas.error(s) for s in sorted(statuses)}},
+        "responses": {str(op.status): _success(op, schemas),
+                      **{str(s): _success(op, schemas, s) for s in op.also},
+                      **({"304": NOT_MODIFIED} if op.cached else {}),
+                      **{str(s): schemas.error(s) for s in sorted(statuses)}},
     }
     if secured:
         out["description"] = ("Requires a bearer token with scope " + ", ".join(f"`{s}`" for s in scopes) + "."
@@ -183,6 +195,9 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
     if op.body is not None:
         body_schema = schemas.of(op.body, "validation")
         out["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
+    if op.upload:
+        out["requestBody"] = {"required": True, "description": "the raw bytes of the file (not JSON, not a form)",
+                              "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in op.upload}}
     if secured:
         out["security"] = [{"bearerAuth": scopes}]
         out["x-required-scopes"] = scopes
