@@ -141,7 +141,7 @@ def _success(op: Operation, schemas: _Schemas, status: int | None = None) -> dic
     else:
         envelope: dict[str, Any] = {
             "type": "object", "required": ["code", "data", "message"],
-            "properties": {"code": {"type": "integer", "const": op.status},
+            "properties": {"code": {"type": "integer", "const": status or op.status},
                            "data": schemas.of(op.response, "serialization"),
                            "message": {"type": "string", "const": "ok"}}}
         if op.paginated:

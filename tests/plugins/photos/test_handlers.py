@@ -249,3 +249,25 @@ async def test_an_upload_without_a_writing_token_is_refused_after_being_dropped(
     reader = token_for(app, pet["owner_id"], ["pets:read"])
     assert_error(await upload(api, pet["id"], body, "image/jpeg", reader), 403, 1004, f"PUT {path}")
     await still_serving(api, pet["id"], token)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_api_document_describes_the_binary_upload_and_download(api):
+    document = (await api.get("/v1/openapi.json")).body
+    operations = document["paths"]["/v1/pets/{pet_id}/photo"]
+    put, get, delete = operations["put"], operations["get"], operations["delete"]
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    assert put["requestBody"]["content"] == {"image/jpeg": binary, "image/png": binary, "image/webp": binary}
+    assert {"200", "201", "400", "401", "403", "404", "412", "413", "415"} <= set(put["responses"])
+    assert put["responses"]["201"]["content"]["application/json"]["schema"]["properties"]["code"]["const"] == 201
+    photo = document["components"]["schemas"]["Photo"]
+    assert set(photo["required"]) == PHOTO_FIELDS
+    assert "If-Match" in [p["name"] for p in put["parameters"]] + [p["name"] for p in delete["parameters"]]
+    assert set(get["responses"]["200"]["content"]) == {"image/jpeg", "image/png", "image/webp"}
+    assert get["responses"]["304"] == {"description": "Not modified: the If-None-Match tag is current (no body)"}
+    params = {p["name"]: p for p in get["parameters"]}
+    assert params["size"]["schema"]["enum"] == ["256", "1024", "original"] and "If-None-Match" in params
+    assert {"ETag", "Cache-Control", "Content-Disposition", "X-Content-Type-Options"} <= set(
+        get["responses"]["200"]["headers"])
+    assert document["components"]["schemas"]["Pet"]["properties"]["photo"]["anyOf"] == [{"type": "object"},
+                                                                                      {"type": "null"}]
