@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import datetime as dt
+import os
 import re
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,6 +26,29 @@ from server.services import json_row, utcnow
 ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
 TAG_RE = re.compile(r'"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
 VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
+POOL_NICENESS = 10  # the pool's threads yield the CPU to the event loop's (Linux: a thread has its own priority)
+
+
+def _lower_priority() -> None:
+    """Pool thread initializer: below the event loop's priority, so decoding never delays a request's turn."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: the same priority, still works
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), POOL_NICENESS)
+
+
+def _libc_trim() -> Any:
+    """glibc's malloc_trim, or None: the pool threads' malloc arenas keep what a decode freed unless trimmed."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    return getattr(libc, "malloc_trim", None)
+
+
+def _process_and_trim(trim: Any, data: bytes, content_type: str, limits: Limits) -> ProcessedPhoto:
+    try:
+        return process(data, content_type, limits)
+    finally:
+        del data
+        if trim is not None:
+            trim(0)  # give the decoded pixels' pages back to the system (all arenas), off the event loop
 
 
 class Photos:
@@ -32,11 +60,14 @@ class Photos:
         self.limits = Limits(settings.photo_max_bytes, settings.photo_max_pixels, settings.photo_max_side,
                              settings.photo_quality)
         # Threads start on first use; at most photo_workers images are decoded at once, the rest wait their turn.
-        self.pool = ThreadPoolExecutor(max_workers=settings.photo_workers, thread_name_prefix="photo")
+        self.pool = ThreadPoolExecutor(max_workers=settings.photo_workers, thread_name_prefix="photo",
+                                       initializer=_lower_priority)
+        self._trim = _libc_trim()
 
     async def process(self, data: bytes, content_type: str) -> ProcessedPhoto:
         """The renditions of an upload, computed in the pool (the event loop only waits)."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, process, data, content_type, self.limits)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, _process_and_trim, self._trim, data,
+                                                                content_type, self.limits)
 
     def close(self) -> None:
         """Stop the pool once the images being processed are done."""
