@@ -6,7 +6,7 @@ from server.auth import bearer_token, has_scopes, require_scopes
 from server.declare import operation
 from server.errors import APIError, InvalidParameter, NotFound
 from server.handlers.base import BaseHandler, header, id_param
-from server.plugins.pets.services import get_owned_pet
+from server.plugins.pets.access import find_pet
 from server.plugins.photos.imaging import EXTENSIONS, FORMATS, refused_type
 from server.plugins.photos.models import Photo, PhotoQuery
 from server.plugins.photos.services import VERSION_LENGTH, Photos, delete_photo, get_photo, put_photo
@@ -58,7 +58,7 @@ class PhotoHandler(BaseHandler):
                         "Content-Disposition": "inline, with a file name made of the pet id and the size",
                         "X-Content-Type-Options": "nosniff"})
     async def get(self, pet_id: str, *, query: PhotoQuery) -> None:
-        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
+        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="read")
         photo = await get_photo(self.application.db, pet_id=pet.id)
         if photo is None:
             raise NotFound("the pet has no photo")
@@ -89,7 +89,7 @@ class PhotoHandler(BaseHandler):
                upload=tuple(FORMATS), response=Photo, also=(201,), conditional=True,
                headers={"ETag": "the photo's new tag, for If-Match"})
     async def put(self, pet_id: str) -> None:
-        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
+        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         content_type = (header(self.request, "Content-Type") or "").split(";")[0].strip().lower()
         data = self.body  # 413 when over photo_max_bytes
         self._chunks.clear()
@@ -100,15 +100,16 @@ class PhotoHandler(BaseHandler):
                                    errors=[{"field": "body", "message": "an image is required"}])
         processed = await self.photos.process(data, content_type)
         del data
-        photo, created = await put_photo(self.application.db, store=self.photos.store, pet_id=pet.id,
-                                         photo=processed, if_match=header(self.request, "If-Match"))
+        photo, created = await put_photo(self.application.db, self.application.changes, store=self.photos.store,
+                                         pet_id=pet.id, actor_id=self.current_user.user_id, photo=processed,
+                                         if_match=header(self.request, "If-Match"))
         self.set_header("ETag", photo.etag)
         self.send(photo, 201 if created else 200)
 
     @require_scopes("pets:write")
     @operation(summary="Remove a pet's photo (owner and caretakers)", response=None, conditional=True)
     async def delete(self, pet_id: str) -> None:
-        pet = await get_owned_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        await delete_photo(self.application.db, store=self.photos.store, pet_id=pet.id,
-                           if_match=header(self.request, "If-Match"))
+        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
+        await delete_photo(self.application.db, self.application.changes, store=self.photos.store, pet_id=pet.id,
+                           actor_id=self.current_user.user_id, if_match=header(self.request, "If-Match"))
         self.send(None)

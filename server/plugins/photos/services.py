@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from server.changes import Change, Changes
 from server.db import Executor, IntegrityViolation, column
 from server.errors import NotFound, PreconditionFailed
 from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
@@ -26,6 +27,7 @@ from server.services import json_row, utcnow
 ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
 TAG_RE = re.compile(r'"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
 VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
+CHANGED = ("etag", "content_type", "width", "height")  # what an update's Change compares
 POOL_NICENESS = 10  # the pool's threads yield the CPU to the event loop's (Linux: a thread has its own priority)
 
 
@@ -107,15 +109,16 @@ async def photos_of(db: Executor, *, pet_ids: Sequence[int]) -> dict[int, Photo]
     return {column(r[0], int): _photo(column(r[1], str)) for r in rows}
 
 
-async def put_photo(db: Executor, *, store: PhotoStore, pet_id: int, photo: ProcessedPhoto,
-                    if_match: str | None) -> tuple[Photo, bool]:
+async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, actor_id: int,
+                    photo: ProcessedPhoto, if_match: str | None) -> tuple[Photo, bool]:
     """Store the pet's photo (replacing the one it has) and say whether it is its first; with If-Match, only when
-    it names the current photo (none yet: 412 too)."""
+    it names the current photo (none yet: 412 too). Tells ("photo", "created" or "updated") in its transaction."""
     wanted = tags(if_match)
     original = photo.original
 
     async def write(tx: Executor) -> tuple[Photo, bool]:  # replayed whole on a conflict: same effect each time
         now = utcnow()
+        before = await get_photo(tx, pet_id=pet_id)
         args: tuple[Any, ...] = (photo.etag, photo.content_type, original.width, original.height, now, pet_id)
         update = ("UPDATE pet_photos SET etag = %s, content_type = %s, width = %s, height = %s, updated_at = %s"
                   " WHERE pet_id = %s")
@@ -140,13 +143,19 @@ async def put_photo(db: Executor, *, store: PhotoStore, pet_id: int, photo: Proc
         await store.save(tx, pet_id=pet_id, photo=photo)
         stored = await get_photo(tx, pet_id=pet_id)
         assert stored is not None
+        changed = {} if before is None else {k: (getattr(before, k), getattr(stored, k)) for k in CHANGED
+                                             if getattr(before, k) != getattr(stored, k)}
+        await changes.emit(tx, Change("photo", "created" if created else "updated", pet_id, actor_id, pet_id,
+                                      changed=changed, data=stored))
         return stored, created
 
     return await db.run_transaction(write)
 
 
-async def delete_photo(db: Executor, *, store: PhotoStore, pet_id: int, if_match: str | None) -> Photo:
-    """Remove the pet's photo (404 when it has none; 412 when If-Match names another) and return what it was."""
+async def delete_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, actor_id: int,
+                       if_match: str | None) -> Photo:
+    """Remove the pet's photo (404 when it has none; 412 when If-Match names another) and return what it was;
+    tells ("photo", "deleted") in its transaction. (A deleted pet's photo goes with it: its "pet" change says so.)"""
     wanted = tags(if_match)
 
     async def remove(tx: Executor) -> Photo:
@@ -163,6 +172,7 @@ async def delete_photo(db: Executor, *, store: PhotoStore, pet_id: int, if_match
                                   (pet_id, *versions))
         if result.rowcount == 0:
             raise PreconditionFailed()
+        await changes.emit(tx, Change("photo", "deleted", pet_id, actor_id, pet_id))
         return current
 
     return await db.run_transaction(remove)

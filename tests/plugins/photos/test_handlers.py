@@ -271,3 +271,61 @@ async def test_the_api_document_describes_the_binary_upload_and_download(api):
         get["responses"]["200"]["headers"])
     assert document["components"]["schemas"]["Pet"]["properties"]["photo"]["anyOf"] == [{"type": "object"},
                                                                                       {"type": "null"}]
+
+
+async def _share(app: Any, pet_id: int, user_id: int, role: str) -> None:
+    """A membership, written as the households plugin writes it."""
+    from server.services import utcnow
+
+    await app.db.execute("INSERT INTO pet_members (pet_id, user_id, role, since) VALUES (%s, %s, %s, %s)",
+                         (pet_id, user_id, role, utcnow()))
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_members_read_the_owner_and_caretakers_write_a_viewer_is_refused(api, app):
+    _, owner_token = await user_with_token(app)
+    carer, carer_token = await user_with_token(app)
+    viewer, viewer_token = await user_with_token(app)
+    pet = await create_pet(api, owner_token)
+    await _share(app, pet["id"], carer.id, "caretaker")
+    await _share(app, pet["id"], viewer.id, "viewer")
+    path = f"/v1/pets/{pet['id']}/photo"
+
+    by_carer = await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", carer_token)
+    assert by_carer.status == 201, by_carer.body
+    for token in (owner_token, carer_token, viewer_token):
+        got = await api.get(path + "?size=256", token=token)
+        assert (got.status, got.headers["Content-Type"]) == (200, "image/jpeg")
+        assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"]["photo"] == by_carer.body["data"]
+    assert_error(await upload(api, pet["id"], images.webp(), "image/webp", viewer_token), 403, 1004, f"PUT {path}")
+    assert_error(await api.delete(path, token=viewer_token), 403, 1004, f"DELETE {path}")
+    assert (await api.get(path, token=owner_token)).headers["ETag"] == by_carer.body["data"]["etag"][:-1] + '-original"'
+    assert (await api.delete(path, token=carer_token)).status == 200
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_writes_tell_their_change_in_their_transaction(api, app):
+    from server.changes import Change
+
+    told: list[tuple[Change, int]] = []
+
+    async def listener(tx: Any, change: Change) -> None:
+        if change.type == "photo":  # what the listener's own transaction sees: the photo row as written
+            row = await tx.fetch_one("SELECT COUNT(*) FROM pet_photos WHERE pet_id = %s", (change.pet_id,))
+            told.append((change, row[0]))
+
+    app.changes.listen(listener)
+    user, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    first = (await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", token)).body["data"]
+    second = (await upload(api, pet["id"], images.png_with_transparency(), "image/png", token)).body["data"]
+    assert (await api.delete(f"/v1/pets/{pet['id']}/photo", token=token)).status == 200
+    assert [(c.action, c.object_id, c.actor_id, c.pet_id, seen) for c, seen in told] == [
+        ("created", pet["id"], user.id, pet["id"], 1), ("updated", pet["id"], user.id, pet["id"], 1),
+        ("deleted", pet["id"], user.id, pet["id"], 0)]
+    assert told[0][0].data.etag == first["etag"] and told[0][0].changed == {}
+    assert dict(told[1][0].changed) == {"etag": (first["etag"], second["etag"]),
+                                        "content_type": ("image/jpeg", "image/png"), "width": (200, 400)}
+    assert told[2][0].data is None
