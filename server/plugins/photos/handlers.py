@@ -37,14 +37,20 @@ class PhotoHandler(BaseHandler):
         raise_cap = getattr(self.request.connection, "set_max_body_size", None)
         if raise_cap is not None:
             raise_cap(max(4 * self.body_limit(), 16 * 1024 * 1024))
-        # A caller whose token cannot write is refused by the method (401/403, after the body is read, so the
-        # client gets the answer and not a reset); its upload is dropped as it arrives, never held.
+        # An upload the method will refuse (401/403 for a caller whose token cannot write, 415 for another type) is
+        # answered after the body is read, so the client gets the answer and not a reset; it is dropped as it
+        # arrives, never held.
         try:
             principal = self.application.tokens.verify(bearer_token(header(self.request, "Authorization")))
-            allowed = has_scopes(principal.scopes, WRITE)
+            allowed = has_scopes(principal.scopes, WRITE) and self.content_type in FORMATS
         except APIError:
             allowed = False
         self.drop_body = not allowed
+
+    @property
+    def content_type(self) -> str:
+        """The request's media type, without parameters, lower case."""
+        return (header(self.request, "Content-Type") or "").split(";")[0].strip().lower()
 
     def data_received(self, chunk: bytes) -> None:
         if not self.drop_body:
@@ -90,11 +96,11 @@ class PhotoHandler(BaseHandler):
                headers={"ETag": "the photo's new tag, for If-Match"})
     async def put(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
-        content_type = (header(self.request, "Content-Type") or "").split(";")[0].strip().lower()
+        content_type = self.content_type
+        if content_type not in FORMATS:  # its body was dropped unread
+            raise refused_type(content_type)
         data = self.body  # 413 when over photo_max_bytes
         self._chunks.clear()
-        if content_type not in FORMATS:
-            raise refused_type(content_type)
         if not data:
             raise InvalidParameter("the request body is empty: send the image's bytes",
                                    errors=[{"field": "body", "message": "an image is required"}])
