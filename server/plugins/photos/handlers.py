@@ -18,7 +18,7 @@ YEAR = 31_536_000
 
 
 class PhotoHandler(BaseHandler):
-    drop_body = False  # an upload the method will refuse (401/403): read and dropped as it arrives
+    drop_body = False  # an upload the method will refuse (401/403/415): read and dropped as it arrives
 
     @property
     def photos(self) -> Photos:
