@@ -25,7 +25,7 @@ from server.plugins.photos.storage import DatabaseStore, PhotoStore
 from server.services import json_row, utcnow
 
 ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
-TAG_RE = re.compile(r'"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
+TAG_RE = re.compile(r'(W/)?"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
 VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
 CHANGED = ("etag", "content_type", "width", "height")  # what an update's Change compares
 POOL_NICENESS = 10  # the pool's threads yield the CPU to the event loop's (Linux: a thread has its own priority)
@@ -86,11 +86,11 @@ def _photo(raw: str) -> Photo:
 
 
 def tags(header: str | None) -> list[str] | None:
-    """The photo versions an If-Match / If-None-Match names (a rendition's ETag names its photo's); None for
-    no header or '*'."""
+    """The photo versions an If-Match names (a rendition's ETag names its photo's), compared strongly as the pets'
+    (RFC 9110 13.1.1: a weak W/"..." tag names none); None for no header or '*'."""
     if header is None or header.strip() == "*":
         return None
-    return TAG_RE.findall(header)
+    return [version for weak, version in TAG_RE.findall(header) if not weak]
 
 
 async def get_photo(db: Executor, *, pet_id: int) -> Photo | None:

@@ -130,6 +130,10 @@ async def test_downloads_are_cached_and_conditional(api, app):
     assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"]["photo"] == photo
     garbled = await upload(api, pet["id"], images.webp(), "image/webp", token, **{"If-Match": "v1"})
     assert_error(garbled, 412, 1009, f"PUT /v1/pets/{pet['id']}/photo")
+    weak = await upload(api, pet["id"], images.webp(), "image/webp", token, **{"If-Match": "W/" + photo["etag"]})
+    assert_error(weak, 412, 1009, f"PUT /v1/pets/{pet['id']}/photo")  # If-Match compares strongly
+    head = await api.request("HEAD", f"/v1/pets/{pet['id']}/photo", token=token)
+    assert (head.status, head.raw, head.headers["ETag"]) == (200, b"", plain.headers["ETag"])
     replaced = await upload(api, pet["id"], images.webp(), "image/webp", token, **{"If-Match": photo["etag"]})
     assert replaced.status == 200, replaced.body
     gone = await api.get(f"/v1/pets/{pet['id']}/photo", token=token, headers={"If-None-Match": plain.headers["ETag"]})
