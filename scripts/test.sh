@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Debian packages other tests need: nginx, headless Chromium, systemd-socket-activate, wrk.
-EXTRA_APT="nginx-light chromium chromium-driver fonts-liberation systemd wrk galera-4 rsync"
+# Debian packages other tests need: nginx, headless Chromium, systemd-socket-activate, wrk, exiftool.
+EXTRA_APT="nginx-light chromium chromium-driver fonts-liberation systemd wrk galera-4 rsync libimage-exiftool-perl"
 
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q " installed$"; }
 have_mariadbd() { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; }

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
     from server.openapi import ApiDocument
     from server.plugins.accounts.services.accounts import Accounts
+    from server.plugins.pets.views import PetViews
+    from server.plugins.photos.services import Photos
     from server.plugins.sync.cursor import Cursors
     from server.plugins.sync.hub import EventHub
 
@@ -57,6 +59,8 @@ class PetAPI(tornado.web.Application):
     sync_cursors: Cursors  # set by the sync plugin's setup
     events: EventHub  # set by the sync plugin's setup
     sync_purge: asyncio.Task[None] | None = None  # started by the sync plugin
+    pet_views: PetViews  # set by the pets plugin's setup
+    photos: Photos  # set by the photos plugin's setup
 
     def __init__(self, config: Config, plugin_set: PluginSet, db: Database | None = None,
                  runtime: Runtime | None = None) -> None:

@@ -54,7 +54,8 @@ class Config(BaseModel):
     body_timeout: float = Field(30.0, gt=0)
     header_timeout: float = Field(10.0, gt=0)
     shutdown_timeout: float = Field(20.0, gt=0)
-    plugins: tuple[str, ...] = ("core", "accounts", "pets", "records", "households", "sync", "metrics")
+    plugins: tuple[str, ...] = ("core", "accounts", "pets", "records", "households", "reminders", "photos", "sync",
+                                "metrics")
     plugin_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)  # plugin -> its keys (validated by it)
     db_pool_min: int = Field(1, ge=0)
     db_pool_max: int = Field(10, ge=1)

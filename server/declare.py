@@ -29,25 +29,31 @@ class Operation:
     paginated: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     conditional: bool = False
-    media_type: str | None = None  # a raw (not enveloped) response: its media type
+    media_type: str | tuple[str, ...] | None = None  # a raw (not enveloped) response: its media type(s)
     schema: dict[str, Any] | None = None  # ... and its schema
     idempotent: bool = False  # takes Idempotency-Key (server/idempotency.py)
+    upload: tuple[str, ...] = ()  # the body is raw bytes of one of these media types (not JSON)
+    also: tuple[int, ...] = ()  # other success statuses with the same response (201 for a PUT that creates)
     cached: bool = False  # sends an ETag and answers If-None-Match with 304 (lists always do)
 
 
 def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
               response: Any = None, status: int = 200, errors: Iterable[int] = (), paginated: bool = False,
-              headers: dict[str, str] | None = None, conditional: bool = False, media_type: str | None = None,
-              schema: dict[str, Any] | None = None, idempotent: bool = False, cached: bool = False) -> Callable[[F], F]:
+              headers: dict[str, str] | None = None, conditional: bool = False,
+              media_type: str | tuple[str, ...] | None = None, schema: dict[str, Any] | None = None,
+              idempotent: bool = False, upload: Iterable[str] = (), also: Iterable[int] = (),
+              cached: bool = False) -> Callable[[F], F]:
     """Declare an operation: body/query models are validated and passed as `body=` / `query=`.
 
     headers: response headers always sent (name -> description); conditional: honours If-Match (412);
     media_type/schema: the response is that document itself instead of the JSON envelope; idempotent: an
     Idempotency-Key makes retries replay the first answer (server/idempotency.py); such a method reaches the
-    database through `self.db` (the request's transaction) and answers with `self.send`; cached: the answer carries
-    an ETag and If-None-Match with it is 304 (`self.send(..., etag=...)`; paginated lists always are)."""
+    database through `self.db` (the request's transaction) and answers with `self.send`; upload: the body is
+    the raw bytes of one of these media types, read by the method itself; also: other success statuses;
+    cached: the answer carries an ETag and If-None-Match with it is 304 (`self.send(..., etag=...)`, or the
+    method's own for raw answers; paginated lists always are)."""
     op = Operation(summary, body, query, response, status, tuple(errors), paginated, headers or {}, conditional,
-                   media_type, schema, idempotent, cached or paginated)
+                   media_type, schema, idempotent, tuple(upload), tuple(also), cached or paginated)
 
     def decorator(method: F) -> F:
         @functools.wraps(method)

@@ -30,7 +30,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
          "the change log's retention (1012: sync again from the start); nothing was changed",
     412: "Precondition failed: If-Match is not the current ETag; nothing was written",
     413: "Request body too large",
-    415: "Unsupported media type: send application/json",
+    415: "Unsupported media type: send application/json (an upload: one of the media types of its request body, "
+         "its content really of that type)",
     422: "Idempotency-Key reused with a different method, path or body (1011); nothing was done",
     429: "Too many requests: see Retry-After",
     503: "Service unavailable (database unreachable): see Retry-After",
@@ -140,16 +141,19 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
         params.append(IF_NONE_MATCH)
     if op.idempotent:
         params.append(IDEMPOTENCY_KEY)
+    if op.cached:
+        params.append(IF_NONE_MATCH)
     return params
 
 
-def _success(op: Operation, schemas: _Schemas) -> dict[str, Any]:
+def _success(op: Operation, schemas: _Schemas, status: int | None = None) -> dict[str, Any]:
     if op.media_type is not None:
-        content = {op.media_type: {"schema": op.schema or {"type": "string"}}}
+        types = (op.media_type,) if isinstance(op.media_type, str) else op.media_type
+        content = {media_type: {"schema": op.schema or {"type": "string"}} for media_type in types}
     else:
         envelope: dict[str, Any] = {
             "type": "object", "required": ["code", "data", "message"],
-            "properties": {"code": {"type": "integer", "const": op.status},
+            "properties": {"code": {"type": "integer", "const": status or op.status},
                            "data": schemas.of(op.response, "serialization"),
                            "message": {"type": "string", "const": "ok"}}}
         if op.paginated:
@@ -179,8 +183,10 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         statuses.add(503)  # JSON operations may need the database
     if op.body is not None or op.query is not None:
         statuses.add(400)
-    if op.body is not None:
+    if op.body is not None or op.upload:
         statuses |= {413, 415}
+    if op.upload:
+        statuses.add(400)
     if op.conditional:
         statuses.add(412)
     if op.idempotent:
@@ -194,7 +200,9 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         "summary": op.summary,
         "tags": [tag],
         "parameters": _parameters(path, op, schemas),
-        "responses": {str(op.status): _success(op, schemas), **({"304": NOT_MODIFIED} if op.cached else {}),
+        "responses": {str(op.status): _success(op, schemas),
+                      **{str(s): _success(op, schemas, s) for s in op.also},
+                      **({"304": NOT_MODIFIED} if op.cached else {}),
                       **{str(s): schemas.error(s) for s in sorted(statuses)}},
     }
     if secured:
@@ -203,6 +211,9 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
     if op.body is not None:
         body_schema = schemas.of(op.body, "validation")
         out["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
+    if op.upload:
+        out["requestBody"] = {"required": True, "description": "the raw bytes of the file (not JSON, not a form)",
+                              "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in op.upload}}
     if secured:
         out["security"] = [{"bearerAuth": scopes}]
         out["x-required-scopes"] = scopes

@@ -17,7 +17,8 @@ def test_each_profile_loads_its_file():
     assert (dev.env, dev.debug, dev.database_url) == ("dev", True, "sqlite:///var/dev.sqlite3")
     assert dev.cors_allow_origins == ("*",)
     assert (test.env, test.debug, test.token_expiration, test.max_body_size) == ("test", False, 3600, 65536)
-    assert test.plugins == ("core", "accounts", "pets", "records", "households", "reminders", "sync", "metrics")
+    assert test.plugins == ("core", "accounts", "pets", "records", "households", "reminders", "photos", "sync",
+                            "metrics")
 
 
 def test_environment_overrides_the_profile_and_flags_override_both():

@@ -23,7 +23,7 @@ from tests.test_openapi import (  # noqa: F401 - collected again here, with the 
     test_the_document_lists_every_route_of_the_cli_with_its_scopes,
 )
 
-PLUGINS = ("core", "accounts", "pets", "records", "metrics", "weight")
+PLUGINS = ("core", "accounts", "pets", "records", "photos", "metrics", "weight")
 WEIGHT_ROUTES = {("GET", "/v1/pets/{pet_id}/weight", "pets:read"), ("GET", "/v1/pets/{pet_id}/weight.svg", "pets:read"),
                  ("GET", "/v1/pets/{pet_id}/weight/target", "pets:read"),
                  ("PUT", "/v1/pets/{pet_id}/weight/target", "pets:write"),

@@ -144,12 +144,16 @@ class BaseHandler(tornado.web.RequestHandler):
         # connection mid-upload, and the client sees a reset instead of the 413. Its chunks are dropped
         # as they arrive and reading `body` answers 413 once the upload is over.
         length = header(self.request, "Content-Length")
-        if length and length.isdigit() and int(length) > self.application.config.max_body_size:
+        if length and length.isdigit() and int(length) > self.body_limit():
             self.body_too_large = True
+
+    def body_limit(self) -> int:
+        """The largest body this request may send: max_body_size (a handler taking uploads raises it)."""
+        return self.application.config.max_body_size
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
-        if self._received > self.application.config.max_body_size:
+        if self._received > self.body_limit():
             self.body_too_large = True
             self._chunks.clear()
         elif not self.body_too_large:
@@ -157,7 +161,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @property
     def body(self) -> bytes:
-        """The request body, or 413 when it grew over max_body_size."""
+        """The request body, or 413 when it grew over body_limit()."""
         if self.body_too_large:
             raise HTTPFailure("request body is too large", status=413)
         return b"".join(self._chunks)

@@ -36,7 +36,8 @@ extract_selector = "/data/token"
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
 """
-PLUGINS = ("core", "accounts", "pets", "records", "households", "reminders", "sync", "metrics")  # the test profile's
+# the test profile's
+PLUGINS = ("core", "accounts", "pets", "records", "households", "reminders", "photos", "sync", "metrics")
 EVENT_STREAM = "/v1/events"
 TIMEOUT = 240  # about 40 s here with 100 examples; a hung run fails instead of stalling CI
 

@@ -4,6 +4,7 @@ code; server-owned fields are refused in every body."""
 
 from __future__ import annotations
 
+import io
 import time
 import zlib
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from itsdangerous.encoding import base64_decode, base64_encode
 
 from server import make_app
 from server.auth import SALT
+from server.services import utcnow
 from tests.conftest import test_config as profile
 from tests.factories import PASSWORD, create_user, token_for
 
@@ -49,6 +51,7 @@ CASES = {
 MALFORMED = ["Basic b3duZXI6cGFzc3dvcmQ=", "Bearer", "Bearer ", "Bearer a b", "Token abc", "Bearer\tabc",
              "bearer", "", "Bearer  "]
 MASS_ASSIGNED = ("id", "owner_id", "role", "version")
+BINARY_ROUTES = ("/v1/pets/{pet_id}/photo",)  # bodies and answers are images: their own matrix, below
 
 
 def _routes() -> list[tuple[str, str, Any]]:
@@ -69,6 +72,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "protected_route" in metafunc.fixturenames:
         params, ids = [], []
         for path, method, scopes in _protected():
+            if path in BINARY_ROUTES:
+                continue  # they take no JSON body: test_photo_route_refuses_the_wrong_caller
             for case in CASES:
                 if case == "missing scope" and not scopes:
                     continue  # any valid token will do
@@ -77,6 +82,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 params.append((path, method, scopes, case))
                 ids.append(f"{method.upper()} {path} | {case}")
         metafunc.parametrize("protected_route", params, ids=ids)
+    if "photo_route" in metafunc.fixturenames:
+        _parametrize_photo_routes(metafunc)
     if "body_route" in metafunc.fixturenames:
         params, ids = [], []
         for path, method, fn in _routes():
@@ -319,7 +326,8 @@ async def _household_state(api: Any, world: World) -> list[Any]:
 
 def test_every_route_under_a_pet_and_every_households_route_is_in_the_role_matrix():
     table = make_app(profile()).route_table()
-    mounted = {(method, path) for path, method, _, plugin in table if plugin == "households" or "{pet_id}" in path}
+    mounted = {(method, path) for path, method, _, plugin in table
+               if (plugin == "households" or "{pet_id}" in path) and path not in BINARY_ROUTES}  # photos: below
     assert mounted == set(ROLE_MATRIX)
 
 
@@ -393,3 +401,62 @@ async def test_each_caller_gets_only_their_own_reminders_and_feed(api, world, me
         assert uids == ([f"record-{world.record_id}@pet-api"] if caller in CARE_MEMBERS else []), caller
     else:
         assert response.body["code"] == expected and response.body["message"] == "ok", response.body
+
+
+# ---- the photo routes: an image body (PUT), an image answer (GET); the pet has a photo before each case
+
+
+def _parametrize_photo_routes(metafunc: pytest.Metafunc) -> None:
+    params, ids = [], []
+    for path, method, scopes in _protected():
+        if path not in BINARY_ROUTES:
+            continue
+        for case in [*CASES, "viewer"]:
+            params.append((path, method, scopes, case))
+            ids.append(f"{method.upper()} {path} | {case}")
+    metafunc.parametrize("photo_route", params, ids=ids)
+
+
+def _jpeg() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def _photo_request(api: Any, method: str, url: str, headers: dict[str, str]) -> Any:
+    if method == "put":
+        return await api.request("PUT", url, body=_jpeg(), headers={**headers, "Content-Type": "image/jpeg"})
+    return await api.request(method.upper(), url, headers=headers)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_photo_route_refuses_the_wrong_caller(app, api, world, photo_route):
+    """Every wrong caller of the photo routes, plus a viewer of the pet: it reads the photo, never writes it."""
+    path, method, scopes, case = photo_route
+    url = world.url(path)
+    put = await _photo_request(api, "put", url, {"Authorization": f"Bearer {world.owner_token}"})
+    assert put.status == 201, put.body
+    if case == "viewer":
+        viewer = await create_user(app)
+        await app.db.execute("INSERT INTO pet_members (pet_id, user_id, role, since) VALUES (%s, %s, 'viewer', %s)",
+                             (world.pet_id, viewer.id, utcnow()))
+        variants = [{"Authorization": f"Bearer {token_for(app, viewer.id)}"}]
+        status, code = (200, None) if method == "get" else (403, 1004)
+    else:
+        variants = await _headers_for(case, app, api, world, scopes)
+        status, code = CASES[case]
+    for headers in variants:
+        response = await _photo_request(api, method, url, headers)
+        if code is None:
+            assert (response.status, response.headers["Content-Type"]) == (200, "image/jpeg"), response.body
+            continue
+        assert (response.status, response.body["error_code"]) == (status, code), (headers, response.body)
+        assert response.body["request"] == f"{method.upper()} {url}" and "data" not in response.body
+    after = await api.get(url, token=world.admin_token)
+    assert (after.status, after.headers["ETag"]) == (200, put.body["data"]["etag"][:-1] + '-original"')  # unchanged
+    if case == "disabled user":
+        return
+    rightful = await _photo_request(api, method, url, {"Authorization": f"Bearer {world.owner_token}"})
+    assert rightful.status == 200, rightful.body

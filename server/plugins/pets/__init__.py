@@ -1,11 +1,25 @@
 """Pets: the product's main resource."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from server.plugins import Plugin, Route
 from server.plugins.pets.handlers import PetHandler, PetsHandler
+from server.plugins.pets.views import PetViews
+
+if TYPE_CHECKING:
+    from server.app import PetAPI
+
+
+def _setup(app: PetAPI) -> None:
+    app.pet_views = PetViews()
+
 
 PLUGIN = Plugin(
     name="pets",
     routes=[Route("/v1/pets", PetsHandler), Route("/v1/pets/{pet_id}", PetHandler)],
+    setup=_setup,
     scopes={"pets:read": "read one's own pets (and their records)",
             "pets:write": "create, change and delete one's own pets (and their records)",
             "pets:admin": "read and change every user's pets"},

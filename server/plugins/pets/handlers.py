@@ -25,6 +25,7 @@ class PetsHandler(BaseHandler):
                query=PetListQuery, response=list[Pet], paginated=True)
     async def get(self, *, query: PetListQuery) -> None:
         found = await list_pets(self.application.db, user=self.current_user, query=query)
+        await self.application.pet_views.complete(self.application.db, found.items)
         self.send(found.items, page=page(query.limit, query.offset, found))
 
 
@@ -34,6 +35,7 @@ class PetHandler(BaseHandler):
                cached=True)
     async def get(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
+        await self.application.pet_views.complete(self.application.db, [pet])
         self.send(pet, etag=pet.etag)
 
     @require_scopes("pets:write")
@@ -43,6 +45,7 @@ class PetHandler(BaseHandler):
         pet = await update_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
                                user=self.current_user, fields=body.changes(),
                                if_match=self.request.headers.get("If-Match"))
+        await self.application.pet_views.complete(self.application.db, [pet])
         self.set_header("ETag", pet.etag)
         self.send(pet)
 

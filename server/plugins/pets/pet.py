@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 import orjson
+from pydantic import WithJsonSchema
 
 from server.plugins.pets.models import Sex, Species, Status
 from server.services import json_row
@@ -15,6 +17,9 @@ COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_
 ROW = json_row(COLUMNS)
 MEMBER_ROW = json_row(f"{COLUMNS}, pet_members.role")  # over access.member_join: with the caller's role
 ETAG_RE = re.compile(r'(W/)?"v(\d{1,10})"')
+PHOTO_SCHEMA = {"anyOf": [{"type": "object"}, {"type": "null"}],
+                "description": "the pet's photo as GET/PUT /v1/pets/{pet_id}/photo describe it (etag, content_type, "
+                               "width, height, sizes, updated_at), or null (none, or the photos plugin is off)"}
 
 
 @dataclass(slots=True)
@@ -31,6 +36,7 @@ class Pet:
     updated_at: dt.datetime
     version: int
     role: str | None = None  # the caller's role on it (None: a pets:admin caller who is not a member)
+    photo: Annotated[Any, WithJsonSchema(PHOTO_SCHEMA)] = None  # filled by the photos plugin (views.PetViews)
 
     @classmethod
     def from_json(cls, text: str) -> Pet:

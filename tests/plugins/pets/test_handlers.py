@@ -11,7 +11,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tests.factories import Api, assert_error, both_backends, create_pet, token_for, user_with_token
 
 PET_FIELDS = {"id", "owner_id", "name", "species", "breed", "sex", "birth_date", "status", "created_at",
-              "updated_at", "version", "role"}
+              "updated_at", "version", "role", "photo"}
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"
 
 

@@ -1,0 +1,51 @@
+"""The photos' settings, query and the metadata object they answer with."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.validation import Query
+
+MIB = 1024 * 1024
+Size = Literal["256", "1024", "original"]
+
+
+class PhotoSettings(BaseModel):
+    """profile `plugin_settings: {photos: {...}}` or PET_API_PHOTOS__<KEY>."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    photo_max_bytes: Annotated[int, Field(ge=1024, le=64 * MIB, description=(
+        "larger upload bodies answer 413/1007 (read and dropped, never held)"))] = 8 * MIB
+    photo_max_pixels: Annotated[int, Field(ge=1, le=500_000_000, description=(
+        "images declaring more pixels answer 400/1001 before any is decoded (decompression bombs)"))] = 40_000_000
+    photo_max_side: Annotated[int, Field(ge=256, le=16384, description=(
+        "the stored original's longest side, in pixels"))] = 4096
+    photo_workers: Annotated[int, Field(ge=1, le=64, description=(
+        "images decoded and encoded at once per worker process (threads off the event loop); "
+        "memory is bounded by this times the largest image"))] = 2
+    photo_quality: Annotated[int, Field(ge=30, le=95, description="JPEG and WebP quality of the stored images")] = 85
+    photo_cache_seconds: Annotated[int, Field(ge=0, le=31_536_000, description=(
+        "Cache-Control max-age of a download by its unversioned URL (a URL with the current v= is cached a year)"))
+    ] = 300
+
+
+class PhotoQuery(Query):
+    size: Annotated[Size, Field(description="which rendition: 256 or 1024 px on the longest side, or the original "
+                                            "(at most photo_max_side)")] = "original"
+    v: Annotated[str | None, Field(max_length=64, pattern=r"^[0-9a-f]{1,64}$", description=(
+        "the version in the photo's `sizes` URLs: with the current one, the answer may be cached for a year"))] = None
+
+
+@dataclass(slots=True)
+class Photo:
+    etag: str  # the ETag (quoted), for If-Match on PUT and DELETE
+    content_type: str
+    width: int  # of the stored original
+    height: int
+    sizes: dict[str, str]  # "256", "1024", "original" -> URL
+    updated_at: dt.datetime

@@ -1,0 +1,178 @@
+"""Photos: the pool that decodes them, the metadata's SQL, and writes with If-Match."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import datetime as dt
+import os
+import re
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+
+from server.changes import Change, Changes
+from server.db import Executor, IntegrityViolation, column
+from server.errors import NotFound, PreconditionFailed
+from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
+from server.plugins.photos.models import Photo, PhotoSettings
+from server.plugins.photos.storage import DatabaseStore, PhotoStore
+from server.services import json_row, utcnow
+
+ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
+TAG_RE = re.compile(r'(W/)?"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
+VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
+CHANGED = ("etag", "content_type", "width", "height")  # what an update's Change compares
+POOL_NICENESS = 10  # the pool's threads yield the CPU to the event loop's (Linux: a thread has its own priority)
+
+
+def _lower_priority() -> None:
+    """Pool thread initializer: below the event loop's priority, so decoding never delays a request's turn."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: the same priority, still works
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), POOL_NICENESS)
+
+
+def _libc_trim() -> Any:
+    """glibc's malloc_trim, or None: the pool threads' malloc arenas keep what a decode freed unless trimmed."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    return getattr(libc, "malloc_trim", None)
+
+
+def _process_and_trim(trim: Any, data: bytes, content_type: str, limits: Limits) -> ProcessedPhoto:
+    try:
+        return process(data, content_type, limits)
+    finally:
+        del data
+        if trim is not None:
+            trim(0)  # give the decoded pixels' pages back to the system (all arenas), off the event loop
+
+
+class Photos:
+    """The application's photo machinery: settings, the bounded decoding pool and the image store."""
+
+    def __init__(self, settings: PhotoSettings, store: PhotoStore | None = None) -> None:
+        self.settings = settings
+        self.store: PhotoStore = store or DatabaseStore()
+        self.limits = Limits(settings.photo_max_bytes, settings.photo_max_pixels, settings.photo_max_side,
+                             settings.photo_quality)
+        # Threads start on first use; at most photo_workers images are decoded at once, the rest wait their turn.
+        self.pool = ThreadPoolExecutor(max_workers=settings.photo_workers, thread_name_prefix="photo",
+                                       initializer=_lower_priority)
+        self._trim = _libc_trim()
+
+    async def process(self, data: bytes, content_type: str) -> ProcessedPhoto:
+        """The renditions of an upload, computed in the pool (the event loop only waits)."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, _process_and_trim, self._trim, data,
+                                                                content_type, self.limits)
+
+    def close(self) -> None:
+        """Stop the pool once the images being processed are done."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _photo(raw: str) -> Photo:
+    r = orjson.loads(raw)
+    pet_id, etag = r[0], r[1]
+    base = f"/v1/pets/{pet_id}/photo?size="
+    version = f"&v={etag[:VERSION_LENGTH]}"
+    return Photo(f'"{etag}"', r[2], r[3], r[4], {s: f"{base}{s}{version}" for s in ("256", "1024", "original")},
+                 dt.datetime.fromisoformat(r[5]))
+
+
+def tags(header: str | None) -> list[str] | None:
+    """The photo versions an If-Match names (a rendition's ETag names its photo's), compared strongly as the pets'
+    (RFC 9110 13.1.1: a weak W/"..." tag names none); None for no header or '*'."""
+    if header is None or header.strip() == "*":
+        return None
+    return [version for weak, version in TAG_RE.findall(header) if not weak]
+
+
+async def get_photo(db: Executor, *, pet_id: int) -> Photo | None:
+    """The pet's photo metadata, or None."""
+    row = await db.fetch_one(f"SELECT {ROW} FROM pet_photos WHERE pet_id = %s", (pet_id,))  # noqa: S608
+    return None if row is None else _photo(column(row[0], str))
+
+
+async def photos_of(db: Executor, *, pet_ids: Sequence[int]) -> dict[int, Photo]:
+    """The photos of these pets (pet id -> photo), in one query."""
+    if not pet_ids:
+        return {}
+    marks = ", ".join(["%s"] * len(pet_ids))
+    rows = await db.fetch_all(f"SELECT pet_id, {ROW} FROM pet_photos WHERE pet_id IN ({marks})",  # noqa: S608
+                              tuple(pet_ids))
+    return {column(r[0], int): _photo(column(r[1], str)) for r in rows}
+
+
+async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, actor_id: int,
+                    photo: ProcessedPhoto, if_match: str | None) -> tuple[Photo, bool]:
+    """Store the pet's photo (replacing the one it has) and say whether it is its first; with If-Match, only when
+    it names the current photo (none yet: 412 too). Tells ("photo", "created" or "updated") in its transaction."""
+    wanted = tags(if_match)
+    original = photo.original
+
+    async def write(tx: Executor) -> tuple[Photo, bool]:  # replayed whole on a conflict: same effect each time
+        now = utcnow()
+        before = await get_photo(tx, pet_id=pet_id)
+        args: tuple[Any, ...] = (photo.etag, photo.content_type, original.width, original.height, now, pet_id)
+        update = ("UPDATE pet_photos SET etag = %s, content_type = %s, width = %s, height = %s, updated_at = %s"
+                  " WHERE pet_id = %s")
+        if wanted is not None:
+            if not wanted:
+                raise PreconditionFailed()
+            result = await tx.execute(update + f" AND etag IN ({', '.join(['%s'] * len(wanted))})",
+                                      (*args, *wanted))
+            if result.rowcount == 0:
+                raise PreconditionFailed()
+            created = False
+        else:
+            created = (await tx.execute(update, args)).rowcount == 0
+            if created:
+                try:
+                    await tx.execute("INSERT INTO pet_photos (pet_id, etag, content_type, width, height, created_at,"
+                                     " updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                                     (pet_id, photo.etag, photo.content_type, original.width, original.height, now,
+                                      now))
+                except IntegrityViolation:  # the pet was deleted meanwhile
+                    raise NotFound() from None
+        await store.save(tx, pet_id=pet_id, photo=photo)
+        stored = await get_photo(tx, pet_id=pet_id)
+        assert stored is not None
+        changed = {} if before is None else {k: (getattr(before, k), getattr(stored, k)) for k in CHANGED
+                                             if getattr(before, k) != getattr(stored, k)}
+        await changes.emit(tx, Change("photo", "created" if created else "updated", pet_id, actor_id, pet_id,
+                                      changed=changed, data=stored))
+        return stored, created
+
+    return await db.run_transaction(write)
+
+
+async def delete_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, actor_id: int,
+                       if_match: str | None) -> Photo:
+    """Remove the pet's photo (404 when it has none; 412 when If-Match names another) and return what it was;
+    tells ("photo", "deleted") in its transaction. (A deleted pet's photo goes with it: its "pet" change says so.)"""
+    wanted = tags(if_match)
+
+    async def remove(tx: Executor) -> Photo:
+        current = await get_photo(tx, pet_id=pet_id)
+        if current is None:
+            raise NotFound("the pet has no photo")
+        condition, versions = "", tuple(wanted or ())
+        if wanted is not None:
+            if not wanted:
+                raise PreconditionFailed()
+            condition = f" AND etag IN ({', '.join(['%s'] * len(wanted))})"
+        await store.delete(tx, pet_id=pet_id)
+        result = await tx.execute(f"DELETE FROM pet_photos WHERE pet_id = %s{condition}",  # noqa: S608
+                                  (pet_id, *versions))
+        if result.rowcount == 0:
+            raise PreconditionFailed()
+        await changes.emit(tx, Change("photo", "deleted", pet_id, actor_id, pet_id))
+        return current
+
+    return await db.run_transaction(remove)

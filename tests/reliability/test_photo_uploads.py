@@ -1,0 +1,197 @@
+"""20 concurrent 5 MB photo uploads while another client reads pets: every request is answered, the reader keeps
+its latency, the event loop is never held long (decoding runs in the photos' pool) and the worker's memory comes
+back. Figures are printed (README, Photos), not asserted as timings: CI machines are shared."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import http.client
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import migrated_database, run_async
+from tests.factories import Api, create_pet, user_with_token
+from tests.plugins.photos import images
+from tests.processes import ServerProcess, clean_env, login
+from tests.reliability.conftest import wide_api
+
+UPLOADS = 20
+UPLOAD_BYTES = 4_700_000  # noise: the JPEG comes out at about 5 MB
+IDLE_READS = 300
+MIB = 1024 * 1024
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98] if len(samples) >= 2 else samples[0]
+
+
+async def read_pets(api: Api, path: str, token: str, until: asyncio.Event | None, count: int = 0) -> list[float]:
+    """GET path one after another (count times, or until the event is set); each answer's seconds."""
+    took = []
+    while (until is None and len(took) < count) or (until is not None and not until.is_set()):
+        started = time.perf_counter()
+        response = await api.get(path, token=token)
+        took.append(time.perf_counter() - started)
+        assert response.status == 200, response.body
+    return took
+
+
+async def upload_all(api: Api, pets: list[int], token: str, body: bytes) -> list[int]:
+    async def one(pet_id: int) -> int:
+        response = await api.request("PUT", f"/v1/pets/{pet_id}/photo", body=body, token=token,
+                                     headers={"Content-Type": "image/jpeg"})
+        return response.status
+
+    return list(await asyncio.gather(*(one(p) for p in pets)))
+
+
+async def under_load(api: Api, reader: Api, pets: list[int], token: str, body: bytes) -> tuple[list[float],
+                                                                                              list[int], float]:
+    """The reader's latencies while the uploads run, the uploads' statuses and their wall time."""
+    done = asyncio.Event()
+    reads = asyncio.ensure_future(read_pets(reader, f"/v1/pets/{pets[0]}", token, done))
+    started = time.perf_counter()
+    statuses = await upload_all(api, pets, token, body)
+    elapsed = time.perf_counter() - started
+    done.set()
+    return await reads, statuses, elapsed
+
+
+class Reader(threading.Thread):
+    """Another client, in its own thread on its own keep-alive connection: GET path one after another, timing
+    each, until stopped (or count answers)."""
+
+    def __init__(self, port: int, path: str, token: str, count: int | None = None) -> None:
+        super().__init__(daemon=True)
+        self.port, self.path, self.token, self.count = port, path, token, count
+        self.took: list[float] = []
+        self.statuses: list[int] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        while not self.stopping.is_set() and (self.count is None or len(self.took) < self.count):
+            started = time.perf_counter()
+            conn.request("GET", self.path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            self.took.append(time.perf_counter() - started)
+            self.statuses.append(response.status)
+        conn.close()
+
+    def stop(self) -> list[float]:
+        self.stopping.set()
+        self.join(30)
+        return self.took
+
+
+@contextlib.contextmanager
+def longest_callback() -> Iterator[Callable[[], float]]:
+    """Measure the CPU time of every event-loop callback of this thread (test instrumentation: asyncio runs each
+    ready callback through Handle._run); yields a function giving the longest so far."""
+    run = asyncio.events.Handle._run
+    longest = [0.0]
+
+    def timed(handle: asyncio.Handle) -> None:
+        started = time.thread_time()
+        try:
+            run(handle)
+        finally:
+            longest[0] = max(longest[0], time.thread_time() - started)
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+    try:
+        yield lambda: longest[0]
+    finally:
+        asyncio.events.Handle._run = run  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    url = migrated_database(mysql_server_url, "photo_uploads")
+    with ServerProcess(tmp_path_factory.mktemp("photos") / "server.log", clean_env(
+            PET_API_DATABASE_URL=url, PET_API_DB_STATEMENT_TIMEOUT="10")) as proc:
+        yield proc
+
+
+@pytest.mark.slow
+def test_uploads_leave_readers_served_and_memory_as_it_was(server: ServerProcess, tmp_path: Path) -> None:
+    _, token = login(server.port)
+    body = images.noisy_jpeg(UPLOAD_BYTES)
+
+    async def scenario() -> dict[str, Any]:
+        api = wide_api(f"http://127.0.0.1:{server.port}")
+        pets = [(await create_pet(api, token, name=f"Pet {i}"))["id"] for i in range(UPLOADS)]
+        assert await upload_all(api, pets[:2], token, body) == [201, 201]  # warm: pool threads, Pillow
+        await asyncio.sleep(0.5)
+        rss_start = server.rss_kib()
+        idle = Reader(server.port, f"/v1/pets/{pets[0]}", token, IDLE_READS)
+        idle.start()
+        await asyncio.get_running_loop().run_in_executor(None, idle.join, 60)
+        reader = Reader(server.port, f"/v1/pets/{pets[0]}", token)
+        reader.start()
+        started = time.perf_counter()
+        statuses = await upload_all(api, pets, token, body)
+        elapsed = time.perf_counter() - started
+        peak = server.rss_kib()
+        loaded = reader.stop()
+        await asyncio.sleep(2.0)
+        return {"idle": idle.took, "loaded": loaded, "statuses": statuses, "elapsed": elapsed,
+                "reads": idle.statuses + reader.statuses, "rss_start": rss_start, "rss_peak": peak,
+                "rss_end": server.rss_kib()}
+
+    got = run_async(scenario())
+    idle, loaded = got["idle"], got["loaded"]
+    print(f"\n{UPLOADS} uploads of {len(body) / 1e6:.2f} MB in {got['elapsed']:.2f} s; reader: idle p50 "
+          f"{statistics.median(idle) * 1000:.2f} ms p99 {p99(idle) * 1000:.2f} ms; during uploads {len(loaded)} reads, "
+          f"p50 {statistics.median(loaded) * 1000:.2f} ms p99 {p99(loaded) * 1000:.2f} ms "
+          f"max {max(loaded) * 1000:.2f} ms (p99 ratio {p99(loaded) / p99(idle):.2f}); worker RSS "
+          f"{got['rss_start'] / 1024:.1f} MiB before, {got['rss_peak'] / 1024:.1f} MiB at the end of the uploads, "
+          f"{got['rss_end'] / 1024:.1f} MiB 2 s later")
+    assert set(got["reads"]) == {200}
+    assert got["statuses"] == [200, 200] + [201] * (UPLOADS - 2)
+    assert loaded, "the reader got no answer while the uploads ran"
+    assert (got["rss_end"] - got["rss_start"]) * 1024 < 50 * MIB, got
+    assert "Traceback" not in server.output()
+
+
+@pytest.mark.slow
+@pytest.mark.gen_test(timeout=120)
+async def test_the_event_loop_is_never_held_long_during_uploads(app, http_server, base_url):
+    """In-process, so the loop's own thread can be watched: the CPU it spends between two turns of a 1 ms ticker
+    bounds the longest callback (decoding and encoding run in the photos' pool threads)."""
+    _, token = await user_with_token(app)
+    api, reader = wide_api(base_url), wide_api(base_url, max_clients=2)
+    pets = [(await create_pet(api, token, name=f"Pet {i}"))["id"] for i in range(UPLOADS)]
+    body = images.noisy_jpeg(UPLOAD_BYTES)
+    assert await upload_all(api, pets[:2], token, body) == [201, 201]
+    gc.collect()
+    stalls: list[float] = []  # wall time past the 1 ms sleep: how long the loop took to come back
+    watching = True
+
+    async def ticker() -> None:
+        while watching:
+            wall = time.perf_counter()
+            await asyncio.sleep(0.001)
+            stalls.append(time.perf_counter() - wall - 0.001)
+
+    with longest_callback() as longest:
+        watch = asyncio.ensure_future(ticker())
+        loaded, statuses, elapsed = await under_load(api, reader, pets, token, body)
+        watching = False
+        await watch
+        longest_cpu = longest()
+    print(f"\nin-process: {UPLOADS} uploads in {elapsed:.2f} s, {len(loaded)} reads (p99 {p99(loaded) * 1000:.2f} ms); "
+          f"event loop: longest callback {longest_cpu * 1000:.2f} ms of CPU, longest turn of a 1 ms ticker "
+          f"{max(stalls) * 1000:.2f} ms late (the client's 5 MB sends and the server's reads share this loop)")
+    assert statuses == [200, 200] + [201] * (UPLOADS - 2)
+    assert loaded and len(stalls) > UPLOADS
