@@ -24,7 +24,7 @@ from tests.processes import Servers
 
 pytest_plugins = ["tests.mariadb_server", "tests.secrets_watch"]
 T = TypeVar("T")
-TABLES = ("records", "pets", "token_revocations", "login_failures", "users")
+TABLES = ("records", "pets", "refresh_tokens", "sessions", "token_revocations", "login_failures", "users")
 
 
 def test_config(**overrides: Any) -> Config:

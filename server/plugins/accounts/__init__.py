@@ -3,14 +3,16 @@
 from typing import Any
 
 from server.plugins import Plugin, Route
-from server.plugins.accounts.handlers.tokens import CurrentTokenHandler, TokensHandler
+from server.plugins.accounts.handlers.sessions import SessionHandler, SessionsHandler
+from server.plugins.accounts.handlers.tokens import CurrentTokenHandler, RefreshHandler, TokensHandler
 from server.plugins.accounts.handlers.users import MeHandler, UserHandler, UsersHandler
 from server.plugins.accounts.services.accounts import Accounts, LoginLimits
+from server.plugins.accounts.settings import AccountsSettings
 
 
 def _setup(app: Any) -> None:
     app.accounts = Accounts(app.passwords, app.tokens, app.roles, app.revocations, LoginLimits.from_config(app.config),
-                           app.changes)
+                            app.changes, app.plugin_settings["accounts"])
 
 
 PLUGIN = Plugin(
@@ -21,7 +23,11 @@ PLUGIN = Plugin(
         Route("/v1/users/{user_id}", UserHandler),
         Route("/v1/tokens", TokensHandler),
         Route("/v1/tokens/current", CurrentTokenHandler),
+        Route("/v1/tokens/refresh", RefreshHandler),
+        Route("/v1/sessions", SessionsHandler),
+        Route("/v1/sessions/{session_id}", SessionHandler),
     ],
     setup=_setup,
+    settings=AccountsSettings,
     scopes={"users:me": "read and change one's own account", "users:admin": "list, read and change every account"},
 )

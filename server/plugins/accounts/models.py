@@ -67,6 +67,21 @@ class TokenCreate(Body):
     secret: Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class RefreshCreate(Body):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _must_be_true(value: bool) -> bool:
+    if not value:
+        raise ValueError("must be true (one session ends with DELETE /v1/sessions/{id})")
+    return value
+
+
+class OthersQuery(Query):
+    others: Annotated[bool, Field(description="must be true: end every session but the current one",
+                                  json_schema_extra={"const": True}), AfterValidator(_must_be_true)]
+
+
 class PageQuery(Query):
     limit: Limit = 20
     offset: Offset = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
@@ -9,6 +11,13 @@ from server.plugins.accounts.models import AdminUserUpdate, MeUpdate, PageQuery,
 from server.plugins.accounts.services.credentials import change_own_account, set_role_or_disabled
 from server.plugins.accounts.services.users import AdminUserOut, UserOut, create_user, get_user, list_users
 from server.services import page
+
+
+@dataclass(slots=True)
+class AccountChanged(UserOut):
+    """The account after a change, and how many other sessions a password change ended."""
+
+    sessions_ended: int
 
 
 class UsersHandler(BaseHandler):
@@ -37,14 +46,16 @@ class MeHandler(BaseHandler):
         self.send(user.public())
 
     @require_scopes("users:me")
-    @operation(summary="Change the caller's nickname or password", body=MeUpdate, response=UserOut,
-               errors=(400, 401, 403, 503))
+    @operation(summary="Change the caller's nickname or password (a new password revokes the earlier access "
+                       "tokens and ends every other session; this one continues through its refresh token)",
+               body=MeUpdate, response=AccountChanged, errors=(400, 401, 403, 503))
     async def patch(self, *, body: MeUpdate) -> None:
         app = self.application
-        user = await change_own_account(app.db, app.accounts, user_id=self.current_user.user_id,
-                                        nickname=body.nickname, password=body.password,
-                                        current_password=body.current_password)
-        self.send(user.public())
+        caller = self.current_user
+        user, ended = await change_own_account(app.db, app.accounts, user_id=caller.user_id, nickname=body.nickname,
+                                               password=body.password, current_password=body.current_password,
+                                               session_id=caller.session_id)
+        self.send(AccountChanged(user.id, user.email, user.nickname, user.role, user.created_at, ended))
 
 
 class UserHandler(BaseHandler):

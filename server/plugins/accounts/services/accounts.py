@@ -8,6 +8,7 @@ from server.auth import TokenSigner
 from server.changes import Changes
 from server.config import Config
 from server.passwords import Passwords
+from server.plugins.accounts.settings import AccountsSettings
 from server.rbac import RoleMap
 from server.services.revocations import RevocationCache
 
@@ -35,6 +36,7 @@ class Accounts:
     revocations: RevocationCache
     limits: LoginLimits
     changes: Changes  # told of credential changes in their transaction (a calendar feed ends with a password)
+    settings: AccountsSettings
 
     @classmethod
     def from_config(cls, config: Config) -> Accounts:
@@ -44,4 +46,5 @@ class Accounts:
                    RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds),
                    RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
                                    token_expiration=config.token_expiration),
-                   LoginLimits.from_config(config), Changes())
+                   LoginLimits.from_config(config), Changes(),
+                   AccountsSettings.model_validate(config.plugin_settings.get("accounts", {})))
