@@ -67,6 +67,19 @@ class TokenCreate(Body):
     secret: Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class PasswordResetCreate(Body):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+
+
+class PasswordResetConfirm(Body):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Password
+
+
+class EmailVerificationConfirm(Body):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
 class RefreshCreate(Body):
     refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from server.auth import require_scopes
 from server.declare import operation
-from server.handlers.base import BaseHandler, id_param
+from server.handlers.base import BaseHandler, id_param, preferred_language
 from server.plugins.accounts.models import AdminUserUpdate, MeUpdate, PageQuery, UserCreate
 from server.plugins.accounts.services.credentials import change_own_account, set_role_or_disabled
-from server.plugins.accounts.services.users import AdminUserOut, UserOut, create_user, get_user, list_users
+from server.plugins.accounts.services.registration import register
+from server.plugins.accounts.services.users import AdminUserOut, UserOut, get_user, list_users
 from server.services import page
 
 
@@ -21,12 +22,12 @@ class AccountChanged(UserOut):
 
 
 class UsersHandler(BaseHandler):
-    @operation(summary="Register a user", body=UserCreate, status=201, response=UserOut, errors=(400, 409, 503),
-               idempotent=True)
+    @operation(summary="Register a user (a verification message goes to the address, in the request's language)",
+               body=UserCreate, status=201, response=UserOut, errors=(400, 409, 503), idempotent=True)
     async def post(self, *, body: UserCreate) -> None:
         app = self.application
-        user = await create_user(self.db, email=body.email,
-                                 password_hash=await app.accounts.passwords.hash(body.password), nickname=body.nickname)
+        user = await register(self.db, app.accounts, email=body.email, password=body.password, nickname=body.nickname,
+                              language=preferred_language(self.request.headers.get("Accept-Language")))
         self.set_header("Location", f"/v1/users/{user.id}")
         self.send(user.public(), 201)
 
@@ -55,7 +56,7 @@ class MeHandler(BaseHandler):
         user, ended = await change_own_account(app.db, app.accounts, user_id=caller.user_id, nickname=body.nickname,
                                                password=body.password, current_password=body.current_password,
                                                session_id=caller.session_id)
-        self.send(AccountChanged(user.id, user.email, user.nickname, user.role, user.created_at, ended))
+        self.send(AccountChanged(**asdict(user.public()), sessions_ended=ended))
 
 
 class UserHandler(BaseHandler):

@@ -38,6 +38,14 @@ class Accounts:
     changes: Changes  # told of credential changes in their transaction (a calendar feed ends with a password)
     settings: AccountsSettings
 
+    def scopes_for(self, role: str, *, email_verified: bool) -> frozenset[str]:
+        """The role's scopes; with require_verified_email, an unverified account gets none of the ':write' ones
+        (its writes answer 403/1004 until it verifies and refreshes its token)."""
+        scopes = self.roles.scopes_for(role)
+        if self.settings.require_verified_email and not email_verified:
+            return frozenset(s for s in scopes if not s.endswith(":write"))
+        return scopes
+
     @classmethod
     def from_config(cls, config: Config) -> Accounts:
         """A fresh set for a process without an application (the command line)."""

@@ -26,7 +26,7 @@ async def login(db: Database, accounts: Accounts, *, account: str, secret: str, 
         ok = await accounts.passwords.verify(user.password_hash, secret) and not user.disabled
     if not ok or user is None:
         raise AuthFailed(WRONG)  # already counted as a failure
-    user_id, scopes = user.id, accounts.roles.scopes_for(user.role)
+    user_id, scopes = user.id, accounts.scopes_for(user.role, email_verified=user.email_verified)
 
     async def start(tx: Executor) -> TokenPair:
         await throttle.forgive_attempt(tx, account=account, address=address)

@@ -109,7 +109,7 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
                                    " AND used_at_ms IS NULL", (now, token_hash))
         row = await tx.fetch_one(
             "SELECT s.id, s.user_id, s.last_used_at, s.expires_at_ms, s.ended_at_ms, u.role, u.disabled, r.access_jti,"
-            " r.created_at_ms"
+            " r.created_at_ms, u.email_verified_at"
             " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id"
             " WHERE r.token_hash = %s", (token_hash,))
         if row is None:
@@ -129,8 +129,9 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
         await accounts.revocations.revoke_jti(tx, column(row[7], str), expires_at_ms=column(row[8], int)
                                               + accounts.revocations.token_expiration_ms + 1000)
         left = max(1, (column(row[3], int) - now) // 1000)
-        return _Refreshed(await _issue_pair(tx, accounts, user_id=user_id, scopes=accounts.roles.scopes_for(
-            column(row[5], str)), session_id=session_id, now=now, refresh_expires_in=left))
+        scopes = accounts.scopes_for(column(row[5], str), email_verified=row[9] is not None)
+        return _Refreshed(await _issue_pair(tx, accounts, user_id=user_id, scopes=scopes, session_id=session_id,
+                                            now=now, refresh_expires_in=left))
 
     outcome = await db.run_transaction(rotate)
     if outcome.pair is None:  # the session's end is committed; now refuse

@@ -21,7 +21,8 @@ async def test_register_log_in_and_read_me(api):
     created = await register(api, "Alice@Example.COM", nickname="  Alice ")
     assert created.status == 201, created.body
     data = created.body["data"]
-    assert set(data) == {"id", "email", "nickname", "role", "created_at"}
+    assert set(data) == {"id", "email", "nickname", "role", "created_at", "email_verified"}
+    assert data["email_verified"] is False
     assert (data["email"], data["nickname"], data["role"]) == ("alice@example.com", "Alice", "user")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", data["created_at"])
     age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(data["created_at"].replace("Z", "+00:00"))
@@ -148,7 +149,8 @@ async def test_admin_lists_users_with_a_page(api, app):
     assert response.status == 200, response.body
     assert response.body["page"] == {"limit": 2, "offset": 1, "total": 5}
     assert [u["id"] for u in response.body["data"]] == [others[0].id, others[1].id]
-    assert set(response.body["data"][0]) == {"id", "email", "nickname", "role", "created_at", "disabled"}
+    assert set(response.body["data"][0]) == {"id", "email", "nickname", "role", "created_at", "email_verified",
+                                             "disabled"}
     default = await api.get("/v1/users", token=token)
     assert default.body["page"] == {"limit": 20, "offset": 0, "total": 5}
     assert [u["id"] for u in default.body["data"]] == [admin.id] + [u.id for u in others]
