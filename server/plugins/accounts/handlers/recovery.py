@@ -27,8 +27,8 @@ class PasswordResetsHandler(BaseHandler):
 
 class PasswordResetConfirmHandler(BaseHandler):
     @operation(summary="Set a new password with a reset token: every session ends, the token and the account's "
-                       "other reset tokens stop working", body=PasswordResetConfirm, response=UserOut,
-               errors=(400, 503))
+                       "other reset tokens stop working (401/10031 unknown or used token, 10032 expired)",
+               body=PasswordResetConfirm, response=UserOut, errors=(400, 401, 503))
     async def post(self, *, body: PasswordResetConfirm) -> None:
         app = self.application
         user = await confirm_password_reset(app.db, app.accounts, token=body.token, password=body.password)
@@ -48,8 +48,8 @@ class EmailVerificationHandler(BaseHandler):
 
 class EmailVerificationConfirmHandler(BaseHandler):
     @operation(summary="Confirm an e-mail address with the token of its verification message (refresh the "
-                       "token pair afterwards for the scopes of a verified account)", body=EmailVerificationConfirm,
-               response=UserOut, errors=(400, 503))
+                       "token pair afterwards for the scopes of a verified account; 401/10031 unknown or used, "
+                       "10032 expired)", body=EmailVerificationConfirm, response=UserOut, errors=(400, 401, 503))
     async def post(self, *, body: EmailVerificationConfirm) -> None:
         app = self.application
         self.send((await confirm_email(app.db, app.accounts, token=body.token)).public())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from server.db import Database, Executor, Value, column
-from server.errors import Conflict, InvalidParameter
+from server.errors import Conflict, TokenExpired, TokenInvalid
 from server.plugins.accounts.services import throttle
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.credentials import replace_password
@@ -17,7 +17,6 @@ from server.services import now_ms, utcnow
 
 Purpose = Literal["reset", "verify"]
 KINDS: dict[Purpose, str] = {"reset": "password_reset", "verify": "email_verification"}
-INVALID = "is invalid, used or expired"
 
 
 async def _throttle(db: Database, accounts: Accounts, *, keys: tuple[str, str]) -> None:
@@ -52,14 +51,17 @@ async def request_password_reset(db: Database, accounts: Accounts, *, email: str
 
 
 async def _take_token(tx: Executor, *, token: str, purpose: Purpose) -> int:
-    """The user of a valid token, which is used up; 400 naming `token` otherwise."""
+    """The user of a valid token, which is used up; 401/10031 for an unknown or used one, 401/10032 expired.
+    (Deleting first takes the row's lock: of two concurrent uses, one finds it gone.)"""
     token_hash = hash_token(token)
     row = await tx.fetch_one("SELECT user_id, expires_at_ms FROM account_tokens WHERE token_hash = %s"
                              " AND purpose = %s", (token_hash, purpose))
     taken = await tx.execute("DELETE FROM account_tokens WHERE token_hash = %s AND purpose = %s",
                              (token_hash, purpose))
-    if row is None or taken.rowcount != 1 or column(row[1], int) <= now_ms():
-        raise InvalidParameter(errors=[{"field": "token", "message": INVALID}])
+    if row is None or taken.rowcount != 1:
+        raise TokenInvalid()
+    if column(row[1], int) <= now_ms():
+        raise TokenExpired()  # the transaction rolls back: it stays, expired, until the account goes
     return column(row[0], int)
 
 
