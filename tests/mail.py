@@ -43,6 +43,14 @@ class Inbox:
         return self.to(address)
 
 
+async def outbox_settled(db: Any, within: float = 15.0) -> None:
+    """Wait until the sender has marked every message it delivered (the SMTP server has it a moment before)."""
+    deadline = time.monotonic() + within
+    while (await db.fetch_one("SELECT COUNT(*) FROM outbox WHERE sent_at_ms IS NULL AND failed_at_ms IS NULL"))[0]:
+        assert time.monotonic() < deadline, "the outbox still holds unsent messages"
+        await asyncio.sleep(0.05)
+
+
 def token_in(message: EmailMessage) -> str:
     """The single-use token a message carries."""
     text = message.get_content()
