@@ -11,8 +11,9 @@ from server.plugins.accounts.handlers.recovery import (
 )
 from server.plugins.accounts.handlers.sessions import SessionHandler, SessionsHandler
 from server.plugins.accounts.handlers.tokens import CurrentTokenHandler, RefreshHandler, TokensHandler
-from server.plugins.accounts.handlers.users import MeHandler, UserHandler, UsersHandler
+from server.plugins.accounts.handlers.users import ExportHandler, MeHandler, UserHandler, UsersHandler
 from server.plugins.accounts.services.accounts import Accounts, LoginLimits
+from server.plugins.accounts.services.export import export_account
 from server.plugins.accounts.services.mail import MailSender
 from server.plugins.accounts.settings import AccountsSettings
 
@@ -36,6 +37,7 @@ PLUGIN = Plugin(
     routes=[
         Route("/v1/users", UsersHandler),
         Route("/v1/users/me", MeHandler),
+        Route("/v1/users/me/export", ExportHandler),
         Route("/v1/users/{user_id}", UserHandler),
         Route("/v1/tokens", TokensHandler),
         Route("/v1/tokens/current", CurrentTokenHandler),
@@ -50,6 +52,7 @@ PLUGIN = Plugin(
     setup=_setup,
     on_start=_start,
     on_stop=_stop,
+    export=export_account,
     settings=AccountsSettings,
     scopes={"users:me": "read and change one's own account", "users:admin": "list, read and change every account"},
 )

@@ -83,6 +83,10 @@ class EmailVerificationConfirm(Body):
     token: Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class AccountDelete(Body):
+    password: Annotated[str, Field(min_length=1, max_length=256, description="the account's password, again")]
+
+
 class RefreshCreate(Body):
     refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from server.auth import require_scopes
 from server.declare import operation
-from server.handlers.base import BaseHandler, id_param, preferred_language
-from server.plugins.accounts.models import AdminUserUpdate, MeUpdate, PageQuery, UserCreate
+from server.handlers.base import BaseHandler, dumps, id_param, preferred_language
+from server.plugins.accounts.models import AccountDelete, AdminUserUpdate, MeUpdate, PageQuery, UserCreate
 from server.plugins.accounts.services.credentials import change_own_account, set_role_or_disabled
+from server.plugins.accounts.services.deletion import delete_account, delete_own_account
+from server.plugins.accounts.services.export import FORMAT, write_export
 from server.plugins.accounts.services.registration import register
 from server.plugins.accounts.services.users import AdminUserOut, UserOut, get_user, list_users
 from server.services import page
@@ -19,6 +23,16 @@ class AccountChanged(UserOut):
     """The account after a change, and how many other sessions a password change ended."""
 
     sessions_ended: int
+
+
+@dataclass(slots=True)
+class Export:
+    """GET /v1/users/me/export: every plugin's sections of the account's data (see the README's Accounts)."""
+
+    format: str
+    exported_at: dt.datetime
+    user_id: int
+    sections: dict[str, list[Any]]
 
 
 class UsersHandler(BaseHandler):
@@ -59,6 +73,29 @@ class MeHandler(BaseHandler):
         self.send(AccountChanged(**asdict(user.public()), sessions_ended=ended))
 
 
+    @require_scopes("users:me")
+    @operation(summary="Delete the caller's account and everything it owns (type the password again; 403 when "
+                       "it does not match, 409 for the last administrator)", body=AccountDelete, response=None,
+               errors=(400, 401, 403, 409, 503))
+    async def delete(self, *, body: AccountDelete) -> None:
+        app = self.application
+        await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password)
+        self.send(None)
+
+
+class ExportHandler(BaseHandler):
+    @require_scopes("users:me")
+    @operation(summary=f"Export the caller's data as one JSON document ({FORMAT}), streamed", response=Export,
+               errors=(401, 403, 503))
+    async def get(self) -> None:
+        app = self.application
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Disposition", 'attachment; filename="pet-api-export.json"')
+        await write_export(app.db, app.plugins, user_id=self.current_user.user_id, dumps=dumps, write=self.write,
+                           flush=self.flush)
+        self.finish()
+
+
 class UserHandler(BaseHandler):
     @require_scopes("users:admin")
     @operation(summary="One user (administrators)", response=AdminUserOut, errors=(401, 403, 404, 503))
@@ -74,3 +111,11 @@ class UserHandler(BaseHandler):
         user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
                                           disabled=body.disabled, actor_id=self.current_user.user_id)
         self.send(user.admin_view())
+
+    @require_scopes("users:admin")
+    @operation(summary="Delete an account and everything it owns (administrators; 409 for the last "
+                       "administrator)", response=None, errors=(401, 403, 404, 409, 503))
+    async def delete(self, user_id: str) -> None:
+        app = self.application
+        await delete_account(app.db, app.accounts, user_id=id_param(user_id), actor_id=self.current_user.user_id)
+        self.send(None)
