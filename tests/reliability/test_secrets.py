@@ -1,8 +1,7 @@
 """Secrets: a prod server logging at DEBUG (SQL echo on) through a representative session, hostile and broken
 requests included (refresh and replay, e-mail verification, password reset over the dev outbox, export,
 account deletion), writes no access, refresh, reset or verification token, password, hash or Authorization
-header; its error bodies never carry a
-trace; prod refuses weak secrets."""
+header; its error bodies never carry a trace; prod refuses weak secrets."""
 
 from __future__ import annotations
 
