@@ -12,7 +12,7 @@ from server.declare import operation
 from server.handlers.base import BaseHandler
 from server.plugins.accounts.models import RefreshCreate, TokenCreate
 from server.plugins.accounts.services.login import login
-from server.plugins.accounts.services.sessions import TokenPair, refresh_session
+from server.plugins.accounts.services.sessions import TokenPair, log_out, refresh_session
 
 
 @dataclass(slots=True)
@@ -74,7 +74,9 @@ class CurrentTokenHandler(BaseHandler):
         self.send(TokenInfo(p.user_id, sorted(p.scopes), _utc(p.issued_at_ms / 1000), _utc(p.expires_at)))
 
     @require_scopes()
-    @operation(summary="Revoke the token of this request (log out)", response=None, errors=(401, 503))
+    @operation(summary="Log out: revoke the token of this request and end its session (its refresh token too)",
+               response=None, errors=(401, 503))
     async def delete(self) -> None:
-        await self.application.revocations.revoke_token(self.application.db, self.current_user)
+        app = self.application
+        await log_out(app.db, app.accounts, user=self.current_user)
         self.send(None)

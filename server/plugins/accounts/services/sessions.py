@@ -195,3 +195,14 @@ async def end_other_sessions(db: Executor, accounts: Accounts, *, user: Principa
         return await end_user_sessions(tx, accounts, user_id=user.user_id, keep=user.session_id)
 
     return await db.run_transaction(end)
+
+
+async def log_out(db: Executor, accounts: Accounts, *, user: Principal) -> None:
+    """Revoke the caller's token and end its session, so that its refresh token cannot bring it back."""
+
+    async def end(tx: Executor) -> None:
+        await accounts.revocations.revoke_token(tx, user)
+        if user.session_id is not None:
+            await end_sessions(tx, accounts, session_ids=[user.session_id])
+
+    await db.run_transaction(end)

@@ -206,3 +206,32 @@ async def test_ending_a_session_reaches_another_instance_within_the_revocation_b
             assert (await remote.get("/v1/users/me", token=laptop["token"])).status == 200
     finally:
         await other.shutdown()
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_logging_out_ends_the_session_and_its_refresh_token(api, app):
+    user = await create_user(app)
+    leaving, staying = await login(api, user.email), await login(api, user.email)
+    out = await api.delete("/v1/tokens/current", token=leaving["token"])
+    assert (out.status, out.body["data"]) == (200, None)
+    assert_error(await api.get("/v1/users/me", token=leaving["token"]), 401, 10033, "GET /v1/users/me")
+    assert_error(await refresh(api, leaving["refresh_token"]), 401, 10033, f"POST {REFRESH}")
+    listed = await api.get("/v1/sessions", token=staying["token"])
+    assert [s["current"] for s in listed.body["data"]] == [True]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_an_admin_disabling_an_account_ends_all_its_sessions(api, app):
+    user, admin = await create_user(app), await create_user(app, role="admin")
+    pairs = [await login(api, user.email) for _ in range(2)]
+    admin_token = (await login(api, admin.email))["token"]
+    disabled = await api.patch(f"/v1/users/{user.id}", json={"disabled": True}, token=admin_token)
+    assert (disabled.status, disabled.body["data"]["disabled"]) == (200, True)
+    for pair in pairs:
+        assert_error(await api.get("/v1/users/me", token=pair["token"]), 401, 10033, "GET /v1/users/me")
+        assert_error(await refresh(api, pair["refresh_token"]), 401, 10033, f"POST {REFRESH}")
+    ended = await app.db.fetch_one("SELECT COUNT(*) FROM sessions WHERE user_id = %s AND ended_at_ms IS NOT NULL",
+                                   (user.id,))
+    assert ended[0] == 2
