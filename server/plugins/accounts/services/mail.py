@@ -103,7 +103,7 @@ class MailSender:
     def start(self, db: Database) -> None:
         """Keep delivering until stop()."""
         if self.settings.mail_transport == "none":
-            log.warning("mail: no transport (plugin_settings.accounts.mail_transport): messages stay in the outbox")
+            log.info("mail: no transport (plugin_settings.accounts.mail_transport): messages stay in the outbox")
             return
 
         def failed(exc: Exception) -> None:
