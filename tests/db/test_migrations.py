@@ -278,7 +278,8 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        assert len(done) == len(available(db.dialect.name)) + 7  # core's, accounts' two, pets' two, records', households' two
+        # core's, accounts' two, pets' two, records', households' two
+        assert len(done) == len(available(db.dialect.name)) + 7
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text
         assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []
