@@ -28,6 +28,7 @@ class Principal:
     jti: str
     issued_at_ms: int
     expires_at: float
+    session_id: int | None = None  # the login session the token belongs to (None: minted outside a session)
 
     @property
     def is_pets_admin(self) -> bool:
@@ -49,14 +50,17 @@ class TokenSigner:
         self._verified: OrderedDict[str, Principal] = OrderedDict()
         self._cache_size = cache_size
 
-    def issue(self, user_id: int, scopes: Iterable[str]) -> IssuedToken:
-        """A new token for the user, carrying its scopes, a random id and the issue time."""
+    def issue(self, user_id: int, scopes: Iterable[str], *, session_id: int | None = None) -> IssuedToken:
+        """A new token for the user, carrying its scopes, a random id, the issue time and its session."""
         now_ms = int(time.time() * 1000)
         scope_list = sorted(set(scopes))
         jti = secrets.token_urlsafe(12)
-        token = self.serializer.dumps({"uid": user_id, "scp": scope_list, "jti": jti, "iat": now_ms})
+        payload: dict[str, Any] = {"uid": user_id, "scp": scope_list, "jti": jti, "iat": now_ms}
+        if session_id is not None:
+            payload["sid"] = session_id
+        token = self.serializer.dumps(payload)
         return IssuedToken(token, Principal(user_id, frozenset(scope_list), jti, now_ms,
-                                            now_ms / 1000 + self.token_expiration))
+                                            now_ms / 1000 + self.token_expiration, session_id))
 
     def verify(self, token: str) -> Principal:
         """The token's principal, or TokenInvalid / TokenExpired."""
@@ -81,8 +85,9 @@ class TokenSigner:
             raise TokenInvalid() from None
         try:
             iat = int(payload["iat"])
+            sid = payload.get("sid")
             return Principal(int(payload["uid"]), frozenset(payload["scp"]), str(payload["jti"]), iat,
-                             iat / 1000 + self.token_expiration)
+                             iat / 1000 + self.token_expiration, None if sid is None else int(sid))
         except (KeyError, TypeError, ValueError, OverflowError):  # e.g. "iat": Infinity or 1e400
             raise TokenInvalid() from None
 

@@ -39,7 +39,7 @@ class Config(BaseModel):
     secret_key: tuple[str, ...] = Field(min_length=1)
     database_url: str = Field(min_length=1)
     auto_migrate: bool = False
-    token_expiration: int = Field(86400, ge=1)
+    token_expiration: int = Field(900, ge=1)  # access tokens are short-lived: sessions go on by refresh tokens
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
     xheaders: bool = False  # behind a reverse proxy: take the client address from X-Real-IP/X-Forwarded-For

@@ -24,8 +24,8 @@ from tests.processes import Servers
 
 pytest_plugins = ["tests.mariadb_server", "tests.secrets_watch"]
 T = TypeVar("T")
-TABLES = ("sync_changes", "sync_access", "calendar_feeds", "records", "pet_members", "pets", "token_revocations",
-          "login_failures", "users")
+TABLES = ("sync_changes", "sync_access", "calendar_feeds", "records", "pet_members", "pets", "refresh_tokens",
+          "sessions", "token_revocations", "login_failures", "users")
 
 
 def test_config(**overrides: Any) -> Config:

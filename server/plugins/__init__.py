@@ -7,7 +7,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from server.errors import APIError
 
 if TYPE_CHECKING:
     from server.app import PetAPI
+    from server.db import Executor
 
 ENTRY_POINT_GROUP = "pet_api.plugins"
 BUILT_IN_PACKAGE = "server.plugins"
@@ -71,6 +72,10 @@ def token_parts(path: str) -> frozenset[str]:
 
 
 Hook = Callable[[Any], Awaitable[None]]
+# export(db, user_id): the plugin's part of a user's data export (GET /v1/users/me/export), as (section, item)
+# pairs; the items of a section form one array of the document, so a section's items come together, and a
+# plugin reads its rows a page at a time (the document is streamed, never held whole).
+Exporter = Callable[["Executor", int], AsyncIterator[tuple[str, Any]]]
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -89,6 +94,7 @@ class Plugin:
     error_codes: range | None = None  # the numeric range it reserves, e.g. range(2100, 2200)
     migrations: Path | None = None  # mysql/ and sqlite/ NNNN_name.sql; default: <package>/migrations if it exists
     version: str | None = None  # shown by `main.py plugins`; default: the distribution's version
+    export: Exporter | None = None  # its part of a user's data export: (section, item) pairs, see Exporter
 
 
 def operations(plugin: Plugin) -> list[tuple[str, str, Any]]:
@@ -240,5 +246,5 @@ def discoverable(enabled: tuple[str, ...]) -> tuple[list[Found], dict[str, str]]
     return found, broken
 
 
-__all__ = ["ENTRY_POINT_GROUP", "TOKEN_SEGMENT", "Found", "Hook", "Plugin", "PluginError", "Route", "discoverable",
-           "entry_points", "find_plugin", "sys", "template", "token_parts"]
+__all__ = ["ENTRY_POINT_GROUP", "TOKEN_SEGMENT", "Exporter", "Found", "Hook", "Plugin", "PluginError", "Route",
+           "discoverable", "entry_points", "find_plugin", "sys", "template", "token_parts"]

@@ -24,6 +24,12 @@ log = logging.getLogger("pet_api.auth")
 OVERLAP = 64  # re-read this many ids back: auto-increment ids may commit out of order
 
 
+def session_key(session_id: int) -> str:
+    """The revoked-id entry that ends every access token of a session. Token ids are URL-safe base64, so
+    they never contain the colon and the two kinds of entry cannot collide."""
+    return f"session:{session_id}"
+
+
 class RevocationCache:
     """Revoked token ids and per-user 'not before' times, mirrored from token_revocations."""
 
@@ -65,6 +71,8 @@ class RevocationCache:
             raise ServiceUnavailable("revocation list is stale", headers={"Retry-After": "5"})
         if principal.jti in self.jtis:
             raise TokenRevoked()
+        if principal.session_id is not None and session_key(principal.session_id) in self.jtis:
+            raise TokenRevoked()
         cutoff = self.not_before.get(principal.user_id)
         if cutoff is not None and principal.issued_at_ms < cutoff:
             raise TokenRevoked()
@@ -88,12 +96,18 @@ class RevocationCache:
         elif user_id is not None and not_before is not None:
             self.not_before[user_id] = max(self.not_before.get(user_id, 0), not_before)
 
-    async def revoke_token(self, db: Database, principal: Principal) -> None:
+    async def revoke_token(self, db: Executor, principal: Principal) -> None:
         """Revoke one token everywhere."""
-        expires = int(principal.expires_at * 1000) + 1000
-        await db.execute("INSERT INTO token_revocations (jti, expires_at_ms) VALUES (%s, %s)",
-                         (principal.jti, expires))
-        self._remember(principal.jti, None, None, expires)
+        await self.revoke_jti(db, principal.jti, expires_at_ms=int(principal.expires_at * 1000) + 1000)
+
+    async def revoke_jti(self, db: Executor, jti: str, *, expires_at_ms: int) -> None:
+        """Revoke the token with this id everywhere (kept until the token would have expired anyway)."""
+        await db.execute("INSERT INTO token_revocations (jti, expires_at_ms) VALUES (%s, %s)", (jti, expires_at_ms))
+        self._remember(jti, None, None, expires_at_ms)
+
+    async def revoke_session(self, db: Executor, session_id: int) -> None:
+        """Revoke every access token of the session, everywhere (its refresh tokens are ended in the database)."""
+        await self.revoke_jti(db, session_key(session_id), expires_at_ms=now_ms() + self.token_expiration_ms + 1000)
 
     async def revoke_user(self, db: Executor, user_id: int) -> int:
         """Revoke every token of the user issued before now; returns the cut-off (ms)."""

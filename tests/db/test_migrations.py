@@ -30,8 +30,9 @@ from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 
 CORE_TABLES = {"users", "token_revocations", "login_failures", "idempotency_keys"}
-TABLES = CORE_TABLES | {"pets", "pet_members", "records", "invitations", "pet_history", "calendar_feeds",
-                        "schema_migrations", "schema_migration_lock"}
+ACCOUNTS_TABLES = {"sessions", "refresh_tokens", "outbox", "account_tokens"}  # the accounts plugin's
+TABLES = CORE_TABLES | ACCOUNTS_TABLES | {"pets", "pet_members", "records", "invitations", "pet_history",
+                                          "calendar_feeds", "schema_migrations", "schema_migration_lock"}
 PHOTO_TABLES = {"pet_photos", "pet_photo_chunks"}  # the test profile enables photos; sources() leaves them out
 NOTES = "tests.db.notes_plugin"
 BEFORE_PLUGINS = Path(__file__).parent / "fixtures" / "before_plugins"
@@ -78,7 +79,7 @@ def test_each_dialect_has_the_same_versions(plugin):
 
 def test_pets_and_records_own_their_tables_in_dependency_order(tmp_path):
     order = [plugin for plugin, _ in sources(f"sqlite:///{tmp_path}/x.sqlite3", "records,core,pets,accounts")]
-    assert order == ["core", "pets", "records"]  # records requires pets: after it, whatever the profile's order
+    assert order == ["core", "pets", "records", "accounts"]  # records requires pets: after it, whatever the order
     pets = available("mysql", find_plugin("pets").migrations, "pets")
     assert pets[0].adopts() == {"pets"}
     assert "CREATE TABLE pets" not in (MIGRATIONS_DIR / "mysql" / "0001_initial.sql").read_text()
@@ -96,7 +97,7 @@ async def test_migrate_applies_everything_once_and_records_it_per_plugin(empty_u
         done = await migrate(db, todo_sources)
         assert [(m.plugin, m.version) for m in done] == expected
         assert not any(m.adopted for m in done)  # a new database runs every file
-        assert expected[:4] == [("core", 1), ("core", 2), ("core", 3), ("pets", 1)]
+        assert expected[:6] == [("core", 1), ("core", 2), ("core", 3), ("accounts", 1), ("accounts", 2), ("pets", 1)]
         assert expected[-1] == ("reminders", 1)  # after the plugins it requires
         assert await _tables(db) == TABLES
         assert await applied(db) == set(expected)
@@ -114,7 +115,7 @@ async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_
     db = await connect(profile_config(database_url=empty_url))
     try:
         with_notes = sources(empty_url, f"core,accounts,{NOTES},pets")
-        assert [p for p, _ in with_notes] == ["core", "pets", "notes"]
+        assert [p for p, _ in with_notes] == ["core", "accounts", "pets", "notes"]
         done = await migrate(db, with_notes)
         assert [(m.plugin, m.version, m.name) for m in done][-3:] == [("pets", 1, "initial"), ("pets", 2, "members"),
                                                                       ("notes", 1, "notes")]
@@ -179,20 +180,24 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert [len(rows) for rows in before.values()] == [2, 2, 2]
         assert await applied(db) == {("core", 1), ("core", 2)}  # the old ledger reads as the core's
         assert [m.label for m in await pending(db, todo_sources)] == [
-            "core 0003_idempotency", "pets 0001_initial", "pets 0002_members", "records 0001_initial",
-            "records 0002_due_dates", "households 0001_invitations", "households 0002_history",
-            "reminders 0001_calendar_feeds"]
+            "core 0003_idempotency", "accounts 0001_sessions", "accounts 0002_mail", "pets 0001_initial",
+            "pets 0002_members", "records 0001_initial", "records 0002_due_dates", "households 0001_invitations",
+            "households 0002_history", "reminders 0001_calendar_feeds"]
 
         done = await migrate(db, todo_sources)
         assert [(m.label, m.adopted) for m in done] == [
-            ("core 0003_idempotency", False), ("pets 0001_initial", True), ("pets 0002_members", False),
-            ("records 0001_initial", True), ("records 0002_due_dates", False), ("households 0001_invitations", False),
+            ("core 0003_idempotency", False), ("accounts 0001_sessions", False), ("accounts 0002_mail", False),
+            ("pets 0001_initial", True), ("pets 0002_members", False), ("records 0001_initial", True),
+            ("records 0002_due_dates", False), ("households 0001_invitations", False),
             ("households 0002_history", False), ("reminders 0001_calendar_feeds", False)]
-        assert await _rows(db) == before  # every row intact
+        after = await _rows(db)
+        assert {t: [r[:len(before[t][0])] for r in rows] for t, rows in after.items()} == before  # every row intact
+        assert [r[len(before["users"][0]):] for r in after["users"]] == [(None, "en")] * 2  # accounts' new columns
         members = await db.fetch_all("SELECT pet_id, user_id, role FROM pet_members ORDER BY pet_id")
         assert [tuple(r) for r in members] == [(11, 1, "owner"), (12, 2, "owner")]  # each owner is a member
         rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
-        assert [tuple(r) for r in rows] == [("core", 1, "initial"), ("core", 2, "exact_email_comparison"),
+        assert [tuple(r) for r in rows] == [("accounts", 1, "sessions"), ("accounts", 2, "mail"),
+                                            ("core", 1, "initial"), ("core", 2, "exact_email_comparison"),
                                             ("core", 3, "idempotency"), ("households", 1, "invitations"),
                                             ("households", 2, "history"), ("pets", 1, "initial"),
                                             ("pets", 2, "members"), ("records", 1, "initial"),
@@ -235,7 +240,8 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     try:
         await db.execute("DELETE FROM schema_migrations")
         for table in ("calendar_feeds", "invitations", "pet_history", "records", "pet_members", "pets",
-                      "token_revocations", "login_failures", "users", "idempotency_keys"):
+                      "refresh_tokens", "sessions", "outbox", "account_tokens", "token_revocations", "login_failures",
+                      "users", "idempotency_keys"):
             await db.execute(f"DROP TABLE {table}")
     finally:
         await db.close()
@@ -286,7 +292,8 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        assert len(done) == len(available(db.dialect.name)) + 7  # core's; pets', records', households' two; reminders'
+        # core's; accounts' two; pets', records', households' two; reminders'
+        assert len(done) == len(available(db.dialect.name)) + 9
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text
         assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []

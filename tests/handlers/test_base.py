@@ -93,7 +93,7 @@ async def test_cors_preflight_is_204_with_methods_and_headers(api):
     assert response.status == 204
     assert response.raw == b""
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
-    assert response.headers["Access-Control-Allow-Methods"] == "GET, HEAD, PATCH, OPTIONS"
+    assert response.headers["Access-Control-Allow-Methods"] == "GET, HEAD, DELETE, PATCH, OPTIONS"
     allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
     assert {"authorization", "content-type", "if-match"} <= allowed
     assert "X-Request-ID" in response.headers

@@ -1,14 +1,19 @@
 """Secrets: a prod server logging at DEBUG (SQL echo on) through a representative session, hostile and broken
-requests included, writes no token, password, hash or Authorization header; its error bodies never carry a
-trace; prod refuses weak secrets."""
+requests included (refresh and replay, e-mail verification, password reset over the dev outbox, export,
+account deletion), writes no access, refresh, reset or verification token, password, hash or Authorization
+header; its error bodies never carry a trace; prod refuses weak secrets."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,16 +24,31 @@ from tests.processes import ROOT, ServerProcess, clean_env
 
 STRONG_KEY = "Zq8#rT2!vL9@pX4$wK7%nB3^mF6&hJ1*"
 PASSWORD, NEW_PASSWORD, WRONG_PASSWORD = "Secret-Pass-1234", "Other-Pass-5678", "Guess-Pass-9012"
+RESET_PASSWORD = "Reset-Pass-3456"
 
 
 @pytest.fixture(scope="module")
 def prod_server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("secrets")
     env = clean_env(PET_API_SECRET_KEY=STRONG_KEY, PET_API_DATABASE_URL=migrated_database(mysql_server_url, "secrets"),
                     PET_API_LOG_LEVEL="DEBUG", PET_API_SQL_ECHO="true",
-                    PET_API_PLUGINS="core,accounts,pets,records,reminders,metrics,tests.handlers.boom_plugin")
-    with ServerProcess(tmp_path_factory.mktemp("secrets") / "server.log", env, profile="prod",
-                       args=("--host", "127.0.0.1")) as proc:
+                    PET_API_PLUGINS="core,accounts,pets,records,reminders,metrics,tests.handlers.boom_plugin",
+                    PET_API_ACCOUNTS__MAIL_TRANSPORT="directory", PET_API_ACCOUNTS__OUTBOX_DIR=str(folder / "outbox"),
+                    PET_API_ACCOUNTS__MAIL_POLL_SECONDS="0.1")
+    with ServerProcess(folder / "server.log", env, profile="prod", args=("--host", "127.0.0.1")) as proc:
+        proc.outbox = folder / "outbox"  # type: ignore[attr-defined]
         yield proc
+
+
+def mailed_tokens(outbox: Path, count: int) -> list[str]:
+    """The single-use tokens of the first `count` messages the server wrote to its outbox folder, oldest first."""
+    deadline = time.monotonic() + 15
+    while len(list(outbox.glob("*.eml"))) < count:
+        assert time.monotonic() < deadline, "no mail"
+        time.sleep(0.05)
+    files = sorted(outbox.glob("*.eml"), key=lambda f: int(re.search(r"outbox-(\d+)", f.name).group(1)))
+    texts = [message_from_bytes(f.read_bytes(), policy=policy.default).get_content() for f in files[:count]]
+    return [re.findall(r"[A-Za-z0-9_-]{43,}", text)[-1] for text in texts]
 
 
 def raw_request(server: ServerProcess, data: bytes) -> bytes:
@@ -80,7 +100,29 @@ def representative_session(server: ServerProcess) -> tuple[list[str], list[tuple
     errors.append(call("GET", feed_url).answer())  # the feed too
     status, body = call("POST", "/v1/tokens", json={"account": email, "secret": NEW_PASSWORD}).answer()
     assert status == 201
-    second = body["data"]["token"]
+    first_refresh = body["data"]["refresh_token"]
+    status, body = call("POST", "/v1/tokens/refresh", json={"refresh_token": first_refresh}).answer()
+    assert status == 201
+    second, second_refresh = body["data"]["token"], body["data"]["refresh_token"]
+    errors.append(call("POST", "/v1/tokens/refresh", json={"refresh_token": first_refresh}).answer())  # replayed
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": NEW_PASSWORD}).answer()
+    second, second_refresh = body["data"]["token"], body["data"]["refresh_token"]
+    assert call("POST", "/v1/password-resets", json={"email": email}).status == 202
+    verify_token, reset_token = mailed_tokens(server.outbox, 2)  # type: ignore[attr-defined]
+    assert call("POST", "/v1/email-verifications/confirm", json={"token": verify_token}).status == 200
+    errors.append(call("POST", "/v1/password-resets/confirm", json={"token": reset_token, "password": "123456789"})
+                  .answer())  # a common password, refused
+    assert call("POST", "/v1/password-resets/confirm", json={"token": reset_token, "password": RESET_PASSWORD}
+                ).status == 200
+    errors.append(call("POST", "/v1/password-resets/confirm", json={"token": reset_token,
+                                                                    "password": RESET_PASSWORD}).answer())  # reused
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": RESET_PASSWORD}).answer()
+    assert status == 201
+    second, second_refresh = body["data"]["token"], body["data"]["refresh_token"]
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": RESET_PASSWORD}).answer()
+    status, body = call("POST", "/v1/tokens/refresh", json={"refresh_token": body["data"]["refresh_token"]}).answer()
+    assert status == 201, body
+    third, third_refresh = body["data"]["token"], body["data"]["refresh_token"]
     errors.append(call("POST", "/v1/pets", body=b'{"name": "x", "species": ' + second.encode(), token=second).answer())
     errors.append(call("POST", "/v1/pets", body=b"x" * (1_048_576 + 1), token=second).answer())
     errors.append(call("POST", "/v1/pets", body=b"<xml/>", token=second,
@@ -92,7 +134,11 @@ def representative_session(server: ServerProcess) -> tuple[list[str], list[tuple
     raw_request(server, f"GET /v1/users/me HTTP/1.1\r\nHost: x\r\nAuthorization Bearer {second}\r\n\r\n".encode())
     assert call("DELETE", "/v1/tokens/current", token=second).status == 200
     errors.append(call("GET", "/v1/users/me", token=second).answer())
-    return [token, second, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, "short7!", feed_token, feed_token[::-1],
+    errors.append(call("POST", "/v1/tokens/refresh", json={"refresh_token": second_refresh}).answer())  # logged out
+    assert call("GET", "/v1/users/me/export", token=third).status == 200
+    assert call("DELETE", "/v1/users/me", json={"password": RESET_PASSWORD}, token=third).status == 200
+    return [token, second, third, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, RESET_PASSWORD, "short7!", first_refresh,
+            second_refresh, third_refresh, verify_token, reset_token, feed_token, feed_token[::-1],
             hashlib.sha256(feed_token.encode()).hexdigest()], errors
 
 
@@ -104,13 +150,13 @@ def test_logs_hold_no_token_password_or_authorization_header(prod_server: Server
     for secret in secrets:
         assert secret not in log, f"logged: {secret[:12]}..."
         assert orjson.dumps(secret).decode().strip('"') not in log
-    for token in secrets[:2]:
+    for token in secrets[:3]:
         signature = token.rsplit(".", 1)[1]
         assert signature not in log, "a token's signature was logged"
     for needle in ("Authorization", "authorization", "Bearer", "$argon2"):
         assert needle not in log, [line for line in lines if needle in line][:3]
-    print(f"\nsecrets: {len(lines)} log lines at DEBUG (SQL echo on) over {len(errors) + 16} requests: "
-          f"0 tokens, 0 passwords, 0 Authorization headers")
+    print(f"\nsecrets: {len(lines)} log lines at DEBUG (SQL echo on) over {len(errors) + 25} requests: "
+          f"0 access/refresh/reset/verification/feed tokens, 0 passwords, 0 Authorization headers")
 
 
 def error_responses(server: ServerProcess) -> list[tuple[int, Any]]:

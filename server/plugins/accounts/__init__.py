@@ -3,14 +3,33 @@
 from typing import Any
 
 from server.plugins import Plugin, Route
-from server.plugins.accounts.handlers.tokens import CurrentTokenHandler, TokensHandler
-from server.plugins.accounts.handlers.users import MeHandler, UserHandler, UsersHandler
+from server.plugins.accounts.handlers.recovery import (
+    EmailVerificationConfirmHandler,
+    EmailVerificationHandler,
+    PasswordResetConfirmHandler,
+    PasswordResetsHandler,
+)
+from server.plugins.accounts.handlers.sessions import SessionHandler, SessionsHandler
+from server.plugins.accounts.handlers.tokens import CurrentTokenHandler, RefreshHandler, TokensHandler
+from server.plugins.accounts.handlers.users import ExportHandler, MeHandler, UserHandler, UsersHandler
 from server.plugins.accounts.services.accounts import Accounts, LoginLimits
+from server.plugins.accounts.services.export import export_account
+from server.plugins.accounts.services.mail import MailSender
+from server.plugins.accounts.settings import AccountsSettings
 
 
 def _setup(app: Any) -> None:
     app.accounts = Accounts(app.passwords, app.tokens, app.roles, app.revocations, LoginLimits.from_config(app.config),
-                           app.changes)
+                            app.changes, app.plugin_settings["accounts"])
+    app.mail_sender = MailSender(app.plugin_settings["accounts"])
+
+
+async def _start(app: Any) -> None:
+    app.mail_sender.start(app.db)
+
+
+async def _stop(app: Any) -> None:
+    await app.mail_sender.stop()
 
 
 PLUGIN = Plugin(
@@ -18,10 +37,22 @@ PLUGIN = Plugin(
     routes=[
         Route("/v1/users", UsersHandler),
         Route("/v1/users/me", MeHandler),
+        Route("/v1/users/me/export", ExportHandler),
         Route("/v1/users/{user_id}", UserHandler),
         Route("/v1/tokens", TokensHandler),
         Route("/v1/tokens/current", CurrentTokenHandler),
+        Route("/v1/tokens/refresh", RefreshHandler),
+        Route("/v1/sessions", SessionsHandler),
+        Route("/v1/sessions/{session_id}", SessionHandler),
+        Route("/v1/password-resets", PasswordResetsHandler),
+        Route("/v1/password-resets/confirm", PasswordResetConfirmHandler),
+        Route("/v1/users/me/email-verification", EmailVerificationHandler),
+        Route("/v1/email-verifications/confirm", EmailVerificationConfirmHandler),
     ],
     setup=_setup,
+    on_start=_start,
+    on_stop=_stop,
+    export=export_account,
+    settings=AccountsSettings,
     scopes={"users:me": "read and change one's own account", "users:admin": "list, read and change every account"},
 )

@@ -6,10 +6,13 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
+from server.plugins.accounts.passwords import MAX_LENGTH, MIN_LENGTH, not_common
 from server.schemas.common import NOT_BLANK, Limit, Offset, PageCursor, PatchBody, patch_schema, trimmed_not_blank
 from server.validation import Body, Query
 
-Password = Annotated[str, Field(min_length=8, max_length=256)]
+Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
+                                description="8 to 256 characters, not one of the 19,640 most common passwords"),
+                     AfterValidator(not_common)]
 # Lengths are checked on the text as sent and blanks trimmed afterwards, so that the schema in the API
 # document (maxLength, a pattern asking for one non-blank character) says exactly what is accepted.
 Nickname = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": NOT_BLANK}),
@@ -65,6 +68,38 @@ class AdminUserUpdate(PatchBody):
 class TokenCreate(Body):
     account: Annotated[str, Field(min_length=1, max_length=254)]
     secret: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class PasswordResetCreate(Body):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+
+
+class PasswordResetConfirm(Body):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Password
+
+
+class EmailVerificationConfirm(Body):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class AccountDelete(Body):
+    password: Annotated[str, Field(min_length=1, max_length=256, description="the account's password, again")]
+
+
+class RefreshCreate(Body):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _must_be_true(value: bool) -> bool:
+    if not value:
+        raise ValueError("must be true (one session ends with DELETE /v1/sessions/{id})")
+    return value
+
+
+class OthersQuery(Query):
+    others: Annotated[bool, Field(description="must be true: end every session but the current one",
+                                  json_schema_extra={"const": True}), AfterValidator(_must_be_true)]
 
 
 class PageQuery(Query):

@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
 from server.auth import require_scopes
 from server.declare import operation
-from server.handlers.base import BaseHandler, id_param
-from server.plugins.accounts.models import AdminUserUpdate, MeUpdate, PageQuery, UserCreate
+from server.handlers.base import BaseHandler, dumps, id_param, preferred_language
+from server.plugins.accounts.models import AccountDelete, AdminUserUpdate, MeUpdate, PageQuery, UserCreate
 from server.plugins.accounts.services.credentials import change_own_account, set_role_or_disabled
-from server.plugins.accounts.services.users import AdminUserOut, UserOut, create_user, get_user, list_users
+from server.plugins.accounts.services.deletion import delete_account, delete_own_account
+from server.plugins.accounts.services.export import FORMAT, write_export
+from server.plugins.accounts.services.registration import register
+from server.plugins.accounts.services.users import AdminUserOut, UserOut, get_user, list_users
 from server.services import page
 
 
+@dataclass(slots=True)
+class AccountChanged(UserOut):
+    """The account after a change, and how many other sessions a password change ended."""
+
+    sessions_ended: int
+
+
+@dataclass(slots=True)
+class Export:
+    """GET /v1/users/me/export: every plugin's sections of the account's data (see the README's Accounts)."""
+
+    format: str
+    exported_at: dt.datetime
+    user_id: int
+    sections: dict[str, list[Any]]
+
+
 class UsersHandler(BaseHandler):
-    @operation(summary="Register a user", body=UserCreate, status=201, response=UserOut, errors=(400, 409, 503),
-               idempotent=True)
+    @operation(summary="Register a user (a verification message goes to the address, in the request's language)",
+               body=UserCreate, status=201, response=UserOut, errors=(400, 409, 503), idempotent=True)
     async def post(self, *, body: UserCreate) -> None:
         app = self.application
-        user = await create_user(self.db, email=body.email,
-                                 password_hash=await app.accounts.passwords.hash(body.password), nickname=body.nickname)
+        user = await register(self.db, app.accounts, email=body.email, password=body.password, nickname=body.nickname,
+                              language=preferred_language(self.request.headers.get("Accept-Language")))
         self.set_header("Location", f"/v1/users/{user.id}")
         self.send(user.public(), 201)
 
@@ -37,14 +61,39 @@ class MeHandler(BaseHandler):
         self.send(user.public())
 
     @require_scopes("users:me")
-    @operation(summary="Change the caller's nickname or password", body=MeUpdate, response=UserOut,
-               errors=(400, 401, 403, 503))
+    @operation(summary="Change the caller's nickname or password (a new password revokes the earlier access "
+                       "tokens and ends every other session; this one continues through its refresh token)",
+               body=MeUpdate, response=AccountChanged, errors=(400, 401, 403, 503))
     async def patch(self, *, body: MeUpdate) -> None:
         app = self.application
-        user = await change_own_account(app.db, app.accounts, user_id=self.current_user.user_id,
-                                        nickname=body.nickname, password=body.password,
-                                        current_password=body.current_password)
-        self.send(user.public())
+        caller = self.current_user
+        user, ended = await change_own_account(app.db, app.accounts, user_id=caller.user_id, nickname=body.nickname,
+                                               password=body.password, current_password=body.current_password,
+                                               session_id=caller.session_id)
+        self.send(AccountChanged(**asdict(user.public()), sessions_ended=ended))
+
+
+    @require_scopes("users:me")
+    @operation(summary="Delete the caller's account and everything it owns (type the password again; 403 when "
+                       "it does not match, 409 for the last administrator)", body=AccountDelete, response=None,
+               errors=(400, 401, 403, 409, 503))
+    async def delete(self, *, body: AccountDelete) -> None:
+        app = self.application
+        await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password)
+        self.send(None)
+
+
+class ExportHandler(BaseHandler):
+    @require_scopes("users:me")
+    @operation(summary=f"Export the caller's data as one JSON document ({FORMAT}), streamed", response=Export,
+               errors=(401, 403, 503))
+    async def get(self) -> None:
+        app = self.application
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Disposition", 'attachment; filename="pet-api-export.json"')
+        await write_export(app.db, app.plugins, user_id=self.current_user.user_id, dumps=dumps, write=self.write,
+                           flush=self.flush)
+        self.finish()
 
 
 class UserHandler(BaseHandler):
@@ -62,3 +111,11 @@ class UserHandler(BaseHandler):
         user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
                                           disabled=body.disabled, actor_id=self.current_user.user_id)
         self.send(user.admin_view())
+
+    @require_scopes("users:admin")
+    @operation(summary="Delete an account and everything it owns (administrators; 409 for the last "
+                       "administrator)", response=None, errors=(401, 403, 404, 409, 503))
+    async def delete(self, user_id: str) -> None:
+        app = self.application
+        await delete_account(app.db, app.accounts, user_id=id_param(user_id), actor_id=self.current_user.user_id)
+        self.send(None)

@@ -8,6 +8,7 @@ from server.auth import TokenSigner
 from server.changes import Changes
 from server.config import Config
 from server.passwords import Passwords
+from server.plugins.accounts.settings import AccountsSettings
 from server.rbac import RoleMap
 from server.services.revocations import RevocationCache
 
@@ -35,6 +36,15 @@ class Accounts:
     revocations: RevocationCache
     limits: LoginLimits
     changes: Changes  # told of credential changes in their transaction (a calendar feed ends with a password)
+    settings: AccountsSettings
+
+    def scopes_for(self, role: str, *, email_verified: bool) -> frozenset[str]:
+        """The role's scopes; with require_verified_email, an unverified account gets none of the ':write' ones
+        (its writes answer 403/1004 until it verifies and refreshes its token)."""
+        scopes = self.roles.scopes_for(role)
+        if self.settings.require_verified_email and not email_verified:
+            return frozenset(s for s in scopes if not s.endswith(":write"))
+        return scopes
 
     @classmethod
     def from_config(cls, config: Config) -> Accounts:
@@ -44,4 +54,5 @@ class Accounts:
                    RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds),
                    RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
                                    token_expiration=config.token_expiration),
-                   LoginLimits.from_config(config), Changes())
+                   LoginLimits.from_config(config), Changes(),
+                   AccountsSettings.model_validate(config.plugin_settings.get("accounts", {})))

@@ -1,7 +1,8 @@
 """Credential changes: a new password, role or disabled flag revokes the account's earlier tokens, in the
 same transaction as the change (both or neither), and tells app.changes there (what else ends with the old
-credentials, such as a calendar feed, ends in that transaction too). The handlers and `main.py create-admin` all
-come here."""
+credentials, such as a calendar feed, ends in that transaction too); a new password or a disabled flag also
+ends the account's sessions (all but the caller's own, for a change made by the account itself). The handlers,
+the password reset and `main.py create-admin` all come here."""
 
 from __future__ import annotations
 
@@ -9,35 +10,50 @@ from server.changes import Change
 from server.db import Database, Executor, Value
 from server.errors import InvalidParameter
 from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.sessions import end_user_sessions
 from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
 
 
-async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Value],
-                             actor_id: int | None) -> User:
-    """Write the fields and the revocation of the user's earlier tokens in one transaction."""
+async def replace_password(tx: Executor, accounts: Accounts, *, user_id: int, fields: dict[str, Value],
+                           actor_id: int | None, keep_session: int | None = None) -> tuple[User, int]:
+    """Inside the caller's transaction: write the credential fields and revoke the user's earlier tokens; a new
+    password or disabling also ends the sessions (but keep_session). The user, and how many sessions ended."""
+    user = await update_user(tx, user_id=user_id, fields=fields)
+    await accounts.revocations.revoke_user(tx, user.id)
+    await accounts.changes.emit(tx, Change("account", "credentials_changed", user.id, actor_id,
+                                           changed={name: (None, None) for name in fields}))  # names only
+    ended = 0
+    if "password_hash" in fields or fields.get("disabled"):
+        ended = await end_user_sessions(tx, accounts, user_id=user.id, keep=keep_session)
+    return user, ended
 
-    async def write(tx: Executor) -> User:  # replayed whole if the server rolls it back
-        user = await update_user(tx, user_id=user_id, fields=fields)
-        await accounts.revocations.revoke_user(tx, user.id)
-        await accounts.changes.emit(tx, Change("account", "credentials_changed", user.id, actor_id,
-                                               changed={name: (None, None) for name in fields}))  # names only
-        return user
+
+async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Value],
+                             actor_id: int | None, keep_session: int | None = None) -> tuple[User, int]:
+    """replace_password in a transaction of its own (replayed whole if the server rolls it back)."""
+
+    async def write(tx: Executor) -> tuple[User, int]:
+        return await replace_password(tx, accounts, user_id=user_id, fields=fields, actor_id=actor_id,
+                                      keep_session=keep_session)
 
     return await db.run_transaction(write)
 
 
 async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, nickname: str | None,
-                             password: str | None, current_password: str | None) -> User:
+                             password: str | None, current_password: str | None,
+                             session_id: int | None = None) -> tuple[User, int]:
     """Change the caller's nickname and/or password (400 unless current_password matches); a new password
-    revokes the earlier tokens."""
+    revokes the earlier access tokens and ends every other session (the caller's own refreshes). The user,
+    and how many sessions ended."""
     user = await get_user(db, user_id=user_id)
     fields: dict[str, Value] = {} if nickname is None else {"nickname": nickname}
     if password is None:
-        return await update_user(db, user_id=user.id, fields=fields)
+        return await update_user(db, user_id=user.id, fields=fields), 0
     if not await accounts.passwords.verify(user.password_hash, current_password or ""):
         raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
     fields["password_hash"] = await accounts.passwords.hash(password)
-    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id)
+    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id,
+                                    keep_session=session_id)
 
 
 async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int, role: str | None,
@@ -53,7 +69,7 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
         fields["disabled"] = int(disabled)
     if not fields:
         return await get_user(db, user_id=user_id)
-    return await _update_and_revoke(db, accounts, user_id=user_id, fields=fields, actor_id=actor_id)
+    return (await _update_and_revoke(db, accounts, user_id=user_id, fields=fields, actor_id=actor_id))[0]
 
 
 async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: str, nickname: str,
@@ -65,4 +81,4 @@ async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: st
     if user is None:
         return await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin"), True
     fields: dict[str, Value] = {"role": "admin", "password_hash": password_hash, "disabled": 0}
-    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=None), False
+    return (await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=None))[0], False

@@ -1,19 +1,21 @@
-"""Logging in: throttle, verify the password in a thread, issue a token with the role's scopes."""
+"""Logging in: throttle, verify the password in a thread, start a session: an access token with the role's
+scopes and the session's first refresh token."""
 
 from __future__ import annotations
 
-from server.auth import IssuedToken
-from server.db import Database
+from server.db import Database, Executor
 from server.errors import AuthFailed
 from server.plugins.accounts.services import throttle
 from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.sessions import TokenPair, start_session
 from server.plugins.accounts.services.users import find_user_by_email
 
 WRONG = "wrong account or password"
 
 
-async def login(db: Database, accounts: Accounts, *, account: str, secret: str, address: str) -> IssuedToken:
-    """A token for the account, or 401 (same message and work whether or not it exists) / 429."""
+async def login(db: Database, accounts: Accounts, *, account: str, secret: str, address: str,
+                user_agent: str | None = None) -> TokenPair:
+    """A new session's tokens for the account, or 401 (same message and work whether or not it exists) / 429."""
     limits = accounts.limits
     await throttle.count_attempt(db, account=account, address=address, max_account=limits.max_failures,
                                  max_address=limits.max_failures_per_address, window_seconds=limits.window_seconds)
@@ -24,5 +26,11 @@ async def login(db: Database, accounts: Accounts, *, account: str, secret: str, 
         ok = await accounts.passwords.verify(user.password_hash, secret) and not user.disabled
     if not ok or user is None:
         raise AuthFailed(WRONG)  # already counted as a failure
-    await throttle.forgive_attempt(db, account=account, address=address)
-    return accounts.signer.issue(user.id, accounts.roles.scopes_for(user.role))
+    user_id, scopes = user.id, accounts.scopes_for(user.role, email_verified=user.email_verified)
+
+    async def start(tx: Executor) -> TokenPair:
+        await throttle.forgive_attempt(tx, account=account, address=address)
+        return await start_session(tx, accounts, user_id=user_id, scopes=scopes, user_agent=user_agent,
+                                   address=address)
+
+    return await db.run_transaction(start)

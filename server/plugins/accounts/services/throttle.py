@@ -52,6 +52,27 @@ async def count_attempt(db: Executor, *, account: str, address: str, max_account
     await db.run_transaction(count)
 
 
+async def count_request(db: Executor, *, keys: dict[str, int], window_seconds: int) -> None:
+    """Count a request (a reset or verification mail asked for) against each key, then 429 with Retry-After
+    when that puts one over its limit; a refused request is not counted (the transaction rolls back)."""
+
+    async def count(tx: Executor) -> None:
+        now = now_ms()
+        window_start = now - window_seconds * 1000
+        for key in keys:
+            await tx.execute(_count_failure(tx.dialect), (key[:300], now, window_start, window_start))
+        placeholders = ", ".join(["%s"] * len(keys))
+        rows = await tx.fetch_all(f"SELECT k, window_start_ms, failures FROM login_failures"  # noqa: S608
+                                  f" WHERE k IN ({placeholders})", tuple(k[:300] for k in keys))
+        for key_value, start_value, count_value in rows:
+            if column(count_value, int) > keys.get(column(key_value, str), 0):
+                retry = max(1, math.ceil((column(start_value, int) + window_seconds * 1000 - now) / 1000))
+                raise TooManyRequests("too many requests for this account or address, try again later",
+                                      headers={"Retry-After": str(retry)})
+
+    await db.run_transaction(count)
+
+
 async def record_failure(db: Executor, *, account: str, address: str, window_seconds: int) -> None:
     """Count one failed login against the account and the address, atomically."""
     now = now_ms()

@@ -11,9 +11,10 @@ from server.db import Executor, IntegrityViolation, Value, column
 from server.errors import Conflict, NotFound
 from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
-COLUMNS = "id, email, password_hash, nickname, role, disabled, created_at"
+COLUMNS = "id, email, password_hash, nickname, role, disabled, created_at, email_verified_at, language"
 ROW = json_row(COLUMNS)
-UPDATABLE = frozenset({"nickname", "password_hash", "role", "disabled"})
+UPDATABLE = frozenset({"nickname", "password_hash", "role", "disabled", "email_verified_at"})
+LANGUAGES = ("en", "zh")  # the languages of messages (English, Simplified Chinese)
 
 
 @dataclass(slots=True)
@@ -25,6 +26,7 @@ class UserOut:
     nickname: str
     role: str
     created_at: dt.datetime
+    email_verified: bool
 
 
 @dataclass(slots=True)
@@ -43,18 +45,21 @@ class User:
     role: str
     disabled: bool
     created_at: dt.datetime
+    email_verified: bool = False
+    language: str = "en"
 
     @classmethod
     def from_json(cls, text: str) -> User:
         """A user from the JSON array that ROW selects."""
         r = orjson.loads(text)
-        return cls(r[0], r[1], r[2], r[3], r[4], bool(r[5]), dt.datetime.fromisoformat(r[6]))
+        return cls(r[0], r[1], r[2], r[3], r[4], bool(r[5]), dt.datetime.fromisoformat(r[6]), r[7] is not None, r[8])
 
     def public(self) -> UserOut:
-        return UserOut(self.id, self.email, self.nickname, self.role, self.created_at)
+        return UserOut(self.id, self.email, self.nickname, self.role, self.created_at, self.email_verified)
 
     def admin_view(self) -> AdminUserOut:
-        return AdminUserOut(self.id, self.email, self.nickname, self.role, self.created_at, self.disabled)
+        return AdminUserOut(self.id, self.email, self.nickname, self.role, self.created_at, self.email_verified,
+                            self.disabled)
 
 
 def normalize_email(email: str) -> str:
@@ -62,17 +67,19 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def create_user(db: Executor, *, email: str, password_hash: str, nickname: str, role: str = "user") -> User:
+async def create_user(db: Executor, *, email: str, password_hash: str, nickname: str, role: str = "user",
+                      language: str = "en") -> User:
     """Insert a user; 409 when the e-mail is taken."""
     now = utcnow()
     try:
         result = await db.execute(
-            "INSERT INTO users (email, password_hash, nickname, role, disabled, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, 0, %s, %s)", (normalize_email(email), password_hash, nickname, role, now, now))
+            "INSERT INTO users (email, password_hash, nickname, role, disabled, created_at, updated_at, language)"
+            " VALUES (%s, %s, %s, %s, 0, %s, %s, %s)",
+            (normalize_email(email), password_hash, nickname, role, now, now, language))
     except IntegrityViolation:
         raise Conflict("the e-mail is already registered") from None
     assert result.lastrowid is not None
-    return User(result.lastrowid, normalize_email(email), password_hash, nickname, role, False, now)
+    return User(result.lastrowid, normalize_email(email), password_hash, nickname, role, False, now, False, language)
 
 
 async def get_user(db: Executor, *, user_id: int) -> User:

@@ -31,8 +31,10 @@ async def test_login_gives_a_bearer_token_described_by_tokens_current(api, app):
     response = await api.login(user.email.upper())  # e-mails are case-insensitive
     assert response.status == 201, response.body
     data = response.body["data"]
-    assert set(data) == {"token", "token_type", "expires_in", "scopes"}
-    assert (data["token_type"], data["expires_in"]) == ("Bearer", 3600)
+    assert set(data) == {"token", "token_type", "expires_in", "scopes", "refresh_token", "refresh_expires_in"}
+    assert (data["token_type"], data["expires_in"], data["refresh_expires_in"]) == ("Bearer", 3600, 2_592_000)
+    assert len(data["refresh_token"]) >= 43  # 256 random bits, URL-safe base64
+    assert (response.headers["Cache-Control"], response.headers["Pragma"]) == ("no-store", "no-cache")
     assert data["scopes"] == ["pets:read", "pets:write", "users:me"]
 
     current = await api.get("/v1/tokens/current", token=data["token"])

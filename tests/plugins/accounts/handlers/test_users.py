@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from server.plugins.accounts.passwords import common_passwords
 from tests.factories import PASSWORD, assert_error, both_backends, create_user, token_for, unique_email, user_with_token
 
 ADMIN_SCOPES = ["users:me", "users:admin"]
@@ -21,7 +22,8 @@ async def test_register_log_in_and_read_me(api):
     created = await register(api, "Alice@Example.COM", nickname="  Alice ")
     assert created.status == 201, created.body
     data = created.body["data"]
-    assert set(data) == {"id", "email", "nickname", "role", "created_at"}
+    assert set(data) == {"id", "email", "nickname", "role", "created_at", "email_verified"}
+    assert data["email_verified"] is False
     assert (data["email"], data["nickname"], data["role"]) == ("alice@example.com", "Alice", "user")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", data["created_at"])
     age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(data["created_at"].replace("Z", "+00:00"))
@@ -58,9 +60,10 @@ async def test_invalid_registration_names_each_field(api):
 
 
 @both_backends
-@pytest.mark.parametrize(("password", "ok"), [("1234567", False), ("12345678", True)])
+@pytest.mark.parametrize(("password", "ok"), [("9q#Lm2x", False), ("9q#Lm2xZ", True), ("ü" * 256, True),
+                                              ("ü" * 257, False)])
 @pytest.mark.gen_test
-async def test_password_needs_at_least_8_characters(api, password, ok):
+async def test_password_needs_8_to_256_characters(api, password, ok):
     response = await register(api, unique_email(), password=password)
     if ok:
         assert response.status == 201, response.body
@@ -96,6 +99,32 @@ async def test_patch_me_changes_the_nickname(api, app):
     escalate = await api.patch("/v1/users/me", json={"role": "admin"}, token=token)
     assert_error(escalate, 400, 1001, "PATCH /v1/users/me")
     assert escalate.body["errors"] == [{"field": "role", "message": "read-only field"}]
+
+
+@both_backends
+@pytest.mark.parametrize("common", ["12345678", "Password1", " QWERTYUIOP ", "iloveyou"])
+@pytest.mark.gen_test
+async def test_common_passwords_are_refused_with_the_reason_everywhere_a_password_is_set(api, app, common):
+    reason = [{"field": "password", "message": "is one of the 19,640 most common passwords; choose another"}]
+    registered = await register(api, unique_email(), password=common)
+    assert_error(registered, 400, 1001, "POST /v1/users")
+    assert registered.body["errors"] == reason
+    user = await create_user(app)
+    token = (await api.login(user.email)).body["data"]["token"]
+    changed = await api.patch("/v1/users/me", json={"password": common, "current_password": PASSWORD}, token=token)
+    assert_error(changed, 400, 1001, "PATCH /v1/users/me")
+    assert changed.body["errors"] == reason
+    reset = await api.post("/v1/password-resets/confirm", json={"token": "t" * 43, "password": common})
+    assert_error(reset, 400, 1001, "POST /v1/password-resets/confirm")
+    assert reset.body["errors"] == reason
+    assert (await api.get("/v1/users/me", token=token)).status == 200  # nothing was changed
+
+
+def test_the_shipped_common_password_list_has_over_ten_thousand_entries():
+    listed = common_passwords()
+    assert len(listed) == 19_640
+    assert {"123456", "password", "qwerty", "iloveyou"} <= listed
+    assert all(p == p.strip().lower() for p in listed)
 
 
 @both_backends
@@ -150,7 +179,8 @@ async def test_admin_lists_users_with_a_page(api, app):
                                      "next_cursor": response.body["page"]["next_cursor"]}
     assert response.body["page"]["next_cursor"] is not None
     assert [u["id"] for u in response.body["data"]] == [others[0].id, others[1].id]
-    assert set(response.body["data"][0]) == {"id", "email", "nickname", "role", "created_at", "disabled"}
+    assert set(response.body["data"][0]) == {"id", "email", "nickname", "role", "created_at", "email_verified",
+                                             "disabled"}
     default = await api.get("/v1/users", token=token)
     assert default.body["page"] == {"limit": 20, "offset": 0, "total": 5, "next_cursor": None}
     assert [u["id"] for u in default.body["data"]] == [admin.id] + [u.id for u in others]

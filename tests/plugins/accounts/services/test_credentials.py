@@ -30,8 +30,8 @@ async def revoked_elsewhere(app, principal) -> bool:
 async def test_a_new_password_revokes_earlier_tokens_and_a_new_nickname_does_not(app):
     user = await create_user(app)
     earlier = app.tokens.issue(user.id, []).principal
-    renamed = await change_own_account(app.db, app.accounts, user_id=user.id, nickname="Neo", password=None,
-                                       current_password=None)
+    renamed, _ = await change_own_account(app.db, app.accounts, user_id=user.id, nickname="Neo", password=None,
+                                          current_password=None)
     assert (renamed.nickname, renamed.password_hash) == ("Neo", user.password_hash)
     assert not await revoked_elsewhere(app, earlier)
     with pytest.raises(InvalidParameter) as wrong:
@@ -40,8 +40,9 @@ async def test_a_new_password_revokes_earlier_tokens_and_a_new_nickname_does_not
     assert wrong.value.errors == [{"field": "current_password", "message": "does not match"}]
     assert not await revoked_elsewhere(app, earlier)
 
-    changed = await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None,
-                                       password="new-password-1", current_password=PASSWORD)
+    changed, ended = await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None,
+                                              password="new-password-1", current_password=PASSWORD)
+    assert ended == 0
     assert await app.passwords.verify(changed.password_hash, "new-password-1")
     assert await revoked_elsewhere(app, earlier)
 

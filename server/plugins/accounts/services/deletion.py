@@ -1,0 +1,46 @@
+"""Deleting an account, in one transaction: everything it owns goes through the foreign keys (its pets with
+their records and everything other plugins hang under a pet or a user ON DELETE CASCADE; its memberships,
+sessions, refresh, reset and verification tokens, outbox mail), plus what no key links: its idempotency
+answers and login counter. ('account', 'deleted') is told to app.changes first, while everything is still
+readable: listeners tell their own deletes from it (the pets plugin, each owned pet's and membership's), so
+that sync gives the other members of its pets the change. Its access tokens are revoked (that row keeps the
+id until they would expire)."""
+
+from __future__ import annotations
+
+from server.changes import Change
+from server.db import Database, Executor, column
+from server.errors import Conflict, Forbidden
+from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.throttle import keys
+from server.plugins.accounts.services.users import get_user
+
+ADMIN_ROLE = "admin"
+
+
+async def delete_own_account(db: Database, accounts: Accounts, *, user_id: int, password: str) -> None:
+    """The caller deletes their account after typing the password again (403 when it does not match)."""
+    user = await get_user(db, user_id=user_id)
+    if not await accounts.passwords.verify(user.password_hash, password):
+        raise Forbidden("the password does not match")
+    await delete_account(db, accounts, user_id=user_id, actor_id=user_id)
+
+
+async def delete_account(db: Database, accounts: Accounts, *, user_id: int, actor_id: int | None) -> None:
+    """Delete the account and all it owns (404 when absent; 409 for the last enabled administrator)."""
+
+    async def write(tx: Executor) -> None:  # replayed whole if the server rolls it back
+        user = await get_user(tx, user_id=user_id)
+        if user.role == ADMIN_ROLE and not user.disabled:
+            others = await tx.fetch_one("SELECT COUNT(*) FROM users WHERE role = %s AND disabled = 0 AND id <> %s",
+                                        (ADMIN_ROLE, user_id))
+            if others is None or column(others[0], int) == 0:
+                raise Conflict("the last administrator account cannot be deleted")
+        # told first, while everything is still readable: the pets plugin tells its pets' deletes from here
+        await accounts.changes.emit(tx, Change("account", "deleted", user_id, actor_id))
+        await tx.execute("DELETE FROM idempotency_keys WHERE scope = %s", (str(user_id),))
+        await tx.execute("DELETE FROM login_failures WHERE k = %s", (keys(user.email, "")[0],))
+        await tx.execute("DELETE FROM users WHERE id = %s", (user_id,))
+        await accounts.revocations.revoke_user(tx, user_id)
+
+    await db.run_transaction(write)

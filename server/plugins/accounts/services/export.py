@@ -1,0 +1,64 @@
+"""GET /v1/users/me/export: one JSON document of everything the account holds, streamed section by section.
+
+Each enabled plugin with an `export` hook contributes (section, item) pairs; the items of a section form one
+array of `data.sections`. The document is written a few items at a time and flushed, so a large account is
+never in memory at once. Photos belong to the photos plugin's section (as URLs valid for the export's lifetime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from server.db import Executor, column
+from server.plugins import Plugin
+from server.plugins.accounts.services.users import get_user
+from server.services import utcnow
+
+FORMAT = "pet-api-export/1"
+FLUSH_EVERY = 200  # items written between flushes
+
+
+async def export_account(db: Executor, user_id: int) -> AsyncIterator[tuple[str, Any]]:
+    """The accounts plugin's part: the profile, then the open and ended sessions (never a token)."""
+    user = await get_user(db, user_id=user_id)
+    yield "account", {**orjson.loads(orjson.dumps(user.public())), "language": user.language}
+    rows = await db.fetch_all("SELECT id, device, address, created_at, last_used_at, ended_at_ms FROM sessions"
+                              " WHERE user_id = %s ORDER BY id", (user_id,))
+    for session_id, device, address, created, last_used, ended in rows:
+        yield "sessions", {"id": column(session_id, int), "device": device, "address": address,
+                           "created_at": created, "last_used_at": last_used, "ended": ended is not None}
+
+
+class SectionOrder(Exception):
+    """A plugin yielded a section's items apart (the document would name the section twice)."""
+
+
+async def write_export(db: Executor, plugins: Sequence[Plugin], *, user_id: int, dumps: Callable[[Any], bytes],
+                       write: Callable[[bytes], None], flush: Callable[[], Awaitable[None]]) -> int:
+    """Write the envelope and every plugin's sections through write(), flushing as it goes; the item count."""
+    head = {"format": FORMAT, "exported_at": utcnow(), "user_id": user_id}
+    write(b'{"code":200,"data":' + dumps(head)[:-1] + b',"sections":{')
+    done: set[str] = set()
+    current: str | None = None
+    count = 0
+    for plugin in plugins:
+        if plugin.export is None:
+            continue
+        async for section, item in plugin.export(db, user_id):
+            if section != current:
+                if section in done:
+                    raise SectionOrder(f"plugin {plugin.name!r} yielded section {section!r} twice apart")
+                write((b"]," if current is not None else b"") + orjson.dumps(section) + b":[")
+                done.add(section)
+                current = section
+            else:
+                write(b",")
+            write(dumps(item))
+            count += 1
+            if count % FLUSH_EVERY == 0:
+                await flush()
+    write((b"]" if current is not None else b"") + b'}},"message":"ok"}')
+    return count
