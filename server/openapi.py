@@ -141,8 +141,6 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
         params.append(IF_NONE_MATCH)
     if op.idempotent:
         params.append(IDEMPOTENCY_KEY)
-    if op.cached:
-        params.append(IF_NONE_MATCH)
     return params
 
 

@@ -33,7 +33,6 @@ CORE_TABLES = {"users", "token_revocations", "login_failures", "idempotency_keys
 ACCOUNTS_TABLES = {"sessions", "refresh_tokens", "outbox", "account_tokens"}  # the accounts plugin's
 TABLES = CORE_TABLES | ACCOUNTS_TABLES | {"pets", "pet_members", "records", "invitations", "pet_history",
                                           "calendar_feeds", "schema_migrations", "schema_migration_lock"}
-PHOTO_TABLES = {"pet_photos", "pet_photo_chunks"}  # the test profile enables photos; sources() leaves them out
 NOTES = "tests.db.notes_plugin"
 BEFORE_PLUGINS = Path(__file__).parent / "fixtures" / "before_plugins"
 # The ledger as pet-api before plugins created it (server/db/dialect.py at fa0cd00): one row per version.
@@ -250,7 +249,7 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     await dev_like.startup()  # dev applies them itself
     try:
         assert await pending(dev_like.db, sources(empty_url)) == []
-        assert await _tables(dev_like.db) == TABLES | PHOTO_TABLES
+        assert await _tables(dev_like.db) == TABLES
     finally:
         await dev_like.shutdown()
 

@@ -53,7 +53,10 @@ class SyncPage:
 # ---- writing: the listener on app.changes
 async def record_change(tx: Executor, change: Change) -> None:
     """Log one change in the writer's transaction (both or neither), with who could see it then."""
-    if change.pet_id is None:  # account changes: a client learns of them by its token's revocation
+    if change.type == "account" and change.action == "deleted":  # it syncs no more: what it could see goes
+        await tx.execute("DELETE FROM sync_access WHERE user_id = %s", (change.object_id,))
+        return
+    if change.pet_id is None:  # other account changes: a client learns of them by its token's revocation
         return
     await tx.execute("UPDATE sync_counter SET value = value + 1 WHERE name = 'seq'")
     member = _gains_or_loses(change)
