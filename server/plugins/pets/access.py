@@ -25,11 +25,14 @@ ALLOWED: dict[Need, frozenset[str]] = {
 }
 
 
-def member_join(user: Principal) -> tuple[str, tuple[int]]:
+def member_join(user: Principal | int) -> tuple[str, tuple[int]]:
     """FROM pets joined to the caller's membership (pet_members.role is theirs): only their pets, or for
-    pets:admin every pet (role NULL where they are not a member). The argument goes before the WHERE's."""
-    join = "LEFT JOIN" if user.is_pets_admin else "JOIN"
-    return f"pets {join} pet_members ON pet_members.pet_id = pets.id AND pet_members.user_id = %s", (user.user_id,)
+    pets:admin every pet (role NULL where they are not a member). A bare user id: that user's memberships only,
+    pets:admin or not (what is personal: reminders, a calendar feed). The argument goes before the WHERE's."""
+    every_pet = not isinstance(user, int) and user.is_pets_admin
+    user_id = user if isinstance(user, int) else user.user_id
+    join = "LEFT JOIN" if every_pet else "JOIN"
+    return f"pets {join} pet_members ON pet_members.pet_id = pets.id AND pet_members.user_id = %s", (user_id,)
 
 
 def allows(role: str | None, need: Need) -> bool:

@@ -12,14 +12,12 @@ import orjson
 
 from server.db import Executor, column
 from server.errors import NotFound
+from server.plugins.pets.access import member_join
 from server.plugins.records.services import Record, row
 from server.plugins.reminders.models import CalendarFeed, PetName, Reminder
 from server.services import fetch_page, utcnow
 
-# Reminders are personal: the pets the user is a member of (any role), even for a pets:admin caller, who would
-# otherwise be reminded of every pet's vaccinations. The repeated conditions let SQLite use its partial index.
-MEMBER_RECORDS = ("records JOIN pet_members ON pet_members.pet_id = records.pet_id AND pet_members.user_id = %s"
-                  " JOIN pets ON pets.id = records.pet_id")
+# The repeated conditions let SQLite use its partial index.
 OPEN_DUE = "records.due_date IS NOT NULL AND records.completed_at IS NULL AND records.due_date <= %s"
 ORDER = "records.due_date, records.id"  # overdue dates are the earliest: overdue first, then by date
 FEED_PATH = "/v1/calendar/{token}.ics"
@@ -29,6 +27,13 @@ RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
 def utc_today() -> dt.date:
     """Today's date in UTC: what "overdue" and "within days" count from."""
     return dt.datetime.now(dt.UTC).date()
+
+
+def member_records(user_id: int) -> tuple[str, tuple[int]]:
+    """FROM the records of the pets the user is a member of (any role), and its argument. Reminders are personal:
+    member_join of a bare user id, so a pets:admin caller is not reminded of every pet's vaccinations."""
+    source, args = member_join(user_id)
+    return f"{source} JOIN records ON records.pet_id = pets.id", args
 
 
 def _decoder(today: dt.date) -> Callable[[str], Reminder]:
@@ -46,18 +51,20 @@ async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit:
                          today: dt.date | None = None) -> tuple[list[Reminder], int]:
     """A page of the open due items up to `within_days` after today (overdue ones included), and the total."""
     today = today or utc_today()
-    return (await fetch_page(db, row=row(db.dialect, "pets.name"), table=MEMBER_RECORDS, where=OPEN_DUE,
-                            args=(user_id, today + dt.timedelta(days=within_days)), order=ORDER, limit=limit,
+    source, join_args = member_records(user_id)
+    return (await fetch_page(db, row=row(db.dialect, "pets.name"), table=source, where=OPEN_DUE,
+                            args=(*join_args, today + dt.timedelta(days=within_days)), order=ORDER, limit=limit,
                             offset=offset, decode=_decoder(today)))[:2]
 
 
 async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[Reminder]:
     """Every open due item of the user's pets, whatever its date (the calendar shows them all)."""
     today = today or utc_today()
+    source, args = member_records(user_id)
     rows = await db.fetch_all(
-        f"SELECT {row(db.dialect, 'pets.name')} FROM {MEMBER_RECORDS}"  # noqa: S608
+        f"SELECT {row(db.dialect, 'pets.name')} FROM {source}"  # noqa: S608
         " WHERE records.due_date IS NOT NULL AND records.completed_at IS NULL"
-        f" ORDER BY {ORDER}", (user_id,))
+        f" ORDER BY {ORDER}", args)
     decode = _decoder(today)
     return [decode(column(r[0], str)) for r in rows]
 
