@@ -16,7 +16,8 @@ from server.plugins.pets.models import PetCreate, PetListQuery
 from server.plugins.pets.pet import MEMBER_ROW, Pet, version_condition
 from server.services import Found, Key, Sort, fetch_page, utcnow
 
-__all__ = ["Pet", "create_pet", "delete_pet", "find_pet", "list_pets", "update_pet", "version_condition"]
+__all__ = ["Pet", "bump_version", "create_pet", "delete_pet", "find_pet", "list_pets", "update_pet",
+           "version_condition"]
 
 
 async def create_pet(db: Executor, changes: Changes, *, owner_id: int, fields: PetCreate) -> Pet:
@@ -90,6 +91,14 @@ async def update_pet(db: Executor, changes: Changes, *, pet_id: int, user: Princ
         return after
 
     return await db.run_transaction(write)
+
+
+async def bump_version(tx: Executor, *, pet_id: int, user: Principal) -> Pet:
+    """A new version of the pet (and updated_at) when something its representation carries changes elsewhere (its
+    photo): its ETag, If-Match and the sync log follow the one version. In the caller's transaction, which tells
+    the pet's update; the pet's row stays locked until it ends."""
+    await tx.execute("UPDATE pets SET version = version + 1, updated_at = %s WHERE id = %s", (utcnow(), pet_id))
+    return await find_pet(tx, pet_id=pet_id, user=user)
 
 
 async def delete_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, if_match: str | None) -> None:

@@ -107,7 +107,7 @@ class PhotoHandler(BaseHandler):
         processed = await self.photos.process(data, content_type)
         del data
         photo, created = await put_photo(self.application.db, self.application.changes, store=self.photos.store,
-                                         pet_id=pet.id, actor_id=self.current_user.user_id, photo=processed,
+                                         pet_id=pet.id, user=self.current_user, photo=processed,
                                          if_match=header(self.request, "If-Match"))
         self.set_header("ETag", photo.etag)
         self.send(photo, 201 if created else 200)
@@ -117,5 +117,5 @@ class PhotoHandler(BaseHandler):
     async def delete(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         await delete_photo(self.application.db, self.application.changes, store=self.photos.store, pet_id=pet.id,
-                           actor_id=self.current_user.user_id, if_match=header(self.request, "If-Match"))
+                           user=self.current_user, if_match=header(self.request, "If-Match"))
         self.send(None)

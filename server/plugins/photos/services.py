@@ -16,9 +16,12 @@ from typing import Any
 
 import orjson
 
+from server.auth import Principal
 from server.changes import Change, Changes
 from server.db import Executor, IntegrityViolation, column
 from server.errors import NotFound, PreconditionFailed
+from server.plugins.pets.access import find_pet
+from server.plugins.pets.services import bump_version
 from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
 from server.plugins.photos.models import Photo, PhotoSettings
 from server.plugins.photos.storage import DatabaseStore, PhotoStore
@@ -27,7 +30,6 @@ from server.services import json_row, utcnow
 ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
 TAG_RE = re.compile(r'(W/)?"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
 VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
-CHANGED = ("etag", "content_type", "width", "height")  # what an update's Change compares
 POOL_NICENESS = 10  # the pool's threads yield the CPU to the event loop's (Linux: a thread has its own priority)
 
 
@@ -109,14 +111,17 @@ async def photos_of(db: Executor, *, pet_ids: Sequence[int]) -> dict[int, Photo]
     return {column(r[0], int): _photo(column(r[1], str)) for r in rows}
 
 
-async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, actor_id: int,
+async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, user: Principal,
                     photo: ProcessedPhoto, if_match: str | None) -> tuple[Photo, bool]:
     """Store the pet's photo (replacing the one it has) and say whether it is its first; with If-Match, only when
-    it names the current photo (none yet: 412 too). Tells ("photo", "created" or "updated") in its transaction."""
+    it names the current photo (none yet: 412 too). The pet gets a new version (its ETag) and tells ("pet",
+    "updated", changed photo: old etag -> new) in the same transaction."""
     wanted = tags(if_match)
     original = photo.original
 
     async def write(tx: Executor) -> tuple[Photo, bool]:  # replayed whole on a conflict: same effect each time
+        # The pet's row first, as the pet's own writes lock it (no deadlock with them); 404 if it went meanwhile.
+        await find_pet(tx, pet_id=pet_id, user=user, need="write", lock=True)
         now = utcnow()
         before = await get_photo(tx, pet_id=pet_id)
         args: tuple[Any, ...] = (photo.etag, photo.content_type, original.width, original.height, now, pet_id)
@@ -143,22 +148,21 @@ async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id
         await store.save(tx, pet_id=pet_id, photo=photo)
         stored = await get_photo(tx, pet_id=pet_id)
         assert stored is not None
-        changed = {} if before is None else {k: (getattr(before, k), getattr(stored, k)) for k in CHANGED
-                                             if getattr(before, k) != getattr(stored, k)}
-        await changes.emit(tx, Change("photo", "created" if created else "updated", pet_id, actor_id, pet_id,
-                                      changed=changed, data=stored))
+        await _pet_changed(tx, changes, pet_id=pet_id, user=user, before=before, after=stored)
         return stored, created
 
     return await db.run_transaction(write)
 
 
-async def delete_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, actor_id: int,
+async def delete_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, user: Principal,
                        if_match: str | None) -> Photo:
-    """Remove the pet's photo (404 when it has none; 412 when If-Match names another) and return what it was;
-    tells ("photo", "deleted") in its transaction. (A deleted pet's photo goes with it: its "pet" change says so.)"""
+    """Remove the pet's photo (404 when it has none; 412 when If-Match names another) and return what it was; the
+    pet gets a new version and tells ("pet", "updated", changed photo: etag -> None) in the same transaction. (A
+    deleted pet's photo goes with it: its "pet" change says so.)"""
     wanted = tags(if_match)
 
     async def remove(tx: Executor) -> Photo:
+        await find_pet(tx, pet_id=pet_id, user=user, need="write", lock=True)
         current = await get_photo(tx, pet_id=pet_id)
         if current is None:
             raise NotFound("the pet has no photo")
@@ -172,7 +176,17 @@ async def delete_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet
                                   (pet_id, *versions))
         if result.rowcount == 0:
             raise PreconditionFailed()
-        await changes.emit(tx, Change("photo", "deleted", pet_id, actor_id, pet_id))
+        await _pet_changed(tx, changes, pet_id=pet_id, user=user, before=current, after=None)
         return current
 
     return await db.run_transaction(remove)
+
+
+async def _pet_changed(tx: Executor, changes: Changes, *, pet_id: int, user: Principal, before: Photo | None,
+                       after: Photo | None) -> None:
+    """The pet's representation carries its photo: a new version of the pet (so its ETag, If-Match and sync clients
+    see the change), told as the pet's update with the photo's etags."""
+    pet = await bump_version(tx, pet_id=pet_id, user=user)
+    pet.photo = after
+    changed = {"photo": (None if before is None else before.etag, None if after is None else after.etag)}
+    await changes.emit(tx, Change("pet", "updated", pet_id, user.user_id, pet_id, changed=changed, data=pet))

@@ -25,8 +25,12 @@ class SyncBase(BaseHandler):
         return None if cursor is None else self.application.sync_cursors.load(user.user_id, cursor, field=field)
 
     async def page(self, user: Principal, position: Position | None, limit: int) -> SyncPage:
-        return await read_changes(self.application.db, user_id=user.user_id, position=position, limit=limit,
+        db = self.application.db
+        page = await read_changes(db, user_id=user.user_id, position=position, limit=limit,
                                   records=any(p.name == "records" for p in self.application.plugins))
+        # Pets as their GET answers them: what other plugins add (photos: `photo`) included.
+        await self.application.pet_views.complete(db, [c.data for c in page.changes if c.type == "pet" and c.data])
+        return page
 
     def cursor(self, user: Principal, position: Position) -> str:
         return self.application.sync_cursors.dump(user.user_id, position)

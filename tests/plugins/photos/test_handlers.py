@@ -311,26 +311,62 @@ async def test_members_read_the_owner_and_caretakers_write_a_viewer_is_refused(a
 
 @both_backends
 @pytest.mark.gen_test(timeout=60)
-async def test_writes_tell_their_change_in_their_transaction(api, app):
+async def test_writes_tell_the_pets_update_in_their_transaction(api, app):
     from server.changes import Change
 
-    told: list[tuple[Change, int]] = []
+    told: list[tuple[Change, int, int]] = []
 
     async def listener(tx: Any, change: Change) -> None:
-        if change.type == "photo":  # what the listener's own transaction sees: the photo row as written
-            row = await tx.fetch_one("SELECT COUNT(*) FROM pet_photos WHERE pet_id = %s", (change.pet_id,))
-            told.append((change, row[0]))
+        if change.pet_id is not None and change.actor_id == user.id:  # what the writer's transaction sees
+            photos = await tx.fetch_one("SELECT COUNT(*) FROM pet_photos WHERE pet_id = %s", (change.pet_id,))
+            version = await tx.fetch_one("SELECT version FROM pets WHERE id = %s", (change.pet_id,))
+            told.append((change, photos[0], version[0]))
 
     app.changes.listen(listener)
     user, token = await user_with_token(app)
     pet = await create_pet(api, token)
+    told.clear()
     first = (await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", token)).body["data"]
     second = (await upload(api, pet["id"], images.png_with_transparency(), "image/png", token)).body["data"]
     assert (await api.delete(f"/v1/pets/{pet['id']}/photo", token=token)).status == 200
-    assert [(c.action, c.object_id, c.actor_id, c.pet_id, seen) for c, seen in told] == [
-        ("created", pet["id"], user.id, pet["id"], 1), ("updated", pet["id"], user.id, pet["id"], 1),
-        ("deleted", pet["id"], user.id, pet["id"], 0)]
-    assert told[0][0].data.etag == first["etag"] and told[0][0].changed == {}
-    assert dict(told[1][0].changed) == {"etag": (first["etag"], second["etag"]),
-                                        "content_type": ("image/jpeg", "image/png"), "width": (200, 400)}
-    assert told[2][0].data is None
+    assert [(c.type, c.action, c.object_id, c.pet_id, dict(c.changed), photos, version) for c, photos, version in told
+            ] == [("pet", "updated", pet["id"], pet["id"], {"photo": (None, first["etag"])}, 1, 2),
+                  ("pet", "updated", pet["id"], pet["id"], {"photo": (first["etag"], second["etag"])}, 1, 3),
+                  ("pet", "updated", pet["id"], pet["id"], {"photo": (second["etag"], None)}, 0, 4)]
+    assert [(c.data.version, c.data.photo and c.data.photo.etag) for c, _, _ in told] == [
+        (2, first["etag"]), (3, second["etag"]), (4, None)]  # the pet after the change, its photo included
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_photo_change_gives_the_pet_a_new_etag_and_tells_sync_clients(api, app):
+    """The pet's JSON carries its photo, so a new or deleted photo is a new version of the pet: no stale 304, a
+    PATCH with the tag from before the photo is refused, and a sync client gets the pet with its photo."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    path = f"/v1/pets/{pet['id']}"
+    before = await api.get(path, token=token)
+    assert (before.status, before.headers["ETag"], before.body["data"]["photo"]) == (200, '"v1"', None)
+    first_sync = (await api.get("/v1/sync", token=token)).body["data"]
+
+    photo = (await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", token)).body["data"]
+    fresh = await api.get(path, token=token, headers={"If-None-Match": before.headers["ETag"]})
+    assert (fresh.status, fresh.headers["ETag"]) == (200, '"v2"'), fresh.body
+    assert (fresh.body["data"]["photo"], fresh.body["data"]["version"]) == (photo, 2)
+    stale = await api.patch(path, json={"name": "Max"}, token=token, headers={"If-Match": before.headers["ETag"]})
+    assert_error(stale, 412, 1009, f"PATCH {path}")
+    assert (await api.get(path, token=token)).body["data"]["name"] == pet["name"]  # nothing written
+    same = await api.get(path, token=token, headers={"If-None-Match": fresh.headers["ETag"]})
+    assert (same.status, same.raw) == (304, b"")
+
+    delta = await api.get(f"/v1/sync?cursor={first_sync['cursor']}", token=token)
+    assert delta.status == 200, delta.body
+    changes = delta.body["data"]["changes"]
+    assert [(c["type"], c["id"], c["op"]) for c in changes] == [("pet", pet["id"], "upsert")]
+    assert changes[0]["data"] == fresh.body["data"]  # the pet as its GET answers it, photo included
+
+    assert (await api.delete(f"{path}/photo", token=token, headers={"If-Match": photo["etag"]})).status == 200
+    gone = await api.get(path, token=token, headers={"If-None-Match": fresh.headers["ETag"]})
+    assert (gone.status, gone.headers["ETag"], gone.body["data"]["photo"]) == (200, '"v3"', None)
+    patched = await api.patch(path, json={"name": "Max"}, token=token, headers={"If-Match": '"v3"'})
+    assert (patched.status, patched.body["data"]["version"], patched.body["data"]["name"]) == (200, 4, "Max")
