@@ -260,7 +260,9 @@ def build_document(routes: Iterable[tuple[str, str, Any, str]], *, catalog: Erro
                  "description": "The JSON API behind the pet app. Every success is `{code, data, message}` "
                                 "(lists add `page`); every error is `{error_code, message, request}` (validation "
                                 "errors add `errors`). Log in with POST /v1/tokens and send "
-                                "`Authorization: Bearer <token>`."},
+                                "`Authorization: Bearer <token>`. Any operation may also answer 400/1001 to a "
+                                "request HTTP cannot parse, and 431/1007 to a header block over the server's "
+                                "max_header_size (64 KiB by default)."},
         "servers": [{"url": "/"}],
         "tags": [{"name": tag, "description": f"routes of the {tag} plugin"} for tag in tags],
         "paths": paths,
