@@ -20,7 +20,7 @@ import tornado.netutil
 import tornado.web
 
 from server.config import Config
-from server.errors import InvalidParameter
+from server.errors import HTTPFailure, InvalidParameter
 from server.handlers.base import JSON_TYPE, dumps
 from server.internals import (
     answer_unparsable_requests,
@@ -146,21 +146,20 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
             interval = min(1.0, self.header_timeout / 4)
             self._sweeper = tornado.ioloop.PeriodicCallback(self._close_slow_headers, interval * 1000)
             self._sweeper.start()
-        answer_unparsable_requests(stream, self._malformed)
+        answer_unparsable_requests(stream, self._malformed, functools.partial(self._too_large, stream))
         super().handle_stream(stream, address)
 
     def _malformed(self, header: bytes | None) -> bytes:
         """The error-shaped 400 for a request tornado could not parse, with a request id and an access-log line."""
-        first = (header or b"").split(b"\n", 1)[0].decode("latin-1").strip().split(" ")
-        method, path = (first[0], first[1].split("?", 1)[0]) if len(first) == 3 and first[1].startswith("/") \
-            else ("-", "-")
-        request_id = f"{random.getrandbits(96):024x}"
-        body = dumps({"error_code": InvalidParameter.code, "message": "malformed HTTP request",
-                      "request": f"{method} {path}"})
-        ACCESS.info("request", extra={"request_id": request_id, "method": method, "path": path, "status": 400,
-                                      "duration_ms": 0.0})
-        return (f"HTTP/1.1 400 Bad Request\r\nContent-Type: {JSON_TYPE}\r\nContent-Length: {len(body)}\r\n"
-                f"X-Request-ID: {request_id}\r\nConnection: close\r\n\r\n").encode() + body
+        return _refusal(header, 400, "Bad Request", InvalidParameter.code, "malformed HTTP request")
+
+    def _too_large(self, stream: Any, start: bytes) -> None:
+        """431 for a header block over max_header_size (tornado closes the connection without a word): sent on a
+        copy of the socket that then reads and drops what the client still sends, so that closing does not
+        reset the connection before the client has read the answer."""
+        answer = _refusal(start, 431, "Request Header Fields Too Large", HTTPFailure.code,
+                          "request header fields too large")
+        _linger(stream.socket, answer)
 
     def start_request(self, server_conn: Any, request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
         state = self._conns.get(server_conn)
@@ -231,6 +230,60 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
         finally:
             grace.cancel()
         return True
+
+
+def _refusal(header: bytes | None, status: int, reason: str, code: int, message: str) -> bytes:
+    """A whole error-shaped answer, with a request id, logged, for a request the application never saw; the
+    request line is read from the header block when it is there."""
+    first_line, newline, _ = (header or b"").partition(b"\n")
+    first = first_line.decode("latin-1").strip().split(" ") if newline else []
+    method, path = (first[0], first[1].split("?", 1)[0]) if len(first) == 3 and first[1].startswith("/") \
+        else ("-", "-")
+    request_id = f"{random.getrandbits(96):024x}"
+    body = dumps({"error_code": code, "message": message, "request": f"{method} {path}"})
+    ACCESS.info("request", extra={"request_id": request_id, "method": method, "path": path, "status": status,
+                                  "duration_ms": 0.0})
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {JSON_TYPE}\r\nContent-Length: {len(body)}\r\n"
+            f"X-Request-ID: {request_id}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+LINGER_SECONDS = 2.0  # how long a refused connection's further input is read and dropped
+
+
+def _linger(sock: socket.socket, answer: bytes) -> None:
+    """Send `answer` on a copy of `sock` (its owner is about to close it), end our side, and read and drop the
+    client's input until it closes or LINGER_SECONDS pass: closing with unread input would reset the
+    connection and the client could lose the answer (nginx's lingering_close)."""
+    try:
+        copy = sock.dup()
+        copy.setblocking(False)
+    except OSError:
+        return
+    io_loop = tornado.ioloop.IOLoop.current()
+    try:
+        copy.send(answer)  # a few hundred bytes on a connection that has nothing else to send
+        copy.shutdown(socket.SHUT_WR)
+    except OSError:
+        copy.close()
+        return
+
+    def done() -> None:
+        io_loop.remove_handler(copy)
+        timer.cancel()
+        copy.close()
+
+    def drop(fd: Any, events: int) -> None:
+        try:
+            chunk = copy.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            done()
+
+    io_loop.add_handler(copy, drop, tornado.ioloop.IOLoop.READ)
+    timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, done)
 
 
 def make_http_server(app: tornado.web.Application, config: Config) -> PetHTTPServer:

@@ -106,7 +106,8 @@ ERROR_CLASSES: tuple[type[APIError], ...] = (
 )
 
 
-HTTP_REASON_ZH = {404: "路由不存在", 405: "方法不允许", 413: "请求体过大", 415: "不支持的媒体类型"}
+HTTP_REASON_ZH = {404: "路由不存在", 405: "方法不允许", 413: "请求体过大", 415: "不支持的媒体类型",
+                  431: "请求头过大"}
 
 
 class ErrorCatalog:

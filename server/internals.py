@@ -14,7 +14,7 @@ import aiomysql
 import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, UnsatisfiableReadError
 from tornado.tcpserver import TCPServer
 
 
@@ -60,23 +60,37 @@ def response_header(handler: tornado.web.RequestHandler, name: str) -> str | Non
 TORNADO_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # what http1connection writes for a message it cannot parse
 
 
-def answer_unparsable_requests(stream: IOStream, answer: Callable[[bytes | None], bytes]) -> None:
+def answer_unparsable_requests(stream: IOStream, answer: Callable[[bytes | None], bytes],
+                               too_large: Callable[[bytes], None]) -> None:
     """Replace tornado's bare 400 for a request it cannot parse (malformed framing, bad headers) with
-    answer(header block as read, or None). Tornado offers no hook there: its HTTP1Connection writes those bytes
-    itself, so the stream's write is wrapped, and its header read remembered (one connection's wrappers)."""
-    read_until_regex, write = stream.read_until_regex, stream.write
+    answer(header block as read, or None), and call too_large(the start of the header block) just before
+    tornado closes a connection whose header block outgrew max_header_size (it closes without a word).
+    Tornado offers no hook there: its HTTP1Connection writes those bytes itself and the stream closes itself on
+    the unsatisfiable read, so the stream's write and close are wrapped, and its header read remembered (one
+    connection's wrappers)."""
+    read_until_regex, write, close = stream.read_until_regex, stream.write, stream.close
     last: list[Any] = []
 
     def reading(regex: bytes, max_bytes: int | None = None) -> Any:
+        last[:] = [None]  # reading: tornado may close the stream on it before the future is returned
         future = read_until_regex(regex, max_bytes=max_bytes)
         last[:] = [future]
         return future
 
     def writing(data: bytes | memoryview, *args: Any, **kwargs: Any) -> Any:
         if data == TORNADO_BAD_REQUEST:
-            header = last[0].result() if last and last[0].done() and last[0].exception() is None else None
+            done = bool(last) and last[0] is not None and last[0].done()
+            header = last[0].result() if done and last[0].exception() is None else None
             data = answer(header)
         return write(data, *args, **kwargs)
 
+    def closing(exc_info: Any = False) -> None:
+        header_read_pending = bool(last) and (last[0] is None or not last[0].done())
+        if isinstance(exc_info, UnsatisfiableReadError) and header_read_pending and not stream.closed() \
+                and not stream.writing():
+            too_large(bytes(stream._read_buffer[:8192]))
+        close(exc_info)
+
     stream.read_until_regex = reading  # type: ignore[method-assign]
     stream.write = writing  # type: ignore[method-assign]
+    stream.close = closing  # type: ignore[method-assign]

@@ -3,7 +3,6 @@ the error classes (server/errors.py), so the document and the server cannot drif
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -85,6 +84,22 @@ def _drop_null_defaults(schema: Any) -> Any:
     return schema
 
 
+def _defaults_in_words(schema: Any) -> Any:
+    """A request's optional fields say their default in words, not as `default`: generated clients (TypeScript's
+    openapi-typescript) read a default as "always present" and would make the caller send the field."""
+    if isinstance(schema, list):
+        return [_defaults_in_words(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: ({name: _defaults_in_words(prop) for name, prop in v.items()} if k == "properties"
+               else _defaults_in_words(v)) for k, v in schema.items()}
+    if "default" in out:
+        default = out.pop("default")
+        said = f"absent: {orjson.dumps(default).decode()}"
+        out["description"] = f"{out['description']}; {said}" if out.get("description") else said.capitalize()
+    return out
+
+
 class _Schemas:
     """Collects component schemas while operations are described."""
 
@@ -96,6 +111,8 @@ class _Schemas:
         if tp is None:
             return {"type": "null"}
         schema: dict[str, Any] = _drop_null_defaults(TypeAdapter(tp).json_schema(ref_template=REF, mode=mode))  # type: ignore[arg-type]
+        if mode == "validation":
+            schema = _defaults_in_words(schema)
         self.components.update(schema.pop("$defs", {}))
         name = getattr(tp, "__name__", None)
         if name and schema.get("type") == "object" and "properties" in schema:
@@ -131,7 +148,7 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
          else {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
         for name in re.findall(r"\{(\w+)(?::token)?\}", path)]
     if op.query is not None:
-        schema = _drop_null_defaults(TypeAdapter(op.query).json_schema(ref_template=REF))
+        schema = _defaults_in_words(_drop_null_defaults(TypeAdapter(op.query).json_schema(ref_template=REF)))
         schemas.components.update(schema.pop("$defs", {}))
         required = set(schema.get("required", []))
         params += [_query_parameter(name, prop, name in required) for name, prop in schema["properties"].items()]
@@ -206,6 +223,8 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
     if secured:
         out["description"] = ("Requires a bearer token with scope " + ", ".join(f"`{s}`" for s in scopes) + "."
                               if scopes else "Requires a bearer token (any scope).")
+    else:
+        out["description"] = "Public: send no token."
     if op.body is not None:
         body_schema = schemas.of(op.body, "validation")
         out["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
@@ -213,7 +232,9 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         out["requestBody"] = {"required": True, "description": "the raw bytes of the file (not JSON, not a form)",
                               "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in op.upload}}
     if secured:
-        out["security"] = [{"bearerAuth": scopes}]
+        # The scopes are named in x-required-scopes and the description, not in the requirement: OpenAPI gives
+        # scopes to OAuth2 and OpenID Connect schemes, and linters (Spectral) flag them on an HTTP bearer scheme.
+        out["security"] = [{"bearerAuth": []}]
         out["x-required-scopes"] = scopes
     else:  # said, not implied: linters and generated clients must not send a token here
         out["security"] = []
@@ -260,7 +281,9 @@ def build_document(routes: Iterable[tuple[str, str, Any, str]], *, catalog: Erro
                  "description": "The JSON API behind the pet app. Every success is `{code, data, message}` "
                                 "(lists add `page`); every error is `{error_code, message, request}` (validation "
                                 "errors add `errors`). Log in with POST /v1/tokens and send "
-                                "`Authorization: Bearer <token>`."},
+                                "`Authorization: Bearer <token>`. Any operation may also answer 400/1001 to a "
+                                "request HTTP cannot parse, and 431/1007 to a header block over the server's "
+                                "max_header_size (64 KiB by default)."},
         "servers": [{"url": "/"}],
         "tags": [{"name": tag, "description": f"routes of the {tag} plugin"} for tag in tags],
         "paths": paths,
@@ -275,21 +298,18 @@ def build_document(routes: Iterable[tuple[str, str, Any, str]], *, catalog: Erro
 
 
 class ApiDocument:
-    """The document of an application's mounted routes, rebuilt when the UTC date changes (some schemas,
-    like "a birth date not in the future", depend on today) and kept serialized."""
+    """The document of an application's mounted routes, built on first use and kept serialized (nothing in it
+    depends on the day: "a birth date not in the future" is said in words and checked by the server)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self._day: dt.date | None = None
         self._json = b""
 
     def json(self) -> bytes:
         """The document as JSON bytes."""
-        today = dt.datetime.now(dt.UTC).date()
-        if today != self._day:
+        if not self._json:
             self._json = orjson.dumps(build_document(
                 ((p, m, fn, plugin) for p, m, fn, plugin in self.app.route_table() if getattr(fn, "operation", None)),
                 catalog=self.app.error_catalog,
                 scopes={s.name: s.description for s in self.app.plugin_set.scopes.values()}))
-            self._day = today
         return self._json

@@ -171,3 +171,20 @@ async def test_request_handler_headers_hold_the_response_headers_set_so_far():
         writer.close()
     finally:
         server.stop()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_iostream_read_buffer_holds_an_unsatisfiable_header_read_when_the_stream_closes_on_it():
+    ours, theirs = socket.socketpair()
+    stream = IOStream(ours)
+    seen: list[bytes] = []
+    internals.answer_unparsable_requests(stream, lambda header: b"", seen.append)
+    try:
+        assert isinstance(vars(stream).get("_read_buffer"), bytearray), "IOStream._read_buffer"
+        theirs.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 2000)
+        with pytest.raises(Exception):  # noqa: B017 - tornado closes the stream: StreamClosedError
+            await stream.read_until_regex(b"\r?\n\r?\n", max_bytes=1024)
+        assert stream.closed() and seen and seen[0].startswith(b"GET / HTTP/1.1\r\nX-Big: aaa")
+    finally:
+        stream.close()
+        theirs.close()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Dialect:
     name: str  # also the directory of its migrations: migrations/<name>/
-    nocase: str  # after a text column: order it case-insensitively
+    text_order: str  # {value} (a text column or a parameter) as what orders it like MariaDB's utf8mb4_unicode_ci
     exact: str  # after a text expression: compare it exactly (MariaDB's collation folds accents and emoji)
     conflict_update: str  # an INSERT's "update the row whose key is taken" clause; {key} is the key column
     inserted_value: str  # within that clause, the value the INSERT proposed for column {column}
@@ -40,6 +40,11 @@ class Dialect:
         """A BLOB parameter's value, as blob() takes it."""
         return data.hex() if self.blob_hex else data
 
+    def ordered_text(self, value: str) -> str:
+        """A text column or parameter as an expression that orders and compares it like MariaDB's
+        utf8mb4_unicode_ci (case and accents ignored), on either database."""
+        return self.text_order.format(value=value)
+
     def real(self, column: str) -> str:
         """A DOUBLE column for JSON_ARRAY, every digit kept."""
         return self.exact_real.format(column=column)
@@ -47,7 +52,7 @@ class Dialect:
 
 MYSQL = Dialect(
     name="mysql",
-    nocase="",  # utf8mb4_unicode_ci, the tables' collation, already ignores case
+    text_order="{value}",  # utf8mb4_unicode_ci is the tables' collation
     exact=" COLLATE utf8mb4_bin",
     conflict_update=" ON DUPLICATE KEY UPDATE",
     inserted_value="VALUES({column})",
@@ -71,7 +76,7 @@ MYSQL = Dialect(
 
 SQLITE = Dialect(
     name="sqlite",
-    nocase=" COLLATE NOCASE",  # the default BINARY collation sorts 'b' after 'C'
+    text_order="UNICODE_CI({value})",  # MariaDB's sort key (server/db/collation.py); BINARY sorts 'b' after 'C'
     exact="",
     conflict_update=" ON CONFLICT ({key}) DO UPDATE SET",
     inserted_value="excluded.{column}",

@@ -13,6 +13,7 @@ from typing import TypeVar
 import aiosqlite
 
 from server.db import NodeState, Params, Row
+from server.db.collation import unicode_ci_key
 from server.db.dialect import SQLITE
 from server.db.runner import Fetch, Statements
 from server.errors import ServiceUnavailable
@@ -133,4 +134,5 @@ async def open_sqlite(path: str, *, echo: bool = False) -> Statements[aiosqlite.
     for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
         await conn.execute(f"PRAGMA {pragma}")
     await conn.create_function("SLEEP", 1, _sleep)
+    await conn.create_function("UNICODE_CI", 1, unicode_ci_key, deterministic=True)
     return Statements(SQLiteDriver(conn), echo=echo)

@@ -45,13 +45,18 @@ PageCursor = Annotated[str | None, Field(min_length=1, max_length=512, descripti
     "(instead of offset, with the same sort and filters)"))]
 
 
+NEVER: dict[str, Any] = {"not": {}}  # a schema no value matches: as a property's, "this property is absent"
+
+
 def patch_schema(schema: dict[str, Any], model: type[PatchBody]) -> None:
     """The document's side of PatchBody: at least one field, and one that changes something."""
     schema["minProperties"] = 1
     if model.null_means_unchanged or model.qualifiers:
-        schema["anyOf"] = [{"required": [name], **({"properties": {name: {"not": {"type": "null"}}}}
-                                                   if name in model.null_means_unchanged else {})}
-                           for name in model.model_fields if name not in model.qualifiers]
+        # "Not (every field that could change something is absent, or null where null means unchanged)": a
+        # `not` beside the properties rather than an anyOf of alternatives, which generated clients turn into
+        # one class per alternative, each with one field (openapi-python-client dropped current_password).
+        schema["not"] = {"properties": {name: {"type": "null"} if name in model.null_means_unchanged else NEVER
+                                        for name in model.model_fields if name not in model.qualifiers}}
 
 
 class PatchBody(Body):

@@ -43,6 +43,7 @@ class Key:
     column: str
     attr: str
     kind: type
+    param: str = "%s"  # how a cursor's value is compared with the column (an expression of the parameter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,8 @@ class Sort:
         terms: list[str] = []
         args: tuple[object, ...] = ()
         for i, key in enumerate(self.keys):
-            terms.append(" AND ".join([f"{k.column} = %s" for k in self.keys[:i]] + [f"{key.column} {op} %s"]))
+            terms.append(" AND ".join([f"{k.column} = {k.param}" for k in self.keys[:i]]
+                                      + [f"{key.column} {op} {key.param}"]))
             args += (*values[:i], values[i])
         return "(" + " OR ".join(f"({t})" for t in terms) + ")", args
 

@@ -18,10 +18,15 @@ reuse; invalid keys are left alone (400).
 A generated `cursor` of a schema-valid length is dropped: a cursor is made by the server (signed for GET /v1/sync,
 the last row's keys for lists), so a generated one is as wrong as a generated token would be, and 400 is the
 right answer to it (tests/plugins/sync/test_sync.py and tests/services/test_cursor_pages.py check forged ones).
+
+A generated `birth_date` after today is moved to today: the document says "not after today" in words only (a
+pattern of the dates up to today would change the document every day), so a schema-valid generated date may be
+one the server rightly refuses (400, tested in tests/test_openapi.py).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from typing import Any
@@ -45,6 +50,13 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         case.headers[KEY_HEADER] = f"{key[:222]}-{uuid.uuid4().hex}"
     if not isinstance(case.body, dict):
         return
+    birth_date = case.body.get("birth_date")
+    if isinstance(birth_date, str):
+        try:
+            if dt.date.fromisoformat(birth_date) > dt.datetime.now(dt.UTC).date():
+                case.body["birth_date"] = dt.datetime.now(dt.UTC).date().isoformat()
+        except ValueError:  # not a date: left for the server to refuse
+            pass
     password = case.body.get("password")
     if isinstance(password, str) and password.strip().lower() in common_passwords() and len(password) <= 250:
         case.body["password"] = password + "-x9Q!"

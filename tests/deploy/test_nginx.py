@@ -28,14 +28,23 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 
 
-def site_config(ports: tuple[int, int], listen: int) -> str:
-    """deploy/nginx.conf with the instances' and nginx's ports substituted (each must match exactly once)."""
+def site_config(ports: tuple[int, ...], listen: int, *, tls: tuple[int, Path, Path] | None = None) -> str:
+    """deploy/nginx.conf with the instances' and nginx's ports substituted (each line must be there exactly once),
+    IPv4 only; with tls=(port, certificate, key), its TLS lines uncommented on that port."""
     text = NGINX_SITE.read_text()
-    for default, port in zip(("127.0.0.1:8001", "127.0.0.1:8002"), ports, strict=True):
-        text, count = re.subn(rf"server {re.escape(default)}\b", f"server 127.0.0.1:{port}", text)
-        assert count == 1, f"deploy/nginx.conf has no 'server {default}' upstream line"
-    text, count = re.subn(r"listen 80;", f"listen 127.0.0.1:{listen};", text)
-    assert count == 1, "deploy/nginx.conf has no 'listen 80;'"
+    upstreams = "\n".join(f"    server 127.0.0.1:{port} max_fails=3 fail_timeout=5s;" for port in ports)
+    text, count = re.subn(r"^    server 127\.0\.0\.1:8000 max_fails=3 fail_timeout=5s;$", upstreams, text, flags=re.M)
+    assert count == 1, "deploy/nginx.conf has no 'server 127.0.0.1:8000' upstream line"
+    replacements = [(r"listen 80;", f"listen 127.0.0.1:{listen};"), (r"\n *listen \[::\]:80;", "")]
+    if tls is not None:
+        port, certificate, key = tls
+        replacements += [(r"# listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"), (r"\n *# listen \[::\]:443 ssl;", ""),
+                         (r"# ssl_certificate /\S+;", f"ssl_certificate {certificate};"),
+                         (r"# ssl_certificate_key /\S+;", f"ssl_certificate_key {key};"),
+                         (r"# (ssl_protocols|ssl_session_cache) ", r"\1 ")]
+    for pattern, replacement in replacements:
+        text, count = re.subn(pattern, replacement, text)
+        assert count >= 1, f"deploy/nginx.conf has no {pattern!r}"
     return text
 
 

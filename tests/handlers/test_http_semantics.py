@@ -125,6 +125,8 @@ MALFORMED = [
     (b"GET /v1/pets?x=1 HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n", "GET /v1/pets"),
     (b"GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "GET /v1/health"),
     (b"NOT-HTTP\r\n\r\n", "- -"),
+    (b"GET /v1/pets?" + b"&".join(b"f%d=1" % i for i in range(1001)) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+     "GET /v1/pets"),  # more query fields than tornado parses (1,000)
 ]
 
 
@@ -150,6 +152,47 @@ async def test_a_request_tornado_cannot_parse_gets_an_error_shaped_400_with_a_re
             logged = [r for r in caplog.records if r.name == "pet_api.access"]
             assert [(r.status, r.request_id, f"{r.method} {r.path}") for r in logged] == [
                 (400, headers["X-Request-ID"], request)]
+
+
+def parse_answer(answer: bytes) -> tuple[str, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    return lines[0], dict(line.split(": ", 1) for line in lines[1:]), body
+
+
+@pytest.mark.gen_test
+async def test_a_header_block_over_max_header_size_is_an_error_shaped_431_with_a_request_id_and_a_log_line(
+        app, caplog):
+    limit = app.config.max_header_size
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        for raw, request in [
+            (b"GET /v1/pets?limit=5 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * limit + b"\r\n\r\n", "GET /v1/pets"),
+            (b"POST /v1/tokens HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * (limit // 10) + b"\r\n{}",
+             "POST /v1/tokens"),
+            (b"GET /" + b"a" * (limit + 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n", "- -"),  # no request line in reach
+        ]:
+            caplog.clear()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)  # then the server closes the connection
+            writer.close()
+            status, headers, body = parse_answer(answer)
+            assert status == "HTTP/1.1 431 Request Header Fields Too Large", request
+            assert (headers["Content-Type"], headers["Connection"]) == ("application/json; charset=UTF-8", "close")
+            assert re.fullmatch(r"[0-9a-f]{24}", headers["X-Request-ID"])
+            assert json.loads(body) == {"error_code": 1007, "message": "request header fields too large",
+                                        "request": request}
+            assert int(headers["Content-Length"]) == len(body)
+            logged = [r for r in caplog.records if r.name == "pet_api.access"]
+            assert [(r.status, r.request_id, f"{r.method} {r.path}") for r in logged] == [
+                (431, headers["X-Request-ID"], request)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)  # the server goes on serving
+        writer.write(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Fits: " + b"a" * (limit // 2) + b"\r\n\r\n")
+        status, _, _ = parse_answer(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10))
+        writer.close()
+        assert status == "HTTP/1.1 200 OK"
 
 
 @both_backends

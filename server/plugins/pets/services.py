@@ -63,10 +63,11 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> Fo
 
 @cache
 def _sorts(dialect: Dialect) -> dict[str, Sort]:
-    """The order of each `sort` value, the id last (so it is unique: a cursor names one place); names sort
-    case-insensitively on every database."""
+    """The order of each `sort` value, the id last (so it is unique: a cursor names one place); names sort as
+    MariaDB's utf8mb4_unicode_ci has them (case and accents ignored) on both databases."""
     pet_id = Key("pets.id", "id", int)
-    name, created = Key(f"name{dialect.nocase}", "name", str), Key("pets.created_at", "created_at", dt.datetime)
+    name = Key(dialect.ordered_text("name"), "name", str, dialect.ordered_text("%s"))
+    created = Key("pets.created_at", "created_at", dt.datetime)
     return {"id": Sort((pet_id,)), "-id": Sort((pet_id,), descending=True),
             "name": Sort((name, pet_id)), "-name": Sort((name, pet_id), descending=True),
             "created_at": Sort((created, pet_id)), "-created_at": Sort((created, pet_id), descending=True)}

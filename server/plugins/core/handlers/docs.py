@@ -14,6 +14,8 @@ from server.handlers.base import BaseHandler
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 OPENAPI_SCHEMA = {"type": "object", "required": ["openapi", "info", "paths"],
+                  "properties": {"openapi": {"type": "string"}, "info": {"type": "object"},
+                                 "paths": {"type": "object"}},
                   "description": "this OpenAPI 3.1 document"}
 
 
