@@ -104,8 +104,9 @@ class UserHandler(BaseHandler):
         self.send(user.admin_view())
 
     @require_scopes("users:admin")
-    @operation(summary="Change a user's role or disable the account (administrators)", body=AdminUserUpdate,
-               response=AdminUserOut, errors=(400, 401, 403, 404, 503))
+    @operation(summary="Change a user's role or disable the account (administrators; 409 for one's own account "
+                       "and for the last active administrator)", body=AdminUserUpdate,
+               response=AdminUserOut, errors=(400, 401, 403, 404, 409, 503))
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
         user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
