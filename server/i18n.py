@@ -59,6 +59,8 @@ _TABLE: list[tuple[str, str]] = [
     (r"the last active administrator cannot be demoted or disabled", "不能降级或停用最后一个有效的管理员"),
     (r"the last administrator account cannot be deleted", "不能删除最后一个管理员账户"),
     (r"too many failed logins, try again later", "登录失败次数过多，请稍后再试"),
+    (r"too many requests for this account or address, try again later", "该账户或地址的请求过多，请稍后再试"),
+    (r"too many password hashes waiting, try again later", "等待处理的密码运算过多，请稍后再试"),
     (r"revocation list is stale", "令牌撤销列表已过期"),
     (r"role service is unavailable", "角色服务不可用"),
     (r"the database pool is closed", "数据库连接池已关闭"),

@@ -298,3 +298,21 @@ async def test_two_admins_demoting_or_disabling_each_other_at_once_leave_one_adm
         assert loser.body["error_code"] in (1005, 10033), loser.body
         rows = await app.db.fetch_all("SELECT id FROM users WHERE role = 'admin' AND disabled = 0")
         assert len(rows) == 1, rows
+
+
+@pytest.mark.parametrize("config_overrides", [{"plugin_settings": {"accounts": {"registrations_per_address": 3}}}])
+@pytest.mark.gen_test(timeout=60)
+async def test_registrations_are_throttled_per_client_address(api, app):
+    invalid = await register(api, unique_email("flood"), password="short")  # refused before it is counted
+    assert_error(invalid, 400, 1001, "POST /v1/users")
+    for _ in range(3):
+        assert (await register(api, unique_email("flood"))).status == 201
+    refused = await register(api, unique_email("flood"))
+    assert_error(refused, 429, 1006, "POST /v1/users", "too many requests for this account or address, try again later")
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    zh = await api.post("/v1/users", json={"email": unique_email("flood"), "password": PASSWORD, "nickname": "x"},
+                        headers={"Accept-Language": "zh-CN"})
+    assert_error(zh, 429, 1006, "POST /v1/users", "该账户或地址的请求过多，请稍后再试")
+    assert (await app.db.fetch_one("SELECT COUNT(*) FROM users"))[0] == 3  # nothing written for the refused ones
+    user = await create_user(app)
+    assert (await api.login(user.email)).status == 201  # logging in from that address goes on
