@@ -10,6 +10,7 @@ from functools import lru_cache
 _TABLE: list[tuple[str, str]] = [
     # validation: ours
     (r"must not be blank", "不能为空"),
+    (r"must not contain control or bidirectional control characters", "不能包含控制字符或双向控制字符"),
     (r"must be a date as YYYY-MM-DD", "必须是 YYYY-MM-DD 格式的日期"),
     (r"must be a valid calendar date", "必须是有效的日期"),
     (r"must not be in the future", "不能晚于今天"),

@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
 from server.plugins.pets.models import Date
-from server.schemas.common import Limit, Offset, PageCursor, PatchBody
+from server.schemas.common import Limit, Offset, PageCursor, PatchBody, Text
 from server.validation import Body, Query
 
 RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
@@ -36,7 +36,7 @@ def _instant(value: Any) -> Any:
         raise PydanticCustomError("datetime_value", "must be a valid date and time") from None
 
 
-Note = Annotated[str, Strict(), Field(max_length=2000)]
+Note = Annotated[str, Text(2000, multiline=True)]
 Measure = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
 DueDate = Annotated[Date | None, Field(description="YYYY-MM-DD: when it is next due (the next dose or vaccination)")]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
