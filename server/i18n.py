@@ -14,6 +14,8 @@ _TABLE: list[tuple[str, str]] = [
     (r"must be a date as YYYY-MM-DD", "必须是 YYYY-MM-DD 格式的日期"),
     (r"must be a valid calendar date", "必须是有效的日期"),
     (r"must not be in the future", "不能晚于今天"),
+    (r"must not be before (\d{4}-\d\d-\d\d)", r"不能早于 \1"),
+    (r"must not be more than (\d+) years after today", r"不能晚于今天之后 \1 年"),
     (r"must be an integer", "必须是整数"),
     (r"unknown field", "未知字段"),
     (r"read-only field", "只读字段"),
