@@ -76,7 +76,8 @@ class PetAPI(tornado.web.Application):
                                            token_expiration=config.token_expiration)
         self.roles = RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds)
         self.passwords = Passwords(time_cost=config.password_hash_time_cost,
-                                   memory_kib=config.password_hash_memory_kib)
+                                   memory_kib=config.password_hash_memory_kib,
+                                   max_queued=config.password_hash_max_queued, retry_after=config.retry_after)
         self.idempotency = IdempotencyKeys(retention_seconds=config.idempotency_retention_seconds)
         self.changes = Changes()  # plugins listen in their setup
         self.metrics: Any = None  # set by the metrics plugin

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from server.errors import AuthFailed, Forbidden, TokenExpired, TokenInvalid
@@ -51,16 +51,19 @@ class TokenSigner:
         self._cache_size = cache_size
 
     def issue(self, user_id: int, scopes: Iterable[str], *, session_id: int | None = None) -> IssuedToken:
-        """A new token for the user, carrying its scopes, a random id, the issue time and its session."""
+        """A new token for the user, carrying its scopes, a random id, the issue time, its expiry and its session.
+
+        The expiry is fixed here ("exp", ms) and signed: every instance honours it whatever its own
+        token_expiration."""
         now_ms = int(time.time() * 1000)
         scope_list = sorted(set(scopes))
         jti = secrets.token_urlsafe(12)
-        payload: dict[str, Any] = {"uid": user_id, "scp": scope_list, "jti": jti, "iat": now_ms}
+        exp_ms = now_ms + self.token_expiration * 1000
+        payload: dict[str, Any] = {"uid": user_id, "scp": scope_list, "jti": jti, "iat": now_ms, "exp": exp_ms}
         if session_id is not None:
             payload["sid"] = session_id
         token = self.serializer.dumps(payload)
-        return IssuedToken(token, Principal(user_id, frozenset(scope_list), jti, now_ms,
-                                            now_ms / 1000 + self.token_expiration, session_id))
+        return IssuedToken(token, Principal(user_id, frozenset(scope_list), jti, now_ms, exp_ms / 1000, session_id))
 
     def verify(self, token: str) -> Principal:
         """The token's principal, or TokenInvalid / TokenExpired."""
@@ -78,16 +81,16 @@ class TokenSigner:
         if not token.isascii() or not _canonical_signature(token):  # a token is URL-safe base64 and dots
             raise TokenInvalid()
         try:
-            payload = self.serializer.loads(token, max_age=self.token_expiration)
-        except SignatureExpired:  # a subclass of BadSignature: it must be caught first
-            raise TokenExpired() from None
+            payload = self.serializer.loads(token)  # the age is checked by verify(), from the token's own expiry
         except BadSignature:
             raise TokenInvalid() from None
         try:
             iat = int(payload["iat"])
             sid = payload.get("sid")
+            # a token issued before "exp" existed lives this instance's token_expiration, as it always did
+            exp_ms = int(payload["exp"]) if "exp" in payload else iat + self.token_expiration * 1000
             return Principal(int(payload["uid"]), frozenset(payload["scp"]), str(payload["jti"]), iat,
-                             iat / 1000 + self.token_expiration, None if sid is None else int(sid))
+                             exp_ms / 1000, None if sid is None else int(sid))
         except (KeyError, TypeError, ValueError, OverflowError):  # e.g. "iat": Infinity or 1e400
             raise TokenInvalid() from None
 

@@ -77,6 +77,9 @@ class Config(BaseModel):
     metrics_local_only: bool = True
     password_hash_time_cost: int = Field(3, ge=1)
     password_hash_memory_kib: int = Field(65_536, ge=8)
+    # Password work waiting for a hashing thread, per worker and per priority (logins, then new hashes): one
+    # more is refused at once with 503 and Retry-After instead of making every caller wait behind a flood.
+    password_hash_max_queued: int = Field(16, ge=1)
 
     @field_validator("secret_key", "cors_allow_origins", "plugins", mode="before")
     @classmethod

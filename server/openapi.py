@@ -145,10 +145,11 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
          "schema": {"type": "string", "pattern": f"^{TOKEN_SEGMENT}$"} if name in tokens
-         else {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+         else {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}}
         for name in re.findall(r"\{(\w+)(?::token)?\}", path)]
     if op.query is not None:
         schema = _defaults_in_words(_drop_null_defaults(TypeAdapter(op.query).json_schema(ref_template=REF)))
+        _int64_ids(schema)
         schemas.components.update(schema.pop("$defs", {}))
         required = set(schema.get("required", []))
         params += [_query_parameter(name, prop, name in required) for name, prop in schema["properties"].items()]
@@ -263,6 +264,23 @@ def _add_links(paths: dict[str, dict[str, Any]]) -> None:
                         "operationId": target["operationId"], "parameters": params}
 
 
+def _int64_ids(schema: Any) -> None:
+    """Every integer id (a property named id or *_id, in requests and answers) is a BIGINT: format int64, so
+    that generated clients do not hold it in a 32-bit integer."""
+    if isinstance(schema, list):
+        for item in schema:
+            _int64_ids(item)
+    if not isinstance(schema, dict):
+        return
+    for name, prop in (schema.get("properties") or {}).items():
+        if name == "id" or name.endswith("_id"):
+            for option in [prop, *prop.get("anyOf", [])] if isinstance(prop, dict) else []:
+                if option.get("type") == "integer":
+                    option["format"] = "int64"
+    for value in schema.values():
+        _int64_ids(value)
+
+
 def build_document(routes: Iterable[tuple[str, str, Any, str]], *, catalog: ErrorCatalog | None = None,
                    scopes: dict[str, str] | None = None, title: str = "pet-api",
                    version: str = "1.0.0") -> dict[str, Any]:
@@ -275,6 +293,7 @@ def build_document(routes: Iterable[tuple[str, str, Any, str]], *, catalog: Erro
         paths.setdefault(template(path), {})[method] = describe(path, method, fn, schemas, plugin)
         tags += [] if plugin in tags else [plugin]
     _add_links(paths)
+    _int64_ids(schemas.components)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,

@@ -348,3 +348,29 @@ async def test_the_document_is_built_once_per_day_and_served_as_is(api, app):
     assert first.raw == second.raw
     assert "/metrics" not in first.body["paths"]
     assert [t["name"] for t in first.body["tags"]] == ["core", "accounts", "pets", "records"]
+
+
+@pytest.mark.gen_test
+async def test_every_id_is_declared_int64(api):
+    document = await fetch_document(api)
+    ids: list[tuple[str, dict[str, Any]]] = []
+
+    def collect(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for name, prop in (node.get("properties") or {}).items():
+                if name == "id" or name.endswith("_id"):
+                    ids.append((f"{where}.{name}", prop))
+            for key, value in node.items():
+                collect(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for item in node:
+                collect(item, where)
+
+    collect(document, "")
+    for path, method, op in operations(document):
+        ids += [(f"{method} {path} {p['name']}", p["schema"]) for p in op.get("parameters", [])
+                if p["name"] == "id" or p["name"].endswith("_id")]
+    assert len(ids) > 20
+    for where, schema in ids:
+        integers = [s for s in [schema, *schema.get("anyOf", [])] if s.get("type") == "integer"]
+        assert integers and all(s.get("format") == "int64" for s in integers), (where, schema)

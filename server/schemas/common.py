@@ -7,27 +7,84 @@ document refuses exactly the bodies the server answers 400 to."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic_core import PydanticCustomError, core_schema
 
 from server.validation import Body
 
 MAX_ID = 2**63 - 1  # BIGINT: an id over it names no row
-# ASCII whitespace only, so the schema's pattern and the server agree in every regex engine.
-BLANKS = " \t\n\r\f\v"
-NOT_BLANK = r"[^ \t\n\r\f\v]"
 NOTHING_TO_CHANGE = "nothing to change"
 INT_RE = re.compile(r"-?[0-9]{1,30}")
 
+# Text that cannot hide or impersonate: no C0/C1 controls (NUL included; a multi-line text keeps its line feeds
+# and tabs) and no bidirectional embeddings, overrides or isolates (U+202A-202E, U+2066-2069), which reorder what
+# a reader sees; and not blank once the Unicode white space and format characters (zero-width space, no-break
+# spaces, ideographic space, BOM, ...) are set aside. The characters are listed, not taken from Unicode
+# categories, so that the API document's pattern (ECMA-262 and Python regexes alike) says exactly what the
+# server accepts.
+Ranges = tuple[tuple[int, int], ...]
+_CONTROLS: Ranges = ((0x00, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069))
+_MULTILINE_CONTROLS: Ranges = ((0x00, 0x08), (0x0B, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069))
+_BLANKS: Ranges = ((0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0xAD, 0xAD), (0x61C, 0x61C),
+                   (0x1680, 0x1680), (0x180E, 0x180E), (0x2000, 0x200F), (0x2028, 0x202F), (0x205F, 0x2064),
+                   (0x2066, 0x206F), (0x3000, 0x3000), (0xFEFF, 0xFEFF))
+BLANKS = "".join(chr(c) for lo, hi in _BLANKS for c in range(lo, hi + 1))
 
-def trimmed_not_blank(value: str) -> str:
-    """The text without surrounding blanks; refused when nothing else is left."""
-    value = value.strip(BLANKS)
-    if not value:
-        raise PydanticCustomError("blank", "must not be blank")
-    return value
+
+def _char_class(ranges: Ranges) -> str:
+    return "".join(f"\\u{lo:04x}" if lo == hi else f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in ranges)
+
+
+def _pattern(controls: Ranges, *, not_blank: bool) -> str:
+    allowed = f"[^{_char_class(controls)}]*"
+    return f"^{allowed}[^{_char_class(controls + _BLANKS)}]{allowed}$" if not_blank else f"^{allowed}$"
+
+
+def _text_validator(controls: Ranges, *, not_blank: bool) -> Callable[[str], str]:
+    forbidden = re.compile(f"[{_char_class(controls)}]")
+
+    def validate(value: str) -> str:
+        if forbidden.search(value):
+            raise PydanticCustomError("control_character",
+                                      "must not contain control or bidirectional control characters")
+        value = value.strip(BLANKS)
+        if not value and not_blank:
+            raise PydanticCustomError("blank", "must not be blank")
+        return value
+
+    return validate
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """The one type of free text in request bodies (names, nicknames, breeds, notes), as
+    `Annotated[str, Text(64)]`: a string of at most max_length characters as sent, then trimmed of blanks;
+    refused (400 naming the field) with a control or bidirectional control character, or when blank (unless
+    not_blank is off: then it may be empty). The API document's pattern says the same."""
+
+    max_length: int
+    not_blank: bool = True
+    multiline: bool = False
+
+    @property
+    def controls(self) -> Ranges:
+        return _MULTILINE_CONTROLS if self.multiline else _CONTROLS
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        checked = core_schema.str_schema(strict=True, min_length=1 if self.not_blank else 0,
+                                         max_length=self.max_length)
+        return core_schema.no_info_after_validator_function(
+            _text_validator(self.controls, not_blank=self.not_blank), checked)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        described = handler(schema)
+        described["pattern"] = _pattern(self.controls, not_blank=self.not_blank)
+        return described
 
 
 def _query_int(value: Any) -> Any:

@@ -8,13 +8,19 @@ from typing import Any
 
 import pytest
 
-from tests.factories import PASSWORD, both_backends, create_pet, user_with_token
+from tests.factories import PASSWORD, assert_error, both_backends, create_pet, user_with_token
 
 NASTY = [
     "O'Brien", 'Say "hi"', "back\\slash", "trailing\\", "100% cat", "under_score", "semi;colon--",
     "'; DROP TABLE pets; --", "%' OR '1'='1", '" OR ""="', "a!b", "x%y_z", "%s %d {}", "$1 `id`", "<b>&amp;</b>",
-    "🐶 Rex", "🐱 Tom", "שלום", "\u202eevil", "Zoë", "Straße", "日本語", "e\u0301", "tab\tand\nnewline",
+    "🐶 Rex", "🐱 Tom", "שלום", "Zoë", "Straße", "日本語", "e\u0301", "zero\u200bwidth", "שלום\u200f abc",
 ]
+# What text fields refuse (tests/reliability/test_injection.py::test_text_fields_refuse_hidden_characters):
+# controls, NUL and bidirectional embeddings, overrides and isolates anywhere; values blank once Unicode white
+# space and format characters are set aside.
+HIDDEN = ["\u202eevil", "a\u202ab", "a\u202db", "x\u2066y\u2069", "\u2067abc", "nul\x00", "bell\x07",
+          "tab\tand\nnewline", "c1\x85", "c1\x9b31m", "del\x7f"]
+BLANK = ["", " ", "\u200b", "\u3000", "\u00a0\u2009", "\ufeff", "\u200b\u200c\u200d\u2060", "\u00ad"]
 QUERIES = ["%", "_", "!", "\\", "'", '"', ";", "--", "🐶", "🐱", "'; DROP", "' OR '1'='1", "%%", "\\%", "!%",
            "a!b", "日本", "%y_", "no such thing'--", "`", "{}"]
 # E-mails and name searches compare exactly apart from case on both backends (MariaDB's utf8mb4_unicode_ci
@@ -144,3 +150,38 @@ async def test_nul_characters_are_stored_exactly_or_refused_clearly(app, api):
             assert response.body["errors"][0]["field"] == field
     found = await api.get(f"/v1/pets?q={_q('nul' + chr(0))}", token=token)
     assert found.status in (200, 400), found.body
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_text_fields_refuse_hidden_characters_and_blank_values(app, api):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await api.post(f"/v1/pets/{pet['id']}/records", json={"kind": "vet_visit", "date": "2024-02-29",
+                                                                   "note": "line one\n\tline two"}, token=token)
+    assert (record.status, record.body["data"]["note"]) == (201, "line one\n\tline two")  # a note keeps its lines
+    hidden = "must not contain control or bidirectional control characters"
+    writes = [("POST", "/v1/pets", {"species": "dog"}, "name"), ("POST", "/v1/pets", {"name": "Rex", "species": "dog"},
+                                                                  "breed"),
+              ("PATCH", f"/v1/pets/{pet['id']}", {}, "name"), ("PATCH", f"/v1/pets/{pet['id']}", {}, "breed"),
+              ("POST", f"/v1/pets/{pet['id']}/records", {"kind": "vet_visit", "date": "2024-02-29"}, "note"),
+              ("PATCH", f"/v1/pets/{pet['id']}/records/{record.body['data']['id']}", {}, "note"),
+              ("PATCH", "/v1/users/me", {}, "nickname"),
+              ("POST", "/v1/users", {"email": "hidden@example.com", "password": PASSWORD}, "nickname")]
+    for method, path, body, field in writes:
+        values = HIDDEN + ([] if field == "breed" else BLANK)  # a blank breed clears it, as null does
+        if field == "note":
+            values = [v for v in values if v != "tab\tand\nnewline"]
+        for value in values:
+            answer = await api.request(method, path, json={**body, field: value}, token=token,
+                                       headers={"If-Match": "*"} if method == "PATCH" else None)
+            assert_error(answer, 400, 1001, f"{method} {path}")
+            expected = (hidden if value in HIDDEN else "String should have at least 1 character" if not value
+                        else "must not be blank")
+            assert answer.body["errors"] == [{"field": field, "message": expected}], (method, path, value)
+    zh = await api.post("/v1/pets", json={"name": "\u202eevil", "species": "dog"}, token=token,
+                        headers={"Accept-Language": "zh-CN"})
+    assert_error(zh, 400, 1001, "POST /v1/pets")
+    assert zh.body["errors"] == [{"field": "name", "message": "不能包含控制字符或双向控制字符"}]
+    listed = await api.get("/v1/pets", token=token)
+    assert [p["name"] for p in listed.body["data"]] == ["Rex"]  # nothing was written

@@ -15,7 +15,8 @@ import pytest
 from tests.factories import PASSWORD, Api, Response, create_user, unique_email
 from tests.reliability.conftest import wide_api
 
-NO_THROTTLE = {"login_max_failures": 100_000, "login_max_failures_per_address": 100_000}
+NO_THROTTLE = {"login_max_failures": 100_000, "login_max_failures_per_address": 100_000,
+               "password_hash_max_queued": 64}  # 50 logins at once all wait for a thread
 PROD_ARGON2 = {"password_hash_time_cost": 3, "password_hash_memory_kib": 65_536}  # argon2-cffi's defaults
 
 

@@ -7,16 +7,13 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from server.plugins.accounts.passwords import MAX_LENGTH, MIN_LENGTH, not_common
-from server.schemas.common import NOT_BLANK, Limit, Offset, PageCursor, PatchBody, patch_schema, trimmed_not_blank
+from server.schemas.common import Limit, Offset, PageCursor, PatchBody, Text, patch_schema
 from server.validation import Body, Query
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
                                 description="8 to 256 characters, not one of the 19,640 most common passwords"),
                      AfterValidator(not_common)]
-# Lengths are checked on the text as sent and blanks trimmed afterwards, so that the schema in the API
-# document (maxLength, a pattern asking for one non-blank character) says exactly what is accepted.
-Nickname = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": NOT_BLANK}),
-                     AfterValidator(trimmed_not_blank)]
+Nickname = Annotated[str, Text(64)]
 # email-validator refuses special-use domains (RFC 6761 and friends); the document says so.
 SPECIAL_USE_DOMAINS = {"not": {"pattern": r"\.(?:[aA][rR][pP][aA]|[iI][nN][vV][aA][lL][iI][dD]|[lL][oO][cC][aA][lL]"
                                           r"|[lL][oO][cC][aA][lL][hH][oO][sS][tT]|[oO][nN][iI][oO][nN]|[tT][eE][sS][tT])$"},

@@ -20,6 +20,9 @@ class AccountsSettings(BaseModel):
                                                                  "may ask for per mail_window_seconds")
     mail_requests_per_account: int = Field(3, ge=1, description="... and one account")
     mail_window_seconds: int = Field(3600, ge=1)
+    registrations_per_address: int = Field(20, ge=1, description="registrations one client address may make per "
+                                                                  "registration_window_seconds (then 429/1006)")
+    registration_window_seconds: int = Field(3600, ge=1)
     link_base: str | None = Field(None, description="the front end's URL; messages link to "
                                                     "<link_base>/reset-password?token=... (else show the token)")
     # Delivery: smtp_url (smtp:// plain, smtp+starttls://, smtps:// implicit TLS), or a directory (dev).

@@ -11,20 +11,10 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from server.schemas.common import (
-    BLANKS,
-    MAX_ID,
-    NOT_BLANK,
-    Limit,
-    Offset,
-    PageCursor,
-    PatchBody,
-    QueryInt,
-    trimmed_not_blank,
-)
+from server.schemas.common import MAX_ID, Limit, Offset, PageCursor, PatchBody, QueryInt, Text
 from server.validation import Body, Query
 
 Species = Literal["dog", "cat", "bird", "rabbit", "fish", "reptile", "other"]
@@ -47,8 +37,8 @@ def _iso_date(value: Any) -> Any:
         raise PydanticCustomError("date_value", "must be a valid calendar date") from None
 
 
-def _trimmed_or_none(value: str | None) -> str | None:
-    return (value.strip(BLANKS) or None) if value is not None else None
+def _empty_is_none(value: str | None) -> str | None:
+    return value or None
 
 
 def _utc_today() -> dt.date:
@@ -66,16 +56,15 @@ BIRTH_DATE = "YYYY-MM-DD, not after today (UTC); a later date is 400/1001 naming
 
 
 Date = Annotated[dt.date, BeforeValidator(_iso_date)]
-Name = Annotated[str, Strict(), Field(min_length=1, max_length=64, json_schema_extra={"pattern": NOT_BLANK}),
-                 AfterValidator(trimmed_not_blank)]
-Breed = Annotated[str, Strict(), Field(max_length=64)]
+Name = Annotated[str, Text(64)]
+Breed = Annotated[str, Text(64, not_blank=False)]  # blank clears it, as null does
 BirthDate = Annotated[Date | None, AfterValidator(_not_future), Field(description=BIRTH_DATE)]
 
 
 class PetCreate(Body):
     name: Name
     species: Species
-    breed: Annotated[Breed | None, AfterValidator(_trimmed_or_none)] = None
+    breed: Annotated[Breed | None, AfterValidator(_empty_is_none)] = None
     sex: Sex = "unknown"
     birth_date: BirthDate = None
     status: Status = "available"
@@ -87,7 +76,7 @@ class PetUpdate(PatchBody):
     # Not Optional: null is refused; the None default only means "not sent" (exclude_unset).
     name: Name = None  # type: ignore[assignment]
     species: Species = None  # type: ignore[assignment]
-    breed: Annotated[Breed | None, AfterValidator(_trimmed_or_none)] = None
+    breed: Annotated[Breed | None, AfterValidator(_empty_is_none)] = None
     sex: Sex = None  # type: ignore[assignment]
     birth_date: BirthDate = None
     status: Status = None  # type: ignore[assignment]

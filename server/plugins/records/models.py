@@ -6,11 +6,11 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, Strict
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
 from server.plugins.pets.models import Date
-from server.schemas.common import Limit, Offset, PageCursor, PatchBody
+from server.schemas.common import Limit, Offset, PageCursor, PatchBody, Text
 from server.validation import Body, Query
 
 RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
@@ -36,9 +36,33 @@ def _instant(value: Any) -> Any:
         raise PydanticCustomError("datetime_value", "must be a valid date and time") from None
 
 
-Note = Annotated[str, Strict(), Field(max_length=2000)]
+Note = Annotated[str, Text(2000, multiline=True)]
 Measure = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
-DueDate = Annotated[Date | None, Field(description="YYYY-MM-DD: when it is next due (the next dose or vaccination)")]
+EARLIEST = dt.date(1900, 1, 1)
+YEARS_AHEAD = 10
+BOUNDS = f"from {EARLIEST.isoformat()} to {YEARS_AHEAD} years after today (UTC)"
+
+
+def _within_bounds(value: dt.date | None) -> dt.date | None:
+    """A record's dates lie between 1900-01-01 and YEARS_AHEAD years after today: a typo such as 0202 or
+    2202 is refused rather than stored."""
+    if value is None:
+        return value
+    if value < EARLIEST:
+        raise PydanticCustomError("date_too_early", f"must not be before {EARLIEST.isoformat()}")
+    today = dt.datetime.now(dt.UTC).date()
+    try:
+        latest = today.replace(year=today.year + YEARS_AHEAD)
+    except ValueError:  # 29 February
+        latest = today.replace(year=today.year + YEARS_AHEAD, day=28)
+    if value > latest:
+        raise PydanticCustomError("date_too_late", f"must not be more than {YEARS_AHEAD} years after today")
+    return value
+
+
+RecordDate = Annotated[Date, AfterValidator(_within_bounds), Field(description=f"YYYY-MM-DD, {BOUNDS}")]
+DueDate = Annotated[Date | None, AfterValidator(_within_bounds), Field(
+    description=f"YYYY-MM-DD: when it is next due (the next dose or vaccination), {BOUNDS}")]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
 CompletedAt = Annotated[Instant | None, Field(description="when the due item was done (RFC 3339 with a zone); "
                                                           "null: still open")]
@@ -46,7 +70,7 @@ CompletedAt = Annotated[Instant | None, Field(description="when the due item was
 
 class RecordCreate(Body):
     kind: RecordKind
-    date: Date
+    date: RecordDate
     note: Note | None = None
     value: Measure | None = None
     due_date: DueDate = None

@@ -73,7 +73,7 @@ async def test_create_read_list_patch_delete(api, app):
 @pytest.mark.gen_test
 async def test_defaults_and_trimming(api, app):
     _, token = await user_with_token(app)
-    pet = await create_pet(api, token, name="\tMia\n", species="cat", breed="   ")
+    pet = await create_pet(api, token, name=" Mia\u00a0\u200b", species="cat", breed="\u3000 \ufeff")
     assert (pet["name"], pet["breed"], pet["sex"], pet["birth_date"], pet["status"]) == (
         "Mia", None, "unknown", None, "available")
     longest = await create_pet(api, token, name="x" * 64, breed="b" * 64)

@@ -1,5 +1,6 @@
 """Health records over HTTP: a second plugin under /v1/pets/{id}, guarded by the pet's ownership rule."""
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -180,3 +181,38 @@ async def test_without_the_records_plugin_its_routes_and_document_part_are_gone(
     assert "records" not in {t["name"] for t in document.body["tags"]}
     paths = orjson.dumps(document.body["paths"])
     assert b"/records" not in paths and b"_records" not in paths and b"#/components/schemas/Record" not in paths
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_record_dates_lie_between_1900_and_ten_years_ahead(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    path = f"/v1/pets/{pet['id']}/records"
+    today = dt.datetime.now(dt.UTC).date()
+    latest = today.replace(year=today.year + 10, day=28 if (today.month, today.day) == (2, 29) else today.day)
+    for field, value, message in (("date", "1899-12-31", "must not be before 1900-01-01"),
+                                  ("date", "0202-02-02", "must not be before 1900-01-01"),
+                                  ("date", (latest + dt.timedelta(days=1)).isoformat(),
+                                   "must not be more than 10 years after today"),
+                                  ("due_date", "2202-02-02", "must not be more than 10 years after today"),
+                                  ("due_date", "1000-01-01", "must not be before 1900-01-01")):
+        body = {"kind": "vaccination", "date": "2024-05-01", field: value}
+        refused = await api.post(path, json=body, token=token)
+        assert_error(refused, 400, 1001, f"POST {path}")
+        assert refused.body["errors"] == [{"field": field, "message": message}], value
+    zh = await api.post(path, json={"kind": "vaccination", "date": "1850-01-01"}, token=token,
+                        headers={"Accept-Language": "zh-CN"})
+    assert zh.body["errors"] == [{"field": "date", "message": "不能早于 1900-01-01"}]
+    created = await api.post(path, json={"kind": "vaccination", "date": "1900-01-01", "due_date": latest.isoformat()},
+                             token=token)
+    assert (created.status, created.body["data"]["date"], created.body["data"]["due_date"]) == (
+        201, "1900-01-01", latest.isoformat())
+    patched = await api.patch(f"{path}/{created.body['data']['id']}", json={"due_date": "3000-01-01"}, token=token,
+                              headers={"If-Match": "*"})
+    assert_error(patched, 400, 1001, f"PATCH {path}/{created.body['data']['id']}")
+    assert patched.body["errors"] == [{"field": "due_date", "message": "must not be more than 10 years after today"}]
+    document = (await api.get("/v1/openapi.json")).body
+    described = document["components"]["schemas"]["RecordCreate"]["properties"]
+    assert "from 1900-01-01 to 10 years after today" in described["date"]["description"]
+    assert "from 1900-01-01 to 10 years after today" in described["due_date"]["description"]

@@ -37,11 +37,12 @@ class Export:
 
 class UsersHandler(BaseHandler):
     @operation(summary="Register a user (a verification message goes to the address, in the request's language)",
-               body=UserCreate, status=201, response=UserOut, errors=(400, 409, 503), idempotent=True)
+               body=UserCreate, status=201, response=UserOut, errors=(400, 409, 429, 503), idempotent=True)
     async def post(self, *, body: UserCreate) -> None:
         app = self.application
         user = await register(self.db, app.accounts, email=body.email, password=body.password, nickname=body.nickname,
-                              language=preferred_language(self.request.headers.get("Accept-Language")))
+                              language=preferred_language(self.request.headers.get("Accept-Language")),
+                              address=self.request.remote_ip or "")
         self.set_header("Location", f"/v1/users/{user.id}")
         self.send(user.public(), 201)
 
@@ -104,8 +105,9 @@ class UserHandler(BaseHandler):
         self.send(user.admin_view())
 
     @require_scopes("users:admin")
-    @operation(summary="Change a user's role or disable the account (administrators)", body=AdminUserUpdate,
-               response=AdminUserOut, errors=(400, 401, 403, 404, 503))
+    @operation(summary="Change a user's role or disable the account (administrators; 409 for one's own account "
+                       "and for the last active administrator)", body=AdminUserUpdate,
+               response=AdminUserOut, errors=(400, 401, 403, 404, 409, 503))
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
         user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,

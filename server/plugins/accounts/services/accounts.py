@@ -49,7 +49,8 @@ class Accounts:
     @classmethod
     def from_config(cls, config: Config) -> Accounts:
         """A fresh set for a process without an application (the command line)."""
-        return cls(Passwords(time_cost=config.password_hash_time_cost, memory_kib=config.password_hash_memory_kib),
+        return cls(Passwords(time_cost=config.password_hash_time_cost, memory_kib=config.password_hash_memory_kib,
+                             max_queued=config.password_hash_max_queued, retry_after=config.retry_after),
                    TokenSigner(config.signing_keys, token_expiration=config.token_expiration),
                    RoleMap(config.roles, url=config.rbac_url, refresh_seconds=config.rbac_refresh_seconds),
                    RevocationCache(refresh_seconds=config.revocation_refresh_seconds,

@@ -10,6 +10,7 @@ from server.changes import Change
 from server.db import Database, Executor, Value
 from server.errors import InvalidParameter
 from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.admins import keep_an_administrator
 from server.plugins.accounts.services.sessions import end_user_sessions
 from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
 
@@ -59,7 +60,8 @@ async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, 
 async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int, role: str | None,
                                disabled: bool | None, actor_id: int | None) -> User:
     """An administrator's change of role (400 when the role map does not know it) or disabled flag; either
-    revokes the earlier tokens."""
+    revokes the earlier tokens. 409 when it would demote or disable the actor itself or the last active
+    administrator."""
     fields: dict[str, Value] = {}
     if role is not None:
         if not accounts.roles.knows(role):
@@ -69,7 +71,12 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
         fields["disabled"] = int(disabled)
     if not fields:
         return await get_user(db, user_id=user_id)
-    return (await _update_and_revoke(db, accounts, user_id=user_id, fields=fields, actor_id=actor_id))[0]
+
+    async def write(tx: Executor) -> User:
+        await keep_an_administrator(tx, user_id=user_id, actor_id=actor_id, role=role, disabled=disabled)
+        return (await replace_password(tx, accounts, user_id=user_id, fields=fields, actor_id=actor_id))[0]
+
+    return await db.run_transaction(write)
 
 
 async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: str, nickname: str,

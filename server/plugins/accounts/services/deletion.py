@@ -9,13 +9,12 @@ id until they would expire)."""
 from __future__ import annotations
 
 from server.changes import Change
-from server.db import Database, Executor, column
-from server.errors import Conflict, Forbidden
+from server.db import Database, Executor
+from server.errors import Forbidden
 from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.admins import keep_an_administrator
 from server.plugins.accounts.services.throttle import keys
 from server.plugins.accounts.services.users import get_user
-
-ADMIN_ROLE = "admin"
 
 
 async def delete_own_account(db: Database, accounts: Accounts, *, user_id: int, password: str) -> None:
@@ -31,11 +30,7 @@ async def delete_account(db: Database, accounts: Accounts, *, user_id: int, acto
 
     async def write(tx: Executor) -> None:  # replayed whole if the server rolls it back
         user = await get_user(tx, user_id=user_id)
-        if user.role == ADMIN_ROLE and not user.disabled:
-            others = await tx.fetch_one("SELECT COUNT(*) FROM users WHERE role = %s AND disabled = 0 AND id <> %s",
-                                        (ADMIN_ROLE, user_id))
-            if others is None or column(others[0], int) == 0:
-                raise Conflict("the last administrator account cannot be deleted")
+        await keep_an_administrator(tx, user_id=user_id, actor_id=actor_id, deleting=True)
         # told first, while everything is still readable: the pets plugin tells its pets' deletes from here
         await accounts.changes.emit(tx, Change("account", "deleted", user_id, actor_id))
         await tx.execute("DELETE FROM idempotency_keys WHERE scope = %s", (str(user_id),))

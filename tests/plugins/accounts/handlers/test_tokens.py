@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime as dt
+import secrets
 import statistics
 import time
 from typing import Any
@@ -233,3 +234,40 @@ async def test_concurrent_guesses_cannot_outrun_the_throttle(api, app):
     assert statuses.count(401) == limit, statuses  # each guess sees its own place in line: no more, no fewer
     assert statuses.count(429) == 30 - limit
     assert {r.body["error_code"] for r in responses} <= {1003, 1006}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_tokens_expiry_is_fixed_when_issued_and_every_instance_honours_it(api, app, http_client):
+    # Two instances on one database, configured differently: this one's tokens live 3600 s, the other's 1 s.
+    short = make_app(app.config.model_copy(update={"token_expiration": 1}))
+    await short.startup()
+    try:
+        async with serving(short) as short_url:
+            remote = Api(http_client, short_url)
+            user = await create_user(app)
+            brief = await remote.login(user.email)
+            assert brief.status == 201 and brief.body["data"]["expires_in"] == 1, brief.body
+            long_lived = await api.token(user.email)
+            legacy = _token_without_exp(app, user.id)  # issued before tokens carried their expiry
+            await asyncio.sleep(1.3)
+            # the 1 s token is expired here too, although this instance would keep its own for an hour
+            assert_error(await api.get("/v1/users/me", token=brief.body["data"]["token"]), 401, 10032,
+                         "GET /v1/users/me")
+            # a 3600 s token is good on the instance that issues 1 s ones
+            mine = await remote.get("/v1/users/me", token=long_lived)
+            assert (mine.status, mine.body["data"]["id"]) == (200, user.id)
+            described = await remote.get("/v1/tokens/current", token=long_lived)
+            assert described.status == 200, described.body
+            lifetime = parse_utc(described.body["data"]["expires_at"]) - parse_utc(described.body["data"]["issued_at"])
+            assert abs(lifetime.total_seconds() - 3600) < 0.01
+            # a token without the claim keeps each instance's own lifetime, as before
+            assert (await api.get("/v1/users/me", token=legacy)).status == 200
+            assert_error(await remote.get("/v1/users/me", token=legacy), 401, 10032, "GET /v1/users/me")
+    finally:
+        await short.shutdown()
+
+
+def _token_without_exp(app, user_id: int) -> str:
+    """A token signed the way tokens were before they carried "exp" (issued now)."""
+    payload = {"uid": user_id, "scp": ["users:me"], "jti": secrets.token_urlsafe(12), "iat": int(time.time() * 1000)}
+    return app.tokens.serializer.dumps(payload)

@@ -1,5 +1,6 @@
 """Users over HTTP, on MariaDB and on the embedded SQLite: register, log in, me, and the administrators' view."""
 
+import asyncio
 import datetime as dt
 import re
 from typing import Any
@@ -251,3 +252,67 @@ async def test_a_token_minted_for_a_user_that_does_not_exist_reads_404(api, app)
     token = token_for(app, 987654321, ["users:me"])
     response = await api.get("/v1/users/me", token=token)
     assert_error(response, 404, 1002, "GET /v1/users/me")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_admin_cannot_demote_or_disable_itself_nor_the_last_active_admin(api, app):
+    admin, admin_token = await user_with_token(app, role="admin")
+    for body in ({"role": "user"}, {"disabled": True}, {"role": "admin", "disabled": True}):
+        refused = await api.patch(f"/v1/users/{admin.id}", json=body, token=admin_token)
+        assert_error(refused, 409, 1005, f"PATCH /v1/users/{admin.id}",
+                     "an administrator cannot demote or disable itself")
+    kept = await api.patch(f"/v1/users/{admin.id}", json={"role": "admin", "disabled": False}, token=admin_token)
+    assert (kept.status, kept.body["data"]["role"], kept.body["data"]["disabled"]) == (200, "admin", False)
+    # a caller allowed to manage users who is not itself an active administrator (a role the map grants
+    # users:admin to, here a minted token) cannot take the last one away either
+    helper = await create_user(app)
+    helper_token = token_for(app, helper.id, ADMIN_SCOPES)
+    for body in ({"role": "user"}, {"disabled": True}):
+        last = await api.patch(f"/v1/users/{admin.id}", json=body, token=helper_token)
+        assert_error(last, 409, 1005, f"PATCH /v1/users/{admin.id}",
+                     "the last active administrator cannot be demoted or disabled")
+    zh = await api.patch(f"/v1/users/{admin.id}", json={"role": "user"}, token=helper_token,
+                         headers={"Accept-Language": "zh-CN"})
+    assert_error(zh, 409, 1005, f"PATCH /v1/users/{admin.id}", "不能降级或停用最后一个有效的管理员")
+    second = await create_user(app, role="admin")
+    demoted = await api.patch(f"/v1/users/{admin.id}", json={"role": "user"}, token=helper_token)
+    assert (demoted.status, demoted.body["data"]["role"]) == (200, "user")
+    listed = await api.get(f"/v1/users/{second.id}", token=helper_token)
+    assert (listed.body["data"]["role"], listed.body["data"]["disabled"]) == ("admin", False)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=120)
+async def test_two_admins_demoting_or_disabling_each_other_at_once_leave_one_admin(api, app):
+    for body in ({"role": "user"}, {"disabled": True}, {"role": "user"}, {"disabled": True}):
+        first, second = await create_user(app, role="admin"), await create_user(app, role="admin")
+        first_token, second_token = await api.token(first.email), await api.token(second.email)
+        await app.db.execute("UPDATE users SET role = 'user' WHERE role = 'admin' AND id NOT IN (%s, %s)",
+                             (first.id, second.id))
+        answers = await asyncio.gather(api.patch(f"/v1/users/{second.id}", json=body, token=first_token),
+                                       api.patch(f"/v1/users/{first.id}", json=body, token=second_token))
+        assert sorted(a.status for a in answers) in ([200, 401], [200, 409]), [a.body for a in answers]
+        loser = next(a for a in answers if a.status != 200)
+        # the loser was either refused (last admin) or its token was already revoked by the winner's change
+        assert loser.body["error_code"] in (1005, 10033), loser.body
+        rows = await app.db.fetch_all("SELECT id FROM users WHERE role = 'admin' AND disabled = 0")
+        assert len(rows) == 1, rows
+
+
+@pytest.mark.parametrize("config_overrides", [{"plugin_settings": {"accounts": {"registrations_per_address": 3}}}])
+@pytest.mark.gen_test(timeout=60)
+async def test_registrations_are_throttled_per_client_address(api, app):
+    invalid = await register(api, unique_email("flood"), password="short")  # refused before it is counted
+    assert_error(invalid, 400, 1001, "POST /v1/users")
+    for _ in range(3):
+        assert (await register(api, unique_email("flood"))).status == 201
+    refused = await register(api, unique_email("flood"))
+    assert_error(refused, 429, 1006, "POST /v1/users", "too many requests for this account or address, try again later")
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    zh = await api.post("/v1/users", json={"email": unique_email("flood"), "password": PASSWORD, "nickname": "x"},
+                        headers={"Accept-Language": "zh-CN"})
+    assert_error(zh, 429, 1006, "POST /v1/users", "该账户或地址的请求过多，请稍后再试")
+    assert (await app.db.fetch_one("SELECT COUNT(*) FROM users"))[0] == 3  # nothing written for the refused ones
+    user = await create_user(app)
+    assert (await api.login(user.email)).status == 201  # logging in from that address goes on
