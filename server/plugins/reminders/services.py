@@ -31,7 +31,7 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _decoder(today: dt.date) -> Callable[[str], Reminder]:
+def decoder(today: dt.date) -> Callable[[str], Reminder]:
     """Reads the JSON array of row(dialect, "pets.name"): the record's columns, then its pet's name."""
     def decode(text: str) -> Reminder:
         values = orjson.loads(text)
@@ -48,7 +48,7 @@ async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit:
     today = today or utc_today()
     return (await fetch_page(db, row=row(db.dialect, "pets.name"), table=MEMBER_RECORDS, where=OPEN_DUE,
                             args=(user_id, today + dt.timedelta(days=within_days)), order=ORDER, limit=limit,
-                            offset=offset, decode=_decoder(today)))[:2]
+                            offset=offset, decode=decoder(today)))[:2]
 
 
 async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[Reminder]:
@@ -58,7 +58,7 @@ async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None
         f"SELECT {row(db.dialect, 'pets.name')} FROM {MEMBER_RECORDS}"  # noqa: S608
         " WHERE records.due_date IS NOT NULL AND records.completed_at IS NULL"
         f" ORDER BY {ORDER}", (user_id,))
-    decode = _decoder(today)
+    decode = decoder(today)
     return [decode(column(r[0], str)) for r in rows]
 
 

@@ -21,7 +21,8 @@ ROW = json_row("invitations.id, invitations.pet_id, pets.name, invitations.email
 TABLE = "invitations JOIN pets ON pets.id = invitations.pet_id"
 
 
-def _decode(text: str, now: dt.datetime) -> Invitation:
+def decode(text: str, now: dt.datetime) -> Invitation:
+    """An invitation row (ROW) as the invitation, "expired" when pending past its expiry at `now`."""
     r = orjson.loads(text)
     expires_at = dt.datetime.fromisoformat(r[8])
     status: InvitationStatus = "expired" if r[5] == "pending" and expires_at <= now else r[5]
@@ -60,7 +61,7 @@ async def list_pet_invitations(db: Executor, *, pet_id: int, limit: int, offset:
     return (await fetch_page(db, row=ROW, table=TABLE,
                             where="invitations.pet_id = %s AND invitations.status = 'pending'", args=(pet_id,),
                             order="invitations.id DESC", limit=limit, offset=offset,
-                            decode=lambda text: _decode(text, now)))[:2]
+                            decode=lambda text: decode(text, now)))[:2]
 
 
 async def _email_of(db: Executor, user_id: int) -> str:
@@ -77,13 +78,13 @@ async def list_my_invitations(db: Executor, *, user_id: int, limit: int, offset:
     return (await fetch_page(db, row=ROW, table=TABLE, where=(
         "invitations.email = %s AND invitations.status = 'pending' AND invitations.expires_at > %s"),
         args=(email, now), order="invitations.id DESC", limit=limit, offset=offset,
-        decode=lambda text: _decode(text, now)))[:2]
+        decode=lambda text: decode(text, now)))[:2]
 
 
 async def _locked(tx: Executor, invitation_id: int) -> Invitation | None:
     row = await tx.fetch_one(f"SELECT {ROW} FROM {TABLE} WHERE invitations.id = %s{tx.dialect.for_update}",  # noqa: S608
                              (invitation_id,))
-    return None if row is None else _decode(column(row[0], str), utcnow())
+    return None if row is None else decode(column(row[0], str), utcnow())
 
 
 async def withdraw_invitation(db: Executor, changes: Changes, *, pet_id: int, invitation_id: int,
