@@ -1,7 +1,9 @@
 """Accounts: users and tokens."""
 
+import logging
 from typing import Any
 
+from server import periodic
 from server.plugins import Plugin, Route
 from server.plugins.accounts.handlers.recovery import (
     EmailVerificationConfirmHandler,
@@ -15,6 +17,7 @@ from server.plugins.accounts.handlers.users import ExportHandler, MeHandler, Use
 from server.plugins.accounts.services.accounts import Accounts, LoginLimits
 from server.plugins.accounts.services.export import export_account
 from server.plugins.accounts.services.mail import MailSender
+from server.plugins.accounts.services.purge import purge_accounts
 from server.plugins.accounts.settings import AccountsSettings
 
 
@@ -24,11 +27,20 @@ def _setup(app: Any) -> None:
     app.mail_sender = MailSender(app.plugin_settings["accounts"])
 
 
+log = logging.getLogger("pet_api.accounts")
+
+
 async def _start(app: Any) -> None:
     app.mail_sender.start(app.db)
+    settings = app.plugin_settings["accounts"]
+    app.accounts_purge = periodic.start_every(lambda: settings.purge_interval_seconds,
+                                              lambda: purge_accounts(app.db, settings),
+                                              lambda exc: log.warning("accounts purge failed: %s",
+                                                                      exc.__class__.__name__))
 
 
 async def _stop(app: Any) -> None:
+    await periodic.stop(app.accounts_purge)
     await app.mail_sender.stop()
 
 
