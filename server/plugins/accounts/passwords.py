@@ -1,14 +1,22 @@
 """The password policy (ASVS 5.0 V6.2): at least 8 characters, up to 256 (any character, no composition
-rules), and not one of the most common passwords of the list shipped in data/ (see data/README.md)."""
+rules), not one of the most common passwords of the list shipped in data/ (see data/README.md), and no
+context-specific word (6.2.11): the service's name, the account's e-mail name or nickname."""
 
 from __future__ import annotations
 
 import functools
 import gzip
+import re
 from pathlib import Path
+
+from server.errors import InvalidParameter
 
 COMMON_LIST = Path(__file__).resolve().parent / "data" / "common-passwords.txt.gz"
 MIN_LENGTH, MAX_LENGTH = 8, 256
+SERVICE_WORDS = frozenset({"petapi"})  # "pet-api", "Pet API", "petapi": compared without separators or case
+MIN_WORD = 4  # shorter parts of a name ("al", "bo") are in too many good passwords to refuse them
+CONTEXT_MESSAGE = "must not contain the service's name, your e-mail's name or your nickname"
+_SEPARATORS = re.compile(r"[\W_]+")
 
 
 @functools.cache
@@ -22,4 +30,26 @@ def not_common(password: str) -> str:
     """The password, or ValueError naming the reason (compared as the list is: lower case, trimmed)."""
     if password.strip().lower() in common_passwords():
         raise ValueError(f"is one of the {len(common_passwords()):,} most common passwords; choose another")
+    if any(word in _compact(password) for word in SERVICE_WORDS):
+        raise ValueError(CONTEXT_MESSAGE)
     return password
+
+
+def _compact(text: str) -> str:
+    return _SEPARATORS.sub("", text.casefold())
+
+
+def context_words(*, email: str, nickname: str) -> frozenset[str]:
+    """The words a password of this account may not contain: the service's name, the e-mail's local part
+    (whole and each part of it) and the nickname (whole and each word), ignoring case and separators."""
+    local = email.rsplit("@", 1)[0]
+    words = {_compact(local), _compact(nickname), *_SEPARATORS.split(local.casefold()),
+             *_SEPARATORS.split(nickname.casefold())}
+    return SERVICE_WORDS | {word for word in words if len(word) >= MIN_WORD}
+
+
+def check_context(password: str, *, email: str, nickname: str) -> None:
+    """InvalidParameter (400/1001, naming `password`) when the password contains one of the account's words."""
+    compact = _compact(password)
+    if any(word in compact for word in context_words(email=email, nickname=nickname)):
+        raise InvalidParameter(errors=[{"field": "password", "message": CONTEXT_MESSAGE}])
