@@ -17,7 +17,7 @@ from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from server import make_app
-from server.auth import SALT
+from server.auth import SALT, SIGNING
 from server.plugins.accounts.services.sessions import hash_token, new_secret
 from server.services import utcnow
 from tests.conftest import test_config as profile
@@ -178,7 +178,7 @@ async def _build_world(app: Any, api: Any) -> World:
 
 
 def _expired(app: Any, user_id: int) -> str:
-    serializer = URLSafeTimedSerializer(app.config.signing_keys, salt=SALT)
+    serializer = URLSafeTimedSerializer(app.config.signing_keys, salt=SALT, **SIGNING)
     ago = app.config.token_expiration + 60
     serializer.get_timestamp = lambda: int(time.time()) - ago  # type: ignore[method-assign]
     return serializer.dumps({"uid": user_id, "scp": list(ALL_SCOPES), "jti": "old",
