@@ -57,6 +57,8 @@ _TABLE: list[tuple[str, str]] = [
     (r"a (owner|caretaker|viewer) of this pet may not do this", r"该宠物的 \1 无权执行此操作"),
     (r"metrics are served to local addresses only", "指标只对本机地址提供"),
     (r"the e-mail is already registered", "该电子邮件已注册"),
+    (r"verify your e-mail address first \(POST /v1/users/me/email-verification\) to answer invitations",
+     "请先验证您的电子邮件地址（POST /v1/users/me/email-verification），才能回复邀请"),
     (r"too many failed logins, try again later", "登录失败次数过多，请稍后再试"),
     (r"revocation list is stale", "令牌撤销列表已过期"),
     (r"role service is unavailable", "角色服务不可用"),

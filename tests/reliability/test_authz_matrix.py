@@ -143,7 +143,7 @@ def world(io_loop: Any, app: Any, api: Any) -> World:
 
 
 async def _build_world(app: Any, api: Any) -> World:
-    owner = await create_user(app, email="owner@example.com")
+    owner = await create_user(app, email="owner@example.com")  # unverified: it may ask for the mail
     other = await create_user(app)
     admin = await create_user(app, role="admin")
     login = await api.login("owner@example.com")
@@ -156,7 +156,7 @@ async def _build_world(app: Any, api: Any) -> World:
     pet_id = pet.body["data"]["id"]
     tokens, ids = {}, {}
     for name, role in (("caretaker", "caretaker"), ("viewer", "viewer"), ("member", "viewer"), ("invitee", None)):
-        user = await create_user(app, email=f"{name}@example.com")
+        user = await create_user(app, email=f"{name}@example.com", verified=True)
         ids[name], tokens[name] = user.id, token_for(app, user.id)
         invited = await api.post(f"/v1/pets/{pet_id}/invitations", json={"email": user.email, "role": role or "viewer"},
                                  token=owner_token)
