@@ -11,8 +11,9 @@ from server.schemas.common import NOT_BLANK, Limit, Offset, PageCursor, PatchBod
 from server.validation import Body, Query
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
-                                description="8 to 256 characters, not one of the 19,640 most common passwords, "
-                                            "without the service's name, the e-mail's name or the nickname"),
+                                description="8 to 256 characters, not one of the 55,860 most common or breached "
+                                            "passwords, without the service's name, the e-mail's name or the "
+                                            "nickname"),
                      AfterValidator(not_common)]
 # Lengths are checked on the text as sent and blanks trimmed afterwards, so that the schema in the API
 # document (maxLength, a pattern asking for one non-blank character) says exactly what is accepted.

@@ -1,17 +1,20 @@
 """The password policy (ASVS 5.0 V6.2): at least 8 characters, up to 256 (any character, no composition
-rules), not one of the most common passwords of the list shipped in data/ (see data/README.md), and no
-context-specific word (6.2.11): the service's name, the account's e-mail name or nickname."""
+rules), not one of the common or breached passwords of the two lists shipped in data/ (see data/README.md), and
+no context-specific word (6.2.11): the service's name, the account's e-mail name or nickname."""
 
 from __future__ import annotations
 
 import functools
 import gzip
+import json
 import re
 from pathlib import Path
 
 from server.errors import InvalidParameter
 
-COMMON_LIST = Path(__file__).resolve().parent / "data" / "common-passwords.txt.gz"
+DATA = Path(__file__).resolve().parent / "data"
+COMMON_LIST = DATA / "common-passwords.txt.gz"  # Django's 20k most common (one a line)
+BREACHED_LIST = DATA / "breached-passwords.json.gz"  # zxcvbn-ts: frequent in Xato's 10 million leaked (JSON array)
 MIN_LENGTH, MAX_LENGTH = 8, 256
 SERVICE_WORDS = frozenset({"petapi"})  # "pet-api", "Pet API", "petapi": compared without separators or case
 MIN_WORD = 4  # shorter parts of a name ("al", "bo") are in too many good passwords to refuse them
@@ -21,15 +24,19 @@ _SEPARATORS = re.compile(r"[\W_]+")
 
 @functools.cache
 def common_passwords() -> frozenset[str]:
-    """The shipped list, lower case (read once: it is data of the package, not state)."""
+    """The shipped lists together, lower case and trimmed (read once: data of the package, not state)."""
     with gzip.open(COMMON_LIST, "rt", encoding="utf-8") as lines:
-        return frozenset(line.strip() for line in lines if line.strip())
+        common = {line.strip() for line in lines if line.strip()}
+    with gzip.open(BREACHED_LIST, "rt", encoding="utf-8") as text:
+        breached = {str(word).strip().lower() for word in json.load(text) if str(word).strip()}
+    return frozenset(common | breached)
 
 
 def not_common(password: str) -> str:
     """The password, or ValueError naming the reason (compared as the list is: lower case, trimmed)."""
     if password.strip().lower() in common_passwords():
-        raise ValueError(f"is one of the {len(common_passwords()):,} most common passwords; choose another")
+        raise ValueError(f"is one of the {len(common_passwords()):,} most common or breached passwords; "
+                         "choose another")
     if any(word in _compact(password) for word in SERVICE_WORDS):
         raise ValueError(CONTEXT_MESSAGE)
     return password
