@@ -5,6 +5,7 @@ from typing import Any
 
 from server import periodic
 from server.plugins import Plugin, Route
+from server.plugins.accounts.handlers.mfa import MfaConfirmHandler, MfaHandler
 from server.plugins.accounts.handlers.recovery import (
     EmailVerificationConfirmHandler,
     EmailVerificationHandler,
@@ -50,6 +51,8 @@ PLUGIN = Plugin(
         Route("/v1/users", UsersHandler),
         Route("/v1/users/me", MeHandler),
         Route("/v1/users/me/export", ExportHandler),
+        Route("/v1/users/me/mfa", MfaHandler),
+        Route("/v1/users/me/mfa/confirm", MfaConfirmHandler),
         Route("/v1/users/{user_id}", UserHandler),
         Route("/v1/tokens", TokensHandler),
         Route("/v1/tokens/current", CurrentTokenHandler),

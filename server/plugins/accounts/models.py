@@ -70,6 +70,26 @@ class AdminUserUpdate(PatchBody):
 class TokenCreate(Body):
     account: Annotated[str, Field(min_length=1, max_length=254)]
     secret: Annotated[str, Field(min_length=1, max_length=256)]
+    otp: Annotated[str, Field(min_length=6, max_length=32, description=(
+        "with two-factor authentication on: the authenticator app's 6-digit code, or an unused recovery code"))
+    ] | None = None
+
+
+OtpCode = Annotated[str, Field(min_length=6, max_length=32, description="the authenticator app's 6-digit code "
+                                                                        "(or, to turn it off, a recovery code)")]
+
+
+class MfaCreate(Body):
+    password: Annotated[str, Field(min_length=1, max_length=256, description="the account's password, again")]
+
+
+class MfaConfirm(Body):
+    code: OtpCode
+
+
+class MfaDelete(Body):
+    password: Annotated[str, Field(min_length=1, max_length=256, description="the account's password, again")]
+    code: OtpCode
 
 
 class PasswordResetCreate(Body):
