@@ -93,14 +93,14 @@ async def _create_admin(config: Config, email: str, nickname: str, environ: Mapp
     try:
         account = validate(UserCreate, {"email": email, "password": password, "nickname": nickname})
     except InvalidParameter as exc:
-        for error in exc.errors or []:
-            print(f"create-admin: {error['field']}: {error['message']}", file=sys.stderr)
-        return 2
+        return _refused(exc)
     accounts = Accounts.from_config(config)
     db = await connect(config)
     try:
         user, created = await create_or_promote_admin(db, accounts, email=account.email, nickname=account.nickname,
                                                       password=password)
+    except InvalidParameter as exc:
+        return _refused(exc)
     finally:
         await db.close()
         accounts.passwords.close()
@@ -109,6 +109,13 @@ async def _create_admin(config: Config, email: str, nickname: str, environ: Mapp
     else:
         print(f"promoted {user.email} (id {user.id}) to admin")
     return 0
+
+
+def _refused(exc: Any) -> int:
+    """create-admin's exit status for a refused field, after one line per field."""
+    for error in exc.errors or []:
+        print(f"create-admin: {error['field']}: {error['message']}", file=sys.stderr)
+    return 2
 
 
 async def _check_schema(config: Config) -> None:

@@ -59,6 +59,7 @@ class PetAPI(tornado.web.Application):
     sync_cursors: Cursors  # set by the sync plugin's setup
     events: EventHub  # set by the sync plugin's setup
     sync_purge: asyncio.Task[None] | None = None  # started by the sync plugin
+    accounts_purge: asyncio.Task[None] | None = None  # started by the accounts plugin
     pet_views: PetViews  # set by the pets plugin's setup
     photos: Photos  # set by the photos plugin's setup
 

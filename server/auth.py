@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import secrets
 import time
 from collections import OrderedDict
@@ -16,6 +17,10 @@ from itsdangerous.encoding import base64_decode, base64_encode
 from server.errors import AuthFailed, Forbidden, TokenExpired, TokenInvalid
 
 SALT = "pet-api.access-token"
+# HMAC-SHA256 signs (ASVS 11.4.1). HMAC-SHA1, itsdangerous's default and what signed before, still verifies, so
+# what was issued before the change works on: access tokens until they expire, sync cursors until replaced.
+SIGNING: dict[str, Any] = {"signer_kwargs": {"digest_method": hashlib.sha256},
+                           "fallback_signers": [{"digest_method": hashlib.sha1}]}
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
@@ -45,7 +50,7 @@ class TokenSigner:
     """Signs and verifies tokens; verified tokens are remembered (bounded) so hot paths skip the HMAC."""
 
     def __init__(self, keys: Iterable[str], *, token_expiration: int, cache_size: int = 10_000) -> None:
-        self.serializer = URLSafeTimedSerializer(list(keys), salt=SALT)
+        self.serializer = URLSafeTimedSerializer(list(keys), salt=SALT, **SIGNING)
         self.token_expiration = token_expiration
         self._verified: OrderedDict[str, Principal] = OrderedDict()
         self._cache_size = cache_size

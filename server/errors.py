@@ -99,10 +99,17 @@ class TokenRevoked(APIError):
     status, code, message, message_zh = 401, 10033, "token is revoked", "令牌已撤销"
 
 
+class SecondFactorRequired(APIError):
+    """The password was right, but the account has two-factor authentication on and no valid code came with it
+    (none, a wrong one, or one already used)."""
+
+    status, code, message, message_zh = 401, 10034, "second factor required or invalid", "需要第二重验证，或验证码无效"
+
+
 ERROR_CLASSES: tuple[type[APIError], ...] = (
     ServerError, InvalidParameter, NotFound, AuthFailed, Forbidden, Conflict, TooManyRequests,
     HTTPFailure, ServiceUnavailable, PreconditionFailed, IdempotencyInProgress, IdempotencyKeyReused,
-    SyncCursorExpired, TokenInvalid, TokenExpired, TokenRevoked,
+    SyncCursorExpired, TokenInvalid, TokenExpired, TokenRevoked, SecondFactorRequired,
 )
 
 

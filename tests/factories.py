@@ -18,6 +18,7 @@ from server.app import PetAPI
 from server.connections import make_http_server
 from server.plugins.accounts.services.users import User, update_user
 from server.plugins.accounts.services.users import create_user as insert_user
+from server.services import utcnow
 
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
@@ -96,12 +97,15 @@ def unique_email(prefix: str = "user") -> str:
 
 
 async def create_user(app: PetAPI, *, email: str | None = None, password: str = PASSWORD,
-                      nickname: str = "tester", role: str = "user", disabled: bool = False) -> User:
-    """A user row, created through the service layer."""
+                      nickname: str = "tester", role: str = "user", disabled: bool = False,
+                      verified: bool = False) -> User:
+    """A user row, created through the service layer (verified: its e-mail too, as confirming the mail would)."""
     user = await insert_user(app.db, email=email or unique_email(), password_hash=await app.passwords.hash(password),
                              nickname=nickname, role=role)
     if disabled:
         user = await update_user(app.db, user_id=user.id, fields={"disabled": 1})
+    if verified:
+        user = await update_user(app.db, user_id=user.id, fields={"email_verified_at": utcnow()})
     return user
 
 

@@ -1,11 +1,13 @@
 """Tokens (signing, rotation, expiry before bad signature, tampering), bearer parsing and the scope decorator."""
 
+import hashlib
 import string
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from server.auth import SALT, Principal, TokenSigner, bearer_token, has_scopes, require_scopes
 from server.errors import AuthFailed, Forbidden, TokenExpired, TokenInvalid
@@ -35,9 +37,9 @@ def test_rotation_the_newest_key_signs_and_every_key_verifies():
         TokenSigner(["old-key-0123456789"], token_expiration=60).verify(new_token)
 
 
-def _aged_token(seconds_ago: int, key: str = KEY) -> str:
-    """A correctly signed token whose itsdangerous timestamp is in the past."""
-    serializer = URLSafeTimedSerializer([key], salt=SALT)
+def _aged_token(seconds_ago: int, key: str = KEY, digest: Any = hashlib.sha256) -> str:
+    """A correctly signed token whose itsdangerous timestamp is in the past (HMAC-SHA256 unless told)."""
+    serializer = URLSafeTimedSerializer([key], salt=SALT, signer_kwargs={"digest_method": digest})
     serializer.get_timestamp = lambda: int(time.time()) - seconds_ago  # type: ignore[method-assign]
     return serializer.dumps({"uid": 1, "scp": [], "jti": "j", "iat": int((time.time() - seconds_ago) * 1000)})
 
@@ -47,6 +49,25 @@ def test_expired_token_is_expired_not_invalid():
     with pytest.raises(TokenExpired):
         TokenSigner([KEY], token_expiration=5).verify(_aged_token(30))
     assert TokenSigner([KEY], token_expiration=60).verify(_aged_token(30)).user_id == 1
+
+
+def test_new_tokens_are_hmac_sha256_and_sha1_ones_from_before_verify_until_they_expire():
+    token = TokenSigner([KEY], token_expiration=60).issue(7, ["a"]).token
+    sha256_only = URLSafeTimedSerializer([KEY], salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    assert sha256_only.loads(token)["uid"] == 7
+    assert len(token.rpartition(".")[2]) == 43  # 32 bytes of HMAC-SHA256 in unpadded base64
+    with pytest.raises(BadSignature):
+        URLSafeTimedSerializer([KEY], salt=SALT).loads(token)  # itsdangerous's SHA-1 default does not take it
+    signer = TokenSigner([KEY], token_expiration=60)
+    before = _aged_token(30, digest=hashlib.sha1)  # issued by the previous release
+    assert len(before.rpartition(".")[2]) == 27
+    assert signer.verify(before).user_id == 1
+    with pytest.raises(TokenExpired):
+        TokenSigner([KEY], token_expiration=5).verify(_aged_token(30, digest=hashlib.sha1))
+    with pytest.raises(TokenInvalid):
+        signer.verify(_aged_token(30, key="another-key-0123456789", digest=hashlib.sha1))
+    with pytest.raises(TokenInvalid):
+        signer.verify(_aged_token(30, digest=hashlib.md5))  # only the two digests, never one a token names
 
 
 def test_cached_token_still_expires():

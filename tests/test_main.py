@@ -213,11 +213,11 @@ def test_create_admin_creates_and_promotes(prod_server):
     user_token = body["data"]["token"]
     assert "users:admin" not in body["data"]["scopes"]
 
-    promoted = run("create-admin", "--env=prod", "--email", email.upper(), PET_API_ADMIN_PASSWORD="admin-password",
+    promoted = run("create-admin", "--env=prod", "--email", email.upper(), PET_API_ADMIN_PASSWORD="promotion-secret-1",
                    **env)
     assert promoted.returncode == 0, promoted.stderr
     assert promoted.stdout.startswith(f"promoted {email} (id ")
-    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": "admin-password"}).answer()
+    status, body = call("POST", "/v1/tokens", json={"account": email, "secret": "promotion-secret-1"}).answer()
     assert status == 201
     assert "users:admin" in body["data"]["scopes"]
     status, body = call("GET", "/v1/users", token=body["data"]["token"]).answer()

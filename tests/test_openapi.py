@@ -291,7 +291,7 @@ async def test_each_documented_error_status_lists_the_codes_the_catalog_gives_th
     assert {400, 401, 403, 404, 409, 412, 413, 415, 429, 503} <= set(documented)
     for status, codes in documented.items():
         assert codes == by_status.get(status, [1007]), status  # 1007 carries any status no class has
-    assert documented[401] == [1003, 10031, 10032, 10033]
+    assert documented[401] == [1003, 10031, 10032, 10033, 10034]
     assert documented[404] == [1002, 1007]
 
 

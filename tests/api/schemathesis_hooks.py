@@ -7,8 +7,10 @@ both the current and the new one, so that the request really is valid and must b
 server then revokes the user's tokens and Schemathesis logs in again (dynamic auth, retry on 401).
 Invalid passwords are left alone, so negative cases still reach the server as generated.
 
-A generated password of a valid length may be one of the shipped common passwords ("00000000" is), which the
-server refuses (400) though no schema can list 19,640 strings: such a password is made uncommon by a suffix.
+A generated password of a valid length may be one of the shipped common or breached passwords ("00000000" is),
+which the server refuses (400) though no schema can list 55,860 strings: such a password is made uncommon by a
+suffix. One holding a context word (the service's name, the body's e-mail name or nickname), which the server
+refuses too, is replaced by a random one of a valid length.
 
 A valid generated Idempotency-Key is made unique for each call: a key that comes again replays the first
 answer, which names a resource a later step of the stateful phase may have deleted (Schemathesis reports
@@ -34,10 +36,18 @@ from typing import Any
 import schemathesis
 
 from server.idempotency import KEY_HEADER, KEY_RE
-from server.plugins.accounts.passwords import common_passwords
+from server.plugins.accounts.passwords import common_passwords, context_words
 
 MIN_PASSWORD = 8
 MAX_CURSOR = 512  # the cursor fields' maxLength (sync and lists)
+
+
+def _has_context_word(password: str, body: dict[str, Any]) -> bool:
+    email, nickname = body.get("email"), body.get("nickname")
+    words = context_words(email=email if isinstance(email, str) else "",
+                          nickname=nickname if isinstance(nickname, str) else "")
+    compact = "".join(ch for ch in password.casefold() if ch.isalnum())
+    return any(word in compact for word in words)
 
 
 @schemathesis.hook
@@ -59,7 +69,9 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
             pass
     password = case.body.get("password")
     if isinstance(password, str) and password.strip().lower() in common_passwords() and len(password) <= 250:
-        case.body["password"] = password + "-x9Q!"
+        case.body["password"] = password = password + "-x9Q!"
+    if isinstance(password, str) and MIN_PASSWORD <= len(password) <= 256 and _has_context_word(password, case.body):
+        case.body["password"] = f"zq-{uuid.uuid4().hex}"
     if case.operation.label != "PATCH /v1/users/me":
         return
     if isinstance(password, str) and MIN_PASSWORD <= len(password) <= 256 and "current_password" in case.body:

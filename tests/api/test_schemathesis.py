@@ -26,7 +26,7 @@ from tests.conftest import migrated_database
 from tests.processes import ROOT, ServerProcess, request, server_env
 
 ACCOUNT = "schemathesis@example.com"
-SECRET = "schemathesis-secret-1"
+SECRET = "st-secret-passphrase-1"  # no word of the account (the context rule)
 CONFIG = """\
 [auth.dynamic.openapi.bearerAuth]
 path = "/v1/tokens"

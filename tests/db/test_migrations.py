@@ -30,7 +30,8 @@ from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 
 CORE_TABLES = {"users", "token_revocations", "login_failures", "idempotency_keys"}
-ACCOUNTS_TABLES = {"sessions", "refresh_tokens", "outbox", "account_tokens"}  # the accounts plugin's
+ACCOUNTS_TABLES = {"sessions", "refresh_tokens", "outbox", "account_tokens",  # the accounts plugin's
+                   "mfa_factors", "mfa_recovery_codes"}
 TABLES = CORE_TABLES | ACCOUNTS_TABLES | {"pets", "pet_members", "records", "invitations", "pet_history",
                                           "calendar_feeds", "schema_migrations", "schema_migration_lock"}
 NOTES = "tests.db.notes_plugin"
@@ -96,7 +97,8 @@ async def test_migrate_applies_everything_once_and_records_it_per_plugin(empty_u
         done = await migrate(db, todo_sources)
         assert [(m.plugin, m.version) for m in done] == expected
         assert not any(m.adopted for m in done)  # a new database runs every file
-        assert expected[:6] == [("core", 1), ("core", 2), ("core", 3), ("accounts", 1), ("accounts", 2), ("pets", 1)]
+        assert expected[:7] == [("core", 1), ("core", 2), ("core", 3), ("accounts", 1), ("accounts", 2),
+                                ("accounts", 3), ("pets", 1)]
         assert expected[-1] == ("reminders", 1)  # after the plugins it requires
         assert await _tables(db) == TABLES
         assert await applied(db) == set(expected)
@@ -179,13 +181,14 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert [len(rows) for rows in before.values()] == [2, 2, 2]
         assert await applied(db) == {("core", 1), ("core", 2)}  # the old ledger reads as the core's
         assert [m.label for m in await pending(db, todo_sources)] == [
-            "core 0003_idempotency", "accounts 0001_sessions", "accounts 0002_mail", "pets 0001_initial",
-            "pets 0002_members", "records 0001_initial", "records 0002_due_dates", "households 0001_invitations",
-            "households 0002_history", "reminders 0001_calendar_feeds"]
+            "core 0003_idempotency", "accounts 0001_sessions", "accounts 0002_mail", "accounts 0003_mfa",
+            "pets 0001_initial", "pets 0002_members", "records 0001_initial", "records 0002_due_dates",
+            "households 0001_invitations", "households 0002_history", "reminders 0001_calendar_feeds"]
 
         done = await migrate(db, todo_sources)
         assert [(m.label, m.adopted) for m in done] == [
             ("core 0003_idempotency", False), ("accounts 0001_sessions", False), ("accounts 0002_mail", False),
+            ("accounts 0003_mfa", False),
             ("pets 0001_initial", True), ("pets 0002_members", False), ("records 0001_initial", True),
             ("records 0002_due_dates", False), ("households 0001_invitations", False),
             ("households 0002_history", False), ("reminders 0001_calendar_feeds", False)]
@@ -195,12 +198,11 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         members = await db.fetch_all("SELECT pet_id, user_id, role FROM pet_members ORDER BY pet_id")
         assert [tuple(r) for r in members] == [(11, 1, "owner"), (12, 2, "owner")]  # each owner is a member
         rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
-        assert [tuple(r) for r in rows] == [("accounts", 1, "sessions"), ("accounts", 2, "mail"),
-                                            ("core", 1, "initial"), ("core", 2, "exact_email_comparison"),
-                                            ("core", 3, "idempotency"), ("households", 1, "invitations"),
-                                            ("households", 2, "history"), ("pets", 1, "initial"),
-                                            ("pets", 2, "members"), ("records", 1, "initial"),
-                                            ("records", 2, "due_dates"), ("reminders", 1, "calendar_feeds")]
+        assert [tuple(r) for r in rows] == [
+            ("accounts", 1, "sessions"), ("accounts", 2, "mail"), ("accounts", 3, "mfa"), ("core", 1, "initial"),
+            ("core", 2, "exact_email_comparison"), ("core", 3, "idempotency"), ("households", 1, "invitations"),
+            ("households", 2, "history"), ("pets", 1, "initial"), ("pets", 2, "members"), ("records", 1, "initial"),
+            ("records", 2, "due_dates"), ("reminders", 1, "calendar_feeds")]
         old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core' AND version < 3")
         assert {str(r[0])[:19].replace("T", " ") for r in old} == {"2026-01-01 12:00:00"}  # not re-applied
         assert await pending(db, todo_sources) == [] and await migrate(db, todo_sources) == []
@@ -239,7 +241,8 @@ async def test_a_pending_migration_stops_the_start_unless_auto_migrate(empty_url
     try:
         await db.execute("DELETE FROM schema_migrations")
         for table in ("calendar_feeds", "invitations", "pet_history", "records", "pet_members", "pets",
-                      "refresh_tokens", "sessions", "outbox", "account_tokens", "token_revocations", "login_failures",
+                      "mfa_recovery_codes", "mfa_factors", "refresh_tokens", "sessions", "outbox", "account_tokens",
+                      "token_revocations", "login_failures",
                       "users", "idempotency_keys"):
             await db.execute(f"DROP TABLE {table}")
     finally:
@@ -291,8 +294,8 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        # core's; accounts' two; pets', records', households' two; reminders'
-        assert len(done) == len(available(db.dialect.name)) + 9
+        # core's; accounts' three; pets', records', households' two; reminders'
+        assert len(done) == len(available(db.dialect.name)) + 10
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text
         assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []

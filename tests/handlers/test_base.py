@@ -85,6 +85,34 @@ async def test_every_response_is_json_utf8(api):
     assert "Zoë".encode() in user.raw  # real UTF-8, not \u escapes the client must undo
 
 
+@pytest.mark.parametrize("config_overrides", [{"plugins": ["core", "accounts", "pets", "records", "reminders", BOOM]}],
+                         indirect=True)
+@pytest.mark.gen_test
+async def test_every_response_forbids_sniffing_framing_and_referrers(api):
+    token = await api.token((await api.post("/v1/users", json={
+        "email": "hdr@example.com", "password": PASSWORD, "nickname": "h"})).body["data"]["email"])
+    feed = await api.post("/v1/users/me/calendar", token=token)
+    responses = [
+        await api.get("/v1/health"),
+        await api.get("/v1/users/me", token=token),
+        await api.get("/v1/users/me", token="bad.token.sig"),
+        await api.get("/v1/nope"),
+        await api.delete("/v1/health"),
+        await api.get("/v1/boom"),
+        await api.post("/v1/users", body=b"{bad"),
+        await api.request("OPTIONS", "/v1/users/me", headers={"Origin": ORIGIN,
+                                                               "Access-Control-Request-Method": "GET"}),
+        feed,
+        await api.get(feed.body["data"]["url"]),
+    ]
+    assert [r.status for r in responses] == [200, 200, 401, 404, 405, 500, 400, 204, 201, 200]
+    for response in responses:
+        assert (response.headers["X-Content-Type-Options"], response.headers["Content-Security-Policy"],
+                response.headers["Referrer-Policy"]) == (
+            "nosniff", "default-src 'none'; frame-ancestors 'none'", "no-referrer"), response.status
+    assert feed.headers["Cache-Control"] == "no-store"  # its URL is a credential, as a token answer's is
+
+
 @pytest.mark.gen_test
 async def test_cors_preflight_is_204_with_methods_and_headers(api):
     response = await api.request("OPTIONS", "/v1/users/me", headers={

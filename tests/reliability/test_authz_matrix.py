@@ -12,12 +12,13 @@ from typing import Any
 
 import icalendar
 import orjson
+import pyotp
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from server import make_app
-from server.auth import SALT
+from server.auth import SALT, SIGNING
 from server.plugins.accounts.services.sessions import hash_token, new_secret
 from server.services import utcnow
 from tests.conftest import test_config as profile
@@ -38,6 +39,7 @@ BODIES = {  # a valid body for each route that takes one, so only the caller can
     ("post", "/v1/pets/{pet_id}/transfer"): {"user_id": "{member_id}"},  # World.body puts the member's id in
     ("delete", "/v1/users/me"): {"password": PASSWORD},
     ("post", "/v1/password-resets"): {"email": "owner@example.com"},
+    ("post", "/v1/users/me/mfa"): {"password": PASSWORD},
 }
 QUERIES = {("delete", "/v1/sessions"): "?others=true"}  # a valid query for each route that needs one
 # (case, expected status, expected error_code)
@@ -118,6 +120,7 @@ class World:
     refresh_token: str
     reset_token: str  # the owner's single-use tokens
     verify_token: str
+    mfa_secret: str  # the owner's pending second factor: its code confirms it, or turns it off
 
     def url(self, path: str) -> str:
         user_id = self.member_id if path.startswith("/v1/pets/") else self.owner_id
@@ -129,7 +132,9 @@ class World:
         this world for the routes that take one."""
         dynamic = {("post", "/v1/tokens/refresh"): {"refresh_token": self.refresh_token},
                    ("post", "/v1/password-resets/confirm"): {"token": self.reset_token, "password": "fresh-pass-Q9z"},
-                   ("post", "/v1/email-verifications/confirm"): {"token": self.verify_token}}
+                   ("post", "/v1/email-verifications/confirm"): {"token": self.verify_token},
+                   ("post", "/v1/users/me/mfa/confirm"): {"code": pyotp.TOTP(self.mfa_secret).now()},
+                   ("delete", "/v1/users/me/mfa"): {"password": PASSWORD, "code": pyotp.TOTP(self.mfa_secret).now()}}
         if (method, path) in dynamic:
             return dynamic[(method, path)]
         body = BODIES.get((method, path))
@@ -143,7 +148,7 @@ def world(io_loop: Any, app: Any, api: Any) -> World:
 
 
 async def _build_world(app: Any, api: Any) -> World:
-    owner = await create_user(app, email="owner@example.com")
+    owner = await create_user(app, email="owner@example.com")  # unverified: it may ask for the mail
     other = await create_user(app)
     admin = await create_user(app, role="admin")
     login = await api.login("owner@example.com")
@@ -156,7 +161,7 @@ async def _build_world(app: Any, api: Any) -> World:
     pet_id = pet.body["data"]["id"]
     tokens, ids = {}, {}
     for name, role in (("caretaker", "caretaker"), ("viewer", "viewer"), ("member", "viewer"), ("invitee", None)):
-        user = await create_user(app, email=f"{name}@example.com")
+        user = await create_user(app, email=f"{name}@example.com", verified=True)
         ids[name], tokens[name] = user.id, token_for(app, user.id)
         invited = await api.post(f"/v1/pets/{pet_id}/invitations", json={"email": user.email, "role": role or "viewer"},
                                  token=owner_token)
@@ -172,13 +177,17 @@ async def _build_world(app: Any, api: Any) -> World:
         await app.db.execute("INSERT INTO account_tokens (token_hash, purpose, user_id, created_at_ms, expires_at_ms)"
                              " VALUES (%s, %s, %s, 0, %s)", (hash_token(single_use[purpose]), purpose, owner.id,
                                                              int(time.time() * 1000) + 600_000))
+    mfa_secret = pyotp.random_base32(32)
+    await app.db.execute("INSERT INTO mfa_factors (user_id, secret, created_at) VALUES (%s, %s, %s)",
+                         (owner.id, mfa_secret, utcnow()))
     return World(owner.id, owner_token, token_for(app, other.id), token_for(app, admin.id, ALL_SCOPES), pet_id,
                  record.body["data"]["id"], tokens["caretaker"], tokens["viewer"], ids["member"], tokens["invitee"],
-                 ids["invitee invitation"], session[0], refresh_token, single_use["reset"], single_use["verify"])
+                 ids["invitee invitation"], session[0], refresh_token, single_use["reset"], single_use["verify"],
+                 mfa_secret)
 
 
 def _expired(app: Any, user_id: int) -> str:
-    serializer = URLSafeTimedSerializer(app.config.signing_keys, salt=SALT)
+    serializer = URLSafeTimedSerializer(app.config.signing_keys, salt=SALT, **SIGNING)
     ago = app.config.token_expiration + 60
     serializer.get_timestamp = lambda: int(time.time()) - ago  # type: ignore[method-assign]
     return serializer.dumps({"uid": user_id, "scp": list(ALL_SCOPES), "jti": "old",

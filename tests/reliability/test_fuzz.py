@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 
-from server.auth import SALT, TokenSigner, bearer_token
+from server.auth import SALT, SIGNING, TokenSigner, bearer_token
 from server.errors import AuthFailed, InvalidParameter, TokenExpired, TokenInvalid
 from server.plugins.accounts.models import AdminUserUpdate, MeUpdate, PageQuery, TokenCreate, UserCreate
 from server.plugins.pets.models import PetCreate, PetListQuery, PetUpdate
@@ -93,7 +93,7 @@ def test_verify_never_raises_anything_but_token_errors(token: str):
 @given(payload=json_values, age=st.integers(-10**6, 10**6))
 def test_verify_of_any_signed_payload_is_a_principal_or_token_error(payload: Any, age: int):
     """Even a correctly signed token (a leaked or rotated key, a bug elsewhere) cannot make verify crash."""
-    serializer = URLSafeTimedSerializer(KEYS, salt=SALT)
+    serializer = URLSafeTimedSerializer(KEYS, salt=SALT, **SIGNING)
     serializer.get_timestamp = lambda: int(time.time()) - age  # type: ignore[method-assign]
     token = serializer.dumps(payload)
     try:
@@ -108,7 +108,7 @@ def test_verify_of_any_signed_payload_is_a_principal_or_token_error(payload: Any
        scp=st.lists(st.text(max_size=20), max_size=4) | json_scalars,
        jti=json_scalars, iat=st.integers() | st.floats() | st.text(max_size=30) | st.none())
 def test_verify_of_signed_claims_with_any_values_never_crashes(uid: Any, scp: Any, jti: Any, iat: Any):
-    token = URLSafeTimedSerializer(KEYS, salt=SALT).dumps({"uid": uid, "scp": scp, "jti": jti, "iat": iat})
+    token = URLSafeTimedSerializer(KEYS, salt=SALT, **SIGNING).dumps({"uid": uid, "scp": scp, "jti": jti, "iat": iat})
     with contextlib.suppress(TokenInvalid, TokenExpired):
         TokenSigner(KEYS, token_expiration=TOKEN_EXPIRATION).verify(token)
 
@@ -172,9 +172,9 @@ def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.fixture(scope="module")
 def world(server: ServerProcess) -> dict[str, Any]:
     owner = server.request("POST", "/v1/users", json={
-        "email": "fuzz@example.com", "password": "fuzz-password", "nickname": "f"}).answer()
+        "email": "fuzz@example.com", "password": "a-long-test-passphrase", "nickname": "f"}).answer()
     victim = server.request("POST", "/v1/users", json={
-        "email": "victim@example.com", "password": "fuzz-password", "nickname": "v"}).answer()
+        "email": "victim@example.com", "password": "a-long-test-passphrase", "nickname": "v"}).answer()
     assert (owner[0], victim[0]) == (201, 201)
     world = {"user_id": owner[1]["data"]["id"], "victim_id": victim[1]["data"]["id"]}
     token = _token(world["user_id"])

@@ -1,8 +1,11 @@
 """Accounts: users and tokens."""
 
+import logging
 from typing import Any
 
+from server import periodic
 from server.plugins import Plugin, Route
+from server.plugins.accounts.handlers.mfa import MfaConfirmHandler, MfaHandler
 from server.plugins.accounts.handlers.recovery import (
     EmailVerificationConfirmHandler,
     EmailVerificationHandler,
@@ -15,6 +18,7 @@ from server.plugins.accounts.handlers.users import ExportHandler, MeHandler, Use
 from server.plugins.accounts.services.accounts import Accounts, LoginLimits
 from server.plugins.accounts.services.export import export_account
 from server.plugins.accounts.services.mail import MailSender
+from server.plugins.accounts.services.purge import purge_accounts
 from server.plugins.accounts.settings import AccountsSettings
 
 
@@ -24,11 +28,20 @@ def _setup(app: Any) -> None:
     app.mail_sender = MailSender(app.plugin_settings["accounts"])
 
 
+log = logging.getLogger("pet_api.accounts")
+
+
 async def _start(app: Any) -> None:
     app.mail_sender.start(app.db)
+    settings = app.plugin_settings["accounts"]
+    app.accounts_purge = periodic.start_every(lambda: settings.purge_interval_seconds,
+                                              lambda: purge_accounts(app.db, settings),
+                                              lambda exc: log.warning("accounts purge failed: %s",
+                                                                      exc.__class__.__name__))
 
 
 async def _stop(app: Any) -> None:
+    await periodic.stop(app.accounts_purge)
     await app.mail_sender.stop()
 
 
@@ -38,6 +51,8 @@ PLUGIN = Plugin(
         Route("/v1/users", UsersHandler),
         Route("/v1/users/me", MeHandler),
         Route("/v1/users/me/export", ExportHandler),
+        Route("/v1/users/me/mfa", MfaHandler),
+        Route("/v1/users/me/mfa/confirm", MfaConfirmHandler),
         Route("/v1/users/{user_id}", UserHandler),
         Route("/v1/tokens", TokensHandler),
         Route("/v1/tokens/current", CurrentTokenHandler),

@@ -11,7 +11,9 @@ from server.schemas.common import Limit, Offset, PageCursor, PatchBody, Text, pa
 from server.validation import Body, Query
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
-                                description="8 to 256 characters, not one of the 19,640 most common passwords"),
+                                description="8 to 256 characters, not one of the 55,860 most common or breached "
+                                            "passwords, without the service's name, the e-mail's name or the "
+                                            "nickname"),
                      AfterValidator(not_common)]
 Nickname = Annotated[str, Text(64)]
 # email-validator refuses special-use domains (RFC 6761 and friends); the document says so.
@@ -65,6 +67,26 @@ class AdminUserUpdate(PatchBody):
 class TokenCreate(Body):
     account: Annotated[str, Field(min_length=1, max_length=254)]
     secret: Annotated[str, Field(min_length=1, max_length=256)]
+    otp: Annotated[str, Field(min_length=6, max_length=32, description=(
+        "with two-factor authentication on: the authenticator app's 6-digit code, or an unused recovery code"))
+    ] | None = None
+
+
+OtpCode = Annotated[str, Field(min_length=6, max_length=32, description="the authenticator app's 6-digit code "
+                                                                        "(or, to turn it off, a recovery code)")]
+
+
+class MfaCreate(Body):
+    password: Annotated[str, Field(min_length=1, max_length=256, description="the account's password, again")]
+
+
+class MfaConfirm(Body):
+    code: OtpCode
+
+
+class MfaDelete(Body):
+    password: Annotated[str, Field(min_length=1, max_length=256, description="the account's password, again")]
+    code: OtpCode
 
 
 class PasswordResetCreate(Body):

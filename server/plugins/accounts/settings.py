@@ -36,6 +36,11 @@ class AccountsSettings(BaseModel):
     mail_poll_seconds: float = Field(1.0, gt=0, description="how often the sender looks for due messages")
     mail_max_attempts: int = Field(8, ge=1, description="delivery attempts before a message is given up")
     mail_retry_seconds: float = Field(5.0, gt=0, description="the first retry's delay; doubled each attempt")
+    # The periodic purge (services/purge.py): what no longer does anything goes after these retentions.
+    purge_interval_seconds: float = Field(3600.0, gt=0, description="how often each worker purges (s)")
+    session_retention_days: int = Field(30, ge=0, description="ended, expired or idle sessions (and their refresh "
+                                                              "tokens) are kept this long, then deleted")
+    outbox_retention_days: int = Field(7, ge=0, description="sent or given-up mail is kept this long, then deleted")
 
     @field_validator("smtp_url")
     @classmethod

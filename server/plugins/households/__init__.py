@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from server.plugins import Plugin, Route
 from server.plugins.households.errors import ERRORS
+from server.plugins.households.export import export_households
 from server.plugins.households.handlers.history import HistoryHandler
 from server.plugins.households.handlers.invitations import (
     AcceptInvitationHandler,
@@ -46,6 +47,7 @@ PLUGIN = Plugin(
         Route("/v1/pets/{pet_id}/history", HistoryHandler),
     ],
     setup=_setup,
+    export=export_households,
     requires=("pets", "records"),  # pet_members and the access rule are the pets plugin's; history covers records
     settings=HouseholdsSettings,
     errors=ERRORS,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from server.plugins import Plugin, Route
+from server.plugins.photos.export import export_photos
 from server.plugins.photos.handlers import PhotoHandler
 from server.plugins.photos.models import PhotoSettings
 from server.plugins.photos.services import Photos, photos_of
@@ -41,6 +42,7 @@ PLUGIN = Plugin(
     name="photos",
     routes=[Route("/v1/pets/{pet_id}/photo", PhotoHandler)],
     setup=_setup,
+    export=export_photos,
     on_start=_start,
     on_stop=_stop,
     requires=("pets",),  # a photo belongs to a pet: the pets' access rule and scopes

@@ -78,7 +78,8 @@ class Photos:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _photo(raw: str) -> Photo:
+def decode(raw: str) -> Photo:
+    """A photo row (ROW) as its metadata."""
     r = orjson.loads(raw)
     pet_id, etag = r[0], r[1]
     base = f"/v1/pets/{pet_id}/photo?size="
@@ -98,7 +99,7 @@ def tags(header: str | None) -> list[str] | None:
 async def get_photo(db: Executor, *, pet_id: int) -> Photo | None:
     """The pet's photo metadata, or None."""
     row = await db.fetch_one(f"SELECT {ROW} FROM pet_photos WHERE pet_id = %s", (pet_id,))  # noqa: S608
-    return None if row is None else _photo(column(row[0], str))
+    return None if row is None else decode(column(row[0], str))
 
 
 async def photos_of(db: Executor, *, pet_ids: Sequence[int]) -> dict[int, Photo]:
@@ -108,7 +109,7 @@ async def photos_of(db: Executor, *, pet_ids: Sequence[int]) -> dict[int, Photo]
     marks = ", ".join(["%s"] * len(pet_ids))
     rows = await db.fetch_all(f"SELECT pet_id, {ROW} FROM pet_photos WHERE pet_id IN ({marks})",  # noqa: S608
                               tuple(pet_ids))
-    return {column(r[0], int): _photo(column(r[1], str)) for r in rows}
+    return {column(r[0], int): decode(column(r[1], str)) for r in rows}
 
 
 async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, user: Principal,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from server.changes import Change
 from server.db import Executor
 from server.plugins import Plugin, Route
+from server.plugins.reminders.export import export_reminders
 from server.plugins.reminders.handlers import CalendarFeedHandler, CalendarHandler, RemindersHandler
 from server.plugins.reminders.services import revoke_feed
 
@@ -35,5 +36,6 @@ PLUGIN = Plugin(
         Route("/v1/calendar/{token:token}.ics", CalendarHandler),
     ],
     setup=_setup,
+    export=export_reminders,
     requires=("accounts", "pets", "records"),  # users:me and a feed per user; records' due dates under pets
 )

@@ -31,7 +31,9 @@ class CalendarFeedHandler(BaseHandler):
     @operation(summary="Create the caller's calendar feed URL, or replace it (the old URL stops working)",
                status=201, response=CalendarFeed)
     async def post(self) -> None:
-        self.send(await create_feed(self.application.db, user_id=self.current_user.user_id), 201)
+        feed_url = await create_feed(self.application.db, user_id=self.current_user.user_id)
+        self.set_header("Cache-Control", "no-store")  # the URL holds the feed's token: a credential
+        self.send(feed_url, 201)
 
     @require_scopes("users:me")
     @operation(summary="Revoke the caller's calendar feed URL (404 when there is none)", response=None, errors=(404,))
@@ -51,7 +53,6 @@ class CalendarHandler(BaseHandler):
         body = feed(await open_items(db, user_id=await feed_owner(db, token=token)))
         self.set_header("Content-Type", CALENDAR_TYPE)
         self.set_header("Cache-Control", "private, no-cache")  # the URL is a credential: no shared cache
-        self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("ETag", f'"{hashlib.sha256(body).hexdigest()[:32]}"')
         if self.check_etag_header():
             self.set_status(304)

@@ -36,7 +36,7 @@ def member_records(user_id: int) -> tuple[str, tuple[int]]:
     return f"{source} JOIN records ON records.pet_id = pets.id", args
 
 
-def _decoder(today: dt.date) -> Callable[[str], Reminder]:
+def decoder(today: dt.date) -> Callable[[str], Reminder]:
     """Reads the JSON array of row(dialect, "pets.name"): the record's columns, then its pet's name."""
     def decode(text: str) -> Reminder:
         values = orjson.loads(text)
@@ -54,7 +54,7 @@ async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit:
     source, join_args = member_records(user_id)
     return (await fetch_page(db, row=row(db.dialect, "pets.name"), table=source, where=OPEN_DUE,
                             args=(*join_args, today + dt.timedelta(days=within_days)), order=ORDER, limit=limit,
-                            offset=offset, decode=_decoder(today)))[:2]
+                            offset=offset, decode=decoder(today)))[:2]
 
 
 async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[Reminder]:
@@ -65,7 +65,7 @@ async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None
         f"SELECT {row(db.dialect, 'pets.name')} FROM {source}"  # noqa: S608
         " WHERE records.due_date IS NOT NULL AND records.completed_at IS NULL"
         f" ORDER BY {ORDER}", args)
-    decode = _decoder(today)
+    decode = decoder(today)
     return [decode(column(r[0], str)) for r in rows]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
 
+from server.auth import SIGNING
 from server.errors import InvalidParameter
 
 SALT = "pet-api.sync-cursor"
@@ -33,7 +34,7 @@ class Cursors:
     """Opaque cursor text <-> Position, bound to the user it was issued to."""
 
     def __init__(self, keys: Iterable[str]) -> None:
-        self.serializer = URLSafeSerializer(list(keys), salt=SALT)
+        self.serializer = URLSafeSerializer(list(keys), salt=SALT, **SIGNING)
 
     def dump(self, user_id: int, position: Position) -> str:
         """The cursor text of a position."""

@@ -25,8 +25,9 @@ class Household:
 
 
 async def person(app: PetAPI, nickname: str, *, role: str = "user") -> Person:
-    """A user with a token carrying the scopes of its role."""
-    user, token = await user_with_token(app, email=unique_email(nickname.lower()), nickname=nickname, role=role)
+    """A user (its e-mail verified: invitations need it) with a token carrying the scopes of its role."""
+    user, token = await user_with_token(app, email=unique_email(nickname.lower()), nickname=nickname, role=role,
+                                        verified=True)
     return Person(user.id, user.email, nickname, token)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.factories import assert_error, both_backends, create_pet
@@ -126,6 +128,18 @@ async def test_an_invitation_accepted_later_by_a_new_account_shares_the_pet(app,
                                                    "nickname": "Late"})
     assert registered.status == 201, registered.body
     token = await api.token("later.user@example.com", "long-password-1")
+    # Until the account proves the address is its own, the invitation is neither shown nor answerable.
+    unverified = "verify your e-mail address first (POST /v1/users/me/email-verification) to answer invitations"
+    hidden = await api.get("/v1/invitations", token=token)
+    assert (hidden.status, hidden.body["data"], hidden.body["page"]["total"]) == (200, [], 0)
+    for answer in ("accept", "decline"):
+        path = f"/v1/invitations/{invitation['id']}/{answer}"
+        assert_error(await api.post(path, token=token), 403, 1004, f"POST {path}", unverified)
+    assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).status == 404  # nothing was joined
+    [(body,)] = await app.db.fetch_all("SELECT body FROM outbox WHERE recipient = 'later.user@example.com'")
+    confirmed = await api.post("/v1/email-verifications/confirm",
+                               json={"token": re.search(r"[:：] ?([A-Za-z0-9_-]{43,})\s*$", body, re.M).group(1)})
+    assert confirmed.status == 200, confirmed.body
     mine = await api.get("/v1/invitations", token=token)
     assert mine.status == 200
     assert mine.body == {"code": 200, "message": "ok", "data": [invitation],

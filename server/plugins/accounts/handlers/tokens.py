@@ -54,7 +54,7 @@ class TokensHandler(TokenPairHandler):
         app = self.application
         self.send_pair(await login(app.db, app.accounts, account=body.account, secret=body.secret,
                                    address=self.request.remote_ip or "",
-                                   user_agent=self.request.headers.get("User-Agent")))
+                                   user_agent=self.request.headers.get("User-Agent"), otp=body.otp))
 
 
 class RefreshHandler(TokenPairHandler):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from server.changes import Change
 from server.db import Database, Executor, Value
 from server.errors import InvalidParameter
+from server.plugins.accounts.passwords import check_context
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.admins import keep_an_administrator
 from server.plugins.accounts.services.sessions import end_user_sessions
@@ -52,6 +53,7 @@ async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, 
         return await update_user(db, user_id=user.id, fields=fields), 0
     if not await accounts.passwords.verify(user.password_hash, current_password or ""):
         raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
+    check_context(password, email=user.email, nickname=nickname or user.nickname)
     fields["password_hash"] = await accounts.passwords.hash(password)
     return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id,
                                     keep_session=session_id)
@@ -83,6 +85,7 @@ async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: st
                                   password: str) -> tuple[User, bool]:
     """Create an admin, or make the existing account an enabled admin with this password (revoking its
     earlier tokens); True when created."""
+    check_context(password, email=email, nickname=nickname)
     password_hash = await accounts.passwords.hash(password)
     user = await find_user_by_email(db, email=email)
     if user is None:

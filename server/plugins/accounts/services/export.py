@@ -2,7 +2,7 @@
 
 Each enabled plugin with an `export` hook contributes (section, item) pairs; the items of a section form one
 array of `data.sections`. The document is written a few items at a time and flushed, so a large account is
-never in memory at once. Photos belong to the photos plugin's section (as URLs valid for the export's lifetime).
+never in memory at once. Photos belong to the photos plugin's section (inline base64 of the stored original).
 """
 
 from __future__ import annotations

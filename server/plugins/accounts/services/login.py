@@ -7,6 +7,7 @@ from server.db import Database, Executor
 from server.errors import AuthFailed
 from server.plugins.accounts.services import throttle
 from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.mfa import second_factor
 from server.plugins.accounts.services.sessions import TokenPair, start_session
 from server.plugins.accounts.services.users import find_user_by_email
 
@@ -14,8 +15,9 @@ WRONG = "wrong account or password"
 
 
 async def login(db: Database, accounts: Accounts, *, account: str, secret: str, address: str,
-                user_agent: str | None = None) -> TokenPair:
-    """A new session's tokens for the account, or 401 (same message and work whether or not it exists) / 429."""
+                user_agent: str | None = None, otp: str | None = None) -> TokenPair:
+    """A new session's tokens for the account, or 401 (same message and work whether or not it exists) / 429;
+    an account with a second factor needs `otp` too (401/10034 without a fresh one: the attempt stays counted)."""
     limits = accounts.limits
     await throttle.count_attempt(db, account=account, address=address, max_account=limits.max_failures,
                                  max_address=limits.max_failures_per_address, window_seconds=limits.window_seconds)
@@ -29,6 +31,7 @@ async def login(db: Database, accounts: Accounts, *, account: str, secret: str, 
     user_id, scopes = user.id, accounts.scopes_for(user.role, email_verified=user.email_verified)
 
     async def start(tx: Executor) -> TokenPair:
+        await second_factor(tx, user_id=user_id, code=otp)
         await throttle.forgive_attempt(tx, account=account, address=address)
         return await start_session(tx, accounts, user_id=user_id, scopes=scopes, user_agent=user_agent,
                                    address=address)

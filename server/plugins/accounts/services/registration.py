@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from server.db import Executor
+from server.plugins.accounts.passwords import check_context
 from server.plugins.accounts.services import throttle
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.recovery import issue_token
@@ -14,6 +15,7 @@ async def register(db: Executor, accounts: Accounts, *, email: str, password: st
     """A new account (409 when the e-mail is taken) and its verification message (both or neither); 429 when
     the client address registered registrations_per_address times inside the window (counted before the
     password is hashed, like a login attempt, so a flood from one address costs no hashing)."""
+    check_context(password, email=email, nickname=nickname)
     settings = accounts.settings
     await throttle.count_request(db, keys={f"register:{address[:64]}": settings.registrations_per_address},
                                  window_seconds=settings.registration_window_seconds)

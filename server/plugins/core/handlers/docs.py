@@ -58,7 +58,6 @@ class DocsAssetHandler(BaseHandler):
         asset = ASSETS[self.route]
         self.set_header("Content-Type", asset.media_type)
         self.set_header("Cache-Control", "public, max-age=3600")
-        self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(read_asset(asset.path)[0])
 
 

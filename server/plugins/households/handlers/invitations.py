@@ -51,7 +51,8 @@ class PetInvitationHandler(BaseHandler):
 
 class MyInvitationsHandler(BaseHandler):
     @require_scopes("pets:read")
-    @operation(summary="The caller's pending, unexpired invitations (matched by the account's e-mail)",
+    @operation(summary="The caller's pending, unexpired invitations (matched by the account's e-mail; none "
+                       "until it is verified)",
                query=PageQuery, response=list[Invitation], paginated=True)
     async def get(self, *, query: PageQuery) -> None:
         invitations, total = await list_my_invitations(self.application.db, user_id=self.current_user.user_id,
@@ -61,7 +62,8 @@ class MyInvitationsHandler(BaseHandler):
 
 class AcceptInvitationHandler(BaseHandler):
     @require_scopes("pets:write")
-    @operation(summary="Accept an invitation: the caller becomes a member with its role (the invitee only)",
+    @operation(summary="Accept an invitation: the caller becomes a member with its role (the invitee only, "
+                       "with a verified e-mail: 403/1004 before)",
                response=Invitation, errors=(409, 410))
     async def post(self, invitation_id: str) -> None:
         self.send(await answer_invitation(self.application.db, self.application.changes,
@@ -70,7 +72,8 @@ class AcceptInvitationHandler(BaseHandler):
 
 class DeclineInvitationHandler(BaseHandler):
     @require_scopes("pets:write")
-    @operation(summary="Decline an invitation (the invitee only)", response=Invitation, errors=(409, 410))
+    @operation(summary="Decline an invitation (the invitee only, with a verified e-mail)", response=Invitation,
+               errors=(409, 410))
     async def post(self, invitation_id: str) -> None:
         self.send(await answer_invitation(self.application.db, self.application.changes,
                                           invitation_id=id_param(invitation_id), user=self.current_user, accept=False))

@@ -38,7 +38,8 @@ async def record_change(tx: Executor, change: Change) -> None:
          orjson.dumps(changed, default=_json_value).decode(), change.pet_id))
 
 
-def _decode(text: str) -> HistoryEntry:
+def decode(text: str) -> HistoryEntry:
+    """A history row (ROW) as its entry."""
     r = orjson.loads(text)
     changed = r[7] if isinstance(r[7], dict) else orjson.loads(r[7])
     return HistoryEntry(r[0], dt.datetime.fromisoformat(r[1]), Actor(r[2], r[3]), r[4], r[5], r[6], changed)
@@ -47,4 +48,4 @@ def _decode(text: str) -> HistoryEntry:
 async def list_history(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
     """A page of the pet's history, newest first."""
     return (await fetch_page(db, row=ROW, table="pet_history", where="pet_id = %s", args=(pet_id,),
-                            order="at DESC, id DESC", limit=limit, offset=offset, decode=_decode))[:2]
+                            order="at DESC, id DESC", limit=limit, offset=offset, decode=decode))[:2]

@@ -9,7 +9,7 @@ import orjson
 from server.auth import Principal
 from server.changes import Change, Changes
 from server.db import Executor, IntegrityViolation, column
-from server.errors import NotFound
+from server.errors import Forbidden, NotFound
 from server.plugins.accounts.services.users import normalize_email
 from server.plugins.households.errors import AlreadyMember, InvitationExpired, InvitationNotPending
 from server.plugins.households.models import Invitation, InvitationStatus, SharedRole
@@ -21,7 +21,8 @@ ROW = json_row("invitations.id, invitations.pet_id, pets.name, invitations.email
 TABLE = "invitations JOIN pets ON pets.id = invitations.pet_id"
 
 
-def _decode(text: str, now: dt.datetime) -> Invitation:
+def decode(text: str, now: dt.datetime) -> Invitation:
+    """An invitation row (ROW) as the invitation, "expired" when pending past its expiry at `now`."""
     r = orjson.loads(text)
     expires_at = dt.datetime.fromisoformat(r[8])
     status: InvitationStatus = "expired" if r[5] == "pending" and expires_at <= now else r[5]
@@ -60,30 +61,38 @@ async def list_pet_invitations(db: Executor, *, pet_id: int, limit: int, offset:
     return (await fetch_page(db, row=ROW, table=TABLE,
                             where="invitations.pet_id = %s AND invitations.status = 'pending'", args=(pet_id,),
                             order="invitations.id DESC", limit=limit, offset=offset,
-                            decode=lambda text: _decode(text, now)))[:2]
+                            decode=lambda text: decode(text, now)))[:2]
 
 
-async def _email_of(db: Executor, user_id: int) -> str:
-    row = await db.fetch_one("SELECT email FROM users WHERE id = %s", (user_id,))
+# An invitation is addressed to an e-mail: only an account that proved it owns the address (verified it) is
+# shown one or may answer it, or anyone registering someone else's address would join their family's pets.
+UNVERIFIED = "verify your e-mail address first (POST /v1/users/me/email-verification) to answer invitations"
+
+
+async def _email_of(db: Executor, user_id: int) -> tuple[str, bool]:
+    row = await db.fetch_one("SELECT email, email_verified_at FROM users WHERE id = %s", (user_id,))
     if row is None:
         raise NotFound()
-    return column(row[0], str)
+    return column(row[0], str), row[1] is not None
 
 
 async def list_my_invitations(db: Executor, *, user_id: int, limit: int, offset: int) -> tuple[list[Invitation], int]:
-    """The pending, unexpired invitations to the caller's e-mail, newest first."""
+    """The pending, unexpired invitations to the caller's e-mail, newest first; none until the e-mail is verified
+    (the account's `email_verified` says why)."""
     now = utcnow()
-    email = await _email_of(db, user_id)
+    email, verified = await _email_of(db, user_id)
+    if not verified:
+        return [], 0
     return (await fetch_page(db, row=ROW, table=TABLE, where=(
         "invitations.email = %s AND invitations.status = 'pending' AND invitations.expires_at > %s"),
         args=(email, now), order="invitations.id DESC", limit=limit, offset=offset,
-        decode=lambda text: _decode(text, now)))[:2]
+        decode=lambda text: decode(text, now)))[:2]
 
 
 async def _locked(tx: Executor, invitation_id: int) -> Invitation | None:
     row = await tx.fetch_one(f"SELECT {ROW} FROM {TABLE} WHERE invitations.id = %s{tx.dialect.for_update}",  # noqa: S608
                              (invitation_id,))
-    return None if row is None else _decode(column(row[0], str), utcnow())
+    return None if row is None else decode(column(row[0], str), utcnow())
 
 
 async def withdraw_invitation(db: Executor, changes: Changes, *, pet_id: int, invitation_id: int,
@@ -114,13 +123,16 @@ async def _set_status(tx: Executor, invitation: Invitation, status: str) -> None
 async def answer_invitation(db: Executor, changes: Changes, *, invitation_id: int, user: Principal,
                             accept: bool) -> Invitation:
     """The invitee accepts (becoming a member, in the same transaction) or declines. Anyone else: 404, as if it did
-    not exist; already answered or withdrawn: 409/2301; expired: 410/2302; already a member: 409/2303. Each refusal
-    changes nothing."""
+    not exist; the invitee whose e-mail is not verified: 403/1004; already answered or withdrawn: 409/2301;
+    expired: 410/2302; already a member: 409/2303. Each refusal changes nothing."""
 
     async def write(tx: Executor) -> Invitation:
         invitation = await _locked(tx, invitation_id)
-        if invitation is None or invitation.email != await _email_of(tx, user.user_id):
+        email, verified = await _email_of(tx, user.user_id)
+        if invitation is None or invitation.email != email:
             raise NotFound()
+        if not verified:
+            raise Forbidden(UNVERIFIED)
         if invitation.status == "expired":
             raise InvitationExpired()
         if invitation.status != "pending":

@@ -3,17 +3,18 @@ export, over HTTP on MariaDB and SQLite."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
 import pytest
 
 from server.changes import Change
+from server.db import pages
 from server.plugins.accounts.services import export as export_service
-from server.plugins.pets import export as pets_export
-from server.plugins.records import export as records_export
 from tests.factories import PASSWORD, Api, assert_error, both_backends, create_pet, create_user
 from tests.mail import mail_settings
+from tests.plugins.photos import images
 
 USER_COLUMNS = ("user_id", "owner_id", "actor_id")  # columns that name a user, in any plugin's table
 # The sync change log keeps, until sync_retention_days, what the other members' clients are owed: a deleted pet's
@@ -39,8 +40,9 @@ async def share(app: Any, *, pet_id: int, user_id: int, role: str) -> None:
 
 
 async def seed(api: Api, app: Any) -> dict[str, Any]:
-    """An account with two pets (records on each, one shared with a friend), a role on the friend's pet,
-    sessions, a pending reset, queued mail, an idempotent answer and a failed login."""
+    """An account with two pets (records on each, one due; one pet shared with a friend and with a photo), a role
+    on the friend's pet, invitations sent and received, a calendar feed, sessions, a pending reset, queued mail,
+    an idempotent answer and a failed login."""
     ann, friend = await create_user(app), await create_user(app)
     ann_pair, friend_pair = await login(api, ann.email), await login(api, friend.email)
     token = ann_pair["token"]
@@ -52,9 +54,23 @@ async def seed(api: Api, app: Any) -> dict[str, Any]:
                                   json={"kind": kind, "date": "2026-01-02", "note": "fine"})
             assert made.status == 201, made.body
             records.append(made.body["data"])
+    due = await api.post(f"/v1/pets/{pets[1]['id']}/records", token=token,
+                         json={"kind": "vaccination", "date": "2026-01-03", "due_date": "2026-02-01"})
+    assert due.status == 201, due.body
+    records.append(due.body["data"])
+    photo = await api.request("PUT", f"/v1/pets/{pets[0]['id']}/photo", body=images.jpeg_with_gps_rotated(),
+                              token=token, headers={"Content-Type": "image/jpeg"})
+    assert photo.status == 201, photo.body
+    assert (await api.post("/v1/users/me/calendar", token=token)).status == 201
+    sent = await api.post(f"/v1/pets/{pets[1]['id']}/invitations", token=token,
+                          json={"email": "someone@example.com", "role": "viewer"})
+    assert sent.status == 201, sent.body
     friends_pet = await create_pet(api, friend_pair["token"], name="Bo")
     await share(app, pet_id=pets[0]["id"], user_id=friend.id, role="caretaker")
     await share(app, pet_id=friends_pet["id"], user_id=ann.id, role="viewer")
+    received = await api.post(f"/v1/pets/{friends_pet['id']}/invitations", token=friend_pair["token"],
+                              json={"email": ann.email, "role": "caretaker"})
+    assert received.status == 201, received.body
     idem = await api.post("/v1/pets", json={"name": "Idem", "species": "dog"}, token=token,
                           headers={"Idempotency-Key": "seed-key-1"})
     assert idem.status == 201
@@ -62,7 +78,8 @@ async def seed(api: Api, app: Any) -> dict[str, Any]:
     assert (await api.post("/v1/password-resets", json={"email": ann.email})).status == 202
     assert (await api.login(ann.email, "wrong-password-1")).status == 401
     return {"ann": ann, "friend": friend, "token": token, "friend_token": friend_pair["token"], "pets": pets,
-            "records": records, "friends_pet": friends_pet}
+            "records": records, "friends_pet": friends_pet, "due": due.body["data"], "sent": sent.body["data"],
+            "received": received.body["data"]}
 
 
 async def rows_naming(app: Any, *, user_id: int, pet_ids: list[int], email: str) -> dict[str, int]:
@@ -163,8 +180,7 @@ async def test_an_admin_deletes_accounts_but_never_the_last_admin(api, app):
 @both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_the_export_is_one_streamed_json_document_with_every_pet_record_and_membership(api, app, monkeypatch):
-    monkeypatch.setattr(pets_export, "PAGE", 2)  # several pages of each, and flushes in between
-    monkeypatch.setattr(records_export, "PAGE", 3)
+    monkeypatch.setattr(pages, "PAGE", 2)  # several pages of each exporter's rows, and flushes in between
     monkeypatch.setattr(export_service, "FLUSH_EVERY", 4)
     seeded = await seed(api, app)
     ann = seeded["ann"]
@@ -177,7 +193,8 @@ async def test_the_export_is_one_streamed_json_document_with_every_pet_record_an
     data = document["data"]
     assert (data["format"], data["user_id"]) == ("pet-api-export/1", ann.id)
     sections = data["sections"]
-    assert list(sections) == ["account", "sessions", "pets", "pet_members", "records"]
+    assert list(sections) == ["account", "sessions", "pets", "pet_members", "records", "history", "invitations_sent",
+                              "invitations_received", "reminders", "calendar_feeds", "photos"]
     assert sections["account"] == [{**sections["account"][0], "id": ann.id, "email": ann.email, "language": "en"}]
     assert len(sections["sessions"]) == 1 and "refresh_token" not in sections["sessions"][0]
     expected_pets = {p["id"]: "owner" for p in seeded["pets"]} | {seeded["friends_pet"]["id"]: "viewer"}
@@ -188,6 +205,23 @@ async def test_the_export_is_one_streamed_json_document_with_every_pet_record_an
                                                                 (seeded["friends_pet"]["id"], ann.id, "viewer")])
     assert sorted(r["id"] for r in sections["records"]) == sorted(r["id"] for r in seeded["records"])
     assert sections["records"][0] == seeded["records"][0]  # as GET shows it
+    pet_ids = {p["id"] for p in seeded["pets"]}
+    made = [(h["pet_id"], h["type"], h["action"]) for h in sections["history"]]
+    assert {(pet_id, "pet", "created") for pet_id in pet_ids} <= set(made)
+    assert sorted(h["object_id"] for h in sections["history"] if h["type"] == "record") == sorted(
+        r["id"] for r in seeded["records"])
+    assert all(h["actor"]["user_id"] == ann.id for h in sections["history"])
+    assert sections["invitations_sent"] == [seeded["sent"]]
+    assert [(i["id"], i["email"], i["status"]) for i in sections["invitations_received"]] == [
+        (seeded["received"]["id"], ann.email, "pending")]
+    assert [(r["id"], r["due_date"], r["pet"]["id"]) for r in sections["reminders"]] == [
+        (seeded["due"]["id"], "2026-02-01", seeded["pets"][1]["id"])]
+    assert list(sections["calendar_feeds"][0]) == ["created_at"]  # never the feed's token or URL
+    [photo] = sections["photos"]
+    original = await api.get(f"/v1/pets/{seeded['pets'][0]['id']}/photo?size=original", token=seeded["token"])
+    assert original.status == 200
+    assert (photo["pet_id"], photo["content_type"], base64.b64decode(photo["data_base64"])) == (
+        seeded["pets"][0]["id"], original.headers["Content-Type"], original.raw)
     friend_export = orjson.loads((await api.get("/v1/users/me/export", token=seeded["friend_token"])).raw)
     assert {p["id"] for p in friend_export["data"]["sections"]["pets"]} == {seeded["friends_pet"]["id"],
                                                                             seeded["pets"][0]["id"]}

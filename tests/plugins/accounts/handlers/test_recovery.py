@@ -29,6 +29,20 @@ async def login(api: Api, email: str, password: str = PASSWORD) -> dict[str, Any
     return response.body["data"]
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_a_reset_to_a_password_with_the_accounts_name_is_refused_and_the_token_stays_usable(api, app, inbox):
+    user = await create_user(app, email="whiskers.owner@example.com")
+    assert (await api.post("/v1/password-resets", json={"email": user.email})).status == 202
+    token = token_in((await inbox.wait_for(user.email))[0])
+    refused = await api.post("/v1/password-resets/confirm", json={"token": token, "password": "Whiskers.Owner-2031"})
+    assert_error(refused, 400, 1001, "POST /v1/password-resets/confirm")
+    assert refused.body["errors"] == [{"field": "password", "message": "must not contain the service's name, your "
+                                                                       "e-mail's name or your nickname"}]
+    assert (await api.login(user.email)).status == 201  # unchanged
+    done = await api.post("/v1/password-resets/confirm", json={"token": token, "password": NEW_PASSWORD})
+    assert done.status == 200, done.body
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_reset_arrives_over_smtp_sets_the_password_and_ends_every_session(api, app, inbox):

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from server.plugins.accounts.passwords import common_passwords
+from server.errors import InvalidParameter
+from server.plugins.accounts.passwords import common_passwords, context_words
+from server.plugins.accounts.services.credentials import create_or_promote_admin
 from tests.factories import PASSWORD, assert_error, both_backends, create_user, token_for, unique_email, user_with_token
 
 ADMIN_SCOPES = ["users:me", "users:admin"]
@@ -103,10 +105,12 @@ async def test_patch_me_changes_the_nickname(api, app):
 
 
 @both_backends
-@pytest.mark.parametrize("common", ["12345678", "Password1", " QWERTYUIOP ", "iloveyou"])
+@pytest.mark.parametrize("common", ["12345678", "Password1", " QWERTYUIOP ", "iloveyou",
+                                    "Wolverin"])  # the last is on the breached list only
 @pytest.mark.gen_test
 async def test_common_passwords_are_refused_with_the_reason_everywhere_a_password_is_set(api, app, common):
-    reason = [{"field": "password", "message": "is one of the 19,640 most common passwords; choose another"}]
+    reason = [{"field": "password", "message": "is one of the 55,860 most common or breached passwords; "
+                                               "choose another"}]
     registered = await register(api, unique_email(), password=common)
     assert_error(registered, 400, 1001, "POST /v1/users")
     assert registered.body["errors"] == reason
@@ -121,9 +125,42 @@ async def test_common_passwords_are_refused_with_the_reason_everywhere_a_passwor
     assert (await api.get("/v1/users/me", token=token)).status == 200  # nothing was changed
 
 
+@pytest.mark.parametrize("email, nickname, password", [
+    ("jane.doorman@example.com", "Tester", "my-Jane.Doorman-secret"),  # the e-mail's name, whatever the separators
+    ("jane.doorman@example.com", "Tester", "zz-doorman-2031"),  # one part of it
+    ("ann@example.com", "Whiskers Fan", "i-love-whiskers-99"),  # a word of the nickname
+    ("ann@example.com", "Tester", "My Pet-API password"),  # the service's name
+    ("ann@example.com", "Tester", "petapi-is-great"),
+])
+@pytest.mark.gen_test
+async def test_passwords_with_context_words_are_refused_with_a_field_error(api, app, email, nickname, password):
+    reason = [{"field": "password", "message": "must not contain the service's name, your e-mail's name or your "
+                                               "nickname"}]
+    registered = await register(api, email, password=password, nickname=nickname)
+    assert_error(registered, 400, 1001, "POST /v1/users")
+    assert registered.body["errors"] == reason
+    user = await create_user(app, email=email, nickname=nickname)
+    token = (await api.login(user.email)).body["data"]["token"]
+    changed = await api.patch("/v1/users/me", json={"password": password, "current_password": PASSWORD}, token=token)
+    assert_error(changed, 400, 1001, "PATCH /v1/users/me")
+    assert changed.body["errors"] == reason
+    assert (await api.get("/v1/users/me", token=token)).status == 200  # nothing was changed, nothing revoked
+    with pytest.raises(InvalidParameter) as refused:
+        await create_or_promote_admin(app.db, app.accounts, email=email, nickname=nickname, password=password)
+    assert refused.value.errors == reason
+    assert (await api.login(user.email)).status == 201  # still the old password, still a user
+
+
+@pytest.mark.gen_test
+async def test_short_name_parts_and_other_words_are_allowed(api):
+    registered = await register(api, "al.bo@example.com", password="al-likes-long-phrases", nickname="Al")
+    assert registered.status == 201, registered.body
+    assert context_words(email="Al.Bo-Smith@example.com", nickname="Al") == {"petapi", "albosmith", "smith"}
+
+
 def test_the_shipped_common_password_list_has_over_ten_thousand_entries():
     listed = common_passwords()
-    assert len(listed) == 19_640
+    assert len(listed) == 55_860  # Django's 19,640 most common and zxcvbn-ts's 49,233 from Xato's leaked 10 million
     assert {"123456", "password", "qwerty", "iloveyou"} <= listed
     assert all(p == p.strip().lower() for p in listed)
 
