@@ -7,7 +7,16 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from server.plugins.accounts.passwords import MAX_LENGTH, MIN_LENGTH, not_common
-from server.schemas.common import NOT_BLANK, Limit, Offset, PageCursor, PatchBody, patch_schema, trimmed_not_blank
+from server.schemas.common import (
+    NOT_BLANK,
+    IncludeTotal,
+    Limit,
+    Offset,
+    PageCursor,
+    PatchBody,
+    patch_schema,
+    trimmed_not_blank,
+)
 from server.validation import Body, Query
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
@@ -106,3 +115,4 @@ class PageQuery(Query):
     limit: Limit = 20
     offset: Offset = 0
     cursor: PageCursor = None
+    include_total: IncludeTotal = True

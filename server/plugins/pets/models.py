@@ -18,6 +18,7 @@ from server.schemas.common import (
     BLANKS,
     MAX_ID,
     NOT_BLANK,
+    IncludeTotal,
     Limit,
     Offset,
     PageCursor,
@@ -140,3 +141,4 @@ class PetListQuery(Query):
     limit: Limit = 20
     offset: Offset = 0
     cursor: PageCursor = None
+    include_total: IncludeTotal = True

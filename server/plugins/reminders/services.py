@@ -43,7 +43,7 @@ def _decoder(today: dt.date) -> Callable[[str], Reminder]:
 
 
 async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit: int, offset: int,
-                         today: dt.date | None = None) -> tuple[list[Reminder], int]:
+                         today: dt.date | None = None) -> tuple[list[Reminder], int | None]:
     """A page of the open due items up to `within_days` after today (overdue ones included), and the total."""
     today = today or utc_today()
     return (await fetch_page(db, row=row(db.dialect, "pets.name"), table=MEMBER_RECORDS, where=OPEN_DUE,
