@@ -74,14 +74,15 @@ def statements(shape: Shape) -> list[str]:
     if shape.records_per_pet:
         k = shape.records_per_pet
         due = "s.seq MOD 5 = 0"
-        out.append(
+        out.extend(  # in slices of 100,000 pets: no transaction holds millions of rows
             "INSERT INTO records (pet_id, kind, date, note, value, due_date, completed_at, created_at, updated_at,"  # noqa: S608
             " version)"
             f" SELECT p.id, {_elt('p.id + s.seq', KINDS)}, DATE(p.created_at) + INTERVAL s.seq * 30 DAY,"
             " IF(s.seq MOD 2 = 0, 'routine check', NULL), IF((p.id + s.seq) MOD 4 = 2, 5 + (p.id MOD 30), NULL),"
             f" IF({due}, DATE('2026-01-01') + INTERVAL (p.id + s.seq) MOD 720 DAY, NULL),"
             f" IF({due} AND p.id MOD 2 = 0, p.created_at, NULL), p.created_at, p.created_at, 1"
-            f" FROM pets p JOIN seq_1_to_{k} s")
+            f" FROM pets p JOIN seq_1_to_{k} s WHERE p.id BETWEEN {lo} AND {lo + 99_999}"
+            for lo in range(1, n + 1, 100_000))
     out += [
         "INSERT INTO sync_changes (seq, type, object_id, pet_id, user_id, action, created_at)"
         " SELECT id, 'pet', id, id, owner_id, 'created', created_at FROM pets",

@@ -28,7 +28,7 @@ from server.app import PetAPI
 from server.config import Config
 from tests.conftest import migrated_database
 from tests.conftest import test_config as profile
-from tests.factories import Api, create_pet, token_for, user_with_token
+from tests.factories import USER_SCOPES, Api, create_pet, token_for, user_with_token
 from tests.mariadb_server import connect_server
 from tests.plugins.photos import images
 
@@ -202,6 +202,10 @@ async def tour(app: PetAPI, api: Api) -> None:
         await call("GET", f"/v1/pets?{query}")
     await call("GET", f"/v1/pets?owner_id=1&limit=5{everyone}", admin_token)
     await call("GET", f"/v1/pets?limit=5{everyone}", breeder_admin)
+    breeder = token_for(app, 1, USER_SCOPES)  # a member of 2,000 pets: pages in id order read 21 of them
+    for sort in ("id", "-id"):
+        listed = await call("GET", f"/v1/pets?limit=5&sort={sort}", breeder)
+        await call("GET", f"/v1/pets?limit=5&sort={sort}&cursor={listed['page']['next_cursor']}", breeder)
     await call("GET", f"/v1/pets/{pet['id']}")
     await call("GET", "/v1/pets/5", admin_token)
     await call("PATCH", f"/v1/pets/{pet['id']}", json={"status": "pending"}, headers={"If-Match": '"v1"'})

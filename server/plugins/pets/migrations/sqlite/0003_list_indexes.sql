@@ -8,3 +8,4 @@ CREATE INDEX ix_pets_species_created ON pets (species, created_at, id);
 CREATE INDEX ix_pets_status ON pets (status, id);
 CREATE INDEX ix_pets_status_name ON pets (status, name COLLATE NOCASE, id);
 CREATE INDEX ix_pets_status_created ON pets (status, created_at, id);
+CREATE INDEX ix_pet_members_user_pet ON pet_members (user_id, pet_id);
