@@ -5,7 +5,9 @@ the p50/p99 and req/s of the same requests at every size; print a table and writ
     python -m bench growth --sizes 1000,100000,1000000 [--duration 5] [--connections 16]
 
 The database is a throwaway MariaDB (tests/mariadb_server.py) with a 4 GB buffer pool, started and removed by the
-run, unless --server-url names one (a database `pet_api_growth` is dropped and recreated there). The server runs
+run, unless --server-url names one (databases `pet_api_growth_<size>` are dropped and recreated there). Every
+size gets its database and server first; then each request kind runs against every size in turn, so the
+machine's load at a moment weighs on all the columns alike (compare columns within a run). The server runs
 the test profile (cheaper argon2id, so `login` measures the request, not the hash) with one worker and WARNING
 logs. The callers are the same at every size, so what changes between columns is everyone else's data:
 - `caller` owns 200 pets (one of them with 5,000 records), is caretaker of 20 shared ones, and has ~400 open
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -68,12 +71,12 @@ def _sql(url: str) -> Any:
     return conn
 
 
-def _prepare(server_url: str, pets: int, records_per_pet: int) -> tuple[str, float]:
+def _prepare(server_url: str, name: str, pets: int, records_per_pet: int) -> tuple[str, float]:
     """A migrated, seeded database; its URL and the seconds seeding took."""
     from tests.conftest import migrate_database
     from tests.mariadb_server import create_database
 
-    url = create_database(server_url, "pet_api_growth")
+    url = create_database(server_url, name)
     asyncio.run(migrate_database(url))
     started = time.monotonic()
     conn = _sql(url)
@@ -216,27 +219,33 @@ def scenarios(url: str, pets: int, a: Actors) -> list[Scenario]:
     return out
 
 
-def _run_size(server_url: str, pets: int, args: argparse.Namespace, log_dir: Path,
-              say: Callable[[str], None]) -> dict[str, Any]:
+def _measure(sizes: list[int], server_url: str, args: argparse.Namespace, stack: contextlib.ExitStack,
+             log_dir: Path, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Seed a database and start a server per size, then run each request kind against every size in turn (1k,
+    100k, 1M, then the next kind): the machine's load at a moment weighs on every column alike."""
     from tests.processes import ServerProcess, server_env
 
-    url, seeded = _prepare(server_url, pets, args.records_per_pet)
-    say(f"{pets:>9,} pets: seeded in {seeded:.0f} s")
-    # Login throttling counts attempts in flight: 16 connections logging in from one address would be 429s.
-    env = server_env(url, PET_API_LOG_LEVEL="WARNING", PET_API_DB_STATEMENT_TIMEOUT="30",
-                     PET_API_LOGIN_MAX_FAILURES="100000", PET_API_LOGIN_MAX_FAILURES_PER_ADDRESS="100000")
-    results: dict[str, Any] = {"pets": pets, "seed_seconds": round(seeded, 1), "scenarios": {}}
-    with ServerProcess(log_dir / f"server-{pets}.log", env, workers=1) as server:
+    targets = []
+    for pets in sizes:
+        url, seeded = _prepare(server_url, f"pet_api_growth_{pets}", pets, args.records_per_pet)
+        say(f"{pets:>9,} pets: seeded in {seeded:.0f} s")
+        # Login throttling counts attempts in flight: 16 connections logging in from one address would be 429s.
+        env = server_env(url, PET_API_LOG_LEVEL="WARNING", PET_API_DB_STATEMENT_TIMEOUT="30",
+                         PET_API_LOGIN_MAX_FAILURES="100000", PET_API_LOGIN_MAX_FAILURES_PER_ADDRESS="100000")
+        server = stack.enter_context(ServerProcess(log_dir / f"server-{pets}.log", env, workers=1))
         base = f"http://127.0.0.1:{server.port}"
-        actors = _actors(base, url, pets)
-        chosen = [s for s in scenarios(url, pets, actors) if not args.only or s.name in args.only]
-        for scenario in chosen:
+        chosen = {s.name: s for s in scenarios(url, pets, _actors(base, url, pets))
+                  if not args.only or s.name in args.only}
+        targets.append((base, chosen, {"pets": pets, "seed_seconds": round(seeded, 1), "scenarios": {}}))
+    for name in targets[0][1]:
+        for base, chosen, results in targets:
+            scenario = chosen[name]
             engines.run_wrk(base, scenario, seconds=args.warmup, connections=args.connections, threads=1)
             r = engines.run_wrk(base, scenario, seconds=args.duration, connections=args.connections, threads=1)
-            results["scenarios"][scenario.name] = r.as_dict()
-            say(f"  {r.scenario:20} {r.rps:8.0f} req/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
+            results["scenarios"][name] = r.as_dict()
+            say(f"  {name:26} {results['pets']:>9,} {r.rps:8.0f} req/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
                 + (f"  non-2xx {r.non_2xx} errors {r.errors}" if r.non_2xx or r.errors else ""))
-    return results
+    return [results for _, _, results in targets]
 
 
 def table(runs: list[dict[str, Any]]) -> str:
@@ -294,7 +303,8 @@ def main(argv: list[str]) -> int:
             private = PrivateMariaDB(work / "mariadb", extra_args=[
                 "--innodb-buffer-pool-size=4G", "--innodb-log-file-size=512M", "--max-connections=300"]).start()
             server_url = private.url
-        runs = [_run_size(server_url, n, args, work, say) for n in sizes]
+        with contextlib.ExitStack() as stack:
+            runs = _measure(sizes, server_url, args, stack, work, say)
     finally:
         if private is not None:
             private.remove_datadir()
