@@ -248,6 +248,118 @@ def _measure(sizes: list[int], server_url: str, args: argparse.Namespace, stack:
     return [results for _, _, results in targets]
 
 
+CLUSTER_KINDS = ("get_pet", "list_first", "list_sort_name", "records_5000", "reminders_200_pets", "sync_old_cursor",
+                 "create_pet", "patch_pet")
+
+
+def _causal_cost(cluster: Any, database: str, reads: int = 2000) -> dict[str, Any]:
+    """Point reads on node 2 while node 1 takes a steady stream of updates, with wsrep_sync_wait 0 (may miss a
+    write committed elsewhere) and 1 (what pet-api sets: waits until the node applied every earlier write)."""
+    import statistics
+    import threading
+
+    from tests.mariadb_server import connect_server
+
+    stop = threading.Event()
+
+    def write() -> None:
+        conn = connect_server(cluster.server_url(1))
+        conn.select_db(database)
+        with conn.cursor() as cur:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                cur.execute("UPDATE pets SET version = version + 1 WHERE id = %s", (1 + i % 1000,))
+        conn.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    out: dict[str, Any] = {}
+    try:
+        conn = connect_server(cluster.server_url(2))
+        conn.select_db(database)
+        with conn.cursor() as cur:
+            for wait in (0, 1, 0, 1):  # twice each, interleaved: the load changes over time
+                cur.execute(f"SET SESSION wsrep_sync_wait = {wait}")
+                took = []
+                for i in range(reads // 2):
+                    began = time.perf_counter()
+                    cur.execute("SELECT version FROM pets WHERE id = %s", (1 + i % 1000,))
+                    cur.fetchall()
+                    took.append((time.perf_counter() - began) * 1000)
+                out.setdefault(f"sync_wait={wait}", []).extend(took)
+        conn.close()
+    finally:
+        stop.set()
+        writer.join()
+    return {k: {"p50_ms": round(statistics.median(v), 3), "p99_ms": round(sorted(v)[int(len(v) * 0.99)], 3),
+                "reads": len(v)} for k, v in out.items()}
+
+
+def cluster_main(args: argparse.Namespace, say: Callable[[str], None], work: Path) -> dict[str, Any]:
+    """The same requests on one plain MariaDB and on the 3-node Galera cluster of tests/galera.py (pet-api on the
+    multi-host URL with db_read_from=any: reads spread over the nodes, writes to one), each seeded alike; then
+    what causal reads (wsrep_sync_wait=1) cost on a node while another takes writes."""
+    from tests.conftest import migrate_database
+    from tests.galera import GaleraCluster
+    from tests.mariadb_server import PrivateMariaDB
+    from tests.processes import ServerProcess, server_env
+
+    pets, name = args.cluster_pets, "pet_api_growth_cluster"
+    results: dict[str, Any] = {"pets": pets, "workers": 2, "targets": {}}
+    with contextlib.ExitStack() as stack:
+        plain = PrivateMariaDB(work / "plain").start()
+        stack.callback(plain.remove_datadir)
+        cluster = GaleraCluster(size=3).start()
+        stack.callback(cluster.stop)
+        plain_url, _ = _prepare(plain.url, name, pets, 2)
+        node1 = cluster.create_database(name)
+        asyncio.run(migrate_database(cluster.multi_host_url(name)))
+        conn = _sql(node1)
+        try:
+            seed(conn, pets, records_per_pet=2)
+        finally:
+            conn.close()
+        cluster.wait_synced(120)
+        say(f"cluster and plain server seeded with {pets:,} pets")
+        targets = []
+        for label, url, sql_url, extra in (("one MariaDB", plain_url, plain_url, {}),
+                                           ("Galera x3, reads from any", cluster.multi_host_url(name), node1,
+                                            {"PET_API_DB_READ_FROM": "any"})):
+            env = server_env(url, PET_API_LOG_LEVEL="WARNING", PET_API_DB_STATEMENT_TIMEOUT="30",
+                             PET_API_LOGIN_MAX_FAILURES="100000", PET_API_LOGIN_MAX_FAILURES_PER_ADDRESS="100000",
+                             **extra)
+            server = stack.enter_context(ServerProcess(work / f"server-{len(targets)}.log", env, workers=2))
+            base = f"http://127.0.0.1:{server.port}"
+            chosen = {s.name: s for s in scenarios(sql_url, pets, _actors(base, sql_url, pets))
+                      if s.name in CLUSTER_KINDS}
+            targets.append((label, base, chosen))
+            results["targets"][label] = {}
+        cluster.wait_synced(120)
+        for kind in CLUSTER_KINDS:
+            for label, base, chosen in targets:
+                engines.run_wrk(base, chosen[kind], seconds=args.warmup, connections=args.connections, threads=1)
+                r = engines.run_wrk(base, chosen[kind], seconds=args.duration, connections=args.connections,
+                                    threads=1)
+                results["targets"][label][kind] = r.as_dict()
+                say(f"  {kind:20} {label:26} {r.rps:8.0f} req/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
+                    + (f"  non-2xx {r.non_2xx} errors {r.errors}" if r.non_2xx or r.errors else ""))
+        results["causal_reads"] = _causal_cost(cluster, name)
+        say(f"  causal reads on node 2 under writes on node 1: {results['causal_reads']}")
+    return results
+
+
+def cluster_table(results: dict[str, Any]) -> str:
+    labels = list(results["targets"])
+    lines = ["| request | " + " | ".join(f"req/s {x} | p99 ms {x}" for x in labels) + " |",
+             "|---|" + "---|---|" * len(labels)]
+    for kind in CLUSTER_KINDS:
+        got = [results["targets"][x].get(kind) for x in labels]
+        if all(got):
+            lines.append(f"| {kind} | " + " | ".join(f"{g['rps']:.0f} | {g['p99_ms']:.1f}" for g in got) + " |")
+    return "\n".join(lines)
+
+
 def table(runs: list[dict[str, Any]]) -> str:
     """The cost-growth table (Markdown): p50 and p99 per size, req/s, the largest over the smallest p50."""
     sizes = [r["pets"] for r in runs]
@@ -278,6 +390,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records-per-pet", type=int, default=10)
     p.add_argument("--server-url", help="an existing MariaDB (mysql://root:@127.0.0.1:3306); default: a throwaway one")
     p.add_argument("--only", type=lambda s: set(s.split(",")), default=set(), help="only these request kinds")
+    p.add_argument("--cluster", action="store_true",
+                   help="instead: the same requests on one MariaDB and on a 3-node Galera cluster (needs root)")
+    p.add_argument("--cluster-pets", type=int, default=20000, help="pets seeded for --cluster (default 20,000)")
     p.add_argument("--json", metavar="FILE", help="where to write the results (default bench/results/growth-*.json)")
     return p
 
@@ -294,6 +409,18 @@ def main(argv: list[str]) -> int:
         print(f"[{time.monotonic() - started:6.0f} s] {text}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="pet-api-growth-"))
+    if args.cluster:
+        try:
+            found = cluster_main(args, say, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        path = Path(args.json) if args.json else RESULTS / f"cluster-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(found, indent=1))
+        print()
+        print(cluster_table(found))
+        print(f"\ncausal reads: {found['causal_reads']}\nwritten {path}")
+        return 0
     private = None
     try:
         server_url = args.server_url
