@@ -1,6 +1,7 @@
 """Load-test a pet-api deployment: requests/s and p50/p99 latency per scenario.
 
     python -m bench --url https://pets.example.com --token "$TOKEN" --duration 10 --connections 64
+    python -m bench growth --sizes 1000,100000,1000000     (seeds its own database: see bench/growth.py)
 
 Scenarios (as in ../shared/bench/compare.py): health (GET /v1/health), get_pet (GET /v1/pets/{id} over the
 token's own pets), list_pets (GET /v1/pets?limit=20), create_pet (POST /v1/pets: it WRITES a pet per
@@ -39,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["growth"]:  # python -m bench growth --sizes ...: cost as the data grows (bench/growth.py)
+        from bench import growth
+
+        return growth.main(argv[1:])
     args = _parser().parse_args(argv)
     engine = args.engine
     if engine == "auto":

@@ -49,7 +49,8 @@ ERROR_SCHEMA = {
 }
 PAGE_SCHEMA = {"type": "object", "required": ["limit", "offset", "total"], "properties": {
     "limit": {"type": "integer"}, "offset": {"type": "integer"},
-    "total": {"type": "integer", "description": "rows matching the filters, ignoring limit and offset"},
+    "total": {"type": ["integer", "null"], "description": "rows matching the filters, ignoring limit and offset; "
+                                                         "null when the request said include_total=false"},
     "next_cursor": {"type": ["string", "null"],
                     "description": "pass as `cursor` for the next page (with the same sort and filters); null on the "
                                    "last page; absent on the lists that take offset only"}}}

@@ -138,7 +138,9 @@ async def test_pet_operations_in_detail(api):
     paths = document["paths"]
     listing = paths["/v1/pets"]["get"]
     params = {p["name"]: p for p in listing["parameters"] if p["in"] == "query"}
-    assert set(params) == {"species", "status", "q", "owner_id", "role", "sort", "limit", "offset", "cursor"}
+    assert set(params) == {"species", "status", "q", "owner_id", "role", "sort", "limit", "offset", "cursor",
+                           "include_total"}
+    assert params["include_total"]["schema"] == {"type": "boolean", "default": True}
     assert [p["name"] for p in listing["parameters"] if p["in"] == "header"] == ["If-None-Match"]
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100}
     assert params["sort"]["schema"]["enum"] == ["id", "-id", "name", "-name", "created_at", "-created_at"]

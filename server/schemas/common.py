@@ -97,6 +97,9 @@ def _query_int(value: Any) -> Any:
 QueryInt = BeforeValidator(_query_int)  # after the bounds in Annotated[int, Field(...), QueryInt]
 Limit = Annotated[int, Field(ge=1, le=100, description="page size"), QueryInt]
 Offset = Annotated[int, Field(ge=0, le=10_000_000, description="rows to skip"), QueryInt]
+IncludeTotal = Annotated[bool, Field(description=(
+    "false: page.total is null and not counted (for an admin listing every pet or user, counting reads every "
+    "match, so it costs in proportion to the deployment; the page itself does not)"))]
 PageCursor = Annotated[str | None, Field(min_length=1, max_length=512, description=(
     "page.next_cursor of the previous page: the page after it, as cheap deep in the list as at its start "
     "(instead of offset, with the same sort and filters)"))]

@@ -72,10 +72,11 @@ class Sort:
 
 
 class Found(NamedTuple, Generic[T]):
-    """A page of a list: its items, the total of matches, and the cursor of what follows (None on the last page)."""
+    """A page of a list: its items, the total of matches (None when not asked for), and the cursor of what follows
+    (None on the last page)."""
 
     items: list[T]
-    total: int
+    total: int | None
     next_cursor: str | None
 
 
@@ -112,14 +113,18 @@ def _cursor_key(key: Key, value: object) -> object:
 
 async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Params, limit: int, offset: int,
                      decode: Callable[[str], T], sort: Sort | None = None, sort_name: str = "",
-                     cursor: str | None = None, order: str | None = None) -> Found[T]:
+                     cursor: str | None = None, order: str | None = None, count: bool = True) -> Found[T]:
     """A page of `table`'s rows matching `where` (one json_row column, decoded), the total of matches and the cursor
     of the next page: from `offset`, or after the row a `cursor` names (then a deep page costs what the first does).
 
     The total comes from an uncorrelated subquery, run once per statement on an index: one round trip,
     and unlike COUNT(*) OVER () it does not read and sort every matching row to return a page. A page past
     the end has no row to carry the total, so it is counted apart. One row more than the page says whether
-    another page follows."""
+    another page follows.
+
+    count=False (a list's include_total=false) leaves the total out (None): for a caller who may see every row (an
+    admin), counting the matches reads all of them however the page is found, so a deployment's growth shows in
+    every page unless the client opts out."""
     page_where, page_args = where, tuple(args)
     order_by = sort.order if sort is not None else order  # `order` alone: a list that takes offset only (yet)
     if cursor is not None and sort is not None:
@@ -128,23 +133,28 @@ async def fetch_page(db: Executor, *, row: str, table: str, where: str, args: Pa
                 "field": "offset", "message": "must be 0 (or absent) with a cursor"}])
         condition, after_args = sort.after(decode_cursor(cursor, sort_name, sort))
         page_where, page_args = f"{where} AND {condition}", (*page_args, *after_args)
+    total_column = f", (SELECT COUNT(*) FROM {table} WHERE {where})" if count else ""  # noqa: S608
+    total_args = tuple(args) if count else ()
     rows = await db.fetch_all(
-        f"SELECT {row}, (SELECT COUNT(*) FROM {table} WHERE {where}) FROM {table} WHERE {page_where}"  # noqa: S608
-        f" ORDER BY {order_by} LIMIT %s OFFSET %s", (*args, *page_args, limit + 1, offset))
+        f"SELECT {row}{total_column} FROM {table} WHERE {page_where}"  # noqa: S608
+        f" ORDER BY {order_by} LIMIT %s OFFSET %s", (*total_args, *page_args, limit + 1, offset))
     if rows:
         items = [decode(column(r[0], str)) for r in rows[:limit]]
         following = None
         if len(rows) > limit and sort is not None:
             following = encode_cursor(sort_name, [getattr(items[-1], k.attr) for k in sort.keys])
-        return Found(items, column(rows[0][1], int), following)
+        return Found(items, column(rows[0][1], int) if count else None, following)
+    if not count:
+        return Found([], None, None)
     if offset == 0 and cursor is None:
         return Found([], 0, None)
     total = await db.fetch_one(f"SELECT COUNT(*) FROM {table} WHERE {where}", args)  # noqa: S608
     return Found([], column(total[0], int) if total else 0, None)
 
 
-def page(limit: int, offset: int, found: Found[Any] | int) -> dict[str, Any]:
-    """The top-level "page" object of a paginated list (a bare total: a list that takes no cursor yet)."""
-    if isinstance(found, int):
+def page(limit: int, offset: int, found: Found[Any] | int | None) -> dict[str, Any]:
+    """The top-level "page" object of a paginated list (a bare total: a list that takes no cursor yet; a total of
+    None: not counted, include_total=false)."""
+    if not isinstance(found, Found):
         return {"limit": limit, "offset": offset, "total": found}
     return {"limit": limit, "offset": offset, "total": found.total, "next_cursor": found.next_cursor}

@@ -118,9 +118,9 @@ async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_
         with_notes = sources(empty_url, f"core,accounts,{NOTES},pets")
         assert [p for p, _ in with_notes] == ["core", "accounts", "pets", "notes"]
         done = await migrate(db, with_notes)
-        assert [(m.plugin, m.version, m.name) for m in done][-3:] == [("pets", 1, "initial"), ("pets", 2, "members"),
-                                                                      ("notes", 1, "notes")]
-        assert await applied_versions(db, "notes") == {1} and await applied_versions(db, "pets") == {1, 2}
+        assert [(m.plugin, m.version, m.name) for m in done][-4:] == [
+            ("pets", 1, "initial"), ("pets", 2, "members"), ("pets", 3, "list_indexes"), ("notes", 1, "notes")]
+        assert await applied_versions(db, "notes") == {1} and await applied_versions(db, "pets") == {1, 2, 3}
         await db.execute("INSERT INTO users (email, password_hash, nickname, created_at, updated_at)"
                          " VALUES ('n@example.com', 'x', 'n', '2026-01-01', '2026-01-01')")
         user = await db.fetch_one("SELECT id FROM users")
@@ -130,7 +130,8 @@ async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_
         await db.execute("INSERT INTO notes (pet_id, text) VALUES (%s, 'kept')", (pet[0],))
 
         without = sources(empty_url, "core,accounts,pets,records")  # notes disabled, records enabled
-        assert [(m.plugin, m.version) for m in await migrate(db, without)] == [("records", 1), ("records", 2)]
+        assert [(m.plugin, m.version) for m in await migrate(db, without)] == [("records", 1), ("records", 2),
+                                                                                 ("records", 3)]
         assert "notes" in await _tables(db)  # disabling a plugin never drops its tables
         assert await db.fetch_all("SELECT text FROM notes") == [("kept",)]
         assert await applied_versions(db, "notes") == {1}
@@ -182,15 +183,17 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert await applied(db) == {("core", 1), ("core", 2)}  # the old ledger reads as the core's
         assert [m.label for m in await pending(db, todo_sources)] == [
             "core 0003_idempotency", "accounts 0001_sessions", "accounts 0002_mail", "accounts 0003_mfa",
-            "pets 0001_initial", "pets 0002_members", "records 0001_initial", "records 0002_due_dates",
-            "households 0001_invitations", "households 0002_history", "reminders 0001_calendar_feeds"]
+            "pets 0001_initial", "pets 0002_members", "pets 0003_list_indexes", "records 0001_initial",
+            "records 0002_due_dates", "records 0003_list_order", "households 0001_invitations",
+            "households 0002_history", "reminders 0001_calendar_feeds"]
 
         done = await migrate(db, todo_sources)
         assert [(m.label, m.adopted) for m in done] == [
             ("core 0003_idempotency", False), ("accounts 0001_sessions", False), ("accounts 0002_mail", False),
             ("accounts 0003_mfa", False),
-            ("pets 0001_initial", True), ("pets 0002_members", False), ("records 0001_initial", True),
-            ("records 0002_due_dates", False), ("households 0001_invitations", False),
+            ("pets 0001_initial", True), ("pets 0002_members", False), ("pets 0003_list_indexes", False),
+            ("records 0001_initial", True), ("records 0002_due_dates", False), ("records 0003_list_order", False),
+            ("households 0001_invitations", False),
             ("households 0002_history", False), ("reminders 0001_calendar_feeds", False)]
         after = await _rows(db)
         assert {t: [r[:len(before[t][0])] for r in rows] for t, rows in after.items()} == before  # every row intact
@@ -201,8 +204,9 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert [tuple(r) for r in rows] == [
             ("accounts", 1, "sessions"), ("accounts", 2, "mail"), ("accounts", 3, "mfa"), ("core", 1, "initial"),
             ("core", 2, "exact_email_comparison"), ("core", 3, "idempotency"), ("households", 1, "invitations"),
-            ("households", 2, "history"), ("pets", 1, "initial"), ("pets", 2, "members"), ("records", 1, "initial"),
-            ("records", 2, "due_dates"), ("reminders", 1, "calendar_feeds")]
+            ("households", 2, "history"), ("pets", 1, "initial"), ("pets", 2, "members"),
+            ("pets", 3, "list_indexes"), ("records", 1, "initial"), ("records", 2, "due_dates"),
+            ("records", 3, "list_order"), ("reminders", 1, "calendar_feeds")]
         old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core' AND version < 3")
         assert {str(r[0])[:19].replace("T", " ") for r in old} == {"2026-01-01 12:00:00"}  # not re-applied
         assert await pending(db, todo_sources) == [] and await migrate(db, todo_sources) == []
@@ -294,8 +298,8 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        # core's; accounts' three; pets', records', households' two; reminders'
-        assert len(done) == len(available(db.dialect.name)) + 10
+        # core's; accounts' three; pets' three, records' three, households' two; reminders'
+        assert len(done) == len(available(db.dialect.name)) + 12
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text
         assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []

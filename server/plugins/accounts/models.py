@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from server.plugins.accounts.passwords import MAX_LENGTH, MIN_LENGTH, not_common
-from server.schemas.common import Limit, Offset, PageCursor, PatchBody, Text, patch_schema
+from server.schemas.common import IncludeTotal, Limit, Offset, PageCursor, PatchBody, Text, patch_schema
 from server.validation import Body, Query
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
@@ -125,3 +125,4 @@ class PageQuery(Query):
     limit: Limit = 20
     offset: Offset = 0
     cursor: PageCursor = None
+    include_total: IncludeTotal = True

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from server.schemas.common import MAX_ID, Limit, Offset, PageCursor, PatchBody, QueryInt, Text
+from server.schemas.common import MAX_ID, IncludeTotal, Limit, Offset, PageCursor, PatchBody, QueryInt, Text
 from server.validation import Body, Query
 
 Species = Literal["dog", "cat", "bird", "rabbit", "fish", "reptile", "other"]
@@ -94,3 +94,4 @@ class PetListQuery(Query):
     limit: Limit = 20
     offset: Offset = 0
     cursor: PageCursor = None
+    include_total: IncludeTotal = True

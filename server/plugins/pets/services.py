@@ -58,7 +58,7 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> Fo
     # The join's argument comes first in both the total's subquery and the page's query.
     return await fetch_page(db, row=MEMBER_ROW, table=source, where=where, args=args,
                             sort=_sorts(db.dialect)[query.sort], sort_name=query.sort, limit=query.limit,
-                            offset=query.offset, cursor=query.cursor, decode=Pet.from_json)
+                            offset=query.offset, cursor=query.cursor, count=query.include_total, decode=Pet.from_json)
 
 
 @cache

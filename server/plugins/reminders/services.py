@@ -48,7 +48,7 @@ def decoder(today: dt.date) -> Callable[[str], Reminder]:
 
 
 async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit: int, offset: int,
-                         today: dt.date | None = None) -> tuple[list[Reminder], int]:
+                         today: dt.date | None = None) -> tuple[list[Reminder], int | None]:
     """A page of the open due items up to `within_days` after today (overdue ones included), and the total."""
     today = today or utc_today()
     source, join_args = member_records(user_id)

@@ -366,3 +366,29 @@ async def test_scopes_are_required(api, app, method, path, scope):
     anonymous = await api.request(method, path, json=body)
     assert_error(anonymous, 401, 1003, f"{method} {path}")
     assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"] == pet
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_include_total_false_leaves_the_count_out_and_keeps_the_page(api, app):
+    _, admin_token = await user_with_token(app, role="admin")
+    _, token = await user_with_token(app)
+    pets = [await create_pet(api, token, name=name, species="cat") for name in ("Ada", "Bo", "Cy")]
+    counted = await api.get("/v1/pets?limit=2&sort=name", token=admin_token)
+    uncounted = await api.get("/v1/pets?limit=2&sort=name&include_total=false", token=admin_token)
+    assert counted.status == uncounted.status == 200, uncounted.body
+    assert counted.body["page"]["total"] == 3 and uncounted.body["page"]["total"] is None
+    assert uncounted.body["data"] == counted.body["data"] == [{**p, "role": None} for p in pets[:2]]
+    assert uncounted.body["page"]["next_cursor"] == counted.body["page"]["next_cursor"] is not None
+    assert uncounted.headers["ETag"] != counted.headers["ETag"]  # the answers differ (the total)
+    rest = await api.get(f"/v1/pets?limit=2&sort=name&include_total=false&cursor={counted.body['page']['next_cursor']}",
+                         token=admin_token)
+    assert rest.status == 200 and [p["id"] for p in rest.body["data"]] == [pets[2]["id"]], rest.body
+    assert rest.body["page"] == {"limit": 2, "offset": 0, "total": None, "next_cursor": None}
+    past = await api.get("/v1/pets?offset=10&include_total=false", token=token)
+    assert past.status == 200 and past.body["data"] == [] and past.body["page"]["total"] is None, past.body
+    users = await api.get("/v1/users?limit=1&include_total=false", token=admin_token)
+    assert users.status == 200 and len(users.body["data"]) == 1 and users.body["page"]["total"] is None, users.body
+    bad = await api.get("/v1/pets?include_total=maybe", token=token)
+    assert_error(bad, 400, 1001, "GET /v1/pets")
+    assert [e["field"] for e in bad.body["errors"]] == ["include_total"]

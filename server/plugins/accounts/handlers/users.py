@@ -50,7 +50,8 @@ class UsersHandler(BaseHandler):
     @operation(summary="List users (administrators)", query=PageQuery, response=list[AdminUserOut], paginated=True,
                errors=(400, 401, 403, 503))
     async def get(self, *, query: PageQuery) -> None:
-        found = await list_users(self.application.db, limit=query.limit, offset=query.offset, cursor=query.cursor)
+        found = await list_users(self.application.db, limit=query.limit, offset=query.offset, cursor=query.cursor,
+                                 count=query.include_total)
         self.send([u.admin_view() for u in found.items], page=page(query.limit, query.offset, found))
 
 

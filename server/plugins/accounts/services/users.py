@@ -100,10 +100,11 @@ async def find_user_by_email(db: Executor, *, email: str) -> User | None:
 BY_ID = Sort((Key("id", "id", int),))
 
 
-async def list_users(db: Executor, *, limit: int, offset: int, cursor: str | None = None) -> Found[User]:
-    """A page of users in id order, the total and the next page's cursor."""
+async def list_users(db: Executor, *, limit: int, offset: int, cursor: str | None = None,
+                     count: bool = True) -> Found[User]:
+    """A page of users in id order, the total (unless count is False) and the next page's cursor."""
     return await fetch_page(db, row=ROW, table="users", where="1 = 1", args=(), sort=BY_ID, sort_name="id",
-                            limit=limit, offset=offset, cursor=cursor, decode=User.from_json)
+                            limit=limit, offset=offset, cursor=cursor, count=count, decode=User.from_json)
 
 
 async def update_user(db: Executor, *, user_id: int, fields: dict[str, Value]) -> User:

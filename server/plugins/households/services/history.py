@@ -45,7 +45,7 @@ def decode(text: str) -> HistoryEntry:
     return HistoryEntry(r[0], dt.datetime.fromisoformat(r[1]), Actor(r[2], r[3]), r[4], r[5], r[6], changed)
 
 
-async def list_history(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
+async def list_history(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[HistoryEntry], int | None]:
     """A page of the pet's history, newest first."""
     return (await fetch_page(db, row=ROW, table="pet_history", where="pet_id = %s", args=(pet_id,),
                             order="at DESC, id DESC", limit=limit, offset=offset, decode=decode))[:2]

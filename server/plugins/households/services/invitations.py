@@ -55,7 +55,8 @@ async def create_invitation(db: Executor, changes: Changes, *, pet_id: int, pet_
     return await db.run_transaction(write)
 
 
-async def list_pet_invitations(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[Invitation], int]:
+async def list_pet_invitations(db: Executor, *, pet_id: int, limit: int,
+                               offset: int) -> tuple[list[Invitation], int | None]:
     """The pet's pending invitations, newest first (those past their expiry say "expired")."""
     now = utcnow()
     return (await fetch_page(db, row=ROW, table=TABLE,
@@ -76,7 +77,8 @@ async def _email_of(db: Executor, user_id: int) -> tuple[str, bool]:
     return column(row[0], str), row[1] is not None
 
 
-async def list_my_invitations(db: Executor, *, user_id: int, limit: int, offset: int) -> tuple[list[Invitation], int]:
+async def list_my_invitations(db: Executor, *, user_id: int, limit: int,
+                              offset: int) -> tuple[list[Invitation], int | None]:
     """The pending, unexpired invitations to the caller's e-mail, newest first; none until the e-mail is verified
     (the account's `email_verified` says why)."""
     now = utcnow()

@@ -26,7 +26,7 @@ def _decode(text: str) -> Member:
     return Member(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]))
 
 
-async def list_members(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[Member], int]:
+async def list_members(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[Member], int | None]:
     """The pet's members: the owner first, then by the date they joined."""
     return (await fetch_page(db, row=ROW, table=TABLE, where="pet_members.pet_id = %s", args=(pet_id,),
                             order="CASE pet_members.role WHEN 'owner' THEN 0 ELSE 1 END, pet_members.since,"
