@@ -65,7 +65,7 @@ async def new_feed(api: Any, token: str) -> tuple[str, str]:
 @both_backends
 @pytest.mark.gen_test(timeout=120)
 async def test_the_feed_parses_with_two_parsers_and_follows_the_records(api, app, ical_js):
-    alice, token = await user_with_token(app, nickname="Alice")
+    alice, token = await user_with_token(app, nickname="Alice", verified=True)
     bob, bob_token = await user_with_token(app)
     rex = await create_pet(api, token, name="Rex")
     mia = await create_pet(api, bob_token, name="Mia, the cat", species="cat")

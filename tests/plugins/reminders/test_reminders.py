@@ -9,7 +9,7 @@ from tests.plugins.reminders.helpers import day, due_item, share
 @both_backends
 @pytest.mark.gen_test(timeout=30)
 async def test_overdue_and_upcoming_items_of_owned_and_shared_pets_in_order(api, app):
-    alice, alice_token = await user_with_token(app)
+    alice, alice_token = await user_with_token(app, verified=True)
     bob, bob_token = await user_with_token(app)
     _, carol_token = await user_with_token(app)
     rex = await create_pet(api, alice_token, name="Rex")
