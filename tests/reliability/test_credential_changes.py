@@ -14,7 +14,7 @@ from server.plugins.accounts.services.users import get_user
 from tests.factories import PASSWORD, create_user, token_for
 from tests.processes import ROOT, clean_env
 
-NEW_PASSWORD = "admin-password-2"
+NEW_PASSWORD = "rotated-secret-42"
 
 
 def create_admin(email: str, database_url: str) -> subprocess.CompletedProcess[str]:

@@ -43,7 +43,7 @@ def test_the_environment_sets_it_over_the_profile():
     config = load_config("test", overrides={"plugins": list(PLUGINS), "plugin_settings": {"weight": {
         "default_unit": "lb"}}}, environ={"PET_API_WEIGHT__DEFAULT_UNIT": "kg"})
     assert config.plugin_settings["weight"] == {"default_unit": "kg"}
-    assert load_config("test", overrides={"plugins": list(PLUGINS)}, environ={}).plugin_settings == {}
+    assert "weight" not in load_config("test", overrides={"plugins": list(PLUGINS)}, environ={}).plugin_settings
 
 
 @pytest.mark.parametrize("values, message", [

@@ -118,8 +118,8 @@ async def test_records_of_another_users_pet_cannot_be_patched(api, app):
 @pytest.mark.gen_test(timeout=30)
 async def test_caretakers_and_owners_patch_viewers_get_403_strangers_404(api, app):
     owner, owner_token = await user_with_token(app)
-    caretaker, caretaker_token = await user_with_token(app)
-    viewer, viewer_token = await user_with_token(app)
+    caretaker, caretaker_token = await user_with_token(app, verified=True)
+    viewer, viewer_token = await user_with_token(app, verified=True)
     _, stranger_token = await user_with_token(app)
     pet = await create_pet(api, owner_token)
     for member, role in (((caretaker, caretaker_token), "caretaker"), ((viewer, viewer_token), "viewer")):
