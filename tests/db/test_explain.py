@@ -19,18 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
+import pyotp
 import pytest
 import tornado.ioloop
 
 from bench.seed import seed
-from server import make_app
+from server import idempotency, make_app
 from server.app import PetAPI
 from server.config import Config
+from server.plugins.accounts.services.purge import purge_accounts
 from server.plugins.sync.services import new_entries, purge_changes, visible_pet_ids
 from server.services import utcnow
 from tests.conftest import migrated_database
 from tests.conftest import test_config as profile
-from tests.factories import USER_SCOPES, Api, create_pet, token_for, user_with_token
+from tests.factories import PASSWORD, USER_SCOPES, Api, create_pet, token_for, user_with_token
+from tests.mail import Inbox, mail_settings, outbox_settled, token_in
 from tests.mariadb_server import connect_server
 from tests.plugins.photos import images
 
@@ -160,8 +163,10 @@ def scratch(mysql_server_url: str) -> str:
 
 
 @pytest.fixture
-def config(seeded: str) -> Config:
-    return profile(database_url=seeded)
+def config(seeded: str, smtp_server: tuple[Inbox, int]) -> Config:
+    """The test profile on the seeded database, its mail sent to a real SMTP server (the sender's statements are
+    part of the tour)."""
+    return profile(database_url=seeded, plugin_settings=mail_settings(smtp_server[1]))
 
 
 @pytest.fixture
@@ -173,7 +178,7 @@ def app(io_loop: tornado.ioloop.IOLoop, config: Config) -> Iterator[PetAPI]:
     io_loop.run_sync(application.shutdown)
 
 
-async def tour(app: PetAPI, api: Api) -> None:
+async def tour(app: PetAPI, api: Api, inbox: Inbox) -> None:
     """Representative requests of every plugin, as an owner with a household, a member and an admin."""
     owner, token = await user_with_token(app)
     friend, friend_token = await user_with_token(app, verified=True)
@@ -202,6 +207,7 @@ async def tour(app: PetAPI, api: Api) -> None:
     for query in ("species=dog", "status=available", f"owner_id={owner.id}", "role=owner", "q=re",
                   "species=cat&sort=name", "offset=1"):
         await call("GET", f"/v1/pets?{query}")
+    await call("GET", "/v1/pets?offset=100000&limit=5")  # past the end: the total is counted apart
     await call("GET", f"/v1/pets?owner_id=1&limit=5{everyone}", admin_token)
     await call("GET", f"/v1/pets?limit=5{everyone}", breeder_admin)
     breeder = token_for(app, 1, USER_SCOPES)  # a member of 2,000 pets: pages in id order read 21 of them
@@ -244,21 +250,31 @@ async def tour(app: PetAPI, api: Api) -> None:
                          json={"email": friend.email, "role": "viewer"}))["data"]
     await call("DELETE", f"/v1/pets/{pets[1]['id']}/invitations/{second['id']}")
     # photos
-    await call("PUT", f"/v1/pets/{pet['id']}/photo", body=images.jpeg_with_gps_rotated(),
-               headers={"Content-Type": "image/jpeg"})
+    uploaded = await api.request("PUT", f"/v1/pets/{pet['id']}/photo", token=token,
+                                 body=images.jpeg_with_gps_rotated(), headers={"Content-Type": "image/jpeg"})
+    assert uploaded.status == 201, uploaded.body
+    replaced = await api.request("PUT", f"/v1/pets/{pet['id']}/photo", token=token, body=images.png_with_transparency(),
+                                 headers={"Content-Type": "image/png", "If-Match": uploaded.headers["ETag"]})
+    assert replaced.status == 200, replaced.body
     await call("GET", f"/v1/pets/{pet['id']}/photo?size=256")
     await call("GET", f"/v1/pets/{pet['id']}")
     await call("DELETE", f"/v1/pets/{pet['id']}/photo")
-    # sync: from the start, then from its cursor
+    # sync: from the start, then from its cursor; a new member's sync brings the pet's records
     synced = await call("GET", "/v1/sync?limit=50")
     await call("GET", f"/v1/sync?cursor={synced['data']['cursor']}")
+    joined = (await call("POST", f"/v1/pets/{pets[1]['id']}/invitations",
+                         json={"email": friend.email, "role": "viewer"}))["data"]
+    before = (await call("GET", "/v1/sync?limit=500", friend_token))["data"]["cursor"]
+    await call("POST", f"/v1/pets/{pets[1]['id']}/records", json={"kind": "weight", "date": "2026-02-01", "value": 3})
+    await call("POST", f"/v1/invitations/{joined['id']}/accept", friend_token)
+    await call("GET", f"/v1/sync?cursor={before}", friend_token)
     # accounts
     await call("GET", "/v1/users/me")
     await call("PATCH", "/v1/users/me", json={"nickname": "Ann"})
     await call("GET", "/v1/users/me/export")
     await call("GET", "/v1/users?limit=5&include_total=false", admin_token)
     await call("GET", f"/v1/users/{owner.id}", admin_token)
-    login = await api.post("/v1/tokens", json={"account": owner.email, "secret": "correct-horse-battery"})
+    login = await api.post("/v1/tokens", json={"account": owner.email, "secret": PASSWORD})
     assert login.status in ok, login.body
     await call("GET", "/v1/sessions", login.body["data"]["token"])
     await call("GET", "/v1/tokens/current")
@@ -272,7 +288,7 @@ async def tour(app: PetAPI, api: Api) -> None:
     pair = login.body["data"]
     refreshed = await api.post("/v1/tokens/refresh", json={"refresh_token": pair["refresh_token"]})
     assert refreshed.status in ok, refreshed.body
-    again = (await api.post("/v1/tokens", json={"account": owner.email, "secret": "correct-horse-battery"})).body
+    again = (await api.post("/v1/tokens", json={"account": owner.email, "secret": PASSWORD})).body
     sessions = (await call("GET", "/v1/sessions", again["data"]["token"]))["data"]
     await call("DELETE", f"/v1/sessions/{sessions[-1]['id']}", again["data"]["token"])
     await call("DELETE", "/v1/sessions?others=true", again["data"]["token"])
@@ -282,21 +298,44 @@ async def tour(app: PetAPI, api: Api) -> None:
     assert reset.status in {200, 202}, reset.body
     _, unverified_token = await user_with_token(app)  # the friend verified its e-mail to answer the invitation
     await call("POST", "/v1/users/me/email-verification", unverified_token)
+    # the messages go out over SMTP; the reset and the verification are confirmed with their tokens
+    await outbox_settled(app.db)
+    [reset_mail] = await inbox.wait_for(owner.email)
+    confirmed = await api.post("/v1/password-resets/confirm", json={"token": token_in(reset_mail),
+                                                                     "password": "a-fresh-start-93"})
+    assert confirmed.status == 200, confirmed.body
+    unverified = await api.get("/v1/users/me", token=unverified_token)
+    [verify_mail, *_] = await inbox.wait_for(unverified.body["data"]["email"])
+    verified = await api.post("/v1/email-verifications/confirm", json={"token": token_in(verify_mail)})
+    assert verified.status == 200, verified.body
+    # two-factor authentication: enrol, confirm, log in with a code, turn it off with a recovery code
+    mfa_user, mfa_token = await user_with_token(app)
+    secret = (await call("POST", "/v1/users/me/mfa", mfa_token, json={"password": PASSWORD}))["data"]["secret"]
+    recovery = (await call("POST", "/v1/users/me/mfa/confirm", mfa_token,
+                           json={"code": pyotp.TOTP(secret).now()}))["data"]["recovery_codes"]
+    with_code = await api.post("/v1/tokens", json={"account": mfa_user.email, "secret": PASSWORD,
+                                                   "otp": recovery[0]})
+    assert with_code.status == 201, with_code.body
+    await call("DELETE", "/v1/users/me/mfa", mfa_token, json={"password": PASSWORD, "code": recovery[1]})
     # an account deleted (its pets, memberships and sync access go with it); an admin disables another
     leaving, leaving_token = await user_with_token(app)
     await create_pet(api, leaving_token)
-    await call("DELETE", "/v1/users/me", leaving_token, json={"password": "correct-horse-battery"})
+    await call("DELETE", "/v1/users/me", leaving_token, json={"password": PASSWORD})
     await call("PATCH", f"/v1/users/{friend.id}", admin_token, json={"disabled": True})
-    # the periodic work: change log purge, the sync poller's reads
+    # the periodic work: change log, accounts, idempotency and revocation purges, the sync poller's reads
     await purge_changes(app.db, before=utcnow())
+    await purge_accounts(app.db, app.plugin_settings["accounts"])
+    await idempotency.purge(app.db)
+    await app.revocations.purge(app.db)
     await new_entries(app.db, after=0, limit=10)
     await visible_pet_ids(app.db, user_id=owner.id)
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_every_statement_of_the_tour_reads_an_index(app: PetAPI, api: Api, seeded: str) -> None:
+async def test_every_statement_of_the_tour_reads_an_index(app: PetAPI, api: Api, seeded: str,
+                                                           smtp_server: tuple[Inbox, int]) -> None:
     issued = capture(app)
-    await tour(app, api)
+    await tour(app, api, smtp_server[0])
     bad, explained, exempt = explain_all(seeded, issued)
     sites = statement_sites()
     hit = set().union(*issued.sites.values()) & sites
