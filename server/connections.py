@@ -24,6 +24,7 @@ from server.errors import HTTPFailure, InvalidParameter
 from server.handlers.base import JSON_TYPE, dumps
 from server.internals import (
     answer_unparsable_requests,
+    answering_streams,
     buffered_bytes,
     close_after_response,
     listen_on,
@@ -136,6 +137,7 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
         self._conns: dict[Any, _Connection] = {}
         self._sweeper: tornado.ioloop.PeriodicCallback | None = None
         self._all_closed: asyncio.Event | None = None
+        self._streams = answering_streams(self._malformed, self._too_large)
 
     def add_sockets(self, sockets: Any) -> None:
         for sock in sockets:  # tornado's, with accept_one_per_wakeup
@@ -146,7 +148,7 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
             interval = min(1.0, self.header_timeout / 4)
             self._sweeper = tornado.ioloop.PeriodicCallback(self._close_slow_headers, interval * 1000)
             self._sweeper.start()
-        answer_unparsable_requests(stream, self._malformed, functools.partial(self._too_large, stream))
+        answer_unparsable_requests(stream, self._streams)
         super().handle_stream(stream, address)
 
     def _malformed(self, header: bytes | None) -> bytes:
