@@ -23,7 +23,9 @@ right answer to it (tests/plugins/sync/test_sync.py and tests/services/test_curs
 
 A generated `birth_date` after today is moved to today: the document says "not after today" in words only (a
 pattern of the dates up to today would change the document every day), so a schema-valid generated date may be
-one the server rightly refuses (400, tested in tests/test_openapi.py).
+one the server rightly refuses (400, tested in tests/test_openapi.py). Likewise a record's `date` or `due_date` more
+than ten years after today is moved to today (the lower bound, 1900-01-01, is a pattern in the document; tested
+in tests/plugins/records/test_handlers.py).
 """
 
 from __future__ import annotations
@@ -60,11 +62,14 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         case.headers[KEY_HEADER] = f"{key[:222]}-{uuid.uuid4().hex}"
     if not isinstance(case.body, dict):
         return
-    birth_date = case.body.get("birth_date")
-    if isinstance(birth_date, str):
+    today = dt.datetime.now(dt.UTC).date()
+    ahead = today + dt.timedelta(days=9 * 365)  # within the ten years, whatever today is
+    latest = {"birth_date": today, "date": ahead, "due_date": ahead}
+    for name in (("date", "due_date") if "/records" in case.operation.path else ("birth_date",)):
+        value = case.body.get(name)
         try:
-            if dt.date.fromisoformat(birth_date) > dt.datetime.now(dt.UTC).date():
-                case.body["birth_date"] = dt.datetime.now(dt.UTC).date().isoformat()
+            if isinstance(value, str) and dt.date.fromisoformat(value) > latest[name]:
+                case.body[name] = today.isoformat()
         except ValueError:  # not a date: left for the server to refuse
             pass
     password = case.body.get("password")

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from server.plugins.pets.models import Date
@@ -60,8 +60,12 @@ def _within_bounds(value: dt.date | None) -> dt.date | None:
     return value
 
 
-RecordDate = Annotated[Date, AfterValidator(_within_bounds), Field(description=f"YYYY-MM-DD, {BOUNDS}")]
-DueDate = Annotated[Date | None, AfterValidator(_within_bounds), Field(
+# The lower bound in the document too (years 1900-9999); the upper one in words only: a pattern of the dates up to
+# ten years from today would change the document every day.
+Since1900 = Annotated[Date, WithJsonSchema({"type": "string", "format": "date",
+                                            "pattern": "^(19[0-9]{2}|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$"})]
+RecordDate = Annotated[Since1900, AfterValidator(_within_bounds), Field(description=f"YYYY-MM-DD, {BOUNDS}")]
+DueDate = Annotated[Since1900 | None, AfterValidator(_within_bounds), Field(
     description=f"YYYY-MM-DD: when it is next due (the next dose or vaccination), {BOUNDS}")]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
 CompletedAt = Annotated[Instant | None, Field(description="when the due item was done (RFC 3339 with a zone); "

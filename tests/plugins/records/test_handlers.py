@@ -216,3 +216,7 @@ async def test_record_dates_lie_between_1900_and_ten_years_ahead(api, app):
     described = document["components"]["schemas"]["RecordCreate"]["properties"]
     assert "from 1900-01-01 to 10 years after today" in described["date"]["description"]
     assert "from 1900-01-01 to 10 years after today" in described["due_date"]["description"]
+    pattern = described["date"]["pattern"]  # the lower bound in the document too, for generators and clients
+    assert [bool(re.fullmatch(pattern, d)) for d in ("1899-12-31", "0202-02-02", "1900-01-01", "2024-05-01")] == [
+        False, False, True, True]
+    assert described["due_date"]["anyOf"][0]["pattern"] == pattern
