@@ -1,12 +1,13 @@
 """A pool of worker processes for the photos' decoding and encoding: the event loop's process only sends the bytes
 and waits, so Pillow never holds its GIL or its CPU.
 
-The processes are forked by multiprocessing's fork server (started on first use, with `preload` imported once, so a
-replacement is ready in tens of milliseconds), run at a lower CPU priority than the event loop's, ignore the
-terminal's Ctrl-C (their parent decides when they stop) and die with their parent. At most `workers` jobs are in
-the processes at once and at most `max_waiting` wait for their turn (more: 503/1008 at once), so the memory held is
-bounded. A process that dies (OOM kill, crash) breaks the pool: a new one replaces it and each job it took is tried
-once more; a second death answers 503/1008."""
+The processes are forked by multiprocessing's fork server (started on first use, with `preload` imported once, so
+a replacement is ready in tens of milliseconds), run at a lower CPU priority than the event loop's, ignore the
+terminal's Ctrl-C (their parent decides when they stop) and exit when their parent is gone. At most `workers`
+jobs are in the processes at once and at most `max_waiting` wait for their turn (more: 503/1008 at once), so the
+memory held is bounded; a second after the last job, the memory the bodies and results took is given back to the
+system (in a thread). A process that dies (OOM kill, crash) breaks the pool: a new one replaces it and each job it
+took is tried once more; a second death answers 503/1008."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from server.errors import ServiceUnavailable
@@ -27,20 +30,32 @@ from server.errors import ServiceUnavailable
 T = TypeVar("T")
 log = logging.getLogger("pet_api.photos")
 NICENESS = 10  # below the event loop's process: a decode yields the CPU to a request's turn
-PR_SET_PDEATHSIG = 1
 RETRY_AFTER = "5"  # seconds, as the other 503s answer (Config.retry_after's default)
+TRIM_AFTER = 1.0  # seconds of an idle pool before the event loop's process gives its freed memory back
+
+
+def release_memory() -> None:
+    """Give the pages malloc keeps after large frees back to the system (glibc's malloc_trim; elsewhere nothing):
+    its dynamic mmap threshold grows past an image's size, so bodies and renditions land in the arenas."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def _start_worker(niceness: int) -> None:
-    """Each pool process's initializer: lower priority, no SIGINT, SIGKILL when its parent (the fork server) dies."""
+    """Each pool process's initializer: lower priority, no SIGINT, and an exit as soon as the process that made the
+    pool is gone (killed: nothing else would stop it, as the fork server stays while its children live)."""
     with contextlib.suppress(OSError):  # not allowed: the same priority, still works
         os.nice(niceness)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent drains
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: the pool's shutdown is the only way out
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # it died before prctl took effect
-            os._exit(1)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: BaseProcess) -> None:
+    parent.join()  # its sentinel: a pipe that ends when the parent's process does
+    os._exit(1)
 
 
 class ProcessPool:
@@ -57,6 +72,8 @@ class ProcessPool:
         self._executor: ProcessPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None  # made in the loop that uses it
         self._waiting = 0
+        self._running = 0
+        self._trim: asyncio.TimerHandle | None = None
         self._closed = False
 
     def _current(self) -> ProcessPoolExecutor:
@@ -90,6 +107,7 @@ class ProcessPool:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
+        self._running += 1
         try:
             for _ in range(2):
                 executor = self._current()
@@ -100,11 +118,27 @@ class ProcessPool:
             raise ServiceUnavailable("the photo could not be processed: its worker process stopped twice, try "
                                      "again later", headers={"Retry-After": RETRY_AFTER})
         finally:
+            self._running -= 1
             self._slots.release()
+            if not self._running and not self._waiting:
+                self._trim_later()
+
+    def _trim_later(self) -> None:
+        if self._trim is not None:
+            self._trim.cancel()
+        loop = asyncio.get_running_loop()
+        self._trim = loop.call_later(TRIM_AFTER, self._trim_if_idle, loop)
+
+    def _trim_if_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._trim = None
+        if not self._running and not self._waiting and not self._closed:
+            loop.run_in_executor(None, release_memory)  # malloc_trim releases the GIL; it takes milliseconds
 
     def close(self) -> None:
         """Let the jobs in the processes finish (the drain left none waiting), then stop the processes."""
         self._closed = True
+        if self._trim is not None:
+            self._trim.cancel()
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

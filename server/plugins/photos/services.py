@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from server.plugins.pets.access import find_pet
 from server.plugins.pets.services import bump_version
 from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
 from server.plugins.photos.models import Photo, PhotoSettings
-from server.plugins.photos.pool import ProcessPool
+from server.plugins.photos.pool import ProcessPool, release_memory
 from server.plugins.photos.storage import DatabaseStore, PhotoStore
 from server.services import json_row, utcnow
 
@@ -33,9 +32,7 @@ def process_in_worker(data: bytes, content_type: str, limits: Limits) -> Process
         return process(data, content_type, limits)
     finally:
         del data
-        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc's; its arenas keep freed pages otherwise
-        if trim is not None:
-            trim(0)
+        release_memory()
 
 
 class Photos:

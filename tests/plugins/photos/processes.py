@@ -70,11 +70,11 @@ def rss_kib(pid: int) -> int:
 
 def pool_workers(pid: int) -> list[int]:
     """The photo pool's processes under this one: the children of its multiprocessing fork server."""
-    servers = [p for p in descendants(pid) if FORKSERVER in _cmdline(p)]
+    servers = [p for p in descendants(pid) if FORKSERVER in cmdline(p)]
     return [worker for server in servers for worker in children(server)]
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except FileNotFoundError:
