@@ -98,9 +98,9 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield proc
 
 
-def pool_rss_kib(server: ServerProcess) -> int:
-    """Resident memory of the processes the server started (fork server, resource tracker, photo processes)."""
-    return sum(processes.rss_kib(p) for p in processes.in_session(server.pid) if p != server.pid)
+def pool_pss_kib(server: ServerProcess) -> int:
+    """Proportional memory of the processes the server started (fork server, resource tracker, photo processes)."""
+    return sum(processes.pss_kib(p) for p in processes.in_session(server.pid) if p != server.pid)
 
 
 def ms(seconds: float) -> str:
@@ -117,20 +117,20 @@ def test_uploads_leave_readers_served_and_memory_as_it_was(server: ServerProcess
         pets = [(await create_pet(api, token, name=f"Pet {i}"))["id"] for i in range(UPLOADS)]
         assert await upload_all(api, pets[:2], token, body) == [201, 201]  # warm: the pool's process, Pillow
         await asyncio.sleep(0.5)
-        rss_start, pool_start = server.rss_kib(), pool_rss_kib(server)
+        rss_start, pool_start = server.rss_kib(), pool_pss_kib(server)
         path = f"/v1/pets/{pets[0]}"
         idle = ReaderProcess(server.port, path, token, IDLE_READS).results()
         reader = ReaderProcess(server.port, path, token)
         started = time.perf_counter()
         statuses = await upload_all(api, pets, token, body)
         elapsed = time.perf_counter() - started
-        peak, pool_peak = server.rss_kib(), pool_rss_kib(server)
+        peak, pool_peak = server.rss_kib(), pool_pss_kib(server)
         loaded = reader.results()
         await asyncio.sleep(2.0)
         return {"idle": idle["took"], "loaded": loaded["took"], "statuses": statuses, "elapsed": elapsed,
                 "reads": idle["statuses"] + loaded["statuses"], "rss_start": rss_start, "rss_peak": peak,
                 "rss_end": server.rss_kib(), "pool_start": pool_start, "pool_peak": pool_peak,
-                "pool_end": pool_rss_kib(server)}
+                "pool_end": pool_pss_kib(server)}
 
     got = run_async(scenario())
     idle, loaded = got["idle"], got["loaded"]
@@ -139,7 +139,7 @@ def test_uploads_leave_readers_served_and_memory_as_it_was(server: ServerProcess
           f"{ms(statistics.median(loaded))} p99 {ms(p99(loaded))} max {ms(max(loaded))} (p99 ratio "
           f"{p99(loaded) / p99(idle):.2f}); worker RSS {got['rss_start'] / 1024:.1f} MiB before, "
           f"{got['rss_peak'] / 1024:.1f} MiB at the end of the uploads, {got['rss_end'] / 1024:.1f} MiB 2 s later; "
-          f"its pool's processes {got['pool_start'] / 1024:.1f}, {got['pool_peak'] / 1024:.1f}, "
+          f"the processes it started (PSS) {got['pool_start'] / 1024:.1f}, {got['pool_peak'] / 1024:.1f}, "
           f"{got['pool_end'] / 1024:.1f} MiB")
     assert set(got["reads"]) == {200}
     assert got["statuses"] == [200, 200] + [201] * (UPLOADS - 2)

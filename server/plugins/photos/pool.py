@@ -12,7 +12,6 @@ took is tried once more; a second death answers 503/1008."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -45,8 +44,10 @@ def release_memory() -> None:
 def _start_worker(niceness: int) -> None:
     """Each pool process's initializer: lower priority, no SIGINT, and an exit as soon as the process that made the
     pool is gone (killed: nothing else would stop it, as the fork server stays while its children live)."""
-    with contextlib.suppress(OSError):  # not allowed: the same priority, still works
+    try:
         os.nice(niceness)
+    except OSError as exc:  # refused (the systemd unit's SystemCallFilter=~@resources): still works, same priority
+        log.warning("photo process: its CPU priority stays the event loop's (%s)", exc)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent drains
     parent = multiprocessing.parent_process()
     if parent is not None:

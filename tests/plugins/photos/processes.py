@@ -59,13 +59,14 @@ def in_session(sid: int) -> list[int]:
     return found
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of the process (0 once it is gone)."""
+def pss_kib(pid: int) -> int:
+    """Proportional resident memory (pages shared with n processes count 1/n: a fork server's children share its
+    imports), 0 once it is gone."""
     try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except FileNotFoundError:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
         return 0
-    return next((int(line.split()[1]) for line in lines if line.startswith("VmRSS:")), 0)
+    return next((int(line.split()[1]) for line in lines if line.startswith("Pss:")), 0)
 
 
 def pool_workers(pid: int) -> list[int]:
