@@ -1,5 +1,5 @@
 """A pool of worker processes for the photos' decoding and encoding: the event loop's process only sends the bytes
-and waits, so Pillow never holds its GIL or its CPU.
+and waits, so Pillow never holds that process's GIL nor takes its CPU.
 
 The processes are forked by multiprocessing's fork server (started on first use, with `preload` imported once, so
 a replacement is ready in tens of milliseconds), run at a lower CPU priority than the event loop's, ignore the
