@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from server.plugins.photos.pool import NICENESS, ProcessPool
 from tests.factories import Api, assert_error, both_backends, create_pet, user_with_token
 from tests.plugins.photos import images
 from tests.plugins.photos.processes import alive, own_pool_workers, wait_gone
+from tests.plugins.photos.test_handlers import upload
 
 BIG_JPEG_BYTES = 3_000_000  # noise: about a second of decoding on a loaded machine, time enough to kill it
 
@@ -123,9 +125,9 @@ async def kill_pool_worker(before: set[int]) -> int:
     raise AssertionError("no pool process appeared")
 
 
-async def upload(api: Api, pet_id: int, token: str) -> asyncio.Future:
-    return asyncio.ensure_future(api.request("PUT", f"/v1/pets/{pet_id}/photo", body=images.noisy_jpeg(
-        BIG_JPEG_BYTES), token=token, headers={"Content-Type": "image/jpeg"}))
+def start_upload(api: Api, pet_id: int, token: str) -> asyncio.Future[Any]:
+    """A large JPEG's upload, under way."""
+    return asyncio.ensure_future(upload(api, pet_id, images.noisy_jpeg(BIG_JPEG_BYTES), "image/jpeg", token))
 
 
 @both_backends
@@ -134,14 +136,14 @@ async def test_an_upload_survives_one_killed_process_and_answers_503_after_two(a
     _, token = await user_with_token(app)
     pet = await create_pet(api, token)
     path = f"/v1/pets/{pet['id']}/photo"
-    sent = await upload(api, pet["id"], token)
+    sent = start_upload(api, pet["id"], token)
     killed = await kill_pool_worker(set())
     stored = await sent
     assert stored.status == 201, stored.body
     assert stored.body["data"]["width"] > 1000 and app.photos.pool.replaced == 1
     assert not alive(killed)
 
-    sent = await upload(api, pet["id"], token)
+    sent = start_upload(api, pet["id"], token)
     first = await kill_pool_worker(set())
     await kill_pool_worker({first})
     refused = await sent
@@ -150,5 +152,5 @@ async def test_an_upload_survives_one_killed_process_and_answers_503_after_two(a
     assert refused.headers["Retry-After"] == "5"
     assert (await api.get(path, token=token)).headers["ETag"].startswith(stored.body["data"]["etag"][:-1])
 
-    again = await (await upload(api, pet["id"], token))
+    again = await start_upload(api, pet["id"], token)
     assert again.status == 200, again.body
