@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import http.client
+import signal
 import statistics
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +18,10 @@ import pytest
 
 from tests.conftest import migrated_database, run_async
 from tests.factories import Api, create_pet, user_with_token
-from tests.plugins.photos import images
+from tests.plugins.photos import images, processes
 from tests.processes import ServerProcess, clean_env, login
 from tests.reliability.conftest import wide_api
+from tests.reliability.pet_reader import ReaderProcess
 
 UPLOADS = 20
 UPLOAD_BYTES = 4_700_000  # noise: the JPEG comes out at about 5 MB
@@ -65,35 +65,6 @@ async def under_load(api: Api, reader: Api, pets: list[int], token: str, body: b
     return await reads, statuses, elapsed
 
 
-class Reader(threading.Thread):
-    """Another client, in its own thread on its own keep-alive connection: GET path one after another, timing
-    each, until stopped (or count answers)."""
-
-    def __init__(self, port: int, path: str, token: str, count: int | None = None) -> None:
-        super().__init__(daemon=True)
-        self.port, self.path, self.token, self.count = port, path, token, count
-        self.took: list[float] = []
-        self.statuses: list[int] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"Authorization": f"Bearer {self.token}"}
-        while not self.stopping.is_set() and (self.count is None or len(self.took) < self.count):
-            started = time.perf_counter()
-            conn.request("GET", self.path, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            self.took.append(time.perf_counter() - started)
-            self.statuses.append(response.status)
-        conn.close()
-
-    def stop(self) -> list[float]:
-        self.stopping.set()
-        self.join(30)
-        return self.took
-
-
 @contextlib.contextmanager
 def longest_callback() -> Iterator[Callable[[], float]]:
     """Measure the CPU time of every event-loop callback of this thread (test instrumentation: asyncio runs each
@@ -116,11 +87,24 @@ def longest_callback() -> Iterator[Callable[[], float]]:
 
 
 @pytest.fixture(scope="module")
-def server(mysql_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    url = migrated_database(mysql_server_url, "photo_uploads")
+def database_url(mysql_server_url: str) -> str:
+    return migrated_database(mysql_server_url, "photo_uploads")
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path_factory.mktemp("photos") / "server.log", clean_env(
-            PET_API_DATABASE_URL=url, PET_API_DB_STATEMENT_TIMEOUT="10")) as proc:
+            PET_API_DATABASE_URL=database_url, PET_API_DB_STATEMENT_TIMEOUT="10")) as proc:
         yield proc
+
+
+def pool_pss_kib(server: ServerProcess) -> int:
+    """Proportional memory of the processes the server started (fork server, resource tracker, photo processes)."""
+    return sum(processes.pss_kib(p) for p in processes.in_session(server.pid) if p != server.pid)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
 
 
 @pytest.mark.slow
@@ -131,36 +115,66 @@ def test_uploads_leave_readers_served_and_memory_as_it_was(server: ServerProcess
     async def scenario() -> dict[str, Any]:
         api = wide_api(f"http://127.0.0.1:{server.port}")
         pets = [(await create_pet(api, token, name=f"Pet {i}"))["id"] for i in range(UPLOADS)]
-        assert await upload_all(api, pets[:2], token, body) == [201, 201]  # warm: pool threads, Pillow
+        assert await upload_all(api, pets[:2], token, body) == [201, 201]  # warm: the pool's process, Pillow
         await asyncio.sleep(0.5)
-        rss_start = server.rss_kib()
-        idle = Reader(server.port, f"/v1/pets/{pets[0]}", token, IDLE_READS)
-        idle.start()
-        await asyncio.get_running_loop().run_in_executor(None, idle.join, 60)
-        reader = Reader(server.port, f"/v1/pets/{pets[0]}", token)
-        reader.start()
+        rss_start, pool_start = server.rss_kib(), pool_pss_kib(server)
+        path = f"/v1/pets/{pets[0]}"
+        idle = ReaderProcess(server.port, path, token, IDLE_READS).results()
+        reader = ReaderProcess(server.port, path, token)
         started = time.perf_counter()
         statuses = await upload_all(api, pets, token, body)
         elapsed = time.perf_counter() - started
-        peak = server.rss_kib()
-        loaded = reader.stop()
+        peak, pool_peak = server.rss_kib(), pool_pss_kib(server)
+        loaded = reader.results()
         await asyncio.sleep(2.0)
-        return {"idle": idle.took, "loaded": loaded, "statuses": statuses, "elapsed": elapsed,
-                "reads": idle.statuses + reader.statuses, "rss_start": rss_start, "rss_peak": peak,
-                "rss_end": server.rss_kib()}
+        return {"idle": idle["took"], "loaded": loaded["took"], "statuses": statuses, "elapsed": elapsed,
+                "reads": idle["statuses"] + loaded["statuses"], "rss_start": rss_start, "rss_peak": peak,
+                "rss_end": server.rss_kib(), "pool_start": pool_start, "pool_peak": pool_peak,
+                "pool_end": pool_pss_kib(server)}
 
     got = run_async(scenario())
     idle, loaded = got["idle"], got["loaded"]
-    print(f"\n{UPLOADS} uploads of {len(body) / 1e6:.2f} MB in {got['elapsed']:.2f} s; reader: idle p50 "
-          f"{statistics.median(idle) * 1000:.2f} ms p99 {p99(idle) * 1000:.2f} ms; during uploads {len(loaded)} reads, "
-          f"p50 {statistics.median(loaded) * 1000:.2f} ms p99 {p99(loaded) * 1000:.2f} ms "
-          f"max {max(loaded) * 1000:.2f} ms (p99 ratio {p99(loaded) / p99(idle):.2f}); worker RSS "
-          f"{got['rss_start'] / 1024:.1f} MiB before, {got['rss_peak'] / 1024:.1f} MiB at the end of the uploads, "
-          f"{got['rss_end'] / 1024:.1f} MiB 2 s later")
+    print(f"\n{UPLOADS} uploads of {len(body) / 1e6:.2f} MB in {got['elapsed']:.2f} s; reader (own process): idle "
+          f"p50 {ms(statistics.median(idle))} p99 {ms(p99(idle))}; during the uploads {len(loaded)} reads, p50 "
+          f"{ms(statistics.median(loaded))} p99 {ms(p99(loaded))} max {ms(max(loaded))} (p99 ratio "
+          f"{p99(loaded) / p99(idle):.2f}); worker RSS {got['rss_start'] / 1024:.1f} MiB before, "
+          f"{got['rss_peak'] / 1024:.1f} MiB at the end of the uploads, {got['rss_end'] / 1024:.1f} MiB 2 s later; "
+          f"the processes it started (PSS) {got['pool_start'] / 1024:.1f}, {got['pool_peak'] / 1024:.1f}, "
+          f"{got['pool_end'] / 1024:.1f} MiB")
     assert set(got["reads"]) == {200}
     assert got["statuses"] == [200, 200] + [201] * (UPLOADS - 2)
     assert loaded, "the reader got no answer while the uploads ran"
     assert (got["rss_end"] - got["rss_start"]) * 1024 < 50 * MIB, got
+    assert "Traceback" not in server.output()
+
+
+def upload_one(server: ServerProcess) -> None:
+    """A photo stored through the server (so its pool's processes run)."""
+    _, token = login(server.port)
+    pet = server.request("POST", "/v1/pets", json={"name": "Rex", "species": "dog"}, token=token)
+    assert pet.status == 201, pet.body
+    stored = server.request("PUT", f"/v1/pets/{pet.json()['data']['id']}/photo", body=images.jpeg_with_gps_rotated(),
+                            token=token, headers={"Content-Type": "image/jpeg"})
+    assert stored.status == 201, stored.body
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("workers", "signum", "code"), [(1, signal.SIGKILL, -signal.SIGKILL),
+                                                          (2, signal.SIGTERM, 0)])
+def test_no_process_outlives_the_server(database_url: str, tmp_path: Path, workers: int, signum: int,
+                                        code: int) -> None:
+    """Stopped (SIGTERM: the workers drain and stop their pools) or killed (SIGKILL: the photo processes see their
+    parent gone and exit, then the fork server and the resource tracker, whose pipes they held, end), nothing the
+    server started is left running."""
+    with ServerProcess(tmp_path / "server.log", clean_env(PET_API_DATABASE_URL=database_url),
+                       workers=workers) as server:
+        upload_one(server)
+        started = [p for p in processes.in_session(server.pid) if p != server.pid]
+        photo_processes = processes.pool_workers(server.pid)
+        assert len(photo_processes) == 1, (started, photo_processes)
+        server.signal(signum)
+        assert server.wait(30) == code, server.output()[-3000:]
+        assert processes.wait_gone(started) == [], [processes.cmdline(p) for p in started]
     assert "Traceback" not in server.output()
 
 

@@ -26,8 +26,10 @@ class PhotoSettings(BaseModel):
     photo_max_side: Annotated[int, Field(ge=256, le=16384, description=(
         "the stored original's longest side, in pixels"))] = 4096
     photo_workers: Annotated[int, Field(ge=1, le=64, description=(
-        "images decoded and encoded at once per worker process (threads off the event loop); "
-        "memory is bounded by this times the largest image"))] = 2
+        "processes that decode and encode images, per worker process (off its event loop and its GIL, at a lower "
+        "CPU priority); memory is bounded by this times the largest image"))] = 1
+    photo_queue: Annotated[int, Field(ge=0, le=1024, description=(
+        "uploads that may wait for a photo process, per worker process; one more answers 503/1008 at once"))] = 32
     photo_quality: Annotated[int, Field(ge=30, le=95, description="JPEG and WebP quality of the stored images")] = 85
     photo_cache_seconds: Annotated[int, Field(ge=0, le=31_536_000, description=(
         "Cache-Control max-age of a download by its unversioned URL (a URL with the current v= is cached a year)"))

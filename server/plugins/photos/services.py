@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
-import ctypes.util
 import datetime as dt
-import os
 import re
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -24,58 +17,43 @@ from server.plugins.pets.access import find_pet
 from server.plugins.pets.services import bump_version
 from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
 from server.plugins.photos.models import Photo, PhotoSettings
+from server.plugins.photos.pool import ProcessPool, release_memory
 from server.plugins.photos.storage import DatabaseStore, PhotoStore
 from server.services import json_row, utcnow
 
 ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
 TAG_RE = re.compile(r'(W/)?"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
 VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
-POOL_NICENESS = 10  # the pool's threads yield the CPU to the event loop's (Linux: a thread has its own priority)
 
 
-def _lower_priority() -> None:
-    """Pool thread initializer: below the event loop's priority, so decoding never delays a request's turn."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: the same priority, still works
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), POOL_NICENESS)
-
-
-def _libc_trim() -> Any:
-    """glibc's malloc_trim, or None: the pool threads' malloc arenas keep what a decode freed unless trimmed."""
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    return getattr(libc, "malloc_trim", None)
-
-
-def _process_and_trim(trim: Any, data: bytes, content_type: str, limits: Limits) -> ProcessedPhoto:
+def process_in_worker(data: bytes, content_type: str, limits: Limits) -> ProcessedPhoto:
+    """The renditions of an upload, in a pool process: its decoded pixels' pages go back to the system after."""
     try:
         return process(data, content_type, limits)
     finally:
         del data
-        if trim is not None:
-            trim(0)  # give the decoded pixels' pages back to the system (all arenas), off the event loop
+        release_memory()
 
 
 class Photos:
-    """The application's photo machinery: settings, the bounded decoding pool and the image store."""
+    """The application's photo machinery: settings, the bounded pool of decoding processes and the image store."""
 
     def __init__(self, settings: PhotoSettings, store: PhotoStore | None = None) -> None:
         self.settings = settings
         self.store: PhotoStore = store or DatabaseStore()
         self.limits = Limits(settings.photo_max_bytes, settings.photo_max_pixels, settings.photo_max_side,
                              settings.photo_quality)
-        # Threads start on first use; at most photo_workers images are decoded at once, the rest wait their turn.
-        self.pool = ThreadPoolExecutor(max_workers=settings.photo_workers, thread_name_prefix="photo",
-                                       initializer=_lower_priority)
-        self._trim = _libc_trim()
+        # Processes start on the first upload: photo_workers images decoded at once, photo_queue more waiting.
+        self.pool = ProcessPool(workers=settings.photo_workers, max_waiting=settings.photo_queue,
+                                preload=(__name__,))
 
     async def process(self, data: bytes, content_type: str) -> ProcessedPhoto:
-        """The renditions of an upload, computed in the pool (the event loop only waits)."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, _process_and_trim, self._trim, data,
-                                                                content_type, self.limits)
+        """The renditions of an upload, computed in a pool process (the event loop only sends and waits)."""
+        return await self.pool.run(process_in_worker, data, content_type, self.limits)
 
     def close(self) -> None:
-        """Stop the pool once the images being processed are done."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the pool's processes once the images being processed are done."""
+        self.pool.close()
 
 
 def decode(raw: str) -> Photo:
