@@ -8,13 +8,16 @@ everything. The membership is read on every request, so losing it takes effect o
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from server.auth import Principal
 from server.db import Executor, column
 from server.errors import Forbidden, NotFound
 from server.plugins.pets.models import Role
 from server.plugins.pets.pet import MEMBER_ROW, Pet
+
+if TYPE_CHECKING:
+    from server.plugins.pets.views import PetViews
 
 Need = Literal["read", "write", "manage"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -40,16 +43,19 @@ def allows(role: str | None, need: Need) -> bool:
     return role is not None and role in ALLOWED[need]
 
 
-async def find_pet(db: Executor, *, pet_id: int, user: Principal, need: Need = "read", lock: bool = False) -> Pet:
+async def find_pet(db: Executor, *, pet_id: int, user: Principal, need: Need = "read", lock: bool = False,
+                   views: PetViews | None = None) -> Pet:
     """The pet, with the caller's role on it, if the caller may `need` it: 404 with no role (exactly as if it did
-    not exist), 403 when the role does not allow it. lock: hold the pet's row until the transaction ends."""
+    not exist), 403 when the role does not allow it. lock: hold the pet's row until the transaction ends. views:
+    the pet as its GET answers it (what plugins add, in the same statement)."""
     source, args = member_join(user)
     suffix = db.dialect.for_update if lock else ""
-    row = await db.fetch_one(f"SELECT {MEMBER_ROW} FROM {source} WHERE pets.id = %s{suffix}",  # noqa: S608
-                             (*args, pet_id))
+    row = await db.fetch_one(f"SELECT {MEMBER_ROW if views is None else views.row} FROM {source}"  # noqa: S608
+                             f" WHERE pets.id = %s{suffix}", (*args, pet_id))
     if row is None:
         raise NotFound()
-    pet = Pet.from_json(column(row[0], str))
+    text = column(row[0], str)
+    pet = Pet.from_json(text) if views is None else views.decode(text)
     if not user.is_pets_admin and not allows(pet.role, need):
         if pet.role is None:
             raise NotFound()

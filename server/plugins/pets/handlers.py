@@ -24,8 +24,8 @@ class PetsHandler(BaseHandler):
     @operation(summary="List the pets the caller is a member of, with their role (all pets with pets:admin)",
                query=PetListQuery, response=list[Pet], paginated=True)
     async def get(self, *, query: PetListQuery) -> None:
-        found = await list_pets(self.application.db, user=self.current_user, query=query)
-        await self.application.pet_views.complete(self.application.db, found.items)
+        found = await list_pets(self.application.db, user=self.current_user, query=query,
+                                views=self.application.pet_views)
         self.send(found.items, page=page(query.limit, query.offset, found))
 
 
@@ -34,8 +34,8 @@ class PetHandler(BaseHandler):
     @operation(summary="One pet", response=Pet, headers={"ETag": "version tag for If-Match and If-None-Match"},
                cached=True)
     async def get(self, pet_id: str) -> None:
-        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        await self.application.pet_views.complete(self.application.db, [pet])
+        pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user,
+                             views=self.application.pet_views)
         self.send(pet, etag=pet.etag)
 
     @require_scopes("pets:write")
@@ -44,8 +44,7 @@ class PetHandler(BaseHandler):
     async def patch(self, pet_id: str, *, body: PetUpdate) -> None:
         pet = await update_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
                                user=self.current_user, fields=body.changes(),
-                               if_match=self.request.headers.get("If-Match"))
-        await self.application.pet_views.complete(self.application.db, [pet])
+                               if_match=self.request.headers.get("If-Match"), views=self.application.pet_views)
         self.set_header("ETag", pet.etag)
         self.send(pet)
 

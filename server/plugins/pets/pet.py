@@ -15,7 +15,8 @@ from server.services import json_row
 
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
 ROW = json_row(COLUMNS)
-MEMBER_ROW = json_row(f"{COLUMNS}, pet_members.role")  # over access.member_join: with the caller's role
+MEMBER_COLUMNS = f"{COLUMNS}, pet_members.role"  # over access.member_join: with the caller's role
+MEMBER_ROW = json_row(MEMBER_COLUMNS)
 ETAG_RE = re.compile(r'(W/)?"v(\d{1,10})"')
 PHOTO_SCHEMA = {"anyOf": [{"type": "object"}, {"type": "null"}],
                 "description": "the pet's photo as GET/PUT /v1/pets/{pet_id}/photo describe it (etag, content_type, "
@@ -41,7 +42,11 @@ class Pet:
     @classmethod
     def from_json(cls, text: str) -> Pet:
         """A pet from the JSON array that ROW or MEMBER_ROW selects."""
-        r = orjson.loads(text)
+        return cls.from_values(orjson.loads(text))
+
+    @classmethod
+    def from_values(cls, r: list[Any]) -> Pet:
+        """A pet from the values of that array (what plugins add follows them: views.PetViews)."""
         return cls(r[0], r[1], r[2], r[3], r[4], r[5], None if r[6] is None else dt.date.fromisoformat(r[6]), r[7],
                    dt.datetime.fromisoformat(r[8]), dt.datetime.fromisoformat(r[9]), r[10],
                    r[11] if len(r) > 11 else None)

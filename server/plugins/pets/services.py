@@ -3,6 +3,7 @@ tells app.changes in its own transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from functools import cache
@@ -13,7 +14,8 @@ from server.db import Dialect, Executor, Value
 from server.errors import PreconditionFailed
 from server.plugins.pets.access import find_pet, member_join
 from server.plugins.pets.models import PetCreate, PetListQuery
-from server.plugins.pets.pet import MEMBER_ROW, Pet, version_condition
+from server.plugins.pets.pet import Pet, version_condition
+from server.plugins.pets.views import PetViews
 from server.services import Found, Key, Sort, fetch_page, utcnow
 
 __all__ = ["Pet", "bump_version", "create_pet", "delete_pet", "find_pet", "list_pets", "update_pet",
@@ -41,9 +43,9 @@ async def create_pet(db: Executor, changes: Changes, *, owner_id: int, fields: P
     return await db.run_transaction(write)
 
 
-async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> Found[Pet]:
-    """A filtered, sorted page of the pets the caller may see (owned and shared, each with the caller's role),
-    and the total."""
+async def list_pets(db: Executor, *, user: Principal, query: PetListQuery, views: PetViews) -> Found[Pet]:
+    """A filtered, sorted page of the pets the caller may see (owned and shared, each with the caller's role and
+    what plugins add), and the total, in one statement."""
     source, join_args = member_join(user)
     where, args = "1 = 1", tuple[object, ...](join_args)
     for name in ("owner_id", "species", "status", "role"):
@@ -56,9 +58,9 @@ async def list_pets(db: Executor, *, user: Principal, query: PetListQuery) -> Fo
         where += f" AND LOWER(name){db.dialect.exact} LIKE %s ESCAPE '!'"
         args += ("%" + re.sub(r"([!%_])", r"!\1", query.q.lower()) + "%",)
     # The join's argument comes first in both the total's subquery and the page's query.
-    return await fetch_page(db, row=MEMBER_ROW, table=source, where=where, args=args,
+    return await fetch_page(db, row=views.row, table=source, where=where, args=args,
                             sort=_sorts(db.dialect)[query.sort], sort_name=query.sort, limit=query.limit,
-                            offset=query.offset, cursor=query.cursor, count=query.include_total, decode=Pet.from_json)
+                            offset=query.offset, cursor=query.cursor, count=query.include_total, decode=views.decode)
 
 
 @cache
@@ -74,19 +76,22 @@ def _sorts(dialect: Dialect) -> dict[str, Sort]:
 
 
 async def update_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, fields: dict[str, Value],
-                     if_match: str | None) -> Pet:
-    """Apply fields (caretaker, owner or admin); with If-Match, only when the version is current, else 412."""
+                     if_match: str | None, views: PetViews) -> Pet:
+    """Apply fields (caretaker, owner or admin); with If-Match, only when the version is current, else 412. The pet
+    as its GET answers it afterwards."""
     condition, versions = version_condition(if_match)
     assignments = "".join(f"{name} = %s, " for name in fields)
 
     async def write(tx: Executor) -> Pet:  # replayed whole if the server rolls it back
-        before = await find_pet(tx, pet_id=pet_id, user=user, need="write", lock=True)
+        before = await find_pet(tx, pet_id=pet_id, user=user, need="write", lock=True, views=views)
+        now = utcnow()
         result = await tx.execute(
             f"UPDATE pets SET {assignments}version = version + 1, updated_at = %s"  # noqa: S608
-            f" WHERE id = %s{condition}", (*fields.values(), utcnow(), pet_id, *versions))
+            f" WHERE id = %s{condition}", (*fields.values(), now, pet_id, *versions))
         if result.rowcount == 0:
             raise PreconditionFailed()
-        after = await find_pet(tx, pet_id=pet_id, user=user)
+        # The row is locked since it was read: what it holds now is known without reading it again.
+        after = dataclasses.replace(before, **fields, version=before.version + 1, updated_at=now)  # type: ignore[arg-type]
         await changes.emit(tx, Change("pet", "updated", pet_id, user.user_id, pet_id,
                                       changed_fields(before.fields(), after.fields()), after))
         return after

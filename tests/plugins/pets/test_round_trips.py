@@ -1,0 +1,83 @@
+"""The statements a pet request costs: on one machine a round trip to the database (a send and a wake-up on each
+side) costs more than decoding and encoding the pet, so the hot paths are held to their count here. Figures per
+request are in the README (Performance)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from server.app import PetAPI
+from tests.factories import both_backends, create_pet, user_with_token
+from tests.plugins.photos import images
+from tests.plugins.photos.test_handlers import upload
+
+
+def in_request() -> bool:
+    """Whether the running code serves a request (background refreshes and purges run outside any handler)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_execute" and frame.f_code.co_filename.endswith("tornado/web.py"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def record(app: PetAPI) -> list[str]:
+    """The statements the requests served from now on issue, in order."""
+    issued: list[str] = []
+    driver: Any = app.db.driver  # type: ignore[attr-defined]
+    run = driver.run
+
+    async def recording(conn: Any, sql: str, params: Any, fetch: Any) -> Any:
+        if in_request():
+            issued.append(" ".join(sql.split()))
+        return await run(conn, sql, params, fetch)
+
+    driver.run = recording
+    return issued
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_pet_and_a_page_of_pets_are_read_with_their_photos_in_one_statement(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    other = await create_pet(api, token, name="Tom", species="cat")
+    photo = (await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", token)).body["data"]
+    issued = record(app)
+
+    read = await api.get(f"/v1/pets/{pet['id']}", token=token)
+    assert read.status == 200
+    assert read.body["data"] == {**pet, "photo": photo, "version": 2, "updated_at": read.body["data"]["updated_at"]}
+    assert len(issued) == 1, issued
+
+    issued.clear()
+    listed = await api.get("/v1/pets?limit=20", token=token)
+    assert listed.status == 200
+    assert [(p["id"], p["photo"]) for p in listed.body["data"]] == [(pet["id"], photo), (other["id"], None)]
+    assert listed.body["page"]["total"] == 2
+    assert len(issued) == 1, issued
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_patch_reads_the_pet_once_inside_its_transaction(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    photo = (await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", token)).body["data"]
+    issued = record(app)
+
+    patched = await api.patch(f"/v1/pets/{pet['id']}", json={"name": "Max", "birth_date": "2020-02-29"},
+                              token=token)
+    assert patched.status == 200, patched.body
+    assert patched.body["data"] == {**pet, "name": "Max", "birth_date": "2020-02-29", "version": 3, "photo": photo,
+                                    "updated_at": patched.body["data"]["updated_at"]}
+    assert patched.headers["ETag"] == '"v3"'
+    # What it answered is what a read finds (nothing computed differs from the row).
+    assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"] == patched.body["data"]
+    pet_reads = [i for i, sql in enumerate(issued) if sql.startswith("SELECT JSON_ARRAY(id, owner_id")]
+    assert len(pet_reads) == 2, issued  # the PATCH's locking read, then the GET's
+    assert pet_reads[0] < issued.index("COMMIT") < pet_reads[1], issued
