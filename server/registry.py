@@ -3,6 +3,7 @@ settings validated, its error codes inside its own range; the catalog, scopes an
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -150,8 +151,24 @@ def _scopes(found: list[Found]) -> dict[str, Scope]:
     return scopes
 
 
+# Per config object (a frozen one): load_config checks the plugins, then the start-up schema check, the migrations
+# and make_app use the same set instead of scanning the entry points again (37 ms each). An entry goes with its config.
+_LOADED: dict[int, tuple[weakref.ref[Config], PluginSet]] = {}
+
+
 def load_plugins(config: Config) -> PluginSet:
-    """The profile's plugins, loaded and checked; a ConfigError (one line naming the plugin) otherwise."""
+    """The profile's plugins, loaded and checked once per config; a ConfigError (one line naming the plugin)
+    otherwise."""
+    key = id(config)
+    loaded = _LOADED.get(key)
+    if loaded is not None and loaded[0]() is config:
+        return loaded[1]
+    plugin_set = _load_set(config)
+    _LOADED[key] = (weakref.ref(config, lambda _: _LOADED.pop(key, None)), plugin_set)
+    return plugin_set
+
+
+def _load_set(config: Config) -> PluginSet:
     found = _load(config.plugins)
     settings = {}
     for item in found:

@@ -7,7 +7,7 @@ import logging
 import pytest
 import yaml
 
-from server import make_app
+from server import make_app, registry
 from server.config import ConfigError, load_config
 from server.registry import load_plugins
 from tests.conftest import test_config as profile_config
@@ -59,6 +59,20 @@ def test_settings_come_from_the_profile_and_the_environment_wins(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config("test", environ={"PET_API_TUNED__LIMIT": "-1"}, config_dir=tmp_path)
     assert str(caught.value).startswith("config error: PET_API_TUNED__LIMIT (plugin_settings.tuned.limit): ")
+
+
+def test_plugins_load_once_per_config(monkeypatch):
+    scans = []
+    scan = registry.entry_points
+    monkeypatch.setattr(registry, "entry_points", lambda: scans.append(1) or scan())
+    config = profile_config(plugins=["core", TUNED])  # load_config checks the plugins: the first load
+    app = make_app(config)
+    assert (len(scans), app.plugin_set) == (1, load_plugins(config))
+    assert load_plugins(config) is app.plugin_set is make_app(config).plugin_set
+    assert app.plugin_set.settings["tuned"].model_dump() == {"limit": 5, "label": "plain"}
+    other = profile_config(plugins=["core", TUNED], plugin_settings={"tuned": {"limit": 9}})  # its own set
+    assert len(scans) == 2
+    assert load_plugins(other).settings["tuned"].model_dump() == {"limit": 9, "label": "plain"}
 
 
 def test_settings_of_a_plugin_without_a_settings_model_are_refused():
