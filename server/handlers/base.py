@@ -218,24 +218,36 @@ class BaseHandler(tornado.web.RequestHandler):
     # ---- responses
     def send(self, data: Any, status: int = 200, *, page: dict[str, Any] | None = None,
              etag: str | bool = False) -> None:
-        """Write the success envelope. etag: the representation's tag (a string, e.g. a version), or True for one
-        made from the body itself (what a list sends: any change to a listed object or to the total changes it);
-        a GET whose If-None-Match names it is answered 304 with no body."""
+        """Write the success envelope. etag: the representation's tag (a string: a version, or a list's tag made from
+        its page's data), or True for one made from the body itself (what a list sends by default: any change to a
+        listed object or to the total changes it); a GET whose If-None-Match names it is answered 304 with no body,
+        never encoded when the tag is a string."""
         body: dict[str, Any] = {"code": status, "data": data, "message": "ok"}
         if page is not None:
             body["page"] = page
         self.set_status(status)
-        raw = dumps(body)
         if self.transaction is not None:  # stored with the effect; the client learns of it after the commit
-            self.held = raw
+            self.held = dumps(body)
             return
+        if isinstance(etag, str):  # known before the body: a 304 never encodes it
+            self.set_header("ETag", etag)
+            if not self._not_modified(status):
+                self.finish(dumps(body))
+            return
+        raw = dumps(body)
         if etag or page is not None:
-            self.set_header("ETag", etag if isinstance(etag, str) else content_tag(raw))
-            if status == 200 and self.request.method in ("GET", "HEAD") and self.check_etag_header():
-                self.set_status(304)
-                self.finish()
+            self.set_header("ETag", content_tag(raw))
+            if self._not_modified(status):
                 return
         self.finish(raw)
+
+    def _not_modified(self, status: int) -> bool:
+        """Answer 304 (no body) when a GET's If-None-Match names the ETag set; whether it did."""
+        if status == 200 and self.request.method in ("GET", "HEAD") and self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return True
+        return False
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs["exc_info"][1] if "exc_info" in kwargs else None

@@ -6,6 +6,7 @@ from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
 from server.plugins.pets.models import PetCreate, PetListQuery, PetUpdate
+from server.plugins.pets.pet import page_etag
 from server.plugins.pets.services import Pet, create_pet, delete_pet, find_pet, list_pets, update_pet
 from server.services import page
 
@@ -26,7 +27,8 @@ class PetsHandler(BaseHandler):
     async def get(self, *, query: PetListQuery) -> None:
         found = await list_pets(self.application.db, user=self.current_user, query=query,
                                 views=self.application.pet_views)
-        self.send(found.items, page=page(query.limit, query.offset, found))
+        shown = page(query.limit, query.offset, found)
+        self.send(found.items, page=shown, etag=page_etag(found.items, shown))
 
 
 class PetHandler(BaseHandler):

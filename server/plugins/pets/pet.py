@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -64,6 +66,14 @@ class Pet:
 def etag_of(version: int) -> str:
     """The ETag of a row's version (what version_condition reads back from If-Match); records use it too."""
     return f'"v{version}"'
+
+
+def page_etag(pets: Sequence[Pet], page: dict[str, Any]) -> str:
+    """A page of pets' ETag from its data, known before the body is encoded: the page object (total, next cursor)
+    and per pet its id, version (any field, its photo), the caller's role (changed without a new version) and its
+    photo's tag. The same on every worker and instance."""
+    listed = [(p.id, p.version, p.role, getattr(p.photo, "etag", None)) for p in pets]
+    return '"p' + hashlib.blake2b(orjson.dumps([page, listed]), digest_size=12).hexdigest() + '"'
 
 
 def version_condition(if_match: str | None) -> tuple[str, list[int]]:
