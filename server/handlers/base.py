@@ -199,7 +199,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """The verified, unrevoked caller, or 401."""
         principal = self.application.tokens.verify(bearer_token(self.request.headers.get("Authorization")))
         revocations = self.application.revocations
-        if revocations.stale:
+        if revocations.behind:
             await revocations.catch_up(self.application.db)
         revocations.check(principal)
         self.current_user = principal

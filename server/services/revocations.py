@@ -1,7 +1,9 @@
 """Token revocation shared by every worker and instance through the database, cached per process.
 
 The cache is refreshed every `revocation_refresh_seconds`; that is the bound on how long another
-worker may still accept a token revoked elsewhere. The worker that revokes knows at once. When
+worker may still accept a token revoked elsewhere. The worker that revokes knows at once. A round
+finding that nothing was checked since the previous one skips its read (an idle worker issues no
+statements); the next check first catches up, so the bound holds after a pause too. When
 the cache cannot be refreshed for a while, an authenticated request first catches up itself (one
 refresh shared by every request waiting on it), and fails with 503 rather than open when that fails
 too: once the database is back, the next request passes without waiting for the background round.
@@ -41,6 +43,8 @@ class RevocationCache:
         self.not_before: dict[int, int] = {}
         self.last_id = 0
         self.refreshed_at = 0.0
+        self.checked = False  # a token was checked since the last background round
+        self.skipped = False  # the last background round did not read (nothing was checked): catch up first
         self._task: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Future[None] | None = None
 
@@ -49,10 +53,15 @@ class RevocationCache:
         """Not refreshed for longer than max_staleness: it may miss revocations made elsewhere."""
         return time.monotonic() - self.refreshed_at > self.max_staleness
 
+    @property
+    def behind(self) -> bool:
+        """Possibly older than the refresh interval: stale, or the background round skipped its read."""
+        return self.skipped or self.stale
+
     async def catch_up(self, db: Database) -> None:
-        """Refresh now if stale; concurrent callers share one refresh. A failure leaves it stale (check() then
-        answers 503)."""
-        if not self.stale:
+        """Refresh now if behind; concurrent callers share one refresh. A failure leaves it behind (check() answers
+        503 once it is stale)."""
+        if not self.behind:
             return
         if self._catching_up is None:
             self._catching_up = asyncio.ensure_future(self.refresh(db))
@@ -67,6 +76,7 @@ class RevocationCache:
 
     def check(self, principal: Principal) -> None:
         """Raise TokenRevoked when the token or all of its user's earlier tokens were revoked."""
+        self.checked = True
         if self.stale:
             raise ServiceUnavailable("revocation list is stale", headers={"Retry-After": "5"})
         if principal.jti in self.jtis:
@@ -89,6 +99,7 @@ class RevocationCache:
         self.jtis = {j: e for j, e in self.jtis.items() if e > now}
         self.not_before = {u: t for u, t in self.not_before.items() if t + self.token_expiration_ms > now}
         self.refreshed_at = time.monotonic()
+        self.skipped = False
 
     def _remember(self, jti: str | None, user_id: int | None, not_before: int | None, expires: int) -> None:
         if jti:
@@ -127,6 +138,10 @@ class RevocationCache:
 
         async def refresh() -> None:
             nonlocal cycles
+            if not self.checked:  # idle: nobody to protect until the next check, which catches up first
+                self.skipped = True
+                return
+            self.checked = False
             await self.refresh(db)
             cycles += 1
             if cycles % 1000 == 0:

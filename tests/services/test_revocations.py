@@ -8,7 +8,7 @@ import pytest
 from server.auth import TokenSigner
 from server.errors import ServiceUnavailable, TokenRevoked
 from server.services.revocations import RevocationCache
-from tests.factories import both_backends, user_with_token
+from tests.factories import assert_error, both_backends, user_with_token
 
 pytestmark = both_backends
 TOKEN_EXPIRATION = 3600
@@ -106,10 +106,28 @@ async def test_the_background_refresh_picks_up_revocations(app):
     await elsewhere.refresh(app.db)
     elsewhere.start(app.db)
     try:
-        principal = _signer().issue(1, []).principal
+        principal, busy = _signer().issue(1, []).principal, _signer().issue(2, []).principal
         await here.revoke_token(app.db, principal)
-        await asyncio.sleep(elsewhere.refresh_seconds * 3)
+        for _ in range(30):  # a worker serving requests: tokens checked between its rounds
+            elsewhere.check(busy)
+            await asyncio.sleep(elsewhere.refresh_seconds / 10)
         with pytest.raises(TokenRevoked):
             elsewhere.check(principal)
     finally:
         await elsewhere.stop()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_idle_worker_reads_nothing_and_its_next_request_catches_up_first(app, api):
+    cache = app.revocations
+    _, token = await user_with_token(app)
+    assert (await api.get("/v1/pets", token=token)).status == 200
+    await asyncio.sleep(cache.refresh_seconds * 3)  # the round after the request reads, the next ones skip
+    refreshed = cache.refreshed_at
+    await asyncio.sleep(cache.refresh_seconds * 3)
+    assert (cache.refreshed_at, cache.skipped) == (refreshed, True)  # idle: no statement
+    # Revoked by another worker during the pause: the next request here catches up before it checks.
+    await app.db.execute("INSERT INTO token_revocations (jti, expires_at_ms) VALUES (%s, %s)",
+                         (app.tokens.verify(token).jti, int(time.time() * 1000) + 60_000))
+    assert_error(await api.get("/v1/pets", token=token), 401, 10033, "GET /v1/pets", "token is revoked")
+    assert cache.refreshed_at > refreshed and not cache.skipped
