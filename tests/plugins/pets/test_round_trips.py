@@ -81,3 +81,19 @@ async def test_a_patch_reads_the_pet_once_inside_its_transaction(api, app):
     pet_reads = [i for i, sql in enumerate(issued) if sql.startswith("SELECT JSON_ARRAY(id, owner_id")]
     assert len(pet_reads) == 2, issued  # the PATCH's locking read, then the GET's
     assert pet_reads[0] < issued.index("COMMIT") < pet_reads[1], issued
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_creating_a_pet_writes_it_and_its_owner_and_reads_nothing_back(api, app):
+    _, token = await user_with_token(app)
+    await create_pet(api, token, name="Warm-up")
+    issued = record(app)
+    created = await api.post("/v1/pets", json={"name": "Rex", "species": "dog"}, token=token)
+    assert created.status == 201, created.body
+    assert created.body["data"]["role"] == "owner" and created.headers["ETag"] == '"v1"'
+    print(f"\nPOST /v1/pets on {app.db.dialect.name}: {len(issued)} statements: {issued}")
+    assert (issued[0], issued[-1]) == (app.db.dialect.begin, "COMMIT"), issued
+    assert [s.split(" (")[0] for s in issued if s.startswith(("INSERT INTO pets", "INSERT INTO pet_members"))] == [
+        "INSERT INTO pets", "INSERT INTO pet_members"], issued
+    assert not [s for s in issued if "FROM pets JOIN pet_members" in s or "idempotency_keys" in s], issued
