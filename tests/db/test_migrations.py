@@ -97,8 +97,8 @@ async def test_migrate_applies_everything_once_and_records_it_per_plugin(empty_u
         done = await migrate(db, todo_sources)
         assert [(m.plugin, m.version) for m in done] == expected
         assert not any(m.adopted for m in done)  # a new database runs every file
-        assert expected[:8] == [("core", 1), ("core", 2), ("core", 3), ("accounts", 1), ("accounts", 2),
-                                ("accounts", 3), ("accounts", 4), ("pets", 1)]
+        assert expected[:9] == [("core", 1), ("core", 2), ("core", 3), ("accounts", 1), ("accounts", 2),
+                                ("accounts", 3), ("accounts", 4), ("accounts", 5), ("pets", 1)]
         assert expected[-1] == ("reminders", 1)  # after the plugins it requires
         assert await _tables(db) == TABLES
         assert await applied(db) == set(expected)
@@ -183,27 +183,28 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert await applied(db) == {("core", 1), ("core", 2)}  # the old ledger reads as the core's
         assert [m.label for m in await pending(db, todo_sources)] == [
             "core 0003_idempotency", "accounts 0001_sessions", "accounts 0002_mail", "accounts 0003_mfa",
-            "accounts 0004_admin_index", "pets 0001_initial", "pets 0002_members", "pets 0003_list_indexes",
+            "accounts 0004_admin_index", "accounts 0005_email_skeleton", "pets 0001_initial", "pets 0002_members",
+            "pets 0003_list_indexes",
             "records 0001_initial", "records 0002_due_dates", "records 0003_list_order", "households 0001_invitations",
             "households 0002_history", "reminders 0001_calendar_feeds"]
 
         done = await migrate(db, todo_sources)
         assert [(m.label, m.adopted) for m in done] == [
             ("core 0003_idempotency", False), ("accounts 0001_sessions", False), ("accounts 0002_mail", False),
-            ("accounts 0003_mfa", False), ("accounts 0004_admin_index", False),
+            ("accounts 0003_mfa", False), ("accounts 0004_admin_index", False), ("accounts 0005_email_skeleton", False),
             ("pets 0001_initial", True), ("pets 0002_members", False), ("pets 0003_list_indexes", False),
             ("records 0001_initial", True), ("records 0002_due_dates", False), ("records 0003_list_order", False),
             ("households 0001_invitations", False),
             ("households 0002_history", False), ("reminders 0001_calendar_feeds", False)]
         after = await _rows(db)
         assert {t: [r[:len(before[t][0])] for r in rows] for t, rows in after.items()} == before  # every row intact
-        assert [r[len(before["users"][0]):] for r in after["users"]] == [(None, "en")] * 2  # accounts' new columns
+        assert [r[len(before["users"][0]):] for r in after["users"]] == [(None, "en", None)] * 2  # accounts' columns
         members = await db.fetch_all("SELECT pet_id, user_id, role FROM pet_members ORDER BY pet_id")
         assert [tuple(r) for r in members] == [(11, 1, "owner"), (12, 2, "owner")]  # each owner is a member
         rows = await db.fetch_all("SELECT plugin, version, name FROM schema_migrations ORDER BY plugin, version")
         assert [tuple(r) for r in rows] == [
             ("accounts", 1, "sessions"), ("accounts", 2, "mail"), ("accounts", 3, "mfa"),
-            ("accounts", 4, "admin_index"), ("core", 1, "initial"),
+            ("accounts", 4, "admin_index"), ("accounts", 5, "email_skeleton"), ("core", 1, "initial"),
             ("core", 2, "exact_email_comparison"), ("core", 3, "idempotency"), ("households", 1, "invitations"),
             ("households", 2, "history"), ("pets", 1, "initial"), ("pets", 2, "members"),
             ("pets", 3, "list_indexes"), ("records", 1, "initial"), ("records", 2, "due_dates"),
@@ -299,8 +300,8 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        # core's; accounts' three; pets' three, records' three, households' two; reminders'
-        assert len(done) == len(available(db.dialect.name)) + 13
+        # core's; accounts' five; pets' three, records' three, households' two; reminders'
+        assert len(done) == len(available(db.dialect.name)) + 14
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text
         assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []

@@ -19,6 +19,7 @@ from server.plugins.accounts.services.accounts import Accounts, LoginLimits
 from server.plugins.accounts.services.export import export_account
 from server.plugins.accounts.services.mail import MailSender
 from server.plugins.accounts.services.purge import purge_accounts
+from server.plugins.accounts.services.users import backfill_email_skeletons
 from server.plugins.accounts.settings import AccountsSettings
 
 
@@ -32,6 +33,12 @@ log = logging.getLogger("pet_api.accounts")
 
 
 async def _start(app: Any) -> None:
+    done, lookalikes = await backfill_email_skeletons(app.db)
+    if done:
+        log.info("look-alike keys set for %d accounts", done)
+    if lookalikes:  # ids only: logs carry no e-mail addresses
+        log.warning("accounts %s are look-alikes of older accounts, registered before the rule: they keep working; "
+                    "see docs/security.md", lookalikes)
     app.mail_sender.start(app.db)
     settings = app.plugin_settings["accounts"]
     app.accounts_purge = periodic.start_every(lambda: settings.purge_interval_seconds,

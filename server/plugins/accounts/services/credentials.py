@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from server.changes import Change
 from server.db import Database, Executor, Value
-from server.errors import InvalidParameter
+from server.errors import Conflict, InvalidParameter
 from server.plugins.accounts.passwords import check_context
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.admins import keep_an_administrator
 from server.plugins.accounts.services.sessions import end_user_sessions
 from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
+
+LOOKALIKE = ("looks like an existing account's e-mail (it differs only by case, width or look-alike characters); "
+             "promote that account by its own address")
 
 
 async def replace_password(tx: Executor, accounts: Accounts, *, user_id: int, fields: dict[str, Value],
@@ -84,11 +87,16 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
 async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: str, nickname: str,
                                   password: str) -> tuple[User, bool]:
     """Create an admin, or make the existing account an enabled admin with this password (revoking its
-    earlier tokens); True when created."""
+    earlier tokens); True when created. An address that only looks like an existing account's is refused (400
+    naming email): the operator promotes that account by its own address, or picks another."""
     check_context(password, email=email, nickname=nickname)
     password_hash = await accounts.passwords.hash(password)
     user = await find_user_by_email(db, email=email)
     if user is None:
-        return await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin"), True
+        try:
+            return (await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin"),
+                    True)
+        except Conflict:
+            raise InvalidParameter(errors=[{"field": "email", "message": LOOKALIKE}]) from None
     fields: dict[str, Value] = {"role": "admin", "password_hash": password_hash, "disabled": 0}
     return (await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=None))[0], False

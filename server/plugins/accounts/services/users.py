@@ -9,11 +9,13 @@ import orjson
 
 from server.db import Executor, IntegrityViolation, Value, column
 from server.errors import Conflict, NotFound
+from server.plugins.accounts.lookalikes import email_skeleton
 from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
 COLUMNS = "id, email, password_hash, nickname, role, disabled, created_at, email_verified_at, language"
 ROW = json_row(COLUMNS)
 UPDATABLE = frozenset({"nickname", "password_hash", "role", "disabled", "email_verified_at"})
+TAKEN = "the e-mail is already registered"
 LANGUAGES = ("en", "zh")  # the languages of messages (English, Simplified Chinese)
 
 
@@ -69,15 +71,16 @@ def normalize_email(email: str) -> str:
 
 async def create_user(db: Executor, *, email: str, password_hash: str, nickname: str, role: str = "user",
                       language: str = "en") -> User:
-    """Insert a user; 409 when the e-mail is taken."""
+    """Insert a user; 409 when the e-mail, or a look-alike of it, is taken (one answer for both: the look-alike
+    rule must not tell a caller more about which accounts exist than the exact rule does)."""
     now = utcnow()
     try:
         result = await db.execute(
-            "INSERT INTO users (email, password_hash, nickname, role, disabled, created_at, updated_at, language)"
-            " VALUES (%s, %s, %s, %s, 0, %s, %s, %s)",
-            (normalize_email(email), password_hash, nickname, role, now, now, language))
+            "INSERT INTO users (email, email_skeleton, password_hash, nickname, role, disabled, created_at, updated_at,"
+            " language) VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s)",
+            (normalize_email(email), email_skeleton(email), password_hash, nickname, role, now, now, language))
     except IntegrityViolation:
-        raise Conflict("the e-mail is already registered") from None
+        raise Conflict(TAKEN) from None
     assert result.lastrowid is not None
     return User(result.lastrowid, normalize_email(email), password_hash, nickname, role, False, now, False, language)
 
@@ -119,3 +122,22 @@ async def update_user(db: Executor, *, user_id: int, fields: dict[str, Value]) -
         if result.rowcount == 0:
             raise NotFound()
     return await get_user(db, user_id=user_id)
+
+
+async def backfill_email_skeletons(db: Executor, *, batch: int = 500) -> tuple[int, list[int]]:
+    """Give every user without one its email_skeleton, oldest account first (rows from before accounts 0005, or
+    written meanwhile by an older instance): (how many were set, ids of accounts left without one because an older
+    account already holds their key, i.e. look-alikes registered before the rule; they keep working)."""
+    done, lookalikes, after = 0, [], 0
+    while rows := await db.fetch_all("SELECT id, email FROM users WHERE email_skeleton IS NULL AND id > %s"
+                                     " ORDER BY id LIMIT %s", (after, batch)):
+        for row in rows:
+            after = column(row[0], int)
+            try:
+                result = await db.execute("UPDATE users SET email_skeleton = %s WHERE id = %s"
+                                          " AND email_skeleton IS NULL", (email_skeleton(column(row[1], str)), after))
+            except IntegrityViolation:
+                lookalikes.append(after)
+                continue
+            done += result.rowcount
+    return done, lookalikes

@@ -10,6 +10,7 @@ import pytest
 from server.errors import InvalidParameter
 from server.plugins.accounts.passwords import common_passwords, context_words
 from server.plugins.accounts.services.credentials import create_or_promote_admin
+from server.plugins.accounts.services.users import find_user_by_email
 from tests.factories import PASSWORD, assert_error, both_backends, create_user, token_for, unique_email, user_with_token
 
 ADMIN_SCOPES = ["users:me", "users:admin"]
@@ -84,6 +85,45 @@ async def test_taken_email_is_409_1005_whatever_its_case(api):
         response = await register(api, email)
         assert_error(response, 409, 1005, "POST /v1/users")
         assert response.body["message"] == "the e-mail is already registered"
+
+
+@both_backends
+@pytest.mark.parametrize("lookalike", [
+    "ｂｏｂ@example.com",  # fullwidth local part
+    "bob@ｅｘａｍｐｌｅ.ｃｏｍ",  # fullwidth domain
+    "b\u043eb@example.com",  # Cyrillic 'о' in the local part
+    "bob@ex\u0430mple.com",  # Cyrillic 'а' in the domain
+    "ＢＯＢ@Example.COM",  # fullwidth capitals, mixed case
+    "B\u041eB@EXAMPLE.com",  # a Cyrillic capital 'О' between Latin capitals
+    "\U0001d41b\U0001d428\U0001d41b@example.com",  # mathematical bold letters (NFKC folds them)
+])
+@pytest.mark.gen_test
+async def test_a_lookalike_of_a_registered_email_is_refused_as_the_email_itself_is(api, app, lookalike):
+    assert (await register(api, "bob@example.com")).status == 201
+    taken = await register(api, "bob@example.com")
+    assert_error(taken, 409, 1005, "POST /v1/users")
+    response = await register(api, lookalike)
+    assert_error(response, 409, 1005, "POST /v1/users")
+    assert response.body == taken.body  # the same answer: the rule tells no more about who is registered
+    assert await find_user_by_email(app.db, email=lookalike) is None
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_the_ascii_address_is_refused_once_its_lookalike_holds_the_key(api):
+    assert (await register(api, "p\u0430ypal@example.com")).status == 201  # Cyrillic 'а' first
+    for email in ("paypal@example.com", "PAYPAL@example.com", "ｐａｙｐａｌ@example.com"):
+        assert_error(await register(api, email), 409, 1005, "POST /v1/users")
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_different_addresses_that_only_resemble_each_other_loosely_are_accepted(api):
+    for email in ("carol@example.com", "carol2@example.com", "caro@example.com", "carol@example.org",
+                  "zoe@example.com", "zoë@example.com"):  # accents are distinct letters, as since core 0002
+        created = await register(api, email)
+        assert created.status == 201, (email, created.body)
+        assert created.body["data"]["email"] == email
 
 
 @both_backends
