@@ -78,3 +78,15 @@ async def test_create_or_promote_admin_creates_then_promotes_revoking_earlier_to
         False, user.id, "admin", False, user.nickname)
     assert await app.passwords.verify((await get_user(app.db, user_id=user.id)).password_hash, "admin-password")
     assert await revoked_elsewhere(app, earlier)
+
+
+@pytest.mark.gen_test
+async def test_create_admin_refuses_a_lookalike_of_an_existing_account_naming_the_email(app):
+    user = await create_user(app, email="ops@example.com")
+    with pytest.raises(InvalidParameter) as caught:
+        await create_or_promote_admin(app.db, app.accounts, email="\u043eps@example.com",  # Cyrillic 'о'
+                                      nickname="boss", password="admin-password")
+    assert [e["field"] for e in caught.value.errors or []] == ["email"]
+    assert "looks like an existing account's e-mail" in caught.value.errors[0]["message"]
+    kept = await get_user(app.db, user_id=user.id)
+    assert (kept.role, kept.password_hash) == ("user", user.password_hash)  # neither promoted nor changed

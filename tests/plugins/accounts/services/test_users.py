@@ -1,11 +1,21 @@
 """User rows through the service functions, on MariaDB and SQLite."""
 
 import datetime as dt
+import logging
 
 import pytest
 
+from server import make_app
 from server.errors import Conflict, NotFound
-from server.plugins.accounts.services.users import create_user, find_user_by_email, get_user, list_users, update_user
+from server.plugins.accounts.lookalikes import email_skeleton
+from server.plugins.accounts.services.users import (
+    backfill_email_skeletons,
+    create_user,
+    find_user_by_email,
+    get_user,
+    list_users,
+    update_user,
+)
 from tests.factories import both_backends
 
 pytestmark = both_backends
@@ -61,3 +71,54 @@ async def test_list_pages_in_id_order_with_the_total(app):
     assert [u.id for u in page] == ids[2:4]
     empty, total, _ = await list_users(app.db, limit=2, offset=10)
     assert (empty, total) == ([], 5)
+
+
+@pytest.mark.gen_test
+async def test_a_lookalike_email_is_the_same_conflict_as_the_email(app):
+    await create_user(app.db, email="eve@example.com", password_hash="h", nickname="a")
+    for email in ("ｅｖｅ@example.com", "\u0435ve@example.com", "EVE@EX\u0410MPLE.COM"):  # Cyrillic 'е', 'А'
+        with pytest.raises(Conflict) as caught:
+            await create_user(app.db, email=email, password_hash="h", nickname="b")
+        assert (caught.value.code, str(caught.value)) == (1005, "the e-mail is already registered")
+
+
+async def _old_row(app, email: str) -> int:
+    """A user as an instance before accounts 0005 wrote it: no email_skeleton."""
+    await app.db.execute("INSERT INTO users (email, password_hash, nickname, created_at, updated_at)"
+                         " VALUES (%s, 'h', 'old', '2026-01-02 03:04:05', '2026-01-02 03:04:05')", (email,))
+    row = await app.db.fetch_one("SELECT id FROM users WHERE email = %s", (email,))
+    return int(row[0])
+
+
+@pytest.mark.gen_test
+async def test_backfill_keys_old_rows_oldest_first_and_leaves_earlier_lookalikes_working(app):
+    first = await _old_row(app, "ann@example.com")
+    twin = await _old_row(app, "\u0430nn@example.com")  # registered before the rule: a Cyrillic 'а'
+    other = await _old_row(app, "ben@example.com")
+    done, lookalikes = await backfill_email_skeletons(app.db, batch=2)  # two pages
+    assert (done, lookalikes) == (2, [twin])
+    keys = {int(r[0]): r[1] for r in await app.db.fetch_all("SELECT id, email_skeleton FROM users")}
+    assert (keys[first], keys[twin], keys[other]) == (email_skeleton("ann@example.com"), None,
+                                                      email_skeleton("ben@example.com"))
+    assert (await find_user_by_email(app.db, email="\u0430nn@example.com")).id == twin  # still its account
+    with pytest.raises(Conflict):  # the key the older account holds covers both spellings
+        await create_user(app.db, email="ＡＮＮ@example.com", password_hash="h", nickname="c")
+    assert await backfill_email_skeletons(app.db) == (0, [twin])  # reported again, changed nothing
+
+
+@pytest.mark.gen_test
+async def test_the_accounts_plugin_keys_old_rows_at_start_and_reports_earlier_lookalikes(app, config, caplog):
+    user_id = await _old_row(app, "cy@example.com")
+    twin = await _old_row(app, "\u0441y@example.com")  # a Cyrillic 'с'
+    another = make_app(config)  # a second instance starting on the same database, as after `main.py migrate`
+    with caplog.at_level(logging.INFO, logger="pet_api.accounts"):
+        await another.startup()
+    try:
+        row = await app.db.fetch_one("SELECT email_skeleton FROM users WHERE id = %s", (user_id,))
+        assert row[0] == email_skeleton("cy@example.com")
+        messages = [r.getMessage() for r in caplog.records if r.name == "pet_api.accounts"]
+        assert "look-alike keys set for 1 accounts" in messages, messages
+        warned = [m for m in messages if m.startswith(f"accounts [{twin}] are look-alikes of older accounts")]
+        assert warned and "@" not in warned[0], messages  # ids only, no address in the log
+    finally:
+        await another.shutdown()
