@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import orjson
@@ -126,18 +127,28 @@ async def update_user(db: Executor, *, user_id: int, fields: dict[str, Value]) -
 
 async def backfill_email_skeletons(db: Executor, *, batch: int = 500) -> tuple[int, list[int]]:
     """Give every user without one its email_skeleton, oldest account first (rows from before accounts 0005, or
-    written meanwhile by an older instance): (how many were set, ids of accounts left without one because an older
-    account already holds their key, i.e. look-alikes registered before the rule; they keep working)."""
+    written meanwhile by an older instance), a page per transaction: (how many were set, ids of accounts left
+    without one because an older account already holds their key, i.e. look-alikes registered before the rule;
+    they keep working)."""
     done, lookalikes, after = 0, [], 0
     while rows := await db.fetch_all("SELECT id, email FROM users WHERE email_skeleton IS NULL AND id > %s"
                                      " ORDER BY id LIMIT %s", (after, batch)):
-        for row in rows:
-            after = column(row[0], int)
-            try:
-                result = await db.execute("UPDATE users SET email_skeleton = %s WHERE id = %s"
-                                          " AND email_skeleton IS NULL", (email_skeleton(column(row[1], str)), after))
-            except IntegrityViolation:
-                lookalikes.append(after)
-                continue
-            done += result.rowcount
+        keys = [(column(row[0], int), email_skeleton(column(row[1], str))) for row in rows]
+        set_here, taken = await db.run_transaction(functools.partial(_set_keys, keys=keys))
+        done, after = done + set_here, keys[-1][0]
+        lookalikes += taken
     return done, lookalikes
+
+
+async def _set_keys(tx: Executor, *, keys: list[tuple[int, str]]) -> tuple[int, list[int]]:
+    """Set each (user id, key) still unset: (how many were set, ids whose key an older account holds)."""
+    done, taken = 0, []
+    for user_id, key in keys:
+        try:  # a duplicate key undoes this statement only, on both databases
+            result = await tx.execute("UPDATE users SET email_skeleton = %s WHERE id = %s AND email_skeleton IS NULL",
+                                      (key, user_id))
+        except IntegrityViolation:
+            taken.append(user_id)
+            continue
+        done += result.rowcount
+    return done, taken
