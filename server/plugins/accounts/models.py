@@ -19,9 +19,22 @@ Nickname = Annotated[str, Text(64)]
 # email-validator refuses special-use domains (RFC 6761 and friends); the document says so.
 SPECIAL_USE_DOMAINS = {"not": {"pattern": r"\.(?:[aA][rR][pP][aA]|[iI][nN][vV][aA][lL][iI][dD]|[lL][oO][cC][aA][lL]"
                                           r"|[lL][oO][cC][aA][lL][hH][oO][sS][tT]|[oO][nN][iI][oO][nN]|[tT][eE][sS][tT])$"},
-                       "description": "an e-mail address; special-use domains (.test, .localhost, .invalid, .local, "
-                                      ".onion, .arpa) are refused"}
-Email = Annotated[EmailStr, Field(max_length=254, json_schema_extra=SPECIAL_USE_DOMAINS)]
+                       "description": "an e-mail address, at most 64 octets (UTF-8) before the @; special-use "
+                                      "domains (.test, .localhost, .invalid, .local, .onion, .arpa) are refused; "
+                                      "an address that reads like an existing account's is taken (409)"}
+LOCAL_PART_OCTETS = 64  # RFC 5321 4.5.3.1.1; email-validator checks it only when strict, and in characters
+
+
+def _local_part_fits(email: str) -> str:
+    octets = len(email.rpartition("@")[0].encode())
+    if octets > LOCAL_PART_OCTETS:
+        raise ValueError(f"value is not a valid email address: the part before the @-sign is {octets} octets "
+                         f"(UTF-8), at most {LOCAL_PART_OCTETS}")
+    return email
+
+
+Email = Annotated[EmailStr, Field(max_length=254, json_schema_extra=SPECIAL_USE_DOMAINS),
+                  AfterValidator(_local_part_fits)]
 
 
 def _me_update_schema(schema: dict[str, Any], model: type[PatchBody]) -> None:

@@ -88,6 +88,26 @@ async def test_taken_email_is_409_1005_whatever_its_case(api):
 
 
 @both_backends
+@pytest.mark.parametrize(("local", "octets"), [("a" * 64, None), ("a" * 65, 65), ("é" * 32, None), ("é" * 33, 66),
+                                               ("ｂ" * 21, None), ("ｂ" * 22, 66)])
+@pytest.mark.gen_test
+async def test_the_part_before_the_at_sign_is_at_most_64_octets(api, local, octets):
+    response = await register(api, f"{local}@example.com")
+    if octets is None:
+        assert response.status == 201, response.body
+        assert response.body["data"]["email"] == f"{local}@example.com"
+        return
+    assert_error(response, 400, 1001, "POST /v1/users")
+    assert response.body["errors"] == [{"field": "email", "message": "value is not a valid email address: the part "
+                                                                     f"before the @-sign is {octets} octets (UTF-8), "
+                                                                     "at most 64"}]
+    chinese = await api.post("/v1/users", json={"email": f"{local}@example.com", "password": PASSWORD,
+                                                "nickname": "x"}, headers={"Accept-Language": "zh-CN"})
+    assert_error(chinese, 400, 1001, "POST /v1/users")
+    assert chinese.body["errors"] == [{"field": "email", "message": "不是有效的电子邮件地址"}]
+
+
+@both_backends
 @pytest.mark.parametrize("lookalike", [
     "ｂｏｂ@example.com",  # fullwidth local part
     "bob@ｅｘａｍｐｌｅ.ｃｏｍ",  # fullwidth domain
