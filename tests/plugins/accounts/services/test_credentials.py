@@ -1,9 +1,15 @@
 """Credential changes through the service, on MariaDB and SQLite: which ones revoke the earlier tokens."""
 
+import asyncio
+import functools
+import subprocess
+import sys
+
 import pytest
 
 from server.errors import InvalidParameter, TokenRevoked
 from server.plugins.accounts.services.credentials import (
+    LOOKALIKE,
     change_own_account,
     create_or_promote_admin,
     set_role_or_disabled,
@@ -11,6 +17,7 @@ from server.plugins.accounts.services.credentials import (
 from server.plugins.accounts.services.users import get_user
 from server.services.revocations import RevocationCache
 from tests.factories import PASSWORD, create_user
+from tests.processes import ROOT, clean_env
 
 pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
 
@@ -90,3 +97,17 @@ async def test_create_admin_refuses_a_lookalike_of_an_existing_account_naming_th
     assert "looks like an existing account's e-mail" in caught.value.errors[0]["message"]
     kept = await get_user(app.db, user_id=user.id)
     assert (kept.role, kept.password_hash) == ("user", user.password_hash)  # neither promoted nor changed
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_main_create_admin_with_a_lookalike_says_so_and_exits_2(app):
+    user = await create_user(app, email="root@example.com")
+    env = clean_env(PET_API_DATABASE_URL=app.config.database_url, PET_API_ADMIN_PASSWORD="rotated-secret-42")
+    command = [sys.executable, "main.py", "create-admin", "--env=test", "--email", "r\u043e\u043et@example.com"]
+    run = functools.partial(subprocess.run, command, cwd=ROOT, env=env, text=True, capture_output=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    result = await asyncio.get_running_loop().run_in_executor(None, run)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == f"create-admin: email: {LOOKALIKE}\n"
+    kept = await get_user(app.db, user_id=user.id)
+    assert (kept.role, kept.password_hash) == ("user", user.password_hash)
