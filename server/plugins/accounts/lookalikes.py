@@ -12,17 +12,20 @@ import icu  # type: ignore[import-untyped]  # PyICU ships no type information
 
 
 @functools.cache
-def _icu() -> tuple[Any, Any]:
-    """ICU's NFKC_Casefold normalizer and a spoof checker (both immutable, built once per process)."""
-    return icu.Normalizer2.getNFKCCasefoldInstance(), icu.SpoofChecker()
+def _icu() -> tuple[Any, Any, Any]:
+    """ICU's NFKC normalizer, the default-ignorable code points and a spoof checker (immutable, built once)."""
+    return (icu.Normalizer2.getNFKCInstance(), icu.UnicodeSet("[:Default_Ignorable_Code_Point:]"),
+            icu.SpoofChecker())
 
 
 def skeleton(email: str) -> str:
-    """The Unicode TS #39 skeleton of the address's NFKC_Casefold form: fullwidth letters, compatibility forms
-    and case fold first (NFKC_Casefold also drops default-ignorable characters), then confusables.txt maps every
-    character to its prototype ('а' Cyrillic -> 'a', 'ｍ' -> 'm' -> 'rn', '1' -> 'l'), local part and domain alike."""
-    normalizer, checker = _icu()
-    return str(checker.getSkeleton(0, normalizer.normalize(email.strip())))
+    """The Unicode TS #39 skeleton of the address after NFKC (fullwidth and compatibility forms), lower case (as the
+    service stores addresses: str.lower, so 'ß' stays apart from 'ss', as accents stay apart) and without
+    default-ignorable characters; confusables.txt then maps every character to its prototype ('а' Cyrillic -> 'a',
+    'm' -> 'rn', '1' -> 'l'), local part and domain alike."""
+    nfkc, ignorable, checker = _icu()
+    folded = nfkc.normalize(nfkc.normalize(email.strip()).lower())
+    return str(checker.getSkeleton(0, "".join(c for c in folded if not ignorable.contains(c))))
 
 
 def email_skeleton(email: str) -> str:
