@@ -329,8 +329,12 @@ async def tour(app: PetAPI, api: Api, inbox: Inbox) -> None:
     await idempotency.purge(app.db)
     await app.revocations.purge(app.db)
     await new_entries(app.db, after=0, limit=10)
-    await app.db.execute("UPDATE users SET email_skeleton = NULL WHERE id = %s", (owner.id,))  # as an old release
-    await backfill_email_skeletons(app.db)  # the accounts plugin's start-up work (its start ran before capture)
+    # the accounts plugin's start-up work (its start ran before capture) on rows an old release wrote: the owner's
+    # and a fullwidth look-alike of it (one UPDATE for the page fails, then row by row)
+    await app.db.execute("UPDATE users SET email_skeleton = NULL WHERE id = %s", (owner.id,))
+    await app.db.execute("INSERT INTO users (email, password_hash, nickname, created_at, updated_at)"
+                         " VALUES (%s, '!', 'twin', %s, %s)", ("ｕ" + owner.email[1:], utcnow(), utcnow()))
+    assert (await backfill_email_skeletons(app.db))[0] == 1
     await visible_pet_ids(app.db, user_id=owner.id)
 
 
