@@ -129,27 +129,28 @@ async def backfill_email_skeletons(db: Executor, *, batch: int = 300) -> tuple[i
     """Give every user without one its email_skeleton, oldest account first (rows from before accounts 0005, or
     written meanwhile by an older instance), one UPDATE per page: (how many were set, ids of accounts left without
     one because an older account already holds their key, i.e. look-alikes registered before the rule; they keep
-    working). 300 rows use 900 parameters, under SQLite's oldest limit (999)."""
+    working). Workers starting at once each skip what another has set; 300 rows use 900 parameters, under
+    SQLite's oldest limit (999)."""
     done, lookalikes, after = 0, [], 0
     while rows := await db.fetch_all("SELECT id, email FROM users WHERE email_skeleton IS NULL AND id > %s"
                                      " ORDER BY id LIMIT %s", (after, batch)):
         keys = [(column(row[0], int), email_skeleton(column(row[1], str))) for row in rows]
-        set_here, taken = await _set_page(db, keys=keys)
+        set_here, taken = await db.run_transaction(functools.partial(_set_page, keys=keys))  # again on 1213/1205
         done, after = done + set_here, keys[-1][0]
         lookalikes += taken
     return done, lookalikes
 
 
-async def _set_page(db: Executor, *, keys: list[tuple[int, str]]) -> tuple[int, list[int]]:
-    """One UPDATE for the page; a duplicate key undoes the whole statement (on both databases): then row by row,
-    oldest first, in one transaction."""
+async def _set_page(tx: Executor, *, keys: list[tuple[int, str]]) -> tuple[int, list[int]]:
+    """One UPDATE for the page; a duplicate key undoes that whole statement, and only it (on both databases): then
+    row by row, oldest first."""
     whens = " ".join(["WHEN %s THEN %s"] * len(keys))
     try:
-        result = await db.execute(f"UPDATE users SET email_skeleton = CASE id {whens} END"  # noqa: S608
+        result = await tx.execute(f"UPDATE users SET email_skeleton = CASE id {whens} END"  # noqa: S608
                                   f" WHERE id IN ({', '.join(['%s'] * len(keys))}) AND email_skeleton IS NULL",
                                   (*(v for pair in keys for v in pair), *(user_id for user_id, _ in keys)))
     except IntegrityViolation:
-        return await db.run_transaction(functools.partial(_set_keys, keys=keys))
+        return await _set_keys(tx, keys=keys)
     return result.rowcount, []
 
 

@@ -1,5 +1,6 @@
 """User rows through the service functions, on MariaDB and SQLite."""
 
+import asyncio
 import datetime as dt
 import logging
 
@@ -104,6 +105,18 @@ async def test_backfill_keys_old_rows_oldest_first_and_leaves_earlier_lookalikes
     with pytest.raises(Conflict):  # the key the older account holds covers both spellings
         await create_user(app.db, email="ＡＮＮ@example.com", password_hash="h", nickname="c")
     assert await backfill_email_skeletons(app.db) == (0, [twin])  # reported again, changed nothing
+
+
+@pytest.mark.gen_test
+async def test_two_workers_keying_at_once_set_each_key_once(app):
+    ids = [await _old_row(app, f"w{n}@example.com") for n in range(7)]
+    twin = await _old_row(app, "ｗ3@example.com")
+    first, second = await asyncio.gather(backfill_email_skeletons(app.db, batch=3),
+                                         backfill_email_skeletons(app.db, batch=3))
+    assert first[0] + second[0] == 7 and twin in first[1] + second[1], (first, second)
+    keys = {int(r[0]): r[1] for r in await app.db.fetch_all("SELECT id, email_skeleton FROM users")}
+    assert [keys[i] for i in ids] == [email_skeleton(f"w{n}@example.com") for n in range(7)]
+    assert keys[twin] is None
 
 
 @pytest.mark.gen_test
