@@ -143,6 +143,11 @@ class Sequencer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def idle(self) -> None:
+        """Until the passes nudged so far have run."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
     def nudge(self) -> None:
         """A commit wrote log rows: number them within NUDGE_DELAY (after the pass running now, if any)."""
         if self.db is None:  # not started (a CLI command) or stopping: the next pass anywhere numbers them

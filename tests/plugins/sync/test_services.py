@@ -147,3 +147,25 @@ async def test_access_follows_the_memberships_not_the_ids_when_a_removal_and_a_s
     [(granted, revoked)] = await app.db.fetch_all("SELECT granted_seq, revoked_seq FROM sync_access WHERE user_id = %s",
                                                   (other.id,))
     assert granted == revoked == await log_head(app.db)  # opened by the share's row, closed at the pass's end
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_commit_alone_gets_its_rows_numbered_and_nudges_together_share_one_pass(app):
+    user = await create_user(app)
+    start = await log_head(app.db)
+
+    async def write(tx: Any) -> None:
+        await app.changes.emit(tx, Change("pet", "updated", 1, user.id, pet_id=1))
+
+    await asyncio.gather(*(app.db.run_transaction(write) for _ in range(10)))  # no pass of the test's own
+    await app.sync_sequencer.idle()
+    assert await log_head(app.db) == start + 10
+    assert await app.db.fetch_one("SELECT COUNT(*) FROM sync_changes WHERE seq IS NULL") == (0,)
+    print(f"\n10 concurrent commits on {app.db.dialect.name}: {app.sync_sequencer.passes} sequencer passes")
+
+    passes = app.sync_sequencer.passes
+    for _ in range(5):
+        app.sync_sequencer.nudge()
+    await app.sync_sequencer.idle()
+    assert app.sync_sequencer.passes == passes + 1
