@@ -44,7 +44,7 @@ class SyncHandler(SyncBase):
     async def get(self, *, query: SyncQuery) -> None:
         user = self.current_user
         position = self.position(user, query.cursor)
-        await sequence(self.application.db)  # the caller's own commits are in the log it reads
+        await sequence(self.application.db, replay=False)  # the caller's own commits are in the log it reads
         found = await self.page(user, position, query.limit)
         self.send({"changes": [c.as_json() for c in found.changes], "cursor": self.cursor(user, found.position),
                    "has_more": found.has_more})
@@ -74,7 +74,7 @@ class EventsHandler(SyncBase):
         position = self.position(user, last_id, "Last-Event-ID") if last_id else self.position(user, query.cursor)
         if hub.closing:
             raise ServiceUnavailable("server is restarting", headers={"Retry-After": "1"})
-        await sequence(self.application.db)  # the first listing's head includes what committed before it
+        await sequence(self.application.db, replay=False)  # the listing's head covers what committed before
         # Registered before the first read, so no wake-up can fall between the two.
         head = hub.head if hub.streams else await log_head(self.application.db)
         stream = self.stream = hub.open(user, set(await self._pets(user)), head)

@@ -159,7 +159,7 @@ class EventHub:
         if not self.streams:
             return
         self.rounds += 1
-        await sequence(db)  # what committed anywhere (another instance's nudge may not have come yet) gets its seq
+        await sequence(db, replay=False)  # rows committed anywhere get their seq (another instance may not have nudged)
         entries = await new_entries(db, after=self.head, limit=POLL_BATCH)
         for _seq, pet_id, member in entries:
             if member is not None and pet_id is not None:

@@ -52,17 +52,23 @@ class Entry:
                                              or self.type == "pet" and self.action == "created")
 
 
-async def sequence(db: Executor) -> int:
-    """Number every committed, unnumbered log row; returns how many. A pass that still conflicts after
-    run_transaction's attempts leaves its rows to the next pass (another sequencer is numbering them)."""
+async def sequence(db: Executor, *, replay: bool = True) -> int:
+    """Number every committed, unnumbered log row; returns how many. A pass that conflicts (after run_transaction's
+    attempts; at once with replay=False, for a reader that should not wait) leaves its rows to the next pass: the
+    pass it lost to committed, and numbered what it saw."""
     if await db.fetch_one("SELECT id FROM sync_changes WHERE seq IS NULL LIMIT 1") is None:
         return 0  # nothing to number: no lock taken (GET /v1/sync and every hub round pass here)
     total = 0
     while True:
         try:
-            numbered = await db.run_transaction(_pass)
+            if replay:
+                numbered = await db.run_transaction(_pass)
+            else:
+                async with db.transaction() as tx:
+                    numbered = await _pass(tx)
         except TransactionConflict:
-            log.warning("sequencer pass still conflicting; the next pass numbers its rows")
+            if replay:
+                log.warning("sequencer pass still conflicting; the next pass numbers its rows")
             return total
         total += numbered
         if numbered < BATCH:
