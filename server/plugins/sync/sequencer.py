@@ -18,7 +18,6 @@ nodes auto-increment ids need not follow commit order, even for a share and a re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -144,12 +143,10 @@ class Sequencer:
         self.db = db
 
     async def stop(self) -> None:
-        """Stop nudging; a pass cut short leaves its rows to the next one (in this or another process)."""
-        self.db, task, self._task = None, self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """No pass after those already nudged, which run now: this process's commits get their seq before it exits
+        (a pass that fails leaves its rows to the next one, in this or another process)."""
+        self.db = None
+        await self.idle()
 
     async def idle(self) -> None:
         """Until the passes nudged so far have run."""

@@ -169,3 +169,8 @@ async def test_a_commit_alone_gets_its_rows_numbered_and_nudges_together_share_o
         app.sync_sequencer.nudge()
     await app.sync_sequencer.idle()
     assert app.sync_sequencer.passes == passes + 1
+
+    await app.db.run_transaction(write)  # committed just before the worker stops: numbered before it exits
+    await app.sync_sequencer.stop()
+    assert await app.db.fetch_one("SELECT COUNT(*) FROM sync_changes WHERE seq IS NULL") == (0,)
+    assert await log_head(app.db) == start + 11
