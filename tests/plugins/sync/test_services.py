@@ -174,3 +174,24 @@ async def test_a_commit_alone_gets_its_rows_numbered_and_nudges_together_share_o
     await app.sync_sequencer.stop()
     assert await app.db.fetch_one("SELECT COUNT(*) FROM sync_changes WHERE seq IS NULL") == (0,)
     assert await log_head(app.db) == start + 11
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_share_numbered_after_its_members_account_was_deleted_leaves_no_access_row(app):
+    """The deleted account's rows go at its deletion; a share committed before it but numbered in the same pass must
+    not bring a sync_access row back (nothing may be left naming the account)."""
+    await app.sync_sequencer.stop()
+    owner, member = await create_user(app), await create_user(app)
+    pet_id = (await app.db.execute(
+        "INSERT INTO pets (owner_id, name, species, sex, status, created_at, updated_at, version)"
+        " VALUES (%s, 'p', 'dog', 'unknown', 'available', %s, %s, 1)", (owner.id, utcnow(), utcnow()))).lastrowid
+    await share(app, pet_id=pet_id, user_id=member.id, owner_id=owner.id)
+
+    async def delete_account(tx: Any) -> None:
+        await tx.execute("DELETE FROM pet_members WHERE user_id = %s", (member.id,))
+        await app.changes.emit(tx, Change("account", "deleted", member.id, member.id))
+
+    await app.db.run_transaction(delete_account)
+    assert await sequence(app.db) == 2
+    assert await app.db.fetch_all("SELECT pet_id FROM sync_access WHERE user_id = %s", (member.id,)) == []
