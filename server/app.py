@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from server.plugins.photos.services import Photos
     from server.plugins.sync.cursor import Cursors
     from server.plugins.sync.hub import EventHub
+    from server.plugins.sync.sequencer import Sequencer
 
 log = logging.getLogger("pet_api")
 
@@ -58,6 +59,7 @@ class PetAPI(tornado.web.Application):
     api_document: ApiDocument  # set by the core plugin's setup
     sync_cursors: Cursors  # set by the sync plugin's setup
     events: EventHub  # set by the sync plugin's setup
+    sync_sequencer: Sequencer  # set by the sync plugin's setup
     sync_purge: asyncio.Task[None] | None = None  # started by the sync plugin
     accounts_purge: asyncio.Task[None] | None = None  # started by the accounts plugin
     pet_views: PetViews  # set by the pets plugin's setup

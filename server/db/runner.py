@@ -88,6 +88,7 @@ class Statements(Generic[C]):
         self.statement_timeout = driver.statement_timeout
         self.echo = echo
         self._held = held
+        self._after_commit: list[Callable[[], None]] = []
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row, or None."""
@@ -126,6 +127,16 @@ class Statements(Generic[C]):
                 raise
         finally:
             self.driver.release(conn)
+        for callback in tx._after_commit:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call callback() once the transaction has committed (not if it rolls back; a callback registered twice
+        runs once). Outside a transaction every statement has committed already: it runs now."""
+        if self._held is None:
+            callback()
+        elif callback not in self._after_commit:
+            self._after_commit.append(callback)
 
     async def run_transaction(self, body: Callable[[Executor], Awaitable[T]]) -> T:
         """body(tx) in one transaction; when the server rolls it back for a conflict (1213, 1205) the whole body

@@ -14,6 +14,7 @@ from server.handlers.base import BaseHandler, dumps, header, preferred_language
 from server.plugins.sync.cursor import Position
 from server.plugins.sync.hub import Stream
 from server.plugins.sync.models import EventsQuery, SyncChangeModel, SyncPageModel, SyncQuery
+from server.plugins.sync.sequencer import sequence
 from server.plugins.sync.services import SyncChange, SyncPage, log_head, read_changes, visible_pet_ids
 
 EVENT_TYPE = "text/event-stream; charset=utf-8"
@@ -42,7 +43,9 @@ class SyncHandler(SyncBase):
                query=SyncQuery, response=SyncPageModel, errors=(410,))
     async def get(self, *, query: SyncQuery) -> None:
         user = self.current_user
-        found = await self.page(user, self.position(user, query.cursor), query.limit)
+        position = self.position(user, query.cursor)
+        await sequence(self.application.db, replay=False)  # the caller's own commits are in the log it reads
+        found = await self.page(user, position, query.limit)
         self.send({"changes": [c.as_json() for c in found.changes], "cursor": self.cursor(user, found.position),
                    "has_more": found.has_more})
 
@@ -71,6 +74,7 @@ class EventsHandler(SyncBase):
         position = self.position(user, last_id, "Last-Event-ID") if last_id else self.position(user, query.cursor)
         if hub.closing:
             raise ServiceUnavailable("server is restarting", headers={"Retry-After": "1"})
+        await sequence(self.application.db, replay=False)  # the listing's head covers what committed before
         # Registered before the first read, so no wake-up can fall between the two.
         head = hub.head if hub.streams else await log_head(self.application.db)
         stream = self.stream = hub.open(user, set(await self._pets(user)), head)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from server import periodic
 from server.auth import Principal
 from server.errors import APIError, TokenExpired
+from server.plugins.sync.sequencer import sequence
 from server.plugins.sync.services import new_entries
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ class EventHub:
         if not self.streams:
             return
         self.rounds += 1
+        await sequence(db, replay=False)  # rows committed anywhere get their seq (another instance may not have nudged)
         entries = await new_entries(db, after=self.head, limit=POLL_BATCH)
         for _seq, pet_id, member in entries:
             if member is not None and pet_id is not None:

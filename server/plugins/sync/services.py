@@ -1,9 +1,8 @@
 """The change log's SQL: written by a listener in the writer's transaction, read as pages of a user's changes.
 
-Ordering: a change takes its seq from one counter row updated in the writer's transaction. The row lock (one
-server) or Galera's certification (several nodes; the loser is replayed by run_transaction) lets one writer
-hold it at a time, until its commit, so seq is dense and follows commit order: a reader that sees seq n sees
-every change below n. Auto-increment ids give neither (issue 15).
+Ordering: a writer only inserts its log row (seq NULL); the sequencer (sequencer.py) numbers committed rows densely
+in its own transaction, so seq is dense and a reader that sees seq n sees every change below n, without writers
+serializing on one row. Auto-increment ids alone are neither gap-free nor in commit order (issue 15).
 
 A page answers with each object's state *now* (as its GET returns it, in one snapshot with the log read), at
 the position of its last change in the page: a client resuming from any position gets every later state."""
@@ -22,9 +21,8 @@ from server.plugins.pets.pet import MEMBER_ROW, Pet
 from server.plugins.records.services import Record
 from server.plugins.records.services import row as record_row
 from server.plugins.sync.cursor import SNAPSHOT_TYPES, Position
+from server.plugins.sync.sequencer import sequence
 from server.services import utcnow
-
-REVOKING = frozenset({"removed", "left"})  # member actions that end the member's access
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,27 +49,18 @@ class SyncPage:
 
 
 # ---- writing: the listener on app.changes
-async def record_change(tx: Executor, change: Change) -> None:
-    """Log one change in the writer's transaction (both or neither), with who could see it then."""
+async def record_change(tx: Executor, change: Change) -> bool:
+    """Log one change in the writer's transaction (both or neither), with the user whose access it grants or ends;
+    True when it wrote a row for the sequencer to number once the transaction commits."""
     if change.type == "account" and change.action == "deleted":  # it syncs no more: what it could see goes
         await tx.execute("DELETE FROM sync_access WHERE user_id = %s", (change.object_id,))
-        return
-    if change.pet_id is None:  # other account changes: a client learns of them by its token's revocation
-        return
-    await tx.execute("UPDATE sync_counter SET value = value + 1 WHERE name = 'seq'")
-    member = _gains_or_loses(change)
+    elif change.pet_id is None:  # other account changes: a client learns of them by its token's revocation
+        return False
     await tx.execute(
-        "INSERT INTO sync_changes (seq, type, object_id, pet_id, user_id, action, created_at)"
-        " SELECT value, %s, %s, %s, %s, %s, %s FROM sync_counter WHERE name = 'seq'",
-        (change.type, change.object_id, change.pet_id, member, change.action, utcnow()))
-    if change.type == "pet" and change.action == "deleted":
-        await _revoke(tx, "pet_id = %s", (change.pet_id,))
-    elif change.type == "member" and change.action in REVOKING:
-        await _revoke(tx, "pet_id = %s AND user_id = %s", (change.pet_id, change.object_id))
-    elif change.type == "member":
-        await _grant(tx, pet_id=change.pet_id, user_id=change.object_id)
-    elif member is not None:  # a new pet: its owner
-        await _grant(tx, pet_id=change.pet_id, user_id=member)
+        "INSERT INTO sync_changes (type, object_id, pet_id, user_id, action, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (change.type, change.object_id, change.pet_id, _gains_or_loses(change), change.action, utcnow()))
+    return True
 
 
 def _gains_or_loses(change: Change) -> int | None:
@@ -84,23 +73,11 @@ def _gains_or_loses(change: Change) -> int | None:
     return None
 
 
-async def _grant(tx: Executor, *, pet_id: int, user_id: int) -> None:
-    await tx.execute(
-        "INSERT INTO sync_access (pet_id, user_id, granted_seq) SELECT %s, %s, value FROM sync_counter"
-        " WHERE name = 'seq' AND NOT EXISTS (SELECT 1 FROM sync_access"
-        " WHERE pet_id = %s AND user_id = %s AND revoked_seq IS NULL)", (pet_id, user_id, pet_id, user_id))
-
-
-async def _revoke(tx: Executor, where: str, args: tuple[object, ...]) -> None:
-    row = await tx.fetch_one("SELECT value FROM sync_counter WHERE name = 'seq'")
-    assert row is not None
-    await tx.execute(f"UPDATE sync_access SET revoked_seq = %s WHERE {where} AND revoked_seq IS NULL",  # noqa: S608
-                     (column(row[0], int), *args))
-
-
 async def purge_changes(db: Executor, *, before: dt.datetime) -> int:
     """Delete the log entries written before `before` (and access spans ended by then); a cursor below the
     highest deleted seq answers 410/1012 from now on. Returns that seq (0: nothing purged)."""
+
+    await sequence(db)  # a row older than `before` but still unnumbered would outlive the purge
 
     async def purge(tx: Executor) -> int:
         row = await tx.fetch_one("SELECT MAX(seq) FROM sync_changes WHERE created_at < %s", (before,))
