@@ -179,3 +179,55 @@ async def test_a_stream_ends_with_an_error_event_when_its_token_expires(app, api
     assert await short_events.next() == {}
     assert await events.next(wait=1) == {"comment": ""}  # the other token's stream goes on
     events.close()
+
+
+class ChunkedStream:
+    """A raw HTTP/1.1 client of GET /v1/events: the body arrives as chunks (tornado frames a body of unknown length
+    so for HTTP/1.1); `text` is the body so far, unframed."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        self.reader, self.writer, self.head, self.text = reader, writer, head, b""
+
+    @classmethod
+    async def open(cls, base_url: str, token: str) -> ChunkedStream:
+        host, _, port = base_url.removeprefix("http://").partition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET /v1/events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+                     f"Authorization: Bearer {token}\r\n\r\n".encode())
+        return cls(reader, writer, await reader.readuntil(b"\r\n\r\n"))
+
+    async def until(self, wanted: bytes) -> None:
+        """Read chunks until the body holds `wanted` (fails if the body ends first)."""
+        while wanted not in self.text:
+            assert await self.next_chunk() != b"", self.text
+
+    async def next_chunk(self) -> bytes:
+        size = int((await asyncio.wait_for(self.reader.readuntil(b"\r\n"), 10)).strip(), 16)
+        data = await self.reader.readexactly(size + 2)
+        assert data.endswith(b"\r\n")
+        self.text += data[:-2]
+        return data[:-2]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_http11_stream_is_chunked_and_ends_with_the_last_chunk(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    events = await ChunkedStream.open(base_url, token)
+    assert events.head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nTransfer-Encoding: chunked\r\n" in events.head
+    assert await events.next_chunk() == b"retry: 1000\n\n"
+    pet = await create_pet(api, token, name="Chunked")
+    await events.until(b'"name":"Chunked"')
+    assert await events.next_chunk() == b":\n\n"  # a heartbeat, then nothing more until the end
+    assert (await api.delete("/v1/tokens/current", token=token)).status == 200
+    await events.until(b"event: error\n")
+    assert await events.next_chunk() == b""  # the last chunk
+    assert await events.reader.read() == b""  # and the connection closes
+    blocks = [b for b in events.text.split(b"\n\n") if b]
+    assert blocks[0] == b"retry: 1000"
+    change = [b for b in blocks if b.startswith(b"id: ")]
+    assert len(change) == 1 and b'"id":%d' % pet["id"] in change[0]
+    assert blocks[-1] == b'event: error\ndata: {"error_code":10033,"message":"token is revoked",' \
+                         b'"request":"GET /v1/events"}'
+    events.writer.close()
