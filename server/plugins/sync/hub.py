@@ -1,21 +1,24 @@
 """The event streams' fan-out: one poller per worker reads what the change log gained since its last round (one
 query however many streams are open), reads and renders one page per (user, position) among the streams it
 concerns, and writes those same bytes to each of them itself. After its first page a stream is no request handler
-and no coroutine: a small record of its connection (tornado's IOStream, detached from HTTP), user and position.
+and no coroutine, not even tornado's IOStream: a small record of its socket (taken from tornado once the handler
+has written the head and first page), user and position, which the hub watches and writes itself.
 One timer beats for every stream; token expiry and revocation and the drain end them from here too."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 import resource
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from tornado.iostream import IOStream, SSLIOStream, StreamBufferFullError, StreamClosedError
+from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream, SSLIOStream
 
 from server import periodic
 from server.auth import Principal
@@ -32,7 +35,7 @@ T = TypeVar("T")
 POLL_BATCH = 10_000  # log entries read per round at most; a longer backlog takes further rounds
 READS_AT_ONCE = 8  # page reads in flight per round: the pool stays open to the other requests
 PAGES_PER_ROUND = 20  # a stream catching up gets at most this many pages a round (then the next round goes on)
-WRITE_BUFFER_LIMIT = 1 << 20  # bytes a client may leave unread (heartbeats, the end) before it is cut
+WRITE_BUFFER_LIMIT = 1 << 20  # bytes a client may leave unread (a stream waits for it to read before its next page)
 BEAT = b":\n\n"
 LAST_CHUNK = b"0\r\n\r\n"
 
@@ -60,19 +63,20 @@ class Renderer(Protocol):
 
 
 class Stream:
-    """One open event stream: its detached connection, whose token, where it stands."""
+    """One open event stream: its socket, whose token, where it stands."""
 
-    __slots__ = ("chunked", "conn", "language", "pending", "position", "request", "user")
+    __slots__ = ("backlog", "chunked", "language", "pending", "position", "request", "sock", "user")
 
-    def __init__(self, conn: IOStream, user: Principal, position: Position, *, chunked: bool, language: str,
+    def __init__(self, sock: socket.socket, user: Principal, position: Position, *, chunked: bool, language: str,
                  request: str) -> None:
-        self.conn = conn
+        self.sock = sock
         self.user = user
         self.position = position
         self.chunked = chunked
         self.language = language  # of the error event
         self.request = request  # "GET /v1/events", for the error event
         self.pending = False  # the log may hold something for it: read a page
+        self.backlog = b""  # written, not yet taken by the socket (the client reads slowly)
 
 
 class Interest:
@@ -161,18 +165,18 @@ class EventHub:
              request: str) -> Stream:
         """Take over a stream whose first page is written; `head`: what subscribe() answered (a round since then
         may have passed it by: it reads again)."""
-        stream = Stream(conn, user, page.position, chunked=chunked, language=language, request=request)
+        stream = Stream(take_socket(conn), user, page.position, chunked=chunked, language=language,
+                        request=request)
         stream.pending = page.has_more or self.head != head
         interest = self.users[user.user_id]
         interest.opening -= 1
         interest.streams.add(stream)
         self.streams.add(stream)
-        conn.max_write_buffer_size = WRITE_BUFFER_LIMIT
-        conn.set_close_callback(functools.partial(self.close, stream))
+        asyncio.get_running_loop().add_reader(stream.sock.fileno(), self._readable, stream)
         return stream
 
     def close(self, stream: Stream) -> None:
-        """Forget a stream (its client is gone, or it ended)."""
+        """Forget a stream and close its connection (its client left, or it ended)."""
         if stream not in self.streams:
             return
         self.streams.discard(stream)
@@ -180,27 +184,22 @@ class EventHub:
         interest = self.users[user_id]
         interest.streams.discard(stream)
         self._forget(user_id, interest)
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(stream.sock.fileno())
+        if stream.backlog:
+            loop.remove_writer(stream.sock.fileno())
+        stream.sock.close()
 
     def end(self, stream: Stream, error: APIError | None = None) -> None:
         """End a stream: the error event if any, the HTTP end of the body, then the connection closes."""
-        self.close(stream)
-        conn = stream.conn
-        conn.set_close_callback(None)
         tail = b"" if error is None or self.renderer is None else \
             self.renderer.error(error, stream.language, stream.request)
         if stream.chunked:
             tail = (chunk(tail) if tail else b"") + LAST_CHUNK
-        if conn.closed():
-            return
-        if not tail:
-            conn.close()
-            return
-        try:
-            written = conn.write(tail)
-        except (StreamClosedError, StreamBufferFullError):
-            conn.close()
-            return
-        written.add_done_callback(lambda _: conn.close())
+        if tail and not stream.backlog:  # a client this far behind misses the end: it reconnects all the same
+            with contextlib.suppress(OSError):
+                stream.sock.send(tail)
+        self.close(stream)
 
     def _gained(self, user_id: int, interest: Interest, pet_id: int) -> None:
         """A pet the user can see (or was given: created, shared): its changes wake the user's streams. A pet they
@@ -270,7 +269,7 @@ class EventHub:
         for _ in range(PAGES_PER_ROUND):
             groups: dict[tuple[int, Position], list[Stream]] = {}
             for stream in self.streams:
-                if stream.pending and not stream.conn.writing():
+                if stream.pending and not stream.backlog:
                     groups.setdefault((stream.user.user_id, stream.position), []).append(stream)
             if not groups:
                 return
@@ -303,31 +302,62 @@ class EventHub:
         return page.has_more
 
     def _write(self, stream: Stream, data: bytes) -> None:
-        conn = stream.conn
-        if not conn.writing() and not isinstance(conn, SSLIOStream):
-            # Straight to the socket when nothing waits before it: IOStream.write costs a future, a buffer copy
-            # and its bookkeeping per call, several times the send itself, and a round writes to every stream.
-            try:
-                sent = conn.socket.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:  # the client is gone: the close callback forgets the stream
-                conn.close()
-                return
-            if sent == len(data):
-                return
-            data = data[sent:]
+        """Send what the socket takes now; keep the rest and send it when the socket can take more."""
+        if stream.backlog:
+            if len(stream.backlog) + len(data) > WRITE_BUFFER_LIMIT:  # it reads nothing: cut (it resumes later)
+                self.close(stream)
+            else:
+                stream.backlog += data
+            return
         try:
-            conn.write(data)
-        except StreamClosedError:
+            sent = stream.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the client is gone
             self.close(stream)
-        except StreamBufferFullError:  # it reads nothing: cut (it resumes from its last event when it comes back)
-            self.end(stream)
+            return
+        if sent < len(data):
+            stream.backlog = data[sent:]
+            asyncio.get_running_loop().add_writer(stream.sock.fileno(), self._writable, stream)
+
+    def _writable(self, stream: Stream) -> None:
+        try:
+            sent = stream.sock.send(stream.backlog)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close(stream)
+            return
+        stream.backlog = stream.backlog[sent:]
+        if not stream.backlog:
+            asyncio.get_running_loop().remove_writer(stream.sock.fileno())
+
+    def _readable(self, stream: Stream) -> None:
+        """A stream's client sends nothing more after its request: the end of its input is its leaving."""
+        try:
+            data = stream.sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close(stream)
 
     async def _heartbeat(self) -> None:
         framed = chunk(BEAT)
         for stream in list(self.streams):
             self._write(stream, framed if stream.chunked else BEAT)
+
+
+def take_socket(conn: IOStream) -> socket.socket:
+    """The socket of a connection tornado has finished with (detached, its writes flushed), out of tornado's IOLoop:
+    the hub watches and writes it itself, and the IOStream, its buffers (two deques, 1.5 KiB), the futures and
+    the request's header block it holds are freed. Plain sockets only: TLS ends in front of the server (nginx)."""
+    if isinstance(conn, SSLIOStream):
+        raise TypeError("event streams are served over plain sockets")
+    sock = conn.socket
+    IOLoop.current().remove_handler(sock)
+    return sock
 
 
 def raise_descriptor_limit() -> int:
