@@ -103,7 +103,10 @@ class EventsHandler(SyncBase):
             language = preferred_language(header(self.request, "Accept-Language"))
             request = sys.intern(f"{self.request.method} {self.request.path}")
             chunked = self.request.version == "HTTP/1.1"  # tornado chunks a body of unknown length to HTTP/1.1
-            hub.open(self.detach(), user, first, head, chunked=chunked, language=language, request=request)
+            conn = self.detach()
+            if conn.closed():  # the client left while its first page went out
+                return
+            hub.open(conn, user, first, head, chunked=chunked, language=language, request=request)
             opened = True
         except tornado.iostream.StreamClosedError:  # the client left before its first page
             pass

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 from typing import Any
 
+import orjson
 import pytest
 
 from server.plugins.sync.services import purge_changes
@@ -231,3 +233,34 @@ async def test_an_http11_stream_is_chunked_and_ends_with_the_last_chunk(app, api
     assert blocks[-1] == b'event: error\ndata: {"error_code":10033,"message":"token is revoked",' \
                          b'"request":"GET /v1/events"}'
     events.writer.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_client_that_reads_slowly_gets_every_change_once_in_order(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    loop = asyncio.get_running_loop()
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+    client.setblocking(False)
+    await loop.sock_connect(client, (host, int(port)))
+    await loop.sock_sendall(client, f"GET /v1/events HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    body = b""
+    while b'"type":"pet"' not in body:
+        body += await asyncio.wait_for(loop.sock_recv(client, 65536), 10)
+    [stream] = app.events.streams
+    stream.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # the server's side small too
+    note = "n" * 2000
+    records = [(await add_record(api, token, pet["id"], note=note))["id"] for _ in range(40)]  # ~90 KB of events
+    for _ in range(100):  # the client reads nothing meanwhile: what the socket cannot take waits in the hub
+        if stream.backlog:
+            break
+        await asyncio.sleep(0.05)
+    assert stream.backlog
+    while body.count(b'"type":"record"') < len(records) or not body.endswith(b"\n\n"):
+        body += await asyncio.wait_for(loop.sock_recv(client, 65536), 10)
+    client.close()
+    sent = [orjson.loads(block.partition(b"data: ")[2]) for block in body.split(b"\n\n") if b"event: change" in block]
+    assert [(c["type"], c["id"]) for c in sent] == [("pet", pet["id"])] + [("record", r) for r in records]
+    assert all(c["data"]["note"] == note for c in sent[1:])
