@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import resource
 import socket
 from typing import Any
 
 import orjson
 import pytest
 
+from server.plugins.sync.hub import raise_descriptor_limit
 from server.plugins.sync.services import purge_changes
 from server.services import utcnow
 from tests.factories import both_backends, create_pet, user_with_token
@@ -264,3 +266,15 @@ async def test_a_client_that_reads_slowly_gets_every_change_once_in_order(app, a
     sent = [orjson.loads(block.partition(b"data: ")[2]) for block in body.split(b"\n\n") if b"event: change" in block]
     assert [(c["type"], c["id"]) for c in sent] == [("pet", pet["id"])] + [("record", r) for r in records]
     assert all(c["data"]["note"] == note for c in sent[1:])
+
+
+def test_a_worker_raises_its_open_files_limit_to_the_hard_one():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard < 2:
+        pytest.skip("no finite hard limit to raise to")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard - 1, hard))  # a distribution's default is lower still
+    try:
+        assert raise_descriptor_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
