@@ -278,3 +278,29 @@ def test_a_worker_raises_its_open_files_limit_to_the_hard_one():
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_the_streams_of_a_user_at_one_position_share_one_read_per_change(
+        app, api, http_server, base_url, monkeypatch):
+    user, token = await user_with_token(app)
+    _, other_token = await user_with_token(app)
+    streams = [await stream(base_url, token) for _ in range(10)]
+    other = await stream(base_url, other_token)
+    reads: list[int] = []
+    page = app.events.renderer.page
+
+    async def counted(reader: Any, position: Any) -> Any:
+        reads.append(reader.user_id)
+        return await page(reader, position)
+
+    monkeypatch.setattr(app.events.renderer, "page", counted)
+    pet = await create_pet(api, token, name="Once")
+    received = [await s.next_change() for s in streams]
+    assert summary(received[0]) == ("pet", "upsert", pet["id"], "Once")
+    assert all(event == received[0] for event in received)
+    assert reads == [user.id]  # one page for the ten streams; none for the other user's
+    assert await other.next(wait=5) == {"comment": ""}  # a heartbeat: nothing for the other user
+    for s in [*streams, other]:
+        s.close()
