@@ -1,30 +1,26 @@
 """The event streams' fan-out: one poller per worker reads what the change log gained since its last round (one
 query however many streams are open), reads and renders one page per (user, position) among the streams it
-concerns, and writes those same bytes to each of them itself. After its first page a stream is no request handler
-and no coroutine, not even tornado's IOStream: a small record of its socket (taken from tornado once the handler
-has written the head and first page), user and position, which the hub watches and writes itself.
-One timer beats for every stream; token expiry and revocation and the drain end them from here too."""
+concerns, and writes those same bytes to each of them itself (after its first page a stream is a small record of
+its socket, token and position: streams.py). One timer beats for every stream; token expiry and revocation and
+the drain end them from here too."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import resource
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream, SSLIOStream
+from tornado.iostream import IOStream
 
 from server import periodic
 from server.auth import Principal
 from server.errors import APIError, ServiceUnavailable, TokenExpired
 from server.plugins.sync.cursor import Position
 from server.plugins.sync.services import log_head, new_entries, visible_pet_ids
+from server.plugins.sync.streams import Stream, chunk, raise_descriptor_limit
 
 if TYPE_CHECKING:
     from server.db import Database
@@ -35,14 +31,7 @@ T = TypeVar("T")
 POLL_BATCH = 10_000  # log entries read per round at most; a longer backlog takes further rounds
 READS_AT_ONCE = 8  # page reads in flight per round: the pool stays open to the other requests
 PAGES_PER_ROUND = 20  # a stream catching up gets at most this many pages a round (then the next round goes on)
-WRITE_BUFFER_LIMIT = 1 << 20  # bytes a client may leave unread (a stream waits for it to read before its next page)
 BEAT = b":\n\n"
-LAST_CHUNK = b"0\r\n\r\n"
-
-
-def chunk(data: bytes) -> bytes:
-    """`data` as one HTTP/1.1 chunk (a stream to an HTTP/1.1 client is chunked; an HTTP/1.0 one is the body)."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +49,6 @@ class Renderer(Protocol):
     async def page(self, user: Principal, position: Position | None) -> Rendered: ...
 
     def error(self, error: APIError, language: str, request: str) -> bytes: ...
-
-
-class Stream:
-    """One open event stream: its socket, whose token, where it stands."""
-
-    __slots__ = ("backlog", "chunked", "language", "pending", "position", "request", "sock", "user")
-
-    def __init__(self, sock: socket.socket, user: Principal, position: Position, *, chunked: bool, language: str,
-                 request: str) -> None:
-        self.sock = sock
-        self.user = user
-        self.position = position
-        self.chunked = chunked
-        self.language = language  # of the error event
-        self.request = request  # "GET /v1/events", for the error event
-        self.pending = False  # the log may hold something for it: read a page
-        self.backlog = b""  # written, not yet taken by the socket (the client reads slowly)
 
 
 class Interest:
@@ -106,6 +78,7 @@ class EventHub:
         self._reads: dict[tuple[object, ...], asyncio.Future[Any]] = {}  # key -> the read in progress
         self._reading = asyncio.Semaphore(READS_AT_ONCE)
         self._round_started = 0.0
+        self._gone = self.close  # one bound method for every stream (it calls it when its client leaves)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, db: Database, revocations: RevocationCache) -> None:
@@ -165,41 +138,34 @@ class EventHub:
              request: str) -> Stream:
         """Take over a stream whose first page is written; `head`: what subscribe() answered (a round since then
         may have passed it by: it reads again)."""
-        stream = Stream(take_socket(conn), user, page.position, chunked=chunked, language=language,
-                        request=request)
+        stream = Stream(conn, user, page.position, chunked=chunked, language=language, request=request,
+                        gone=self._gone)
         stream.pending = page.has_more or self.head != head
         interest = self.users[user.user_id]
         interest.opening -= 1
         interest.streams.add(stream)
         self.streams.add(stream)
-        asyncio.get_running_loop().add_reader(stream.sock.fileno(), self._readable, stream)
         return stream
 
     def close(self, stream: Stream) -> None:
-        """Forget a stream and close its connection (its client left, or it ended)."""
-        if stream not in self.streams:
-            return
+        """Forget a stream and close its connection (its client left or cannot keep up)."""
+        if stream in self.streams:
+            self._drop(stream)
+            stream.close()
+
+    def end(self, stream: Stream, error: APIError | None = None) -> None:
+        """End a stream: the error event if any, the HTTP end of the body, then the connection closes."""
+        if stream in self.streams:
+            self._drop(stream)
+            stream.finish(b"" if error is None or self.renderer is None else
+                          self.renderer.error(error, stream.language, stream.request))
+
+    def _drop(self, stream: Stream) -> None:
         self.streams.discard(stream)
         user_id = stream.user.user_id
         interest = self.users[user_id]
         interest.streams.discard(stream)
         self._forget(user_id, interest)
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(stream.sock.fileno())
-        if stream.backlog:
-            loop.remove_writer(stream.sock.fileno())
-        stream.sock.close()
-
-    def end(self, stream: Stream, error: APIError | None = None) -> None:
-        """End a stream: the error event if any, the HTTP end of the body, then the connection closes."""
-        tail = b"" if error is None or self.renderer is None else \
-            self.renderer.error(error, stream.language, stream.request)
-        if stream.chunked:
-            tail = (chunk(tail) if tail else b"") + LAST_CHUNK
-        if tail and not stream.backlog:  # a client this far behind misses the end: it reconnects all the same
-            with contextlib.suppress(OSError):
-                stream.sock.send(tail)
-        self.close(stream)
 
     def _gained(self, user_id: int, interest: Interest, pet_id: int) -> None:
         """A pet the user can see (or was given: created, shared): its changes wake the user's streams. A pet they
@@ -298,77 +264,10 @@ class EventHub:
             if stream in self.streams:
                 stream.position, stream.pending = page.position, page.has_more
                 if page.events:
-                    self._write(stream, framed if stream.chunked else page.events)
+                    stream.send(framed if stream.chunked else page.events)
         return page.has_more
-
-    def _write(self, stream: Stream, data: bytes) -> None:
-        """Send what the socket takes now; keep the rest and send it when the socket can take more."""
-        if stream.backlog:
-            if len(stream.backlog) + len(data) > WRITE_BUFFER_LIMIT:  # it reads nothing: cut (it resumes later)
-                self.close(stream)
-            else:
-                stream.backlog += data
-            return
-        try:
-            sent = stream.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:  # the client is gone
-            self.close(stream)
-            return
-        if sent < len(data):
-            stream.backlog = data[sent:]
-            asyncio.get_running_loop().add_writer(stream.sock.fileno(), self._writable, stream)
-
-    def _writable(self, stream: Stream) -> None:
-        try:
-            sent = stream.sock.send(stream.backlog)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self.close(stream)
-            return
-        stream.backlog = stream.backlog[sent:]
-        if not stream.backlog:
-            asyncio.get_running_loop().remove_writer(stream.sock.fileno())
-
-    def _readable(self, stream: Stream) -> None:
-        """A stream's client sends nothing more after its request: the end of its input is its leaving."""
-        try:
-            data = stream.sock.recv(4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.close(stream)
 
     async def _heartbeat(self) -> None:
         framed = chunk(BEAT)
         for stream in list(self.streams):
-            self._write(stream, framed if stream.chunked else BEAT)
-
-
-def take_socket(conn: IOStream) -> socket.socket:
-    """The socket of a connection tornado has finished with (detached, its writes flushed), out of tornado's IOLoop:
-    the hub watches and writes it itself, and the IOStream, its buffers (two deques, 1.5 KiB), the futures and
-    the request's header block it holds are freed. Plain sockets only: TLS ends in front of the server (nginx)."""
-    if isinstance(conn, SSLIOStream):
-        raise TypeError("event streams are served over plain sockets")
-    sock = conn.socket
-    IOLoop.current().remove_handler(sock)
-    return sock
-
-
-def raise_descriptor_limit() -> int:
-    """Raise this process' soft limit of open files to the hard one: each event stream holds a descriptor, and
-    distributions start services with 1,024. The soft limit now."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError) as exc:  # pragma: no cover - a hard limit the kernel refuses (nr_open)
-            log.warning("cannot raise the open files limit", extra={"soft": soft, "hard": hard, "error": str(exc)})
-            return soft
-        return hard
-    return soft
+            stream.send(framed if stream.chunked else BEAT)

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from server.plugins.sync.hub import raise_descriptor_limit
 from server.plugins.sync.services import purge_changes
+from server.plugins.sync.streams import raise_descriptor_limit
 from server.services import utcnow
 from tests.factories import both_backends, create_pet, user_with_token
 from tests.plugins.sync.client import EventStream, share, unshare
