@@ -308,9 +308,10 @@ async def test_the_streams_of_a_user_at_one_position_share_one_read_per_change(
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_client_that_leaves_frees_its_stream_at_once(app, api, http_server, base_url):
-    _, token = await user_with_token(app)
+    user, token = await user_with_token(app)
+    _, other_token = await user_with_token(app)
     staying = await stream(base_url, token)
-    leaving = await stream(base_url, token)
+    leaving = await stream(base_url, other_token)
     assert len(app.events.streams) == 2
     leaving.close()
     for _ in range(25):  # within 0.25 s: before two heartbeats (0.3 s apart) could find it gone by writing
@@ -320,7 +321,7 @@ async def test_a_client_that_leaves_frees_its_stream_at_once(app, api, http_serv
     assert len(app.events.streams) == 1
     [kept] = app.events.streams
     assert kept.sock.fileno() >= 0
-    assert app.events.users.keys() == {kept.user.user_id}
+    assert app.events.users.keys() == {user.id}  # the leaving user's interest went with their last stream
     await create_pet(api, token, name="Still here")
     assert summary(await staying.next_change())[3] == "Still here"
     staying.close()
