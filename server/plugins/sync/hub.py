@@ -214,6 +214,7 @@ class EventHub:
                 self._wake(self.users[user_id])
         if entries:
             self.head = max(self.head, entries[-1][0])
+        await revocations.catch_up(db)  # a no-op unless its background round skipped a read or it is stale
         now = time.time()
         for stream in list(self.streams):
             try:
