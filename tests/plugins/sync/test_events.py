@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import resource
+import socket
 from typing import Any
 
+import orjson
 import pytest
 
 from server.plugins.sync.services import purge_changes
+from server.plugins.sync.streams import raise_descriptor_limit
 from server.services import utcnow
 from tests.factories import both_backends, create_pet, user_with_token
 from tests.plugins.sync.client import EventStream, share, unshare
@@ -179,3 +183,145 @@ async def test_a_stream_ends_with_an_error_event_when_its_token_expires(app, api
     assert await short_events.next() == {}
     assert await events.next(wait=1) == {"comment": ""}  # the other token's stream goes on
     events.close()
+
+
+class ChunkedStream:
+    """A raw HTTP/1.1 client of GET /v1/events: the body arrives as chunks (tornado frames a body of unknown length
+    so for HTTP/1.1); `text` is the body so far, unframed."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        self.reader, self.writer, self.head, self.text = reader, writer, head, b""
+
+    @classmethod
+    async def open(cls, base_url: str, token: str) -> ChunkedStream:
+        host, _, port = base_url.removeprefix("http://").partition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET /v1/events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+                     f"Authorization: Bearer {token}\r\n\r\n".encode())
+        return cls(reader, writer, await reader.readuntil(b"\r\n\r\n"))
+
+    async def until(self, wanted: bytes) -> None:
+        """Read chunks until the body holds `wanted` (fails if the body ends first)."""
+        while wanted not in self.text:
+            assert await self.next_chunk() != b"", self.text
+
+    async def next_chunk(self) -> bytes:
+        size = int((await asyncio.wait_for(self.reader.readuntil(b"\r\n"), 10)).strip(), 16)
+        data = await self.reader.readexactly(size + 2)
+        assert data.endswith(b"\r\n")
+        self.text += data[:-2]
+        return data[:-2]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_http11_stream_is_chunked_and_ends_with_the_last_chunk(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    events = await ChunkedStream.open(base_url, token)
+    assert events.head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nTransfer-Encoding: chunked\r\n" in events.head
+    assert await events.next_chunk() == b"retry: 1000\n\n"
+    pet = await create_pet(api, token, name="Chunked")
+    await events.until(b'"name":"Chunked"')
+    assert await events.next_chunk() == b":\n\n"  # a heartbeat, then nothing more until the end
+    assert (await api.delete("/v1/tokens/current", token=token)).status == 200
+    await events.until(b"event: error\n")
+    assert await events.next_chunk() == b""  # the last chunk
+    assert await events.reader.read() == b""  # and the connection closes
+    blocks = [b for b in events.text.split(b"\n\n") if b]
+    assert blocks[0] == b"retry: 1000"
+    change = [b for b in blocks if b.startswith(b"id: ")]
+    assert len(change) == 1 and b'"id":%d' % pet["id"] in change[0]
+    assert blocks[-1] == b'event: error\ndata: {"error_code":10033,"message":"token is revoked",' \
+                         b'"request":"GET /v1/events"}'
+    events.writer.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_client_that_reads_slowly_gets_every_change_once_in_order(app, api, http_server, base_url):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    loop = asyncio.get_running_loop()
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+    client.setblocking(False)
+    await loop.sock_connect(client, (host, int(port)))
+    await loop.sock_sendall(client, f"GET /v1/events HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    body = b""
+    while b'"type":"pet"' not in body:
+        body += await asyncio.wait_for(loop.sock_recv(client, 65536), 10)
+    [stream] = app.events.streams
+    stream.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # the server's side small too
+    note = "n" * 2000
+    records = [(await add_record(api, token, pet["id"], note=note))["id"] for _ in range(40)]  # ~90 KB of events
+    for _ in range(100):  # the client reads nothing meanwhile: what the socket cannot take waits in the hub
+        if stream.backlog:
+            break
+        await asyncio.sleep(0.05)
+    assert stream.backlog
+    while body.count(b'"type":"record"') < len(records) or not body.endswith(b"\n\n"):
+        body += await asyncio.wait_for(loop.sock_recv(client, 65536), 10)
+    client.close()
+    sent = [orjson.loads(block.partition(b"data: ")[2]) for block in body.split(b"\n\n") if b"event: change" in block]
+    assert [(c["type"], c["id"]) for c in sent] == [("pet", pet["id"])] + [("record", r) for r in records]
+    assert all(c["data"]["note"] == note for c in sent[1:])
+
+
+def test_a_worker_raises_its_open_files_limit_to_the_hard_one():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard < 2:
+        pytest.skip("no finite hard limit to raise to")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard - 1, hard))  # a distribution's default is lower still
+    try:
+        assert raise_descriptor_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_the_streams_of_a_user_at_one_position_share_one_read_per_change(
+        app, api, http_server, base_url, monkeypatch):
+    user, token = await user_with_token(app)
+    _, other_token = await user_with_token(app)
+    streams = [await stream(base_url, token) for _ in range(10)]
+    other = await stream(base_url, other_token)
+    reads: list[int] = []
+    page = app.events.renderer.page
+
+    async def counted(reader: Any, position: Any) -> Any:
+        reads.append(reader.user_id)
+        return await page(reader, position)
+
+    monkeypatch.setattr(app.events.renderer, "page", counted)
+    pet = await create_pet(api, token, name="Once")
+    received = [await s.next_change() for s in streams]
+    assert summary(received[0]) == ("pet", "upsert", pet["id"], "Once")
+    assert all(event == received[0] for event in received)
+    assert reads == [user.id]  # one page for the ten streams; none for the other user's
+    assert await other.next(wait=5) == {"comment": ""}  # a heartbeat: nothing for the other user
+    for s in [*streams, other]:
+        s.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_client_that_leaves_frees_its_stream_at_once(app, api, http_server, base_url):
+    user, token = await user_with_token(app)
+    _, other_token = await user_with_token(app)
+    staying = await stream(base_url, token)
+    leaving = await stream(base_url, other_token)
+    assert len(app.events.streams) == 2
+    leaving.close()
+    for _ in range(25):  # within 0.25 s: before two heartbeats (0.3 s apart) could find it gone by writing
+        if len(app.events.streams) == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert len(app.events.streams) == 1
+    [kept] = app.events.streams
+    assert kept.sock.fileno() >= 0
+    assert app.events.users.keys() == {user.id}  # the leaving user's interest went with their last stream
+    await create_pet(api, token, name="Still here")
+    assert summary(await staying.next_change())[3] == "Still here"
+    staying.close()
