@@ -18,6 +18,7 @@ nodes auto-increment ids need not follow commit order, even for a share and a re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from server.db import Executor, TransactionConflict, column, nullable
 log = logging.getLogger("pet_api.sync")
 BATCH = 1000  # rows numbered per pass at most (a longer backlog takes further passes)
 NUDGE_DELAY = 0.02  # seconds: the commits of this worker within it share one pass
+STOP_WAIT = 2.0  # seconds a stopping worker gives the passes already nudged
 REVOKING = frozenset({"removed", "left"})  # member actions that end the member's access
 
 
@@ -143,10 +145,14 @@ class Sequencer:
         self.db = db
 
     async def stop(self) -> None:
-        """No pass after those already nudged, which run now: this process's commits get their seq before it exits
-        (a pass that fails leaves its rows to the next one, in this or another process)."""
+        """No pass after those already nudged, which run now, for STOP_WAIT at most: this process's commits get their
+        seq before it exits (a pass that fails or is cut leaves its rows to the next one, here or elsewhere)."""
         self.db = None
-        await self.idle()
+        task = self._task
+        if task is not None and not (await asyncio.wait({task}, timeout=STOP_WAIT))[0]:
+            task.cancel()  # the database is away, or its one connection (SQLite) held by a request that hangs
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def idle(self) -> None:
         """Until the passes nudged so far have run."""
