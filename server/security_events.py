@@ -60,9 +60,10 @@ def audited(handler: Any, name: str, **fields: Any) -> Iterator[dict[str, Any]]:
     event = _Event(client=handler.request.remote_ip or None, request_id=getattr(handler, "request_id", None),
                    fields={"user_id": getattr(user, "user_id", None), **fields})
     token = _CURRENT.set(event)
-    outcome, failure = "success", {}
+    outcome, failure = "cancelled", {}  # unless the block ends: a client gone mid-request is no success
     try:
         yield event.fields
+        outcome = "success"
     except APIError as error:
         outcome, failure = "failure", {"error_code": error.code, "reason": REASONS.get(error.code)}
         raise

@@ -4,14 +4,16 @@ its outcome, the user, the client address and the request id, and never a passwo
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
 
 from server.logs import JSONFormatter
-from server.security_events import security_event
+from server.security_events import audited, security_event
 from tests.factories import PASSWORD, Response, assert_error, both_backends, create_user, user_with_token
 from tests.mail import Inbox, mail_settings, smtp_server, token_in  # noqa: F401 - smtp_server is a fixture
 
@@ -158,3 +160,42 @@ def test_only_known_fields_are_written_so_a_careless_call_cannot_log_a_secret(ca
     [line] = lines(caplog)
     assert without_time(line) == {"level": "INFO", "logger": "pet_api.security", "message": "login",
                                   "event": "login", "outcome": "success", "user_id": 7}
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_ending_sessions_changing_the_password_and_deleting_the_account_are_logged(api, app, events):
+    user = await create_user(app)
+    await api.login(user.email)
+    current = (await api.login(user.email)).body["data"]["token"]
+    others = await api.delete("/v1/sessions?others=true", token=current)
+    assert (others.status, others.body["data"]) == (200, {"sessions_ended": 1})
+    changed = await api.patch("/v1/users/me", json={"password": NEW_PASSWORD, "current_password": PASSWORD},
+                              token=current)
+    assert changed.status == 200, changed.body
+    again = await api.login(user.email, NEW_PASSWORD)
+    current = again.body["data"]["token"]
+    refused = await api.delete("/v1/users/me", json={"password": WRONG_PASSWORD}, token=current)
+    assert_error(refused, 403, 1004, "DELETE /v1/users/me")
+    deleted = await api.delete("/v1/users/me", json={"password": NEW_PASSWORD}, token=current)
+    assert deleted.status == 200, deleted.body
+    assert [(line["event"], line["outcome"], line["user_id"], line.get("reason"), line.get("sessions_ended"),
+             line.get("target_user_id"), line["request_id"]) for line in lines(events)[2:]] == [
+        ("other_sessions_ended", "success", user.id, None, 1, None, others.headers["X-Request-ID"]),
+        ("password_changed", "success", user.id, None, 0, None, changed.headers["X-Request-ID"]),
+        ("login", "success", user.id, None, None, None, again.headers["X-Request-ID"]),
+        ("account_deleted", "failure", user.id, "forbidden", None, user.id, refused.headers["X-Request-ID"]),
+        ("account_deleted", "success", user.id, None, None, user.id, deleted.headers["X-Request-ID"]),
+    ]
+    assert_no_secret(events, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, current, user.email)
+
+
+def test_a_request_cancelled_mid_action_is_not_logged_as_a_success(caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="pet_api.security")
+    handler = SimpleNamespace(request=SimpleNamespace(remote_ip="10.0.0.9"), request_id="r-1")
+    with pytest.raises(asyncio.CancelledError), audited(handler, "password_changed", user_id=3):
+        raise asyncio.CancelledError
+    [line] = lines(caplog)
+    assert without_time(line) == {"level": "WARNING", "logger": "pet_api.security", "message": "password_changed",
+                                  "event": "password_changed", "outcome": "cancelled", "user_id": 3,
+                                  "client": "10.0.0.9", "request_id": "r-1"}
