@@ -15,7 +15,10 @@ import orjson
 ACCESS = logging.getLogger("pet_api.access")
 # Only these extra fields are written: a careless extra={...} cannot leak a secret into the logs.
 EXTRA_KEYS = ("request_id", "method", "path", "status", "duration_ms", "user_id", "error_code", "sql", "worker",
-              "workers", "signal", "exit_code", "delay", "in_flight", "connections", "drained", "addresses")
+              "workers", "signal", "exit_code", "delay", "in_flight", "connections", "drained", "addresses",
+              # security events (server/security_events.py)
+              "event", "outcome", "client", "reason", "target_user_id", "session_id", "sessions_ended", "role",
+              "disabled")
 
 
 class Timestamps:

@@ -15,6 +15,7 @@ from server.plugins.accounts.services.mfa import (
     disable,
     start_enrollment,
 )
+from server.security_events import audited
 
 
 class MfaHandler(BaseHandler):
@@ -24,8 +25,9 @@ class MfaHandler(BaseHandler):
                status=201, response=Enrollment, errors=(400, 401, 403, 409, 503))
     async def post(self, *, body: MfaCreate) -> None:
         app = self.application
-        enrollment = await start_enrollment(app.db, app.accounts, user_id=self.current_user.user_id,
-                                            password=body.password)
+        with audited(self, "mfa_enrollment_started"):
+            enrollment = await start_enrollment(app.db, app.accounts, user_id=self.current_user.user_id,
+                                                password=body.password)
         self.set_header("Cache-Control", "no-store")
         self.send(enrollment, 201)
 
@@ -34,8 +36,9 @@ class MfaHandler(BaseHandler):
                        "(401/10034)", body=MfaDelete, response=None, errors=(400, 401, 403, 503))
     async def delete(self, *, body: MfaDelete) -> None:
         app = self.application
-        await disable(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password,
-                      code=body.code)
+        with audited(self, "mfa_disabled"):
+            await disable(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password,
+                          code=body.code)
         self.send(None)
 
 
@@ -45,6 +48,7 @@ class MfaConfirmHandler(BaseHandler):
                        "recovery codes, once (logins then need a code: POST /v1/tokens `otp`)", body=MfaConfirm,
                response=RecoveryCodes, errors=(400, 401, 403, 409, 503))
     async def post(self, *, body: MfaConfirm) -> None:
-        codes = await confirm_enrollment(self.application.db, user_id=self.current_user.user_id, code=body.code)
+        with audited(self, "mfa_enabled"):
+            codes = await confirm_enrollment(self.application.db, user_id=self.current_user.user_id, code=body.code)
         self.set_header("Cache-Control", "no-store")
         self.send(codes)

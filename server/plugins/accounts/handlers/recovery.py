@@ -14,6 +14,7 @@ from server.plugins.accounts.services.recovery import (
     send_verification,
 )
 from server.plugins.accounts.services.users import UserOut
+from server.security_events import audited
 
 
 class PasswordResetsHandler(BaseHandler):
@@ -21,7 +22,8 @@ class PasswordResetsHandler(BaseHandler):
                body=PasswordResetCreate, status=202, response=None, errors=(400, 429, 503))
     async def post(self, *, body: PasswordResetCreate) -> None:
         app = self.application
-        await request_password_reset(app.db, app.accounts, email=body.email, address=self.request.remote_ip or "")
+        with audited(self, "password_reset_requested"):
+            await request_password_reset(app.db, app.accounts, email=body.email, address=self.request.remote_ip or "")
         self.send(None, 202)
 
 
@@ -31,7 +33,9 @@ class PasswordResetConfirmHandler(BaseHandler):
                body=PasswordResetConfirm, response=UserOut, errors=(400, 401, 503))
     async def post(self, *, body: PasswordResetConfirm) -> None:
         app = self.application
-        user = await confirm_password_reset(app.db, app.accounts, token=body.token, password=body.password)
+        with audited(self, "password_reset_confirmed") as event:
+            user = await confirm_password_reset(app.db, app.accounts, token=body.token, password=body.password)
+            event["user_id"] = user.id
         self.send(user.public())
 
 
@@ -41,8 +45,9 @@ class EmailVerificationHandler(BaseHandler):
                errors=(401, 403, 409, 429, 503))
     async def post(self) -> None:
         app = self.application
-        await send_verification(app.db, app.accounts, user_id=self.current_user.user_id,
-                                address=self.request.remote_ip or "")
+        with audited(self, "email_verification_sent"):
+            await send_verification(app.db, app.accounts, user_id=self.current_user.user_id,
+                                    address=self.request.remote_ip or "")
         self.send(None, 202)
 
 
@@ -52,4 +57,7 @@ class EmailVerificationConfirmHandler(BaseHandler):
                        "10032 expired)", body=EmailVerificationConfirm, response=UserOut, errors=(400, 401, 503))
     async def post(self, *, body: EmailVerificationConfirm) -> None:
         app = self.application
-        self.send((await confirm_email(app.db, app.accounts, token=body.token)).public())
+        with audited(self, "email_verified") as event:
+            user = await confirm_email(app.db, app.accounts, token=body.token)
+            event["user_id"] = user.id
+        self.send(user.public())

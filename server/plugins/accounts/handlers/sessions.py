@@ -9,6 +9,7 @@ from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
 from server.plugins.accounts.models import OthersQuery
 from server.plugins.accounts.services.sessions import SessionOut, end_other_sessions, end_own_session, list_sessions
+from server.security_events import audited
 
 
 @dataclass(slots=True)
@@ -29,7 +30,9 @@ class SessionsHandler(BaseHandler):
                response=SessionsEnded, errors=(400, 401, 403, 503))
     async def delete(self, *, query: OthersQuery) -> None:
         app = self.application
-        self.send(SessionsEnded(await end_other_sessions(app.db, app.accounts, user=self.current_user)))
+        with audited(self, "other_sessions_ended") as event:
+            ended = event["sessions_ended"] = await end_other_sessions(app.db, app.accounts, user=self.current_user)
+        self.send(SessionsEnded(ended))
 
 
 class SessionHandler(BaseHandler):
@@ -38,5 +41,6 @@ class SessionHandler(BaseHandler):
                response=None, errors=(401, 403, 404, 503))
     async def delete(self, session_id: str) -> None:
         app = self.application
-        await end_own_session(app.db, app.accounts, user=self.current_user, session_id=id_param(session_id))
+        with audited(self, "session_ended", session_id=id_param(session_id)) as event:
+            await end_own_session(app.db, app.accounts, user=self.current_user, session_id=event["session_id"])
         self.send(None)

@@ -13,6 +13,7 @@ from server.handlers.base import BaseHandler
 from server.plugins.accounts.models import RefreshCreate, TokenCreate
 from server.plugins.accounts.services.login import login
 from server.plugins.accounts.services.sessions import TokenPair, log_out, refresh_session
+from server.security_events import audited
 
 
 @dataclass(slots=True)
@@ -52,9 +53,12 @@ class TokensHandler(TokenPairHandler):
                        "session)", body=TokenCreate, status=201, response=Token, errors=(400, 401, 429, 503))
     async def post(self, *, body: TokenCreate) -> None:
         app = self.application
-        self.send_pair(await login(app.db, app.accounts, account=body.account, secret=body.secret,
-                                   address=self.request.remote_ip or "",
-                                   user_agent=self.request.headers.get("User-Agent"), otp=body.otp))
+        with audited(self, "login") as event:
+            pair = await login(app.db, app.accounts, account=body.account, secret=body.secret,
+                               address=self.request.remote_ip or "",
+                               user_agent=self.request.headers.get("User-Agent"), otp=body.otp)
+            event["user_id"] = pair.access.principal.user_id
+        self.send_pair(pair)
 
 
 class RefreshHandler(TokenPairHandler):
@@ -63,7 +67,10 @@ class RefreshHandler(TokenPairHandler):
                errors=(400, 401, 503))
     async def post(self, *, body: RefreshCreate) -> None:
         app = self.application
-        self.send_pair(await refresh_session(app.db, app.accounts, refresh_token=body.refresh_token))
+        with audited(self, "token_refreshed") as event:
+            pair = await refresh_session(app.db, app.accounts, refresh_token=body.refresh_token)
+            event["user_id"] = pair.access.principal.user_id
+        self.send_pair(pair)
 
 
 class CurrentTokenHandler(BaseHandler):
@@ -78,5 +85,6 @@ class CurrentTokenHandler(BaseHandler):
                response=None, errors=(401, 503))
     async def delete(self) -> None:
         app = self.application
-        await log_out(app.db, app.accounts, user=self.current_user)
+        with audited(self, "logged_out", session_id=self.current_user.session_id):
+            await log_out(app.db, app.accounts, user=self.current_user)
         self.send(None)

@@ -15,6 +15,7 @@ from server.plugins.accounts.services.deletion import delete_account, delete_own
 from server.plugins.accounts.services.export import FORMAT, write_export
 from server.plugins.accounts.services.registration import register
 from server.plugins.accounts.services.users import AdminUserOut, UserOut, get_user, list_users
+from server.security_events import audited
 from server.services import page
 
 
@@ -69,9 +70,12 @@ class MeHandler(BaseHandler):
     async def patch(self, *, body: MeUpdate) -> None:
         app = self.application
         caller = self.current_user
-        user, ended = await change_own_account(app.db, app.accounts, user_id=caller.user_id, nickname=body.nickname,
-                                               password=body.password, current_password=body.current_password,
-                                               session_id=caller.session_id)
+        with audited(self, "password_changed" if body.password is not None else "nickname_changed") as event:
+            user, ended = await change_own_account(app.db, app.accounts, user_id=caller.user_id,
+                                                   nickname=body.nickname, password=body.password,
+                                                   current_password=body.current_password,
+                                                   session_id=caller.session_id)
+            event["sessions_ended"] = ended
         self.send(AccountChanged(**asdict(user.public()), sessions_ended=ended))
 
 
@@ -81,7 +85,8 @@ class MeHandler(BaseHandler):
                errors=(400, 401, 403, 409, 503))
     async def delete(self, *, body: AccountDelete) -> None:
         app = self.application
-        await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password)
+        with audited(self, "account_deleted", target_user_id=self.current_user.user_id):
+            await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password)
         self.send(None)
 
 
@@ -111,8 +116,10 @@ class UserHandler(BaseHandler):
                response=AdminUserOut, errors=(400, 401, 403, 404, 409, 503))
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
-        user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
-                                          disabled=body.disabled, actor_id=self.current_user.user_id)
+        with audited(self, "user_changed_by_admin", target_user_id=id_param(user_id), role=body.role,
+                     disabled=body.disabled):
+            user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
+                                              disabled=body.disabled, actor_id=self.current_user.user_id)
         self.send(user.admin_view())
 
     @require_scopes("users:admin")
@@ -120,5 +127,6 @@ class UserHandler(BaseHandler):
                        "administrator)", response=None, errors=(401, 403, 404, 409, 503))
     async def delete(self, user_id: str) -> None:
         app = self.application
-        await delete_account(app.db, app.accounts, user_id=id_param(user_id), actor_id=self.current_user.user_id)
+        with audited(self, "account_deleted", target_user_id=id_param(user_id)):
+            await delete_account(app.db, app.accounts, user_id=id_param(user_id), actor_id=self.current_user.user_id)
         self.send(None)

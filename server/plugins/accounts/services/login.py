@@ -10,6 +10,7 @@ from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.mfa import second_factor
 from server.plugins.accounts.services.sessions import TokenPair, start_session
 from server.plugins.accounts.services.users import find_user_by_email
+from server.security_events import note
 
 WRONG = "wrong account or password"
 
@@ -23,11 +24,16 @@ async def login(db: Database, accounts: Accounts, *, account: str, secret: str, 
                                  max_address=limits.max_failures_per_address, window_seconds=limits.window_seconds)
     user = await find_user_by_email(db, email=account)
     if user is None:
-        ok = await accounts.passwords.verify_absent(secret)
-    else:
-        ok = await accounts.passwords.verify(user.password_hash, secret) and not user.disabled
-    if not ok or user is None:
+        await accounts.passwords.verify_absent(secret)
+        note(reason="unknown_account")  # the log says why (security events); the answer never does
         raise AuthFailed(WRONG)  # already counted as a failure
+    note(user_id=user.id)
+    if not await accounts.passwords.verify(user.password_hash, secret):
+        note(reason="wrong_password")
+        raise AuthFailed(WRONG)
+    if user.disabled:
+        note(reason="disabled")
+        raise AuthFailed(WRONG)
     user_id, scopes = user.id, accounts.scopes_for(user.role, email_verified=user.email_verified)
 
     async def start(tx: Executor) -> TokenPair:

@@ -19,6 +19,7 @@ from server.auth import IssuedToken, Principal
 from server.db import Executor, column, nullable
 from server.errors import NotFound, TokenExpired, TokenInvalid, TokenRevoked
 from server.plugins.accounts.services.accounts import Accounts
+from server.security_events import note
 from server.services import now_ms, utcnow
 
 _BROWSERS = (("Edg", "Edge"), ("OPR", "Opera"), ("Firefox", "Firefox"), ("Chrome", "Chrome"), ("Safari", "Safari"))
@@ -95,6 +96,8 @@ async def start_session(tx: Executor, accounts: Accounts, *, user_id: int, scope
 class _Refreshed:
     pair: TokenPair | None = None
     replayed: bool = False
+    user_id: int | None = None
+    session_id: int | None = None
 
 
 async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: str) -> TokenPair:
@@ -119,7 +122,7 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
             raise TokenRevoked()
         if claimed.rowcount != 1:  # used before: whoever holds this chain now, the session is compromised
             await end_sessions(tx, accounts, session_ids=[session_id])
-            return _Refreshed(replayed=True)
+            return _Refreshed(replayed=True, user_id=user_id, session_id=session_id)
         last_used = _as_datetime(row[2])
         idle = (utcnow() - last_used).total_seconds() > accounts.settings.session_idle_timeout
         if column(row[3], int) <= now or idle:
@@ -135,6 +138,7 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
 
     outcome = await db.run_transaction(rotate)
     if outcome.pair is None:  # the session's end is committed; now refuse
+        note(reason="replayed", user_id=outcome.user_id, session_id=outcome.session_id, sessions_ended=1)
         raise TokenRevoked()
     return outcome.pair
 
