@@ -69,6 +69,8 @@ class TLSServer:
     server: PrivateMariaDB
     ca: Path  # signed the server's certificate
     rogue_ca: Path  # signed nothing of this server's
+    client: Path  # a client certificate the CA signed, for the account pets_x509 (REQUIRE X509)
+    client_key: Path
     database: str  # mysql://pets:SECRET@127.0.0.1:PORT/pet_api_tls, without options
 
     def url(self, query: str) -> str:
@@ -111,27 +113,32 @@ def _write_pem(path: Path, item: x509.Certificate | ec.EllipticCurvePrivateKey) 
     return path
 
 
-def _make_certificates(folder: Path) -> tuple[Path, Path, Path, Path]:
-    """(ca.pem, rogue-ca.pem, server.pem, server-key.pem): a CA that signed the server's certificate (for
-    127.0.0.1 only), and another CA that did not."""
-    ca_key, rogue_key, server_key = _key(), _key(), _key()
-    ca = _write_pem(folder / "ca.pem", _certificate("pet-api test CA", ca_key, "pet-api test CA", ca_key, ca=True))
-    rogue = _write_pem(folder / "rogue-ca.pem", _certificate("rogue CA", rogue_key, "rogue CA", rogue_key, ca=True))
-    server = _write_pem(folder / "server.pem",
-                        _certificate("pet-api test server", server_key, "pet-api test CA", ca_key, ca=False))
-    return ca, rogue, server, _write_pem(folder / "server-key.pem", server_key)
+def _make_certificates(folder: Path) -> dict[str, Path]:
+    """ca, rogue_ca, server, server_key, client, client_key: a CA that signed the server's certificate (for
+    127.0.0.1 only) and a client's, and another CA that signed nothing of theirs."""
+    ca_key, rogue_key, server_key, client_key = _key(), _key(), _key(), _key()
+    test_ca, server_name = "pet-api test CA", "pet-api test server"
+    return {
+        "ca": _write_pem(folder / "ca.pem", _certificate(test_ca, ca_key, test_ca, ca_key, ca=True)),
+        "rogue_ca": _write_pem(folder / "rogue-ca.pem", _certificate("rogue CA", rogue_key, "rogue CA", rogue_key,
+                                                                     ca=True)),
+        "server": _write_pem(folder / "server.pem", _certificate(server_name, server_key, test_ca, ca_key, ca=False)),
+        "server_key": _write_pem(folder / "server-key.pem", server_key),
+        "client": _write_pem(folder / "client.pem", _certificate("pet-api", client_key, test_ca, ca_key, ca=False)),
+        "client_key": _write_pem(folder / "client-key.pem", client_key),
+    }
 
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
     """A private MariaDB with a certificate of a throwaway CA that refuses connections without TLS; its
-    pet_api_tls database migrated over TLS by the account pets."""
+    pet_api_tls database migrated over TLS by the account pets (pets_x509 must also show a client certificate)."""
     if find_tool("mariadbd") is None:
         pytest.skip("mariadbd not installed (apt-get install mariadb-server)")
     folder = tmp_path_factory.mktemp("tls")
-    ca, rogue, cert, key = _make_certificates(folder)
-    server = PrivateMariaDB(folder / "mariadb", extra_args=[f"--ssl-ca={ca}", f"--ssl-cert={cert}",
-                                                            f"--ssl-key={key}"])
+    pem = _make_certificates(folder)
+    server = PrivateMariaDB(folder / "mariadb", extra_args=[f"--ssl-ca={pem['ca']}", f"--ssl-cert={pem['server']}",
+                                                            f"--ssl-key={pem['server_key']}"])
     with server:
         plain = create_database(server.url, "pet_api_tls")  # the last plain connection this server accepts
         root = connect_server(server.url)
@@ -139,12 +146,14 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
             with root.cursor() as cur:
                 cur.execute("CREATE USER 'pets'@'%%' IDENTIFIED BY %s", (SECRET,))
                 cur.execute("GRANT ALL ON pet_api_tls.* TO 'pets'@'%'")
+                cur.execute("CREATE USER 'pets_x509'@'%%' IDENTIFIED BY %s REQUIRE X509", (SECRET,))
+                cur.execute("GRANT SELECT ON pet_api_tls.* TO 'pets_x509'@'%'")
                 cur.execute("SET GLOBAL require_secure_transport = ON")
         finally:
             root.close()
         database = plain.replace("root:@", f"pets:{quote(SECRET)}@")
-        tls = TLSServer(server, ca, rogue, database)
-        run_async(migrate_database(tls.url(f"ssl=verify&ssl_ca={ca}")))
+        tls = TLSServer(server, pem["ca"], pem["rogue_ca"], pem["client"], pem["client_key"], database)
+        run_async(migrate_database(tls.url(f"ssl=verify&ssl_ca={tls.ca}")))
         yield tls
     server.remove_datadir()
 
@@ -224,3 +233,17 @@ async def test_a_server_without_tls_is_refused_not_used_in_plain_text(mysql_serv
     url = create_database(mysql_server_url, "pet_api_tls_plain")
     line = await _start_failure(url + "?ssl=required")
     assert line == "TLS: the database server does not offer TLS (the URL asks for ssl)", line
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_client_certificate_is_sent_when_the_account_requires_one(tls_server):
+    verify = f"ssl=verify&ssl_ca={tls_server.ca}"
+    x509_url = tls_server.database.replace("pets:", "pets_x509:")
+    line = await _start_failure(f"{x509_url}?{verify}")
+    assert line.startswith("access denied"), line
+    db = await connect(profile_config(
+        database_url=f"{x509_url}?{verify}&ssl_cert={tls_server.client}&ssl_key={tls_server.client_key}"))
+    try:
+        assert await db.fetch_one("SELECT CURRENT_USER()") == ("pets_x509@%",)
+    finally:
+        await db.close()
