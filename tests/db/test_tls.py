@@ -24,6 +24,7 @@ from tests.conftest import migrate_database, run_async
 from tests.conftest import test_config as profile_config
 from tests.factories import create_pet, user_with_token
 from tests.mariadb_server import HOST, PrivateMariaDB, connect_server, create_database, find_tool
+from tests.processes import free_port
 
 SECRET = "hunter2-tls-secret"  # the app account's password: never in an error message
 
@@ -245,5 +246,18 @@ async def test_a_client_certificate_is_sent_when_the_account_requires_one(tls_se
         database_url=f"{x509_url}?{verify}&ssl_cert={tls_server.client}&ssl_key={tls_server.client_key}"))
     try:
         assert await db.fetch_one("SELECT CURRENT_USER()") == ("pets_x509@%",)
+    finally:
+        await db.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_every_host_of_a_cluster_url_is_reached_over_tls(tls_server):
+    live = f"127.0.0.1:{tls_server.server.port}"
+    url = tls_server.url(f"ssl=verify&ssl_ca={tls_server.ca}").replace(f"@{live}/", f"@127.0.0.1:{free_port()},{live}/")
+    db = await connect(profile_config(database_url=url))
+    try:
+        cipher = await db.fetch_one("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        assert cipher is not None and cipher[1], cipher
+        assert [(n.node, n.state, n.writer) for n in db.node_states()][1] == (live, "ready", True)
     finally:
         await db.close()
