@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import TYPE_CHECKING, TypeVar
 
 import aiomysql
 import pymysql.err
+from pymysql.constants import CLIENT
 
 from server.db import NodeState, Params, TransactionConflict
 from server.db.dialect import MYSQL
@@ -37,14 +39,16 @@ TIME_ZONE = "SET time_zone = '+00:00'"
 GALERA_INIT = TIME_ZONE + ", wsrep_sync_wait = 1"
 
 
-async def open_connection(url: DatabaseURL, config: Config, *, galera: bool = False) -> aiomysql.Connection:
+async def open_connection(url: DatabaseURL, config: Config, *, galera: bool = False,
+                          tls: ssl.SSLContext | None = None) -> aiomysql.Connection:
     """A new connection (TCP, greeting, login, init command) within db_connect_timeout, bounded by
     asyncio.wait rather than by cancelling aiomysql: its asyncio.wait_for (Python 3.11) can swallow a
     cancellation that lands as the TCP connect completes (a SYN retransmitted at 1 s meets a 1 s timeout),
     and the greeting is then awaited with no deadline: a frozen server held requests for seconds."""
     task = asyncio.ensure_future(aiomysql.connect(
         host=url.host, port=url.port, user=url.user, password=url.password, db=url.database, charset="utf8mb4",
-        autocommit=True, connect_timeout=config.db_connect_timeout, init_command=GALERA_INIT if galera else TIME_ZONE))
+        autocommit=True, connect_timeout=config.db_connect_timeout, init_command=GALERA_INIT if galera else TIME_ZONE,
+        ssl=tls))
     try:
         done, _ = await asyncio.wait({task}, timeout=config.db_connect_timeout)
     except BaseException:  # the acquire timed out or the request went away
@@ -53,7 +57,12 @@ async def open_connection(url: DatabaseURL, config: Config, *, galera: bool = Fa
     if not done:
         _abandon(task)
         raise TimeoutError("no database connection within db_connect_timeout")
-    return task.result()
+    conn = task.result()
+    if tls is not None and not conn.server_capabilities & CLIENT.SSL:
+        # aiomysql goes on in plain text when the server does not offer TLS: refuse rather than downgrade.
+        conn.close()
+        raise ConnectionError("TLS: the database server does not offer TLS (the URL asks for ssl)")
+    return conn
 
 
 def _abandon(task: asyncio.Future[aiomysql.Connection]) -> None:
@@ -74,9 +83,10 @@ class MySQLDriver:
     dialect = MYSQL
     integrity_error = pymysql.err.IntegrityError
 
-    def __init__(self, url: DatabaseURL, config: Config) -> None:
+    def __init__(self, url: DatabaseURL, config: Config, tls: ssl.SSLContext | None = None) -> None:
         self.url = url
         self.config = config
+        self.tls = tls
         self.statement_timeout: float | None = config.db_statement_timeout
         self.retry_after = {"Retry-After": str(config.retry_after)}
         self.pool = Pool(self._connect, minsize=config.db_pool_min, maxsize=config.db_pool_max,
@@ -92,10 +102,10 @@ class MySQLDriver:
             self.pool = self._no_writer()
 
     async def _connect(self) -> aiomysql.Connection:
-        return await open_connection(self.url, self.config)
+        return await open_connection(self.url, self.config, tls=self.tls)
 
     async def _connect_node(self, url: DatabaseURL, galera: bool) -> aiomysql.Connection:
-        return await open_connection(url, self.config, galera=galera)
+        return await open_connection(url, self.config, galera=galera, tls=self.tls)
 
     def _no_writer(self) -> Pool:
         pool = Pool(self._connect, minsize=0, maxsize=1, recycle=-1)
@@ -207,7 +217,12 @@ class MySQLDriver:
 
 async def open_mysql(url: DatabaseURL, config: Config) -> Statements[aiomysql.Connection]:
     """The database with its first connections open, or ServiceUnavailable."""
-    driver = MySQLDriver(url, config)
+    try:
+        tls = url.tls.context()
+    except (OSError, ssl.SSLError) as exc:  # a missing or unreadable ssl_ca/ssl_cert/ssl_key file
+        reason = f"TLS: cannot load the ssl_ca/ssl_cert/ssl_key files ({exc.strerror or exc.__class__.__name__})"
+        raise ServiceUnavailable() from ConnectionError(reason)
+    driver = MySQLDriver(url, config, tls)
     await driver.fill()
     return Statements(driver, echo=config.sql_echo)
 
@@ -216,9 +231,14 @@ def why_unreachable(exc: BaseException) -> str:
     """What an operator needs to hear when the first connect failed, without the password (MariaDB's own texts
     name the user and host, never the password)."""
     cause = exc.__cause__ or exc
+    if isinstance(cause.__cause__, ssl.SSLCertVerificationError):  # aiomysql wraps it in a 2003
+        return f"TLS: the server certificate did not verify ({cause.__cause__.verify_message})"
+    if isinstance(cause.__cause__, ssl.SSLError):
+        return f"TLS: the handshake failed ({cause.__cause__.reason})"
     code = cause.args[0] if isinstance(cause, pymysql.err.MySQLError) and cause.args else None
     if code == 1045:
-        return "access denied (wrong user or password, or no GRANT for this host)"
+        # MariaDB answers a plain connection refused by require_secure_transport with this same 1045
+        return "access denied (wrong user or password, no GRANT for this host, or the server requires TLS: ?ssl=verify)"
     if code in (1044, 1049):
         return f"no usable database ({cause.args[1]})"
     if code in (2003, 2002, 2005, 2013) or isinstance(cause, ConnectionRefusedError):
