@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from server.plugins import Plugin, Route
 from server.plugins.pets.views import PetColumn
 from server.plugins.photos.export import export_photos
 from server.plugins.photos.handlers import PhotoHandler
 from server.plugins.photos.models import PhotoSettings
-from server.plugins.photos.services import ROW, Photos, decode
+from server.plugins.photos.services import ROW, Photos, from_values
 
 if TYPE_CHECKING:
     from server.app import PetAPI
@@ -26,7 +24,7 @@ def _setup(app: PetAPI) -> None:
 
 
 def _fill(pet: Pet, value: list[Any] | None) -> None:
-    pet.photo = None if value is None else decode(orjson.dumps(value).decode())
+    pet.photo = None if value is None else from_values(value)
 
 
 # Each pet's photo, read with the pet (its primary key): GET /v1/pets/{id} and a page of pets in one statement.

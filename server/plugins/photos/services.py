@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -58,7 +57,11 @@ class Photos:
 
 def decode(raw: str) -> Photo:
     """A photo row (ROW) as its metadata."""
-    r = orjson.loads(raw)
+    return from_values(orjson.loads(raw))
+
+
+def from_values(r: list[Any]) -> Photo:
+    """A photo row (ROW) already parsed (as a pet's added column arrives) as its metadata."""
     pet_id, etag = r[0], r[1]
     base = f"/v1/pets/{pet_id}/photo?size="
     version = f"&v={etag[:VERSION_LENGTH]}"
@@ -78,16 +81,6 @@ async def get_photo(db: Executor, *, pet_id: int) -> Photo | None:
     """The pet's photo metadata, or None."""
     row = await db.fetch_one(f"SELECT {ROW} FROM pet_photos WHERE pet_id = %s", (pet_id,))  # noqa: S608
     return None if row is None else decode(column(row[0], str))
-
-
-async def photos_of(db: Executor, *, pet_ids: Sequence[int]) -> dict[int, Photo]:
-    """The photos of these pets (pet id -> photo), in one query."""
-    if not pet_ids:
-        return {}
-    marks = ", ".join(["%s"] * len(pet_ids))
-    rows = await db.fetch_all(f"SELECT pet_id, {ROW} FROM pet_photos WHERE pet_id IN ({marks})",  # noqa: S608
-                              tuple(pet_ids))
-    return {column(r[0], int): decode(column(r[1], str)) for r in rows}
 
 
 async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, user: Principal,
