@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -139,3 +140,29 @@ async def serving(app: PetAPI) -> AsyncIterator[str]:
     finally:
         server.stop()
         await server.close_all_connections()
+
+
+def _serving_a_request() -> bool:
+    """Whether the running code serves a request (background refreshes and purges run outside any handler)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_execute" and frame.f_code.co_filename.endswith("tornado/web.py"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def record_statements(app: PetAPI, *, requests_only: bool = False) -> list[str]:
+    """The statements the app's driver runs from now on (only those of requests it serves, with requests_only), in
+    order, with their whitespace collapsed."""
+    issued: list[str] = []
+    driver: Any = app.db.driver  # type: ignore[attr-defined]
+    run = driver.run
+
+    async def recording(conn: Any, sql: str, params: Any, fetch: Any) -> Any:
+        if not requests_only or _serving_a_request():
+            issued.append(" ".join(sql.split()))
+        return await run(conn, sql, params, fetch)
+
+    driver.run = recording
+    return issued

@@ -4,40 +4,11 @@ request are in the README (Performance)."""
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 import pytest
 
-from server.app import PetAPI
-from tests.factories import both_backends, create_pet, user_with_token
+from tests.factories import both_backends, create_pet, record_statements, user_with_token
 from tests.plugins.photos import images
 from tests.plugins.photos.test_handlers import upload
-
-
-def in_request() -> bool:
-    """Whether the running code serves a request (background refreshes and purges run outside any handler)."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_name == "_execute" and frame.f_code.co_filename.endswith("tornado/web.py"):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]
-    return False
-
-
-def record(app: PetAPI) -> list[str]:
-    """The statements the requests served from now on issue, in order."""
-    issued: list[str] = []
-    driver: Any = app.db.driver  # type: ignore[attr-defined]
-    run = driver.run
-
-    async def recording(conn: Any, sql: str, params: Any, fetch: Any) -> Any:
-        if in_request():
-            issued.append(" ".join(sql.split()))
-        return await run(conn, sql, params, fetch)
-
-    driver.run = recording
-    return issued
 
 
 @both_backends
@@ -47,7 +18,7 @@ async def test_a_pet_and_a_page_of_pets_are_read_with_their_photos_in_one_statem
     pet = await create_pet(api, token)
     other = await create_pet(api, token, name="Tom", species="cat")
     photo = (await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", token)).body["data"]
-    issued = record(app)
+    issued = record_statements(app, requests_only=True)
 
     read = await api.get(f"/v1/pets/{pet['id']}", token=token)
     assert read.status == 200
@@ -68,7 +39,7 @@ async def test_a_patch_reads_the_pet_once_inside_its_transaction(api, app):
     _, token = await user_with_token(app)
     pet = await create_pet(api, token)
     photo = (await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", token)).body["data"]
-    issued = record(app)
+    issued = record_statements(app, requests_only=True)
 
     patched = await api.patch(f"/v1/pets/{pet['id']}", json={"name": "Max", "birth_date": "2020-02-29"},
                               token=token)
@@ -88,7 +59,7 @@ async def test_a_patch_reads_the_pet_once_inside_its_transaction(api, app):
 async def test_creating_a_pet_writes_it_and_its_owner_and_reads_nothing_back(api, app):
     _, token = await user_with_token(app)
     await create_pet(api, token, name="Warm-up")
-    issued = record(app)
+    issued = record_statements(app, requests_only=True)
     created = await api.post("/v1/pets", json={"name": "Rex", "species": "dog"}, token=token)
     assert created.status == 201, created.body
     assert created.body["data"]["role"] == "owner" and created.headers["ETag"] == '"v1"'

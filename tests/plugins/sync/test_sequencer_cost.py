@@ -3,26 +3,10 @@ after the commit, off the request's path). Prints the statements of one POST /v1
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from server.plugins.sync.sequencer import sequence
-from tests.factories import both_backends, create_pet, user_with_token
-
-
-def count_statements(app: Any) -> list[str]:
-    """Every statement the app's driver runs from now on, in order."""
-    issued: list[str] = []
-    driver: Any = app.db.driver
-    run = driver.run
-
-    async def counting(conn: Any, sql: str, params: Any, fetch: Any) -> Any:
-        issued.append(sql)
-        return await run(conn, sql, params, fetch)
-
-    driver.run = counting
-    return issued
+from tests.factories import both_backends, create_pet, record_statements, user_with_token
 
 
 @both_backends
@@ -32,7 +16,7 @@ async def test_creating_a_pet_logs_one_row_and_touches_no_counter_until_the_sequ
     _, token = await user_with_token(app)
     await create_pet(api, token, name="Warm-up")  # first-use statements (caches) out of the count
     assert await sequence(app.db) == 1
-    issued = count_statements(app)
+    issued = record_statements(app)
     pet = await create_pet(api, token)
     request = list(issued)
     issued.clear()
