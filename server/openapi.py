@@ -18,6 +18,7 @@ from server.schemas.common import MAX_ID
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
+LICENSE = {"name": "MIT", "identifier": "MIT"}  # the LICENSE file at the root
 # status -> what the document says of it; the codes each can carry come from server/errors.py
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid parameter: `errors` lists every failing field",
@@ -297,7 +298,7 @@ def build_document(routes: Iterable[tuple[str, str, Any, str]], *, catalog: Erro
     _int64_ids(schemas.components)
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
+        "info": {"title": title, "version": version, "license": LICENSE,
                  "description": "The JSON API behind the pet app. Every success is `{code, data, message}` "
                                 "(lists add `page`); every error is `{error_code, message, request}` (validation "
                                 "errors add `errors`). Log in with POST /v1/tokens and send "

@@ -377,3 +377,13 @@ async def test_every_id_is_declared_int64(api):
     for where, schema in ids:
         integers = [s for s in [schema, *schema.get("anyOf", [])] if s.get("type") == "integer"]
         assert integers and all(s.get("format") == "int64" for s in integers), (where, schema)
+
+
+@pytest.mark.gen_test
+async def test_the_document_names_the_license_the_project_ships(api):
+    document = await fetch_document(api)
+    license_text = (ROOT / "LICENSE").read_text()
+    assert document["info"]["license"] == {"name": "MIT", "identifier": "MIT"}
+    assert license_text.startswith("MIT License\n")
+    assert "Permission is hereby granted, free of charge" in license_text
+    assert 'license = {text = "MIT"}' in (ROOT / "pyproject.toml").read_text()
