@@ -142,6 +142,17 @@ async def serving(app: PetAPI) -> AsyncIterator[str]:
         await server.close_all_connections()
 
 
+@contextlib.asynccontextmanager
+async def trigger(app: PetAPI, sql: str) -> AsyncIterator[None]:
+    """A trigger on the app's database for the block (the session's MariaDB database is shared: always dropped)."""
+    name = sql.split()[2]
+    await app.db.execute(sql)
+    try:
+        yield
+    finally:
+        await app.db.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
 def _serving_a_request() -> bool:
     """Whether the running code serves a request (background refreshes and purges run outside any handler)."""
     frame = sys._getframe(2)
@@ -152,17 +163,33 @@ def _serving_a_request() -> bool:
     return False
 
 
+def record_round_trips(app: PetAPI, *, requests_only: bool = False) -> list[list[str]]:
+    """The round trips the app's driver makes from now on (only those of requests it serves, with requests_only), in
+    order, each as the statements it sent, their whitespace collapsed."""
+    trips: list[list[str]] = []
+    driver: Any = app.db.driver  # type: ignore[attr-defined]
+    run = driver.run
+
+    async def recording(conn: Any, batch: Any, fetch: Any) -> Any:
+        if not requests_only or _serving_a_request():
+            trips.append([" ".join(sql.split()) for sql, _ in batch])
+        return await run(conn, batch, fetch)
+
+    driver.run = recording
+    return trips
+
+
 def record_statements(app: PetAPI, *, requests_only: bool = False) -> list[str]:
     """The statements the app's driver runs from now on (only those of requests it serves, with requests_only), in
-    order, with their whitespace collapsed."""
+    order, with their whitespace collapsed; several sent in one round trip are each one."""
     issued: list[str] = []
     driver: Any = app.db.driver  # type: ignore[attr-defined]
     run = driver.run
 
-    async def recording(conn: Any, sql: str, params: Any, fetch: Any) -> Any:
+    async def recording(conn: Any, batch: Any, fetch: Any) -> Any:
         if not requests_only or _serving_a_request():
-            issued.append(" ".join(sql.split()))
-        return await run(conn, sql, params, fetch)
+            issued.extend(" ".join(sql.split()) for sql, _ in batch)
+        return await run(conn, batch, fetch)
 
     driver.run = recording
     return issued

@@ -12,11 +12,11 @@ import aiomysql
 import pymysql.err
 from pymysql.constants import CLIENT
 
-from server.db import NodeState, Params, TransactionConflict
+from server.db import NodeState, TransactionConflict
 from server.db.dialect import MYSQL
 from server.db.nodes import Node, Nodes
 from server.db.pool import Pool
-from server.db.runner import Fetch, Statements
+from server.db.runner import Batch, Fetch, Statements
 from server.db.url import DatabaseURL
 from server.errors import ServiceUnavailable
 
@@ -48,7 +48,7 @@ async def open_connection(url: DatabaseURL, config: Config, *, galera: bool = Fa
     task = asyncio.ensure_future(aiomysql.connect(
         host=url.host, port=url.port, user=url.user, password=url.password, db=url.database, charset="utf8mb4",
         autocommit=True, connect_timeout=config.db_connect_timeout, init_command=GALERA_INIT if galera else TIME_ZONE,
-        ssl=tls))
+        ssl=tls, client_flag=CLIENT.MULTI_STATEMENTS))  # a transaction's batches (Statements): docs/security.md
     try:
         done, _ = await asyncio.wait({task}, timeout=config.db_connect_timeout)
     except BaseException:  # the acquire timed out or the request went away
@@ -164,11 +164,19 @@ class MySQLDriver:
         else:
             self._lent.pop(conn, self.pool).release(conn)
 
-    async def run(self, conn: aiomysql.Connection, sql: str, params: Params, fetch: Fetch[T]) -> T:
+    async def run(self, conn: aiomysql.Connection, batch: Batch, fetch: Fetch[T]) -> T:
+        """The batch as one COM_QUERY (its parameters escaped here, as for one statement), each result read in turn:
+        MariaDB stops at the first error, which nextset() raises with nothing of the batch left unread."""
         async with asyncio.timeout(self.statement_timeout):
             cur = await conn.cursor()
             try:
-                await cur.execute(sql, params or None)
+                if len(batch) == 1:
+                    sql, params = batch[0]
+                    await cur.execute(sql, params or None)
+                else:
+                    await cur.execute(";".join([cur.mogrify(sql, params or None) for sql, params in batch]))
+                    for _ in range(len(batch) - 1):
+                        await cur.nextset()
                 return await fetch(cur)
             finally:
                 await cur.close()

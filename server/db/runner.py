@@ -1,6 +1,10 @@
-"""The statement API, written once: fetch_one, fetch_all, execute, transaction and ping over a small
-driver (a pool of aiomysql connections, or the one aiosqlite connection). The SQL echo, the fetch modes,
-the mapping to IntegrityViolation and the transaction's begin/commit/rollback live here only."""
+"""The statement API, written once: fetch_one, fetch_all, execute, execute_later, transaction and ping over a
+small driver (a pool of aiomysql connections, or the one aiosqlite connection). The SQL echo, the fetch modes,
+the mapping to IntegrityViolation and the transaction's begin/commit/rollback live here only.
+
+A transaction saves round trips: its BEGIN and the writes nobody reads the result of (execute_later) wait on the
+transaction and go out in front of its next statement that answers something, or of its COMMIT, in one round trip
+(Driver.run takes a batch); a transaction that sent nothing ends without a COMMIT or a ROLLBACK."""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ class Cursor(Protocol):
 
 
 Fetch = Callable[[Cursor], Awaitable[T]]
+Batch = Sequence[tuple[str, Params]]  # statements sent in one round trip, in order
 
 
 async def one_row(cur: Cursor) -> Row | None:
@@ -65,7 +70,9 @@ class Driver(Protocol[C]):
 
     async def acquire(self, read: bool = False) -> C: ...  # read: an autocommit read (db_read_from)
     def release(self, conn: C) -> None: ...
-    async def run(self, conn: C, sql: str, params: Params, fetch: Fetch[T]) -> T: ...
+    # The statements in order, in one round trip: the first error stops the batch (the statements after it do not
+    # run) and is raised as a single statement's would be; else fetch reads the last statement's result.
+    async def run(self, conn: C, batch: Batch, fetch: Fetch[T]) -> T: ...
     def failure(self, conn: C, exc: BaseException) -> BaseException: ...
     def never_sent(self, exc: BaseException) -> bool: ...
     def open(self, conn: C) -> bool: ...
@@ -89,6 +96,8 @@ class Statements(Generic[C]):
         self.echo = echo
         self._held = held
         self._after_commit: list[Callable[[], None]] = []
+        self._waiting: list[tuple[str, Params]] = []  # in a transaction: its BEGIN and writes, not yet sent
+        self._sent = False  # in a transaction: something reached the server (a COMMIT or ROLLBACK is due)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row, or None."""
@@ -101,6 +110,14 @@ class Statements(Generic[C]):
     async def execute(self, sql: str, params: Params = ()) -> ExecResult:
         """A write: rows affected and the new auto-increment id."""
         return await self._run(sql, params, write_result)
+
+    async def execute_later(self, sql: str, params: Params = ()) -> None:
+        """A write whose result nobody reads: in a transaction it goes out with the transaction's next statement
+        (or its COMMIT), and its failure (IntegrityViolation, ...) is raised there; outside one it runs now."""
+        if self._held is None:
+            await self._run(sql, params, write_result)
+        else:
+            self._waiting.append((sql, params))
 
     async def ping(self) -> None:
         """Raise ServiceUnavailable unless the database answers."""
@@ -115,13 +132,16 @@ class Statements(Generic[C]):
             return
         conn = await self.driver.acquire()
         tx = Statements(self.driver, echo=self.echo, held=conn)
+        tx._waiting.append((self.dialect.begin, ()))  # goes out with the transaction's first statement
         try:
             try:
-                await tx.execute(self.dialect.begin)
                 yield tx
-                await tx.execute("COMMIT")
+                if tx._sent or len(tx._waiting) > 1:  # else it wrote and read nothing: no BEGIN went out either
+                    await tx.execute("COMMIT")
             except BaseException:
-                if self.driver.open(conn):  # a link that failed mid-statement was closed: nothing to undo
+                tx._waiting.clear()  # never sent: nothing of them to undo
+                # A link that failed mid-statement was closed: nothing to undo.
+                if tx._sent and self.driver.open(conn):
                     with contextlib.suppress(Exception):  # the first failure is the one to report
                         await tx.execute("ROLLBACK")
                 raise
@@ -168,18 +188,24 @@ class Statements(Generic[C]):
         return self.driver.node_states()
 
     async def _run(self, sql: str, params: Params, fetch: Fetch[T], *, read: bool = False) -> T:
+        batch: Batch = ((sql, params),)
+        if self._waiting:
+            batch = (*self._waiting, (sql, params))
+            self._waiting.clear()
         if self.echo:
-            log.debug("sql", extra={"sql": sql})
+            for each, _ in batch:
+                log.debug("sql", extra={"sql": each})
         if self._held is not None:
+            self._sent = True
             try:
-                return await self.driver.run(self._held, sql, params, fetch)
+                return await self.driver.run(self._held, batch, fetch)
             except BaseException as exc:
                 self._raise(self._held, exc)
         resent = False
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             conn = await self.driver.acquire(read)
             try:
-                return await self.driver.run(conn, sql, params, fetch)
+                return await self.driver.run(conn, batch, fetch)
             except BaseException as exc:
                 if not resent and self.driver.never_sent(exc):  # it never reached the server: once more
                     resent = True

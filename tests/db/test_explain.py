@@ -27,6 +27,7 @@ from bench.seed import seed
 from server import idempotency, make_app
 from server.app import PetAPI
 from server.config import Config
+from server.db.runner import Statements
 from server.plugins.accounts.services.purge import purge_accounts
 from server.plugins.accounts.services.users import backfill_email_skeletons
 from server.plugins.sync.services import new_entries, purge_changes, visible_pet_ids
@@ -68,33 +69,45 @@ def _site() -> tuple[str, int] | None:
     return None
 
 
-def capture(app: PetAPI) -> Issued:
-    """Record every statement the app's driver runs (hooked once, on the driver every connection shares)."""
+def capture(app: PetAPI, monkeypatch: pytest.MonkeyPatch) -> Issued:
+    """Record every statement the app's driver runs (hooked once, on the driver every connection shares), each of a
+    batch too; a write a transaction sends later (execute_later) is traced to its call site when it is queued."""
     issued = Issued()
     driver: Any = app.db.driver  # type: ignore[attr-defined]
     run = driver.run
+    later = Statements.execute_later
 
-    async def recording(conn: Any, sql: str, params: Any, fetch: Any) -> Any:
-        seen = issued.statements.setdefault(sql, [])
-        if len(seen) < PARAMS and tuple(params) not in seen:
-            seen.append(tuple(params))
+    def note(sql: str) -> None:
         if (site := _site()) is not None:
             issued.sites.setdefault(sql, set()).add(site)
-        return await run(conn, sql, params, fetch)
+
+    async def recording(conn: Any, batch: Any, fetch: Any) -> Any:
+        for sql, params in batch:
+            seen = issued.statements.setdefault(sql, [])
+            if len(seen) < PARAMS and tuple(params) not in seen:
+                seen.append(tuple(params))
+        note(batch[-1][0])  # the statement whose result is awaited: issued from where the service stands
+        return await run(conn, batch, fetch)
+
+    async def queueing(self: Any, sql: str, params: Any = ()) -> None:
+        note(sql)
+        await later(self, sql, params)
 
     driver.run = recording
+    monkeypatch.setattr(Statements, "execute_later", queueing)
     return issued
 
 
 def statement_sites() -> set[tuple[str, int]]:
-    """Every fetch_one / fetch_all / execute call in server/ outside the statement runner (a static count)."""
+    """Every fetch_one / fetch_all / execute / execute_later call in server/ outside the statement runner (a static
+    count)."""
     sites = set()
     for path in SERVER.rglob("*.py"):
         if "/server/db/" in str(path):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in ("fetch_one", "fetch_all", "execute") and node.args):
+                    and node.func.attr in ("fetch_one", "fetch_all", "execute", "execute_later") and node.args):
                 sites.add((str(path.relative_to(SERVER.parent)), node.lineno))
     return sites
 
@@ -340,8 +353,9 @@ async def tour(app: PetAPI, api: Api, inbox: Inbox) -> None:
 
 @pytest.mark.gen_test(timeout=120)
 async def test_every_statement_of_the_tour_reads_an_index(app: PetAPI, api: Api, seeded: str,
-                                                           smtp_server: tuple[Inbox, int]) -> None:
-    issued = capture(app)
+                                                           smtp_server: tuple[Inbox, int],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    issued = capture(app, monkeypatch)
     await tour(app, api, smtp_server[0])
     bad, explained, exempt = explain_all(seeded, issued)
     sites = statement_sites()
@@ -355,8 +369,9 @@ async def test_every_statement_of_the_tour_reads_an_index(app: PetAPI, api: Api,
 
 
 @pytest.mark.gen_test(timeout=120)
-async def test_the_guard_fails_when_a_list_index_is_dropped(app: PetAPI, api: Api, scratch: str) -> None:
-    issued = capture(app)
+async def test_the_guard_fails_when_a_list_index_is_dropped(app: PetAPI, api: Api, scratch: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    issued = capture(app, monkeypatch)
     _, admin_token = await user_with_token(app, role="admin")
     listed = await api.get("/v1/pets?sort=name&limit=5&include_total=false", token=admin_token)
     assert listed.status == 200 and len(listed.body["data"]) == 5 and listed.body["page"]["total"] is None, listed.body

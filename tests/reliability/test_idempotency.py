@@ -12,7 +12,7 @@ import pytest
 
 from server import make_app
 from server.app import PetAPI
-from tests.factories import Api, Response, assert_error, both_backends, serving, user_with_token
+from tests.factories import Api, Response, assert_error, both_backends, serving, trigger, user_with_token
 from tests.reliability.conftest import wide_api
 
 CLIENTS = 20
@@ -32,17 +32,6 @@ async def count(app: PetAPI, sql: str, *args: object) -> int:
     row = await app.db.fetch_one(sql, args)
     assert row is not None
     return int(row[0])  # type: ignore[arg-type]
-
-
-@contextlib.asynccontextmanager
-async def trigger(app: PetAPI, sql: str) -> AsyncIterator[None]:
-    """A trigger on the app's database for the block (the session's MariaDB database is shared: always dropped)."""
-    name = sql.split()[2]
-    await app.db.execute(sql)
-    try:
-        yield
-    finally:
-        await app.db.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 @contextlib.asynccontextmanager

@@ -33,8 +33,8 @@ async def create_pet(db: Executor, changes: Changes, *, owner_id: int, fields: P
             (owner_id, fields.name, fields.species, fields.breed, fields.sex, fields.birth_date, fields.status,
              now, now))
         assert result.lastrowid is not None
-        await tx.execute("INSERT INTO pet_members (pet_id, user_id, role, since) VALUES (%s, %s, 'owner', %s)",
-                         (result.lastrowid, owner_id, now))
+        await tx.execute_later("INSERT INTO pet_members (pet_id, user_id, role, since) VALUES (%s, %s, 'owner', %s)",
+                               (result.lastrowid, owner_id, now))
         pet = Pet(result.lastrowid, owner_id, fields.name, fields.species, fields.breed, fields.sex,
                   fields.birth_date, fields.status, now, now, 1, "owner")
         await changes.emit(tx, Change("pet", "created", pet.id, owner_id, pet.id, data=pet))

@@ -53,10 +53,10 @@ async def record_change(tx: Executor, change: Change) -> bool:
     """Log one change in the writer's transaction (both or neither), with the user whose access it grants or ends;
     True when it wrote a row for the sequencer to number once the transaction commits."""
     if change.type == "account" and change.action == "deleted":  # it syncs no more: what it could see goes
-        await tx.execute("DELETE FROM sync_access WHERE user_id = %s", (change.object_id,))
+        await tx.execute_later("DELETE FROM sync_access WHERE user_id = %s", (change.object_id,))
     elif change.pet_id is None:  # other account changes: a client learns of them by its token's revocation
         return False
-    await tx.execute(
+    await tx.execute_later(
         "INSERT INTO sync_changes (type, object_id, pet_id, user_id, action, created_at)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
         (change.type, change.object_id, change.pet_id, _gains_or_loses(change), change.action, utcnow()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import both_backends, create_pet, record_statements, user_with_token
+from tests.factories import both_backends, create_pet, record_round_trips, record_statements, user_with_token
 from tests.plugins.photos import images
 from tests.plugins.photos.test_handlers import upload
 
@@ -60,11 +60,16 @@ async def test_creating_a_pet_writes_it_and_its_owner_and_reads_nothing_back(api
     _, token = await user_with_token(app)
     await create_pet(api, token, name="Warm-up")
     issued = record_statements(app, requests_only=True)
+    trips = record_round_trips(app, requests_only=True)
     created = await api.post("/v1/pets", json={"name": "Rex", "species": "dog"}, token=token)
     assert created.status == 201, created.body
     assert created.body["data"]["role"] == "owner" and created.headers["ETag"] == '"v1"'
-    print(f"\nPOST /v1/pets on {app.db.dialect.name}: {len(issued)} statements: {issued}")
+    print(f"\nPOST /v1/pets on {app.db.dialect.name}: {len(issued)} statements in {len(trips)} round trips: {trips}")
     assert (issued[0], issued[-1]) == (app.db.dialect.begin, "COMMIT"), issued
     assert [s.split(" (")[0] for s in issued if s.startswith(("INSERT INTO pets", "INSERT INTO pet_members"))] == [
         "INSERT INTO pets", "INSERT INTO pet_members"], issued
     assert not [s for s in issued if "FROM pets JOIN pet_members" in s or "idempotency_keys" in s], issued
+    # BEGIN goes out with the pet's INSERT (its id is read); the writes nobody reads go out with the COMMIT.
+    assert [trip[0].split(" (")[0] for trip in trips] == [app.db.dialect.begin, "INSERT INTO pet_members"], trips
+    assert trips[0][1].startswith("INSERT INTO pets (") and trips[1][-1] == "COMMIT", trips
+    assert sum(trips, []) == issued, trips

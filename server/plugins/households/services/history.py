@@ -31,7 +31,7 @@ async def record_change(tx: Executor, change: Change) -> None:
     if change.pet_id is None:
         return
     changed = {name: list(values) for name, values in change.changed.items() if name not in SECRET_FIELDS}
-    await tx.execute(
+    await tx.execute_later(
         "INSERT INTO pet_history (pet_id, at, actor_id, type, action, object_id, changed)"
         " SELECT id, %s, %s, %s, %s, %s, %s FROM pets WHERE id = %s",
         (utcnow(), change.actor_id, change.type, change.action, change.object_id,
