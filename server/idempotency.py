@@ -82,8 +82,8 @@ async def reserve(db: Executor, *, scope: str, key: str, digest: str, retention_
 
 async def store(db: Executor, *, scope: str, key: str, status: int, headers: dict[str, str], body: bytes) -> None:
     """Record the answer on the reserved key, in the transaction of its effect."""
-    await db.execute("UPDATE idempotency_keys SET status = %s, headers = %s, body = %s WHERE scope = %s"
-                     " AND idem_key = %s", (status, orjson.dumps(headers).decode(), body.decode(), scope, key))
+    await db.execute_later("UPDATE idempotency_keys SET status = %s, headers = %s, body = %s WHERE scope = %s"
+                           " AND idem_key = %s", (status, orjson.dumps(headers).decode(), body.decode(), scope, key))
 
 
 async def find(db: Executor, *, scope: str, key: str) -> StoredAnswer | None:

@@ -113,7 +113,9 @@ class Statements(Generic[C]):
 
     async def execute_later(self, sql: str, params: Params = ()) -> None:
         """A write whose result nobody reads: in a transaction it goes out with the transaction's next statement
-        (or its COMMIT), and its failure (IntegrityViolation, ...) is raised there; outside one it runs now."""
+        (or its COMMIT), and its failure (IntegrityViolation, ...) is raised there, so never queue a write whose
+        failure a caller would tell apart (its `except IntegrityViolation` would catch another's); outside one it
+        runs now."""
         if self._held is None:
             await self._run(sql, params, write_result)
         else:

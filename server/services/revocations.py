@@ -113,7 +113,8 @@ class RevocationCache:
 
     async def revoke_jti(self, db: Executor, jti: str, *, expires_at_ms: int) -> None:
         """Revoke the token with this id everywhere (kept until the token would have expired anyway)."""
-        await db.execute("INSERT INTO token_revocations (jti, expires_at_ms) VALUES (%s, %s)", (jti, expires_at_ms))
+        await db.execute_later("INSERT INTO token_revocations (jti, expires_at_ms) VALUES (%s, %s)",
+                               (jti, expires_at_ms))
         self._remember(jti, None, None, expires_at_ms)
 
     async def revoke_session(self, db: Executor, session_id: int) -> None:
@@ -123,8 +124,8 @@ class RevocationCache:
     async def revoke_user(self, db: Executor, user_id: int) -> int:
         """Revoke every token of the user issued before now; returns the cut-off (ms)."""
         cutoff = now_ms() + 1
-        await db.execute("INSERT INTO token_revocations (user_id, not_before_ms, expires_at_ms) VALUES (%s, %s, %s)",
-                         (user_id, cutoff, cutoff + self.token_expiration_ms + 1000))
+        await db.execute_later("INSERT INTO token_revocations (user_id, not_before_ms, expires_at_ms)"
+                               " VALUES (%s, %s, %s)", (user_id, cutoff, cutoff + self.token_expiration_ms + 1000))
         self._remember(None, user_id, cutoff, 0)
         return cutoff
 

@@ -103,7 +103,7 @@ async def bump_version(tx: Executor, *, pet_id: int, user: Principal) -> Pet:
     """A new version of the pet (and updated_at) when something its representation carries changes elsewhere (its
     photo): its ETag, If-Match and the sync log follow the one version. In the caller's transaction, which tells
     the pet's update; the pet's row stays locked until it ends."""
-    await tx.execute("UPDATE pets SET version = version + 1, updated_at = %s WHERE id = %s", (utcnow(), pet_id))
+    await tx.execute_later("UPDATE pets SET version = version + 1, updated_at = %s WHERE id = %s", (utcnow(), pet_id))
     return await find_pet(tx, pet_id=pet_id, user=user)
 
 

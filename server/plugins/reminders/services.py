@@ -105,4 +105,4 @@ async def feed_owner(db: Executor, *, token: str) -> int:
 
 async def revoke_feed(tx: Executor, *, user_id: int) -> None:
     """Drop the user's feed, if any (credentials changed: the old URL must stop working)."""
-    await tx.execute("DELETE FROM calendar_feeds WHERE user_id = %s", (user_id,))
+    await tx.execute_later("DELETE FROM calendar_feeds WHERE user_id = %s", (user_id,))

@@ -92,7 +92,7 @@ async def _pass(tx: Executor) -> int:
         (*(v for i, row_id in enumerate(ids) for v in (row_id, head + 1 + i)), *ids))
     if numbered.rowcount != len(ids):  # a pass this one should have waited for numbered some: undo, run again
         raise TransactionConflict("sync sequencer raced another pass")
-    await tx.execute("UPDATE sync_counter SET value = %s WHERE name = 'seq'", (head + len(ids),))
+    await tx.execute_later("UPDATE sync_counter SET value = %s WHERE name = 'seq'", (head + len(ids),))
     entries = [Entry(head + 1 + i, str(r[1]), column(r[2], int), nullable(r[3], int), nullable(r[4], int), str(r[5]))
                for i, r in enumerate(rows)]
     await _apply_access(tx, entries)
@@ -103,8 +103,8 @@ async def _apply_access(tx: Executor, entries: list[Entry]) -> None:
     """Open and close the sync_access spans the numbered entries imply (see the module's docstring)."""
     gone = {e.object_id for e in entries if e.type == "account" and e.action == "deleted"}
     if gone:  # an account deleted: a share committed before it must not leave a span behind
-        await tx.execute(f"DELETE FROM sync_access WHERE user_id IN ({', '.join(['%s'] * len(gone))})",  # noqa: S608
-                         tuple(gone))
+        await tx.execute_later(f"DELETE FROM sync_access WHERE user_id IN ({', '.join(['%s'] * len(gone))})",  # noqa: S608
+                               tuple(gone))
     last = {e.pet_id: e.seq for e in entries if e.changes_access and e.pet_id is not None}
     if not last:
         return
@@ -122,14 +122,14 @@ async def _apply_access(tx: Executor, entries: list[Entry]) -> None:
             if key not in spans and key not in opened:
                 opened[key] = e.seq
     if opened:
-        await tx.execute(
+        await tx.execute_later(
             "INSERT INTO sync_access (pet_id, user_id, granted_seq, revoked_seq) VALUES "  # noqa: S608 - placeholders
             + ", ".join(["(%s, %s, %s, %s)"] * len(opened)),
             tuple(v for (p, u), g in opened.items() for v in (p, u, g, None if (p, u) in members else last[p])))
     for (pet_id, user_id), granted in spans.items():
         if (pet_id, user_id) not in members:
-            await tx.execute("UPDATE sync_access SET revoked_seq = %s WHERE pet_id = %s AND user_id = %s"
-                             " AND granted_seq = %s", (last[pet_id], pet_id, user_id, granted))
+            await tx.execute_later("UPDATE sync_access SET revoked_seq = %s WHERE pet_id = %s AND user_id = %s"
+                                   " AND granted_seq = %s", (last[pet_id], pet_id, user_id, granted))
 
 
 class Sequencer:

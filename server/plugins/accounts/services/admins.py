@@ -20,7 +20,7 @@ async def keep_an_administrator(tx: Executor, *, user_id: int, actor_id: int | N
     which on one server locks those rows until the commit, and across Galera nodes makes two such
     transactions certify against each other (the loser is replayed by run_transaction and sees the winner's
     change). Two administrators demoting each other at once therefore leave one."""
-    await tx.execute("UPDATE users SET updated_at = %s WHERE role = %s AND disabled = 0", (utcnow(), ADMIN_ROLE))
+    await tx.execute_later("UPDATE users SET updated_at = %s WHERE role = %s AND disabled = 0", (utcnow(), ADMIN_ROLE))
     rows = await tx.fetch_all("SELECT id FROM users WHERE role = %s AND disabled = 0", (ADMIN_ROLE,))
     active = {column(row[0], int) for row in rows}
     leaves = deleting or (role is not None and role != ADMIN_ROLE) or bool(disabled)

@@ -33,9 +33,9 @@ async def delete_account(db: Database, accounts: Accounts, *, user_id: int, acto
         await keep_an_administrator(tx, user_id=user_id, actor_id=actor_id, deleting=True)
         # told first, while everything is still readable: the pets plugin tells its pets' deletes from here
         await accounts.changes.emit(tx, Change("account", "deleted", user_id, actor_id))
-        await tx.execute("DELETE FROM idempotency_keys WHERE scope = %s", (str(user_id),))
-        await tx.execute("DELETE FROM login_failures WHERE k = %s", (keys(user.email, "")[0],))
-        await tx.execute("DELETE FROM users WHERE id = %s", (user_id,))
+        await tx.execute_later("DELETE FROM idempotency_keys WHERE scope = %s", (str(user_id),))
+        await tx.execute_later("DELETE FROM login_failures WHERE k = %s", (keys(user.email, "")[0],))
+        await tx.execute_later("DELETE FROM users WHERE id = %s", (user_id,))
         await accounts.revocations.revoke_user(tx, user_id)
 
     await db.run_transaction(write)

@@ -74,8 +74,8 @@ async def enqueue(tx: Executor, settings: AccountsSettings, *, user_id: int, rec
     link = f"{settings.link_base.rstrip('/')}/{PATHS[kind]}?token={token}" if settings.link_base else "-"
     action = ACTIONS[kind][lang].format(link=link, token=token)
     body = text.format(nickname=nickname, action=action, minutes=ttl_seconds // 60)
-    await tx.execute("INSERT INTO outbox (user_id, recipient, subject, body, created_at, next_attempt_ms)"
-                     " VALUES (%s, %s, %s, %s, %s, %s)", (user_id, recipient, subject, body, utcnow(), now_ms()))
+    await tx.execute_later("INSERT INTO outbox (user_id, recipient, subject, body, created_at, next_attempt_ms)"
+                           " VALUES (%s, %s, %s, %s, %s, %s)", (user_id, recipient, subject, body, utcnow(), now_ms()))
 
 
 def build_message(mail: Mail, settings: AccountsSettings) -> EmailMessage:

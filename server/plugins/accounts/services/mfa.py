@@ -74,9 +74,9 @@ async def start_enrollment(db: Database, accounts: Accounts, *, user_id: int, pa
     async def write(tx: Executor) -> None:
         if await enabled(tx, user_id=user_id):
             raise Conflict("two-factor authentication is already on; turn it off first")
-        await tx.execute("DELETE FROM mfa_factors WHERE user_id = %s", (user_id,))
-        await tx.execute("INSERT INTO mfa_factors (user_id, secret, created_at) VALUES (%s, %s, %s)",
-                         (user_id, secret, utcnow()))
+        await tx.execute_later("DELETE FROM mfa_factors WHERE user_id = %s", (user_id,))
+        await tx.execute_later("INSERT INTO mfa_factors (user_id, secret, created_at) VALUES (%s, %s, %s)",
+                               (user_id, secret, utcnow()))
 
     await db.run_transaction(write)
     return Enrollment(secret, pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER))
@@ -94,12 +94,12 @@ async def confirm_enrollment(db: Database, *, user_id: int, code: str) -> Recove
         step = matching_step(column(row[0], str), code)
         if step is None:
             raise InvalidParameter(errors=[{"field": "code", "message": "does not match"}])
-        await tx.execute("UPDATE mfa_factors SET confirmed_at = %s, last_step = %s WHERE user_id = %s",
-                         (utcnow(), step, user_id))
-        await tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = %s", (user_id,))
+        await tx.execute_later("UPDATE mfa_factors SET confirmed_at = %s, last_step = %s WHERE user_id = %s",
+                               (utcnow(), step, user_id))
+        await tx.execute_later("DELETE FROM mfa_recovery_codes WHERE user_id = %s", (user_id,))
         for recovery in codes:
-            await tx.execute("INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES (%s, %s)",
-                             (user_id, _hash(recovery)))
+            await tx.execute_later("INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES (%s, %s)",
+                                   (user_id, _hash(recovery)))
 
     await db.run_transaction(write)
     return RecoveryCodes(codes)
@@ -139,7 +139,7 @@ async def disable(db: Database, accounts: Accounts, *, user_id: int, password: s
     async def write(tx: Executor) -> None:
         if not await use_code(tx, user_id=user_id, code=code):
             raise SecondFactorRequired()
-        await tx.execute("DELETE FROM mfa_recovery_codes WHERE user_id = %s", (user_id,))
-        await tx.execute("DELETE FROM mfa_factors WHERE user_id = %s", (user_id,))
+        await tx.execute_later("DELETE FROM mfa_recovery_codes WHERE user_id = %s", (user_id,))
+        await tx.execute_later("DELETE FROM mfa_factors WHERE user_id = %s", (user_id,))
 
     await db.run_transaction(write)

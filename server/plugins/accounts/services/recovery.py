@@ -32,8 +32,8 @@ async def issue_token(tx: Executor, accounts: Accounts, *, user: User, purpose: 
     ttl = (accounts.settings.password_reset_ttl_seconds if purpose == "reset"
            else accounts.settings.email_verification_ttl_seconds)
     token, now = new_secret(), now_ms()
-    await tx.execute("INSERT INTO account_tokens (token_hash, purpose, user_id, created_at_ms, expires_at_ms)"
-                     " VALUES (%s, %s, %s, %s, %s)", (hash_token(token), purpose, user.id, now, now + ttl * 1000))
+    await tx.execute_later("INSERT INTO account_tokens (token_hash, purpose, user_id, created_at_ms, expires_at_ms)"
+                           " VALUES (%s, %s, %s, %s, %s)", (hash_token(token), purpose, user.id, now, now + ttl * 1000))
     await enqueue(tx, accounts.settings, user_id=user.id, recipient=user.email, kind=KINDS[purpose],
                   language=user.language, nickname=user.nickname, token=token, ttl_seconds=ttl)
 
@@ -73,7 +73,7 @@ async def confirm_password_reset(db: Database, accounts: Accounts, *, token: str
 
     async def confirm(tx: Executor) -> User:
         user_id = await _take_token(tx, token=token, purpose="reset")
-        await tx.execute("DELETE FROM account_tokens WHERE user_id = %s AND purpose = 'reset'", (user_id,))
+        await tx.execute_later("DELETE FROM account_tokens WHERE user_id = %s AND purpose = 'reset'", (user_id,))
         user = await get_user(tx, user_id=user_id)
         check_context(password, email=user.email, nickname=user.nickname)  # refused: the token stays usable
         fields: dict[str, Value] = {"password_hash": password_hash}
@@ -102,7 +102,7 @@ async def confirm_email(db: Database, accounts: Accounts, *, token: str) -> User
 
     async def confirm(tx: Executor) -> User:
         user_id = await _take_token(tx, token=token, purpose="verify")
-        await tx.execute("DELETE FROM account_tokens WHERE user_id = %s AND purpose = 'verify'", (user_id,))
+        await tx.execute_later("DELETE FROM account_tokens WHERE user_id = %s AND purpose = 'verify'", (user_id,))
         return await update_user(tx, user_id=user_id, fields={"email_verified_at": utcnow()})
 
     return await db.run_transaction(confirm)

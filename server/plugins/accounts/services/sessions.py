@@ -74,8 +74,8 @@ async def _issue_pair(tx: Executor, accounts: Accounts, *, user_id: int, scopes:
     """An access token bound to the session and the refresh token that will replace it (stored hashed)."""
     access = accounts.signer.issue(user_id, scopes, session_id=session_id)
     token = new_secret()
-    await tx.execute("INSERT INTO refresh_tokens (token_hash, session_id, access_jti, created_at_ms)"
-                     " VALUES (%s, %s, %s, %s)", (hash_token(token), session_id, access.principal.jti, now))
+    await tx.execute_later("INSERT INTO refresh_tokens (token_hash, session_id, access_jti, created_at_ms)"
+                           " VALUES (%s, %s, %s, %s)", (hash_token(token), session_id, access.principal.jti, now))
     return TokenPair(access, token, refresh_expires_in)
 
 
@@ -127,7 +127,7 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
         idle = (utcnow() - last_used).total_seconds() > accounts.settings.session_idle_timeout
         if column(row[3], int) <= now or idle:
             raise TokenExpired()
-        await tx.execute("UPDATE sessions SET last_used_at = %s WHERE id = %s", (utcnow(), session_id))
+        await tx.execute_later("UPDATE sessions SET last_used_at = %s WHERE id = %s", (utcnow(), session_id))
         # the pair it came with is over: its access token too
         await accounts.revocations.revoke_jti(tx, column(row[7], str), expires_at_ms=column(row[8], int)
                                               + accounts.revocations.token_expiration_ms + 1000)
@@ -154,8 +154,8 @@ async def end_sessions(tx: Executor, accounts: Accounts, *, session_ids: list[in
     the revocation bound."""
     now = now_ms()
     for session_id in session_ids:
-        await tx.execute("UPDATE sessions SET ended_at_ms = %s WHERE id = %s AND ended_at_ms IS NULL",
-                         (now, session_id))
+        await tx.execute_later("UPDATE sessions SET ended_at_ms = %s WHERE id = %s AND ended_at_ms IS NULL",
+                               (now, session_id))
         await accounts.revocations.revoke_session(tx, session_id)
 
 

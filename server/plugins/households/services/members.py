@@ -58,7 +58,8 @@ async def change_role(db: Executor, changes: Changes, *, user: Principal, pet_id
             raise OwnerRoleFixed()
         if member.role == role:
             return member  # nothing changed, nothing recorded
-        await tx.execute("UPDATE pet_members SET role = %s WHERE pet_id = %s AND user_id = %s", (role, pet_id, user_id))
+        await tx.execute_later("UPDATE pet_members SET role = %s WHERE pet_id = %s AND user_id = %s",
+                               (role, pet_id, user_id))
         old, member.role = member.role, role
         await changes.emit(tx, Change("member", "role_changed", user_id, user.user_id, pet_id, {"role": (old, role)},
                                       member))
@@ -77,7 +78,7 @@ async def remove_member(db: Executor, changes: Changes, *, user: Principal, pet_
         member = await _target(tx, pet_id, user_id)
         if member.role == "owner":
             raise OwnerCannotLeave()
-        await tx.execute("DELETE FROM pet_members WHERE pet_id = %s AND user_id = %s", (pet_id, user_id))
+        await tx.execute_later("DELETE FROM pet_members WHERE pet_id = %s AND user_id = %s", (pet_id, user_id))
         await changes.emit(tx, Change("member", "left" if leaving else "removed", user_id, user.user_id, pet_id,
                                       {"role": (member.role, None)}))
 
@@ -96,12 +97,12 @@ async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_i
         if member.role == "owner":
             raise AlreadyOwner()
         former = pet.owner_id
-        await tx.execute("UPDATE pet_members SET role = 'caretaker' WHERE pet_id = %s AND user_id = %s",
-                         (pet_id, former))
-        await tx.execute("UPDATE pet_members SET role = 'owner' WHERE pet_id = %s AND user_id = %s",
-                         (pet_id, user_id))
-        await tx.execute("UPDATE pets SET owner_id = %s, version = version + 1, updated_at = %s WHERE id = %s",
-                         (user_id, utcnow(), pet_id))
+        await tx.execute_later("UPDATE pet_members SET role = 'caretaker' WHERE pet_id = %s AND user_id = %s",
+                               (pet_id, former))
+        await tx.execute_later("UPDATE pet_members SET role = 'owner' WHERE pet_id = %s AND user_id = %s",
+                               (pet_id, user_id))
+        await tx.execute_later("UPDATE pets SET owner_id = %s, version = version + 1, updated_at = %s WHERE id = %s",
+                               (user_id, utcnow(), pet_id))
         member.role = "owner"
         await changes.emit(tx, Change("member", "transferred", user_id, user.user_id, pet_id,
                                       {"owner_id": (former, user_id)}, member))
