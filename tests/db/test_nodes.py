@@ -80,6 +80,7 @@ async def test_one_host_reports_no_nodes_and_runs_no_checks(live):
     try:
         assert db.node_states() == []
         assert isinstance(db.driver, MySQLDriver) and db.driver.nodes is None
+        assert db.driver.batches  # a plain server: a transaction's batch goes as one query
     finally:
         await db.close()
 
