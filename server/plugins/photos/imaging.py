@@ -31,6 +31,7 @@ class Rendition:
     width: int
     height: int
     data: bytes
+    literals: tuple[str, ...] = ()  # data as the store's SQL literals, when made ahead in the photo process
 
 
 @dataclass(frozen=True, slots=True)

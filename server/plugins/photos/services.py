@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any
@@ -17,7 +18,7 @@ from server.plugins.pets.services import bump_version
 from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
 from server.plugins.photos.models import Photo, PhotoSettings
 from server.plugins.photos.pool import ProcessPool, release_memory
-from server.plugins.photos.storage import DatabaseStore, PhotoStore
+from server.plugins.photos.storage import DatabaseStore, PhotoStore, blob_literals
 from server.services import json_row, utcnow
 
 ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
@@ -26,9 +27,12 @@ VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
 
 
 def process_in_worker(data: bytes, content_type: str, limits: Limits) -> ProcessedPhoto:
-    """The renditions of an upload, in a pool process: its decoded pixels' pages go back to the system after."""
+    """The renditions of an upload, in a pool process, with the SQL literals the store writes them as (so the event
+    loop does not make them); its decoded pixels' pages go back to the system after."""
     try:
-        return process(data, content_type, limits)
+        photo = process(data, content_type, limits)
+        renditions = tuple(dataclasses.replace(r, literals=blob_literals(r.data)) for r in photo.renditions)
+        return dataclasses.replace(photo, renditions=renditions)
     finally:
         del data
         release_memory()

@@ -9,11 +9,18 @@ from __future__ import annotations
 from typing import Protocol
 
 from server.db import Executor, column
-from server.plugins.photos.imaging import ProcessedPhoto
+from server.plugins.photos.imaging import SIZES, ProcessedPhoto
 
-# Bytes per row: one statement of this size is escaped and parsed in about a millisecond on the event loop,
-# and stays far below max_allowed_packet and Galera's write-set limits.
+# Bytes per row: a statement stays far below max_allowed_packet and Galera's write-set limits.
 CHUNK = 256 * 1024
+
+
+def blob_literals(data: bytes) -> tuple[str, ...]:
+    """The data as SQL literals of CHUNK bytes each, X'<hex>' (MariaDB and SQLite both read it; aiomysql 0.3 cannot
+    send bytes parameters). Made in the photo process: hex digits need no escaping, so the event loop only puts
+    each literal in its statement, where a parameter this long would be escaped and formatted (~1.5 ms a chunk)."""
+    view = memoryview(data)
+    return tuple(f"X'{view[start:start + CHUNK].hex()}'" for start in range(0, len(data), CHUNK))
 
 
 class PhotoStore(Protocol):
@@ -35,11 +42,12 @@ class DatabaseStore:
     async def save(self, tx: Executor, *, pet_id: int, photo: ProcessedPhoto) -> None:
         """Replace the pet's renditions."""
         await tx.execute("DELETE FROM pet_photo_chunks WHERE pet_id = %s", (pet_id,))
-        dialect = tx.dialect
-        sql = f"INSERT INTO pet_photo_chunks (pet_id, size, seq, data) VALUES (%s, %s, %s, {dialect.blob()})"  # noqa: S608
         for r in photo.renditions:
-            for seq, start in enumerate(range(0, len(r.data), CHUNK)):
-                await tx.execute(sql, (pet_id, r.size, seq, dialect.blob_value(r.data[start:start + CHUNK])))
+            assert r.size in SIZES  # the statement's text names it: one of ours, never the client's
+            for seq, literal in enumerate(r.literals or blob_literals(r.data)):
+                # No parameters: nothing formats or escapes the literal's 512 KiB of text on the event loop.
+                await tx.execute("INSERT INTO pet_photo_chunks (pet_id, size, seq, data)"  # noqa: S608
+                                 f" VALUES ({int(pet_id)}, '{r.size}', {seq}, {literal})")
 
     async def load(self, db: Executor, *, pet_id: int, size: str) -> list[bytes]:
         """One rendition's bytes, in pieces to send in order ([] when there is none)."""
