@@ -169,9 +169,13 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def body(self) -> bytes:
         """The request body, or 413 when it grew over body_limit()."""
+        return b"".join(self.body_pieces())
+
+    def body_pieces(self) -> list[bytes]:
+        """The request body in the pieces it arrived in (nothing joined or copied), or 413 as body."""
         if self.body_too_large:
             raise HTTPFailure("request body is too large", status=413)
-        return b"".join(self._chunks)
+        return self._chunks
 
     def parse_body(self, model: type[M]) -> M:
         """The JSON body validated into model, or 400/415."""

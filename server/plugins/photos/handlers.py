@@ -99,16 +99,14 @@ class PhotoHandler(BaseHandler):
         content_type = self.content_type
         if content_type not in FORMATS:  # its body was dropped unread
             raise refused_type(content_type)
-        data = self.body  # 413 when over photo_max_bytes
-        self._chunks.clear()
-        if not data:
+        pieces = self.body_pieces()  # 413 when over photo_max_bytes
+        if not any(pieces):
             raise InvalidParameter("the request body is empty: send the image's bytes",
                                    errors=[{"field": "body", "message": "an image is required"}])
-        processed = await self.photos.process(data, content_type)
-        del data
-        photo, created = await put_photo(self.application.db, self.application.changes, store=self.photos.store,
-                                         pet_id=pet.id, user=self.current_user, photo=processed,
-                                         if_match=header(self.request, "If-Match"))
+        async with self.photos.processed(pieces, content_type) as processed:
+            photo, created = await put_photo(self.application.db, self.application.changes,
+                                             store=self.photos.store, pet_id=pet.id, user=self.current_user,
+                                             photo=processed, if_match=header(self.request, "If-Match"))
         self.set_header("ETag", photo.etag)
         self.send(photo, 201 if created else 200)
 

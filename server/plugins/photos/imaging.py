@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -30,8 +31,8 @@ class Rendition:
     size: str
     width: int
     height: int
-    data: bytes
-    literals: tuple[str, ...] = ()  # data as the store's SQL literals, when made ahead in the photo process
+    data: bytes  # empty when the photo process sent the literals instead
+    literals: Iterable[str] = ()  # data as the store's SQL literals, when the photo process made them
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import datetime as dt
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -15,27 +16,16 @@ from server.db import Executor, IntegrityViolation, column
 from server.errors import NotFound, PreconditionFailed
 from server.plugins.pets.access import find_pet
 from server.plugins.pets.services import bump_version
-from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
+from server.plugins.photos.exchange import Exchange, process_files
+from server.plugins.photos.imaging import Limits, ProcessedPhoto
 from server.plugins.photos.models import Photo, PhotoSettings
-from server.plugins.photos.pool import ProcessPool, release_memory
-from server.plugins.photos.storage import DatabaseStore, PhotoStore, blob_literals
+from server.plugins.photos.pool import ProcessPool
+from server.plugins.photos.storage import DatabaseStore, PhotoStore
 from server.services import json_row, utcnow
 
 ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
 TAG_RE = re.compile(r'(W/)?"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
 VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
-
-
-def process_in_worker(data: bytes, content_type: str, limits: Limits) -> ProcessedPhoto:
-    """The renditions of an upload, in a pool process, with the SQL literals the store writes them as (so the event
-    loop does not make them); its decoded pixels' pages go back to the system after."""
-    try:
-        photo = process(data, content_type, limits)
-        renditions = tuple(dataclasses.replace(r, literals=blob_literals(r.data)) for r in photo.renditions)
-        return dataclasses.replace(photo, renditions=renditions)
-    finally:
-        del data
-        release_memory()
 
 
 class Photos:
@@ -50,9 +40,14 @@ class Photos:
         self.pool = ProcessPool(workers=settings.photo_workers, max_waiting=settings.photo_queue,
                                 preload=(__name__,))
 
-    async def process(self, data: bytes, content_type: str) -> ProcessedPhoto:
-        """The renditions of an upload, computed in a pool process (the event loop only sends and waits)."""
-        return await self.pool.run(process_in_worker, data, content_type, self.limits)
+    @contextlib.asynccontextmanager
+    async def processed(self, body: list[bytes], content_type: str) -> AsyncIterator[ProcessedPhoto]:
+        """The renditions of an upload (its body in the pieces it arrived in: emptied once they are in their file, so
+        a waiting upload holds no memory here), computed in a pool process; they are read from their file as they
+        are stored, so store them inside the block (exchange.py)."""
+        with Exchange() as files:
+            await files.write_body(body)
+            yield await self.pool.run(process_files, files.body, files.renditions, content_type, self.limits)
 
     def close(self) -> None:
         """Stop the pool's processes once the images being processed are done."""
