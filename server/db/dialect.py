@@ -21,8 +21,6 @@ class Dialect:
     ledger: str  # creates the migration ledger, schema_migrations: one row per (plugin, version)
     ledger_upgrade: tuple[str, ...]  # turns the ledger of pet-api before plugins (version only) into that one
     lock_table: str  # creates schema_migration_lock: at most one row, the migrator holding the lock
-    blob_hex: bool  # a BLOB parameter goes as hex text through UNHEX(%s): aiomysql 0.3 cannot send bytes
-                    # (it calls PyMySQL's escape_bytes_prefixed, a placeholder string since PyMySQL 1.2)
 
     def on_conflict_update(self, key: str) -> str:
         """The clause that turns an INSERT into an update of the row holding `key`."""
@@ -31,14 +29,6 @@ class Dialect:
     def inserted(self, column: str) -> str:
         """Inside on_conflict_update: the value the INSERT proposed for the column."""
         return self.inserted_value.format(column=column)
-
-    def blob(self) -> str:
-        """The placeholder of a BLOB parameter; pass its value through blob_value()."""
-        return "UNHEX(%s)" if self.blob_hex else "%s"
-
-    def blob_value(self, data: bytes) -> str | bytes:
-        """A BLOB parameter's value, as blob() takes it."""
-        return data.hex() if self.blob_hex else data
 
     def ordered_text(self, value: str) -> str:
         """A text column or parameter as an expression that orders and compares it like MariaDB's
@@ -71,7 +61,6 @@ MYSQL = Dialect(
     lock_table="CREATE TABLE IF NOT EXISTS schema_migration_lock (id INT NOT NULL PRIMARY KEY,"
                " owner VARCHAR(128) NOT NULL, taken_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NOT NULL)"
                " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    blob_hex=True,
 )
 
 SQLITE = Dialect(
@@ -95,5 +84,4 @@ SQLITE = Dialect(
                     "DROP TABLE schema_migrations_before_plugins"),
     lock_table="CREATE TABLE IF NOT EXISTS schema_migration_lock (id INTEGER NOT NULL PRIMARY KEY,"
                " owner TEXT NOT NULL, taken_at TEXT NOT NULL, expires_at TEXT NOT NULL)",
-    blob_hex=False,
 )
