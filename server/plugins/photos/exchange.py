@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
+from server.errors import ServiceUnavailable
 from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
-from server.plugins.photos.pool import release_memory
+from server.plugins.photos.pool import RETRY_AFTER, release_memory
 from server.plugins.photos.storage import blob_literals
+
+log = logging.getLogger("pet_api.photos")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +46,14 @@ class Exchange:
     entered in the event loop."""
 
     def __init__(self) -> None:
-        self.body = self._make("pet-api-photo-body-")
-        self.renditions = self._make("pet-api-photo-out-")
+        made: list[str] = []
+        try:
+            for prefix in ("pet-api-photo-body-", "pet-api-photo-out-"):
+                made.append(self._make(prefix))
+        except OSError as exc:  # no temporary directory, or a full one: 503, nothing left behind
+            _remove(made)
+            raise _unavailable(exc) from None
+        self.body, self.renditions = made
 
     @staticmethod
     def _make(prefix: str) -> str:
@@ -60,8 +71,11 @@ class Exchange:
 
     async def write_body(self, pieces: list[bytes]) -> None:
         """The body's pieces, as received, into the body file, in a thread (the writes release the GIL); the list
-        is emptied once they are written."""
-        await asyncio.get_running_loop().run_in_executor(None, _write, self.body, pieces)
+        is emptied once they are written. 503 when the file cannot be written (a full disk)."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, _write, self.body, pieces)
+        except OSError as exc:
+            raise _unavailable(exc) from None
         pieces.clear()
 
 
@@ -81,16 +95,35 @@ def process_files(body: str, renditions: str, content_type: str, limits: Limits)
     `renditions`; the answer names them (its renditions' data is left empty: the literals are the bytes). Its
     decoded pixels' pages go back to the system after."""
     try:
-        photo = process(Path(body).read_bytes(), content_type, limits)
-        spooled = []
-        with open(renditions, "wb") as out:
-            for r in photo.renditions:
-                spans = []
-                for literal in blob_literals(r.data):
-                    encoded = literal.encode("ascii")
-                    spans.append((out.tell(), len(encoded)))
-                    out.write(encoded)
-                spooled.append(dataclasses.replace(r, data=b"", literals=SpooledLiterals(renditions, tuple(spans))))
+        photo = process(_read(body), content_type, limits)
+        try:
+            with open(renditions, "wb") as out:
+                spooled = [dataclasses.replace(r, data=b"", literals=_spool(out, renditions, r.data))
+                           for r in photo.renditions]
+        except OSError as exc:
+            raise _unavailable(exc) from None
         return dataclasses.replace(photo, renditions=tuple(spooled))
     finally:
         release_memory()
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise _unavailable(exc) from None
+
+
+def _spool(out: BinaryIO, path: str, data: bytes) -> SpooledLiterals:
+    spans = []
+    for literal in blob_literals(data):
+        encoded = literal.encode("ascii")
+        spans.append((out.tell(), len(encoded)))
+        out.write(encoded)
+    return SpooledLiterals(path, tuple(spans))
+
+
+def _unavailable(exc: OSError) -> ServiceUnavailable:
+    log.warning("photo exchange file: %s", exc)
+    return ServiceUnavailable("the photo could not be processed now, try again later",
+                              headers={"Retry-After": RETRY_AFTER})

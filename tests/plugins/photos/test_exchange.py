@@ -13,7 +13,7 @@ import pytest
 from server.plugins.photos.exchange import Exchange, process_files
 from server.plugins.photos.imaging import Limits, process
 from server.plugins.photos.storage import CHUNK
-from tests.factories import both_backends, create_pet, user_with_token
+from tests.factories import assert_error, both_backends, create_pet, user_with_token
 from tests.plugins.photos import images
 from tests.plugins.photos.test_handlers import upload
 
@@ -82,4 +82,20 @@ async def test_uploads_stored_or_refused_leave_no_file_behind(api, app, temp_dir
     stale = await upload(api, pet["id"], sent, "image/jpeg", token, **{"If-Match": '"' + "0" * 32 + '"'})
     assert stale.status == 412, stale.body
     assert stale.body["error_code"] == 1009
+    assert await files_left(temp_dir) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_upload_that_cannot_have_its_files_is_a_503_and_the_next_one_works(api, app, temp_dir, monkeypatch):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    sent = images.jpeg_with_gps_rotated()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_dir / "missing"))  # as a full or absent /tmp would
+    refused = await upload(api, pet["id"], sent, "image/jpeg", token)
+    assert_error(refused, 503, 1008, f"PUT /v1/pets/{pet['id']}/photo")
+    assert refused.headers["Retry-After"] == "5"
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_dir))
+    stored = await upload(api, pet["id"], sent, "image/jpeg", token)
+    assert stored.status == 201, stored.body
+    assert stored.body["data"]["width"] == 200
     assert await files_left(temp_dir) == []
