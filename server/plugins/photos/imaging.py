@@ -32,7 +32,7 @@ class Rendition:
     width: int
     height: int
     data: bytes  # empty when the photo process sent the literals instead
-    literals: Iterable[str] = ()  # data as the store's SQL literals, when the photo process made them
+    literals: Iterable[str] = ()  # data as the store's SQL literals (re-iterable: a replayed transaction reads again)
 
 
 @dataclass(frozen=True, slots=True)
