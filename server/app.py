@@ -14,7 +14,7 @@ from server.changes import Changes
 from server.config import Config
 from server.db import Database, connect
 from server.db.migrations import Source, migrate, pending
-from server.handlers.base import NotFoundHandler
+from server.handlers.base import NotFoundHandler, ResponseHeaders
 from server.idempotency import IdempotencyKeys
 from server.logs import AccessLog
 from server.passwords import Passwords
@@ -85,6 +85,7 @@ class PetAPI(tornado.web.Application):
         self.changes = Changes()  # plugins listen in their setup
         self.metrics: Any = None  # set by the metrics plugin
         self.access_log = AccessLog()
+        self.response_headers = ResponseHeaders()
         handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.template, "secret": route.secret})
                     for plugin in plugins for route in plugin.routes]
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=self.access_log.log_request,

@@ -14,6 +14,7 @@ import aiomysql
 import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPHeaders
 from tornado.iostream import IOStream, UnsatisfiableReadError
 from tornado.tcpserver import TCPServer
 
@@ -55,6 +56,19 @@ def response_header(handler: tornado.web.RequestHandler, name: str) -> str | Non
     stored for an Idempotency-Key replays its Location and ETag."""
     headers = handler._headers
     return headers[name] if name in headers else None  # noqa: SIM401 - HTTPHeaders.get raises and catches
+
+
+def reset_response(handler: tornado.web.RequestHandler, headers: list[tuple[str, str]]) -> None:
+    """RequestHandler.clear() with the response's first headers given whole, their names already in tornado's
+    Http-Header-Case and their values checked (see ResponseHeaders): tornado's sets them one by one, checking and
+    normalizing each, and formats a Date for every response."""
+    fresh = HTTPHeaders.__new__(HTTPHeaders)
+    fresh._as_list = {name: [value] for name, value in headers}
+    fresh._combined_cache = dict(headers)
+    handler._headers = fresh
+    handler._write_buffer = []
+    handler._status_code = 200
+    handler._reason = "OK"
 
 
 TORNADO_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # what http1connection writes for a message it cannot parse

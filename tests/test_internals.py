@@ -221,3 +221,19 @@ def test_a_stream_that_answers_refusals_keeps_the_small_shared_attribute_dict_of
     assert result.returncode == 0, result.stderr
     plain, answering, keys = map(int, result.stdout.split())
     assert answering == plain and keys <= 30, (plain, answering, keys)
+
+
+def test_reset_response_sets_what_request_handler_clear_sets():
+    # On bare instances: what each one sets is exactly what it adds (set_default_headers is tornado's no-op).
+    theirs = tornado.web.RequestHandler.__new__(tornado.web.RequestHandler)
+    tornado.web.RequestHandler.clear(theirs)
+    headers = list(theirs._headers.get_all())
+    ours = tornado.web.RequestHandler.__new__(tornado.web.RequestHandler)
+    internals.reset_response(ours, headers)
+    assert set(vars(ours)) == set(vars(theirs)), "RequestHandler.clear sets other attributes"
+    assert {k: v for k, v in vars(ours).items() if k != "_headers"} == \
+        {k: v for k, v in vars(theirs).items() if k != "_headers"}
+    assert set(vars(ours._headers)) == set(vars(theirs._headers)), "HTTPHeaders._as_list / _combined_cache"
+    assert list(ours._headers.get_all()) == headers and ours._headers["date"] == theirs._headers["Date"]
+    ours._headers.add("Content-Type", "text/plain")  # the given headers behave as tornado's own
+    assert ours._headers.get_list("content-type") == ["text/html; charset=UTF-8", "text/plain"]

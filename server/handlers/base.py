@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import random
 import re
+import time
 import traceback
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -19,6 +20,7 @@ from tornado import httputil
 from server.auth import Principal, bearer_token
 from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
 from server.i18n import chinese, localize_errors
+from server.internals import reset_response
 from server.schemas.common import MAX_ID
 from server.validation import parse_json, validate
 
@@ -39,6 +41,28 @@ CORS_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, Accept-La
                 " Idempotency-Key")
 EXPOSED_HEADERS = "X-Request-ID, ETag, Location, Retry-After, Idempotent-Replayed"
 # Bodies are read as JSON whatever they are labelled (curl -d says form-urlencoded), except these.
+
+
+class ResponseHeaders:
+    """The headers every response starts with, in order: tornado's Server, our Content-Type and security headers,
+    and the Date, formatted once a second instead of once a response (one per application)."""
+
+    __slots__ = ("_first", "_second", "_headers")
+
+    def __init__(self) -> None:
+        # Through HTTPHeaders once: names in its Http-Header-Case, values checked as set_header would.
+        self._first = list(httputil.HTTPHeaders({"Server": f"TornadoServer/{tornado.version}",
+                                                 "Content-Type": JSON_TYPE, **SECURITY_HEADERS}).get_all())
+        self._second = -1
+        self._headers: list[tuple[str, str]] = []
+
+    def current(self) -> list[tuple[str, str]]:
+        """(name, value) pairs for a response starting now."""
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._headers = [*self._first[:2], ("Date", httputil.format_timestamp(second)), *self._first[2:]]
+        return self._headers
 
 
 def header(request: httputil.HTTPServerRequest, name: str) -> str | None:
@@ -113,11 +137,12 @@ class BaseHandler(tornado.web.RequestHandler):
         self._received = 0
         self.body_too_large = False
 
-    # ---- headers common to every response, errors included (send_error's clear() calls this again)
+    # ---- headers common to every response, errors included (send_error calls clear() again)
+    def clear(self) -> None:
+        reset_response(self, self.application.response_headers.current())
+        self.set_default_headers()
+
     def set_default_headers(self) -> None:
-        self.set_header("Content-Type", JSON_TYPE)
-        for name, value in SECURITY_HEADERS.items():
-            self.set_header(name, value)
         request_id = getattr(self, "request_id", None)
         if request_id is None:
             sent = header(self.request, "X-Request-ID")

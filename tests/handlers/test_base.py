@@ -1,9 +1,12 @@
 """The one response contract: envelopes, errors from every source, CORS, request ids, languages, body limits."""
 
+import email.utils
 import re
+import time
 from typing import Any
 
 import pytest
+import tornado
 
 from tests.factories import JSON_TYPE, PASSWORD, assert_error
 
@@ -246,3 +249,17 @@ async def test_a_body_declared_as_another_media_type_is_415_1007(api):
     response = await api.post("/v1/users", body=b"<user/>", headers={"Content-Type": "application/xml"})
     assert_error(response, 415, 1007, "POST /v1/users")
     assert response.body["message"] == "Content-Type must be application/json"
+
+
+@pytest.mark.gen_test
+async def test_every_answer_starts_with_the_same_headers_and_a_current_date(api):
+    before = time.time()
+    responses = [await api.get("/v1/health"), await api.get("/v1/nope"), await api.delete("/v1/health")]
+    after = time.time()
+    assert [r.status for r in responses] == [200, 404, 405]
+    assert responses[1].body == {"error_code": 1007, "message": "no such route", "request": "GET /v1/nope"}
+    for response in responses:
+        assert response.headers["Server"] == f"TornadoServer/{tornado.version}"
+        assert response.headers["Content-Type"] == JSON_TYPE
+        date = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
+        assert int(before) <= date <= after, response.headers["Date"]
