@@ -1,6 +1,6 @@
-"""Every use of a private attribute of tornado or aiomysql, in one place (tests/test_internals.py checks each
-one against the installed release; pyproject.toml caps both below their next minor version). Each one buys something
-measured or something tornado's public API cannot do: the drain and the header timeout need to see and end
+"""Every use of a private attribute of tornado, aiomysql or prometheus_client, in one place (tests/test_internals.py
+checks each one against the installed release; pyproject.toml caps each below its next minor version). Each one buys
+something measured or something the library's public API cannot do: the drain and the header timeout need to see and end
 connections, accepting one connection per wake-up replaces tornado's accept loop, and the pool must see an idle
 MariaDB connection that the server has closed before lending it."""
 
@@ -69,6 +69,13 @@ def reset_response(handler: tornado.web.RequestHandler, headers: list[tuple[str,
     handler._write_buffer = []
     handler._status_code = 200
     handler._reason = "OK"
+
+
+def histogram_buckets(histogram: Any) -> tuple[list[float], list[Any], Any]:
+    """A prometheus_client histogram child's upper bounds, the value of each bucket (one per bound, not cumulative)
+    and the value of its sum: what its observe() adds to, for adding many observations at once (it has no public
+    way to)."""
+    return histogram._upper_bounds, histogram._buckets, histogram._sum
 
 
 TORNADO_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # what http1connection writes for a message it cannot parse

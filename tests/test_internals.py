@@ -237,3 +237,24 @@ def test_reset_response_sets_what_request_handler_clear_sets():
     assert list(ours._headers.get_all()) == headers and ours._headers["date"] == theirs._headers["Date"]
     ours._headers.add("Content-Type", "text/plain")  # the given headers behave as tornado's own
     assert ours._headers.get_list("content-type") == ["text/html; charset=UTF-8", "text/plain"]
+
+
+def test_histogram_buckets_are_the_values_a_histogram_observe_adds_to():
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from server.plugins.metrics.collector import observe_all
+
+    def histogram() -> Histogram:
+        return Histogram("latency", "latency", ["route"], buckets=(0.001, 0.005, 1.0), registry=CollectorRegistry())
+
+    durations = [0.0005, 0.001, 0.003, 0.003, 0.7, 20.0, 0.0, 1.0]
+    one_by_one, at_once = histogram(), histogram()
+    for duration in durations:
+        one_by_one.labels("r").observe(duration)
+    observe_all(at_once.labels("r"), durations)
+
+    def samples(h: Histogram) -> list[tuple[str, dict[str, str], float]]:
+        return [(s.name, s.labels, s.value) for s in h.collect()[0].samples if not s.name.endswith("_created")]
+
+    assert samples(at_once) == samples(one_by_one), "Histogram._upper_bounds / _buckets / _sum"
+    assert ("latency_bucket", {"route": "r", "le": "0.005"}, 5.0) in samples(at_once)

@@ -4,12 +4,16 @@ writes its values to that directory and a scrape of any worker sums them all."""
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import weakref
 from typing import Any
 
 import prometheus_client
 import tornado.ioloop
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+from server.internals import histogram_buckets
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
@@ -46,6 +50,8 @@ class Metrics:
                                  registry=self.registry, multiprocess_mode="livesum")
         self._servers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._pending: dict[tuple[str, str, int], list[float]] = {}  # durations of this loop turn, by labels
+        self._flush_queued = False
         self._sampler: tornado.ioloop.PeriodicCallback | None = None
 
     def watch(self, server: Any) -> None:
@@ -53,21 +59,41 @@ class Metrics:
         self._servers.add(server)
 
     def observe(self, handler: Any, status: int, duration: float) -> None:
-        """Count one finished request (called for every request: no formatting, cached label children)."""
+        """Count one finished request (called for every request: no formatting). Requests and latencies are
+        added at the end of the event loop's turn, all of a turn's at once: each prometheus_client value takes a
+        lock (with several workers also a write to the shared file) for every addition."""
         route = getattr(handler, "route", "unmatched")
         method = handler.request.method
         if method not in METHODS:
             method = "other"  # a client's made-up method must not mint label values
         key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (self.requests.labels(route, method, str(status)),
-                                              self.latency.labels(route, method, str(status)))
-        children[0].inc()
-        children[1].observe(duration)
+        durations = self._pending.get(key)
+        if durations is None:
+            self._pending[key] = [duration]
+        else:
+            durations.append(duration)
+        if not self._flush_queued:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+                self._flush_queued = True
+            except RuntimeError:  # no event loop (a script): at once
+                self.flush()
         code = getattr(handler, "error_code", None)
         if code is not None:
             self.errors.labels(str(code)).inc()
+
+    def flush(self) -> None:
+        """Add the requests observed since the last flush to the counters and histograms."""
+        self._flush_queued = False
+        pending, self._pending = self._pending, {}
+        for key, durations in pending.items():
+            children = self._children.get(key)
+            if children is None:
+                route, method, status = key
+                children = self._children[key] = (self.requests.labels(route, method, str(status)),
+                                                  self.latency.labels(route, method, str(status)))
+            children[0].inc(len(durations))
+            observe_all(children[1], durations)
 
     def sample(self) -> None:
         """Publish the gauges read from live objects: requests in flight, pool connections."""
@@ -87,15 +113,30 @@ class Metrics:
             self._sampler.start()
 
     def stop(self) -> None:
+        self.flush()
         if self._sampler is not None:
             self._sampler.stop()
             self._sampler = None
 
     def render(self) -> bytes:
         """The Prometheus text exposition: this process, or every worker's in multiprocess mode."""
+        self.flush()
         self.sample()
         if not self.multiprocess:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.metrics_dir)
         return generate_latest(registry)
+
+
+def observe_all(histogram: Any, durations: list[float]) -> None:
+    """histogram.observe(d) for each of durations, with one addition to the sum and one to each bucket reached
+    (prometheus_client's buckets are stored one per bound and summed when collected, as its observe does)."""
+    bounds, buckets, total = histogram_buckets(histogram)
+    counts: dict[int, int] = {}
+    for duration in durations:
+        i = bisect.bisect_left(bounds, duration)  # the first bound >= duration (the last is +Inf)
+        counts[i] = counts.get(i, 0) + 1
+    total.inc(sum(durations))
+    for i, n in counts.items():
+        buckets[i].inc(n)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -73,3 +74,18 @@ async def test_requests_in_flight(api, config_overrides):
     assert metrics[key("pet_api_requests_in_flight")] == 4
     assert {r.status for r in await asyncio.gather(*slow)} == {200}
     assert (await scrape(api))[key("pet_api_requests_in_flight")] == 1
+
+
+@pytest.mark.gen_test
+async def test_a_scrape_counts_the_requests_finished_in_the_same_loop_turn(app):
+    # Requests are added to the metrics at the end of the loop's turn; a scrape in that turn sees them too.
+    handler = SimpleNamespace(route="/v1/turn", request=SimpleNamespace(method="GET"))
+    for status in (200, 200, 304):
+        app.metrics.observe(handler, status, 0.002)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(app.metrics.render().decode()) for s in family.samples}
+    route = {"route": "/v1/turn", "method": "GET"}
+    assert samples[key("pet_api_requests_total", status="200", **route)] == 2
+    assert samples[key("pet_api_requests_total", status="304", **route)] == 1
+    assert samples[key("pet_api_request_duration_seconds_bucket", le="0.0025", status="200", **route)] == 2
+    assert samples[key("pet_api_request_duration_seconds_sum", status="200", **route)] == pytest.approx(0.004)
