@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from server.services import utcnow
 from tests.factories import both_backends, create_pet, user_with_token
 from tests.plugins.photos import images
 from tests.plugins.photos.test_handlers import upload
+from tests.plugins.sync.client import share
 
 
 async def tagged(api: Any, path: str, token: str) -> str:
@@ -66,11 +66,10 @@ async def test_a_list_tag_changes_with_any_listed_pet_and_with_the_total(api, ap
 @both_backends
 @pytest.mark.gen_test(timeout=30)
 async def test_a_members_list_tag_changes_with_their_role_and_the_pets_photo(api, app):
-    _, token = await user_with_token(app)
+    owner, token = await user_with_token(app)
     member, member_token = await user_with_token(app)
     pet = await create_pet(api, token)
-    await app.db.execute("INSERT INTO pet_members (pet_id, user_id, role, since) VALUES (%s, %s, 'viewer', %s)",
-                         (pet["id"], member.id, utcnow()))
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
     tag = await tagged(api, "/v1/pets", member_token)
     assert await not_modified(api, "/v1/pets", member_token, tag)
     # A role changes without a new version of the pet: the member's list shows it all the same.
