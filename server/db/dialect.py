@@ -3,6 +3,7 @@ ask the dialect for the piece they need instead of asking which database they ru
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 
@@ -21,6 +22,7 @@ class Dialect:
     ledger: str  # creates the migration ledger, schema_migrations: one row per (plugin, version)
     ledger_upgrade: tuple[str, ...]  # turns the ledger of pet-api before plugins (version only) into that one
     lock_table: str  # creates schema_migration_lock: at most one row, the migrator holding the lock
+    blob_literal: str  # a BLOB value written in a statement's text, from the {base64} or the {hex} of its bytes
 
     def on_conflict_update(self, key: str) -> str:
         """The clause that turns an INSERT into an update of the row holding `key`."""
@@ -38,6 +40,13 @@ class Dialect:
     def real(self, column: str) -> str:
         """A DOUBLE column for JSON_ARRAY, every digit kept."""
         return self.exact_real.format(column=column)
+
+    def blob(self, data: bytes) -> str:
+        """The bytes as a literal in a statement's text (for a value too large to escape as a parameter on the event
+        loop: a photo's chunks, made in the photo process): nothing in it needs escaping."""
+        if "{base64}" in self.blob_literal:
+            return self.blob_literal.format(base64=base64.b64encode(data).decode("ascii"))
+        return self.blob_literal.format(hex=data.hex())
 
 
 MYSQL = Dialect(
@@ -61,6 +70,9 @@ MYSQL = Dialect(
     lock_table="CREATE TABLE IF NOT EXISTS schema_migration_lock (id INT NOT NULL PRIMARY KEY,"
                " owner VARCHAR(128) NOT NULL, taken_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NOT NULL)"
                " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    # Base64, not X'<hex>': a third fewer bytes to send and for MariaDB to lex, which is most of what a large
+    # literal costs it. The introducer spares the text the connection's utf8mb4 checks (base64 is ASCII).
+    blob_literal="FROM_BASE64(_latin1'{base64}')",
 )
 
 SQLITE = Dialect(
@@ -84,4 +96,5 @@ SQLITE = Dialect(
                     "DROP TABLE schema_migrations_before_plugins"),
     lock_table="CREATE TABLE IF NOT EXISTS schema_migration_lock (id INTEGER NOT NULL PRIMARY KEY,"
                " owner TEXT NOT NULL, taken_at TEXT NOT NULL, expires_at TEXT NOT NULL)",
+    blob_literal="X'{hex}'",  # SQLite has no base64 function
 )

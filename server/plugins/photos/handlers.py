@@ -103,7 +103,7 @@ class PhotoHandler(BaseHandler):
         if not any(pieces):
             raise InvalidParameter("the request body is empty: send the image's bytes",
                                    errors=[{"field": "body", "message": "an image is required"}])
-        async with self.photos.processed(pieces, content_type) as processed:
+        async with self.photos.processed(pieces, content_type, self.application.db.dialect) as processed:
             photo, created = await put_photo(self.application.db, self.application.changes,
                                              store=self.photos.store, pet_id=pet.id, user=self.current_user,
                                              photo=processed, if_match=header(self.request, "If-Match"))

@@ -12,7 +12,7 @@ import orjson
 
 from server.auth import Principal
 from server.changes import Change, Changes
-from server.db import Executor, IntegrityViolation, column
+from server.db import Dialect, Executor, IntegrityViolation, column
 from server.errors import NotFound, PreconditionFailed
 from server.plugins.pets.access import find_pet
 from server.plugins.pets.services import bump_version
@@ -41,13 +41,13 @@ class Photos:
                                 preload=(__name__,))
 
     @contextlib.asynccontextmanager
-    async def processed(self, body: list[bytes], content_type: str) -> AsyncIterator[ProcessedPhoto]:
+    async def processed(self, body: list[bytes], content_type: str, dialect: Dialect) -> AsyncIterator[ProcessedPhoto]:
         """The renditions of an upload (its body in the pieces it arrived in: emptied once they are in their file, so
-        a waiting upload holds no memory here), computed in a pool process; they are read from their file as they
-        are stored, so store them inside the block (exchange.py)."""
+        a waiting upload holds no memory here), computed in a pool process, as the dialect's SQL literals; they are
+        read from their file as they are stored, so store them inside the block (exchange.py)."""
         with Exchange() as files:
             await files.write_body(body)
-            yield await self.pool.run(process_files, files.body, files.renditions, content_type, self.limits)
+            yield await self.pool.run(process_files, files.body, files.renditions, content_type, self.limits, dialect)
 
     def close(self) -> None:
         """Stop the pool's processes once the images being processed are done."""

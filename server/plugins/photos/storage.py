@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from server.db import Executor, column
+from server.db import Dialect, Executor, column
 from server.plugins.photos.imaging import SIZES, ProcessedPhoto
 
 # Bytes per row: a statement stays far below max_allowed_packet and Galera's write-set limits.
 CHUNK = 256 * 1024
 
 
-def blob_literals(data: bytes) -> tuple[str, ...]:
-    """The data as SQL literals of CHUNK bytes each, X'<hex>' (MariaDB and SQLite both read it; aiomysql 0.3 cannot
-    send bytes parameters). Made in the photo process: hex digits need no escaping, so the event loop only puts
-    each literal in its statement, where a parameter this long would be escaped and formatted (~1.5 ms a chunk)."""
-    view = memoryview(data)
-    return tuple(f"X'{view[start:start + CHUNK].hex()}'" for start in range(0, len(data), CHUNK))
+def blob_literals(data: bytes, dialect: Dialect) -> tuple[str, ...]:
+    """The data as the dialect's SQL literals of CHUNK bytes each (aiomysql 0.3 cannot send bytes parameters). Made
+    in the photo process: they need no escaping, so the event loop only puts each literal in its statement, where
+    a parameter this long would be escaped and formatted (~1.5 ms a chunk)."""
+    return tuple(dialect.blob(data[start:start + CHUNK]) for start in range(0, len(data), CHUNK))
 
 
 class PhotoStore(Protocol):
@@ -44,8 +43,8 @@ class DatabaseStore:
         await tx.execute("DELETE FROM pet_photo_chunks WHERE pet_id = %s", (pet_id,))
         for r in photo.renditions:
             assert r.size in SIZES  # the statement's text names it: one of ours, never the client's
-            for seq, literal in enumerate(r.literals or blob_literals(r.data)):
-                # No parameters: nothing formats or escapes the literal's 512 KiB of text on the event loop.
+            for seq, literal in enumerate(r.literals or blob_literals(r.data, tx.dialect)):
+                # No parameters: nothing formats or escapes the literal's text on the event loop.
                 await tx.execute("INSERT INTO pet_photo_chunks (pet_id, size, seq, data)"  # noqa: S608
                                  f" VALUES ({int(pet_id)}, '{r.size}', {seq}, {literal})")
 
