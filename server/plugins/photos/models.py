@@ -28,6 +28,10 @@ class PhotoSettings(BaseModel):
     photo_workers: Annotated[int, Field(ge=1, le=64, description=(
         "processes that decode and encode images, per worker process (off its event loop and its GIL, at a lower "
         "CPU priority); memory is bounded by this times the largest image"))] = 1
+    photo_cpu_share: Annotated[float, Field(gt=0, le=1, description=(
+        "the share of one CPU each photo process keeps busy on average: after an image that took t seconds, the "
+        "next starts t * (1/share - 1) seconds later (its upload is answered at once), so reads keep their latency "
+        "during a burst of uploads; 1: no pause"))] = 0.2
     photo_queue: Annotated[int, Field(ge=0, le=1024, description=(
         "uploads that may wait for a photo process, per worker process; one more answers 503/1008 at once"))] = 32
     photo_quality: Annotated[int, Field(ge=30, le=95, description="JPEG and WebP quality of the stored images")] = 85

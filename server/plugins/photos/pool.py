@@ -5,19 +5,23 @@ The processes are forked by multiprocessing's fork server (started on first use,
 a replacement is ready in tens of milliseconds), run at a lower CPU priority than the event loop's, ignore the
 terminal's Ctrl-C (their parent decides when they stop) and exit when their parent is gone. At most `workers`
 jobs are in the processes at once and at most `max_waiting` wait for their turn (more: 503/1008 at once), so the
-memory held is bounded; a second after the last job, the memory the bodies and results took is given back to the
-system (in a thread). A process that dies (OOM kill, crash) breaks the pool: a new one replaces it and each job it
-took is tried once more; a second death answers 503/1008."""
+memory held is bounded; each process keeps at most `cpu_share` of a CPU busy on average (after a job that took t
+seconds in its process, its slot opens t * (1/cpu_share - 1) seconds later; the job's caller has its answer at once);
+a second after the last job, the memory the bodies and results took is given back to the system (in a thread). A
+process that dies (OOM kill, crash) breaks the pool: a new one replaces it and each job it took is tried once more;
+a second death answers 503/1008."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -54,6 +58,20 @@ def _start_worker(niceness: int) -> None:
         threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
 
 
+def _measured(fn: Callable[..., T], *args: Any) -> tuple[float, T]:
+    """fn(*args), in a pool process, with the seconds it took there (a raised exception carries them as `seconds`):
+    what the pool's cpu_share counts. Not the process's start nor the trip of the arguments and the result; its
+    waits for a core, yes: a busier machine gets longer pauses."""
+    started = time.perf_counter()
+    try:
+        result = fn(*args)
+    except Exception as exc:
+        with contextlib.suppress(AttributeError):  # an exception without a __dict__ goes as it is
+            exc.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
+        raise
+    return time.perf_counter() - started, result
+
+
 def _exit_with(parent: BaseProcess) -> None:
     parent.join()  # its sentinel: a pipe that ends when the parent's process does
     os._exit(1)
@@ -64,11 +82,14 @@ class ProcessPool:
     before the serving process forks its workers."""
 
     def __init__(self, *, workers: int, max_waiting: int, preload: Sequence[str] = (),
-                 niceness: int = NICENESS) -> None:
+                 niceness: int = NICENESS, cpu_share: float = 1.0) -> None:
+        if not 0 < cpu_share <= 1:
+            raise ValueError(f"cpu_share must be in (0, 1], not {cpu_share}")
         self.workers = workers
         self.max_waiting = max_waiting
         self.preload = list(preload)
         self.niceness = niceness
+        self.cpu_share = cpu_share
         self.replaced = 0  # pools replaced after a process died
         self._executor: ProcessPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None  # made in the loop that uses it
@@ -109,18 +130,27 @@ class ProcessPool:
         finally:
             self._waiting -= 1
         self._running += 1
+        took = 0.0
         try:
             for _ in range(2):
                 executor = self._current()
                 try:
-                    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+                    took, result = await asyncio.get_running_loop().run_in_executor(executor, _measured, fn, *args)
+                    return result
                 except BrokenProcessPool:
                     self._replace(executor)
+                except Exception as exc:
+                    took = getattr(exc, "seconds", 0.0)
+                    raise
             raise ServiceUnavailable("the photo could not be processed: its worker process stopped twice, try "
                                      "again later", headers={"Retry-After": RETRY_AFTER})
         finally:
             self._running -= 1
-            self._slots.release()
+            pause = took * (1 / self.cpu_share - 1)
+            if pause > 0:  # the slot stays closed, the caller goes on
+                asyncio.get_running_loop().call_later(pause, self._slots.release)
+            else:
+                self._slots.release()
             if not self._running and not self._waiting:
                 self._trim_later()
 

@@ -38,7 +38,7 @@ class Photos:
                              settings.photo_quality)
         # Processes start on the first upload: photo_workers images decoded at once, photo_queue more waiting.
         self.pool = ProcessPool(workers=settings.photo_workers, max_waiting=settings.photo_queue,
-                                preload=(__name__,))
+                                preload=(__name__,), cpu_share=settings.photo_cpu_share)
 
     @contextlib.asynccontextmanager
     async def processed(self, body: list[bytes], content_type: str, dialect: Dialect) -> AsyncIterator[ProcessedPhoto]:

@@ -51,6 +51,19 @@ def wait_for(marker: str) -> int:
     return os.getpid()
 
 
+def spin(seconds: float) -> tuple[float, float]:
+    """Keep a CPU busy for `seconds` of this process's CPU time; (start, end) by the wall clock."""
+    start, cpu = time.time(), time.process_time()
+    while time.process_time() - cpu < seconds:
+        pass
+    return start, time.time()
+
+
+def raise_after(seconds: float) -> None:
+    spin(seconds)
+    raise ValueError("not an image")
+
+
 @pytest.fixture
 def pool() -> Iterator[ProcessPool]:
     made = ProcessPool(workers=1, max_waiting=1)
@@ -74,6 +87,31 @@ async def test_a_job_runs_in_another_process_at_a_lower_priority_and_close_stops
     with pytest.raises(ServiceUnavailable) as closed:
         await pool.run(whoami)
     assert_unavailable(closed.value, "the server is stopping")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_process_keeps_a_cpu_busy_at_most_its_share_and_callers_do_not_wait_for_the_pause():
+    """cpu_share 0.25: after a job that took t seconds in its process the next starts at least 3t after it ended, so
+    the photos leave the CPUs to the requests (a job that fails is counted too; the process's start is not); the
+    job's caller has its answer before that pause is over."""
+    pool = ProcessPool(workers=1, max_waiting=1, cpu_share=0.25)
+    try:
+        await pool.run(spin, 0.0)  # the process is started (not part of what is counted)
+        first = await pool.run(spin, 0.3)
+        answered = time.time()
+        with pytest.raises(ValueError, match="not an image"):
+            await pool.run(raise_after, 0.3)
+        last = await pool.run(spin, 0.0)
+    finally:
+        pool.close()
+    start, end = first
+    took = end - start
+    assert took >= 0.3
+    assert answered - end < 3 * took, (first, answered)
+    # first's pause (3 * took), the failing job (0.3 s or more) and its pause (3 * 0.3), one after the other
+    assert last[0] - end >= 3 * took + 0.3 + 3 * 0.3, (first, last)
+    with pytest.raises(ValueError, match="cpu_share must be in"):
+        ProcessPool(workers=1, max_waiting=1, cpu_share=0)
 
 
 @pytest.mark.gen_test(timeout=60)
