@@ -59,15 +59,15 @@ def _start_worker(niceness: int) -> None:
 
 
 def _measured(fn: Callable[..., T], *args: Any) -> tuple[float, T]:
-    """fn(*args), in a pool process, with the seconds it took there (a raised exception carries them as `seconds`):
-    what the pool's cpu_share counts. Not the process's start nor the trip of the arguments and the result; its
-    waits for a core, yes: a busier machine gets longer pauses."""
+    """fn(*args), in a pool process, with the seconds it took there (a raised exception carries them as
+    `photo_pool_seconds`): what the pool's cpu_share counts. Not the process's start nor the trip of the arguments
+    and the result; its waits for a core, yes: a busier machine gets longer pauses."""
     started = time.perf_counter()
     try:
         result = fn(*args)
     except Exception as exc:
         with contextlib.suppress(AttributeError):  # an exception without a __dict__ goes as it is
-            exc.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
+            exc.photo_pool_seconds = time.perf_counter() - started  # type: ignore[attr-defined]
         raise
     return time.perf_counter() - started, result
 
@@ -140,7 +140,7 @@ class ProcessPool:
                 except BrokenProcessPool:
                     self._replace(executor)
                 except Exception as exc:
-                    took = getattr(exc, "seconds", 0.0)
+                    took = getattr(exc, "photo_pool_seconds", 0.0)
                     raise
             raise ServiceUnavailable("the photo could not be processed: its worker process stopped twice, try "
                                      "again later", headers={"Retry-After": RETRY_AFTER})
