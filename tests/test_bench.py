@@ -8,8 +8,11 @@ import math
 
 import pytest
 
-from bench import engines, scenarios
+from bench import engines, scenarios, seed
+from server.plugins.accounts.lookalikes import email_skeleton
+from tests.conftest import migrated_database
 from tests.factories import create_pet, user_with_token
+from tests.mariadb_server import connect_server
 
 WRK_REPORT = """Running 5s test @ http://127.0.0.1:8800
   1 threads and 64 connections
@@ -91,3 +94,23 @@ async def test_the_wrk_engine_reports_every_scenario(app, http_server, base_url,
         assert not math.isnan(r.p99_ms) and r.p50_ms <= r.p99_ms, r
     listed = await api.get("/v1/pets?limit=1", token=token)
     assert listed.body["page"]["total"] > results["create_pet"].requests  # the POSTs reached the API
+
+
+def test_seeded_users_have_the_look_alike_key_registration_gives(mysql_server_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without it, a server started on a 1,000,000-pet seed backfilled 450,000 accounts before it was ready."""
+    monkeypatch.setattr(seed, "SKELETON_ROWS", 100)  # several batches, the last one short
+    url = migrated_database(mysql_server_url, "pet_api_bench_seed")
+    conn = connect_server(url)
+    conn.select_db("pet_api_bench_seed")
+    try:
+        shape = seed.seed(conn, 1500, records_per_pet=1)
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, email, email_skeleton FROM users ORDER BY id")
+            users = cur.fetchall()
+    finally:
+        conn.close()
+    assert shape.users > 300 and shape.users % 100 != 0
+    assert [row[0] for row in users] == list(range(1, shape.users + 1))
+    assert [row[2] for row in users] == [email_skeleton(row[1]) for row in users]
+    assert users[0][1] == seed.email(1) == "u1@growth.example"
