@@ -18,6 +18,8 @@ class Dialect:
     begin: str  # starts a transaction that holds its writes' locks from the start
     for_update: str  # after a SELECT in a transaction: lock the rows read until the commit
     index_hint: str  # after a table's name in FROM: read the table through index {index}
+    join_in_order: str  # between two tables in FROM: read the left one first, whatever the optimizer estimates
+    by_key: str  # after a table's name in FROM: reach its rows by the primary key only (the right of join_in_order)
     tables: str  # the names of the database's own tables
     columns: str  # the column names of table %s
     ledger: str  # creates the migration ledger, schema_migrations: one row per (plugin, version)
@@ -64,6 +66,8 @@ MYSQL = Dialect(
     begin="BEGIN",
     for_update=" FOR UPDATE",
     index_hint=" FORCE INDEX ({index})",
+    join_in_order="STRAIGHT_JOIN",
+    by_key=" FORCE INDEX (PRIMARY)",
     tables="SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
     columns="SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = %s",
     ledger="CREATE TABLE IF NOT EXISTS schema_migrations (plugin VARCHAR(64) NOT NULL, version INT NOT NULL,"
@@ -91,6 +95,8 @@ SQLITE = Dialect(
     begin="BEGIN IMMEDIATE",  # takes the write lock now: a later upgrade could fail with "database is locked"
     for_update="",  # BEGIN IMMEDIATE already holds the database's one write lock
     index_hint=" INDEXED BY {index}",
+    join_in_order="CROSS JOIN",  # SQLite never reorders the two sides of a CROSS JOIN
+    by_key=" NOT INDEXED",  # a rowid table (INTEGER PRIMARY KEY) is still reached by its rowid
     tables="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
     columns="SELECT name FROM pragma_table_info(%s)",
     ledger="CREATE TABLE IF NOT EXISTS schema_migrations (plugin TEXT NOT NULL, version INTEGER NOT NULL,"

@@ -46,7 +46,7 @@ async def create_pet(db: Executor, changes: Changes, *, owner_id: int, fields: P
 async def list_pets(db: Executor, *, user: Principal, query: PetListQuery, views: PetViews) -> Found[Pet]:
     """A filtered, sorted page of the pets the caller may see (owned and shared, each with the caller's role and
     what plugins add), and the total, in one statement."""
-    source, join_args = member_join(user)
+    source, join_args = member_join(user, db.dialect)
     where, args = "1 = 1", tuple[object, ...](join_args)
     for name in ("owner_id", "species", "status", "role"):
         value = getattr(query, name)

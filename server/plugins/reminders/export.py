@@ -15,7 +15,7 @@ from server.plugins.reminders.services import decoder, member_records, utc_today
 async def export_reminders(db: Executor, user_id: int) -> AsyncIterator[tuple[str, Any]]:
     """('reminders', Reminder) for each open due item, in record id order, then ('calendar_feeds', {...})."""
     decode = decoder(utc_today())
-    source, args = member_records(user_id)
+    source, args = member_records(user_id, db.dialect)
     async for found in keyset(db, f"SELECT records.id, {row(db.dialect, 'pets.name')} FROM {source}"  # noqa: S608
                                   " WHERE records.due_date IS NOT NULL AND records.completed_at IS NULL", args,
                               order=("records.id",)):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import orjson
 
-from server.db import Executor, column
+from server.db import Dialect, Executor, column
 from server.errors import NotFound
 from server.plugins.pets.access import member_join
 from server.plugins.records.services import Record, row
@@ -29,10 +29,10 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def member_records(user_id: int) -> tuple[str, tuple[int]]:
+def member_records(user_id: int, dialect: Dialect) -> tuple[str, tuple[int]]:
     """FROM the records of the pets the user is a member of (any role), and its argument. Reminders are personal:
     member_join of a bare user id, so a pets:admin caller is not reminded of every pet's vaccinations."""
-    source, args = member_join(user_id)
+    source, args = member_join(user_id, dialect)
     return f"{source} JOIN records ON records.pet_id = pets.id", args
 
 
@@ -51,7 +51,7 @@ async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit:
                          today: dt.date | None = None) -> tuple[list[Reminder], int | None]:
     """A page of the open due items up to `within_days` after today (overdue ones included), and the total."""
     today = today or utc_today()
-    source, join_args = member_records(user_id)
+    source, join_args = member_records(user_id, db.dialect)
     return (await fetch_page(db, row=row(db.dialect, "pets.name"), table=source, where=OPEN_DUE,
                             args=(*join_args, today + dt.timedelta(days=within_days)), order=ORDER, limit=limit,
                             offset=offset, decode=decoder(today)))[:2]
@@ -60,7 +60,7 @@ async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit:
 async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[Reminder]:
     """Every open due item of the user's pets, whatever its date (the calendar shows them all)."""
     today = today or utc_today()
-    source, args = member_records(user_id)
+    source, args = member_records(user_id, db.dialect)
     rows = await db.fetch_all(
         f"SELECT {row(db.dialect, 'pets.name')} FROM {source}"  # noqa: S608
         " WHERE records.due_date IS NOT NULL AND records.completed_at IS NULL"
