@@ -222,8 +222,8 @@ def scenarios(url: str, pets: int, a: Actors) -> list[Scenario]:
 
 def _warm_up(base: str, scenario: Scenario, args: argparse.Namespace) -> None:
     """An unmeasured run, then SETTLE seconds: wrk stops without waiting for the answers in flight, which the server
-    still works on. Logins measured at once shared the password pool's bounded queue with the warm-up's last 16
-    and were now and then refused (503), 2-3 of ~830 in a run."""
+    still works on. Logins measured at once met the warm-up's last ones in the password pool's bounded queue, and a
+    few now and then were not 2xx (that queue's answer when full is 503)."""
     engines.run_wrk(base, scenario, seconds=args.warmup, connections=args.connections, threads=1)
     time.sleep(SETTLE)
 
