@@ -44,14 +44,15 @@ class Api:
         self.base_url = base_url
 
     async def request(self, method: str, path: str, *, json: Any = None, body: bytes | str | None = None,
-                      token: str | None = None, headers: dict[str, str] | None = None) -> Response:
+                      token: str | None = None, headers: dict[str, str] | None = None,
+                      request_timeout: float = 30) -> Response:
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
         if json is not None:
             body = orjson.dumps(json)
         request = HTTPRequest(self.base_url + path, method=method, headers=all_headers, body=body,
-                              allow_nonstandard_methods=True, request_timeout=30)
+                              allow_nonstandard_methods=True, request_timeout=request_timeout)
         response = await self.client.fetch(request, raise_error=False)
         raw = response.body or b""
         parsed = orjson.loads(raw) if raw and response.headers.get("Content-Type", "").startswith(

@@ -26,6 +26,9 @@ from tests.reliability.pet_reader import ReaderProcess
 
 UPLOADS = 20
 UPLOAD_BYTES = 4_700_000  # noise: the JPEG comes out at about 5 MB
+# Seconds an upload of the burst may take: the photo processes' CPU budget (photo_cpu_share) spreads the burst, so the
+# last one waits for every other image and its pause, and a slow machine stretches each (30 s was not enough on one).
+UPLOAD_TIMEOUT = 240
 IDLE_READS = 3000  # a p99 of 300 reads is the third longest: it moved 0.7-4 ms from run to run
 MIB = 1024 * 1024
 
@@ -48,7 +51,8 @@ async def read_pets(api: Api, path: str, token: str, until: asyncio.Event | None
 async def upload_all(api: Api, pets: list[int], token: str, body: bytes) -> list[int]:
     async def one(pet_id: int) -> int:
         response = await api.request("PUT", f"/v1/pets/{pet_id}/photo", body=body, token=token,
-                                     headers={"Content-Type": "image/jpeg"})
+                                     headers={"Content-Type": "image/jpeg"},
+                                     request_timeout=UPLOAD_TIMEOUT)
         return response.status
 
     return list(await asyncio.gather(*(one(p) for p in pets)))
