@@ -15,6 +15,7 @@ Gotchas: as root, mariadbd needs ``--user=root``; the unix socket path must stay
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -266,6 +267,27 @@ def _wait_for_sql(server_url: str, deadline: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def rows_read(conn: pymysql.Connection) -> int:
+    """Rows the server's handlers have read so far (index and table scans), all sessions together."""
+    with conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_read_next', 'Handler_read_rnd_next')")
+        return sum(int(value) for _, value in cur.fetchall())
+
+
+@contextlib.contextmanager
+def older_read_view(database_url: str) -> Iterator[pymysql.cursors.Cursor]:
+    """A transaction holding a read view on the database for the block (a long report, a dump's snapshot): InnoDB's
+    purge keeps every index entry an update or a delete replaces meanwhile. Yields its cursor."""
+    conn = connect_server(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"USE `{database_url.rpartition('/')[2]}`")
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            yield cur
+    finally:
+        conn.close()
 
 
 def server_url_of(url: str) -> str:

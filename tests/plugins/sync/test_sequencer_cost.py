@@ -3,14 +3,13 @@ after the commit, off the request's path). Prints the statements of one POST /v1
 
 from __future__ import annotations
 
-import pymysql
 import pytest
 
 from server.plugins.sync.sequencer import sequence
 from server.plugins.sync.services import log_head
 from server.services import utcnow
 from tests.factories import both_backends, create_pet, record_round_trips, record_statements, user_with_token
-from tests.mariadb_server import connect_server
+from tests.mariadb_server import connect_server, older_read_view, rows_read
 
 
 @both_backends
@@ -43,13 +42,6 @@ async def test_creating_a_pet_logs_one_row_and_touches_no_counter_until_the_sequ
     assert row is not None and row[0] is not None
 
 
-def _rows_read(conn: pymysql.Connection) -> int:
-    """Rows the server's handlers have read so far (index and table scans), all sessions together."""
-    with conn.cursor() as cur:
-        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_read_next', 'Handler_read_rnd_next')")
-        return sum(int(value) for _, value in cur.fetchall())
-
-
 @pytest.mark.gen_test(timeout=60)
 async def test_a_pass_reads_the_unnumbered_rows_only_while_purge_is_held_back(app, config):
     """Numbered rows leave their old entries in the seq index until purge, which waits for the oldest read view (a
@@ -59,20 +51,17 @@ async def test_a_pass_reads_the_unnumbered_rows_only_while_purge_is_held_back(ap
               " SELECT 'record', seq, NULL, 'created', %s FROM seq_1_to_{}")
     head = await log_head(app.db)
     await app.db.execute(logged.format(3000), (utcnow(),))
-    snapshot, probe = connect_server(config.database_url), connect_server(config.database_url)
+    probe = connect_server(config.database_url)
     try:
-        with snapshot.cursor() as cur:  # an older read view: purge keeps every entry the passes below replace
-            cur.execute(f"USE {config.database_url.rpartition('/')[2]}")
-            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            cur.execute("SELECT COUNT(*) FROM sync_changes")
-            assert cur.fetchone() == (3000,)
-        assert await sequence(app.db) == 3000
-        await app.db.execute(logged.format(10), (utcnow(),))
-        before = _rows_read(probe)
-        assert await sequence(app.db) == 10
-        read = _rows_read(probe) - before
+        with older_read_view(config.database_url) as snapshot:  # purge keeps every entry the passes below replace
+            snapshot.execute("SELECT COUNT(*) FROM sync_changes")
+            assert snapshot.fetchone() == (3000,)
+            assert await sequence(app.db) == 3000
+            await app.db.execute(logged.format(10), (utcnow(),))
+            before = rows_read(probe)
+            assert await sequence(app.db) == 10
+            read = rows_read(probe) - before
     finally:
-        snapshot.close()
         probe.close()
     row = await app.db.fetch_one("SELECT COUNT(*), MIN(seq), MAX(seq) FROM sync_changes WHERE seq IS NOT NULL")
     assert row is not None and tuple(row) == (3010, head + 1, head + 3010), (row, head)

@@ -15,6 +15,7 @@ from server.plugins.accounts.services.mail import MailSender, enqueue
 from server.plugins.accounts.settings import AccountsSettings
 from tests.factories import both_backends, create_user
 from tests.mail import mail_settings
+from tests.mariadb_server import connect_server, older_read_view, rows_read
 
 
 def settings(port: int, **more: Any) -> AccountsSettings:
@@ -89,6 +90,33 @@ async def test_the_directory_transport_writes_each_message_as_a_file(app, tmp_pa
     assert len(files) == 2
     parsed = message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert (parsed["To"], parsed["Subject"]) == (user.email, "Reset your pet-api password")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_round_reads_the_due_messages_only_while_purge_is_held_back(app, config, tmp_path: Path):
+    """A sent message leaves its unsent entry in the due index until purge, which waits for the oldest read view (a
+    long transaction, a dump's snapshot): each worker's round still reads the due messages, not the whole outbox."""
+    user = await create_user(app)
+    sender = MailSender(AccountsSettings(mail_transport="directory", outbox_dir=str(tmp_path / "outbox")))
+    queued = ("INSERT INTO outbox (user_id, recipient, subject, body, created_at, next_attempt_ms)"
+              " SELECT %s, %s, 'Hello', 'Text', NOW(6), 0 FROM seq_1_to_{}")
+    await app.db.execute(queued.format(3000), (user.id, user.email))
+    probe = connect_server(config.database_url)
+    try:
+        with older_read_view(config.database_url) as snapshot:  # purge keeps every entry the sending below replaces
+            snapshot.execute("SELECT COUNT(*) FROM outbox WHERE sent_at_ms IS NULL")
+            assert snapshot.fetchone() == (3000,)
+            await app.db.execute("UPDATE outbox SET sent_at_ms = 1, attempts = 1, body = ''")  # as if sent
+            await app.db.execute(queued.format(10), (user.id, user.email))
+            before = rows_read(probe)
+            assert await sender.deliver_due(app.db) == 10
+            read = rows_read(probe) - before
+    finally:
+        probe.close()
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 10
+    row = await app.db.fetch_one("SELECT COUNT(*) FROM outbox WHERE sent_at_ms IS NULL")
+    assert row is not None and row[0] == 0
+    assert read < 300, f"the round read {read} rows to send 10 of 3,010"
 
 
 def test_the_dev_profile_writes_mail_to_var_outbox():
