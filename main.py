@@ -53,17 +53,21 @@ async def _migrate(config: Config) -> int:
     from server.db.migrations import migrate
     from server.registry import load_plugins
 
-    sources = load_plugins(config).migration_sources()
+    plugins = load_plugins(config)
     # a migration may rewrite a big table: the request path's statement timeout does not apply
     db = await connect(config.model_copy(update={"db_statement_timeout": 3600.0}))
     try:
-        applied = await migrate(db, sources)
+        applied = await migrate(db, plugins.migration_sources())
+        for m in applied:
+            print(f"recorded {m.label} (its tables were already there)" if m.adopted else f"applied {m.label}")
+        if not applied:
+            print("database is up to date")
+        for found in plugins.in_dependency_order():  # the backfills, once the schema is whole
+            if found.plugin.after_migrate is not None:
+                for line in await found.plugin.after_migrate(db):
+                    print(f"{found.name}: {line}")
     finally:
         await db.close()
-    for m in applied:
-        print(f"recorded {m.label} (its tables were already there)" if m.adopted else f"applied {m.label}")
-    if not applied:
-        print("database is up to date")
     return 0
 
 

@@ -120,6 +120,34 @@ def test_prod_refuses_to_start_while_a_migration_is_pending(mysql_server_url):
     assert "python main.py migrate --env=prod" in line
 
 
+def test_migrate_keys_the_accounts_from_before_the_look_alike_rule(mysql_server_url):
+    """`main.py migrate` gives old accounts their look-alike key (accounts 0005), so a large deployment's first start
+    is not the one doing it within systemd's start timeout; the operator reads what it did."""
+    url = new_database(mysql_server_url)
+    assert run("migrate", "--env=test", PET_API_DATABASE_URL=url).returncode == 0
+    parts = url.rsplit("/", 1)
+    conn = pymysql.connect(host="127.0.0.1", port=int(parts[0].rsplit(":", 1)[1]), user="root", database=parts[1],
+                           autocommit=True)
+    try:
+        with conn.cursor() as cur:  # as an instance before accounts 0005 wrote them: no key
+            for email in ("ann@example.com", "\u0430nn@example.com", "ben@example.com"):  # a Cyrillic 'а'
+                cur.execute("INSERT INTO users (email, password_hash, nickname, created_at, updated_at)"
+                            " VALUES (%s, 'h', 'old', NOW(6), NOW(6))", (email,))
+            cur.execute("SELECT id FROM users WHERE email = %s", ("\u0430nn@example.com",))
+            (twin,) = cur.fetchone()
+        migrated = run("migrate", "--env=test", PET_API_DATABASE_URL=url)
+        assert migrated.returncode == 0, migrated.stderr
+        assert migrated.stdout.splitlines() == [
+            "database is up to date", "accounts: look-alike keys set for 2 accounts",
+            f"accounts: accounts [{twin}] are look-alikes of older accounts, registered before the rule: they keep"
+            " working; see docs/security.md"]
+        with conn.cursor() as cur:
+            cur.execute("SELECT email, email_skeleton IS NOT NULL FROM users ORDER BY id")
+            assert cur.fetchall() == (("ann@example.com", 1), ("\u0430nn@example.com", 0), ("ben@example.com", 1))
+    finally:
+        conn.close()
+
+
 def test_prod_with_the_database_unreachable_exits_with_one_line():
     url = f"mysql://root@127.0.0.1:{free_port()}/nothing"
     result = run("--env=prod", "--port", str(free_port()), PET_API_SECRET_KEY=SECRET, PET_API_DATABASE_URL=url)

@@ -76,6 +76,9 @@ Hook = Callable[[Any], Awaitable[None]]
 # pairs; the items of a section form one array of the document, so a section's items come together, and a
 # plugin reads its rows a page at a time (the document is streamed, never held whole).
 Exporter = Callable[["Executor", int], AsyncIterator[tuple[str, Any]]]
+# after_migrate(db): run by `main.py migrate` once every migration is applied, for a data backfill too long for a
+# worker's start (systemd's start timeout); the lines it returns are printed for the operator.
+AfterMigrate = Callable[["Executor"], Awaitable[list[str]]]
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -95,6 +98,7 @@ class Plugin:
     migrations: Path | None = None  # mysql/ and sqlite/ NNNN_name.sql; default: <package>/migrations if it exists
     version: str | None = None  # shown by `main.py plugins`; default: the distribution's version
     export: Exporter | None = None  # its part of a user's data export: (section, item) pairs, see Exporter
+    after_migrate: AfterMigrate | None = None  # async, by `main.py migrate`: see AfterMigrate
 
 
 def operations(plugin: Plugin) -> list[tuple[str, str, Any]]:
