@@ -26,9 +26,11 @@ from tests.reliability.pet_reader import ReaderProcess
 
 UPLOADS = 20
 UPLOAD_BYTES = 4_700_000  # noise: the JPEG comes out at about 5 MB
-# Seconds an upload of the burst may take: the photo processes' CPU budget (photo_cpu_share) spreads the burst, so the
-# last one waits for every other image and its pause, and a slow machine stretches each (30 s was not enough on one).
+# Seconds an upload of the burst may take, and may wait for the photo process (photo_queue_seconds, 30 by default):
+# the photo processes' CPU budget (photo_cpu_share) spreads the burst, so the last one waits for every other image and
+# its pause, and a slow machine stretches each (the burst took 35-39 s on one). This test is about the readers.
 UPLOAD_TIMEOUT = 240
+PATIENT = {"plugin_settings": {"photos": {"photo_queue_seconds": UPLOAD_TIMEOUT}}}
 IDLE_READS = 3000  # a p99 of 300 reads is the third longest: it moved 0.7-4 ms from run to run
 MIB = 1024 * 1024
 
@@ -99,7 +101,8 @@ def database_url(mysql_server_url: str) -> str:
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path_factory.mktemp("photos") / "server.log", clean_env(
-            PET_API_DATABASE_URL=database_url, PET_API_DB_STATEMENT_TIMEOUT="10")) as proc:
+            PET_API_DATABASE_URL=database_url, PET_API_DB_STATEMENT_TIMEOUT="10",
+            PET_API_PHOTOS__PHOTO_QUEUE_SECONDS=str(UPLOAD_TIMEOUT))) as proc:
         yield proc
 
 
@@ -186,7 +189,8 @@ def test_no_process_outlives_the_server(database_url: str, tmp_path: Path, worke
 
 
 @pytest.mark.slow
-@pytest.mark.gen_test(timeout=120)
+@pytest.mark.parametrize("config_overrides", [PATIENT])
+@pytest.mark.gen_test(timeout=UPLOAD_TIMEOUT + 60)
 async def test_the_event_loop_is_never_held_long_during_uploads(app, http_server, base_url):
     """In-process, so the loop's own thread can be watched: the CPU it spends between two turns of a 1 ms ticker
     bounds the longest callback (decoding and encoding run in the photos' pool threads)."""

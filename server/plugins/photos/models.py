@@ -34,6 +34,9 @@ class PhotoSettings(BaseModel):
         "during a burst of uploads; 1: no pause"))] = 0.2
     photo_queue: Annotated[int, Field(ge=0, le=1024, description=(
         "uploads that may wait for a photo process, per worker process; one more answers 503/1008 at once"))] = 32
+    photo_queue_seconds: Annotated[float, Field(gt=0, le=3600, description=(
+        "seconds an upload may wait for a photo process; longer answers 503/1008 with Retry-After and stores "
+        "nothing, before a client's own timeout would give up on an upload still to be stored"))] = 30.0
     photo_quality: Annotated[int, Field(ge=30, le=95, description="JPEG and WebP quality of the stored images")] = 85
     photo_cache_seconds: Annotated[int, Field(ge=0, le=31_536_000, description=(
         "Cache-Control max-age of a download by its unversioned URL (a URL with the current v= is cached a year)"))

@@ -1,15 +1,16 @@
 """A pool of worker processes for the photos' decoding and encoding: the event loop's process only sends the bytes
 and waits, so Pillow never holds that process's GIL nor takes its CPU.
 
-The processes are forked by multiprocessing's fork server (started on first use, with `preload` imported once, so
-a replacement is ready in tens of milliseconds), run at a lower CPU priority than the event loop's, ignore the
-terminal's Ctrl-C (their parent decides when they stop) and exit when their parent is gone. At most `workers`
-jobs are in the processes at once and at most `max_waiting` wait for their turn (more: 503/1008 at once), so the
-memory held is bounded; each process keeps at most `cpu_share` of a CPU busy on average (after a job that took t
-seconds in its process, its slot opens t * (1/cpu_share - 1) seconds later; the job's caller has its answer at once);
-a second after the last job, the memory the bodies and results took is given back to the system (in a thread). A
-process that dies (OOM kill, crash) breaks the pool: a new one replaces it and each job it took is tried once more;
-a second death answers 503/1008."""
+The processes are forked by multiprocessing's fork server (started on first use, with `preload` imported once, so a
+replacement is ready in tens of milliseconds), run at a lower CPU priority than the event loop's, ignore the
+terminal's Ctrl-C (their parent decides when they stop) and exit when their parent is gone. At most `workers` jobs
+are in the processes at once and at most `max_waiting` wait for their turn (more: 503/1008 at once), so the memory
+held is bounded, each for at most `max_wait` seconds (longer: 503/1008, so the client has an answer before its own
+timeout gives up on an upload that would be stored later); each process keeps at most `cpu_share` of a CPU busy on
+average (after a job that took t seconds in its process, its slot opens t * (1/cpu_share - 1) seconds later; the
+job's caller has its answer at once); a second after the last job, the memory the bodies and results took is given
+back to the system (in a thread). A process that dies (OOM kill, crash) breaks the pool: a new one replaces it and
+each job it took is tried once more; a second death answers 503/1008."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class ProcessPool:
     before the serving process forks its workers."""
 
     def __init__(self, *, workers: int, max_waiting: int, preload: Sequence[str] = (),
-                 niceness: int = NICENESS, cpu_share: float = 1.0) -> None:
+                 niceness: int = NICENESS, cpu_share: float = 1.0, max_wait: float | None = None) -> None:
         if not 0 < cpu_share <= 1:
             raise ValueError(f"cpu_share must be in (0, 1], not {cpu_share}")
         self.workers = workers
@@ -90,6 +91,7 @@ class ProcessPool:
         self.preload = list(preload)
         self.niceness = niceness
         self.cpu_share = cpu_share
+        self.max_wait = max_wait  # seconds a job may wait for a slot; None: as long as it takes
         self.replaced = 0  # pools replaced after a process died
         self._executor: ProcessPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None  # made in the loop that uses it
@@ -117,8 +119,8 @@ class ProcessPool:
             log.warning("a photo worker process died: its pool is replaced")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """fn(*args) in a worker process, once a slot is free; 503/1008 when too many wait or the process running
-        it dies twice."""
+        """fn(*args) in a worker process, once a slot is free; 503/1008 when too many wait, when no slot frees within
+        max_wait or when the process running it dies twice."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers)
         if self._slots.locked() and self._waiting >= self.max_waiting:
@@ -126,7 +128,11 @@ class ProcessPool:
                                      headers={"Retry-After": RETRY_AFTER})
         self._waiting += 1
         try:
-            await self._slots.acquire()
+            async with asyncio.timeout(self.max_wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise ServiceUnavailable("the photo waited too long to be processed, try again later",
+                                     headers={"Retry-After": RETRY_AFTER}) from None
         finally:
             self._waiting -= 1
         self._running += 1

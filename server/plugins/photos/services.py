@@ -36,9 +36,11 @@ class Photos:
         self.store: PhotoStore = store or DatabaseStore()
         self.limits = Limits(settings.photo_max_bytes, settings.photo_max_pixels, settings.photo_max_side,
                              settings.photo_quality)
-        # Processes start on the first upload: photo_workers images decoded at once, photo_queue more waiting.
+        # Processes start on the first upload: photo_workers images decoded at once, photo_queue more waiting
+        # (photo_queue_seconds at most).
         self.pool = ProcessPool(workers=settings.photo_workers, max_waiting=settings.photo_queue,
-                                preload=(__name__,), cpu_share=settings.photo_cpu_share)
+                                preload=(__name__,), cpu_share=settings.photo_cpu_share,
+                                max_wait=settings.photo_queue_seconds)
 
     @contextlib.asynccontextmanager
     async def processed(self, body: list[bytes], content_type: str, dialect: Dialect) -> AsyncIterator[ProcessedPhoto]:

@@ -150,6 +150,28 @@ async def test_one_more_than_max_waiting_is_refused_at_once(pool, tmp_path):
     assert (await waiting)[0] == pid
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_a_job_that_waits_longer_than_max_wait_is_refused_and_frees_its_place(tmp_path):
+    pool = ProcessPool(workers=1, max_waiting=1, max_wait=0.3)
+    try:
+        go = tmp_path / "go"
+        running = asyncio.ensure_future(pool.run(wait_for, str(go)))  # holds the one process
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable) as refused:
+            await pool.run(whoami)
+        assert 0.3 <= time.monotonic() - started < 5
+        assert_unavailable(refused.value, "the photo waited too long to be processed")
+        waiting = asyncio.ensure_future(pool.run(whoami))  # its place in the queue is free again
+        await asyncio.sleep(0.05)
+        assert not running.done() and not waiting.done()
+        go.write_text("go")
+        pid = await running
+        assert (await waiting)[0] == pid
+    finally:
+        pool.close()
+
+
 async def kill_pool_worker(before: set[int]) -> int:
     """SIGKILL the first pool process not in `before` as soon as it appears (it has the upload's job or is about
     to: a pool process is made for a job); its pid."""
@@ -192,3 +214,32 @@ async def test_an_upload_survives_one_killed_process_and_answers_503_after_two(a
 
     again = await start_upload(api, pet["id"], token)
     assert again.status == 200, again.body
+
+
+@both_backends
+@pytest.mark.parametrize("config_overrides", [{"plugin_settings": {"photos": {
+    "photo_cpu_share": 0.1, "photo_queue_seconds": 0.5}}}])
+@pytest.mark.gen_test(timeout=120)
+async def test_an_upload_that_would_wait_past_photo_queue_seconds_is_503_and_stores_nothing(api, app):
+    """After an image, the one photo process pauses 9x the time it took (a share of 0.1): an upload right behind it
+    waits past photo_queue_seconds and is refused, with nothing stored; the client that retries after Retry-After
+    gets its photo stored."""
+    _, token = await user_with_token(app)
+    first, second = await create_pet(api, token), await create_pet(api, token)
+    stored = await start_upload(api, first["id"], token)
+    assert stored.status == 201, stored.body
+    path = f"/v1/pets/{second['id']}/photo"
+    refused = await start_upload(api, second["id"], token)
+    assert_error(refused, 503, 1008, f"PUT {path}")
+    assert refused.body["message"].startswith("the photo waited too long to be processed"), refused.body
+    assert refused.headers["Retry-After"] == "5"
+    assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}")
+    pet = await api.get(f"/v1/pets/{second['id']}", token=token)
+    assert pet.status == 200 and pet.body["data"]["photo"] is None, pet.body
+    for _ in range(60):  # a client retrying (sooner than Retry-After: the test has no time to lose)
+        again = await start_upload(api, second["id"], token)
+        if again.status != 503:
+            break
+        await asyncio.sleep(1)
+    assert again.status == 201, again.body
+    assert again.body["data"]["width"] > 1000
