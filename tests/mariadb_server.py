@@ -258,6 +258,13 @@ def connect_server(server_url: str, timeout: float = 10, read_timeout: float | N
     )
 
 
+def connect_database(database_url: str) -> pymysql.Connection:
+    """A pymysql connection to the server of a mysql:// URL, with the URL's database selected."""
+    conn = connect_server(database_url)
+    conn.select_db(unquote(urlsplit(database_url).path.lstrip("/")))
+    return conn
+
+
 def _wait_for_sql(server_url: str, deadline: float) -> None:
     while True:
         try:
@@ -280,10 +287,9 @@ def rows_read(conn: pymysql.Connection) -> int:
 def older_read_view(database_url: str) -> Iterator[pymysql.cursors.Cursor]:
     """A transaction holding a read view on the database for the block (a long report, a dump's snapshot): InnoDB's
     purge keeps every index entry an update or a delete replaces meanwhile. Yields its cursor."""
-    conn = connect_server(database_url)
+    conn = connect_database(database_url)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"USE `{database_url.rpartition('/')[2]}`")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             yield cur
     finally:

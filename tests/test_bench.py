@@ -12,7 +12,7 @@ from bench import engines, scenarios, seed
 from server.plugins.accounts.lookalikes import email_skeleton
 from tests.conftest import migrated_database
 from tests.factories import create_pet, user_with_token
-from tests.mariadb_server import connect_server
+from tests.mariadb_server import connect_database
 
 WRK_REPORT = """Running 5s test @ http://127.0.0.1:8800
   1 threads and 64 connections
@@ -101,8 +101,7 @@ def test_seeded_users_have_the_look_alike_key_registration_gives(mysql_server_ur
     """Without it, a server started on a 1,000,000-pet seed backfilled 450,000 accounts before it was ready."""
     monkeypatch.setattr(seed, "SKELETON_ROWS", 100)  # several batches, the last one short
     url = migrated_database(mysql_server_url, "pet_api_bench_seed")
-    conn = connect_server(url)
-    conn.select_db("pet_api_bench_seed")
+    conn = connect_database(url)
     try:
         shape = seed.seed(conn, 1500, records_per_pet=1)
         with conn.cursor() as cur:

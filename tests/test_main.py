@@ -7,13 +7,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pymysql
 import pytest
 
 from server.config import load_config
 from server.db.migrations import available
 from server.registry import load_plugins
-from tests.mariadb_server import create_database
+from tests.mariadb_server import connect_database, create_database
 from tests.processes import ROOT, ServerProcess, clean_env, free_port, get, one_line, run_main
 
 SECRET = secrets.token_urlsafe(40)
@@ -104,9 +103,7 @@ def test_prod_refuses_to_start_while_a_migration_is_pending(mysql_server_url):
     url = new_database(mysql_server_url)
     migrated = run("migrate", "--env=test", PET_API_DATABASE_URL=url)
     assert migrated.returncode == 0, migrated.stderr
-    parts = url.rsplit("/", 1)
-    conn = pymysql.connect(host="127.0.0.1", port=int(parts[0].rsplit(":", 1)[1]), user="root", database=parts[1],
-                           autocommit=True)
+    conn = connect_database(url)
     try:
         conn.cursor().execute("DELETE FROM schema_migrations WHERE plugin = 'pets' AND version = 1")
     finally:
@@ -125,9 +122,7 @@ def test_migrate_keys_the_accounts_from_before_the_look_alike_rule(mysql_server_
     is not the one doing it within systemd's start timeout; the operator reads what it did."""
     url = new_database(mysql_server_url)
     assert run("migrate", "--env=test", PET_API_DATABASE_URL=url).returncode == 0
-    parts = url.rsplit("/", 1)
-    conn = pymysql.connect(host="127.0.0.1", port=int(parts[0].rsplit(":", 1)[1]), user="root", database=parts[1],
-                           autocommit=True)
+    conn = connect_database(url)
     try:
         with conn.cursor() as cur:  # as an instance before accounts 0005 wrote them: no key
             for email in ("ann@example.com", "\u0430nn@example.com", "ben@example.com"):  # a Cyrillic 'а'

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from server.db.collation import unicode_ci_key
-from tests.mariadb_server import connect_server, create_database
+from tests.mariadb_server import connect_database, create_database
 
 LETTERS = "aAáÁeéEÉoöøØßsStTłLæÆ  -_'.1209中文😀ñÑçÇıİ\u0301\u00ad\tZz\u00a0ǆΩж"
 
@@ -19,10 +19,9 @@ def test_the_sort_key_orders_texts_exactly_as_mariadb_utf8mb4_unicode_ci(mysql_s
     alphabet = LETTERS if seed == 1 else "".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(300)) + "  \t"
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(3000)]
     url = create_database(mysql_server_url, "pet_api_collation")
-    conn = connect_server(mysql_server_url)
+    conn = connect_database(url)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"USE `{url.rsplit('/', 1)[1]}`")
             cur.execute("CREATE TABLE texts (id INT PRIMARY KEY, text VARCHAR(64) NOT NULL)"
                         " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci")
             cur.executemany("INSERT INTO texts (id, text) VALUES (%s, %s)", list(enumerate(texts)))

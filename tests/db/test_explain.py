@@ -36,7 +36,7 @@ from tests.conftest import migrated_database
 from tests.conftest import test_config as profile
 from tests.factories import PASSWORD, USER_SCOPES, Api, create_pet, token_for, user_with_token
 from tests.mail import Inbox, mail_settings, outbox_settled, token_in
-from tests.mariadb_server import connect_server
+from tests.mariadb_server import connect_database, connect_server
 from tests.plugins.photos import images
 
 PETS = 20_000
@@ -129,8 +129,7 @@ def problems(cur: Any, sql: str, params: tuple[object, ...]) -> list[str]:
 
 def explain_all(database_url: str, issued: Issued) -> tuple[dict[str, list[str]], int, int]:
     """(statement -> problems of those with any, explained, exempt)."""
-    conn = connect_server(database_url)
-    conn.select_db(database_url.rpartition("/")[2])
+    conn = connect_database(database_url)
     bad: dict[str, list[str]] = {}
     explained = exempt = 0
     try:
@@ -151,8 +150,7 @@ def explain_all(database_url: str, issued: Issued) -> tuple[dict[str, list[str]]
 def seeded_database(server_url: str, name: str) -> str:
     """A migrated database holding PETS seeded pets; its URL."""
     url = migrated_database(server_url, name)
-    conn = connect_server(url)
-    conn.select_db(name)
+    conn = connect_database(url)
     try:
         seed(conn, PETS, records_per_pet=3)
         with conn.cursor() as cur:  # a vet's patient: pet 20 has 3,000 records (the tour lists them)

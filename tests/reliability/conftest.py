@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pymysql
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from tests.factories import Api
+from tests.mariadb_server import connect_database
 
 
 async def connections_in_use(db: Any, *, settle: float = 2.0) -> int:
@@ -32,9 +32,7 @@ def wide_api(base_url: str, max_clients: int = 128) -> Api:
 def revocations_fail(mysql_url: str) -> Any:
     """While active, the database refuses every new row of token_revocations (a real trigger, as if the
     database went away between a change and its revocation)."""
-    host, rest = mysql_url.split("@", 1)[1].split("/", 1)[0], mysql_url.rsplit("/", 1)[1]
-    conn = pymysql.connect(host=host.split(":")[0], port=int(host.split(":")[1]), user="root", password="",
-                           database=rest, autocommit=True)
+    conn = connect_database(mysql_url)
 
     def arm() -> None:
         with conn.cursor() as cur:

@@ -15,7 +15,7 @@ from bench.seed import seed
 from server.db.dialect import MYSQL
 from server.plugins.pets.access import member_join
 from tests.conftest import migrated_database
-from tests.mariadb_server import connect_server
+from tests.mariadb_server import connect_database
 
 OWN, SHARED = 200, 20
 
@@ -24,8 +24,7 @@ OWN, SHARED = 200, 20
 def deployment(mysql_server_url: str) -> Iterator[tuple[pymysql.Connection, int]]:
     """(a connection to the seeded database, the caller's user id)."""
     name = "pet_api_access_cost"
-    conn = connect_server(migrated_database(mysql_server_url, name))
-    conn.select_db(name)
+    conn = connect_database(migrated_database(mysql_server_url, name))
     shape = seed(conn, 1000, records_per_pet=0)
     caller, first = shape.users + 1, shape.pets + 1
     with conn.cursor() as cur:
