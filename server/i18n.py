@@ -26,8 +26,7 @@ _TABLE: list[tuple[str, str]] = [
     (r"a JSON object is required", "需要一个 JSON 对象"),
     (r"malformed JSON", "JSON 格式错误"),
     (r"current_password is required to change the password", "修改密码需要提供 current_password"),
-    (r"must not contain the service's name, your e-mail's name or your nickname",
-     "不能包含服务名称、您的电子邮件用户名或昵称"),
+    (r"must not contain the service's name or your e-mail's name", "不能包含服务名称或您的电子邮件用户名"),
     # validation: pydantic's
     (r"Field required", "必填"),
     (r"Extra inputs are not permitted", "不允许的字段"),

@@ -45,9 +45,8 @@ MAX_CURSOR = 512  # the cursor fields' maxLength (sync and lists)
 
 
 def _has_context_word(password: str, body: dict[str, Any]) -> bool:
-    email, nickname = body.get("email"), body.get("nickname")
-    words = context_words(email=email if isinstance(email, str) else "",
-                          nickname=nickname if isinstance(nickname, str) else "")
+    email = body.get("email")
+    words = context_words(email=email if isinstance(email, str) else "")
     compact = "".join(ch for ch in password.casefold() if ch.isalnum())
     return any(word in compact for word in words)
 

@@ -1,6 +1,8 @@
 """The password policy (ASVS 5.0 V6.2): at least 8 characters, up to 256 (any character, no composition
 rules), not one of the common or breached passwords of the two lists shipped in data/ (see data/README.md), and
-no context-specific word (6.2.11): the service's name, the account's e-mail name or nickname."""
+no context-specific word (6.2.11): the service's name or the account's e-mail name, the name it signs in with
+(NIST SP 800-63B's "username"; the nickname is a display name, and the owners' own clients register with one
+inside the password)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ BREACHED_LIST = DATA / "breached-passwords.json.gz"  # zxcvbn-ts: frequent in Xa
 MIN_LENGTH, MAX_LENGTH = 8, 256
 SERVICE_WORDS = frozenset({"petapi"})  # "pet-api", "Pet API", "petapi": compared without separators or case
 MIN_WORD = 4  # shorter parts of a name ("al", "bo") are in too many good passwords to refuse them
-CONTEXT_MESSAGE = "must not contain the service's name, your e-mail's name or your nickname"
+CONTEXT_MESSAGE = "must not contain the service's name or your e-mail's name"
 _SEPARATORS = re.compile(r"[\W_]+")
 
 
@@ -46,17 +48,16 @@ def _compact(text: str) -> str:
     return _SEPARATORS.sub("", text.casefold())
 
 
-def context_words(*, email: str, nickname: str) -> frozenset[str]:
-    """The words a password of this account may not contain: the service's name, the e-mail's local part
-    (whole and each part of it) and the nickname (whole and each word), ignoring case and separators."""
+def context_words(*, email: str) -> frozenset[str]:
+    """The words a password of this account may not contain: the service's name and the e-mail's local part
+    (whole and each part of it), ignoring case and separators."""
     local = email.rsplit("@", 1)[0]
-    words = {_compact(local), _compact(nickname), *_SEPARATORS.split(local.casefold()),
-             *_SEPARATORS.split(nickname.casefold())}
+    words = {_compact(local), *_SEPARATORS.split(local.casefold())}
     return SERVICE_WORDS | {word for word in words if len(word) >= MIN_WORD}
 
 
-def check_context(password: str, *, email: str, nickname: str) -> None:
+def check_context(password: str, *, email: str) -> None:
     """InvalidParameter (400/1001, naming `password`) when the password contains one of the account's words."""
     compact = _compact(password)
-    if any(word in compact for word in context_words(email=email, nickname=nickname)):
+    if any(word in compact for word in context_words(email=email)):
         raise InvalidParameter(errors=[{"field": "password", "message": CONTEXT_MESSAGE}])

@@ -56,7 +56,7 @@ async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, 
         return await update_user(db, user_id=user.id, fields=fields), 0
     if not await accounts.passwords.verify(user.password_hash, current_password or ""):
         raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
-    check_context(password, email=user.email, nickname=nickname or user.nickname)
+    check_context(password, email=user.email)
     fields["password_hash"] = await accounts.passwords.hash(password)
     return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id,
                                     keep_session=session_id)
@@ -89,7 +89,7 @@ async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: st
     """Create an admin, or make the existing account an enabled admin with this password (revoking its
     earlier tokens); True when created. An address that only looks like an existing account's is refused (400
     naming email): the operator promotes that account by its own address, or picks another."""
-    check_context(password, email=email, nickname=nickname)
+    check_context(password, email=email)
     password_hash = await accounts.passwords.hash(password)
     user = await find_user_by_email(db, email=email)
     if user is None:

@@ -75,7 +75,7 @@ async def confirm_password_reset(db: Database, accounts: Accounts, *, token: str
         user_id = await _take_token(tx, token=token, purpose="reset")
         await tx.execute_later("DELETE FROM account_tokens WHERE user_id = %s AND purpose = 'reset'", (user_id,))
         user = await get_user(tx, user_id=user_id)
-        check_context(password, email=user.email, nickname=user.nickname)  # refused: the token stays usable
+        check_context(password, email=user.email)  # refused: the token stays usable
         fields: dict[str, Value] = {"password_hash": password_hash}
         if not user.email_verified:
             fields["email_verified_at"] = utcnow()

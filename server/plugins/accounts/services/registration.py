@@ -15,7 +15,7 @@ async def register(db: Executor, accounts: Accounts, *, email: str, password: st
     """A new account (409 when the e-mail is taken) and its verification message (both or neither); 429 when
     the client address registered registrations_per_address times inside the window (counted before the
     password is hashed, like a login attempt, so a flood from one address costs no hashing)."""
-    check_context(password, email=email, nickname=nickname)
+    check_context(password, email=email)
     settings = accounts.settings
     await throttle.count_request(db, keys={f"register:{address[:64]}": settings.registrations_per_address},
                                  window_seconds=settings.registration_window_seconds)
