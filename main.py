@@ -214,6 +214,8 @@ def _plugins(config: Config) -> int:
         codes = plugin.error_codes
         print(f"  errors:     {', '.join(str(e.code) for e in plugin.errors) or '-'}"
               + (f" (reserves {codes.start}-{codes.stop - 1})" if codes else ""))
+        hook = plugin.after_migrate
+        print(f"  after migrate: {f'{hook.__module__}:{hook.__qualname__}' if hook else '-'}")
         print(f"  migrations: {state.get(item.name, '-')}")
     for name, reason in broken.items():
         print(f"{name}  [broken]  {reason}")

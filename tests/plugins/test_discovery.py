@@ -126,9 +126,11 @@ def test_the_plugins_command_shows_an_installed_plugin_and_its_migration_state(t
         "  settings:",
         "    greeting = 'hello'  [PET_API_DEMO__GREETING]",
         "  errors:     -",
+        "  after migrate: -",
         "  migrations: 0 applied, 1 pending (0001_demo)",
     ]
     assert _section(before.stdout, "core")[-1] == "  migrations: 3 applied, 0 pending"
+    assert "  after migrate: server.plugins.accounts:_after_migrate" in _section(before.stdout, "accounts")
     records = _section(before.stdout, "records")
     assert records[0] == "records  [disabled]  built in"
     assert records[-1] == "  migrations: 3 applied, 0 pending"  # the module's database has them

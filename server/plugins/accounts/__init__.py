@@ -38,7 +38,7 @@ async def _key_accounts(db: Executor) -> list[tuple[int, str]]:
     done, lookalikes = await backfill_email_skeletons(db)
     report = []
     if done:
-        report.append((logging.INFO, f"look-alike keys set for {done} accounts"))
+        report.append((logging.INFO, f"look-alike keys set for {done} account{'s' if done != 1 else ''}"))
     if lookalikes:  # ids only: logs carry no e-mail addresses
         report.append((logging.WARNING, f"accounts {lookalikes} are look-alikes of older accounts, registered before"
                                         " the rule: they keep working; see docs/security.md"))

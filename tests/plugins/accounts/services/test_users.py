@@ -130,7 +130,7 @@ async def test_the_accounts_plugin_keys_old_rows_at_start_and_reports_earlier_lo
         row = await app.db.fetch_one("SELECT email_skeleton FROM users WHERE id = %s", (user_id,))
         assert row[0] == email_skeleton("cy@example.com")
         messages = [r.getMessage() for r in caplog.records if r.name == "pet_api.accounts"]
-        assert "look-alike keys set for 1 accounts" in messages, messages
+        assert "look-alike keys set for 1 account" in messages, messages
         warned = [m for m in messages if m.startswith(f"accounts [{twin}] are look-alikes of older accounts")]
         assert warned and "@" not in warned[0], messages  # ids only, no address in the log
     finally:
