@@ -12,8 +12,7 @@ from server.validation import Body, Query
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
                                 description="8 to 256 characters, not one of the 55,860 most common or breached "
-                                            "passwords, without the service's name, the e-mail's name or the "
-                                            "nickname"),
+                                            "passwords, without the service's name or the e-mail's name"),
                      AfterValidator(not_common)]
 Nickname = Annotated[str, Text(64)]
 # email-validator refuses special-use domains (RFC 6761 and friends); the document says so.
