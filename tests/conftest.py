@@ -18,9 +18,14 @@ from server.connections import make_http_server
 from server.db import connect
 from server.db.migrations import migrate
 from server.registry import load_plugins
-from tests.factories import Api
-from tests.mariadb_server import create_database
-from tests.processes import Servers
+
+# The shared helpers assert too (assert_error, the private servers): pytest rewrites them only when told before
+# their first import, so a failing check shows the values it compared.
+pytest.register_assert_rewrite("tests.factories", "tests.mariadb_server", "tests.secrets_watch", "tests.processes",
+                               "tests.galera", "tests.mail")
+from tests.factories import Api  # noqa: E402
+from tests.mariadb_server import create_database  # noqa: E402
+from tests.processes import Servers  # noqa: E402
 
 pytest_plugins = ["tests.mariadb_server", "tests.secrets_watch"]
 T = TypeVar("T")
