@@ -3,6 +3,8 @@ after the commit, off the request's path). Prints the statements of one POST /v1
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 
 from server.plugins.sync.sequencer import sequence
@@ -51,18 +53,15 @@ async def test_a_pass_reads_the_unnumbered_rows_only_while_purge_is_held_back(ap
               " SELECT 'record', seq, NULL, 'created', %s FROM seq_1_to_{}")
     head = await log_head(app.db)
     await app.db.execute(logged.format(3000), (utcnow(),))
-    probe = connect_server(config.database_url)
-    try:
-        with older_read_view(config.database_url) as snapshot:  # purge keeps every entry the passes below replace
-            snapshot.execute("SELECT COUNT(*) FROM sync_changes")
-            assert snapshot.fetchone() == (3000,)
-            assert await sequence(app.db) == 3000
-            await app.db.execute(logged.format(10), (utcnow(),))
-            before = rows_read(probe)
-            assert await sequence(app.db) == 10
-            read = rows_read(probe) - before
-    finally:
-        probe.close()
+    # the snapshot's read view makes purge keep every entry the passes below replace
+    with closing(connect_server(config.database_url)) as probe, older_read_view(config.database_url) as snapshot:
+        snapshot.execute("SELECT COUNT(*) FROM sync_changes")
+        assert snapshot.fetchone() == (3000,)
+        assert await sequence(app.db) == 3000
+        await app.db.execute(logged.format(10), (utcnow(),))
+        before = rows_read(probe)
+        assert await sequence(app.db) == 10
+        read = rows_read(probe) - before
     row = await app.db.fetch_one("SELECT COUNT(*), MIN(seq), MAX(seq) FROM sync_changes WHERE seq IS NOT NULL")
     assert row is not None and tuple(row) == (3010, head + 1, head + 3010), (row, head)
     assert read < 300, f"the pass read {read} rows to number 10 of 3,010"

@@ -4,6 +4,7 @@ server is away, the dev profile's directory; real SMTP (aiosmtpd), MariaDB and S
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -101,18 +102,15 @@ async def test_a_round_reads_the_due_messages_only_while_purge_is_held_back(app,
     queued = ("INSERT INTO outbox (user_id, recipient, subject, body, created_at, next_attempt_ms)"
               " SELECT %s, %s, 'Hello', 'Text', NOW(6), 0 FROM seq_1_to_{}")
     await app.db.execute(queued.format(3000), (user.id, user.email))
-    probe = connect_server(config.database_url)
-    try:
-        with older_read_view(config.database_url) as snapshot:  # purge keeps every entry the sending below replaces
-            snapshot.execute("SELECT COUNT(*) FROM outbox WHERE sent_at_ms IS NULL")
-            assert snapshot.fetchone() == (3000,)
-            await app.db.execute("UPDATE outbox SET sent_at_ms = 1, attempts = 1, body = ''")  # as if sent
-            await app.db.execute(queued.format(10), (user.id, user.email))
-            before = rows_read(probe)
-            assert await sender.deliver_due(app.db) == 10
-            read = rows_read(probe) - before
-    finally:
-        probe.close()
+    # the snapshot's read view makes purge keep every entry the sending below replaces
+    with closing(connect_server(config.database_url)) as probe, older_read_view(config.database_url) as snapshot:
+        snapshot.execute("SELECT COUNT(*) FROM outbox WHERE sent_at_ms IS NULL")
+        assert snapshot.fetchone() == (3000,)
+        await app.db.execute("UPDATE outbox SET sent_at_ms = 1, attempts = 1, body = ''")  # as if sent
+        await app.db.execute(queued.format(10), (user.id, user.email))
+        before = rows_read(probe)
+        assert await sender.deliver_due(app.db) == 10
+        read = rows_read(probe) - before
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 10
     row = await app.db.fetch_one("SELECT COUNT(*) FROM outbox WHERE sent_at_ms IS NULL")
     assert row is not None and row[0] == 0
