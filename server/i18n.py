@@ -69,6 +69,7 @@ _TABLE: list[tuple[str, str]] = [
     (r"verify your e-mail address first \(POST /v1/users/me/email-verification\) to answer invitations",
      "请先验证您的电子邮件地址（POST /v1/users/me/email-verification），才能回复邀请"),
     (r"too many failed logins, try again later", "登录失败次数过多，请稍后再试"),
+    (r"too many wrong passwords, try again later", "密码错误次数过多，请稍后再试"),
     (r"too many requests for this account or address, try again later", "该账户或地址的请求过多，请稍后再试"),
     (r"too many password hashes waiting, try again later", "等待处理的密码运算过多，请稍后再试"),
     (r"revocation list is stale", "令牌撤销列表已过期"),

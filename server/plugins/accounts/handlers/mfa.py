@@ -22,23 +22,23 @@ class MfaHandler(BaseHandler):
     @require_scopes("users:me")
     @operation(summary="Start two-factor authentication (TOTP): the password again; answers the secret and its "
                        "otpauth:// URI once (a pending one is replaced; 409 when it is on already)", body=MfaCreate,
-               status=201, response=Enrollment, errors=(400, 401, 403, 409, 503))
+               status=201, response=Enrollment, errors=(400, 401, 403, 409, 429, 503))
     async def post(self, *, body: MfaCreate) -> None:
         app = self.application
         with audited(self, "mfa_enrollment_started"):
             enrollment = await start_enrollment(app.db, app.accounts, user_id=self.current_user.user_id,
-                                                password=body.password)
+                                                password=body.password, address=self.request.remote_ip or "")
         self.set_header("Cache-Control", "no-store")
         self.send(enrollment, 201)
 
     @require_scopes("users:me")
     @operation(summary="Turn two-factor authentication off: the password (403/1004) and a code or recovery code "
-                       "(401/10034)", body=MfaDelete, response=None, errors=(400, 401, 403, 503))
+                       "(401/10034)", body=MfaDelete, response=None, errors=(400, 401, 403, 429, 503))
     async def delete(self, *, body: MfaDelete) -> None:
         app = self.application
         with audited(self, "mfa_disabled"):
             await disable(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password,
-                          code=body.code)
+                          code=body.code, address=self.request.remote_ip or "")
         self.send(None)
 
 

@@ -66,7 +66,7 @@ class MeHandler(BaseHandler):
     @require_scopes("users:me")
     @operation(summary="Change the caller's nickname or password (a new password revokes the earlier access "
                        "tokens and ends every other session; this one continues through its refresh token)",
-               body=MeUpdate, response=AccountChanged, errors=(400, 401, 403, 503))
+               body=MeUpdate, response=AccountChanged, errors=(400, 401, 403, 429, 503))
     async def patch(self, *, body: MeUpdate) -> None:
         app = self.application
         caller = self.current_user
@@ -74,7 +74,7 @@ class MeHandler(BaseHandler):
             user, ended = await change_own_account(app.db, app.accounts, user_id=caller.user_id,
                                                    nickname=body.nickname, password=body.password,
                                                    current_password=body.current_password,
-                                                   session_id=caller.session_id)
+                                                   address=self.request.remote_ip or "", session_id=caller.session_id)
             event["sessions_ended"] = ended
         self.send(AccountChanged(**asdict(user.public()), sessions_ended=ended))
 
@@ -82,11 +82,12 @@ class MeHandler(BaseHandler):
     @require_scopes("users:me")
     @operation(summary="Delete the caller's account and everything it owns (type the password again; 403 when "
                        "it does not match, 409 for the last administrator)", body=AccountDelete, response=None,
-               errors=(400, 401, 403, 409, 503))
+               errors=(400, 401, 403, 409, 429, 503))
     async def delete(self, *, body: AccountDelete) -> None:
         app = self.application
         with audited(self, "account_deleted", target_user_id=self.current_user.user_id):
-            await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password)
+            await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password,
+                                     address=self.request.remote_ip or "")
         self.send(None)
 
 

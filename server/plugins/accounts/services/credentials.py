@@ -12,6 +12,7 @@ from server.errors import Conflict, InvalidParameter
 from server.plugins.accounts.passwords import check_context
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.admins import keep_an_administrator
+from server.plugins.accounts.services.reentry import password_matches
 from server.plugins.accounts.services.sessions import end_user_sessions
 from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
 
@@ -46,15 +47,16 @@ async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, 
 
 async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, nickname: str | None,
                              password: str | None, current_password: str | None,
-                             session_id: int | None = None) -> tuple[User, int]:
-    """Change the caller's nickname and/or password (400 unless current_password matches); a new password
+                             address: str, session_id: int | None = None) -> tuple[User, int]:
+    """Change the caller's nickname and/or password (400 unless current_password matches, 429 past the login
+    limits); a new password
     revokes the earlier access tokens and ends every other session (the caller's own refreshes). The user,
     and how many sessions ended."""
     user = await get_user(db, user_id=user_id)
     fields: dict[str, Value] = {} if nickname is None else {"nickname": nickname}
     if password is None:
         return await update_user(db, user_id=user.id, fields=fields), 0
-    if not await accounts.passwords.verify(user.password_hash, current_password or ""):
+    if not await password_matches(db, accounts, user=user, password=current_password or "", address=address):
         raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
     check_context(password, email=user.email)
     fields["password_hash"] = await accounts.passwords.hash(password)

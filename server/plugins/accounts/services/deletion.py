@@ -13,14 +13,16 @@ from server.db import Database, Executor
 from server.errors import Forbidden
 from server.plugins.accounts.services.accounts import Accounts
 from server.plugins.accounts.services.admins import keep_an_administrator
+from server.plugins.accounts.services.reentry import password_matches
 from server.plugins.accounts.services.throttle import keys
 from server.plugins.accounts.services.users import get_user
 
 
-async def delete_own_account(db: Database, accounts: Accounts, *, user_id: int, password: str) -> None:
-    """The caller deletes their account after typing the password again (403 when it does not match)."""
+async def delete_own_account(db: Database, accounts: Accounts, *, user_id: int, password: str, address: str) -> None:
+    """The caller deletes their account after typing the password again (403 when it does not match, 429 past the
+    login limits)."""
     user = await get_user(db, user_id=user_id)
-    if not await accounts.passwords.verify(user.password_hash, password):
+    if not await password_matches(db, accounts, user=user, password=password, address=address):
         raise Forbidden("the password does not match")
     await delete_account(db, accounts, user_id=user_id, actor_id=user_id)
 

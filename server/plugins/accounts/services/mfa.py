@@ -15,7 +15,8 @@ import pyotp
 from server.db import Database, Executor, column
 from server.errors import Conflict, Forbidden, InvalidParameter, SecondFactorRequired
 from server.plugins.accounts.services.accounts import Accounts
-from server.plugins.accounts.services.users import get_user
+from server.plugins.accounts.services.reentry import forgive_attempt, password_matches
+from server.plugins.accounts.services.users import User, get_user
 from server.services import now_ms, utcnow
 
 ISSUER = "pet-api"
@@ -53,9 +54,9 @@ def matching_step(secret: str, code: str, *, at: float | None = None) -> int | N
     return None
 
 
-async def _password_matches(db: Executor, accounts: Accounts, *, user_id: int, password: str) -> None:
-    user = await get_user(db, user_id=user_id)
-    if not await accounts.passwords.verify(user.password_hash, password):
+async def _password_matches(db: Database, accounts: Accounts, *, user: User, password: str, address: str,
+                            forgive: bool = True) -> None:
+    if not await password_matches(db, accounts, user=user, password=password, address=address, forgive=forgive):
         raise Forbidden(WRONG_PASSWORD)
 
 
@@ -65,10 +66,12 @@ async def enabled(db: Executor, *, user_id: int) -> bool:
     return row is not None
 
 
-async def start_enrollment(db: Database, accounts: Accounts, *, user_id: int, password: str) -> Enrollment:
-    """A new secret for the account (replacing one not confirmed yet), after the password; 409 when on already."""
-    await _password_matches(db, accounts, user_id=user_id, password=password)
+async def start_enrollment(db: Database, accounts: Accounts, *, user_id: int, password: str,
+                           address: str) -> Enrollment:
+    """A new secret for the account (replacing one not confirmed yet), after the password (403/1004; 429/1006
+    past the login limits); 409 when on already."""
     user = await get_user(db, user_id=user_id)
+    await _password_matches(db, accounts, user=user, password=password, address=address)
     secret = pyotp.random_base32(32)  # 160 bits, RFC 4226's recommended key length
 
     async def write(tx: Executor) -> None:
@@ -131,14 +134,17 @@ async def second_factor(tx: Executor, *, user_id: int, code: str | None) -> None
         raise SecondFactorRequired()
 
 
-async def disable(db: Database, accounts: Accounts, *, user_id: int, password: str, code: str) -> None:
+async def disable(db: Database, accounts: Accounts, *, user_id: int, password: str, code: str, address: str) -> None:
     """Turn the second factor off (or drop an unconfirmed enrollment): the password and a code (or a recovery
-    code) both; 403/1004 for the password, 401/10034 for the code."""
-    await _password_matches(db, accounts, user_id=user_id, password=password)
+    code) both; 403/1004 for the password, 401/10034 for the code (a wrong one stays counted against the login
+    limits, as at login: 429/1006 past them)."""
+    user = await get_user(db, user_id=user_id)
+    await _password_matches(db, accounts, user=user, password=password, address=address, forgive=False)
 
     async def write(tx: Executor) -> None:
         if not await use_code(tx, user_id=user_id, code=code):
             raise SecondFactorRequired()
+        await forgive_attempt(tx, user=user, address=address)
         await tx.execute_later("DELETE FROM mfa_recovery_codes WHERE user_id = %s", (user_id,))
         await tx.execute_later("DELETE FROM mfa_factors WHERE user_id = %s", (user_id,))
 

@@ -15,8 +15,11 @@ def keys(account: str, address: str) -> tuple[str, str]:
     return f"account:{account.strip().lower()[:254]}", f"address:{address[:64]}"
 
 
+TOO_MANY_LOGINS = "too many failed logins, try again later"
+
+
 async def check(db: Executor, *, account: str, address: str, max_account: int, max_address: int,
-                window_seconds: int, counted: bool = False) -> None:
+                window_seconds: int, counted: bool = False, message: str = TOO_MANY_LOGINS) -> None:
     """429 with Retry-After while either counter is at its limit inside the window (over it, when this
     attempt is already counted)."""
     now = now_ms()
@@ -29,11 +32,11 @@ async def check(db: Executor, *, account: str, address: str, max_account: int, m
         limit = (max_account if key == account_key else max_address) + (1 if counted else 0)
         if start + window_ms > now and failures >= limit:
             retry = max(1, math.ceil((start + window_ms - now) / 1000))
-            raise TooManyRequests("too many failed logins, try again later", headers={"Retry-After": str(retry)})
+            raise TooManyRequests(message, headers={"Retry-After": str(retry)})
 
 
 async def count_attempt(db: Executor, *, account: str, address: str, max_account: int, max_address: int,
-                        window_seconds: int) -> None:
+                        window_seconds: int, message: str = TOO_MANY_LOGINS) -> None:
     """Count an attempt as a failure before the password is checked, then 429 when that puts it over a limit.
 
     Counting first makes the limit hold for concurrent guesses: checking and counting afterwards
@@ -42,7 +45,7 @@ async def count_attempt(db: Executor, *, account: str, address: str, max_account
     own place in line, so exactly the limit's number of concurrent guesses are checked, on one server as
     across cluster nodes (a certification conflict replays the unit). A refused attempt is not counted."""
     limits = partial(check, account=account, address=address, max_account=max_account,
-                     max_address=max_address, window_seconds=window_seconds)
+                     max_address=max_address, window_seconds=window_seconds, message=message)
     await limits(db)
 
     async def count(tx: Executor) -> None:

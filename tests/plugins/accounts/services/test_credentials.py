@@ -38,17 +38,18 @@ async def test_a_new_password_revokes_earlier_tokens_and_a_new_nickname_does_not
     user = await create_user(app)
     earlier = app.tokens.issue(user.id, []).principal
     renamed, _ = await change_own_account(app.db, app.accounts, user_id=user.id, nickname="Neo", password=None,
-                                          current_password=None)
+                                          current_password=None, address="127.0.0.1")
     assert (renamed.nickname, renamed.password_hash) == ("Neo", user.password_hash)
     assert not await revoked_elsewhere(app, earlier)
     with pytest.raises(InvalidParameter) as wrong:
         await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None, password="new-password-1",
-                                 current_password="not-the-password")
+                                 current_password="not-the-password", address="127.0.0.1")
     assert wrong.value.errors == [{"field": "current_password", "message": "does not match"}]
     assert not await revoked_elsewhere(app, earlier)
 
     changed, ended = await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None,
-                                              password="new-password-1", current_password=PASSWORD)
+                                              password="new-password-1", current_password=PASSWORD,
+                                              address="127.0.0.1")
     assert ended == 0
     assert await app.passwords.verify(changed.password_hash, "new-password-1")
     assert await revoked_elsewhere(app, earlier)
