@@ -19,7 +19,9 @@ COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_
 ROW = json_row(COLUMNS)
 MEMBER_COLUMNS = f"{COLUMNS}, pet_members.role"  # over access.member_join: with the caller's role
 MEMBER_ROW = json_row(MEMBER_COLUMNS)
-ETAG_RE = re.compile(r'(W/)?"v(\d{1,10})"')
+# One entity tag of a list (RFC 9110 8.8.3): at the start or after a comma, alone up to the next comma or the end.
+ENTITY_TAG_RE = re.compile(r'(?:^|,)[ \t]*(W/)?"([^"]*)"[ \t]*(?=,|$)')
+VERSION_TAG_RE = re.compile(r"v([1-9][0-9]{0,9})")  # what etag_of writes inside the quotes, and nothing else
 PHOTO_SCHEMA = {"anyOf": [{"type": "object"}, {"type": "null"}],
                 "description": "the pet's photo as GET/PUT /v1/pets/{pet_id}/photo describe it (etag, content_type, "
                                "width, height, sizes, updated_at), or null (none, or the photos plugin is off)"}
@@ -79,11 +81,17 @@ def page_etag(pets: Sequence[Pet], page: dict[str, Any]) -> str:
 def version_condition(if_match: str | None) -> tuple[str, list[int]]:
     """The SQL condition an If-Match header adds: none when absent or '*'; never true when none of the
     tags is one of ours, garbled ones and an empty header included (so any other value is 412 for a visible
-    pet and still 404 for anyone else's). The comparison is strong (RFC 9110 13.1.1): a weak tag W/"v1"
-    never matches."""
+    pet and still 404 for anyone else's). The comparison is strong (RFC 9110 13.1.1) and character for
+    character with the tag etag_of sends: a weak W/"v1" never matches, nor does "v01"."""
     if if_match is None or if_match.strip() == "*":
         return "", []
-    versions = [int(v) for weak, v in ETAG_RE.findall(if_match) if not weak]
+    versions = _versions(if_match)
     if not versions:
         return " AND 1 = 0", []
     return f" AND version IN ({', '.join(['%s'] * len(versions))})", versions
+
+
+def _versions(header: str) -> list[int]:
+    """The versions a list of entity tags names: each a strong tag etag_of would send, to the character."""
+    return [int(found[1]) for is_weak, opaque in ENTITY_TAG_RE.findall(header)
+            if not is_weak and (found := VERSION_TAG_RE.fullmatch(opaque))]
