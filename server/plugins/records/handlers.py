@@ -58,9 +58,11 @@ class RecordHandler(BaseHandler):
         self.send(record)
 
     @require_scopes("pets:write")
-    @operation(summary="Delete a health record", response=None)
+    @operation(summary="Delete a health record; with If-Match only if unchanged since", response=None,
+               conditional=True)
     async def delete(self, pet_id: str, record_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         await delete_record(self.application.db, self.application.changes, pet_id=pet.id,
-                            record_id=id_param(record_id), actor_id=self.current_user.user_id)
+                            record_id=id_param(record_id), actor_id=self.current_user.user_id,
+                            if_match=self.request.headers.get("If-Match"))
         self.send(None)

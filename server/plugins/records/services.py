@@ -146,12 +146,19 @@ async def update_record(db: Executor, changes: Changes, *, pet_id: int, record_i
     return await db.run_transaction(write)
 
 
-async def delete_record(db: Executor, changes: Changes, *, pet_id: int, record_id: int, actor_id: int) -> None:
-    """Delete the record of that pet, or 404."""
+async def delete_record(db: Executor, changes: Changes, *, pet_id: int, record_id: int, actor_id: int,
+                        if_match: str | None = None) -> None:
+    """Delete the record of that pet, or 404; with If-Match only when its version is current, else 412 and
+    nothing deleted. Only a refused conditional delete reads the record again, to tell 412 from 404."""
+    condition, versions = version_condition(if_match)
 
     async def write(tx: Executor) -> None:  # replayed whole if the server rolls it back
-        result = await tx.execute("DELETE FROM records WHERE id = %s AND pet_id = %s", (record_id, pet_id))
+        result = await tx.execute(f"DELETE FROM records WHERE id = %s AND pet_id = %s{condition}",  # noqa: S608
+                                  (record_id, pet_id, *versions))
         if result.rowcount == 0:
+            if condition:
+                await get_record(tx, pet_id=pet_id, record_id=record_id)  # 404 when it is not there
+                raise PreconditionFailed()
             raise NotFound()
         await changes.emit(tx, Change("record", "deleted", record_id, actor_id, pet_id))
 
