@@ -46,7 +46,8 @@ class PetHandler(BaseHandler):
     async def patch(self, pet_id: str, *, body: PetUpdate) -> None:
         pet = await update_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
                                user=self.current_user, fields=body.changes(),
-                               if_match=self.request.headers.get("If-Match"), views=self.application.pet_views)
+                               if_match=self.request.headers.get("If-Match"), views=self.application.pet_views,
+                               if_none_match=self.request.headers.get("If-None-Match"))
         self.set_header("ETag", pet.etag)
         self.send(pet)
 
@@ -54,5 +55,6 @@ class PetHandler(BaseHandler):
     @operation(summary="Delete a pet and its records (its owner)", response=None, conditional=True)
     async def delete(self, pet_id: str) -> None:
         await delete_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
-                         user=self.current_user, if_match=self.request.headers.get("If-Match"))
+                         user=self.current_user, if_match=self.request.headers.get("If-Match"),
+                         if_none_match=self.request.headers.get("If-None-Match"))
         self.send(None)

@@ -1,4 +1,5 @@
-"""A pet as the API shows it: its row selected as one JSON array, its ETag and the If-Match condition."""
+"""A pet as the API shows it: its row selected as one JSON array, its ETag and the If-Match and If-None-Match
+condition."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_
 ROW = json_row(COLUMNS)
 MEMBER_COLUMNS = f"{COLUMNS}, pet_members.role"  # over access.member_join: with the caller's role
 MEMBER_ROW = json_row(MEMBER_COLUMNS)
-ETAG_RE = re.compile(r'(W/)?"v(\d{1,10})"')
+# One entity tag of a list (RFC 9110 8.8.3): at the start or after a comma, alone up to the next comma or the end.
+ENTITY_TAG_RE = re.compile(r'(?:^|,)[ \t]*(W/)?"([^"]*)"[ \t]*(?=,|$)')
+VERSION_TAG_RE = re.compile(r"v([1-9][0-9]{0,9})")  # what etag_of writes inside the quotes, and nothing else
 PHOTO_SCHEMA = {"anyOf": [{"type": "object"}, {"type": "null"}],
                 "description": "the pet's photo as GET/PUT /v1/pets/{pet_id}/photo describe it (etag, content_type, "
                                "width, height, sizes, updated_at), or null (none, or the photos plugin is off)"}
@@ -76,14 +79,31 @@ def page_etag(pets: Sequence[Pet], page: dict[str, Any]) -> str:
     return '"p' + hashlib.blake2b(orjson.dumps([page, listed]), digest_size=12).hexdigest() + '"'
 
 
-def version_condition(if_match: str | None) -> tuple[str, list[int]]:
-    """The SQL condition an If-Match header adds: none when absent or '*'; never true when none of the
-    tags is one of ours, garbled ones and an empty header included (so any other value is 412 for a visible
-    pet and still 404 for anyone else's). The comparison is strong (RFC 9110 13.1.1): a weak tag W/"v1"
-    never matches."""
-    if if_match is None or if_match.strip() == "*":
-        return "", []
-    versions = [int(v) for weak, v in ETAG_RE.findall(if_match) if not weak]
-    if not versions:
-        return " AND 1 = 0", []
-    return f" AND version IN ({', '.join(['%s'] * len(versions))})", versions
+def version_condition(if_match: str | None, if_none_match: str | None = None) -> tuple[str, list[int]]:
+    """The SQL condition a write's If-Match and If-None-Match headers add, one for both (RFC 9110 13.1.1, 13.1.2):
+    none when both are absent. If-Match: '*' matches any version; otherwise the row must be at a version one of
+    its tags names, compared strongly (a weak W/"v1" never matches) and character for character with the tag
+    etag_of sends ("v01" names no version), so a stale, garbled or empty one is never true (412 for a visible
+    row, still 404 for anyone else's). If-None-Match: '*' is never true for a row that exists; otherwise the row
+    must not be at a version one of its tags names, compared weakly (W/"v1" names version 1, as for a GET)."""
+    condition, versions = "", list[int]()
+    if if_match is not None and if_match.strip() != "*":
+        versions = _versions(if_match, weak=False)
+        if not versions:
+            return " AND 1 = 0", []
+        condition = f" AND version IN ({', '.join(['%s'] * len(versions))})"
+    if if_none_match is not None:
+        if if_none_match.strip() == "*":
+            return " AND 1 = 0", []
+        excluded = _versions(if_none_match, weak=True)
+        if excluded:
+            condition += f" AND version NOT IN ({', '.join(['%s'] * len(excluded))})"
+            versions = versions + excluded
+    return condition, versions
+
+
+def _versions(header: str, *, weak: bool) -> list[int]:
+    """The versions a list of entity tags names: each a tag etag_of would send, to the character; weak: W/ ones
+    too (If-None-Match's weak comparison), else they name none (If-Match's strong one)."""
+    return [int(found[1]) for is_weak, opaque in ENTITY_TAG_RE.findall(header)
+            if (weak or not is_weak) and (found := VERSION_TAG_RE.fullmatch(opaque))]

@@ -76,10 +76,10 @@ def _sorts(dialect: Dialect) -> dict[str, Sort]:
 
 
 async def update_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, fields: dict[str, Value],
-                     if_match: str | None, views: PetViews) -> Pet:
-    """Apply fields (caretaker, owner or admin); with If-Match, only when the version is current, else 412. The pet
-    as its GET answers it afterwards."""
-    condition, versions = version_condition(if_match)
+                     if_match: str | None, views: PetViews, if_none_match: str | None = None) -> Pet:
+    """Apply fields (caretaker, owner or admin); with If-Match, only when the version is current, with
+    If-None-Match only when it is not one named (or '*'), else 412. The pet as its GET answers it afterwards."""
+    condition, versions = version_condition(if_match, if_none_match)
     assignments = "".join(f"{name} = %s, " for name in fields)
 
     async def write(tx: Executor) -> Pet:  # replayed whole if the server rolls it back
@@ -107,10 +107,11 @@ async def bump_version(tx: Executor, *, pet_id: int, user: Principal) -> Pet:
     return await find_pet(tx, pet_id=pet_id, user=user)
 
 
-async def delete_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, if_match: str | None) -> None:
+async def delete_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, if_match: str | None,
+                     if_none_match: str | None = None) -> None:
     """Delete the pet (its records and memberships go with it): the owner or an admin; 404 when absent, 403 for
-    other members, 412 on a stale If-Match."""
-    condition, versions = version_condition(if_match)
+    other members, 412 on a stale If-Match or an If-None-Match naming it ('*' included)."""
+    condition, versions = version_condition(if_match, if_none_match)
 
     async def write(tx: Executor) -> None:  # replayed whole if the server rolls it back
         await find_pet(tx, pet_id=pet_id, user=user, need="manage", lock=True)

@@ -53,14 +53,18 @@ class RecordHandler(BaseHandler):
     async def patch(self, pet_id: str, record_id: str, *, body: RecordUpdate) -> None:
         record = await update_record(self.application.db, self.application.changes, pet_id=id_param(pet_id),
                                      record_id=id_param(record_id), user=self.current_user, fields=body.changes(),
-                                     if_match=self.request.headers.get("If-Match"))
+                                     if_match=self.request.headers.get("If-Match"),
+                                     if_none_match=self.request.headers.get("If-None-Match"))
         self.set_header("ETag", record.etag)
         self.send(record)
 
     @require_scopes("pets:write")
-    @operation(summary="Delete a health record", response=None)
+    @operation(summary="Delete a health record; with If-Match only if unchanged since", response=None,
+               conditional=True)
     async def delete(self, pet_id: str, record_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         await delete_record(self.application.db, self.application.changes, pet_id=pet.id,
-                            record_id=id_param(record_id), actor_id=self.current_user.user_id)
+                            record_id=id_param(record_id), actor_id=self.current_user.user_id,
+                            if_match=self.request.headers.get("If-Match"),
+                            if_none_match=self.request.headers.get("If-None-Match"))
         self.send(None)

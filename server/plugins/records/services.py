@@ -124,10 +124,11 @@ async def get_record(db: Executor, *, pet_id: int, record_id: int, lock: bool = 
 
 
 async def update_record(db: Executor, changes: Changes, *, pet_id: int, record_id: int, user: Principal,
-                        fields: dict[str, Value], if_match: str | None) -> Record:
+                        fields: dict[str, Value], if_match: str | None, if_none_match: str | None = None) -> Record:
     """Apply fields to the pet's record (the pet's caretakers, owner or an admin; 404 when absent); with If-Match
-    only when the record's version is current, else 412 and nothing written."""
-    condition, versions = version_condition(if_match)
+    only when the record's version is current, with If-None-Match only when it is not one named (or '*'), else
+    412 and nothing written."""
+    condition, versions = version_condition(if_match, if_none_match)
     assignments = "".join(f"{name} = %s, " for name in fields)
 
     async def write(tx: Executor) -> Record:  # replayed whole if the server rolls it back
@@ -146,12 +147,20 @@ async def update_record(db: Executor, changes: Changes, *, pet_id: int, record_i
     return await db.run_transaction(write)
 
 
-async def delete_record(db: Executor, changes: Changes, *, pet_id: int, record_id: int, actor_id: int) -> None:
-    """Delete the record of that pet, or 404."""
+async def delete_record(db: Executor, changes: Changes, *, pet_id: int, record_id: int, actor_id: int,
+                        if_match: str | None = None, if_none_match: str | None = None) -> None:
+    """Delete the record of that pet, or 404; with If-Match only when its version is current, with If-None-Match
+    only when it is not one named (or '*'), else 412 and nothing deleted. Only a refused conditional delete
+    reads the record again, to tell 412 from 404."""
+    condition, versions = version_condition(if_match, if_none_match)
 
     async def write(tx: Executor) -> None:  # replayed whole if the server rolls it back
-        result = await tx.execute("DELETE FROM records WHERE id = %s AND pet_id = %s", (record_id, pet_id))
+        result = await tx.execute(f"DELETE FROM records WHERE id = %s AND pet_id = %s{condition}",  # noqa: S608
+                                  (record_id, pet_id, *versions))
         if result.rowcount == 0:
+            if condition:
+                await get_record(tx, pet_id=pet_id, record_id=record_id)  # 404 when it is not there
+                raise PreconditionFailed()
             raise NotFound()
         await changes.emit(tx, Change("record", "deleted", record_id, actor_id, pet_id))
 

@@ -329,6 +329,27 @@ async def test_stale_if_match_is_412_and_writes_nothing(api, app):
     assert (await api.delete(path, token=token, headers={"If-Match": '"v5"'})).status == 200
 
 
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_if_match_names_a_version_only_by_the_exact_tag_sent(api, app):
+    """Strong comparison is character for character: "v01" is not the server's "v1", nor is a tag inside another
+    element (w/"v1" is not the weak-tag syntax, x"v1" not an entity tag); each is 412 and nothing changes."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    path = f"/v1/pets/{pet['id']}"
+    for tag in ('"v01"', '"v0000000001"', 'w/"v1"', 'x"v1"', '"v1" x', '"v0"'):
+        refused = await api.patch(path, token=token, json={"name": "Late"}, headers={"If-Match": tag})
+        assert_error(refused, 412, 1009, f"PATCH {path}")
+        unchanged = await api.get(path, token=token)
+        assert (unchanged.body["data"], unchanged.headers["ETag"]) == (pet, '"v1"'), tag
+    assert (await api.patch(path, token=token, json={"name": "Max"}, headers={"If-Match": '"v1"'})).status == 200
+    for tag in ('"v0000000002"', '"v02"'):
+        assert_error(await api.delete(path, token=token, headers={"If-Match": tag}), 412, 1009, f"DELETE {path}")
+        kept = await api.get(path, token=token)
+        assert (kept.status, kept.body["data"]["name"], kept.headers["ETag"]) == (200, "Max", '"v2"')
+    assert (await api.delete(path, token=token, headers={"If-Match": '"v2"'})).status == 200
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_concurrent_patches_with_one_etag_exactly_one_wins(api, app, base_url):
     _, token = await user_with_token(app)

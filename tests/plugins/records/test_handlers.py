@@ -70,6 +70,33 @@ async def test_create_list_read_delete(api, app):
 
 @both_backends
 @pytest.mark.gen_test(timeout=30)
+async def test_delete_honours_if_match(api, app):
+    """DELETE takes If-Match as the record's PATCH does: a stale, weak or unrecognised tag is 412/1009 and the
+    record stays; its current tag or '*' deletes it; a missing record is still 404."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"], note="kept")
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    for tag in ('"v999"', '"v2"', 'W/"v1"', '"v01"', "garbage", ""):
+        assert_error(await api.delete(path, token=token, headers={"If-Match": tag}), 412, 1009, f"DELETE {path}")
+        kept = await api.get(path, token=token)
+        assert (kept.status, kept.body["data"], kept.headers["ETag"]) == (200, record, '"v1"'), tag
+    assert (await api.get(f"/v1/pets/{pet['id']}/records", token=token)).body["page"]["total"] == 1
+    deleted = await api.delete(path, token=token, headers={"If-Match": '"v0", "v1"'})
+    assert deleted.body == {"code": 200, "data": None, "message": "ok"}
+    assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}")
+    assert_error(await api.delete(path, token=token, headers={"If-Match": '"v1"'}), 404, 1002, f"DELETE {path}")
+    other = await add_record(api, token, pet["id"])
+    other_path = f"/v1/pets/{pet['id']}/records/{other['id']}"
+    assert (await api.delete(other_path, token=token, headers={"If-Match": "*"})).status == 200
+    document = (await api.get("/v1/openapi.json")).body
+    described = document["paths"]["/v1/pets/{pet_id}/records/{record_id}"]["delete"]
+    assert "412" in described["responses"]
+    assert "If-Match" in [p["name"] for p in described["parameters"] if p["in"] == "header"]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
 async def test_deleting_a_pet_deletes_its_records(api, app):
     _, token = await user_with_token(app)
     pet = await create_pet(api, token)

@@ -59,7 +59,7 @@ async def test_stale_if_match_is_412_and_writes_nothing(api, app):
     record = await add_record(api, token, pet["id"], due_date="2025-01-01")
     path = f"/v1/pets/{pet['id']}/records/{record['id']}"
     assert (await api.patch(path, token=token, json={"note": "one"}, headers={"If-Match": '"v1"'})).status == 200
-    for tag in ('"v1"', 'W/"v1"', '"v3"', "garbage", '"1"'):
+    for tag in ('"v1"', 'W/"v1"', '"v3"', "garbage", '"1"', '"v002"', '"v02"', 'w/"v2"'):  # to the character
         stale = await api.patch(path, token=token, json={"note": "late"}, headers={"If-Match": tag})
         assert_error(stale, 412, 1009, f"PATCH {path}")
     assert (await api.get(path, token=token)).body["data"]["note"] == "one"

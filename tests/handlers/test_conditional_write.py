@@ -1,0 +1,62 @@
+"""If-None-Match on a write (RFC 9110 13.1.2): the pet's and a record's PATCH and DELETE are refused with 412/1009
+and write nothing when it is '*' (the row exists) or names the current version (weakly: W/"v1" names it too); a
+tag naming another version lets the write happen. It is evaluated with If-Match, in the same condition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.factories import assert_error, both_backends, create_pet, user_with_token
+from tests.plugins.records.test_handlers import add_record
+
+REFUSED = ("*", '"v1"', 'W/"v1"', '"v7", "v1"', ' * ')
+
+
+async def current(api: Any, path: str, token: str) -> tuple[int, Any, str]:
+    response = await api.get(path, token=token)
+    return response.status, response.body["data"], response.headers.get("ETag")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_pet_write_is_refused_while_if_none_match_names_it(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    path = f"/v1/pets/{pet['id']}"
+    for tag in REFUSED:
+        patched = await api.patch(path, token=token, json={"name": "Late"}, headers={"If-None-Match": tag})
+        assert_error(patched, 412, 1009, f"PATCH {path}")
+        assert_error(await api.delete(path, token=token, headers={"If-None-Match": tag}), 412, 1009, f"DELETE {path}")
+        assert await current(api, path, token) == (200, pet, '"v1"'), tag
+    both = await api.patch(path, token=token, json={"name": "Late"}, headers={"If-Match": '"v1"', "If-None-Match": "*"})
+    assert_error(both, 412, 1009, f"PATCH {path}")
+    assert await current(api, path, token) == (200, pet, '"v1"')
+    other = await api.patch(path, token=token, json={"name": "Max"}, headers={"If-None-Match": '"v2", "v01"'})
+    assert (other.status, other.body["data"]["name"], other.headers["ETag"]) == (200, "Max", '"v2"')
+    assert_error(await api.delete(path, token=token, headers={"If-None-Match": '"v2"'}), 412, 1009, f"DELETE {path}")
+    assert (await current(api, path, token))[2] == '"v2"'
+    gone = await api.delete(path, token=token, headers={"If-Match": '"v2"', "If-None-Match": '"v1"'})
+    assert gone.body == {"code": 200, "data": None, "message": "ok"}
+    assert_error(await api.patch(path, token=token, json={"name": "X"}, headers={"If-None-Match": "*"}), 404, 1002,
+                 f"PATCH {path}")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_record_write_is_refused_while_if_none_match_names_it(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"], note="kept")
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    for tag in REFUSED:
+        patched = await api.patch(path, token=token, json={"note": "late"}, headers={"If-None-Match": tag})
+        assert_error(patched, 412, 1009, f"PATCH {path}")
+        assert_error(await api.delete(path, token=token, headers={"If-None-Match": tag}), 412, 1009, f"DELETE {path}")
+        assert await current(api, path, token) == (200, record, '"v1"'), tag
+    other = await api.patch(path, token=token, json={"note": "new"}, headers={"If-None-Match": '"v9"'})
+    assert (other.status, other.body["data"]["note"], other.headers["ETag"]) == (200, "new", '"v2"')
+    gone = await api.delete(path, token=token, headers={"If-None-Match": '"v1"'})
+    assert gone.body == {"code": 200, "data": None, "message": "ok"}
+    assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}")
