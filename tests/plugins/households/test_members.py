@@ -25,11 +25,12 @@ async def test_every_member_lists_the_members_owner_first_without_e_mails(app, a
             (ann.id, "Ann", "owner"), (bob.id, "Bob", "caretaker"), (cat.id, "Cat", "viewer")]
         assert all(set(m) == {"user_id", "nickname", "role", "since"} for m in listed.body["data"])
         assert all(re.fullmatch(TIMESTAMP, m["since"]) for m in listed.body["data"])
-        assert listed.body["page"] == {"limit": 20, "offset": 0, "total": 3}
+        assert listed.body["page"] == {"limit": 20, "offset": 0, "total": 3, "next_cursor": None}
         assert b"@" not in listed.raw
     second = await api.get(f"{path}?limit=1&offset=1", token=cat.token)
     assert ([m["user_id"] for m in second.body["data"]], second.body["page"]) == (
-        [bob.id], {"limit": 1, "offset": 1, "total": 3})
+        [bob.id], {"limit": 1, "offset": 1, "total": 3, "next_cursor": second.body["page"]["next_cursor"]})
+    assert second.body["page"]["next_cursor"] is not None
 
 
 @both_backends
@@ -118,3 +119,4 @@ async def test_a_transfer_names_a_member_other_than_the_owner(app, api):
                            token=admin_token(app, admin.id))
     assert (moved.status, moved.body["data"]["owner_id"], moved.body["data"]["role"]) == (200, bob.id, None)
     assert (await api.get(pet_path, token=ann.token)).body["data"]["role"] == "caretaker"
+

@@ -18,9 +18,8 @@ class MembersHandler(BaseHandler):
                response=list[Member], paginated=True)
     async def get(self, pet_id: str, *, query: PageQuery) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        members, total = await list_members(self.application.db, pet_id=pet.id, limit=query.limit,
-                                            offset=query.offset)
-        self.send(members, page=page(query.limit, query.offset, total))
+        found = await list_members(self.application.db, pet_id=pet.id, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))
 
 
 class MemberHandler(BaseHandler):

@@ -11,10 +11,10 @@ from server.changes import Change, Changes
 from server.db import Executor, column
 from server.errors import NotFound
 from server.plugins.households.errors import AlreadyOwner, NotAMember, OwnerCannotLeave, OwnerRoleFixed
-from server.plugins.households.models import Member, SharedRole
+from server.plugins.households.models import Member, PageQuery, SharedRole
 from server.plugins.pets.access import find_pet
 from server.plugins.pets.pet import Pet
-from server.services import fetch_page, json_row, utcnow
+from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
 ROW = json_row("pet_members.user_id, users.nickname, pet_members.role, pet_members.since")
 TABLE = "pet_members JOIN users ON users.id = pet_members.user_id"
@@ -26,11 +26,18 @@ def _decode(text: str) -> Member:
     return Member(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]))
 
 
-async def list_members(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[Member], int | None]:
-    """The pet's members: the owner first, then by the date they joined."""
-    return (await fetch_page(db, row=ROW, table=TABLE, where="pet_members.pet_id = %s", args=(pet_id,),
-                            order="CASE pet_members.role WHEN 'owner' THEN 0 ELSE 1 END, pet_members.since,"
-                                  " pet_members.user_id", limit=limit, offset=offset, decode=_decode))[:2]
+OWNER_FIRST = Sort((Key("CASE pet_members.role WHEN 'owner' THEN 0 ELSE 1 END", "role", str,
+                        "CASE %s WHEN 'owner' THEN 0 ELSE 1 END"),
+                    Key("pet_members.since", "since", dt.datetime), Key("pet_members.user_id", "user_id", int)))
+
+
+async def list_members(db: Executor, *, pet_id: int, query: PageQuery) -> Found[Member]:
+    """The pet's members: the owner first, then by the date they joined (the user id last, so the order is unique);
+    the total (unless include_total=false) and the next page's cursor. A cursor holds the last member's role, ranked
+    from the parameter as from the column."""
+    return await fetch_page(db, row=ROW, table=TABLE, where="pet_members.pet_id = %s", args=(pet_id,),
+                            sort=OWNER_FIRST, sort_name="members", limit=query.limit, offset=query.offset,
+                            cursor=query.cursor, count=query.include_total, decode=_decode)
 
 
 async def get_member(db: Executor, *, pet_id: int, user_id: int) -> Member | None:
