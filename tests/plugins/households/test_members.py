@@ -120,3 +120,30 @@ async def test_a_transfer_names_a_member_other_than_the_owner(app, api):
     assert (moved.status, moved.body["data"]["owner_id"], moved.body["data"]["role"]) == (200, bob.id, None)
     assert (await api.get(pet_path, token=ann.token)).body["data"]["role"] == "caretaker"
 
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_transfer_with_a_stale_if_match_is_412_and_changes_nothing(app, api):
+    home = await household(app, api)
+    ann, bob = home.owner, home.members["caretaker"]
+    pet_path = f"/v1/pets/{home.pet['id']}"
+    assert (await api.patch(pet_path, json={"breed": "Beagle"}, token=ann.token)).status == 200  # now at v2
+    before = (await api.get(pet_path, token=ann.token)).body["data"]
+    members = (await api.get(f"{pet_path}/members", token=ann.token)).body["data"]
+    history = (await api.get(f"{pet_path}/history", token=ann.token)).body["data"]
+    current = f'"v{before["version"]}"'
+    for stale in ('"v1"', f"W/{current}", "v2", ""):  # stale, weak, unrecognised, empty
+        refused = await api.post(f"{pet_path}/transfer", json={"user_id": bob.id}, token=ann.token,
+                                 headers={"If-Match": stale})
+        assert_error(refused, 412, 1009, f"POST {pet_path}/transfer", "precondition failed")
+    assert (await api.get(pet_path, token=ann.token)).body["data"] == before  # owner, version: as they were
+    assert (await api.get(f"{pet_path}/members", token=ann.token)).body["data"] == members
+    assert (await api.get(f"{pet_path}/history", token=ann.token)).body["data"] == history
+
+    moved = await api.post(f"{pet_path}/transfer", json={"user_id": bob.id}, token=ann.token,
+                           headers={"If-Match": current})
+    assert moved.status == 200, moved.body
+    assert (moved.body["data"]["owner_id"], moved.body["data"]["version"]) == (bob.id, before["version"] + 1)
+    assert moved.headers["ETag"] == f'"v{before["version"] + 1}"'
+    back = await api.post(f"{pet_path}/transfer", json={"user_id": ann.id}, token=bob.token, headers={"If-Match": "*"})
+    assert (back.status, back.body["data"]["owner_id"], back.body["data"]["role"]) == (200, ann.id, "caretaker")

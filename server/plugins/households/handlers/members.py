@@ -42,9 +42,11 @@ class MemberHandler(BaseHandler):
 class TransferHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Transfer ownership to an existing member; the former owner becomes a caretaker (owner)",
-               body=TransferCreate, response=Pet, errors=(409,), headers={"ETag": "the pet's new version tag"})
+               body=TransferCreate, response=Pet, errors=(409,), conditional=True,
+               headers={"ETag": "the pet's new version tag"})
     async def post(self, pet_id: str, *, body: TransferCreate) -> None:
         pet = await transfer_pet(self.application.db, self.application.changes, user=self.current_user,
-                                 pet_id=id_param(pet_id), user_id=body.user_id)
+                                 pet_id=id_param(pet_id), user_id=body.user_id,
+                                 if_match=self.request.headers.get("If-Match"))
         self.set_header("ETag", pet.etag)
         self.send(pet)
