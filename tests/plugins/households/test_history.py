@@ -52,7 +52,7 @@ async def test_history_shows_each_step_with_actor_and_changes_newest_first(app, 
         ("Ann", "pet", "created", {}),
     ]
     entries = history.body["data"]
-    assert history.body["page"] == {"limit": 100, "offset": 0, "total": len(entries)}
+    assert history.body["page"] == {"limit": 100, "offset": 0, "total": len(entries), "next_cursor": None}
     assert [e["actor"]["user_id"] for e in entries[:3]] == [ann.id, ann.id, ann.id]
     assert entries[0]["object_id"] == ann.id and entries[3]["object_id"] == record.body["data"]["id"]
     times = [dt.datetime.fromisoformat(e["at"]) for e in entries]
@@ -62,7 +62,9 @@ async def test_history_shows_each_step_with_actor_and_changes_newest_first(app, 
     assert "Else" not in history.raw.decode() and "Other" not in history.raw.decode()
 
     page = await api.get(f"{pet_path}/history?limit=2&offset=1", token=bob.token)
-    assert (page.body["data"], page.body["page"]) == (entries[1:3], {"limit": 2, "offset": 1, "total": len(entries)})
+    assert (page.body["data"], page.body["page"]) == (entries[1:3], {
+        "limit": 2, "offset": 1, "total": len(entries), "next_cursor": page.body["page"]["next_cursor"]})
+    assert page.body["page"]["next_cursor"] is not None  # offset pages hand over to the cursor too
     for gone in (ann, cat):  # no role any more: 404 like any stranger
         assert_error(await api.get(f"{pet_path}/history", token=gone.token), 404, 1002, f"GET {pet_path}/history")
 

@@ -25,11 +25,12 @@ async def test_every_member_lists_the_members_owner_first_without_e_mails(app, a
             (ann.id, "Ann", "owner"), (bob.id, "Bob", "caretaker"), (cat.id, "Cat", "viewer")]
         assert all(set(m) == {"user_id", "nickname", "role", "since"} for m in listed.body["data"])
         assert all(re.fullmatch(TIMESTAMP, m["since"]) for m in listed.body["data"])
-        assert listed.body["page"] == {"limit": 20, "offset": 0, "total": 3}
+        assert listed.body["page"] == {"limit": 20, "offset": 0, "total": 3, "next_cursor": None}
         assert b"@" not in listed.raw
     second = await api.get(f"{path}?limit=1&offset=1", token=cat.token)
     assert ([m["user_id"] for m in second.body["data"]], second.body["page"]) == (
-        [bob.id], {"limit": 1, "offset": 1, "total": 3})
+        [bob.id], {"limit": 1, "offset": 1, "total": 3, "next_cursor": second.body["page"]["next_cursor"]})
+    assert second.body["page"]["next_cursor"] is not None
 
 
 @both_backends
@@ -118,3 +119,31 @@ async def test_a_transfer_names_a_member_other_than_the_owner(app, api):
                            token=admin_token(app, admin.id))
     assert (moved.status, moved.body["data"]["owner_id"], moved.body["data"]["role"]) == (200, bob.id, None)
     assert (await api.get(pet_path, token=ann.token)).body["data"]["role"] == "caretaker"
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_transfer_with_a_stale_if_match_is_412_and_changes_nothing(app, api):
+    home = await household(app, api)
+    ann, bob = home.owner, home.members["caretaker"]
+    pet_path = f"/v1/pets/{home.pet['id']}"
+    assert (await api.patch(pet_path, json={"breed": "Beagle"}, token=ann.token)).status == 200  # now at v2
+    before = (await api.get(pet_path, token=ann.token)).body["data"]
+    members = (await api.get(f"{pet_path}/members", token=ann.token)).body["data"]
+    history = (await api.get(f"{pet_path}/history", token=ann.token)).body["data"]
+    current = f'"v{before["version"]}"'
+    for stale in ('"v1"', f"W/{current}", "v2", ""):  # stale, weak, unrecognised, empty
+        refused = await api.post(f"{pet_path}/transfer", json={"user_id": bob.id}, token=ann.token,
+                                 headers={"If-Match": stale})
+        assert_error(refused, 412, 1009, f"POST {pet_path}/transfer", "precondition failed")
+    assert (await api.get(pet_path, token=ann.token)).body["data"] == before  # owner, version: as they were
+    assert (await api.get(f"{pet_path}/members", token=ann.token)).body["data"] == members
+    assert (await api.get(f"{pet_path}/history", token=ann.token)).body["data"] == history
+
+    moved = await api.post(f"{pet_path}/transfer", json={"user_id": bob.id}, token=ann.token,
+                           headers={"If-Match": current})
+    assert moved.status == 200, moved.body
+    assert (moved.body["data"]["owner_id"], moved.body["data"]["version"]) == (bob.id, before["version"] + 1)
+    assert moved.headers["ETag"] == f'"v{before["version"] + 1}"'
+    back = await api.post(f"{pet_path}/transfer", json={"user_id": ann.id}, token=bob.token, headers={"If-Match": "*"})
+    assert (back.status, back.body["data"]["owner_id"], back.body["data"]["role"]) == (200, ann.id, "caretaker")

@@ -143,7 +143,7 @@ async def test_an_invitation_accepted_later_by_a_new_account_shares_the_pet(app,
     mine = await api.get("/v1/invitations", token=token)
     assert mine.status == 200
     assert mine.body == {"code": 200, "message": "ok", "data": [invitation],
-                         "page": {"limit": 20, "offset": 0, "total": 1}}
+                         "page": {"limit": 20, "offset": 0, "total": 1, "next_cursor": None}}
     accepted = await api.post(f"/v1/invitations/{invitation['id']}/accept", token=token)
     assert accepted.body == {"code": 200, "message": "ok", "data": {**invitation, "status": "accepted"}}
     assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"]["role"] == "viewer"

@@ -18,6 +18,5 @@ class HistoryHandler(BaseHandler):
                paginated=True)
     async def get(self, pet_id: str, *, query: PageQuery) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        entries, total = await list_history(self.application.db, pet_id=pet.id, limit=query.limit,
-                                            offset=query.offset)
-        self.send(entries, page=page(query.limit, query.offset, total))
+        found = await list_history(self.application.db, pet_id=pet.id, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))

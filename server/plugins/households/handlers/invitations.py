@@ -23,9 +23,8 @@ class PetInvitationsHandler(BaseHandler):
                response=list[Invitation], paginated=True)
     async def get(self, pet_id: str, *, query: PageQuery) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="manage")
-        invitations, total = await list_pet_invitations(self.application.db, pet_id=pet.id, limit=query.limit,
-                                                        offset=query.offset)
-        self.send(invitations, page=page(query.limit, query.offset, total))
+        found = await list_pet_invitations(self.application.db, pet_id=pet.id, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))
 
     @require_scopes("pets:write")
     @operation(summary="Invite an e-mail address to the pet as caretaker or viewer (owner); the same answer "
@@ -55,9 +54,8 @@ class MyInvitationsHandler(BaseHandler):
                        "until it is verified)",
                query=PageQuery, response=list[Invitation], paginated=True)
     async def get(self, *, query: PageQuery) -> None:
-        invitations, total = await list_my_invitations(self.application.db, user_id=self.current_user.user_id,
-                                                       limit=query.limit, offset=query.offset)
-        self.send(invitations, page=page(query.limit, query.offset, total))
+        found = await list_my_invitations(self.application.db, user_id=self.current_user.user_id, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))
 
 
 class AcceptInvitationHandler(BaseHandler):

@@ -18,9 +18,8 @@ class MembersHandler(BaseHandler):
                response=list[Member], paginated=True)
     async def get(self, pet_id: str, *, query: PageQuery) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user)
-        members, total = await list_members(self.application.db, pet_id=pet.id, limit=query.limit,
-                                            offset=query.offset)
-        self.send(members, page=page(query.limit, query.offset, total))
+        found = await list_members(self.application.db, pet_id=pet.id, query=query)
+        self.send(found.items, page=page(query.limit, query.offset, found))
 
 
 class MemberHandler(BaseHandler):
@@ -43,9 +42,11 @@ class MemberHandler(BaseHandler):
 class TransferHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Transfer ownership to an existing member; the former owner becomes a caretaker (owner)",
-               body=TransferCreate, response=Pet, errors=(409,), headers={"ETag": "the pet's new version tag"})
+               body=TransferCreate, response=Pet, errors=(409,), conditional=True,
+               headers={"ETag": "the pet's new version tag"})
     async def post(self, pet_id: str, *, body: TransferCreate) -> None:
         pet = await transfer_pet(self.application.db, self.application.changes, user=self.current_user,
-                                 pet_id=id_param(pet_id), user_id=body.user_id)
+                                 pet_id=id_param(pet_id), user_id=body.user_id,
+                                 if_match=self.request.headers.get("If-Match"))
         self.set_header("ETag", pet.etag)
         self.send(pet)

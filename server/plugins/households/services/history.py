@@ -9,8 +9,8 @@ import orjson
 
 from server.changes import Change
 from server.db import Executor
-from server.plugins.households.models import Actor, HistoryEntry
-from server.services import fetch_page, json_row, utcnow
+from server.plugins.households.models import Actor, HistoryEntry, PageQuery
+from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
 ROW = json_row("id, at, actor_id, (SELECT nickname FROM users WHERE users.id = pet_history.actor_id), type, action,"
                " object_id, changed")
@@ -45,7 +45,12 @@ def decode(text: str) -> HistoryEntry:
     return HistoryEntry(r[0], dt.datetime.fromisoformat(r[1]), Actor(r[2], r[3]), r[4], r[5], r[6], changed)
 
 
-async def list_history(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[HistoryEntry], int | None]:
-    """A page of the pet's history, newest first."""
-    return (await fetch_page(db, row=ROW, table="pet_history", where="pet_id = %s", args=(pet_id,),
-                            order="at DESC, id DESC", limit=limit, offset=offset, decode=decode))[:2]
+NEWEST_FIRST = Sort((Key("pet_history.at", "at", dt.datetime), Key("pet_history.id", "id", int)), descending=True)
+
+
+async def list_history(db: Executor, *, pet_id: int, query: PageQuery) -> Found[HistoryEntry]:
+    """A page of the pet's history, newest first, the total (unless include_total=false) and the next page's
+    cursor."""
+    return await fetch_page(db, row=ROW, table="pet_history", where="pet_id = %s", args=(pet_id,), sort=NEWEST_FIRST,
+                            sort_name="history", limit=query.limit, offset=query.offset, cursor=query.cursor,
+                            count=query.include_total, decode=decode)

@@ -12,13 +12,14 @@ from server.db import Executor, IntegrityViolation, column
 from server.errors import Forbidden, NotFound
 from server.plugins.accounts.services.users import normalize_email
 from server.plugins.households.errors import AlreadyMember, InvitationExpired, InvitationNotPending
-from server.plugins.households.models import Invitation, InvitationStatus, SharedRole
+from server.plugins.households.models import Invitation, InvitationStatus, PageQuery, SharedRole
 from server.plugins.households.services.members import get_member
-from server.services import fetch_page, json_row, utcnow
+from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
 ROW = json_row("invitations.id, invitations.pet_id, pets.name, invitations.email, invitations.role,"
                " invitations.status, invitations.invited_by, invitations.created_at, invitations.expires_at")
 TABLE = "invitations JOIN pets ON pets.id = invitations.pet_id"
+NEWEST_FIRST = Sort((Key("invitations.id", "id", int),), descending=True)
 
 
 def decode(text: str, now: dt.datetime) -> Invitation:
@@ -55,14 +56,14 @@ async def create_invitation(db: Executor, changes: Changes, *, pet_id: int, pet_
     return await db.run_transaction(write)
 
 
-async def list_pet_invitations(db: Executor, *, pet_id: int, limit: int,
-                               offset: int) -> tuple[list[Invitation], int | None]:
-    """The pet's pending invitations, newest first (those past their expiry say "expired")."""
+async def list_pet_invitations(db: Executor, *, pet_id: int, query: PageQuery) -> Found[Invitation]:
+    """The pet's pending invitations, newest first (those past their expiry say "expired"), the total (unless
+    include_total=false) and the next page's cursor."""
     now = utcnow()
-    return (await fetch_page(db, row=ROW, table=TABLE,
+    return await fetch_page(db, row=ROW, table=TABLE,
                             where="invitations.pet_id = %s AND invitations.status = 'pending'", args=(pet_id,),
-                            order="invitations.id DESC", limit=limit, offset=offset,
-                            decode=lambda text: decode(text, now)))[:2]
+                            sort=NEWEST_FIRST, sort_name="pet_invitations", limit=query.limit, offset=query.offset,
+                            cursor=query.cursor, count=query.include_total, decode=lambda text: decode(text, now))
 
 
 # An invitation is addressed to an e-mail: only an account that proved it owns the address (verified it) is
@@ -77,18 +78,18 @@ async def _email_of(db: Executor, user_id: int) -> tuple[str, bool]:
     return column(row[0], str), row[1] is not None
 
 
-async def list_my_invitations(db: Executor, *, user_id: int, limit: int,
-                              offset: int) -> tuple[list[Invitation], int | None]:
+async def list_my_invitations(db: Executor, *, user_id: int, query: PageQuery) -> Found[Invitation]:
     """The pending, unexpired invitations to the caller's e-mail, newest first; none until the e-mail is verified
-    (the account's `email_verified` says why)."""
+    (the account's `email_verified` says why). The total (unless include_total=false) and the next page's cursor;
+    an unverified caller's empty page goes through the same page helper, so its cursor and offset are checked
+    alike."""
     now = utcnow()
     email, verified = await _email_of(db, user_id)
-    if not verified:
-        return [], 0
-    return (await fetch_page(db, row=ROW, table=TABLE, where=(
-        "invitations.email = %s AND invitations.status = 'pending' AND invitations.expires_at > %s"),
-        args=(email, now), order="invitations.id DESC", limit=limit, offset=offset,
-        decode=lambda text: decode(text, now)))[:2]
+    where = "invitations.email = %s AND invitations.status = 'pending' AND invitations.expires_at > %s"
+    return await fetch_page(db, row=ROW, table=TABLE, where=where if verified else f"{where} AND 1 = 0",
+                            args=(email, now), sort=NEWEST_FIRST, sort_name="invitations", limit=query.limit,
+                            offset=query.offset, cursor=query.cursor, count=query.include_total,
+                            decode=lambda text: decode(text, now))
 
 
 async def _locked(tx: Executor, invitation_id: int) -> Invitation | None:

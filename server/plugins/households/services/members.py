@@ -9,12 +9,12 @@ import orjson
 from server.auth import Principal
 from server.changes import Change, Changes
 from server.db import Executor, column
-from server.errors import NotFound
+from server.errors import NotFound, PreconditionFailed
 from server.plugins.households.errors import AlreadyOwner, NotAMember, OwnerCannotLeave, OwnerRoleFixed
-from server.plugins.households.models import Member, SharedRole
+from server.plugins.households.models import Member, PageQuery, SharedRole
 from server.plugins.pets.access import find_pet
-from server.plugins.pets.pet import Pet
-from server.services import fetch_page, json_row, utcnow
+from server.plugins.pets.pet import Pet, version_condition
+from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
 ROW = json_row("pet_members.user_id, users.nickname, pet_members.role, pet_members.since")
 TABLE = "pet_members JOIN users ON users.id = pet_members.user_id"
@@ -26,11 +26,18 @@ def _decode(text: str) -> Member:
     return Member(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]))
 
 
-async def list_members(db: Executor, *, pet_id: int, limit: int, offset: int) -> tuple[list[Member], int | None]:
-    """The pet's members: the owner first, then by the date they joined."""
-    return (await fetch_page(db, row=ROW, table=TABLE, where="pet_members.pet_id = %s", args=(pet_id,),
-                            order="CASE pet_members.role WHEN 'owner' THEN 0 ELSE 1 END, pet_members.since,"
-                                  " pet_members.user_id", limit=limit, offset=offset, decode=_decode))[:2]
+OWNER_FIRST = Sort((Key("CASE pet_members.role WHEN 'owner' THEN 0 ELSE 1 END", "role", str,
+                        "CASE %s WHEN 'owner' THEN 0 ELSE 1 END"),
+                    Key("pet_members.since", "since", dt.datetime), Key("pet_members.user_id", "user_id", int)))
+
+
+async def list_members(db: Executor, *, pet_id: int, query: PageQuery) -> Found[Member]:
+    """The pet's members: the owner first, then by the date they joined (the user id last, so the order is unique);
+    the total (unless include_total=false) and the next page's cursor. A cursor holds the last member's role, ranked
+    from the parameter as from the column."""
+    return await fetch_page(db, row=ROW, table=TABLE, where="pet_members.pet_id = %s", args=(pet_id,),
+                            sort=OWNER_FIRST, sort_name="members", limit=query.limit, offset=query.offset,
+                            cursor=query.cursor, count=query.include_total, decode=_decode)
 
 
 async def get_member(db: Executor, *, pet_id: int, user_id: int) -> Member | None:
@@ -85,9 +92,13 @@ async def remove_member(db: Executor, changes: Changes, *, user: Principal, pet_
     await db.run_transaction(write)
 
 
-async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_id: int, user_id: int) -> Pet:
+async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_id: int, user_id: int,
+                       if_match: str | None) -> Pet:
     """Make a member the owner: they get 'owner', the former owner 'caretaker', pets.owner_id follows and the pet's
-    version moves on; one transaction. Returns the pet as the caller now sees it."""
+    version moves on; one transaction. With If-Match, only when the pet's version is current, else 412 and nothing
+    is written (the condition sits in the pet's UPDATE: on Galera a row lock on one node does not stop another
+    node's writer). Returns the pet as the caller now sees it."""
+    condition, versions = version_condition(if_match)
 
     async def write(tx: Executor) -> Pet:
         pet = await find_pet(tx, pet_id=pet_id, user=user, need="manage", lock=True)
@@ -101,8 +112,10 @@ async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_i
                                (pet_id, former))
         await tx.execute_later("UPDATE pet_members SET role = 'owner' WHERE pet_id = %s AND user_id = %s",
                                (pet_id, user_id))
-        await tx.execute_later("UPDATE pets SET owner_id = %s, version = version + 1, updated_at = %s WHERE id = %s",
-                               (user_id, utcnow(), pet_id))
+        result = await tx.execute(f"UPDATE pets SET owner_id = %s, version = version + 1, updated_at = %s"  # noqa: S608
+                                  f" WHERE id = %s{condition}", (user_id, utcnow(), pet_id, *versions))
+        if result.rowcount == 0:
+            raise PreconditionFailed()  # rolls back the memberships' updates too
         member.role = "owner"
         await changes.emit(tx, Change("member", "transferred", user_id, user.user_id, pet_id,
                                       {"owner_id": (former, user_id)}, member))
