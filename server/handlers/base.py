@@ -345,5 +345,10 @@ class BaseHandler(tornado.web.RequestHandler):
 class NotFoundHandler(BaseHandler):
     """default_handler_class: unknown routes answer 404/1007 in the contract's shape."""
 
+    @property
+    def shown_path(self) -> str:
+        """A feed URL slightly changed matches no route but still holds its token: shown as the feed's template."""
+        return self.application.secret_paths.shown(self.request.path)
+
     def prepare(self) -> None:
         raise HTTPFailure("no such route", status=404)
