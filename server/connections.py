@@ -21,7 +21,7 @@ import tornado.web
 
 from server.config import Config
 from server.errors import HTTPFailure, InvalidParameter
-from server.handlers.base import JSON_TYPE, dumps
+from server.handlers.base import JSON_TYPE, SECURITY_HEADERS, dumps
 from server.internals import (
     answer_unparsable_requests,
     answering_streams,
@@ -35,6 +35,7 @@ from server.runtime import LISTEN_FDS_START, Runtime
 
 log = logging.getLogger("pet_api.serve")
 BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+_SECURITY_LINES = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())  # on every answer
 DRAIN_GRACE = 1.0  # seconds a connection accepted just before the drain gets to send its first request
 
 
@@ -253,7 +254,7 @@ def _refusal(header: bytes | None, status: int, reason: str, code: int, message:
     ACCESS.info("request", extra={"request_id": request_id, "method": method, "path": path, "status": status,
                                   "duration_ms": 0.0})
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {JSON_TYPE}\r\nContent-Length: {len(body)}\r\n"
-            f"X-Request-ID: {request_id}\r\nConnection: close\r\n\r\n").encode() + body
+            f"{_SECURITY_LINES}X-Request-ID: {request_id}\r\nConnection: close\r\n\r\n").encode() + body
 
 
 LINGER_SECONDS = 2.0  # how long a refused connection's further input is read and dropped
