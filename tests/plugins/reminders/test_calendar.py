@@ -18,6 +18,7 @@ import icalendar
 import orjson
 import pytest
 
+from server.plugins.reminders.calendar import feed
 from tests.factories import (
     PASSWORD,
     assert_error,
@@ -258,3 +259,10 @@ async def test_a_feed_url_refused_before_routing_hides_its_token(app, caplog):
     assert [r.path for r in caplog.records if r.name == "pet_api.access"] == [FEED_ROUTE]  # type: ignore[attr-defined]
     for record in caplog.records:
         assert feed_token not in repr(record.__dict__), record.__dict__
+
+
+def test_both_refresh_hints_are_rfc_5545_durations():
+    """X-PUBLISHED-TTL is not a property icalendar knows: given a bare timedelta it wrote its str(), "1:00:00"."""
+    lines = feed([]).split(b"\r\n")
+    assert [line for line in lines if b"REFRESH-INTERVAL" in line or b"PUBLISHED-TTL" in line] == [
+        b"REFRESH-INTERVAL;VALUE=DURATION:PT1H", b"X-PUBLISHED-TTL:PT1H"]
