@@ -81,6 +81,21 @@ def id_param(raw: str) -> int:
     return value
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _query_name(key: str) -> str:
+    """A query parameter's name as the client wrote it (tornado decodes names as Latin-1), or "query" when the name
+    itself is not UTF-8."""
+    raw = key.encode("latin-1")
+    return raw.decode() if _is_utf8(raw) else "query"
+
+
 def dumps(value: Any) -> bytes:
     """JSON bytes for a response (dataclasses, dates and naive-UTC datetimes included)."""
     return orjson.dumps(value, option=DUMPS_OPTIONS)
@@ -220,7 +235,9 @@ class BaseHandler(tornado.web.RequestHandler):
         try:
             data = {k: v[0].decode() for k, v in arguments.items()}
         except UnicodeDecodeError:
-            raise InvalidParameter("query string is not UTF-8") from None
+            raise InvalidParameter("query string is not UTF-8", errors=[
+                {"field": _query_name(k), "message": "must be UTF-8"} for k, v in arguments.items()
+                if not _is_utf8(k.encode("latin-1")) or not _is_utf8(v[0])]) from None
         return validate(model, data)
 
     # ---- identity

@@ -78,6 +78,21 @@ async def test_unknown_and_repeated_query_parameters_are_400_naming_them(app, ap
     assert (fine.status, [p["id"] for p in fine.body["data"]]) == (200, [pet["id"]])
 
 
+@pytest.mark.gen_test
+async def test_a_query_string_that_is_not_utf8_names_the_parameter(app, api):
+    _, token = await user_with_token(app)
+    for query, errors in (
+            ("q=%ff", [{"field": "q", "message": "must be UTF-8"}]),
+            ("limit=5&caf%C3%A9=%C3%28&q=%FF%FE", [{"field": "café", "message": "must be UTF-8"},
+                                                     {"field": "q", "message": "must be UTF-8"}]),
+            ("%ff=%ff", [{"field": "query", "message": "must be UTF-8"}])):  # the name itself: it cannot be told
+        answer = await api.get(f"/v1/pets?{query}", token=token)
+        assert_error(answer, 400, 1001, "GET /v1/pets", "query string is not UTF-8")
+        assert answer.body["errors"] == errors, query
+    chinese = await api.get("/v1/pets?q=%ff", token=token, headers={"Accept-Language": "zh-CN"})
+    assert chinese.body["errors"] == [{"field": "q", "message": "必须是 UTF-8 编码"}]
+
+
 def test_the_readmes_curl_tour_works_as_written(tmp_path):
     tour = re.search(r"Try it:\n\n```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert tour is not None
