@@ -107,19 +107,23 @@ def content_tag(body: bytes) -> str:
 
 
 def preferred_language(header: str | None) -> str:
-    """'zh' when Accept-Language prefers Chinese over English, else 'en'."""
+    """'zh' when Accept-Language prefers Chinese over English, else 'en'. A weight of 0 (or one that is not a number
+    from 0 to 1) means "not acceptable" (RFC 9110 12.4.2, 12.5.4): such a language is never chosen."""
     if not header or "zh" not in header.lower():
         return "en"
-    best, best_q = "en", -1.0
+    best, best_q = "en", 0.0
     for part in header.split(","):
-        tag, _, params = part.strip().partition(";")
+        tag, *params = part.split(";")
         q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        lang = tag.strip().lower()[:2]
+        for param in params:
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+                q = q if 0.0 <= q <= 1.0 else 0.0
+        lang = tag.strip().lower().split("-", 1)[0]
         if lang in ("zh", "en") and q > best_q:
             best, best_q = lang, q
     return best
