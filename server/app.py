@@ -18,7 +18,7 @@ from server.handlers.base import NotFoundHandler, ResponseHeaders
 from server.idempotency import IdempotencyKeys
 from server.logs import AccessLog
 from server.passwords import Passwords
-from server.plugins import operations
+from server.plugins import SecretPaths, operations
 from server.rbac import RoleMap
 from server.registry import PluginSet, load_plugins
 from server.runtime import Runtime
@@ -88,6 +88,7 @@ class PetAPI(tornado.web.Application):
         self.response_headers = ResponseHeaders()
         handlers = [tornado.web.url(route.pattern, route.handler, {"route": route.template, "secret": route.secret})
                     for plugin in plugins for route in plugin.routes]
+        self.secret_paths = SecretPaths.of(route for plugin in plugins for route in plugin.routes)
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=self.access_log.log_request,
                          compress_response=False, debug=False, autoreload=False, serve_traceback=False)
         for plugin in plugins:

@@ -21,7 +21,7 @@ import tornado.web
 
 from server.config import Config
 from server.errors import HTTPFailure, InvalidParameter
-from server.handlers.base import JSON_TYPE, dumps
+from server.handlers.base import JSON_TYPE, SECURITY_HEADERS, dumps
 from server.internals import (
     answer_unparsable_requests,
     answering_streams,
@@ -35,6 +35,7 @@ from server.runtime import LISTEN_FDS_START, Runtime
 
 log = logging.getLogger("pet_api.serve")
 BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+_SECURITY_LINES = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())  # on every answer
 DRAIN_GRACE = 1.0  # seconds a connection accepted just before the drain gets to send its first request
 
 
@@ -153,15 +154,20 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
 
     def _malformed(self, header: bytes | None) -> bytes:
         """The error-shaped 400 for a request tornado could not parse, with a request id and an access-log line."""
-        return _refusal(header, 400, "Bad Request", InvalidParameter.code, "malformed HTTP request")
+        return _refusal(header, 400, "Bad Request", InvalidParameter.code, "malformed HTTP request", self._shown)
 
     def _too_large(self, stream: Any, start: bytes) -> None:
         """431 for a header block over max_header_size (tornado closes the connection without a word): sent on a
         copy of the socket that then reads and drops what the client still sends, so that closing does not
         reset the connection before the client has read the answer."""
         answer = _refusal(start, 431, "Request Header Fields Too Large", HTTPFailure.code,
-                          "request header fields too large")
+                          "request header fields too large", self._shown)
         _linger(stream.socket, answer)
+
+    def _shown(self, path: str) -> str:
+        """The path as the application's logs show it (a calendar feed's token never appears)."""
+        secret_paths = getattr(self.request_callback, "secret_paths", None)
+        return secret_paths.shown(path) if secret_paths is not None else path
 
     def start_request(self, server_conn: Any, request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
         state = self._conns.get(server_conn)
@@ -234,19 +240,21 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
         return True
 
 
-def _refusal(header: bytes | None, status: int, reason: str, code: int, message: str) -> bytes:
+def _refusal(header: bytes | None, status: int, reason: str, code: int, message: str,
+             shown: Callable[[str], str]) -> bytes:
     """A whole error-shaped answer, with a request id, logged, for a request the application never saw; the
-    request line is read from the header block when it is there."""
+    request line is read from the header block when it is there (its path as `shown` shows it)."""
     first_line, newline, _ = (header or b"").partition(b"\n")
     first = first_line.decode("latin-1").strip().split(" ") if newline else []
     method, path = (first[0], first[1].split("?", 1)[0]) if len(first) == 3 and first[1].startswith("/") \
         else ("-", "-")
+    path = shown(path)
     request_id = f"{random.getrandbits(96):024x}"
     body = dumps({"error_code": code, "message": message, "request": f"{method} {path}"})
     ACCESS.info("request", extra={"request_id": request_id, "method": method, "path": path, "status": status,
                                   "duration_ms": 0.0})
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {JSON_TYPE}\r\nContent-Length: {len(body)}\r\n"
-            f"X-Request-ID: {request_id}\r\nConnection: close\r\n\r\n").encode() + body
+            f"{_SECURITY_LINES}X-Request-ID: {request_id}\r\nConnection: close\r\n\r\n").encode() + body
 
 
 LINGER_SECONDS = 2.0  # how long a refused connection's further input is read and dropped

@@ -21,6 +21,7 @@ _TABLE: list[tuple[str, str]] = [
     (r"read-only field", "只读字段"),
     (r"unknown parameter", "未知参数"),
     (r"given more than once", "重复给出"),
+    (r"must be UTF-8", "必须是 UTF-8 编码"),
     (r"nothing to change", "没有要修改的内容"),
     (r"does not match", "不匹配"),
     (r"a JSON object is required", "需要一个 JSON 对象"),

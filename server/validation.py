@@ -14,7 +14,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Body(BaseModel):
-    """Base of request bodies: unknown fields are refused (no mass assignment)."""
+    """Base of request bodies: unknown fields are refused (no mass assignment). A boolean field is a StrictBool: JSON
+    has booleans, and pydantic's lax bool would read "no", "off" or 0 as false and "yes" or 1 as true (a query
+    parameter, a string by nature, stays lax)."""
 
     model_config = ConfigDict(extra="forbid")
 

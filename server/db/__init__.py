@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from server.config import Config
 
 __all__ = ["Database", "DatabaseURL", "Dialect", "ExecResult", "Executor", "IntegrityViolation", "NodeState", "Params",
-           "Row", "TransactionConflict", "Value", "column", "connect", "nullable", "parse_url"]
+           "Row", "TransactionConflict", "Value", "column", "connect", "datetime_column", "nullable", "parse_url"]
 
 Params = Sequence[object]  # what the %s placeholders stand for
 Value = str | int | float | bytes | dt.date | None  # what a column holds (dt.datetime is a dt.date)
@@ -30,6 +30,14 @@ def column(value: Value, kind: type[V]) -> V:
     if not isinstance(value, kind):
         raise TypeError(f"expected a {kind.__name__} column, got {type(value).__name__}")
     return value
+
+
+def datetime_column(value: Value) -> dt.datetime:
+    """A DATETIME column read as is (not through json_row): aiomysql gives a datetime, SQLite its ISO text; as a
+    datetime, the API writes it as every instant (UTC, with Z)."""
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(column(value, str))
 
 
 def nullable(value: Value, kind: type[V]) -> V | None:

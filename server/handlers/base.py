@@ -81,6 +81,21 @@ def id_param(raw: str) -> int:
     return value
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _query_name(key: str) -> str:
+    """A query parameter's name as the client wrote it (tornado decodes names as Latin-1), or "query" when the name
+    itself is not UTF-8."""
+    raw = key.encode("latin-1")
+    return raw.decode() if _is_utf8(raw) else "query"
+
+
 def dumps(value: Any) -> bytes:
     """JSON bytes for a response (dataclasses, dates and naive-UTC datetimes included)."""
     return orjson.dumps(value, option=DUMPS_OPTIONS)
@@ -92,19 +107,23 @@ def content_tag(body: bytes) -> str:
 
 
 def preferred_language(header: str | None) -> str:
-    """'zh' when Accept-Language prefers Chinese over English, else 'en'."""
+    """'zh' when Accept-Language prefers Chinese over English, else 'en'. A weight of 0 (or one that is not a number
+    from 0 to 1) means "not acceptable" (RFC 9110 12.4.2, 12.5.4): such a language is never chosen."""
     if not header or "zh" not in header.lower():
         return "en"
-    best, best_q = "en", -1.0
+    best, best_q = "en", 0.0
     for part in header.split(","):
-        tag, _, params = part.strip().partition(";")
+        tag, *params = part.split(";")
         q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        lang = tag.strip().lower()[:2]
+        for param in params:
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+                q = q if 0.0 <= q <= 1.0 else 0.0
+        lang = tag.strip().lower().split("-", 1)[0]
         if lang in ("zh", "en") and q > best_q:
             best, best_q = lang, q
     return best
@@ -220,7 +239,9 @@ class BaseHandler(tornado.web.RequestHandler):
         try:
             data = {k: v[0].decode() for k, v in arguments.items()}
         except UnicodeDecodeError:
-            raise InvalidParameter("query string is not UTF-8") from None
+            raise InvalidParameter("query string is not UTF-8", errors=[
+                {"field": _query_name(k), "message": "must be UTF-8"} for k, v in arguments.items()
+                if not _is_utf8(k.encode("latin-1")) or not _is_utf8(v[0])]) from None
         return validate(model, data)
 
     # ---- identity
@@ -344,6 +365,11 @@ class BaseHandler(tornado.web.RequestHandler):
 
 class NotFoundHandler(BaseHandler):
     """default_handler_class: unknown routes answer 404/1007 in the contract's shape."""
+
+    @property
+    def shown_path(self) -> str:
+        """A feed URL slightly changed matches no route but still holds its token: shown as the feed's template."""
+        return self.application.secret_paths.shown(self.request.path)
 
     def prepare(self) -> None:
         raise HTTPFailure("no such route", status=404)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import posixpath
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +71,29 @@ def template(path: str) -> str:
 def token_parts(path: str) -> frozenset[str]:
     """The names of a route path's {name:token} parts."""
     return frozenset(name for name, kind in PART_RE.findall(path) if kind)
+
+
+@dataclass(frozen=True)
+class SecretPaths:
+    """Where the routes holding a credential start ('/v1/calendar/' for '/v1/calendar/{token:token}.ics'), so that a
+    path no route matched is not logged or echoed when it is a feed URL slightly changed (a trailing slash, no or
+    another extension, another case, escaped letters, doubled slashes or dot segments): it shows as the template of
+    the route it starts like."""
+
+    starts: tuple[tuple[str, str], ...]  # (what a secret route's path starts with, casefolded; its template)
+
+    @classmethod
+    def of(cls, routes: Iterable[Route]) -> SecretPaths:
+        return cls(tuple((PART_RE.split(r.path)[0].casefold(), r.template) for r in routes if r.secret))
+
+    def shown(self, path: str) -> str:
+        """The path as logs and error bodies show it: a secret route's template when it starts like one."""
+        if self.starts:
+            loose = posixpath.normpath("/" + urllib.parse.unquote(path).lstrip("/")).casefold()
+            for start, shown in self.starts:
+                if loose.startswith(start):
+                    return shown
+        return path
 
 
 Hook = Callable[[Any], Awaitable[None]]

@@ -44,17 +44,17 @@ def _pattern(controls: Ranges, *, not_blank: bool) -> str:
     return f"^{allowed}[^{_char_class(controls + _BLANKS)}]{allowed}$" if not_blank else f"^{allowed}$"
 
 
-def _text_validator(controls: Ranges, *, not_blank: bool) -> Callable[[str], str]:
+def _text_validator(controls: Ranges, *, not_blank: bool, trimmed: bool) -> Callable[[str], str]:
     forbidden = re.compile(f"[{_char_class(controls)}]")
 
     def validate(value: str) -> str:
         if forbidden.search(value):
             raise PydanticCustomError("control_character",
                                       "must not contain control or bidirectional control characters")
-        value = value.strip(BLANKS)
-        if not value and not_blank:
+        stripped = value.strip(BLANKS)
+        if not stripped and not_blank:
             raise PydanticCustomError("blank", "must not be blank")
-        return value
+        return stripped if trimmed else value
 
     return validate
 
@@ -64,21 +64,26 @@ class Text:
     """The one type of free text in request bodies (names, nicknames, breeds, notes), as
     `Annotated[str, Text(64)]`: a string of at most max_length characters as sent, then trimmed of blanks;
     refused (400 naming the field) with a control or bidirectional control character, or when blank (unless
-    not_blank is off: then it may be empty). The API document's pattern says the same."""
+    not_blank is off: then it may be empty). The API document's pattern says the same. trimmed=False keeps the
+    text as sent, blanks included (a search text, in which a space is something to find); min_length, when given,
+    is checked on the text as sent."""
 
     max_length: int
     not_blank: bool = True
     multiline: bool = False
+    trimmed: bool = True
+    min_length: int | None = None  # None: 1 when not_blank, else 0
 
     @property
     def controls(self) -> Ranges:
         return _MULTILINE_CONTROLS if self.multiline else _CONTROLS
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        checked = core_schema.str_schema(strict=True, min_length=1 if self.not_blank else 0,
+        least = self.min_length if self.min_length is not None else 1 if self.not_blank else 0
+        checked = core_schema.str_schema(strict=True, min_length=least,
                                          max_length=self.max_length)
         return core_schema.no_info_after_validator_function(
-            _text_validator(self.controls, not_blank=self.not_blank), checked)
+            _text_validator(self.controls, not_blank=self.not_blank, trimmed=self.trimmed), checked)
 
     def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
                                      handler: GetJsonSchemaHandler) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import orjson
 
 from server.db import Executor, Params, column
 from server.errors import InvalidParameter
+from server.schemas.common import MAX_ID
 
 T = TypeVar("T")
 
@@ -102,7 +103,11 @@ def decode_cursor(text: str, name: str, sort: Sort) -> tuple[object, ...]:
 
 
 def _cursor_key(key: Key, value: object) -> object:
+    """A cursor's JSON value as the key's type: an integer past the BIGINT range names no row, and the drivers refuse
+    to bind it (SQLite raises OverflowError), so it is as garbled as a wrong type."""
     if key.kind is int and type(value) is int:
+        if not -MAX_ID - 1 <= value <= MAX_ID:
+            raise ValueError(f"{key.attr} out of range")
         return value
     if key.kind is str and isinstance(value, str):
         return value

@@ -189,6 +189,16 @@ async def test_chinese_messages_keep_the_codes(api):
 
 
 @pytest.mark.gen_test
+async def test_a_language_weighted_zero_is_not_acceptable(api):
+    """RFC 9110 12.4.2: q=0 means "not acceptable", so Chinese refused that way answers in English."""
+    for accept, message in (("zh;q=0", "no such route"), ("zh-CN;q=0.0, fr", "no such route"),
+                            ("zh ; q=0", "no such route"), ("zh-TW;level=1;q=0", "no such route"),
+                            ("en;q=0, zh;q=0.1", "路由不存在"), ("zh;q=0.001", "路由不存在")):
+        response = await api.get("/v1/nope", headers={"Accept-Language": accept})
+        assert_error(response, 404, 1007, "GET /v1/nope", message)
+
+
+@pytest.mark.gen_test
 async def test_body_over_max_body_size_is_413_1007(api, app):
     limit = app.config.max_body_size
     response = await api.post("/v1/boom", body=b"x" * (limit + 1))

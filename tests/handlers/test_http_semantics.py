@@ -78,6 +78,21 @@ async def test_unknown_and_repeated_query_parameters_are_400_naming_them(app, ap
     assert (fine.status, [p["id"] for p in fine.body["data"]]) == (200, [pet["id"]])
 
 
+@pytest.mark.gen_test
+async def test_a_query_string_that_is_not_utf8_names_the_parameter(app, api):
+    _, token = await user_with_token(app)
+    for query, errors in (
+            ("q=%ff", [{"field": "q", "message": "must be UTF-8"}]),
+            ("limit=5&caf%C3%A9=%C3%28&q=%FF%FE", [{"field": "café", "message": "must be UTF-8"},
+                                                     {"field": "q", "message": "must be UTF-8"}]),
+            ("%ff=%ff", [{"field": "query", "message": "must be UTF-8"}])):  # the name itself: it cannot be told
+        answer = await api.get(f"/v1/pets?{query}", token=token)
+        assert_error(answer, 400, 1001, "GET /v1/pets", "query string is not UTF-8")
+        assert answer.body["errors"] == errors, query
+    chinese = await api.get("/v1/pets?q=%ff", token=token, headers={"Accept-Language": "zh-CN"})
+    assert chinese.body["errors"] == [{"field": "q", "message": "必须是 UTF-8 编码"}]
+
+
 def test_the_readmes_curl_tour_works_as_written(tmp_path):
     tour = re.search(r"Try it:\n\n```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert tour is not None
@@ -118,6 +133,10 @@ async def test_every_401_names_the_bearer_scheme_and_a_bad_token_says_invalid_to
     assert fine.status == 200 and "WWW-Authenticate" not in fine.headers
 
 
+# What docs/security.md promises on every answer, errors included (3.4.4, 3.4.6).
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff",
+                    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+                    "Referrer-Policy": "no-referrer"}
 MALFORMED = [
     (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
      "POST /v1/users"),
@@ -146,6 +165,7 @@ async def test_a_request_tornado_cannot_parse_gets_an_error_shaped_400_with_a_re
             headers = dict(line.split(": ", 1) for line in lines[1:])
             assert lines[0] == "HTTP/1.1 400 Bad Request", raw
             assert (headers["Content-Type"], headers["Connection"]) == ("application/json; charset=UTF-8", "close")
+            assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS  # as every answer
             assert re.fullmatch(r"[0-9a-f]{24}", headers["X-Request-ID"])
             assert json.loads(body) == {"error_code": 1001, "message": "malformed HTTP request", "request": request}
             assert int(headers["Content-Length"]) == len(body)
@@ -181,6 +201,7 @@ async def test_a_header_block_over_max_header_size_is_an_error_shaped_431_with_a
             status, headers, body = parse_answer(answer)
             assert status == "HTTP/1.1 431 Request Header Fields Too Large", request
             assert (headers["Content-Type"], headers["Connection"]) == ("application/json; charset=UTF-8", "close")
+            assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS  # as every answer
             assert re.fullmatch(r"[0-9a-f]{24}", headers["X-Request-ID"])
             assert json.loads(body) == {"error_code": 1007, "message": "request header fields too large",
                                         "request": request}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StrictBool, StringConstraints, model_validator
 
 from server.plugins.accounts.passwords import MAX_LENGTH, MIN_LENGTH, not_common
 from server.schemas.common import IncludeTotal, Limit, Offset, PageCursor, PatchBody, Text, patch_schema
@@ -73,7 +73,7 @@ class AdminUserUpdate(PatchBody):
     null_means_unchanged: ClassVar[frozenset[str]] = frozenset({"role", "disabled"})
 
     role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None  # JSON true or false: not "no", 0 or "off" (which pydantic reads as false)
 
 
 class TokenCreate(Body):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from server.db import Executor, column
+from server.db import Executor, column, datetime_column
 from server.db.pages import keyset
 from server.plugins.pets.pet import MEMBER_ROW, Pet
 
@@ -22,4 +22,4 @@ async def export_pets(db: Executor, user_id: int) -> AsyncIterator[tuple[str, An
                 " ON mine.pet_id = m.pet_id AND mine.user_id = %s WHERE (m.user_id = %s OR mine.role = 'owner')",
             (user_id, user_id), order=("m.pet_id", "m.user_id")):
         yield "pet_members", {"pet_id": column(pet_id, int), "user_id": column(member_id, int), "role": role,
-                              "since": since}
+                              "since": datetime_column(since)}

@@ -29,7 +29,8 @@ def _instant(value: Any) -> Any:
     if match is None:
         raise PydanticCustomError("datetime_format", "must be a date and time with a zone, as YYYY-MM-DDTHH:MM:SSZ")
     day, minutes, seconds, fraction, zone = match.groups()
-    text = f"{day}T{minutes}:{min(int(seconds), 59):02d}{(fraction or '')[:7]}{'+00:00' if zone in 'Zz' else zone}"
+    seconds = "59" if seconds == "60" else seconds  # 61 and beyond are no second at all: fromisoformat refuses them
+    text = f"{day}T{minutes}:{seconds}{(fraction or '')[:7]}{'+00:00' if zone in 'Zz' else zone}"
     try:
         return dt.datetime.fromisoformat(text).astimezone(dt.UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):

@@ -57,7 +57,7 @@ def feed(items: Iterable[Reminder]) -> bytes:
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", NAME)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", REFRESH)
+    cal.add("x-published-ttl", icalendar.vDuration(REFRESH))  # an X- property is text unless given its type
     for item in items:
         cal.add_component(event(item))
     document: bytes = cal.to_ical()

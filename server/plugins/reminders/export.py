@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from server.db import Executor, column
+from server.db import Executor, column, datetime_column
 from server.db.pages import keyset
 from server.plugins.records.services import row
 from server.plugins.reminders.services import decoder, member_records, utc_today
@@ -22,4 +22,4 @@ async def export_reminders(db: Executor, user_id: int) -> AsyncIterator[tuple[st
         yield "reminders", decode(column(found[1], str))
     feed = await db.fetch_one("SELECT created_at FROM calendar_feeds WHERE user_id = %s", (user_id,))
     if feed is not None:
-        yield "calendar_feeds", {"created_at": feed[0]}
+        yield "calendar_feeds", {"created_at": datetime_column(feed[0])}

@@ -216,6 +216,7 @@ async def test_filters_sorting_and_pages(api, app):
     assert await names("q=_") == ["snake_eyes"]  # _ is a literal underscore
     assert await names("q=e_e") == ["snake_eyes"]
     assert await names("q=!") == []
+    assert await names("q=%20D") == ["100% Dog"]  # kept as sent: a space is something to find
     assert await names("species=fish") == []
 
     by_id = [p["name"] for p in sorted(pets.values(), key=lambda p: p["id"])]
@@ -249,6 +250,7 @@ async def test_filters_sorting_and_pages(api, app):
     ("limit=1.5", "limit"), ("offset=-1", "offset"), ("offset=x", "offset"), ("sort=age", "sort"),
     ("sort=-status", "sort"), ("species=dragon", "species"), ("status=sold", "status"), ("q=", "q"),
     ("q=" + "x" * 65, "q"), ("owner_id=0", "owner_id"), ("owner_id=me", "owner_id"),
+    ("q=%00zzz", "q"), ("q=a%09b", "q"), ("q=%E2%80%AEx", "q"),  # control characters: SQLite's LIKE stops at NUL
 ])
 @pytest.mark.gen_test
 async def test_bad_query_values_name_the_parameter(api, app, query, field):

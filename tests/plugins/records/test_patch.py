@@ -51,6 +51,16 @@ async def test_a_due_item_is_set_edited_completed_and_reopened(api, app):
     assert cleared.body["data"]["due_date"] is None and cleared.headers["ETag"] == '"v5"'
 
 
+@pytest.mark.gen_test
+async def test_a_leap_second_counts_as_the_second_before_it(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    done = await api.patch(path, token=token, json={"completed_at": "2016-12-31T23:59:60.5Z"})
+    assert (done.status, done.body["data"]["completed_at"]) == (200, "2016-12-31T23:59:59.500000Z")
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=30)
 async def test_stale_if_match_is_412_and_writes_nothing(api, app):
@@ -84,6 +94,8 @@ async def test_stale_if_match_is_412_and_writes_nothing(api, app):
     ({"completed_at": "2024-01-01T10:00:00"}, ["completed_at"]),  # no zone: which day was it?
     ({"completed_at": 1704103200}, ["completed_at"]),
     ({"completed_at": "2024-13-01T10:00:00Z", "note": 5}, ["completed_at", "note"]),
+    ({"completed_at": "2024-01-01T12:00:61Z"}, ["completed_at"]),  # only :60, a leap second, is past :59
+    ({"completed_at": "2024-01-01T12:00:99Z"}, ["completed_at"]),
 ])
 @pytest.mark.gen_test
 async def test_invalid_patches_name_every_field_and_change_nothing(api, app, body, fields):

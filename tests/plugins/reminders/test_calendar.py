@@ -4,6 +4,7 @@ records, stops working when revoked or when the credentials change, and its toke
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -17,7 +18,17 @@ import icalendar
 import orjson
 import pytest
 
-from tests.factories import PASSWORD, assert_error, both_backends, create_pet, create_user, token_for, user_with_token
+from server.plugins.reminders.calendar import feed
+from tests.factories import (
+    PASSWORD,
+    assert_error,
+    both_backends,
+    create_pet,
+    create_user,
+    serving,
+    token_for,
+    user_with_token,
+)
 from tests.plugins.reminders.helpers import day, due_item, share
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -202,3 +213,56 @@ async def test_the_feed_token_is_in_no_log_line(api, app, caplog):
     for record in caplog.records:
         assert feed_token not in record.getMessage()
         assert feed_token not in repr(record.__dict__), record.__dict__
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_feed_url_slightly_changed_matches_no_route_and_still_hides_its_token(api, app, caplog):
+    """The 404 body's request and the access log name the feed's template: the token stays a password even when a
+    client adds a slash or changes the extension's case."""
+    _, token = await user_with_token(app)
+    url, feed_token = await new_feed(api, token)
+    escaped = "".join(f"%{ord(c):02X}" for c in feed_token)
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    for path in (f"{url}/", url.removesuffix(".ics"), url.removesuffix(".ics") + ".ICS", url.upper(),
+                 f"/v1//calendar/{feed_token}.ics", f"/v1/./calendar/{feed_token}", f"/v1/calendar/{escaped}.ics",
+                 f"/v1/calendar/{feed_token}/x.ics"):
+        response = await api.get(path)
+        assert_error(response, 404, 1007, f"GET {FEED_ROUTE}", "no such route")
+        assert feed_token.encode() not in response.raw
+    other = await api.get("/v1/calendars/x")  # elsewhere an unknown path is shown as it is
+    assert_error(other, 404, 1007, "GET /v1/calendars/x", "no such route")
+    access = [(r.path, r.status) for r in caplog.records if r.name == "pet_api.access"]  # type: ignore[attr-defined]
+    assert access == [(FEED_ROUTE, 404)] * 8 + [("/v1/calendars/x", 404)]
+    for record in caplog.records:
+        assert feed_token not in repr(record.__dict__), record.__dict__
+        assert feed_token.upper() not in repr(record.__dict__).upper(), record.__dict__
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_feed_url_refused_before_routing_hides_its_token(app, caplog):
+    """A header block over max_header_size is answered by the connection, before any route is matched."""
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        feed_token = "Ab-_09" * 7 + "z"
+        caplog.set_level(logging.DEBUG)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET /v1/calendar/{feed_token}.ics/ HTTP/1.1\r\nHost: x\r\nX-Big: ".encode()
+                     + b"a" * app.config.max_header_size + b"\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 ")
+    assert orjson.loads(body) == {"error_code": 1007, "message": "request header fields too large",
+                                  "request": f"GET {FEED_ROUTE}"}
+    assert [r.path for r in caplog.records if r.name == "pet_api.access"] == [FEED_ROUTE]  # type: ignore[attr-defined]
+    for record in caplog.records:
+        assert feed_token not in repr(record.__dict__), record.__dict__
+
+
+def test_both_refresh_hints_are_rfc_5545_durations():
+    """X-PUBLISHED-TTL is not a property icalendar knows: given a bare timedelta it wrote its str(), "1:00:00"."""
+    lines = feed([]).split(b"\r\n")
+    assert [line for line in lines if b"REFRESH-INTERVAL" in line or b"PUBLISHED-TTL" in line] == [
+        b"REFRESH-INTERVAL;VALUE=DURATION:PT1H", b"X-PUBLISHED-TTL:PT1H"]

@@ -7,12 +7,13 @@ never in memory at once. Photos belong to the photos plugin's section (inline ba
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 
-from server.db import Executor, column
+from server.db import Executor, column, datetime_column
 from server.plugins import Plugin
 from server.plugins.accounts.services.users import get_user
 from server.services import utcnow
@@ -24,12 +25,13 @@ FLUSH_EVERY = 200  # items written between flushes
 async def export_account(db: Executor, user_id: int) -> AsyncIterator[tuple[str, Any]]:
     """The accounts plugin's part: the profile, then the open and ended sessions (never a token)."""
     user = await get_user(db, user_id=user_id)
-    yield "account", {**orjson.loads(orjson.dumps(user.public())), "language": user.language}
+    yield "account", {**dataclasses.asdict(user.public()), "language": user.language}
     rows = await db.fetch_all("SELECT id, device, address, created_at, last_used_at, ended_at_ms FROM sessions"
                               " WHERE user_id = %s ORDER BY id", (user_id,))
     for session_id, device, address, created, last_used, ended in rows:
         yield "sessions", {"id": column(session_id, int), "device": device, "address": address,
-                           "created_at": created, "last_used_at": last_used, "ended": ended is not None}
+                           "created_at": datetime_column(created), "last_used_at": datetime_column(last_used),
+                           "ended": ended is not None}
 
 
 class SectionOrder(Exception):

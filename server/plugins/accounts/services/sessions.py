@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 
 from server.auth import IssuedToken, Principal
-from server.db import Executor, column, nullable
+from server.db import Executor, column, datetime_column, nullable
 from server.errors import NotFound, TokenExpired, TokenInvalid, TokenRevoked
 from server.plugins.accounts.services.accounts import Accounts
 from server.security_events import note
@@ -123,7 +123,7 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
         if claimed.rowcount != 1:  # used before: whoever holds this chain now, the session is compromised
             await end_sessions(tx, accounts, session_ids=[session_id])
             return _Refreshed(replayed=True, user_id=user_id, session_id=session_id)
-        last_used = _as_datetime(row[2])
+        last_used = datetime_column(row[2])
         idle = (utcnow() - last_used).total_seconds() > accounts.settings.session_idle_timeout
         if column(row[3], int) <= now or idle:
             raise TokenExpired()
@@ -141,12 +141,6 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
         note(reason="replayed", user_id=outcome.user_id, session_id=outcome.session_id, sessions_ended=1)
         raise TokenRevoked()
     return outcome.pair
-
-
-def _as_datetime(value: object) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromisoformat(column(value, str))  # type: ignore[arg-type]
 
 
 async def end_sessions(tx: Executor, accounts: Accounts, *, session_ids: list[int]) -> None:
@@ -175,8 +169,8 @@ async def list_sessions(db: Executor, accounts: Accounts, *, user: Principal) ->
         "SELECT id, device, address, created_at, last_used_at FROM sessions WHERE user_id = %s"
         " AND ended_at_ms IS NULL AND expires_at_ms > %s AND last_used_at > %s ORDER BY id DESC",
         (user.user_id, now, idle_since))
-    return [SessionOut(column(r[0], int), column(r[1], str), column(r[2], str), _as_datetime(r[3]),
-                       _as_datetime(r[4]), column(r[0], int) == user.session_id) for r in rows]
+    return [SessionOut(column(r[0], int), column(r[1], str), column(r[2], str), datetime_column(r[3]),
+                       datetime_column(r[4]), column(r[0], int) == user.session_id) for r in rows]
 
 
 async def end_own_session(db: Executor, accounts: Accounts, *, user: Principal, session_id: int) -> None:

@@ -4,6 +4,8 @@ export, over HTTP on MariaDB and SQLite."""
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -177,6 +179,23 @@ async def test_an_admin_deletes_accounts_but_never_the_last_admin(api, app):
     assert (await api.login(second.email)).status == 201
 
 
+INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+
+
+def instants_of(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, text) of every timestamp field (`*_at`, `since`) of a JSON document, arrays' items sharing a path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            if isinstance(item, str) and (key.endswith("_at") or key == "since"):
+                yield inner, item
+            else:
+                yield from instants_of(item, inner)
+    elif isinstance(value, list):
+        for item in value:
+            yield from instants_of(item, path)
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_the_export_is_one_streamed_json_document_with_every_pet_record_and_membership(api, app, monkeypatch):
@@ -222,6 +241,12 @@ async def test_the_export_is_one_streamed_json_document_with_every_pet_record_an
     assert original.status == 200
     assert (photo["pet_id"], photo["content_type"], base64.b64decode(photo["data_base64"])) == (
         seeded["pets"][0]["id"], original.headers["Content-Type"], original.raw)
+    me = await api.get("/v1/users/me", token=seeded["token"])
+    assert sections["account"][0]["created_at"] == me.body["data"]["created_at"]  # as the API writes it
+    instants = list(instants_of(document))
+    assert {"data.sections.account.created_at", "data.sections.sessions.created_at",
+            "data.sections.sessions.last_used_at", "data.sections.pet_members.since"} <= {p for p, _ in instants}
+    assert [(path, text) for path, text in instants if not INSTANT.fullmatch(text)] == []
     friend_export = orjson.loads((await api.get("/v1/users/me/export", token=seeded["friend_token"])).raw)
     assert {p["id"] for p in friend_export["data"]["sections"]["pets"]} == {seeded["friends_pet"]["id"],
                                                                             seeded["pets"][0]["id"]}

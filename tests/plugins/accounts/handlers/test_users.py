@@ -346,10 +346,13 @@ async def test_admin_promotes_and_disables(api, app):
 
     for body, field in (({"role": "wizard"}, "role"), ({"role": "Admin!"}, "role"), ({}, "body"),
                         ({"role": None}, "body"), ({"disabled": "maybe"}, "disabled"),
-                        ({"email": "x@example.com"}, "email")):
+                        ({"email": "x@example.com"}, "email"),
+                        *(({"disabled": not_a_bool}, "disabled") for not_a_bool in ("no", 0, "off", "yes", 1, "true"))):
         bad = await api.patch(f"/v1/users/{user.id}", json=body, token=admin_token)
         assert_error(bad, 400, 1001, f"PATCH /v1/users/{user.id}")
         assert bad.body["errors"][0]["field"] == field
+    unchanged = await api.get(f"/v1/users/{user.id}", token=admin_token)
+    assert unchanged.body["data"]["disabled"] is False  # "yes" and 1 disabled nobody
     absent = await api.patch(f"/v1/users/{user.id + 1000}", json={"role": "user"}, token=admin_token)
     assert_error(absent, 404, 1002, f"PATCH /v1/users/{user.id + 1000}")
 
