@@ -128,8 +128,25 @@ async def test_each_operation_describes_parameters_body_success_and_errors(api):
         ("get", "/v1/pets"), ("get", "/v1/pets/{pet_id}"), ("get", "/v1/pets/{pet_id}/records"),
         ("get", "/v1/pets/{pet_id}/records/{record_id}"), ("get", "/v1/users"), ("get", "/v1/pets/{pet_id}/photo"),
         ("get", "/v1/reminders"), ("get", "/v1/invitations"), ("get", "/v1/pets/{pet_id}/invitations"),
-        ("get", "/v1/pets/{pet_id}/members"), ("get", "/v1/pets/{pet_id}/history")}
+        ("get", "/v1/pets/{pet_id}/members"), ("get", "/v1/pets/{pet_id}/history"),
+        ("get", "/v1/calendar/{token}.ics")}
     assert ("get", "/v1/pets") in cached
+
+
+@pytest.mark.gen_test
+async def test_the_calendar_feed_documents_its_304_and_the_event_stream_its_503_while_draining(api):
+    """Both raw (non-JSON) answers, so only what they declare is listed: the feed answers a current
+    If-None-Match with 304 (tests/plugins/reminders/test_calendar.py), the stream 503 once the drain began
+    (tests/plugins/sync/test_events.py)."""
+    document = await fetch_document(api)
+    calendar = document["paths"]["/v1/calendar/{token}.ics"]["get"]
+    assert sorted(calendar["responses"]) == ["200", "304", "404", "503"]
+    assert "content" not in calendar["responses"]["304"]
+    assert "If-None-Match" in {p["name"] for p in calendar["parameters"]}
+    assert set(calendar["responses"]["200"]["headers"]) == {"ETag", "Cache-Control"}
+    events = document["paths"]["/v1/events"]["get"]["responses"]
+    assert events["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error503"}
+    assert sorted(events) == ["200", "400", "401", "403", "410", "503"]
 
 
 @pytest.mark.gen_test
