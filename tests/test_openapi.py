@@ -140,13 +140,37 @@ async def test_the_calendar_feed_documents_its_304_and_the_event_stream_its_503_
     (tests/plugins/sync/test_events.py)."""
     document = await fetch_document(api)
     calendar = document["paths"]["/v1/calendar/{token}.ics"]["get"]
-    assert sorted(calendar["responses"]) == ["200", "304", "404", "503"]
+    assert sorted(calendar["responses"]) == ["200", "304", "400", "404", "503"]
     assert "content" not in calendar["responses"]["304"]
     assert "If-None-Match" in {p["name"] for p in calendar["parameters"]}
     assert set(calendar["responses"]["200"]["headers"]) == {"ETag", "Cache-Control"}
     events = document["paths"]["/v1/events"]["get"]["responses"]
     assert events["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error503"}
     assert sorted(events) == ["200", "400", "401", "403", "410", "503"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_every_operation_lists_400_and_one_without_body_or_query_answers_it_to_an_unknown_parameter(api, app):
+    """Any query parameter an operation does not take is refused (400/1001 naming it), so every operation lists
+    400; those that take no body and no query used to leave it out. Each of them is asked here with ?zzz=1 by
+    an admin (every scope), path ids 1 and a well-formed feed token: the parameter is refused before anything
+    else is looked at."""
+    document = await fetch_document(api)
+    _, token = await user_with_token(app, role="admin")
+    asked = []
+    for path, method, op in operations(document):
+        assert "400" in op["responses"], f"{method.upper()} {path}"
+        if "requestBody" in op or any(p["in"] == "query" for p in op["parameters"]):
+            continue
+        shown = re.sub(r"\{\w+_id\}", "1", path)  # a feed token is a credential: shown as the template
+        response = await api.request(method.upper(), shown.replace("{token}", "a" * 32) + "?zzz=1", token=token)
+        assert_error(response, 400, 1001, f"{method.upper()} {shown}")
+        assert response.body["errors"] == [{"field": "zzz", "message": response.body["errors"][0]["message"]}]
+        asked.append((method, path))
+    assert {("get", "/v1/users/me"), ("delete", "/v1/pets/{pet_id}"), ("get", "/v1/sessions"),
+            ("get", "/v1/calendar/{token}.ics"), ("get", "/v1/openapi.json"), ("get", "/v1/health"),
+            ("get", "/v1/errors"), ("get", "/v1/docs"), ("get", "/v1/docs/swagger-ui.css")} <= set(asked)
+    assert len(asked) >= 29, asked
 
 
 @pytest.mark.gen_test
