@@ -200,6 +200,7 @@ def _plugins(config: Config) -> int:
         plugin = item.plugin
         enabled = item.name in config.plugins or item.module in config.plugins
         print(f"{item.name}  [{'enabled' if enabled else 'disabled'}]  {item.origin}")
+        print(f"  version:    {item.version or '-'}")
         routes = [f"{m.upper()} {path}" for path, m, _ in operations(plugin)]
         print(f"  routes:     {', '.join(routes) or '-'}")
         print(f"  requires:   {', '.join(plugin.requires) or '-'}")

@@ -9,6 +9,8 @@ class APIError(Exception):
     """Base of every error the API answers with; subclasses only carry data."""
 
     status: int = 500  # a class attribute; only HTTPFailure (1007) sets one per instance
+    # Set by a class whose status varies (HTTPFailure): every status it is answered with, `status` its default.
+    statuses: ClassVar[tuple[int, ...]] = ()
     code: ClassVar[int] = 999
     message: ClassVar[str] = "server error"
     message_zh: ClassVar[str] = "服务器错误"
@@ -63,6 +65,8 @@ class HTTPFailure(APIError):
     """Any other HTTP error (unknown route, wrong method, body too large, ...); keeps the real status."""
 
     status, code, message, message_zh = 404, 1007, "http error", "HTTP 错误"
+    # unknown route, wrong method, body too large, unsupported media type, header block too large
+    statuses = (404, 405, 413, 415, 431)
 
 
 class ServiceUnavailable(APIError):
@@ -129,6 +133,8 @@ class ErrorCatalog:
         return tuple(cls.code for cls in self.classes if cls.status == status) or (HTTPFailure.code,)
 
     def entries(self, lang: str = "en") -> list[dict[str, Any]]:
-        """The list of error codes for GET /v1/errors, generated from the classes."""
-        return [{"error_code": cls.code, "http_status": cls.status,
-                 "message": cls.message_zh if lang == "zh" else cls.message} for cls in self.classes]
+        """The list of error codes for GET /v1/errors, generated from the classes. A code whose status varies
+        (1007) says so: `http_status` null and `http_statuses` the list; the others are as they always were."""
+        return [{"error_code": cls.code, "http_status": None if cls.statuses else cls.status,
+                 "message": cls.message_zh if lang == "zh" else cls.message,
+                 **({"http_statuses": list(cls.statuses)} if cls.statuses else {})} for cls in self.classes]

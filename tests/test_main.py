@@ -97,6 +97,19 @@ def test_routes_lists_only_the_plugins_in_the_profile():
     assert scopes.splitlines() == ["SCOPE  PLUGIN  DESCRIPTION"]  # core declares none
 
 
+def test_plugins_shows_every_plugins_version_whatever_its_source():
+    """A built-in's is pet-api's (the installed distribution's); a path plugin's is the version= it declares."""
+    from server.plugins import find_plugin
+
+    result = run("plugins", "--env=test", PET_API_PLUGINS=f"core,{BOOM}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    blocks = {line.split()[0]: lines[i + 1] for i, line in enumerate(lines) if not line.startswith(" ")}
+    assert blocks["boom"] == "  version:    9.9.9"
+    assert blocks["core"] == f"  version:    {find_plugin('core').version or '-'}"
+    assert blocks["pets"] == blocks["core"]  # disabled, listed all the same
+
+
 # ---- migrate, and prod refusing a schema that is behind
 
 def test_prod_refuses_to_start_while_a_migration_is_pending(mysql_server_url):

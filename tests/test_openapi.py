@@ -128,8 +128,49 @@ async def test_each_operation_describes_parameters_body_success_and_errors(api):
         ("get", "/v1/pets"), ("get", "/v1/pets/{pet_id}"), ("get", "/v1/pets/{pet_id}/records"),
         ("get", "/v1/pets/{pet_id}/records/{record_id}"), ("get", "/v1/users"), ("get", "/v1/pets/{pet_id}/photo"),
         ("get", "/v1/reminders"), ("get", "/v1/invitations"), ("get", "/v1/pets/{pet_id}/invitations"),
-        ("get", "/v1/pets/{pet_id}/members"), ("get", "/v1/pets/{pet_id}/history")}
+        ("get", "/v1/pets/{pet_id}/members"), ("get", "/v1/pets/{pet_id}/history"),
+        ("get", "/v1/calendar/{token}.ics")}
     assert ("get", "/v1/pets") in cached
+
+
+@pytest.mark.gen_test
+async def test_the_calendar_feed_documents_its_304_and_the_event_stream_its_503_while_draining(api):
+    """Both raw (non-JSON) answers, so only what they declare is listed: the feed answers a current
+    If-None-Match with 304 (tests/plugins/reminders/test_calendar.py), the stream 503 once the drain began
+    (tests/plugins/sync/test_events.py)."""
+    document = await fetch_document(api)
+    calendar = document["paths"]["/v1/calendar/{token}.ics"]["get"]
+    assert sorted(calendar["responses"]) == ["200", "304", "400", "404", "503"]
+    assert "content" not in calendar["responses"]["304"]
+    assert "If-None-Match" in {p["name"] for p in calendar["parameters"]}
+    assert set(calendar["responses"]["200"]["headers"]) == {"ETag", "Cache-Control"}
+    events = document["paths"]["/v1/events"]["get"]["responses"]
+    assert events["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error503"}
+    assert sorted(events) == ["200", "400", "401", "403", "410", "503"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_every_operation_lists_400_and_one_without_body_or_query_answers_it_to_an_unknown_parameter(api, app):
+    """Any query parameter an operation does not take is refused (400/1001 naming it), so every operation lists
+    400; those that take no body and no query used to leave it out. Each of them is asked here with ?zzz=1 by
+    an admin (every scope), path ids 1 and a well-formed feed token: the parameter is refused before anything
+    else is looked at."""
+    document = await fetch_document(api)
+    _, token = await user_with_token(app, role="admin")
+    asked = []
+    for path, method, op in operations(document):
+        assert "400" in op["responses"], f"{method.upper()} {path}"
+        if "requestBody" in op or any(p["in"] == "query" for p in op["parameters"]):
+            continue
+        shown = re.sub(r"\{\w+_id\}", "1", path)  # a feed token is a credential: shown as the template
+        response = await api.request(method.upper(), shown.replace("{token}", "a" * 32) + "?zzz=1", token=token)
+        assert_error(response, 400, 1001, f"{method.upper()} {shown}")
+        assert response.body["errors"] == [{"field": "zzz", "message": response.body["errors"][0]["message"]}]
+        asked.append((method, path))
+    assert {("get", "/v1/users/me"), ("delete", "/v1/pets/{pet_id}"), ("get", "/v1/sessions"),
+            ("get", "/v1/calendar/{token}.ics"), ("get", "/v1/openapi.json"), ("get", "/v1/health"),
+            ("get", "/v1/errors"), ("get", "/v1/docs"), ("get", "/v1/docs/swagger-ui.css")} <= set(asked)
+    assert len(asked) >= 29, asked
 
 
 @pytest.mark.gen_test
@@ -287,8 +328,9 @@ async def test_each_documented_error_status_lists_the_codes_the_catalog_gives_th
     document = await fetch_document(api)
     catalog = (await api.get("/v1/errors")).body["data"]
     by_status: dict[int, list[int]] = {}
-    for entry in catalog:
-        by_status.setdefault(entry["http_status"], []).append(entry["error_code"])
+    for entry in catalog:  # 1007: under each status it comes with
+        for status in entry.get("http_statuses") or [entry["http_status"]]:
+            by_status.setdefault(status, []).append(entry["error_code"])
     documented = {int(name.removeprefix("Error")): schema["allOf"][1]["properties"]["error_code"]["enum"]
                   for name, schema in document["components"]["schemas"].items() if re.fullmatch(r"Error\d+", name)}
     assert {400, 401, 403, 404, 409, 412, 413, 415, 429, 503} <= set(documented)

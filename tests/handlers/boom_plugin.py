@@ -12,4 +12,4 @@ class BoomHandler(BaseHandler):
         self.send({"received": len(self.body)})
 
 
-PLUGIN = Plugin(name="boom", routes=[Route("/v1/boom", BoomHandler)])
+PLUGIN = Plugin(name="boom", routes=[Route("/v1/boom", BoomHandler)], version="9.9.9")  # a path has no distribution

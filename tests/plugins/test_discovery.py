@@ -120,6 +120,7 @@ def test_the_plugins_command_shows_an_installed_plugin_and_its_migration_state(t
     assert before.returncode == 0, before.stderr
     assert _section(before.stdout, "demo") == [
         "demo  [enabled]  entry point pet-api-demo 1.2.3",
+        "  version:    1.2.3",
         "  routes:     GET /v1/demo",
         "  requires:   -",
         "  scopes:     demo:read",

@@ -46,7 +46,7 @@ class CalendarHandler(BaseHandler):
     """No Authorization: the token in the path is the credential (calendar apps cannot send a header)."""
 
     @operation(summary="The calendar feed (iCalendar): one all-day event per open due item of the feed owner's pets",
-               media_type="text/calendar", schema=CALENDAR_SCHEMA, errors=(503,),
+               media_type="text/calendar", schema=CALENDAR_SCHEMA, errors=(503,), cached=True,
                headers={"ETag": "tag of this feed, for If-None-Match", "Cache-Control": "private, no-cache"})
     async def get(self, token: str) -> None:
         db = self.application.db

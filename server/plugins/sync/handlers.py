@@ -73,7 +73,7 @@ class EventPages:
 class EventsHandler(SyncBase):
     @require_scopes("pets:read")
     @operation(summary="The caller's changes as server-sent events: what follows the cursor (Last-Event-ID), then "
-                       "live changes", query=EventsQuery, response=SyncChangeModel, errors=(410,),
+                       "live changes", query=EventsQuery, response=SyncChangeModel, errors=(410, 503),
                media_type="text/event-stream",
                schema={"type": "string", "description": "id: <cursor>, event: change, data: one sync change"})
     async def get(self, *, query: EventsQuery) -> None:

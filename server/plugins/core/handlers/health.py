@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 
 from server.db import NodeState
 from server.declare import operation
@@ -28,8 +31,11 @@ class Readiness:
 @dataclass(slots=True)
 class ErrorInfo:
     error_code: int
-    http_status: int
+    http_status: Annotated[int | None, Field(description="the HTTP status it comes with; null when that varies "
+                                                          "(see http_statuses)")]
     message: str
+    http_statuses: Annotated[list[int] | None, Field(description="only when the status varies (1007): every "
+                                                                 "status it comes with")] = None
 
 
 OK = Status("ok")
