@@ -133,8 +133,9 @@ class ErrorCatalog:
         return tuple(cls.code for cls in self.classes if cls.status == status) or (HTTPFailure.code,)
 
     def entries(self, lang: str = "en") -> list[dict[str, Any]]:
-        """The list of error codes for GET /v1/errors, generated from the classes. A code whose status varies
-        (1007) says so: `http_status` null and `http_statuses` the list; the others are as they always were."""
-        return [{"error_code": cls.code, "http_status": None if cls.statuses else cls.status,
+        """The list of error codes for GET /v1/errors, generated from the classes: `http_status` the status each
+        comes with (for 1007, whose status varies, the usual one: 404) and `http_statuses` every status it can
+        come with (added beside it, so that `http_status` keeps its meaning and type)."""
+        return [{"error_code": cls.code, "http_status": cls.status,
                  "message": cls.message_zh if lang == "zh" else cls.message,
-                 **({"http_statuses": list(cls.statuses)} if cls.statuses else {})} for cls in self.classes]
+                 "http_statuses": list(cls.statuses or (cls.status,))} for cls in self.classes]

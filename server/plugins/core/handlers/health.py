@@ -31,11 +31,10 @@ class Readiness:
 @dataclass(slots=True)
 class ErrorInfo:
     error_code: int
-    http_status: Annotated[int | None, Field(description="the HTTP status it comes with; null when that varies "
-                                                          "(see http_statuses)")]
+    http_status: Annotated[int, Field(description="the HTTP status it comes with (1007, whose status varies: the "
+                                                   "usual one, 404; see http_statuses)")]
     message: str
-    http_statuses: Annotated[list[int] | None, Field(description="only when the status varies (1007): every "
-                                                                 "status it comes with")] = None
+    http_statuses: Annotated[list[int], Field(description="every HTTP status it comes with (one, but for 1007)")]
 
 
 OK = Status("ok")

@@ -38,20 +38,20 @@ async def test_error_catalog_lists_every_code(api):
     response = await api.get("/v1/errors")
     assert response.status == 200
     codes = {e["error_code"]: e["http_status"] for e in response.body["data"]}
-    assert codes == {999: 500, 1001: 400, 1002: 404, 1003: 401, 1004: 403, 1005: 409, 1006: 429, 1007: None,
+    assert codes == {999: 500, 1001: 400, 1002: 404, 1003: 401, 1004: 403, 1005: 409, 1006: 429, 1007: 404,
                      1008: 503, 1009: 412, 1010: 409, 1011: 422, 1012: 410, 10031: 401, 10032: 401, 10033: 401,
                      10034: 401, 2301: 409, 2302: 410, 2303: 409, 2304: 409, 2305: 409, 2306: 409, 2307: 409}
 
 
 @pytest.mark.gen_test
 async def test_error_catalog_says_1007_comes_with_several_statuses_and_the_others_with_one(api):
-    """1007 is answered with the real status (404 unknown route, 405, 413, 415, 431): no single http_status
-    is true of it, so it says null and lists them; every other entry keeps its three fields as before."""
+    """1007 is answered with the real status (404 unknown route, 405, 413, 415, 431): http_statuses lists them
+    while http_status keeps its type and meaning (the usual one); every other entry lists its one status."""
     entries = (await api.get("/v1/errors")).body["data"]
     assert [e for e in entries if e["error_code"] == 1007] == [
-        {"error_code": 1007, "http_status": None, "message": "http error", "http_statuses": [404, 405, 413, 415, 431]}]
-    assert all(set(e) == {"error_code", "http_status", "message"} and isinstance(e["http_status"], int)
-               for e in entries if e["error_code"] != 1007)
+        {"error_code": 1007, "http_status": 404, "message": "http error", "http_statuses": [404, 405, 413, 415, 431]}]
+    assert all(set(e) == {"error_code", "http_status", "message", "http_statuses"}
+               and e["http_statuses"] == [e["http_status"]] for e in entries if e["error_code"] != 1007)
     wrong_method = await api.request("PUT", "/v1/health")
     assert (wrong_method.status, wrong_method.body["error_code"]) == (405, 1007)
 
@@ -74,7 +74,7 @@ async def test_error_catalog_and_the_readme_table_list_the_same_codes_and_status
     assert {code: int(status) for code, status in documented.items() if status.isdigit()} == {
         code: status for code, status in served.items() if code != HTTPFailure.code}
     assert documented[HTTPFailure.code] == "real status"  # 1007 keeps the status it is raised with
-    assert served[HTTPFailure.code] is None
+    assert served[HTTPFailure.code] == 404
     row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| 1007 |"))
     assert all(str(status) in row for status in HTTPFailure.statuses), row
 
