@@ -28,7 +28,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "Conflict (1005); 1010: a request with the same Idempotency-Key is still running, see Retry-After",
     410: "Gone: the resource can no longer be used (e.g. an expired invitation), or the sync cursor is older than "
          "the change log's retention (1012: sync again from the start); nothing was changed",
-    412: "Precondition failed: If-Match is not the current ETag; nothing was written",
+    412: "Precondition failed: If-Match does not name the current ETag, or If-None-Match does ('*': any); nothing "
+         "was written",
     413: "Request body too large",
     415: "Unsupported media type: send application/json (an upload: one of the media types of its request body, "
          "its content really of that type)",
@@ -55,12 +56,15 @@ PAGE_SCHEMA = {"type": "object", "required": ["limit", "offset", "total"], "prop
     "next_cursor": {"type": ["string", "null"],
                     "description": "pass as `cursor` for the next page (with the same sort and filters); null on the "
                                    "last page; absent on the lists that take offset only"}}}
-# Any value is accepted: one that names no current version (a stale tag, or not a tag at all) is 412.
-# Weak tags (W/"v3") count too, since a proxy that compresses responses may weaken the ETag it passes on.
+# Any value is accepted: one that names no current version (a stale tag, a weak one, or not a tag at all) is 412.
 IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
             "description": 'ETag of the version you last read (e.g. "v3", or a list "v3", "v4"): the write '
-                           "happens only if one of them is still current, else 412 and nothing is written. "
-                           '"*" or no If-Match: the write always applies.'}
+                           "happens only if one of them is still current (compared strongly, to the character: a "
+                           'weak W/"v3" names none), else 412 and nothing is written. "*" or no If-Match: the write '
+                           "always applies."}
+WRITE_IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                       "description": 'The reverse of If-Match: "*", or a list naming the current ETag (compared '
+                                      'weakly: W/"v3" names "v3"), answers 412 and nothing is written.'}
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "schema": {"type": "string", "pattern": KEY_PATTERN},
                    "description": "Any unique value (e.g. a UUID) to make retries safe: a retry with the same key, "
@@ -156,7 +160,7 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
         required = set(schema.get("required", []))
         params += [_query_parameter(name, prop, name in required) for name, prop in schema["properties"].items()]
     if op.conditional:
-        params.append(IF_MATCH)
+        params += [IF_MATCH, WRITE_IF_NONE_MATCH]
     if op.cached:
         params.append(IF_NONE_MATCH)
     if op.idempotent:

@@ -106,7 +106,8 @@ class PhotoHandler(BaseHandler):
         async with self.photos.processed(pieces, content_type, self.application.db.dialect) as processed:
             photo, created = await put_photo(self.application.db, self.application.changes,
                                              store=self.photos.store, pet_id=pet.id, user=self.current_user,
-                                             photo=processed, if_match=header(self.request, "If-Match"))
+                                             photo=processed, if_match=header(self.request, "If-Match"),
+                                             if_none_match=header(self.request, "If-None-Match"))
         self.set_header("ETag", photo.etag)
         self.send(photo, 201 if created else 200)
 
@@ -115,5 +116,6 @@ class PhotoHandler(BaseHandler):
     async def delete(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         await delete_photo(self.application.db, self.application.changes, store=self.photos.store, pet_id=pet.id,
-                           user=self.current_user, if_match=header(self.request, "If-Match"))
+                           user=self.current_user, if_match=header(self.request, "If-Match"),
+                           if_none_match=header(self.request, "If-None-Match"))
         self.send(None)

@@ -78,6 +78,14 @@ def tags(header: str | None) -> list[str] | None:
     return [version for weak, version in TAG_RE.findall(header) if not weak]
 
 
+def none_match_refuses(header: str | None, current: Photo | None) -> bool:
+    """Whether an If-None-Match refuses a write to the pet's photo (RFC 9110 13.1.2): '*' while it has one, or a
+    tag naming the current photo, compared weakly (W/"..." names it too, as for a GET)."""
+    if header is None or current is None:
+        return False
+    return header.strip() == "*" or current.etag.strip('"') in {version for _, version in TAG_RE.findall(header)}
+
+
 async def get_photo(db: Executor, *, pet_id: int) -> Photo | None:
     """The pet's photo metadata, or None."""
     row = await db.fetch_one(f"SELECT {ROW} FROM pet_photos WHERE pet_id = %s", (pet_id,))  # noqa: S608
@@ -85,9 +93,11 @@ async def get_photo(db: Executor, *, pet_id: int) -> Photo | None:
 
 
 async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, user: Principal,
-                    photo: ProcessedPhoto, if_match: str | None) -> tuple[Photo, bool]:
+                    photo: ProcessedPhoto, if_match: str | None,
+                    if_none_match: str | None = None) -> tuple[Photo, bool]:
     """Store the pet's photo (replacing the one it has) and say whether it is its first; with If-Match, only when
-    it names the current photo (none yet: 412 too). The pet gets a new version (its ETag) and tells ("pet",
+    it names the current photo (none yet: 412 too); with If-None-Match, only when it does not (`*`: only the
+    first photo, never a replacement). The pet gets a new version (its ETag) and tells ("pet",
     "updated", changed photo: old etag -> new) in the same transaction."""
     wanted = tags(if_match)
     original = photo.original
@@ -97,6 +107,8 @@ async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id
         await find_pet(tx, pet_id=pet_id, user=user, need="write", lock=True)
         now = utcnow()
         before = await get_photo(tx, pet_id=pet_id)
+        if none_match_refuses(if_none_match, before):
+            raise PreconditionFailed()
         args: tuple[Any, ...] = (photo.etag, photo.content_type, original.width, original.height, now, pet_id)
         update = ("UPDATE pet_photos SET etag = %s, content_type = %s, width = %s, height = %s, updated_at = %s"
                   " WHERE pet_id = %s")
@@ -128,8 +140,9 @@ async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id
 
 
 async def delete_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id: int, user: Principal,
-                       if_match: str | None) -> Photo:
-    """Remove the pet's photo (404 when it has none; 412 when If-Match names another) and return what it was; the
+                       if_match: str | None, if_none_match: str | None = None) -> Photo:
+    """Remove the pet's photo (404 when it has none; 412 when If-Match names another, or If-None-Match is `*` or
+    names it) and return what it was; the
     pet gets a new version and tells ("pet", "updated", changed photo: etag -> None) in the same transaction. (A
     deleted pet's photo goes with it: its "pet" change says so.)"""
     wanted = tags(if_match)
@@ -139,6 +152,8 @@ async def delete_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet
         current = await get_photo(tx, pet_id=pet_id)
         if current is None:
             raise NotFound("the pet has no photo")
+        if none_match_refuses(if_none_match, current):
+            raise PreconditionFailed()
         condition, versions = "", tuple(wanted or ())
         if wanted is not None:
             if not wanted:

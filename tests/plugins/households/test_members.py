@@ -136,6 +136,10 @@ async def test_a_transfer_with_a_stale_if_match_is_412_and_changes_nothing(app, 
         refused = await api.post(f"{pet_path}/transfer", json={"user_id": bob.id}, token=ann.token,
                                  headers={"If-Match": stale})
         assert_error(refused, 412, 1009, f"POST {pet_path}/transfer", "precondition failed")
+    for named in ("*", current, f"W/{current}"):  # If-None-Match naming the current version: the reverse
+        refused = await api.post(f"{pet_path}/transfer", json={"user_id": bob.id}, token=ann.token,
+                                 headers={"If-None-Match": named})
+        assert_error(refused, 412, 1009, f"POST {pet_path}/transfer", "precondition failed")
     assert (await api.get(pet_path, token=ann.token)).body["data"] == before  # owner, version: as they were
     assert (await api.get(f"{pet_path}/members", token=ann.token)).body["data"] == members
     assert (await api.get(f"{pet_path}/history", token=ann.token)).body["data"] == history

@@ -93,12 +93,13 @@ async def remove_member(db: Executor, changes: Changes, *, user: Principal, pet_
 
 
 async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_id: int, user_id: int,
-                       if_match: str | None) -> Pet:
+                       if_match: str | None, if_none_match: str | None = None) -> Pet:
     """Make a member the owner: they get 'owner', the former owner 'caretaker', pets.owner_id follows and the pet's
-    version moves on; one transaction. With If-Match, only when the pet's version is current, else 412 and nothing
-    is written (the condition sits in the pet's UPDATE: on Galera a row lock on one node does not stop another
-    node's writer). Returns the pet as the caller now sees it."""
-    condition, versions = version_condition(if_match)
+    version moves on; one transaction. With If-Match, only when the pet's version is current (with If-None-Match,
+    only when it is not one named, or '*'), else 412 and nothing is written (the condition sits in the pet's
+    UPDATE: on Galera a row lock on one node does not stop another node's writer). Returns the pet as the caller
+    now sees it."""
+    condition, versions = version_condition(if_match, if_none_match)
 
     async def write(tx: Executor) -> Pet:
         pet = await find_pet(tx, pet_id=pet_id, user=user, need="manage", lock=True)
