@@ -10,6 +10,7 @@ import os
 import random
 import socket
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -74,6 +75,7 @@ class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
         self.state = state
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
+        start_line = origin_form(start_line, headers)
         self.state.busy = True
         self.server.in_flight += 1
         if self.server.draining:
@@ -88,6 +90,20 @@ class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         self.delegate.on_connection_close()
+
+
+def origin_form(start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
+    """A request target in absolute form (`GET http://host/v1/health`), which a server must accept (RFC 9112
+    3.2.2), as its origin form (`/v1/health`), its authority replacing Host: tornado routes on the target as sent,
+    so it matched no route."""
+    target = getattr(start_line, "path", "")
+    if not target[:8].lower().startswith(("http://", "https://")):
+        return start_line
+    parts = urllib.parse.urlsplit(target)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if parts.netloc:
+        headers["Host"] = parts.netloc
+    return start_line._replace(path=path)
 
 
 def _has_unread_bytes(stream: Any) -> bool:

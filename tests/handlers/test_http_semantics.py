@@ -174,6 +174,26 @@ async def test_a_request_tornado_cannot_parse_gets_an_error_shaped_400_with_a_re
                 (400, headers["X-Request-ID"], request)]
 
 
+@pytest.mark.gen_test
+async def test_a_request_target_in_absolute_form_is_served_as_its_path(app):
+    """RFC 9112 3.2.2: a server must accept `GET http://host/path`; its authority stands for Host."""
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        for target, answer in [(f"http://127.0.0.1:{port}/v1/health", "200 OK"),
+                               ("HTTP://pets.example/v1/health?", "200 OK"),
+                               ("https://pets.example/v1/pets?limit=5", "401 Unauthorized")]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {target} HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n".encode())
+            await writer.drain()
+            status, headers, body = parse_answer(await asyncio.wait_for(reader.read(), 10))
+            writer.close()
+            assert status == f"HTTP/1.1 {answer}", (target, body)
+            if answer == "200 OK":
+                assert json.loads(body)["data"]["status"] == "ok", body
+            else:
+                assert json.loads(body)["request"] == "GET /v1/pets", body
+
+
 def parse_answer(answer: bytes) -> tuple[str, dict[str, str], bytes]:
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
