@@ -157,14 +157,18 @@ async def _log_page(tx: Executor, *, user_id: int, position: Position, limit: in
 async def _items(tx: Executor, rows: Sequence[Row], *, user_id: int, position: Position,
                  records: bool) -> list[_Item]:
     """The log rows as objects to send, in order. A change of the caller's own membership (shared, removed, ...)
-    stands for the pet and every record of it: gained access sends them, lost access deletes them. A group with no
-    item (another member's change) still moves the position past its row."""
+    stands for the pet and every record of it: gained access sends them, lost access deletes them. Every record
+    the client may hold: those there now and those deleted since its position (while it could not see the pet,
+    their deletion is not in its log: a removal, a deletion and a re-share would leave the record on the client).
+    A group with no item (another member's change) still moves the position past its row."""
     own = [column(r[3], int) for r in rows if r[1] == "member" and r[4] == user_id]
     pet_records: dict[int, list[int]] = {}
     if own and records:
         marks = ", ".join(["%s"] * len(own))
         for rid, pid in await tx.fetch_all(
-                f"SELECT id, pet_id FROM records WHERE pet_id IN ({marks}) ORDER BY id", own):  # noqa: S608
+                f"SELECT id, pet_id FROM records WHERE pet_id IN ({marks}) UNION SELECT object_id, pet_id"  # noqa: S608
+                f" FROM sync_changes WHERE pet_id IN ({marks}) AND seq > %s AND type = 'record'"
+                " AND action = 'deleted' ORDER BY 1", (*own, *own, position.seq)):
             pet_records.setdefault(column(pid, int), []).append(column(rid, int))
     items = []
     for seq_value, kind, object_id, pet_value, member, action in rows:

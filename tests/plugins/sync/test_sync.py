@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from server.plugins.sync.sequencer import sequence
 from server.plugins.sync.services import purge_changes
 from server.services import utcnow
 from tests.factories import assert_error, both_backends, create_pet, user_with_token
@@ -133,6 +134,33 @@ async def test_a_member_gets_a_shared_pets_changes_and_deletes_for_it_and_its_re
     await add_record(api, owner_token, pet["id"], note="after the removal")
     assert (await api.patch(f"/v1/pets/{pet['id']}", json={"name": "Not theirs now"}, token=owner_token)).status == 200
     assert (await sync(api, member_token, lost["cursor"]))["changes"] == []
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_record_deleted_while_the_member_was_removed_is_deleted_when_the_pet_is_shared_again(api, app):
+    """Removed, a record deleted meanwhile, shared again: the member's next sync drops that record too (its
+    deletion came while the member could not see the pet, and folding the removal's deletes into the re-share's
+    upserts left it on the client for good)."""
+    owner, owner_token = await user_with_token(app)
+    member, member_token = await user_with_token(app)
+    pet = await create_pet(api, owner_token, name="Shared")
+    gone, kept = await add_record(api, owner_token, pet["id"]), await add_record(api, owner_token, pet["id"])
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    state, cursor = await sync_all(api, member_token)
+    assert {("record", gone["id"]), ("record", kept["id"])} <= set(state)
+
+    await unshare(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    await sequence(app.db)  # numbered apart, as when minutes pass: the member's access span closes here
+    deleted = await api.delete(f"/v1/pets/{pet['id']}/records/{gone['id']}", token=owner_token)
+    assert deleted.body == {"code": 200, "data": None, "message": "ok"}
+    await sequence(app.db)
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    page = await sync(api, member_token, cursor)
+    assert sorted((c["type"], c["id"], c["op"]) for c in page["changes"]) == [
+        ("pet", pet["id"], "upsert"), ("record", gone["id"], "delete"), ("record", kept["id"], "upsert")]
+    apply(state, page["changes"])
+    assert state == await what_get_returns(api, member_token)
 
 
 @both_backends
