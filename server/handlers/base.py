@@ -22,6 +22,7 @@ from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParamete
 from server.i18n import chinese, localize_errors
 from server.internals import reset_response
 from server.schemas.common import MAX_ID
+from server.services import DUMPS_OPTIONS
 from server.validation import parse_json, validate
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ JSON_TYPE = "application/json; charset=UTF-8"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff",
                     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
                     "Referrer-Policy": "no-referrer"}
-DUMPS_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 CORS_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, Accept-Language, X-Request-ID,"
                 " Idempotency-Key")

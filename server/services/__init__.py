@@ -16,6 +16,9 @@ from server.db import Executor, Params, column
 from server.errors import InvalidParameter
 from server.schemas.common import MAX_ID
 
+# How the API writes JSON: naive datetimes are UTC, written with Z (answers, stored history, exports).
+DUMPS_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+
 T = TypeVar("T")
 
 

@@ -17,6 +17,7 @@ async def account_deleted(changes: Changes, tx: Executor, change: Change) -> Non
     for (pet_id,) in await tx.fetch_all("SELECT id FROM pets WHERE owner_id = %s ORDER BY id", (user_id,)):
         await changes.emit(tx, Change("pet", "deleted", column(pet_id, int), actor_id, column(pet_id, int)))
     action = "left" if actor_id == user_id else "removed"
-    for (pet_id,) in await tx.fetch_all("SELECT pet_id FROM pet_members WHERE user_id = %s AND role <> 'owner'"
-                                        " ORDER BY pet_id", (user_id,)):
-        await changes.emit(tx, Change("member", action, user_id, actor_id, column(pet_id, int)))
+    for pet_id, role in await tx.fetch_all("SELECT pet_id, role FROM pet_members WHERE user_id = %s"
+                                           " AND role <> 'owner' ORDER BY pet_id", (user_id,)):
+        await changes.emit(tx, Change("member", action, user_id, actor_id, column(pet_id, int),
+                                      {"role": (column(role, str), None)}))  # as a leave or removal by hand

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.factories import assert_error, both_backends, create_pet
+from tests.factories import PASSWORD, assert_error, both_backends, create_pet
 from tests.plugins.households.family import household, invite, person
 
 
@@ -84,3 +84,36 @@ async def test_a_refused_write_leaves_no_history(app, api):
     assert (await api.post(f"/v1/invitations/{invitation['id']}/accept", token=bob.token)).status == 410
     after = await api.get(f"{path}/history", token=ann.token)
     assert steps(after) == [("Ann", "invitation", "invited", {"role": [None, "viewer"]}), *steps(before)]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_withdrawals_replacements_and_a_deleted_members_leave_keep_the_role_and_instants_their_z(app, api):
+    """An invitation withdrawn by hand or replaced by a new one to the same address, and a member leaving by
+    deleting the account, each record the role, as their ordinary counterparts do; a changed instant is written
+    as the API writes instants (UTC, with Z)."""
+    home = await household(app, api)
+    ann, bob = home.owner, home.members["caretaker"]
+    pet_path = f"/v1/pets/{home.pet['id']}"
+    first = await invite(api, ann, home.pet["id"], "someone@example.org", "caretaker")
+    second = await invite(api, ann, home.pet["id"], "someone@example.org", "viewer")  # replaces the first
+    withdrawn = await api.delete(f"{pet_path}/invitations/{second['id']}", token=ann.token)
+    assert (withdrawn.status, withdrawn.body["data"]["status"]) == (200, "withdrawn")
+    record = await api.post(f"{pet_path}/records", json={"kind": "weight", "date": "2024-05-01", "value": 12.5},
+                            token=ann.token)
+    done = await api.patch(f"{pet_path}/records/{record.body['data']['id']}",
+                           json={"completed_at": "2024-05-02T10:30:00Z"}, token=ann.token)
+    assert done.status == 200, done.body
+    gone = await api.delete("/v1/users/me", json={"password": PASSWORD}, token=bob.token)
+    assert gone.body == {"code": 200, "data": None, "message": "ok"}
+
+    history = await api.get(f"{pet_path}/history?limit=100", token=ann.token)
+    assert history.status == 200, history.body
+    assert [(e["type"], e["action"], e["object_id"], e["changed"]) for e in history.body["data"][:6]] == [
+        ("member", "left", bob.id, {"role": ["caretaker", None]}),
+        ("record", "updated", record.body["data"]["id"], {"completed_at": [None, "2024-05-02T10:30:00Z"]}),
+        ("record", "created", record.body["data"]["id"], {}),
+        ("invitation", "withdrawn", second["id"], {"role": ["viewer", None]}),
+        ("invitation", "invited", second["id"], {"role": [None, "viewer"]}),
+        ("invitation", "withdrawn", first["id"], {"role": ["caretaker", None]}),
+    ]

@@ -10,7 +10,7 @@ import orjson
 from server.changes import Change
 from server.db import Executor
 from server.plugins.households.models import Actor, HistoryEntry, PageQuery
-from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
+from server.services import DUMPS_OPTIONS, Found, Key, Sort, fetch_page, json_row, utcnow
 
 ROW = json_row("id, at, actor_id, (SELECT nickname FROM users WHERE users.id = pet_history.actor_id), type, action,"
                " object_id, changed")
@@ -35,7 +35,7 @@ async def record_change(tx: Executor, change: Change) -> None:
         "INSERT INTO pet_history (pet_id, at, actor_id, type, action, object_id, changed)"
         " SELECT id, %s, %s, %s, %s, %s, %s FROM pets WHERE id = %s",
         (utcnow(), change.actor_id, change.type, change.action, change.object_id,
-         orjson.dumps(changed, default=_json_value).decode(), change.pet_id))
+         orjson.dumps(changed, default=_json_value, option=DUMPS_OPTIONS).decode(), change.pet_id))
 
 
 def decode(text: str) -> HistoryEntry:

@@ -38,8 +38,14 @@ async def create_invitation(db: Executor, changes: Changes, *, pet_id: int, pet_
 
     async def write(tx: Executor) -> Invitation:
         now = utcnow()
-        await tx.execute("UPDATE invitations SET status = 'withdrawn', answered_at = %s"
-                         " WHERE pet_id = %s AND email = %s AND status = 'pending'", (now, pet_id, address))
+        replaced = await tx.fetch_all(f"SELECT id, role FROM invitations WHERE pet_id = %s AND email = %s"  # noqa: S608
+                                      f" AND status = 'pending'{tx.dialect.for_update}", (pet_id, address))
+        if replaced:
+            await tx.execute("UPDATE invitations SET status = 'withdrawn', answered_at = %s"
+                             " WHERE pet_id = %s AND email = %s AND status = 'pending'", (now, pet_id, address))
+        for earlier, earlier_role in replaced:  # in the history as a withdrawal, as by hand
+            await changes.emit(tx, Change("invitation", "withdrawn", column(earlier, int), actor_id, pet_id,
+                                          {"role": (column(earlier_role, str), None)}))
         expires_at = now + dt.timedelta(seconds=ttl_seconds)
         try:
             result = await tx.execute(
@@ -108,7 +114,7 @@ async def withdraw_invitation(db: Executor, changes: Changes, *, pet_id: int, in
             raise NotFound()
         await _set_status(tx, invitation, "withdrawn")
         await changes.emit(tx, Change("invitation", "withdrawn", invitation.id, actor_id, pet_id,
-                                      {"status": ("pending", "withdrawn")}))
+                                      {"role": (invitation.role, None)}))
         invitation.status = "withdrawn"
         return invitation
 
