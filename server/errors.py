@@ -134,8 +134,8 @@ class ErrorCatalog:
 
     def entries(self, lang: str = "en") -> list[dict[str, Any]]:
         """The list of error codes for GET /v1/errors, generated from the classes: `http_status` the status each
-        comes with (for 1007, whose status varies, the usual one: 404) and `http_statuses` every status it can
-        come with (added beside it, so that `http_status` keeps its meaning and type)."""
+        comes with; a code whose status varies (1007) keeps its usual one there (404, so the field keeps its type
+        and meaning) and lists every status in `http_statuses`, a field only it has (the others are unchanged)."""
         return [{"error_code": cls.code, "http_status": cls.status,
                  "message": cls.message_zh if lang == "zh" else cls.message,
-                 "http_statuses": list(cls.statuses or (cls.status,))} for cls in self.classes]
+                 **({"http_statuses": list(cls.statuses)} if cls.statuses else {})} for cls in self.classes]

@@ -34,7 +34,8 @@ class ErrorInfo:
     http_status: Annotated[int, Field(description="the HTTP status it comes with (1007, whose status varies: the "
                                                    "usual one, 404; see http_statuses)")]
     message: str
-    http_statuses: Annotated[list[int], Field(description="every HTTP status it comes with (one, but for 1007)")]
+    http_statuses: Annotated[list[int] | None, Field(description="only where the status varies (1007): every HTTP "
+                                                                 "status it comes with")] = None
 
 
 OK = Status("ok")
