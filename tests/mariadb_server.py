@@ -302,6 +302,26 @@ def server_url_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+@contextlib.contextmanager
+def data_only_account(database_url: str) -> Iterator[str]:
+    """An account with the data privileges only (SELECT, INSERT, UPDATE, DELETE: no CREATE, no ALTER) on the URL's
+    database, dropped afterwards; yields the URL that logs in with it."""
+    parts = urlsplit(database_url)
+    database = unquote(parts.path.lstrip("/"))
+    user = f"{database}_data"
+    conn = connect_server(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
+            cur.execute("CREATE USER %s@'%%' IDENTIFIED BY 'data-only'", (user,))
+            cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{database}`.* TO %s@'%%'", (user,))
+        yield parts._replace(netloc=f"{user}:data-only@{parts.hostname}:{parts.port or 3306}").geturl()
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
+        conn.close()
+
+
 def create_database(server_url: str, name: str) -> str:
     """(Re)create the empty utf8mb4 database ``name`` on the server; return its URL."""
     if not re.fullmatch(r"\w{1,64}", name):

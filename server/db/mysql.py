@@ -26,9 +26,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("pet_api.db")
 T = TypeVar("T")
 
-# Errors meaning "the server or the link is the problem", not the statement.
+# A connect that failed, whatever the reason (refused, timed out, access denied, no such database): the database
+# cannot be used now. A statement's failure is read by unavailable() instead.
 UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError, TimeoutError, OSError,
                ConnectionError)
+# Server errors that mean "not now" (the server's or the node's state), not "this statement is wrong": too many
+# connections (1040, 1203, 1226), out of memory (1041), shutdown in progress (1053), a Galera node not ready (1047
+# "WSREP has not yet prepared node for application use") or cut from the primary component at COMMIT (1180 "...
+# provider status: Not connected to Primary Component"), the connection aborted or killed (1152, 1158-1161,
+# 1184, 1927), a statement interrupted or over max_statement_time (1317, 1969, 3024), a read-only server (1290,
+# 1836), disconnected for inactivity (4031).
+SERVER_NOT_NOW = frozenset({1040, 1041, 1047, 1053, 1152, 1158, 1159, 1160, 1161, 1180, 1184, 1203, 1226, 1290, 1317,
+                            1836, 1927, 1969, 3024, 4031})
 GONE_BEFORE_SENT = {2006}  # "server has gone away": the statement never reached the server
 # Deadlock or Galera certification failure (1213, often at COMMIT) and lock wait timeout (1205): the server
 # rolled the transaction back and the connection is fine; the runner replays the whole unit of work.
@@ -63,6 +72,22 @@ async def open_connection(url: DatabaseURL, config: Config, *, galera: bool = Fa
         conn.close()
         raise ConnectionError("TLS: the database server does not offer TLS (the URL asks for ssl)")
     return conn
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a statement failed because of the link or the server's state (a 503, the node suspected), not
+    because of the statement: timeouts, OS and socket errors, pymysql's client errors (2000-2999: 2002, 2003,
+    2006, 2013, 2055...) and protocol errors (no error number, or one below 1000), and SERVER_NOT_NOW. Any other
+    server error (a missing privilege 1142, an unknown column 1054, a duplicate column 1060...) is the statement's:
+    it is raised as is (500 on a request; `migrate` names the migration)."""
+    if isinstance(exc, TimeoutError | OSError | ConnectionError | pymysql.err.InterfaceError):
+        return True
+    if not isinstance(exc, pymysql.err.OperationalError | pymysql.err.InternalError):
+        return False
+    code = exc.args[0] if exc.args else None
+    if not isinstance(code, int):  # "Packet sequence number wrong", an authentication exchange gone wrong
+        return True
+    return code < 1000 or 2000 <= code < 3000 or code in SERVER_NOT_NOW
 
 
 def _abandon(task: asyncio.Future[aiomysql.Connection]) -> None:
@@ -203,7 +228,7 @@ class MySQLDriver:
         conflict leaves a healthy connection: the server rolled the transaction back)."""
         if isinstance(exc, pymysql.err.OperationalError) and exc.args and exc.args[0] in CONFLICTS:
             return TransactionConflict(headers=dict(self.retry_after))
-        if isinstance(exc, UNAVAILABLE):
+        if unavailable(exc):
             conn.close()
             if self.nodes is not None:
                 self.nodes.suspect()

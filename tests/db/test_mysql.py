@@ -4,14 +4,16 @@ import asyncio
 import datetime as dt
 import time
 
+import pymysql.err
 import pytest
 from tornado.testing import bind_unused_port
 
 from server.db import Database, IntegrityViolation, connect, parse_url
-from server.db.mysql import MySQLDriver
+from server.db.mysql import MySQLDriver, unavailable
 from server.errors import ServiceUnavailable
 from tests.conftest import test_config as profile_config
-from tests.mariadb_server import create_database
+from tests.factories import assert_error, trigger, user_with_token
+from tests.mariadb_server import create_database, data_only_account
 from tests.processes import free_port
 
 
@@ -166,3 +168,62 @@ async def test_connections_the_server_closed_while_idle_are_not_an_error(private
         assert results == [(1,)] * 3
     finally:
         await db.close()
+
+
+OE = pymysql.err.OperationalError
+
+
+@pytest.mark.parametrize("exc", [
+    TimeoutError(), ConnectionResetError(), OSError(), pymysql.err.InterfaceError(0, ""),
+    *(OE(code, "client") for code in (2002, 2003, 2006, 2013, 2055)),  # pymysql's client errors
+    pymysql.err.InternalError("Packet sequence number wrong - got 3 expected 1"),  # the protocol, no errno
+    pymysql.err.InternalError(126, "an errno below 1000"),
+    *(OE(code, "not now") for code in (1040, 1047, 1053, 1180, 1290, 1927, 4031)),
+], ids=repr)
+def test_the_link_and_the_servers_state_are_unavailable(exc):
+    assert unavailable(exc)
+
+
+@pytest.mark.parametrize("exc", [
+    *(OE(code, "the statement") for code in (1054, 1060, 1142, 1644, 1050)),  # pymysql maps these to OperationalError
+    pymysql.err.ProgrammingError(1146, "Table 'x.users' doesn't exist"), pymysql.err.DataError(1406, "too long"),
+    OE(1213, "deadlock"),  # a conflict: the runner replays it (TransactionConflict), never an outage
+    ValueError(),
+], ids=repr)
+def test_a_statement_the_server_refuses_is_not_an_outage(exc):
+    assert not unavailable(exc)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_refused_statement_is_raised_as_is_and_its_connection_kept(scratch_url):
+    db = await _open(scratch_url, db_pool_min=1, db_pool_max=1)
+    with data_only_account(scratch_url) as restricted_url:
+        data_only = await connect(profile_config(database_url=restricted_url, db_pool_min=1, db_pool_max=1))
+        try:
+            for run, sql, code in [(db, "ALTER TABLE t ADD COLUMN v INT", 1060), (db, "SELECT nope FROM t", 1054),
+                                   (data_only, "CREATE TABLE u (id INT)", 1142)]:
+                with pytest.raises(pymysql.err.OperationalError) as caught:  # not ServiceUnavailable
+                    await run.execute(sql)
+                assert caught.value.args[0] == code
+                assert await run.fetch_one("SELECT 1") == (1,)
+                assert run.pool_stats() == (0, 1)  # the one connection, back in the pool: the link was fine
+            with pytest.raises(ServiceUnavailable):  # a Galera node that is not ready still is an outage
+                await db.execute("SIGNAL SQLSTATE '08S01' SET MYSQL_ERRNO = 1047,"
+                                 " MESSAGE_TEXT = 'WSREP has not yet prepared node for application use'")
+        finally:
+            await db.close()
+            await data_only.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_request_whose_statement_is_refused_answers_500_and_logs_the_sql_error(app, api, caplog):
+    user, token = await user_with_token(app)
+    refuse = ("CREATE TRIGGER refuse_pets BEFORE INSERT ON pets FOR EACH ROW"
+              " SIGNAL SQLSTATE '42000' SET MYSQL_ERRNO = 1142, MESSAGE_TEXT = 'INSERT command denied'")
+    async with trigger(app, refuse):
+        answer = await api.post("/v1/pets", json={"name": "Rex", "species": "dog"}, token=token)
+    assert_error(answer, 500, 999, "POST /v1/pets", "server error")
+    assert "Retry-After" not in answer.headers
+    logged = [r for r in caplog.records if r.getMessage() == "uncaught exception"]
+    assert logged and "(1142, 'INSERT command denied')" in str(logged[-1].exc_info[1]), caplog.text
+    assert await app.db.fetch_one("SELECT COUNT(*) FROM pets WHERE owner_id = %s", (user.id,)) == (0,)

@@ -30,14 +30,14 @@ def wide_api(base_url: str, max_clients: int = 128) -> Api:
 
 @pytest.fixture
 def revocations_fail(mysql_url: str) -> Any:
-    """While active, the database refuses every new row of token_revocations (a real trigger, as if the
-    database went away between a change and its revocation)."""
+    """While active, the database fails every new row of token_revocations as if the database went away between
+    a change and its revocation (a real trigger raising 1927 "connection killed", an outage: 503)."""
     conn = connect_database(mysql_url)
 
     def arm() -> None:
         with conn.cursor() as cur:
             cur.execute("CREATE TRIGGER refuse_revocations BEFORE INSERT ON token_revocations FOR EACH ROW"
-                        " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'revocations unavailable'")
+                        " SIGNAL SQLSTATE '08S01' SET MYSQL_ERRNO = 1927, MESSAGE_TEXT = 'revocations unavailable'")
 
     try:
         yield arm
