@@ -9,9 +9,16 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.config import Config, ConfigError, load_config, read_env_file, unknown_variables
+
+if TYPE_CHECKING:
+    from server.db import Database
+
+# Exit codes (README "Command line"): 2 configuration, 3 migrations pending, 4 database unreachable, and for migrate
+EXIT_MIGRATION_FAILED = 5  # the database refused a migration's statement (privilege, a half-applied migration...)
+EXIT_LOCK_HELD = 6  # another migrate kept the migration lock past LOCK_WAIT_SECONDS
 
 
 def _options(*, sub: bool) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -50,21 +57,24 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _migrate(config: Config) -> int:
     from server.db import connect
-    from server.db.migrations import migrate
+    from server.db.migrations import migrate, migration_step
     from server.registry import load_plugins
 
     plugins = load_plugins(config)
     # a migration may rewrite a big table: the request path's statement timeout does not apply
     db = await connect(config.model_copy(update={"db_statement_timeout": 3600.0}))
     try:
-        applied = await migrate(db, plugins.migration_sources())
+        applied = await migrate(db, plugins.migration_sources(),
+                                on_wait=lambda line: print(f"migrate: {line}", file=sys.stderr, flush=True))
         for m in applied:
             print(f"recorded {m.label} (its tables were already there)" if m.adopted else f"applied {m.label}")
         if not applied:
             print("database is up to date")
         for found in plugins.in_dependency_order():  # the backfills, once the schema is whole
             if found.plugin.after_migrate is not None:
-                for line in await found.plugin.after_migrate(db):
+                with migration_step(f"{found.name}'s after_migrate backfill"):
+                    lines = await found.plugin.after_migrate(db)
+                for line in lines:
                     print(f"{found.name}: {line}")
     finally:
         await db.close()
@@ -101,6 +111,7 @@ async def _create_admin(config: Config, email: str, nickname: str, environ: Mapp
     accounts = Accounts.from_config(config)
     db = await connect(config)
     try:
+        await _require_current(db, config)  # else its tables may not be there yet: "run migrate" (exit 3)
         user, created = await create_or_promote_admin(db, accounts, email=account.email, nickname=account.nickname,
                                                       password=password)
     except InvalidParameter as exc:
@@ -122,18 +133,24 @@ def _refused(exc: Any) -> int:
     return 2
 
 
+async def _require_current(db: Database, config: Config) -> None:
+    """PendingMigrations (naming them and `migrate`) unless the schema has every migration of the core and of the
+    enabled plugins: serve's start check, and create-admin's."""
+    from server.app import require_current
+    from server.registry import load_plugins
+
+    await require_current(db, config, load_plugins(config).migration_sources())
+
+
 async def _check_schema(config: Config) -> None:
     """Before any worker forks: a schema that is behind stops the start once, with one line (prod)."""
-    from server.app import require_current
     from server.db import connect
-    from server.registry import load_plugins
 
     if config.auto_migrate:
         return  # dev: each start applies them
-    sources = load_plugins(config).migration_sources()
     db = await connect(config)
     try:
-        await require_current(db, config, sources)
+        await _require_current(db, config)
     finally:
         await db.close()
 
@@ -248,12 +265,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pet-api: warning: {name} is not a setting and is ignored", file=sys.stderr)
     command = args.command or "serve"
     if command in ("migrate", "create-admin"):
+        from server.app import PendingMigrations
+        from server.db.migrations import MigrationFailed, MigrationLockTimeout
         from server.errors import ServiceUnavailable
 
         try:
             if command == "migrate":
                 return asyncio.run(_migrate(config))
             return asyncio.run(_create_admin(config, args.email, args.nickname, environ))
+        except PendingMigrations as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
+            return 3
+        except MigrationFailed as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
+            return EXIT_MIGRATION_FAILED
+        except MigrationLockTimeout as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
+            return EXIT_LOCK_HELD
         except ServiceUnavailable as exc:
             from server.db.mysql import why_unreachable
 

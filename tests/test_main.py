@@ -3,6 +3,9 @@
 import itertools
 import os
 import secrets
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +15,7 @@ import pytest
 from server.config import load_config
 from server.db.migrations import available
 from server.registry import load_plugins
-from tests.mariadb_server import connect_database, create_database
+from tests.mariadb_server import connect_database, create_database, data_only_account
 from tests.processes import ROOT, ServerProcess, clean_env, free_port, get, one_line, run_main
 
 SECRET = secrets.token_urlsafe(40)
@@ -187,6 +190,104 @@ def test_commands_with_the_database_unreachable_say_so_in_one_line(command):
     line = one_line(result.stderr)
     assert "is unreachable" in line
     assert "hunter2-secret" not in line
+
+
+def execute(url: str, *statements: str) -> None:
+    """Statements run on the database of a mysql:// or sqlite:/// URL, committed."""
+    conn = sqlite3.connect(url.removeprefix("sqlite:///")) if url.startswith("sqlite") else connect_database(url)
+    try:
+        for statement in statements:
+            conn.cursor().execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(params=["mysql", "sqlite"])
+def any_url(request, tmp_path):
+    """An empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cli.sqlite3"
+    return new_database(request.getfixturevalue("mysql_server_url"))
+
+
+def test_migrate_names_the_migration_the_database_refuses_and_the_servers_error(any_url):
+    """A half-applied migration (its columns there, its row not) is not an outage: one line, exit 5."""
+    assert run("migrate", "--env=test", PET_API_DATABASE_URL=any_url).returncode == 0
+    execute(any_url, "DELETE FROM schema_migrations WHERE plugin = 'records' AND version = 2")
+    result = run("migrate", "--env=test", PET_API_DATABASE_URL=any_url)
+    assert (result.returncode, result.stdout) == (5, ""), result.stderr
+    server_error = ("error 1060: Duplicate column name 'due_date'" if any_url.startswith("mysql")
+                    else "SQLITE_ERROR: duplicate column name: due_date")
+    assert one_line(result.stderr) == f"migrate: migration records 0002_due_dates failed: {server_error}"
+
+
+def test_migrate_without_the_privileges_says_which_the_database_refused(mysql_server_url):
+    url = new_database(mysql_server_url)
+    database = url.rsplit("/", 1)[1]
+    with data_only_account(url) as data_only:
+        first = run("migrate", "--env=prod", PET_API_SECRET_KEY=SECRET, PET_API_DATABASE_URL=data_only)
+        assert (first.returncode, first.stdout) == (5, ""), first.stderr
+        assert one_line(first.stderr) == (
+            f"migrate: taking the migration lock (schema_migration_lock) failed: error 1142: CREATE command denied to"
+            f" user '{database}_data'@'127.0.0.1' for table `{database}`.`schema_migration_lock`")
+        assert run("migrate", "--env=test", PET_API_DATABASE_URL=url).returncode == 0
+        execute(url, "DELETE FROM schema_migrations WHERE plugin = 'reminders' AND version = 1",
+                "DROP TABLE calendar_feeds")  # as if reminders 0001 were new in this release
+        second = run("migrate", "--env=prod", PET_API_SECRET_KEY=SECRET, PET_API_DATABASE_URL=data_only)
+        assert (second.returncode, second.stdout) == (5, ""), second.stderr
+        line = one_line(second.stderr)
+        assert line.startswith("migrate: migration reminders 0001_calendar_feeds failed: error 1142: CREATE command"
+                               " denied"), line
+        assert "data-only" not in line
+
+
+def test_create_admin_on_a_database_not_migrated_says_run_migrate(any_url):
+    env = {"PET_API_DATABASE_URL": any_url, "PET_API_ADMIN_PASSWORD": "long-enough-password", **FAST_HASH}
+    empty = run("create-admin", "--env=test", "--email", "a@example.com", **env)
+    assert (empty.returncode, empty.stdout) == (3, ""), empty.stderr
+    line = one_line(empty.stderr)
+    assert line.startswith("create-admin: database schema is behind: pending migrations core 0001_initial, "), line
+    assert line.endswith("; run 'python main.py migrate --env=test' first")
+    assert run("migrate", "--env=test", PET_API_DATABASE_URL=any_url).returncode == 0
+    execute(any_url, "DELETE FROM schema_migrations WHERE plugin = 'accounts' AND version = 5")
+    behind = run("create-admin", "--env=test", "--email", "a@example.com", **env)
+    assert (behind.returncode, behind.stdout) == (3, ""), behind.stderr
+    assert one_line(behind.stderr) == ("create-admin: database schema is behind: pending migrations accounts"
+                                       " 0005_email_skeleton; run 'python main.py migrate --env=test' first")
+
+
+LOCK_ROW = ("INSERT INTO schema_migration_lock (id, owner, taken_at, expires_at) VALUES (1, 'other-host:4242:beef',"
+            " UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL {seconds} SECOND)")
+
+
+def test_migrate_says_whom_it_waits_for_and_takes_a_lock_left_by_a_killed_migrate_over(mysql_server_url):
+    url = new_database(mysql_server_url)
+    assert run("migrate", "--env=test", PET_API_DATABASE_URL=url).returncode == 0
+    execute(url, LOCK_ROW.format(seconds=2))  # a migrate killed 4 min 58 s ago: not renewed, expiring
+    result = run("migrate", "--env=test", PET_API_DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "database is up to date"
+    waiting, took_over = result.stderr.splitlines()
+    assert waiting.startswith("migrate: waiting for the migration lock: another migrate"
+                              " (other-host:4242:beef, since "), waiting
+    assert " UTC) holds it; taken over if not renewed by " in waiting
+    assert waiting.endswith(" UTC, else given up after 3600 s")
+    assert took_over.startswith("took over a stale migration lock held by other-host:4242:beef since ")
+
+
+def test_migrate_gives_up_on_a_lock_held_too_long_with_one_line(mysql_server_url):
+    url = new_database(mysql_server_url)
+    assert run("migrate", "--env=test", PET_API_DATABASE_URL=url).returncode == 0
+    execute(url, LOCK_ROW.format(seconds=300))  # a live migrate, renewing its lock
+    patched = "import sys, main, server.db.migrations as m; m.LOCK_WAIT_SECONDS = 1; sys.exit(main.main(sys.argv[1:]))"
+    result = subprocess.run([sys.executable, "-c", patched, "migrate", "--env=test"], cwd=ROOT, text=True,
+                            env=clean_env(PET_API_DATABASE_URL=url), capture_output=True, timeout=30)
+    assert (result.returncode, result.stdout) == (6, ""), result.stderr
+    waiting, gave_up = result.stderr.splitlines()
+    assert waiting.endswith(" UTC, else given up after 1 s"), waiting
+    assert gave_up.startswith("migrate: another migrate (other-host:4242:beef, since "), gave_up
+    assert gave_up.endswith(") holds the migration lock; try again later")
 
 
 # ---- a prod server on a database migrated from empty

@@ -12,10 +12,13 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pymysql.err
 
 from server.db import Database, IntegrityViolation, column
 from server.errors import ServiceUnavailable
@@ -110,10 +113,44 @@ class MigrationLockTimeout(RuntimeError):
     """Another migrator kept the lock for longer than we would wait."""
 
 
-async def _take_lock(db: Database, owner: str, *, ttl: dt.timedelta, wait: float) -> None:
+class MigrationFailed(RuntimeError):
+    """The database refused a statement of `migrate` (a missing privilege, a column a half-applied migration
+    already added...): not an outage (those stay ServiceUnavailable). Its text names the step (the migration's
+    plugin and version) and the server's error code and text."""
+
+
+# What a statement that reached the database and was refused raises (outages are ServiceUnavailable by then).
+STATEMENT_ERRORS = (pymysql.err.MySQLError, sqlite3.Error, IntegrityViolation)
+
+
+def _server_error(exc: BaseException) -> str:
+    """'error 1142: CREATE command denied ...' (MariaDB) or 'SQLITE_ERROR: duplicate column name: x'."""
+    if isinstance(exc, IntegrityViolation) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2:
+        return f"error {exc.args[0]}: {exc.args[1]}"
+    if isinstance(exc, sqlite3.Error):
+        return f"{exc.sqlite_errorname or exc.__class__.__name__}: {exc}"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+@contextmanager
+def migration_step(step: str) -> Iterator[None]:
+    """Turn a statement the database refused within this step into MigrationFailed('<step> failed: <error>')."""
+    try:
+        yield
+    except STATEMENT_ERRORS as exc:
+        raise MigrationFailed(f"{step} failed: {_server_error(exc)}") from exc
+
+
+OnWait = Callable[[str], None]  # told once, in one line, that a migrator waits for the lock and for whom
+
+
+async def _take_lock(db: Database, owner: str, *, ttl: dt.timedelta, wait: float, on_wait: OnWait) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     unavailable = 0
+    told = False
     while True:
         now = _utcnow()
         try:
@@ -136,6 +173,13 @@ async def _take_lock(db: Database, owner: str, *, ttl: dt.timedelta, wait: float
                 log.warning("took over a stale migration lock held by %s since %s (not renewed for %s)",
                             stale[0], stale[1], ttl)
                 return
+        if not told:
+            told = True
+            holder = await db.fetch_one("SELECT owner, taken_at, expires_at FROM schema_migration_lock WHERE id = 1")
+            if holder is not None:
+                on_wait(f"waiting for the migration lock: another migrate ({holder[0]!s}, since {holder[1]!s} UTC)"
+                        f" holds it; taken over if not renewed by {holder[2]!s} UTC, else given up after"
+                        f" {wait:.0f} s")
         if loop.time() >= deadline:
             holder = await db.fetch_one("SELECT owner, taken_at FROM schema_migration_lock WHERE id = 1")
             who = f"{holder[0]!s}, since {holder[1]!s}" if holder else "?"
@@ -156,14 +200,18 @@ async def _renew_lock(db: Database, owner: str, ttl: dt.timedelta, every: float)
 
 
 @asynccontextmanager
-async def migration_lock(db: Database, *, ttl: dt.timedelta = LOCK_TTL, wait: float = LOCK_WAIT_SECONDS,
-                         renew_every: float = LOCK_RENEW_SECONDS) -> AsyncIterator[str]:
+async def migration_lock(db: Database, *, ttl: dt.timedelta = LOCK_TTL, wait: float | None = None,
+                         renew_every: float = LOCK_RENEW_SECONDS, on_wait: OnWait = log.warning) -> AsyncIterator[str]:
     """Hold the one migration lock (a row every node of a Galera cluster sees, unlike GET_LOCK): a second
-    migrator waits for it; a lock not renewed within ttl is taken over with a warning. Yields the owner id."""
-    if "schema_migration_lock" not in await _tables(db):
-        await db.execute(db.dialect.lock_table)  # IF NOT EXISTS: two first migrators may both get here
+    migrator waits for it (up to wait seconds, LOCK_WAIT_SECONDS by default, then MigrationLockTimeout), saying so
+    once through on_wait (who holds it, since and until when); a lock not renewed within ttl is taken over with a
+    warning. Yields the owner id."""
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
     owner = f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
-    await _take_lock(db, owner, ttl=ttl, wait=wait)
+    with migration_step("taking the migration lock (schema_migration_lock)"):
+        if "schema_migration_lock" not in await _tables(db):
+            await db.execute(db.dialect.lock_table)  # IF NOT EXISTS: two first migrators may both get here
+        await _take_lock(db, owner, ttl=ttl, wait=wait, on_wait=on_wait)
     renewal = asyncio.get_running_loop().create_task(_renew_lock(db, owner, ttl, renew_every))
     try:
         yield owner
@@ -171,7 +219,8 @@ async def migration_lock(db: Database, *, ttl: dt.timedelta = LOCK_TTL, wait: fl
         renewal.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewal
-        await db.execute("DELETE FROM schema_migration_lock WHERE id = 1 AND owner = %s", (owner,))
+        with migration_step("releasing the migration lock (schema_migration_lock)"):
+            await db.execute("DELETE FROM schema_migration_lock WHERE id = 1 AND owner = %s", (owner,))
 
 
 async def _ensure_ledger(db: Database) -> None:
@@ -185,21 +234,25 @@ async def _ensure_ledger(db: Database) -> None:
         log.warning("migration ledger upgraded to one row per (plugin, version)")
 
 
-async def migrate(db: Database, sources: Sequence[Source]) -> list[Migration]:
+async def migrate(db: Database, sources: Sequence[Source], *, on_wait: OnWait = log.warning) -> list[Migration]:
     """Apply every pending migration of these sources in order, each recorded when its statements succeeded (or
-    recorded alone when it adopts tables that exist); returns them."""
+    recorded alone when it adopts tables that exist); returns them. A statement the database refuses raises
+    MigrationFailed naming the migration (or the ledger or lock step); on_wait hears about a lock held by another."""
     done: list[Migration] = []
-    async with migration_lock(db):
-        await _ensure_ledger(db)
-        for migration in await pending(db, sources):
-            adopts = migration.adopts()
-            adopted = bool(adopts) and adopts <= await _tables(db)
-            async with db.transaction() as tx:  # DDL commits implicitly on MySQL; SQLite keeps it atomic
-                if not adopted:
-                    for statement in migration.statements():
-                        await tx.execute(statement)
-                await tx.execute("INSERT INTO schema_migrations (plugin, version, name, applied_at)"
-                                 " VALUES (%s, %s, %s, %s)",
-                                 (migration.plugin, migration.version, migration.name, _utcnow()))
+    async with migration_lock(db, on_wait=on_wait):
+        with migration_step("preparing the migration ledger (schema_migrations)"):
+            await _ensure_ledger(db)
+            todo = await pending(db, sources)
+        for migration in todo:
+            with migration_step(f"migration {migration.label}"):
+                adopts = migration.adopts()
+                adopted = bool(adopts) and adopts <= await _tables(db)
+                async with db.transaction() as tx:  # DDL commits implicitly on MySQL; SQLite keeps it atomic
+                    if not adopted:
+                        for statement in migration.statements():
+                            await tx.execute(statement)
+                    await tx.execute("INSERT INTO schema_migrations (plugin, version, name, applied_at)"
+                                     " VALUES (%s, %s, %s, %s)",
+                                     (migration.plugin, migration.version, migration.name, _utcnow()))
             done.append(dataclasses.replace(migration, adopted=adopted))
     return done
