@@ -54,10 +54,22 @@ def listening_sockets(config: Config, runtime: Runtime) -> list[socket.socket]:
             sock.setblocking(False)
             os.set_inheritable(sock.fileno(), False)
         return sockets
+    reuse_port = config.workers != 1
     try:
-        return tornado.netutil.bind_sockets(config.port, config.host, reuse_port=config.workers != 1, backlog=BACKLOG)
+        if reuse_port and config.port:
+            _probe(config.host, config.port)
+        return tornado.netutil.bind_sockets(config.port, config.host, reuse_port=reuse_port, backlog=BACKLOG)
     except OSError as exc:
         raise ListenError(f"cannot listen on {_address(config.host, config.port)}: {_why_not(exc)}") from None
+
+
+def _probe(host: str, port: int) -> None:
+    """Bind (and close) the address without SO_REUSEPORT first: OSError (address in use) when any socket is bound
+    there, another instance's SO_REUSEPORT ones included, which the reuse_port bind would otherwise join in
+    silence, splitting the connections between two instances. The workers of this one share the sockets bound
+    after it."""
+    for sock in tornado.netutil.bind_sockets(port, host, backlog=1):
+        sock.close()
 
 
 def _address(host: str, port: int) -> str:

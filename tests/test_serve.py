@@ -38,9 +38,10 @@ def metric(port: int, name: str, **labels: str) -> float:
     return 0.0
 
 
-@pytest.mark.parametrize(("reuse_port", "workers"), [(False, "1")])
+@pytest.mark.parametrize(("reuse_port", "workers"), [(False, "1"), (True, "2"), (True, "0")])
 def test_a_port_another_process_listens_on_stops_the_start_with_one_line(tmp_path, reuse_port, workers):
-    """Exit 5 naming the address (it was a traceback, exit 1)."""
+    """Exit 5 naming the address, also when the other listener has SO_REUSEPORT (another instance with several
+    workers), which our reuse_port bind used to join in silence, both instances serving half the connections."""
     port = free_port()
     with socket.socket() as other:
         if reuse_port:
