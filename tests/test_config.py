@@ -6,6 +6,7 @@ import pydantic
 import pytest
 
 from server.config import CONFIG_DIR, Config, ConfigError, load_config
+from server.db.url import parse_url
 
 PROD_DB = "mysql://pet_api:pw@db.internal:3306/pet_api"
 GOOD_SECRET = "q8Vb3kLz0pXw7RtN2mYc5HsJ9dFg4AeU1iOo6"
@@ -159,7 +160,7 @@ def test_plugins_accept_any_importable_dotted_path():
 @pytest.mark.parametrize(("url", "says"), [
     ("postgres://u@h/d", "unsupported database URL scheme 'postgres'"),
     ("mysql://root@127.0.0.1:3306", "must name the database"),
-    ("mysql://root@127.0.0.1:port/db", "bad port in '127.0.0.1:port'"),
+    ("mysql://root@127.0.0.1:port/db", "bad port for host '127.0.0.1': not a number from 1 to 65535"),
 ])
 def test_a_database_url_that_cannot_work_is_named_at_start(url, says):
     with pytest.raises(ConfigError) as caught:
@@ -174,3 +175,35 @@ def test_rbac_url_must_be_http_and_empty_means_none():
     assert load_config("test", environ={"PET_API_RBAC_URL": ""}).rbac_url is None
     assert load_config("test", environ={"PET_API_RBAC_URL": "https://rbac.example/roles"}).rbac_url == \
         "https://rbac.example/roles"
+
+
+@pytest.mark.parametrize("url", [
+    "mysql://pet_api:Sup3rS3cret/Tail@127.0.0.1:3306/pet_api",  # '/' ends the authority: 'Sup3rS3cret' was a port
+    "mysql://pet_api:Sup3r#S3cret@127.0.0.1:3306/pet_api",
+    "mysql://pet_api:Sup3r?S3cret@127.0.0.1:3306/pet_api",
+    "mysql://pet_api:12345/S3cret@127.0.0.1:3306/pet_api",  # a valid port: it used to connect to host 'pet_api'
+    "mysql://pet_api:p@S3cret/Tail@127.0.0.1:3306/pet_api",
+])
+def test_a_url_cut_short_by_its_password_is_refused_without_showing_it(url):
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={"PET_API_DATABASE_URL": url})
+    assert str(caught.value) == (
+        "config error: PET_API_DATABASE_URL (database_url): database URL: an '@' follows the host: a '/', '#' or '?'"
+        " cut the user and password part short (a password with / # ? or @ must be percent-encoded: %2F %23 %3F %40)")
+
+
+def test_a_bad_port_error_never_shows_the_port_text():
+    """Without any '@' a password cut short is taken for a port: only the host part (the user name) is shown."""
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={"PET_API_DATABASE_URL": "mysql://pet_api:Sup3rS3cret/pet_api"})
+    assert "Sup3rS3cret" not in str(caught.value)
+    assert "bad port for host 'pet_api': not a number from 1 to 65535 (a password with / # ? or @ must be" \
+        in str(caught.value)
+
+
+def test_a_percent_encoded_password_and_an_encoded_at_in_an_option_are_read():
+    config = load_config("test", environ={"PET_API_DATABASE_URL":
+                                          "mysql://pet_api:Sup3r%2FS3%23c%3Fr%40t@db:3307/pet_api?ssl=verify&ssl_ca=/a%40b"})
+    url = parse_url(config.database_url)
+    assert (url.user, url.password, url.host, url.port, url.database, url.tls.ca) == (
+        "pet_api", "Sup3r/S3#c?r@t", "db", 3307, "pet_api", "/a@b")
