@@ -146,14 +146,26 @@ def _plugin_settings_from_env(environ: os._Environ[str] | dict[str, str]) -> dic
     return found
 
 
+def _utf8(path: Path, data: bytes) -> str:
+    """A config file's text; a ConfigError naming the line of a byte that is not UTF-8 (the line itself is not
+    shown: it may hold a secret). systemd refuses such an EnvironmentFile value too."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"config: {path} line {line}: not UTF-8 text") from None
+
+
 def load_config(env: str, *, overrides: dict[str, Any] | None = None,
                 environ: dict[str, str] | None = None, config_dir: Path = CONFIG_DIR) -> Config:
     """Read config/<env>.yaml, apply PET_API_* variables, then explicit overrides; validate once."""
     path = config_dir / f"{env}.yaml"
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(_utf8(path, path.read_bytes())) or {}
     except FileNotFoundError:
         raise ConfigError(f"config: no profile {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read the profile {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
@@ -185,7 +197,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     double quotes, \\ escapes inside double quotes; a trailing backslash continues the line), so the CLI reads
     /etc/pet-api/env exactly as the unit does. ConfigError naming the line when it is not that format."""
     try:
-        text = path.read_text()
+        text = _utf8(path, path.read_bytes())
     except OSError as exc:
         raise ConfigError(f"config: cannot read the env file {path}: {exc.strerror}") from None
     found: dict[str, str] = {}

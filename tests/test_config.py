@@ -207,3 +207,16 @@ def test_a_percent_encoded_password_and_an_encoded_at_in_an_option_are_read():
     url = parse_url(config.database_url)
     assert (url.user, url.password, url.host, url.port, url.database, url.tls.ca) == (
         "pet_api", "Sup3r/S3#c?r@t", "db", 3307, "pet_api", "/a@b")
+
+
+def test_a_byte_that_is_not_utf8_in_the_profile_or_the_env_file_is_one_line_naming_its_line(tmp_path: Path):
+    from server.config import read_env_file
+
+    (tmp_path / "test.yaml").write_bytes(b"secret_key: abc\ndatabase_url: sqlite:///x\nroles: {caf\xe9: []}\n")
+    with pytest.raises(ConfigError) as profile:
+        load_config("test", environ={}, config_dir=tmp_path)
+    assert str(profile.value) == f"config: {tmp_path / 'test.yaml'} line 3: not UTF-8 text"
+    (tmp_path / "env").write_bytes(b"PET_API_PORT=1\n# comment\nPET_API_SECRET_KEY=s3cr\xe9t-value\n")
+    with pytest.raises(ConfigError) as env_file:
+        read_env_file(tmp_path / "env")
+    assert str(env_file.value) == f"config: {tmp_path / 'env'} line 3: not UTF-8 text"

@@ -345,6 +345,12 @@ def test_the_env_file_is_read_as_systemd_reads_it_and_wins_over_the_shell(tmp_pa
         2, f"config: cannot read the env file {tmp_path / 'nope'}: No such file or directory")
 
 
+def test_an_env_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    (tmp_path / "env").write_bytes(b"PET_API_SECRET_KEY=s3cr\xe9t-value\n")
+    result = run("routes", "--env=prod", "--env-file", str(tmp_path / "env"))
+    assert (result.returncode, one_line(result.stderr)) == (2, f"config: {tmp_path / 'env'} line 1: not UTF-8 text")
+
+
 def test_the_example_env_file_parses_and_its_placeholder_secret_is_refused():
     from server.config import read_env_file
 
