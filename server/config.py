@@ -193,33 +193,90 @@ def load_config(env: str, *, overrides: dict[str, Any] | None = None,
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """The variables of a systemd EnvironmentFile (KEY=VALUE lines; # and ; comments; values in single or
-    double quotes, \\ escapes inside double quotes; a trailing backslash continues the line), so the CLI reads
-    /etc/pet-api/env exactly as the unit does. ConfigError naming the line when it is not that format."""
+    """The variables of a systemd EnvironmentFile, read as systemd reads it (`_env_assignments`), so the CLI reads
+    /etc/pet-api/env exactly as the unit does. ConfigError naming the line when one is not KEY=VALUE (systemd
+    drops such a line with a log message)."""
     try:
         text = _utf8(path, path.read_bytes())
     except OSError as exc:
         raise ConfigError(f"config: cannot read the env file {path}: {exc.strerror}") from None
     found: dict[str, str] = {}
-    pending = ""
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = pending + raw
-        if line.endswith("\\") and not line.endswith("\\\\"):
-            pending = line[:-1]
-            continue
-        pending = ""
-        line = line.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+    for number, key, value in _env_assignments(text):
+        if value is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise ConfigError(f"config: {path} line {number}: not KEY=VALUE")
-        if len(value) >= 2 and value[0] == value[-1] == "'":
-            value = value[1:-1]
-        elif len(value) >= 2 and value[0] == value[-1] == '"':
-            value = re.sub(r'\\(["\\$`])', r"\1", value[1:-1])
         found[key] = value
+    return found
+
+
+_NEWLINE, _WHITESPACE, _DOUBLE_QUOTE_ESCAPES = "\n\r", " \t\n\r", '"\\`$'
+
+
+def _env_assignments(text: str) -> list[tuple[int, str, str | None]]:
+    """(line, key, value) of each assignment, value None for a line without '=', by the state machine of systemd's
+    parse_env_file_internal (src/basic/env-file.c): # or ; at a line's start comments it out; blanks around the
+    key and before the value are dropped, trailing blanks of an unquoted value too; unquoted, a backslash takes
+    the next character as it is and a backslash-newline joins the lines; '...' keeps everything; in "...",
+    backslash escapes only " \\ ` $ (before another character it stays) and backslash-newline joins the lines;
+    quoted and unquoted pieces that touch make one value (a quote inside an unquoted value is a character)."""
+    found: list[tuple[int, str, str | None]] = []
+    state, key, value, chomp, line, key_line = "pre_key", "", "", -1, 1, 1
+    for char in text:
+        if state == "pre_key":
+            if char in "#;":
+                state = "comment"
+            elif char not in _WHITESPACE:
+                state, key, key_line = "key", char, line
+        elif state == "key":
+            if char in _NEWLINE:
+                found.append((key_line, key.rstrip(_WHITESPACE), None))
+                state = "pre_key"
+            elif char == "=":
+                state, value = "pre_value", ""
+            else:
+                key += char
+        elif state in ("pre_value", "value") and char in _NEWLINE:
+            found.append((key_line, key.rstrip(_WHITESPACE), value[:chomp] if chomp >= 0 else value))
+            state, chomp = "pre_key", -1
+        elif state == "pre_value":
+            if char in "'\"\\":
+                state = {"'": "single", '"': "double", "\\": "escape"}[char]
+            elif char not in _WHITESPACE:
+                state, value = "value", value + char
+        elif state == "value":
+            if char == "\\":
+                state, chomp = "escape", -1
+            else:
+                if char not in _WHITESPACE:
+                    chomp = -1
+                elif chomp < 0:
+                    chomp = len(value)
+                value += char
+        elif state == "escape":
+            state = "value"
+            value += "" if char in _NEWLINE else char
+        elif state == "single":
+            if char == "'":
+                state = "pre_value"
+            else:
+                value += char
+        elif state == "double":
+            if char == '"':
+                state = "pre_value"
+            elif char == "\\":
+                state = "double_escape"
+            else:
+                value += char
+        elif state == "double_escape":
+            state = "double"
+            value += char if char in _DOUBLE_QUOTE_ESCAPES else "" if char == "\n" else "\\" + char
+        elif char in _NEWLINE:  # a comment ends at its line's end, a trailing backslash or not (systemd >= 254)
+            state = "pre_key"
+        if char == "\n":
+            line += 1
+    if state == "key":
+        found.append((key_line, key.rstrip(_WHITESPACE), None))
+    elif state != "pre_key" and state != "comment":
+        found.append((key_line, key.rstrip(_WHITESPACE), value[:chomp] if state == "value" and chomp >= 0 else value))
     return found
 
 

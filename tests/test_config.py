@@ -220,3 +220,41 @@ def test_a_byte_that_is_not_utf8_in_the_profile_or_the_env_file_is_one_line_nami
     with pytest.raises(ConfigError) as env_file:
         read_env_file(tmp_path / "env")
     assert str(env_file.value) == f"config: {tmp_path / 'env'} line 3: not UTF-8 text"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # unquoted: a backslash takes the next character as it is; backslash-newline joins the lines
+    ("A=mysql://u:pa\\ss@host/x\n", "mysql://u:pass@host/x"),
+    ("A=a\\\\b\n", "a\\b"),
+    ("A=a\\#b\\'c\n", "a#b'c"),
+    ("A=one\\\ntwo\n", "onetwo"),
+    ("A=  spaced  value \t\n", "spaced  value"),  # blanks inside kept, around dropped
+    ("A=kept\\ \n", "kept "),  # an escaped trailing blank stays
+    ("A=x \"y\" 'z'\n", "x \"y\" 'z'"),  # quotes inside an unquoted value are characters
+    ("A=a # not a comment\n", "a # not a comment"),
+    # single quotes: everything as it is, newlines included
+    ("A='pa\\ss $x \"q\"'\n", "pa\\ss $x \"q\""),
+    ("A='multi\nline'\n", "multi\nline"),
+    # double quotes: only \" \\ \` \$ are escapes, another backslash stays; backslash-newline joins
+    ('A="q\\" b\\\\ t\\` d\\$ n\\n s\\s"\n', 'q" b\\ t` d$ n\\n s\\s'),
+    ('A="line1\\\nline2"\n', "line1line2"),
+    ('A="multi\nline"\n', "multi\nline"),
+    ('A=  "  padded  "  \n', "  padded  "),
+    # pieces that touch, or are separated by blanks after a quote, make one value
+    ("A=\"a\"'b'c\n", "abc"),
+    ('A="a" "b"\n', "ab"),
+    # empty values, an unterminated quote at the end of the file, CRLF lines, blanks around the key
+    ("A=\n", ""),
+    ('A=""\n', ""),
+    ('A="open to the end', "open to the end"),
+    ("A=crlf\r\nB=2\r\n", "crlf"),
+    ("  A  =  v\n", "v"),
+    ("A=first\nA=second\n", "second"),
+    # a comment ends at its line's end, even after a backslash (systemd 254 and later)
+    ("# comment \\\nA=after\n; another\n", "after"),
+])
+def test_the_env_file_reads_each_value_as_systemd_does(tmp_path: Path, text, expected):
+    from server.config import read_env_file
+
+    (tmp_path / "env").write_text(text, newline="")
+    assert read_env_file(tmp_path / "env")["A"] == expected
