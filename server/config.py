@@ -285,12 +285,15 @@ OTHER_VARIABLES = frozenset({"PET_API_ADMIN_PASSWORD", "PET_API_BENCH_TOKEN", "P
                              "PET_API_SCHEMATHESIS_SEED", "PET_API_SCHEMATHESIS_EXAMPLES"})
 
 
-def unknown_variables(environ: os._Environ[str] | dict[str, str]) -> list[str]:
+def unknown_variables(environ: os._Environ[str] | dict[str, str], config: Config) -> list[str]:
     """The PET_API_* variables that set nothing (a misspelt PET_API_DATABSE_URL would otherwise be ignored in
-    silence); PET_API_<PLUGIN>__<KEY> plugin settings are checked by their plugin's model."""
-    settings = {ENV_PREFIX + key.upper() for key in Config.model_fields}
+    silence; PET_API_ENV too: --env chooses the profile), then the plugin settings, from the environment or the
+    profile, that no plugin has (`ignored_plugin_settings`)."""
+    from server.registry import ignored_plugin_settings  # the plugins import handlers, which import this module
+
+    settings = {ENV_PREFIX + key.upper() for key in Config.model_fields if key != "env"}
     return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in settings
-                  and name not in OTHER_VARIABLES and "__" not in name)
+                  and name not in OTHER_VARIABLES and "__" not in name) + ignored_plugin_settings(config, environ)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -258,3 +258,19 @@ def test_the_env_file_reads_each_value_as_systemd_does(tmp_path: Path, text, exp
 
     (tmp_path / "env").write_text(text, newline="")
     assert read_env_file(tmp_path / "env")["A"] == expected
+
+
+def test_plugin_settings_no_plugin_has_are_reported_a_disabled_plugins_own_are_not(tmp_path: Path):
+    from server.config import unknown_variables
+
+    (tmp_path / "test.yaml").write_text(
+        "secret_key: abc\ndatabase_url: sqlite:///x\nplugins: [core, pets]\nplugin_settings:\n"
+        "  acounts: {link_base: x}\n"  # no such plugin
+        "  accounts: {mail_transport: smtp, mail_transprt: smtp}\n"  # disabled: its key is fine, the misspelt one not
+        "  sync: {sync_retention_days: 3}\n")
+    environ = {"PET_API_ACOUNTS__MAIL_TRANSPORT": "smtp", "PET_API_SYNC__EVENTS_POLL_SECONDS": "1",
+               "PET_API_SYNC__EVENT_POLL_SECONDS": "1", "PET_API_ENV": "prod", "PET_API_PORT": "1"}
+    config = load_config("test", environ=environ, config_dir=tmp_path)
+    assert unknown_variables(environ, config) == [
+        "PET_API_ENV", "PET_API_ACOUNTS__MAIL_TRANSPORT", "PET_API_SYNC__EVENT_POLL_SECONDS",
+        "plugin_settings.accounts.mail_transprt", "plugin_settings.acounts"]

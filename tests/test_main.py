@@ -80,11 +80,13 @@ def test_routes_prints_method_path_plugin_and_scopes():
 def test_a_misspelt_variable_is_reported_and_a_plugin_setting_or_a_known_one_is_not():
     result = run("routes", "--env=test", PET_API_DATABSE_URL="mysql://x@db/pets", PET_API_TOKEN_EXPIRY="60",
                  PET_API_ADMIN_PASSWORD="long-enough-password", PET_API_WEIGHT__DEFAULT_UNIT="kg",
-                 PET_API_LOG_LEVEL="INFO")
+                 PET_API_LOG_LEVEL="INFO", PET_API_ACOUNTS__MAIL_TRANSPORT="smtp", PET_API_ENV="prod")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [
+    assert result.stderr.splitlines() == [  # a disabled plugin's setting (weight) is not reported
         "pet-api: warning: PET_API_DATABSE_URL is not a setting and is ignored",
-        "pet-api: warning: PET_API_TOKEN_EXPIRY is not a setting and is ignored"]
+        "pet-api: warning: PET_API_ENV is not a setting and is ignored",
+        "pet-api: warning: PET_API_TOKEN_EXPIRY is not a setting and is ignored",
+        "pet-api: warning: PET_API_ACOUNTS__MAIL_TRANSPORT is not a setting and is ignored"]
     assert "/v1/pets" in result.stdout  # the command itself ran
 
 
