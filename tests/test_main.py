@@ -2,7 +2,11 @@
 
 import itertools
 import os
+import pty
 import secrets
+import select
+import signal
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -285,6 +289,55 @@ def test_create_admin_refuses_with_one_line(prod_server, args, env, says):
     assert result.returncode == 2
     assert says in one_line(result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def _typed_at_the_prompts(*keys: bytes) -> tuple[int, list[str]]:
+    """`main.py create-admin` on a terminal (a pty), each of keys typed once its prompt shows: the exit code and the
+    lines the terminal showed."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: nothing of pytest's may run here
+        try:
+            os.chdir(ROOT)
+            os.execve(sys.executable, [sys.executable, "main.py", "create-admin", "--env=test", "--email",
+                                       "a@example.com"], clean_env())
+        finally:
+            os._exit(127)
+    shown, deadline = b"", time.monotonic() + 30
+    try:
+        for typed, key in enumerate(keys, 1):
+            while shown.count(b"password") + shown.count(b"again") < typed and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.5)[0]:
+                    shown += os.read(fd, 4096)
+            os.write(fd, key)
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                shown += chunk
+    except OSError:  # EIO: the child has closed the terminal
+        pass
+    finally:
+        os.close(fd)
+    ended, status = os.waitpid(pid, os.WNOHANG)
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.05)
+        ended, status = os.waitpid(pid, os.WNOHANG)
+    if not ended:  # still at a prompt after 30 s
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), [line for line in shown.decode().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(("keys", "code", "says"), [
+    ((b"\x04",), 130, "create-admin: cancelled"),  # Ctrl-D: it was an EOFError traceback
+    ((b"\x03",), 130, "create-admin: cancelled"),  # Ctrl-C
+    ((b"first-password\n", b"other-password\n"), 2, "create-admin: password: the two passwords do not match"),
+])
+def test_create_admin_at_its_prompt_cancels_or_refuses_with_one_line(keys, code, says):
+    returncode, lines = _typed_at_the_prompts(*keys)
+    assert (returncode, lines[-1]) == (code, says), lines
+    assert not any("Traceback" in line or "at least 8" in line for line in lines)
 
 
 def test_the_access_log_holds_no_credentials(prod_server):
