@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,15 +82,32 @@ async def _migrate(config: Config) -> int:
     return 0
 
 
+CANCELLED = 130  # the shell's status for a command stopped by Ctrl-C
+
+
 def _admin_password(environ: Mapping[str, str]) -> str | None:
-    """PET_API_ADMIN_PASSWORD, else asked twice on the terminal; None when there is neither."""
+    """PET_API_ADMIN_PASSWORD, else asked twice on the terminal; None when there is neither. Two different answers
+    stop the command like any refused field (exit 2), Ctrl-D or Ctrl-C at the prompt cancel it (exit 130), each
+    with one line: nothing is opened yet."""
     password = environ.get("PET_API_ADMIN_PASSWORD")
     if password:
         return password
     if not sys.stdin.isatty():
         return None
-    first = getpass.getpass("admin password: ")
-    return first if getpass.getpass("admin password again: ") == first else ""
+    # asyncio.run's SIGINT handler only cancels the task, which the blocking prompt never hands back to
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        first = getpass.getpass("admin password: ")
+        again = getpass.getpass("admin password again: ")
+    except (EOFError, KeyboardInterrupt):
+        print("\ncreate-admin: cancelled" if sys.stderr.isatty() else "create-admin: cancelled", file=sys.stderr)
+        raise SystemExit(CANCELLED) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if again != first:
+        print("create-admin: password: the two passwords do not match", file=sys.stderr)
+        raise SystemExit(2)
+    return first
 
 
 async def _create_admin(config: Config, email: str, nickname: str, environ: Mapping[str, str]) -> int:
@@ -261,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    for name in unknown_variables(environ):
+    for name in unknown_variables(environ, config):
         print(f"pet-api: warning: {name} is not a setting and is ignored", file=sys.stderr)
     command = args.command or "serve"
     if command in ("migrate", "create-admin"):

@@ -146,14 +146,26 @@ def _plugin_settings_from_env(environ: os._Environ[str] | dict[str, str]) -> dic
     return found
 
 
+def _utf8(path: Path, data: bytes) -> str:
+    """A config file's text; a ConfigError naming the line of a byte that is not UTF-8 (the line itself is not
+    shown: it may hold a secret). systemd refuses such an EnvironmentFile value too."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"config: {path} line {line}: not UTF-8 text") from None
+
+
 def load_config(env: str, *, overrides: dict[str, Any] | None = None,
                 environ: dict[str, str] | None = None, config_dir: Path = CONFIG_DIR) -> Config:
     """Read config/<env>.yaml, apply PET_API_* variables, then explicit overrides; validate once."""
     path = config_dir / f"{env}.yaml"
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(_utf8(path, path.read_bytes())) or {}
     except FileNotFoundError:
         raise ConfigError(f"config: no profile {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read the profile {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
@@ -181,33 +193,90 @@ def load_config(env: str, *, overrides: dict[str, Any] | None = None,
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """The variables of a systemd EnvironmentFile (KEY=VALUE lines; # and ; comments; values in single or
-    double quotes, \\ escapes inside double quotes; a trailing backslash continues the line), so the CLI reads
-    /etc/pet-api/env exactly as the unit does. ConfigError naming the line when it is not that format."""
+    """The variables of a systemd EnvironmentFile, read as systemd reads it (`_env_assignments`), so the CLI reads
+    /etc/pet-api/env exactly as the unit does. ConfigError naming the line when one is not KEY=VALUE (systemd
+    drops such a line with a log message)."""
     try:
-        text = path.read_text()
+        text = _utf8(path, path.read_bytes())
     except OSError as exc:
         raise ConfigError(f"config: cannot read the env file {path}: {exc.strerror}") from None
     found: dict[str, str] = {}
-    pending = ""
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = pending + raw
-        if line.endswith("\\") and not line.endswith("\\\\"):
-            pending = line[:-1]
-            continue
-        pending = ""
-        line = line.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+    for number, key, value in _env_assignments(text):
+        if value is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise ConfigError(f"config: {path} line {number}: not KEY=VALUE")
-        if len(value) >= 2 and value[0] == value[-1] == "'":
-            value = value[1:-1]
-        elif len(value) >= 2 and value[0] == value[-1] == '"':
-            value = re.sub(r'\\(["\\$`])', r"\1", value[1:-1])
         found[key] = value
+    return found
+
+
+_NEWLINE, _WHITESPACE, _DOUBLE_QUOTE_ESCAPES = "\n\r", " \t\n\r", '"\\`$'
+
+
+def _env_assignments(text: str) -> list[tuple[int, str, str | None]]:
+    """(line, key, value) of each assignment, value None for a line without '=', by the state machine of systemd's
+    parse_env_file_internal (src/basic/env-file.c): # or ; at a line's start comments it out; blanks around the
+    key and before the value are dropped, trailing blanks of an unquoted value too; unquoted, a backslash takes
+    the next character as it is and a backslash-newline joins the lines; '...' keeps everything; in "...",
+    backslash escapes only " \\ ` $ (before another character it stays) and backslash-newline joins the lines;
+    quoted and unquoted pieces that touch make one value (a quote inside an unquoted value is a character)."""
+    found: list[tuple[int, str, str | None]] = []
+    state, key, value, chomp, line, key_line = "pre_key", "", "", -1, 1, 1
+    for char in text:
+        if state == "pre_key":
+            if char in "#;":
+                state = "comment"
+            elif char not in _WHITESPACE:
+                state, key, key_line = "key", char, line
+        elif state == "key":
+            if char in _NEWLINE:
+                found.append((key_line, key.rstrip(_WHITESPACE), None))
+                state = "pre_key"
+            elif char == "=":
+                state, value = "pre_value", ""
+            else:
+                key += char
+        elif state in ("pre_value", "value") and char in _NEWLINE:
+            found.append((key_line, key.rstrip(_WHITESPACE), value[:chomp] if chomp >= 0 else value))
+            state, chomp = "pre_key", -1
+        elif state == "pre_value":
+            if char in "'\"\\":
+                state = {"'": "single", '"': "double", "\\": "escape"}[char]
+            elif char not in _WHITESPACE:
+                state, value = "value", value + char
+        elif state == "value":
+            if char == "\\":
+                state, chomp = "escape", -1
+            else:
+                if char not in _WHITESPACE:
+                    chomp = -1
+                elif chomp < 0:
+                    chomp = len(value)
+                value += char
+        elif state == "escape":
+            state = "value"
+            value += "" if char in _NEWLINE else char
+        elif state == "single":
+            if char == "'":
+                state = "pre_value"
+            else:
+                value += char
+        elif state == "double":
+            if char == '"':
+                state = "pre_value"
+            elif char == "\\":
+                state = "double_escape"
+            else:
+                value += char
+        elif state == "double_escape":
+            state = "double"
+            value += char if char in _DOUBLE_QUOTE_ESCAPES else "" if char == "\n" else "\\" + char
+        elif char in _NEWLINE:  # a comment ends at its line's end, a trailing backslash or not (systemd >= 254)
+            state = "pre_key"
+        if char == "\n":
+            line += 1
+    if state == "key":
+        found.append((key_line, key.rstrip(_WHITESPACE), None))
+    elif state != "pre_key" and state != "comment":
+        found.append((key_line, key.rstrip(_WHITESPACE), value[:chomp] if state == "value" and chomp >= 0 else value))
     return found
 
 
@@ -216,12 +285,15 @@ OTHER_VARIABLES = frozenset({"PET_API_ADMIN_PASSWORD", "PET_API_BENCH_TOKEN", "P
                              "PET_API_SCHEMATHESIS_SEED", "PET_API_SCHEMATHESIS_EXAMPLES"})
 
 
-def unknown_variables(environ: os._Environ[str] | dict[str, str]) -> list[str]:
+def unknown_variables(environ: os._Environ[str] | dict[str, str], config: Config) -> list[str]:
     """The PET_API_* variables that set nothing (a misspelt PET_API_DATABSE_URL would otherwise be ignored in
-    silence); PET_API_<PLUGIN>__<KEY> plugin settings are checked by their plugin's model."""
-    settings = {ENV_PREFIX + key.upper() for key in Config.model_fields}
+    silence; PET_API_ENV too: --env chooses the profile), then the plugin settings, from the environment or the
+    profile, that no plugin has (`ignored_plugin_settings`)."""
+    from server.registry import ignored_plugin_settings  # the plugins import handlers, which import this module
+
+    settings = {ENV_PREFIX + key.upper() for key in Config.model_fields if key != "env"}
     return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in settings
-                  and name not in OTHER_VARIABLES and "__" not in name)
+                  and name not in OTHER_VARIABLES and "__" not in name) + ignored_plugin_settings(config, environ)
 
 
 def _describe(exc: ValidationError) -> str:

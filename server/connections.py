@@ -4,6 +4,7 @@ the HTTP server with the profile's limits, a header timeout, and the graceful dr
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import os
@@ -40,15 +41,52 @@ _SECURITY_LINES = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEA
 DRAIN_GRACE = 1.0  # seconds a connection accepted just before the drain gets to send its first request
 
 
+class ListenError(Exception):
+    """The profile's address cannot be listened on; the message is one line naming it and why."""
+
+
 def listening_sockets(config: Config, runtime: Runtime) -> list[socket.socket]:
-    """systemd's sockets when socket-activated, else our own on host:port."""
+    """systemd's sockets when socket-activated, else our own on host:port; ListenError when the address is taken,
+    unknown or not ours."""
     if runtime.listen_fds > 0:
         sockets = [socket.socket(fileno=fd) for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + runtime.listen_fds)]
         for sock in sockets:
             sock.setblocking(False)
             os.set_inheritable(sock.fileno(), False)
         return sockets
-    return tornado.netutil.bind_sockets(config.port, config.host, reuse_port=config.workers != 1, backlog=BACKLOG)
+    reuse_port = config.workers != 1
+    try:
+        if reuse_port and config.port:
+            _probe(config.host, config.port)
+        return tornado.netutil.bind_sockets(config.port, config.host, reuse_port=reuse_port, backlog=BACKLOG)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {_address(config.host, config.port)}: {_why_not(exc)}") from None
+
+
+def _probe(host: str, port: int) -> None:
+    """Bind (and close) the address without SO_REUSEPORT first: OSError (address in use) when any socket is bound
+    there, another instance's SO_REUSEPORT ones included, which the reuse_port bind would otherwise join in
+    silence, splitting the connections between two instances. The workers of this one share the sockets bound
+    after it."""
+    for sock in tornado.netutil.bind_sockets(port, host, backlog=1):
+        sock.close()
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
+
+
+def _why_not(exc: OSError) -> str:
+    """The reason a bind failed, in words an operator acts on."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host ({exc.strerror})"
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use (another process listens there)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "no interface of this machine has that address"
+    if exc.errno == errno.EACCES:
+        return "permission denied (a port below 1024 needs privileges)"
+    return exc.strerror or str(exc)
 
 
 class _Connection:

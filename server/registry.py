@@ -4,6 +4,7 @@ settings validated, its error codes inside its own range; the catalog, scopes an
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from server.config import ENV_PREFIX, ConfigError
 from server.db.migrations import CORE_SOURCE, Source
 from server.errors import ERROR_CLASSES, APIError, ErrorCatalog
-from server.plugins import Found, Plugin, PluginError, entry_points, find_plugin
+from server.plugins import Found, Plugin, PluginError, discoverable, entry_points, find_plugin
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -65,6 +66,29 @@ class PluginSet:
 def settings_variable(plugin: str, key: str) -> str:
     """PET_API_<PLUGIN>__<KEY>: where the environment sets a plugin's key."""
     return f"{ENV_PREFIX}{plugin.upper()}__{key.upper()}"
+
+
+def ignored_plugin_settings(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """The plugin settings that set nothing: PET_API_<PLUGIN>__<KEY> variables, then the profile's plugin_settings
+    entries, naming no plugin one could enable (`PET_API_ACOUNTS__...`) or a key their plugin does not have.
+    A disabled plugin's own keys are fine; the enabled plugins' models have refused the keys they forbid."""
+    found, _ = discoverable(config.plugins)
+    keys = {f.name: set(f.plugin.settings.model_fields) if f.plugin.settings else set() for f in found}
+    ignored, from_environ = [], set()
+    for name in sorted(environ):
+        plugin, sep, key = name.removeprefix(ENV_PREFIX).partition("__")
+        if name.startswith(ENV_PREFIX) and sep and plugin and key:
+            from_environ.add((plugin.lower(), key.lower()))
+            if key.lower() not in keys.get(plugin.lower(), ()):
+                ignored.append(name)
+    for plugin, values in sorted(config.plugin_settings.items()):
+        if plugin not in keys:
+            if any((plugin, key) not in from_environ for key in values):
+                ignored.append(f"plugin_settings.{plugin}")
+            continue
+        ignored += [f"plugin_settings.{plugin}.{key}" for key in sorted(values)
+                    if key not in keys[plugin] and (plugin, key) not in from_environ]
+    return ignored
 
 
 def _fail(message: str) -> ConfigError:

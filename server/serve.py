@@ -18,7 +18,7 @@ import tornado.ioloop
 
 from server.app import PendingMigrations, make_app
 from server.config import Config
-from server.connections import listening_sockets, make_http_server
+from server.connections import ListenError, listening_sockets, make_http_server
 from server.errors import ServiceUnavailable
 from server.runtime import Runtime
 from server.sdnotify import READY, STOPPING, WATCHDOG, Notifier, Report
@@ -83,10 +83,14 @@ def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], 
 
 
 def start_failure(exc: Exception) -> int:
-    """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database."""
+    """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database, 7 the
+    address cannot be listened on (5 and 6 are migrate's)."""
     if isinstance(exc, PendingMigrations):
         print(f"pet-api: {exc}", file=sys.stderr)
         return 3
+    if isinstance(exc, ListenError):
+        print(f"pet-api: {exc}", file=sys.stderr)
+        return 7
     from server.db.mysql import why_unreachable
 
     print(f"pet-api: the database is unreachable at start-up: {why_unreachable(exc)}", file=sys.stderr)
@@ -111,7 +115,10 @@ def serve(config: Config, environ: MutableMapping[str, str]) -> int:
     """The serving process's entry point: read the runtime from `environ` (os.environ) once, bind or inherit
     the sockets, serve in this process (workers=1) or supervise workers. The exit code."""
     runtime = Runtime.from_environ(environ)
-    sockets = listening_sockets(config, runtime)
+    try:
+        sockets = listening_sockets(config, runtime)
+    except ListenError as exc:
+        return start_failure(exc)
     workers = config.workers or len(os.sched_getaffinity(0))
     if workers > 1:
         from server.workers import Supervisor

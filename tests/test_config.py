@@ -6,6 +6,7 @@ import pydantic
 import pytest
 
 from server.config import CONFIG_DIR, Config, ConfigError, load_config
+from server.db.url import parse_url
 
 PROD_DB = "mysql://pet_api:pw@db.internal:3306/pet_api"
 GOOD_SECRET = "q8Vb3kLz0pXw7RtN2mYc5HsJ9dFg4AeU1iOo6"
@@ -159,7 +160,7 @@ def test_plugins_accept_any_importable_dotted_path():
 @pytest.mark.parametrize(("url", "says"), [
     ("postgres://u@h/d", "unsupported database URL scheme 'postgres'"),
     ("mysql://root@127.0.0.1:3306", "must name the database"),
-    ("mysql://root@127.0.0.1:port/db", "bad port in '127.0.0.1:port'"),
+    ("mysql://root@127.0.0.1:port/db", "bad port for host '127.0.0.1': not a number from 1 to 65535"),
 ])
 def test_a_database_url_that_cannot_work_is_named_at_start(url, says):
     with pytest.raises(ConfigError) as caught:
@@ -174,3 +175,102 @@ def test_rbac_url_must_be_http_and_empty_means_none():
     assert load_config("test", environ={"PET_API_RBAC_URL": ""}).rbac_url is None
     assert load_config("test", environ={"PET_API_RBAC_URL": "https://rbac.example/roles"}).rbac_url == \
         "https://rbac.example/roles"
+
+
+@pytest.mark.parametrize("url", [
+    "mysql://pet_api:Sup3rS3cret/Tail@127.0.0.1:3306/pet_api",  # '/' ends the authority: 'Sup3rS3cret' was a port
+    "mysql://pet_api:Sup3r#S3cret@127.0.0.1:3306/pet_api",
+    "mysql://pet_api:Sup3r?S3cret@127.0.0.1:3306/pet_api",
+    "mysql://pet_api:12345/S3cret@127.0.0.1:3306/pet_api",  # a valid port: it used to connect to host 'pet_api'
+    "mysql://pet_api:p@S3cret/Tail@127.0.0.1:3306/pet_api",
+])
+def test_a_url_cut_short_by_its_password_is_refused_without_showing_it(url):
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={"PET_API_DATABASE_URL": url})
+    assert str(caught.value) == (
+        "config error: PET_API_DATABASE_URL (database_url): database URL: an '@' follows the host: a '/', '#' or '?'"
+        " cut the user and password part short (a password with / # ? or @ must be percent-encoded: %2F %23 %3F %40)")
+
+
+def test_a_bad_port_error_never_shows_the_port_text():
+    """Without any '@' a password cut short is taken for a port: only the host part (the user name) is shown."""
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={"PET_API_DATABASE_URL": "mysql://pet_api:Sup3rS3cret/pet_api"})
+    assert "Sup3rS3cret" not in str(caught.value)
+    assert "bad port for host 'pet_api': not a number from 1 to 65535 (a password with / # ? or @ must be" \
+        in str(caught.value)
+
+
+def test_a_percent_encoded_password_and_an_encoded_at_in_an_option_are_read():
+    config = load_config("test", environ={"PET_API_DATABASE_URL":
+                                          "mysql://pet_api:Sup3r%2FS3%23c%3Fr%40t@db:3307/pet_api?ssl=verify&ssl_ca=/a%40b"})
+    url = parse_url(config.database_url)
+    assert (url.user, url.password, url.host, url.port, url.database, url.tls.ca) == (
+        "pet_api", "Sup3r/S3#c?r@t", "db", 3307, "pet_api", "/a@b")
+
+
+def test_a_byte_that_is_not_utf8_in_the_profile_or_the_env_file_is_one_line_naming_its_line(tmp_path: Path):
+    from server.config import read_env_file
+
+    (tmp_path / "test.yaml").write_bytes(b"secret_key: abc\ndatabase_url: sqlite:///x\nroles: {caf\xe9: []}\n")
+    with pytest.raises(ConfigError) as profile:
+        load_config("test", environ={}, config_dir=tmp_path)
+    assert str(profile.value) == f"config: {tmp_path / 'test.yaml'} line 3: not UTF-8 text"
+    (tmp_path / "env").write_bytes(b"PET_API_PORT=1\n# comment\nPET_API_SECRET_KEY=s3cr\xe9t-value\n")
+    with pytest.raises(ConfigError) as env_file:
+        read_env_file(tmp_path / "env")
+    assert str(env_file.value) == f"config: {tmp_path / 'env'} line 3: not UTF-8 text"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # unquoted: a backslash takes the next character as it is; backslash-newline joins the lines
+    ("A=mysql://u:pa\\ss@host/x\n", "mysql://u:pass@host/x"),
+    ("A=a\\\\b\n", "a\\b"),
+    ("A=a\\#b\\'c\n", "a#b'c"),
+    ("A=one\\\ntwo\n", "onetwo"),
+    ("A=  spaced  value \t\n", "spaced  value"),  # blanks inside kept, around dropped
+    ("A=kept\\ \n", "kept "),  # an escaped trailing blank stays
+    ("A=x \"y\" 'z'\n", "x \"y\" 'z'"),  # quotes inside an unquoted value are characters
+    ("A=a # not a comment\n", "a # not a comment"),
+    # single quotes: everything as it is, newlines included
+    ("A='pa\\ss $x \"q\"'\n", "pa\\ss $x \"q\""),
+    ("A='multi\nline'\n", "multi\nline"),
+    # double quotes: only \" \\ \` \$ are escapes, another backslash stays; backslash-newline joins
+    ('A="q\\" b\\\\ t\\` d\\$ n\\n s\\s"\n', 'q" b\\ t` d$ n\\n s\\s'),
+    ('A="line1\\\nline2"\n', "line1line2"),
+    ('A="multi\nline"\n', "multi\nline"),
+    ('A=  "  padded  "  \n', "  padded  "),
+    # pieces that touch, or are separated by blanks after a quote, make one value
+    ("A=\"a\"'b'c\n", "abc"),
+    ('A="a" "b"\n', "ab"),
+    # empty values, an unterminated quote at the end of the file, CRLF lines, blanks around the key
+    ("A=\n", ""),
+    ('A=""\n', ""),
+    ('A="open to the end', "open to the end"),
+    ("A=crlf\r\nB=2\r\n", "crlf"),
+    ("  A  =  v\n", "v"),
+    ("A=first\nA=second\n", "second"),
+    # a comment ends at its line's end, even after a backslash (systemd 254 and later)
+    ("# comment \\\nA=after\n; another\n", "after"),
+])
+def test_the_env_file_reads_each_value_as_systemd_does(tmp_path: Path, text, expected):
+    from server.config import read_env_file
+
+    (tmp_path / "env").write_text(text, newline="")
+    assert read_env_file(tmp_path / "env")["A"] == expected
+
+
+def test_plugin_settings_no_plugin_has_are_reported_a_disabled_plugins_own_are_not(tmp_path: Path):
+    from server.config import unknown_variables
+
+    (tmp_path / "test.yaml").write_text(
+        "secret_key: abc\ndatabase_url: sqlite:///x\nplugins: [core, pets]\nplugin_settings:\n"
+        "  acounts: {link_base: x}\n"  # no such plugin
+        "  accounts: {mail_transport: smtp, mail_transprt: smtp}\n"  # disabled: its key is fine, the misspelt one not
+        "  sync: {sync_retention_days: 3}\n")
+    environ = {"PET_API_ACOUNTS__MAIL_TRANSPORT": "smtp", "PET_API_SYNC__EVENTS_POLL_SECONDS": "1",
+               "PET_API_SYNC__EVENT_POLL_SECONDS": "1", "PET_API_ENV": "prod", "PET_API_PORT": "1"}
+    config = load_config("test", environ=environ, config_dir=tmp_path)
+    assert unknown_variables(environ, config) == [
+        "PET_API_ENV", "PET_API_ACOUNTS__MAIL_TRANSPORT", "PET_API_SYNC__EVENT_POLL_SECONDS",
+        "plugin_settings.accounts.mail_transprt", "plugin_settings.acounts"]

@@ -2,7 +2,10 @@
 
 import itertools
 import os
+import pty
 import secrets
+import select
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -83,11 +86,13 @@ def test_routes_prints_method_path_plugin_and_scopes():
 def test_a_misspelt_variable_is_reported_and_a_plugin_setting_or_a_known_one_is_not():
     result = run("routes", "--env=test", PET_API_DATABSE_URL="mysql://x@db/pets", PET_API_TOKEN_EXPIRY="60",
                  PET_API_ADMIN_PASSWORD="long-enough-password", PET_API_WEIGHT__DEFAULT_UNIT="kg",
-                 PET_API_LOG_LEVEL="INFO")
+                 PET_API_LOG_LEVEL="INFO", PET_API_ACOUNTS__MAIL_TRANSPORT="smtp", PET_API_ENV="prod")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [
+    assert result.stderr.splitlines() == [  # a disabled plugin's setting (weight) is not reported
         "pet-api: warning: PET_API_DATABSE_URL is not a setting and is ignored",
-        "pet-api: warning: PET_API_TOKEN_EXPIRY is not a setting and is ignored"]
+        "pet-api: warning: PET_API_ENV is not a setting and is ignored",
+        "pet-api: warning: PET_API_TOKEN_EXPIRY is not a setting and is ignored",
+        "pet-api: warning: PET_API_ACOUNTS__MAIL_TRANSPORT is not a setting and is ignored"]
     assert "/v1/pets" in result.stdout  # the command itself ran
 
 
@@ -386,6 +391,55 @@ def test_create_admin_refuses_with_one_line(prod_server, args, env, says):
     assert "Traceback" not in result.stderr
 
 
+def _typed_at_the_prompts(*keys: bytes) -> tuple[int, list[str]]:
+    """`main.py create-admin` on a terminal (a pty), each of keys typed once its prompt shows: the exit code and the
+    lines the terminal showed."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: nothing of pytest's may run here
+        try:
+            os.chdir(ROOT)
+            os.execve(sys.executable, [sys.executable, "main.py", "create-admin", "--env=test", "--email",
+                                       "a@example.com"], clean_env())
+        finally:
+            os._exit(127)
+    shown, deadline = b"", time.monotonic() + 30
+    try:
+        for typed, key in enumerate(keys, 1):
+            while shown.count(b"password") + shown.count(b"again") < typed and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.5)[0]:
+                    shown += os.read(fd, 4096)
+            os.write(fd, key)
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                shown += chunk
+    except OSError:  # EIO: the child has closed the terminal
+        pass
+    finally:
+        os.close(fd)
+    ended, status = os.waitpid(pid, os.WNOHANG)
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.05)
+        ended, status = os.waitpid(pid, os.WNOHANG)
+    if not ended:  # still at a prompt after 30 s
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), [line for line in shown.decode().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(("keys", "code", "says"), [
+    ((b"\x04",), 130, "create-admin: cancelled"),  # Ctrl-D: it was an EOFError traceback
+    ((b"\x03",), 130, "create-admin: cancelled"),  # Ctrl-C
+    ((b"first-password\n", b"other-password\n"), 2, "create-admin: password: the two passwords do not match"),
+])
+def test_create_admin_at_its_prompt_cancels_or_refuses_with_one_line(keys, code, says):
+    returncode, lines = _typed_at_the_prompts(*keys)
+    assert (returncode, lines[-1]) == (code, says), lines
+    assert not any("Traceback" in line or "at least 8" in line for line in lines)
+
+
 def test_the_access_log_holds_no_credentials(prod_server):
     call = prod_server.process.request
     secret_password = "pa55-" + secrets.token_hex(8)
@@ -444,6 +498,12 @@ def test_the_env_file_is_read_as_systemd_reads_it_and_wins_over_the_shell(tmp_pa
     missing = run("routes", "--env=prod", "--env-file", str(tmp_path / "nope"))
     assert (missing.returncode, one_line(missing.stderr)) == (
         2, f"config: cannot read the env file {tmp_path / 'nope'}: No such file or directory")
+
+
+def test_an_env_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    (tmp_path / "env").write_bytes(b"PET_API_SECRET_KEY=s3cr\xe9t-value\n")
+    result = run("routes", "--env=prod", "--env-file", str(tmp_path / "env"))
+    assert (result.returncode, one_line(result.stderr)) == (2, f"config: {tmp_path / 'env'} line 1: not UTF-8 text")
 
 
 def test_the_example_env_file_parses_and_its_placeholder_secret_is_refused():

@@ -1,10 +1,12 @@
-"""Serving: graceful drain on SIGTERM, a second signal, slow headers and idle keep-alive connections, the
-client address behind a proxy, and the memory of 10,000 idle keep-alive connections."""
+"""Serving: an address that cannot be listened on, graceful drain on SIGTERM, a second signal, slow headers and
+idle keep-alive connections, the client address behind a proxy, and the memory of 10,000 idle keep-alive
+connections."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -15,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.servers import PLUGINS_WITH_SLOW, KeepAlive, raise_nofile
-from tests.processes import Reply, ServerProcess, Servers, get
+from tests.processes import Reply, ServerProcess, Servers, free_port, get, one_line, run_main
 
 StartServer = Callable[..., ServerProcess]
 
@@ -34,6 +36,29 @@ def metric(port: int, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
     return 0.0
+
+
+@pytest.mark.parametrize(("reuse_port", "workers"), [(False, "1"), (True, "2"), (True, "0")])
+def test_a_port_another_process_listens_on_stops_the_start_with_one_line(tmp_path, reuse_port, workers):
+    """Exit 7 naming the address, also when the other listener has SO_REUSEPORT (another instance with several
+    workers), which our reuse_port bind used to join in silence, both instances serving half the connections."""
+    port = free_port()
+    with socket.socket() as other:
+        if reuse_port:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        result = run_main("--env=dev", "--port", str(port), "--workers", workers, timeout=20,
+                          PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/dev.sqlite3")
+    assert (result.returncode, one_line(result.stderr)) == (
+        7, f"pet-api: cannot listen on 127.0.0.1:{port}: address already in use (another process listens there)")
+
+
+def test_a_host_that_does_not_resolve_stops_the_start_with_one_line(tmp_path):
+    result = run_main("--env=dev", "--host", "999.1.1.1", "--port", "8140", timeout=20,
+                      PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/dev.sqlite3")
+    assert result.returncode == 7
+    assert one_line(result.stderr).startswith("pet-api: cannot listen on 999.1.1.1:8140: cannot resolve the host (")
 
 
 async def wait_in_flight(port: int, count: int) -> None:

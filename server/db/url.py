@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 DEFAULT_PORT = 3306
 TLS_MODES = ("off", "required", "verify")
 TLS_FILES = {"ssl_ca": "ca", "ssl_cert": "cert", "ssl_key": "key"}
+# URL errors never show the user and password part; they say how to write a password that breaks the URL.
+ENCODE_HINT = " (a password with / # ? or @ must be percent-encoded: %2F %23 %3F %40)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +62,10 @@ def _host_port(item: str) -> tuple[str, int]:
     else:
         host, _, port = item.rpartition(":") if ":" in item else (item, "", "")
     if not host:
-        raise ValueError(f"database URL: empty host in {item!r}")
-    if port and not port.isdigit():
-        raise ValueError(f"database URL: bad port in {item!r}")
-    number = int(port) if port else DEFAULT_PORT
-    if not 0 < number < 65536:
-        raise ValueError(f"database URL: bad port in {item!r}")
+        raise ValueError("database URL: empty host in the host list")
+    if (port and not port.isdigit()) or not 0 < (number := int(port) if port else DEFAULT_PORT) < 65536:
+        # the port's text is not shown: in a URL cut short by a password's '/', '#' or '?' it is the password
+        raise ValueError(f"database URL: bad port for host {host!r}: not a number from 1 to 65535{ENCODE_HINT}")
     return host, number
 
 
@@ -100,6 +100,9 @@ def parse_url(url: str) -> DatabaseURL:
         return DatabaseURL("sqlite", "", "", "", 0, "", unquote(url.split("://", 1)[1][1:]) or ":memory:")
     if scheme not in ("mysql", "mariadb"):
         raise ValueError(f"unsupported database URL scheme {parts.scheme!r}: use mysql:// or sqlite:///")
+    if "@" in url.split("://", 1)[-1][len(parts.netloc):]:
+        raise ValueError("database URL: an '@' follows the host: a '/', '#' or '?' cut the user and password part "
+                         f"short{ENCODE_HINT}")
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     hosts = tuple(_host_port(item) for item in hostlist.split(",")) if hostlist else (("127.0.0.1", DEFAULT_PORT),)

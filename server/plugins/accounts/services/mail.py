@@ -24,6 +24,7 @@ import aiosmtplib
 
 from server import periodic
 from server.db import Database, Executor, column
+from server.db.sqlite import resolve
 from server.plugins.accounts.settings import AccountsSettings
 from server.services import now_ms, utcnow
 
@@ -171,7 +172,7 @@ class MailSender:
         """Hand one message to the transport."""
         settings = self.settings
         if settings.mail_transport == "directory":
-            folder = Path(settings.outbox_dir)
+            folder = Path(resolve(settings.outbox_dir))  # relative to the project folder, as the SQLite file is
             await asyncio.to_thread(_write_file, folder, message)
             return
         url = urlsplit(settings.smtp_url or "smtp://127.0.0.1:25")

@@ -4,6 +4,8 @@ server is away, the dev profile's directory; real SMTP (aiosmtpd), MariaDB and S
 from __future__ import annotations
 
 import asyncio
+import shutil
+import uuid
 from contextlib import closing
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -17,6 +19,7 @@ from server.plugins.accounts.settings import AccountsSettings
 from tests.factories import both_backends, create_user
 from tests.mail import mail_settings
 from tests.mariadb_server import connect_server, older_read_view, rows_read
+from tests.processes import ROOT
 
 
 def settings(port: int, **more: Any) -> AccountsSettings:
@@ -115,6 +118,22 @@ async def test_a_round_reads_the_due_messages_only_while_purge_is_held_back(app,
     row = await app.db.fetch_one("SELECT COUNT(*) FROM outbox WHERE sent_at_ms IS NULL")
     assert row is not None and row[0] == 0
     assert read < 300, f"the round read {read} rows to send 10 of 3,010"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_relative_outbox_dir_is_in_the_project_folder_whatever_the_cwd(app, tmp_path, monkeypatch):
+    """As the dev profile's SQLite file is: `cd /tmp && python /path/main.py` wrote /tmp/var/outbox/."""
+    relative = f"var/test-outbox-{uuid.uuid4().hex}"
+    monkeypatch.chdir(tmp_path)
+    user = await create_user(app)
+    await queue(app, user, 1)
+    try:
+        assert await MailSender(AccountsSettings(mail_transport="directory", outbox_dir=relative)).deliver_due(
+            app.db) == 1
+        assert len(list((ROOT / relative).glob("*.eml"))) == 1
+        assert not (tmp_path / "var").exists()
+    finally:
+        shutil.rmtree(ROOT / relative, ignore_errors=True)
 
 
 def test_the_dev_profile_writes_mail_to_var_outbox():
