@@ -17,8 +17,9 @@ from server.config import Config, ConfigError, load_config, read_env_file, unkno
 if TYPE_CHECKING:
     from server.db import Database
 
-# Exit codes (README "Command line"): 2 configuration, 3 migrations pending, 4 database unreachable, and for migrate
-EXIT_MIGRATION_FAILED = 5  # the database refused a migration's statement (privilege, a half-applied migration...)
+# Exit codes (README "Command line"): 2 configuration, 3 migrations pending, 4 database unreachable, 7 (serve) the
+# address cannot be listened on, and
+EXIT_REFUSED = 5  # the database refused a statement (privilege, a half-applied migration, a schema changed by hand)
 EXIT_LOCK_HELD = 6  # another migrate kept the migration lock past LOCK_WAIT_SECONDS
 
 
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command in ("migrate", "create-admin"):
         from server.app import PendingMigrations
-        from server.db.migrations import MigrationFailed, MigrationLockTimeout
+        from server.db.migrations import STATEMENT_ERRORS, MigrationFailed, MigrationLockTimeout, server_error
         from server.errors import ServiceUnavailable
 
         try:
@@ -296,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
             return 3
         except MigrationFailed as exc:
             print(f"{command}: {exc}", file=sys.stderr)
-            return EXIT_MIGRATION_FAILED
+            return EXIT_REFUSED
+        except STATEMENT_ERRORS as exc:  # create-admin's writes
+            print(f"{command}: the database refused a statement: {server_error(exc)}", file=sys.stderr)
+            return EXIT_REFUSED
         except MigrationLockTimeout as exc:
             print(f"{command}: {exc}", file=sys.stderr)
             return EXIT_LOCK_HELD
@@ -311,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "plugins":
         return _plugins(config)
     from server.app import PendingMigrations
+    from server.db.migrations import STATEMENT_ERRORS
     from server.errors import ServiceUnavailable
     from server.logs import configure_logging
     from server.serve import serve, start_failure
@@ -318,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log_level)
     try:
         asyncio.run(_check_schema(config))  # forked workers would each fail and be restarted
-    except (PendingMigrations, ServiceUnavailable) as exc:
+    except (PendingMigrations, ServiceUnavailable, *STATEMENT_ERRORS) as exc:
         return start_failure(exc)
     # 0 after a graceful stop (SIGTERM/SIGINT); a worker's start-up failure code otherwise
     return serve(config, os.environ)

@@ -19,6 +19,7 @@ import tornado.ioloop
 from server.app import PendingMigrations, make_app
 from server.config import Config
 from server.connections import ListenError, listening_sockets, make_http_server
+from server.db.migrations import STATEMENT_ERRORS, server_error
 from server.errors import ServiceUnavailable
 from server.runtime import Runtime
 from server.sdnotify import READY, STOPPING, WATCHDOG, Notifier, Report
@@ -78,16 +79,20 @@ def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], 
         runner = uvloop.run
     try:
         return runner(run_worker(config, runtime, sockets, report, beat_interval))
-    except (PendingMigrations, ServiceUnavailable) as exc:
+    except (PendingMigrations, ServiceUnavailable, *STATEMENT_ERRORS) as exc:
         return start_failure(exc)
 
 
 def start_failure(exc: Exception) -> int:
-    """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database, 7 the
-    address cannot be listened on (5 and 6 are migrate's)."""
+    """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database, 5 the
+    database refused a statement (a missing privilege, a schema changed by hand), 7 the address cannot be listened
+    on."""
     if isinstance(exc, PendingMigrations):
         print(f"pet-api: {exc}", file=sys.stderr)
         return 3
+    if isinstance(exc, STATEMENT_ERRORS):
+        print(f"pet-api: the database refused a statement at start-up: {server_error(exc)}", file=sys.stderr)
+        return 5
     if isinstance(exc, ListenError):
         print(f"pet-api: {exc}", file=sys.stderr)
         return 7

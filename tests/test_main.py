@@ -247,6 +247,29 @@ def test_migrate_without_the_privileges_says_which_the_database_refused(mysql_se
         assert "data-only" not in line
 
 
+def test_a_start_the_database_refuses_a_statement_says_so_in_one_line(mysql_server_url):
+    """A start the database refuses a statement of (an account that may read the ledger but not the tables the
+    start reads) is neither an outage nor a traceback: one line with the server's error, exit 5."""
+    url = new_database(mysql_server_url)
+    database = url.rsplit("/", 1)[1]
+    assert run("migrate", "--env=test", PET_API_DATABASE_URL=url).returncode == 0
+    user = f"{database}_ledger"
+    execute(url, f"CREATE USER '{user}'@'%' IDENTIFIED BY 'ledger-only'",
+            f"GRANT SELECT ON `{database}`.schema_migrations TO '{user}'@'%'")
+    try:
+        narrow = url.replace("//root:@", f"//{user}:ledger-only@", 1)
+        assert narrow != url
+        result = run("--env=prod", "--port", str(free_port()), "--workers", "1", PET_API_SECRET_KEY=SECRET,
+                     PET_API_DATABASE_URL=narrow)
+    finally:
+        execute(url, f"DROP USER '{user}'@'%'")
+    assert (result.returncode, result.stdout) == (5, ""), result.stderr
+    line = one_line(result.stderr)
+    assert line.startswith("pet-api: the database refused a statement at start-up: error 1142: SELECT command"
+                           " denied"), line
+    assert "ledger-only" not in line
+
+
 def test_create_admin_on_a_database_not_migrated_says_run_migrate(any_url):
     env = {"PET_API_DATABASE_URL": any_url, "PET_API_ADMIN_PASSWORD": "long-enough-password", **FAST_HASH}
     empty = run("create-admin", "--env=test", "--email", "a@example.com", **env)

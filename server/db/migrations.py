@@ -123,7 +123,7 @@ class MigrationFailed(RuntimeError):
 STATEMENT_ERRORS = (pymysql.err.MySQLError, sqlite3.Error, IntegrityViolation)
 
 
-def _server_error(exc: BaseException) -> str:
+def server_error(exc: BaseException) -> str:
     """'error 1142: CREATE command denied ...' (MariaDB) or 'SQLITE_ERROR: duplicate column name: x'."""
     if isinstance(exc, IntegrityViolation) and exc.__cause__ is not None:
         exc = exc.__cause__
@@ -140,7 +140,7 @@ def migration_step(step: str) -> Iterator[None]:
     try:
         yield
     except STATEMENT_ERRORS as exc:
-        raise MigrationFailed(f"{step} failed: {_server_error(exc)}") from exc
+        raise MigrationFailed(f"{step} failed: {server_error(exc)}") from exc
 
 
 OnWait = Callable[[str], None]  # told once, in one line, that a migrator waits for the lock and for whom
