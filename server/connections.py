@@ -139,8 +139,8 @@ def origin_form(start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
         return start_line
     parts = urllib.parse.urlsplit(target)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if parts.netloc:
-        headers["Host"] = parts.netloc
+    if authority := parts.netloc.rpartition("@")[2]:  # never a userinfo (RFC 9110 4.2.4 forbids sending one)
+        headers["Host"] = authority
     return start_line._replace(path=path)
 
 

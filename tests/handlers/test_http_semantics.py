@@ -181,6 +181,7 @@ async def test_a_request_target_in_absolute_form_is_served_as_its_path(app):
         port = int(base_url.rsplit(":", 1)[1])
         for target, answer in [(f"http://127.0.0.1:{port}/v1/health", "200 OK"),
                                ("HTTP://pets.example/v1/health?", "200 OK"),
+                               ("http://user:secret@pets.example/v1/health", "200 OK"),
                                ("https://pets.example/v1/pets?limit=5", "401 Unauthorized")]:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(f"GET {target} HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n".encode())
