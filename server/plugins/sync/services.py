@@ -232,11 +232,22 @@ async def _listing_page(tx: Executor, *, user_id: int, position: Position, limit
             return SyncPage(changes, Position(position.seq, snapshot=kind, after_id=after), True)
         following = SNAPSHOT_TYPES.index(kind) + 1
         kind, after = (SNAPSHOT_TYPES[following] if following < len(SNAPSHOT_TYPES) and records else None), 0
+        while kind is not None and len(changes) == limit and not await _any_after(tx, kind, user_id=user_id):
+            following = SNAPSHOT_TYPES.index(kind) + 1  # the page is full and the kinds left are empty: listed
+            kind = SNAPSHOT_TYPES[following] if following < len(SNAPSHOT_TYPES) else None
     end = Position(position.seq) if kind is None else Position(position.seq, snapshot=kind, after_id=after)
     if changes and kind is None:  # the last object of the listing: resuming after it goes on in the log
         last = changes[-1]
         changes[-1] = SyncChange(last.type, last.id, last.op, last.version, last.data, end)
     return SyncPage(changes, end, kind is not None)
+
+
+async def _any_after(tx: Executor, kind: str, *, user_id: int) -> bool:
+    """Whether the listing has any object of `kind` (a page that ends exactly at a kind's end says has_more only
+    when there is more)."""
+    if kind == "pet":
+        return bool(await _pets(tx, user_id=user_id, where="pets.id >", ids=[0], limit=1))
+    return bool(await _records(tx, user_id=user_id, limit=1))
 
 
 async def _pets(tx: Executor, *, user_id: int, where: str, ids: list[int], limit: int | None = None) -> list[Pet]:

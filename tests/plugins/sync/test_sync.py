@@ -83,6 +83,25 @@ async def test_a_first_sync_lists_everything_the_caller_sees_page_by_page_then_c
 
 @both_backends
 @pytest.mark.gen_test(timeout=60)
+async def test_a_first_sync_that_exactly_fills_its_page_says_there_is_no_more(api, app):
+    _, token = await user_with_token(app)
+    pets = [await create_pet(api, token, name=f"Pet {i}") for i in range(2)]
+
+    page = await sync(api, token, limit=2)  # two pets, no record: the listing ends with this page
+    assert [(c["type"], c["id"]) for c in page["changes"]] == [("pet", p["id"]) for p in pets]
+    assert page["has_more"] is False
+    assert await sync(api, token, page["cursor"]) == {"changes": [], "cursor": page["cursor"], "has_more": False}
+
+    record = await add_record(api, token, pets[0]["id"])  # now a record follows the pets: there is more
+    fuller = await sync(api, token, limit=2)
+    assert fuller["has_more"] is True
+    rest = await sync(api, token, fuller["cursor"], limit=2)
+    assert [(c["type"], c["id"]) for c in rest["changes"]] == [("record", record["id"])]
+    assert rest["has_more"] is False
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
 async def test_changes_arrive_as_the_latest_state_and_deletions_as_tombstones(api, app):
     _, token = await user_with_token(app)
     kept = await create_pet(api, token, name="Kept")
