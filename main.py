@@ -202,16 +202,17 @@ def _routes(config: Config) -> int:
 
 
 async def _migration_state(config: Config, found: list[Any]) -> dict[str, str]:
-    """Per plugin: 'n applied, m pending (...)', or 'database unreachable'."""
+    """Per plugin: 'n applied, m pending (...)', or why the database could not say (unreachable, and why; or the
+    statement it refused)."""
     from server.db import connect
-    from server.db.migrations import CORE_SOURCE, applied, available
+    from server.db.migrations import CORE_SOURCE, STATEMENT_ERRORS, applied, available, server_error
+    from server.db.mysql import why_unreachable
+    from server.errors import ServiceUnavailable
 
     sources = [CORE_SOURCE, *((f.name, f.migrations) for f in found if f.migrations is not None)]
+    db = None
     try:
         db = await connect(config)
-    except Exception:  # noqa: BLE001 - any failure to connect is reported the same way, never as a traceback
-        return {name: "database unreachable" for name, _ in sources}
-    try:
         done = await applied(db)
         state = {}
         for plugin, folder in sources:
@@ -220,10 +221,13 @@ async def _migration_state(config: Config, found: list[Any]) -> dict[str, str]:
             state[plugin] = f"{len(files) - len(todo)} applied, {len(todo)} pending" + (
                 f" ({', '.join(todo)})" if todo else "")
         return state
-    except Exception:  # noqa: BLE001
-        return {name: "database unreachable" for name, _ in sources}
+    except ServiceUnavailable as exc:
+        return {name: f"database unreachable: {why_unreachable(exc)}" for name, _ in sources}
+    except STATEMENT_ERRORS as exc:
+        return {name: f"the database refused a statement: {server_error(exc)}" for name, _ in sources}
     finally:
-        await db.close()
+        if db is not None:
+            await db.close()
 
 
 def _plugins(config: Config) -> int:

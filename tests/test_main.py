@@ -118,6 +118,25 @@ def test_plugins_shows_every_plugins_version_whatever_its_source():
     assert blocks["pets"] == blocks["core"]  # disabled, listed all the same
 
 
+def test_plugins_says_why_the_database_could_not_tell_the_migrations(any_url):
+    """Unreachable (and why) is not the same as a database that refused the read (a ledger changed by hand)."""
+    unreachable = f"mysql://root:hunter2-secret@127.0.0.1:{free_port()}/nothing"
+    result = run("plugins", "--env=test", PET_API_DATABASE_URL=unreachable, PET_API_PLUGINS="core")
+    assert result.returncode == 0, result.stderr
+    assert "  migrations: database unreachable: cannot connect (connection refused" in result.stdout
+    assert "hunter2-secret" not in result.stdout + result.stderr
+
+    execute(any_url, "CREATE TABLE schema_migrations (something INTEGER)")
+    result = run("plugins", "--env=test", PET_API_DATABASE_URL=any_url, PET_API_PLUGINS="core")
+    assert result.returncode == 0, result.stderr
+    server_error = ("error 1054: Unknown column 'version'" if any_url.startswith("mysql")
+                    else "SQLITE_ERROR: no such column: version")
+    said = [line for line in result.stdout.splitlines()
+            if line.startswith("  migrations: ") and line != "  migrations: -"]  # "-": a plugin without any
+    assert said and all(line.startswith(f"  migrations: the database refused a statement: {server_error}")
+                        for line in said), said
+
+
 # ---- migrate, and prod refusing a schema that is behind
 
 def test_prod_refuses_to_start_while_a_migration_is_pending(mysql_server_url):
