@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -185,7 +186,7 @@ def load_config(env: str, *, overrides: dict[str, Any] | None = None,
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(_describe(exc, options={k for k, v in (overrides or {}).items() if v is not None})) from None
     from server.registry import load_plugins  # the plugins import handlers, which import this module
 
     load_plugins(config)  # unknown, broken or misconfigured plugins stop here, with one line naming them
@@ -296,7 +297,8 @@ def unknown_variables(environ: os._Environ[str] | dict[str, str], config: Config
                   and name not in OTHER_VARIABLES and "__" not in name) + ignored_plugin_settings(config, environ)
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, options: Collection[str] = ()) -> str:
+    """One line naming the setting: the command-line option it came from (`--port`), else its variable."""
     err = exc.errors()[0]
     key = str(err["loc"][0]) if err["loc"] else ""
     message = err["msg"].removeprefix("Value error, ")
@@ -304,4 +306,6 @@ def _describe(exc: ValidationError) -> str:
         key, _, message = message.partition(": ")
     if err["type"] == "missing" or (key == "secret_key" and err["type"] == "too_short"):
         message = "missing"
+    if key in options:
+        return f"config error: --{key}: {message}"
     return f"config error: {ENV_PREFIX}{key.upper()} ({key}): {message}"

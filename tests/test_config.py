@@ -65,6 +65,16 @@ def test_malformed_value_is_one_line_naming_the_key(environ, expected):
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"port": 70000}, "config error: --port: Input should be less than or equal to 65535"),
+    ({"workers": -1}, "config error: --workers: Input should be greater than or equal to 0"),
+])
+def test_a_bad_command_line_option_is_named_as_the_option_not_as_its_variable(overrides, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", overrides=overrides, environ={"PET_API_PORT": "9001"})
+    assert str(caught.value) == expected
+
+
 @pytest.mark.parametrize(("secret", "reason"), [
     (None, "missing"),
     ("", "missing"),
