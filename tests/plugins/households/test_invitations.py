@@ -116,6 +116,27 @@ async def test_accepting_someone_elses_twice_expired_or_withdrawn_changes_nothin
 
 @both_backends
 @pytest.mark.gen_test(timeout=60)
+async def test_the_owner_withdraws_an_expired_invitation_to_clear_it_from_the_list(app, api):
+    ann, bob = await person(app, "Ann"), await person(app, "Bob")
+    pet = await create_pet(api, ann.token)
+    late = await invite(api, ann, pet["id"], bob.email, "viewer")
+    await app.db.execute("UPDATE invitations SET expires_at = created_at WHERE id = %s", (late["id"],))
+    path = f"/v1/pets/{pet['id']}/invitations"
+    assert [(i["id"], i["status"]) for i in (await api.get(path, token=ann.token)).body["data"]] == [
+        (late["id"], "expired")]
+
+    withdrawn = await api.delete(f"{path}/{late['id']}", token=ann.token)
+    assert (withdrawn.status, withdrawn.body) == (200, {"code": 200, "message": "ok",
+                                                       "data": {**late, "status": "withdrawn",
+                                                                "expires_at": late["created_at"]}})
+    listed = await api.get(path, token=ann.token)
+    assert (listed.status, listed.body["data"]) == (200, [])
+    accept = f"/v1/invitations/{late['id']}/accept"
+    assert_error(await api.post(accept, token=bob.token), 409, 2301, f"POST {accept}")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
 async def test_declining_keeps_the_invitee_out(app, api):
     ann, bob = await person(app, "Ann"), await person(app, "Bob")
     pet = await create_pet(api, ann.token)
