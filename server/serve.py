@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import signal
 import socket
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from server.db.migrations import STATEMENT_ERRORS, server_error
 from server.errors import ServiceUnavailable
 from server.runtime import Runtime
 from server.sdnotify import READY, STOPPING, WATCHDOG, Notifier, Report
+from server.workers import STOP_SIGNALS, Supervisor, exit_code
 
 log = logging.getLogger("pet_api.serve")
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -30,18 +30,20 @@ METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 async def run_worker(config: Config, runtime: Runtime, sockets: list[socket.socket], report: Report,
                      beat_interval: float | None) -> int:
-    """One serving process: open resources, report READY, beat, serve until SIGTERM/SIGINT, drain, close."""
+    """One serving process: open resources, report READY, beat, serve until SIGTERM/SIGINT/SIGHUP, drain, close."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    stopped_by: list[int] = []
 
     def on_signal(signum: int) -> None:
         if stop.is_set():
             log.warning("second signal: exiting without finishing the drain", extra={"signal": signum})
             os._exit(128 + signum)
         log.info("stopping: draining connections", extra={"signal": signum})
+        stopped_by.append(signum)
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:  # each drains; a second one exits at once
         loop.add_signal_handler(sig, on_signal, sig)
     app = make_app(config, runtime=runtime)
     await app.startup()
@@ -65,7 +67,8 @@ async def run_worker(config: Config, runtime: Runtime, sockets: list[socket.sock
     if beat is not None:
         beat.stop()
     log.info("stopped", extra={"worker": os.getpid(), "drained": drained})
-    return 0
+    return exit_code(stopped_by[0])
+
 
 
 def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], report: Report,
@@ -126,8 +129,6 @@ def serve(config: Config, environ: MutableMapping[str, str]) -> int:
         return start_failure(exc)
     workers = config.workers or len(os.sched_getaffinity(0))
     if workers > 1:
-        from server.workers import Supervisor
-
         with tempfile.TemporaryDirectory(prefix="pet-api-metrics-", ignore_cleanup_errors=True) as metrics_dir:
             export_metrics_dir(environ, metrics_dir)
             runtime = dataclasses.replace(runtime, metrics_dir=metrics_dir)

@@ -19,10 +19,17 @@ from server.runtime import Runtime
 from server.sdnotify import READY, STOPPING, WATCHDOG, Notifier, Report
 
 log = logging.getLogger("pet_api.workers")
-SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+SIGNALS = (*STOP_SIGNALS, signal.SIGCHLD)
 PR_SET_PDEATHSIG = 1
 STOP_MARGIN = 5.0  # seconds past shutdown_timeout before stragglers are killed
 WorkerMain = Callable[[Config, Runtime, list[socket.socket], Report, float | None], int]
+
+
+def exit_code(signum: int) -> int:
+    """After a drain: 0 for SIGTERM/SIGINT; 129 for SIGHUP, which is no reload (the configuration is read at start
+    only) but a graceful restart: systemd's Restart=on-failure starts the service again."""
+    return 128 + signum if signum == signal.SIGHUP else 0
 
 
 class _Worker:
@@ -127,8 +134,8 @@ class Supervisor:
         return min(timeout, 1.0)
 
     def _on_signal(self, signum: int) -> int | None:
-        if signum not in (signal.SIGTERM, signal.SIGINT):
-            return None  # SIGCHLD: reaped below
+        if signum == signal.SIGCHLD:
+            return None  # reaped below
         if self.stopping:
             log.warning("second signal: killing the workers without waiting", extra={"signal": signum})
             self._signal_all(signal.SIGKILL)
@@ -138,6 +145,7 @@ class Supervisor:
             return 128 + signum
         log.info("stopping: draining every worker", extra={"signal": signum})
         self._stop_all()
+        self.exit_code = exit_code(signum)
         return None
 
     def _stop_all(self) -> None:

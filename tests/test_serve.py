@@ -99,6 +99,24 @@ async def test_sigterm_lets_200_slow_requests_on_keep_alive_connections_finish(s
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_sighup_drains_like_sigterm_and_exits_129_for_systemd_to_start_it_again(start_server):
+    """No reload (the configuration is read at start only): a graceful stop whose code Restart=on-failure restarts."""
+    server = start_server(PET_API_PLUGINS=PLUGINS_WITH_SLOW)
+    conn = await KeepAlive.open(server.port)
+    slow = asyncio.ensure_future(conn.request("GET", "/test/slow?ms=1500"))
+    await wait_in_flight(server.port, 1)
+
+    server.signal(signal.SIGHUP)
+    reply = await slow
+    assert (reply.status, reply.body) == (200, b'{"code":200,"data":{"slept_ms":1500},"message":"ok"}')
+    assert reply.headers["connection"] == "close"
+    assert await asyncio.to_thread(server.wait, 20) == 128 + signal.SIGHUP
+    lines = [line for line in server.log_lines() if line["logger"] == "pet_api.serve"]
+    assert [line["message"] for line in lines][-2:] == ["stopping: draining connections", "stopped"]
+    assert lines[-1]["drained"] is True
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_a_second_signal_exits_at_once(start_server):
     server = start_server(PET_API_PLUGINS=PLUGINS_WITH_SLOW)
     conn = await KeepAlive.open(server.port)

@@ -117,3 +117,22 @@ async def test_sigterm_to_the_supervisor_drains_every_worker_and_replaces_none(s
     assert "worker died: replacing it" not in messages  # no replacement during the shutdown
     assert messages[-1] == "all workers stopped"
     assert not list(tmp_path.glob("pet-api-metrics-*"))  # this run's metrics directory is removed
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sighup_to_the_supervisor_drains_every_worker_and_exits_129(servers, tmp_path):
+    server = start_two_workers(servers, tmp_path, PET_API_PLUGINS=PLUGINS_WITH_SLOW)
+    conns = [await KeepAlive.open(server.port) for _ in range(4)]
+    slow = [asyncio.ensure_future(c.request("GET", "/test/slow?ms=1500")) for c in conns]
+    deadline = time.monotonic() + 20
+    while scrape(server.port)[key("pet_api_requests_in_flight")] < 5:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+
+    server.signal(signal.SIGHUP)
+    replies = await asyncio.gather(*slow, return_exceptions=True)
+    assert [(r.status, r.headers["connection"]) for r in replies if isinstance(r, Reply)] == [(200, "close")] * 4
+    assert await asyncio.to_thread(server.wait, 30) == 128 + signal.SIGHUP
+    messages = [line["message"] for line in server.log_lines()]
+    assert messages.count("stopped") == 2 and "worker died: replacing it" not in messages
+    assert messages[-1] == "all workers stopped"
