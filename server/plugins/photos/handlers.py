@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.auth import bearer_token, has_scopes, require_scopes
 from server.declare import operation
-from server.errors import APIError, InvalidParameter, NotFound
+from server.errors import APIError, InvalidParameter, NotFound, ServiceUnavailable
 from server.handlers.base import BaseHandler, header, id_param
 from server.plugins.pets.access import find_pet
 from server.plugins.photos.imaging import EXTENSIONS, FORMATS, refused_type
@@ -15,6 +15,7 @@ WRITE = frozenset({"pets:write"})
 IMAGE_SCHEMA = {"type": "string", "format": "binary", "description": "the image's bytes"}
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 YEAR = 31_536_000
+READ_ATTEMPTS = 3  # a photo replaced between a GET's two reads is read again, at most this often
 
 
 class PhotoHandler(BaseHandler):
@@ -65,22 +66,27 @@ class PhotoHandler(BaseHandler):
                         "X-Content-Type-Options": "nosniff"})
     async def get(self, pet_id: str, *, query: PhotoQuery) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="read")
-        photo = await get_photo(self.application.db, pet_id=pet.id)
-        if photo is None:
-            raise NotFound("the pet has no photo")
-        version = photo.etag.strip('"')
-        self.set_header("ETag", f'"{version}-{query.size}"')
-        fresh = query.v is not None and query.v == version[:VERSION_LENGTH]
-        seconds = YEAR if fresh else self.photos.settings.photo_cache_seconds
-        self.set_header("Cache-Control", f"private, max-age={seconds}" + (", immutable" if fresh else ""))
-        if self.check_etag_header():
-            self.set_status(304)
-            self.clear_header("Content-Type")
-            self.finish()
-            return
-        pieces = await self.photos.store.load(self.application.db, pet_id=pet.id, size=query.size)
-        if not pieces:  # deleted between the two reads
-            raise NotFound("the pet has no photo")
+        for _ in range(READ_ATTEMPTS):
+            photo = await get_photo(self.application.db, pet_id=pet.id)
+            if photo is None:
+                raise NotFound("the pet has no photo")
+            version = photo.etag.strip('"')
+            self.set_header("ETag", f'"{version}-{query.size}"')
+            fresh = query.v is not None and query.v == version[:VERSION_LENGTH]
+            seconds = YEAR if fresh else self.photos.settings.photo_cache_seconds
+            self.set_header("Cache-Control", f"private, max-age={seconds}" + (", immutable" if fresh else ""))
+            if self.check_etag_header():
+                self.set_status(304)
+                self.clear_header("Content-Type")
+                self.finish()
+                return
+            # Only this version's bytes: a photo replaced (or deleted) since the read above is read again, so its
+            # bytes never go out under the headers of the one it replaced.
+            pieces = await self.photos.store.load(self.application.db, pet_id=pet.id, size=query.size, etag=version)
+            if pieces:
+                break
+        else:
+            raise ServiceUnavailable("the photo is being replaced: try again", headers={"Retry-After": "1"})
         self.set_header("Content-Type", photo.content_type)
         self.set_header("Content-Disposition",
                         f'inline; filename="pet-{pet.id}-{query.size}.{EXTENSIONS[photo.content_type]}"')

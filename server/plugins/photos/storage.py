@@ -28,8 +28,9 @@ class PhotoStore(Protocol):
     async def save(self, tx: Executor, *, pet_id: int, photo: ProcessedPhoto) -> None:
         """Replace the pet's renditions (inside the transaction that writes its pet_photos row)."""
 
-    async def load(self, db: Executor, *, pet_id: int, size: str) -> list[bytes]:
-        """One rendition's bytes, in pieces to send in order ([] when there is none)."""
+    async def load(self, db: Executor, *, pet_id: int, size: str, etag: str | None = None) -> list[bytes]:
+        """One rendition's bytes, in pieces to send in order ([] when there is none); with an etag, only while that
+        photo is the pet's current one ([] once it was replaced or deleted), read in one consistent read."""
 
     async def delete(self, tx: Executor, *, pet_id: int) -> None:
         """Remove the pet's renditions (inside the transaction that deletes its pet_photos row)."""
@@ -48,10 +49,14 @@ class DatabaseStore:
                 await tx.execute("INSERT INTO pet_photo_chunks (pet_id, size, seq, data)"  # noqa: S608
                                  f" VALUES ({int(pet_id)}, '{r.size}', {seq}, {literal})")
 
-    async def load(self, db: Executor, *, pet_id: int, size: str) -> list[bytes]:
-        """One rendition's bytes, in pieces to send in order ([] when there is none)."""
-        rows = await db.fetch_all("SELECT data FROM pet_photo_chunks WHERE pet_id = %s AND size = %s ORDER BY seq",
-                                  (pet_id, size))
+    async def load(self, db: Executor, *, pet_id: int, size: str, etag: str | None = None) -> list[bytes]:
+        """One rendition's bytes, in pieces to send in order ([] when there is none, or etag is not current)."""
+        # One statement, so one snapshot: the chunks and the pet_photos row naming them are read together, never
+        # the chunks of a photo that replaced the one the caller's headers describe.
+        same, params = ("", (pet_id, size)) if etag is None else (" AND pet_photos.etag = %s", (pet_id, size, etag))
+        rows = await db.fetch_all("SELECT data FROM pet_photo_chunks"  # noqa: S608
+                                  " JOIN pet_photos ON pet_photos.pet_id = pet_photo_chunks.pet_id"
+                                  f" WHERE pet_photo_chunks.pet_id = %s AND size = %s{same} ORDER BY seq", params)
         return [column(row[0], bytes) for row in rows]
 
     async def delete(self, tx: Executor, *, pet_id: int) -> None:

@@ -370,3 +370,55 @@ async def test_a_photo_change_gives_the_pet_a_new_etag_and_tells_sync_clients(ap
     assert (gone.status, gone.headers["ETag"], gone.body["data"]["photo"]) == (200, '"v3"', None)
     patched = await api.patch(path, json={"name": "Max"}, token=token, headers={"If-Match": '"v3"'})
     assert (patched.status, patched.body["data"]["version"], patched.body["data"]["name"]) == (200, 4, "Max")
+
+
+@both_backends
+@pytest.mark.parametrize("meanwhile", ["replaced", "deleted"])
+@pytest.mark.gen_test(timeout=60)
+async def test_a_download_never_sends_bytes_under_the_headers_of_the_photo_they_replaced(api, app, monkeypatch,
+                                                                                         meanwhile):
+    """A photo replaced (or deleted) between a GET's read of the photo's row and its read of the bytes: the answer
+    is the new photo with its own headers (or 404), never its bytes under the old one's type, ETag and caching."""
+    import hashlib
+
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    path = f"/v1/pets/{pet['id']}/photo"
+    png = (await upload(api, pet["id"], images.png_with_transparency(), "image/png", token)).body["data"]
+    store, load, writes = app.photos.store, app.photos.store.load, []
+
+    async def write_then_load(*args: Any, **kwargs: Any) -> Any:
+        if not writes:  # the first download's bytes are read after the photo changed
+            changed = (await upload(api, pet["id"], images.jpeg_with_gps_rotated(), "image/jpeg", token)
+                       if meanwhile == "replaced" else await api.delete(path, token=token))
+            writes.append(changed)
+        return await load(*args, **kwargs)
+
+    monkeypatch.setattr(store, "load", write_then_load)
+    got = await api.get(png["sizes"]["original"], token=token)
+    assert [w.status for w in writes] == [200]
+    if meanwhile == "deleted":
+        assert_error(got, 404, 1002, f"GET {path}", "the pet has no photo")
+        return
+    jpeg = writes[0].body["data"]
+    assert (got.status, got.headers["Content-Type"], got.raw[:2]) == (200, "image/jpeg", b"\xff\xd8")
+    assert got.headers["ETag"] == jpeg["etag"][:-1] + '-original"' != png["etag"][:-1] + '-original"'
+    assert hashlib.sha256(got.raw).hexdigest()[:32] == jpeg["etag"].strip('"')
+    assert got.headers["Cache-Control"] == "private, max-age=300"  # png's v= no longer names the current photo
+    assert got.headers["Content-Disposition"] == f'inline; filename="pet-{pet["id"]}-original.jpg"'
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_photo_replaced_at_every_read_of_a_download_answers_503(api, app, monkeypatch):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    assert (await upload(api, pet["id"], images.webp(), "image/webp", token)).status == 201
+
+    async def always_replaced(*args: Any, **kwargs: Any) -> list[bytes]:
+        return []  # what the store answers once the photo the GET read is no longer current
+
+    monkeypatch.setattr(app.photos.store, "load", always_replaced)
+    path = f"/v1/pets/{pet['id']}/photo"
+    got = await api.get(path, token=token)
+    assert_error(got, 503, 1008, f"GET {path}", "the photo is being replaced: try again")
+    assert got.headers["Retry-After"] == "1"
