@@ -151,3 +151,26 @@ async def test_a_transfer_with_a_stale_if_match_is_412_and_changes_nothing(app, 
     assert moved.headers["ETag"] == f'"v{before["version"] + 1}"'
     back = await api.post(f"{pet_path}/transfer", json={"user_id": ann.id}, token=bob.token, headers={"If-Match": "*"})
     assert (back.status, back.body["data"]["owner_id"], back.body["data"]["role"]) == (200, ann.id, "caretaker")
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_transfer_answers_the_pet_as_its_get_does_photo_included(app, api):
+    """The transfer's ETag is the pet's new version: its body must be the one GET answers under that ETag, or a
+    client caching it keeps a pet without its photo and revalidates it with 304."""
+    from tests.plugins.photos.images import webp
+
+    home = await household(app, api)
+    ann, bob = home.owner, home.members["caretaker"]
+    pet_path = f"/v1/pets/{home.pet['id']}"
+    photo = await api.request("PUT", f"{pet_path}/photo", body=webp(), token=ann.token,
+                              headers={"Content-Type": "image/webp"})
+    assert photo.status == 201, photo.body
+    moved = await api.post(f"{pet_path}/transfer", json={"user_id": bob.id}, token=ann.token)
+    assert moved.status == 200, moved.body
+    assert moved.body["data"]["photo"] == photo.body["data"]
+    got = await api.get(pet_path, token=ann.token)
+    assert (got.status, got.headers["ETag"]) == (200, moved.headers["ETag"])
+    assert moved.body == got.body  # the former owner, now a caretaker, sees the same pet, photo included
+    cached = await api.get(pet_path, token=ann.token, headers={"If-None-Match": moved.headers["ETag"]})
+    assert (cached.status, cached.raw) == (304, b"")

@@ -47,7 +47,7 @@ class TransferHandler(BaseHandler):
     async def post(self, pet_id: str, *, body: TransferCreate) -> None:
         pet = await transfer_pet(self.application.db, self.application.changes, user=self.current_user,
                                  pet_id=id_param(pet_id), user_id=body.user_id,
-                                 if_match=self.request.headers.get("If-Match"),
+                                 if_match=self.request.headers.get("If-Match"), views=self.application.pet_views,
                                  if_none_match=self.request.headers.get("If-None-Match"))
         self.set_header("ETag", pet.etag)
         self.send(pet)

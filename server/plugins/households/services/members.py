@@ -14,6 +14,7 @@ from server.plugins.households.errors import AlreadyOwner, NotAMember, OwnerCann
 from server.plugins.households.models import Member, PageQuery, SharedRole
 from server.plugins.pets.access import find_pet
 from server.plugins.pets.pet import Pet, version_condition
+from server.plugins.pets.views import PetViews
 from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
 ROW = json_row("pet_members.user_id, users.nickname, pet_members.role, pet_members.since")
@@ -93,12 +94,12 @@ async def remove_member(db: Executor, changes: Changes, *, user: Principal, pet_
 
 
 async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_id: int, user_id: int,
-                       if_match: str | None, if_none_match: str | None = None) -> Pet:
+                       if_match: str | None, views: PetViews, if_none_match: str | None = None) -> Pet:
     """Make a member the owner: they get 'owner', the former owner 'caretaker', pets.owner_id follows and the pet's
     version moves on; one transaction. With If-Match, only when the pet's version is current (with If-None-Match,
     only when it is not one named, or '*'), else 412 and nothing is written (the condition sits in the pet's
     UPDATE: on Galera a row lock on one node does not stop another node's writer). Returns the pet as the caller
-    now sees it."""
+    now sees it, as its GET answers it (what plugins add, its photo, included: the same ETag names one body)."""
     condition, versions = version_condition(if_match, if_none_match)
 
     async def write(tx: Executor) -> Pet:
@@ -120,6 +121,6 @@ async def transfer_pet(db: Executor, changes: Changes, *, user: Principal, pet_i
         member.role = "owner"
         await changes.emit(tx, Change("member", "transferred", user_id, user.user_id, pet_id,
                                       {"owner_id": (former, user_id)}, member))
-        return await find_pet(tx, pet_id=pet_id, user=user)
+        return await find_pet(tx, pet_id=pet_id, user=user, views=views)
 
     return await db.run_transaction(write)
