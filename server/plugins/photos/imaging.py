@@ -10,7 +10,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageMath, ImageOps, UnidentifiedImageError
 
 from server.errors import HTTPFailure, InvalidParameter
 
@@ -20,6 +20,7 @@ EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 THUMBNAILS = (1024, 256)
 SIZES = ("256", "1024", "original")
 ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+SIXTEEN_BIT_GREY = {"I;16", "I;16B", "I;16L", "I;16N", "I"}  # how Pillow opens a 16-bit greyscale PNG
 SHRINK_TRIES = 3  # an original re-encoded over photo_max_bytes is scaled down by 0.7 at most this often
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -105,6 +106,8 @@ def _corrupt(exc: BaseException) -> InvalidParameter:
 def _clean(image: Image.Image) -> Image.Image:
     """The pixels only: EXIF orientation applied, colours converted to sRGB, one frame, no metadata."""
     frame = ImageOps.exif_transpose(image) or image
+    if frame.mode in SIXTEEN_BIT_GREY:
+        frame = _eight_bit_grey(frame)
     alpha = frame.mode in ALPHA_MODES or (frame.mode == "P" and "transparency" in frame.info)
     mode = "RGBA" if alpha else "RGB"
     icc = image.info.get("icc_profile")
@@ -121,6 +124,16 @@ def _clean(image: Image.Image) -> Image.Image:
     pixels = result.copy() if result is image else result
     pixels.info = {}  # no EXIF, XMP, ICC, comments or text chunks reach the encoder
     return pixels
+
+
+def _eight_bit_grey(frame: Image.Image) -> Image.Image:
+    """16-bit greyscale scaled to 8 bits (Pillow's convert clips every value over 255 to white), as L; with its
+    tRNS colour key, compared on the 16-bit values, as alpha (LA)."""
+    grey = frame.point(lambda v: v / 256).convert("L")
+    key = frame.info.get("transparency")
+    if isinstance(key, int):
+        grey.putalpha(ImageMath.lambda_eval(lambda a: (a["v"] != key) * 255, v=frame.convert("I")).convert("L"))
+    return grey
 
 
 def _encode(image: Image.Image, fmt: str, limits: Limits) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from server.errors import HTTPFailure, InvalidParameter
-from server.plugins.photos.imaging import Limits, process
+from server.plugins.photos.imaging import Limits, ProcessedPhoto, process
 
 LIMITS = Limits(max_bytes=8 * 1024 * 1024, max_pixels=40_000_000, max_side=4096, jpeg_quality=85)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -37,7 +37,7 @@ INPUTS: dict[str, tuple[Callable[[], bytes], str, str]] = {  # name -> (body, Co
     "palette PNG with transparency": (lambda: encoded(Image.new("P", (300, 200), 3), "PNG", transparency=3),
                                       "image/png", "RGBA"),
     "palette PNG": (lambda: encoded(Image.new("P", (300, 200), 3), "PNG"), "image/png", "RGB"),
-    "16-bit PNG": (lambda: encoded(Image.new("I;16", (300, 200), 3000), "PNG"), "image/png", "RGB"),
+    "16-bit PNG": (lambda: encoded(Image.new("I;16", (300, 200), 3000), "PNG"), "image/png", "L"),
     "1-bit PNG": (lambda: encoded(Image.new("1", (300, 200), 1), "PNG"), "image/png", "RGB"),
     "animated PNG": (lambda: encoded(frames()[0], "PNG", save_all=True, append_images=frames()[1:]), "image/png",
                      "RGB"),
@@ -58,6 +58,30 @@ def test_every_mode_comes_out_as_pixels_only(name: str) -> None:
         assert stored.format == {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[content_type]
         assert stored.mode == mode and getattr(stored, "n_frames", 1) == 1, (stored.mode, stored.info)
         assert not {"icc_profile", "exif", "xmp", "comment", "transparency"} & set(stored.info), stored.info
+
+
+def halves(mode: str, left: object, right: object, **options: object) -> bytes:
+    """A 300 x 200 PNG: its left half one value, its right half another."""
+    image = Image.new(mode, (300, 200), right)  # type: ignore[arg-type]
+    image.paste(Image.new(mode, (150, 200), left), (0, 0))  # type: ignore[arg-type]  (a colour: I;16 misreads it)
+    return encoded(image, "PNG", **options)
+
+
+def pixels(photo: ProcessedPhoto) -> list[tuple[str, str, object, object]]:
+    """Each rendition's mode and the pixels at the middle of its left and right halves."""
+    found = []
+    for rendition in photo.renditions:
+        stored = Image.open(io.BytesIO(rendition.data))
+        y = stored.height // 2
+        found.append((rendition.size, stored.mode, stored.getpixel((stored.width // 4, y)),
+                      stored.getpixel((stored.width * 3 // 4, y))))
+    return found
+
+
+def test_a_16_bit_greyscale_png_is_scaled_to_8_bits_not_clipped_to_white() -> None:
+    photo = process(halves("I;16", 8000, 0x8000), "image/png", LIMITS)
+    assert pixels(photo) == [(size, "L", 31, 128) for size in ("original", "1024", "256")]
+    assert pixels(process(halves("I;16", 0, 0xFFFF), "image/png", LIMITS))[0] == ("original", "L", 0, 255)
 
 
 def test_the_original_is_capped_and_thumbnails_never_enlarge() -> None:
