@@ -108,6 +108,8 @@ def _clean(image: Image.Image) -> Image.Image:
     frame = ImageOps.exif_transpose(image) or image
     if frame.mode in SIXTEEN_BIT_GREY:
         frame = _eight_bit_grey(frame)
+    elif frame.mode in ("1", "L", "RGB") and "transparency" in frame.info:  # a tRNS colour key: alpha (the
+        frame = frame.convert("RGBA")  # encoder gets no info, so a key left there would be dropped)
     alpha = frame.mode in ALPHA_MODES or (frame.mode == "P" and "transparency" in frame.info)
     mode = "RGBA" if alpha else "RGB"
     icc = image.info.get("icc_profile")

@@ -36,6 +36,10 @@ INPUTS: dict[str, tuple[Callable[[], bytes], str, str]] = {  # name -> (body, Co
     "greyscale+alpha PNG": (lambda: encoded(Image.new("LA", (300, 200), (128, 100)), "PNG"), "image/png", "RGBA"),
     "palette PNG with transparency": (lambda: encoded(Image.new("P", (300, 200), 3), "PNG", transparency=3),
                                       "image/png", "RGBA"),
+    "greyscale PNG with transparency": (lambda: encoded(Image.new("L", (300, 200), 3), "PNG", transparency=3),
+                                        "image/png", "RGBA"),
+    "RGB PNG with transparency": (lambda: encoded(Image.new("RGB", (300, 200)), "PNG", transparency=(0, 0, 0)),
+                                  "image/png", "RGBA"),
     "palette PNG": (lambda: encoded(Image.new("P", (300, 200), 3), "PNG"), "image/png", "RGB"),
     "16-bit PNG": (lambda: encoded(Image.new("I;16", (300, 200), 3000), "PNG"), "image/png", "L"),
     "1-bit PNG": (lambda: encoded(Image.new("1", (300, 200), 1), "PNG"), "image/png", "RGB"),
@@ -82,6 +86,22 @@ def test_a_16_bit_greyscale_png_is_scaled_to_8_bits_not_clipped_to_white() -> No
     photo = process(halves("I;16", 8000, 0x8000), "image/png", LIMITS)
     assert pixels(photo) == [(size, "L", 31, 128) for size in ("original", "1024", "256")]
     assert pixels(process(halves("I;16", 0, 0xFFFF), "image/png", LIMITS))[0] == ("original", "L", 0, 255)
+
+
+TRANSPARENT_KEYS = {  # name -> (PNG with its left half the tRNS colour key, the right half's colour stored)
+    "greyscale": (lambda: halves("L", 77, 200, transparency=77), (200, 200, 200, 255)),
+    "RGB": (lambda: halves("RGB", (1, 2, 3), (10, 150, 90), transparency=(1, 2, 3)), (10, 150, 90, 255)),
+    "16-bit greyscale": (lambda: halves("I;16", 8000, 0x8000, transparency=8000), (128, 128, 128, 255)),
+    "1-bit": (lambda: halves("1", 0, 1, transparency=0), (255, 255, 255, 255)),
+}
+
+
+@pytest.mark.parametrize("name", list(TRANSPARENT_KEYS))
+def test_a_png_colour_key_is_kept_as_alpha(name: str) -> None:
+    make, right = TRANSPARENT_KEYS[name]
+    found = pixels(process(make(), "image/png", LIMITS))
+    assert [(size, mode, left[3], kept) for size, mode, left, kept in found] == [  # type: ignore[index]
+        (size, "RGBA", 0, right) for size in ("original", "1024", "256")], found
 
 
 def test_the_original_is_capped_and_thumbnails_never_enlarge() -> None:
