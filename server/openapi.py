@@ -160,7 +160,7 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
         required = set(schema.get("required", []))
         params += [_query_parameter(name, prop, name in required) for name, prop in schema["properties"].items()]
     if op.conditional:
-        params += [IF_MATCH, WRITE_IF_NONE_MATCH]
+        params += [IF_MATCH if op.if_match is None else {**IF_MATCH, "description": op.if_match}, WRITE_IF_NONE_MATCH]
     if op.cached:
         params.append(IF_NONE_MATCH)
     if op.idempotent:

@@ -15,6 +15,12 @@ WRITE = frozenset({"pets:write"})
 IMAGE_SCHEMA = {"type": "string", "format": "binary", "description": "the image's bytes"}
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 YEAR = 31_536_000
+IF_MATCH = ("The ETag of the photo you last read: its PUT's ETag, the pet's photo.etag or a rendition's ETag (e.g. "
+            '"4fed272f58b35f3c02c5c65c5ac73aec" or "4fed272f58b35f3c02c5c65c5ac73aec-256"; the pet\'s own ETag, "v3", '
+            "names no photo), or a list of them: the write happens only if one of them is the current photo "
+            '(compared strongly: a weak W/"..." names none), else 412 and nothing is written. "*": only while the pet '
+            "has a photo (PUT with none yet: 412, nothing written; DELETE with none: 404). No If-Match: the write "
+            "always applies.")
 READ_ATTEMPTS = 3  # a photo replaced between a GET's two reads is read again, at most this often
 
 
@@ -98,7 +104,7 @@ class PhotoHandler(BaseHandler):
 
     @require_scopes("pets:write")
     @operation(summary="Upload a pet's photo (owner and caretakers): re-encoded, metadata stripped, thumbnails made",
-               upload=tuple(FORMATS), response=Photo, also=(201,), conditional=True,
+               upload=tuple(FORMATS), response=Photo, also=(201,), conditional=True, if_match=IF_MATCH,
                headers={"ETag": "the photo's new tag, for If-Match"})
     async def put(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
@@ -118,7 +124,8 @@ class PhotoHandler(BaseHandler):
         self.send(photo, 201 if created else 200)
 
     @require_scopes("pets:write")
-    @operation(summary="Remove a pet's photo (owner and caretakers)", response=None, conditional=True)
+    @operation(summary="Remove a pet's photo (owner and caretakers)", response=None, conditional=True,
+               if_match=IF_MATCH)
     async def delete(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         await delete_photo(self.application.db, self.application.changes, store=self.photos.store, pet_id=pet.id,

@@ -26,6 +26,7 @@ from server.services import json_row, utcnow
 ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
 TAG_RE = re.compile(r'(W/)?"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
 VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
+ANY = "*"
 
 
 class Photos:
@@ -72,10 +73,21 @@ def from_values(r: list[Any]) -> Photo:
 
 def tags(header: str | None) -> list[str] | None:
     """The photo versions an If-Match names (a rendition's ETag names its photo's), compared strongly as the pets'
-    (RFC 9110 13.1.1: a weak W/"..." tag names none); None for no header or '*'."""
-    if header is None or header.strip() == "*":
+    (RFC 9110 13.1.1: a weak W/"..." tag names none); [ANY] for '*' (whichever photo is current); None for no
+    header."""
+    if header is None:
         return None
+    if header.strip() == ANY:
+        return [ANY]
     return [version for weak, version in TAG_RE.findall(header) if not weak]
+
+
+def match_condition(wanted: list[str]) -> tuple[str, tuple[str, ...]]:
+    """The condition an If-Match puts on the write of the pet's photo row (412 when no row matches): '*' names
+    whichever photo is current, so the row only has to exist (RFC 9110 13.1.1: false with no photo)."""
+    if wanted == [ANY]:
+        return "", ()
+    return f" AND etag IN ({', '.join(['%s'] * len(wanted))})", tuple(wanted)
 
 
 def none_match_refuses(header: str | None, current: Photo | None) -> bool:
@@ -96,7 +108,7 @@ async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id
                     photo: ProcessedPhoto, if_match: str | None,
                     if_none_match: str | None = None) -> tuple[Photo, bool]:
     """Store the pet's photo (replacing the one it has) and say whether it is its first; with If-Match, only when
-    it names the current photo (none yet: 412 too); with If-None-Match, only when it does not (`*`: only the
+    it names the current photo ('*': any; none yet: 412 too); with If-None-Match, only when it does not (`*`: only the
     first photo, never a replacement). The pet gets a new version (its ETag) and tells ("pet",
     "updated", changed photo: old etag -> new) in the same transaction."""
     wanted = tags(if_match)
@@ -115,8 +127,8 @@ async def put_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet_id
         if wanted is not None:
             if not wanted:
                 raise PreconditionFailed()
-            result = await tx.execute(update + f" AND etag IN ({', '.join(['%s'] * len(wanted))})",
-                                      (*args, *wanted))
+            condition, versions = match_condition(wanted)
+            result = await tx.execute(update + condition, (*args, *versions))
             if result.rowcount == 0:
                 raise PreconditionFailed()
             created = False
@@ -154,11 +166,9 @@ async def delete_photo(db: Executor, changes: Changes, *, store: PhotoStore, pet
             raise NotFound("the pet has no photo")
         if none_match_refuses(if_none_match, current):
             raise PreconditionFailed()
-        condition, versions = "", tuple(wanted or ())
-        if wanted is not None:
-            if not wanted:
-                raise PreconditionFailed()
-            condition = f" AND etag IN ({', '.join(['%s'] * len(wanted))})"
+        if wanted is not None and not wanted:
+            raise PreconditionFailed()
+        condition, versions = ("", ()) if wanted is None else match_condition(wanted)
         await store.delete(tx, pet_id=pet_id)
         result = await tx.execute(f"DELETE FROM pet_photos WHERE pet_id = %s{condition}",  # noqa: S608
                                   (pet_id, *versions))

@@ -266,7 +266,13 @@ async def test_the_api_document_describes_the_binary_upload_and_download(api):
     assert put["responses"]["201"]["content"]["application/json"]["schema"]["properties"]["code"]["const"] == 201
     photo = document["components"]["schemas"]["Photo"]
     assert set(photo["required"]) == PHOTO_FIELDS
-    assert "If-Match" in [p["name"] for p in put["parameters"]] + [p["name"] for p in delete["parameters"]]
+    for write in (put, delete):  # the photo's tag, not the pet's version; "*" only while it has one
+        if_match = {p["name"]: p for p in write["parameters"]}["If-Match"]["description"]
+        assert "the pet's own ETag, \"v3\", names no photo" in if_match and "always applies" not in if_match.split(
+            "No If-Match")[0], if_match
+        assert '"*": only while the pet has a photo (PUT with none yet: 412' in if_match, if_match
+    pet_if_match = {p["name"]: p for p in document["paths"]["/v1/pets/{pet_id}"]["patch"]["parameters"]}["If-Match"]
+    assert pet_if_match["description"].startswith('ETag of the version you last read (e.g. "v3"'), pet_if_match
     assert set(get["responses"]["200"]["content"]) == {"image/jpeg", "image/png", "image/webp"}
     assert get["responses"]["304"]["description"] == "Not modified: If-None-Match names the current ETag; no body"
     assert "content" not in get["responses"]["304"]
@@ -276,6 +282,29 @@ async def test_the_api_document_describes_the_binary_upload_and_download(api):
         get["responses"]["200"]["headers"])
     assert document["components"]["schemas"]["Pet"]["properties"]["photo"]["anyOf"] == [{"type": "object"},
                                                                                       {"type": "null"}]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_if_match_star_replaces_a_photo_and_never_adds_a_first_one(api, app):
+    """RFC 9110 13.1.1: If-Match "*" is false without a current representation (the mirror of If-None-Match "*")."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    path = f"/v1/pets/{pet['id']}/photo"
+    first = await upload(api, pet["id"], images.webp(), "image/webp", token, **{"If-Match": "*"})
+    assert_error(first, 412, 1009, f"PUT {path}")
+    assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}", "the pet has no photo")
+    assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"]["version"] == 1  # nothing written
+    assert_error(await api.delete(path, token=token, headers={"If-Match": "*"}), 404, 1002, f"DELETE {path}",
+                 "the pet has no photo")
+
+    assert (await upload(api, pet["id"], images.webp(), "image/webp", token)).status == 201
+    replaced = await upload(api, pet["id"], images.png_with_transparency(), "image/png", token, **{"If-Match": " * "})
+    assert (replaced.status, replaced.body["code"], replaced.body["data"]["content_type"]) == (200, 200, "image/png")
+    assert (await api.get(path, token=token)).headers["ETag"] == replaced.body["data"]["etag"][:-1] + '-original"'
+    deleted = await api.delete(path, token=token, headers={"If-Match": "*"})
+    assert (deleted.status, deleted.body) == (200, {"code": 200, "data": None, "message": "ok"})
+    assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}", "the pet has no photo")
 
 
 async def _share(app: Any, pet_id: int, user_id: int, role: str) -> None:
