@@ -36,6 +36,7 @@ class Operation:
     also: tuple[int, ...] = ()  # other success statuses with the same response (201 for a PUT that creates)
     cached: bool = False  # sends an ETag and answers If-None-Match with 304 (lists always do)
     if_match: str | None = None  # what If-Match names, when not the pet's version (conditional operations)
+    why: dict[int, str] = field(default_factory=dict)  # an error status's description, where not the usual one
 
 
 def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
@@ -43,7 +44,8 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
               headers: dict[str, str] | None = None, conditional: bool = False,
               media_type: str | tuple[str, ...] | None = None, schema: dict[str, Any] | None = None,
               idempotent: bool = False, upload: Iterable[str] = (), also: Iterable[int] = (),
-              cached: bool = False, if_match: str | None = None) -> Callable[[F], F]:
+              cached: bool = False, if_match: str | None = None,
+              why: dict[int, str] | None = None) -> Callable[[F], F]:
     """Declare an operation: body/query models are validated and passed as `body=` / `query=`.
 
     headers: response headers always sent (name -> description); conditional: honours If-Match (412);
@@ -53,9 +55,10 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
     the raw bytes of one of these media types, read by the method itself; also: other success statuses;
     cached: the answer carries an ETag and If-None-Match with it is 304 (`self.send(..., etag=...)`, or the
     method's own for raw answers; paginated lists always are); if_match: the If-Match parameter's description
-    where the tag is not the pet's version (the photo's)."""
+    where the tag is not the pet's version (the photo's); why: status -> what it means here, where the shared
+    description (openapi.ERROR_DESCRIPTIONS) does not say it."""
     op = Operation(summary, body, query, response, status, tuple(errors), paginated, headers or {}, conditional,
-                   media_type, schema, idempotent, tuple(upload), tuple(also), cached or paginated, if_match)
+                   media_type, schema, idempotent, tuple(upload), tuple(also), cached or paginated, if_match, why or {})
 
     def decorator(method: F) -> F:
         @functools.wraps(method)

@@ -126,12 +126,12 @@ class _Schemas:
             return {"$ref": REF.format(model=name)}
         return schema
 
-    def error(self, status: int) -> dict[str, Any]:
+    def error(self, status: int, description: str | None = None) -> dict[str, Any]:
         name = f"Error{status}"
         codes = list(self.catalog.codes_for(status))
         self.components[name] = {"allOf": [{"$ref": REF.format(model="Error")},
                                            {"properties": {"error_code": {"enum": codes}}}]}
-        return {"description": ERROR_DESCRIPTIONS.get(status, "Error"),
+        return {"description": description or ERROR_DESCRIPTIONS.get(status, "Error"),
                 "content": {JSON: {"schema": {"$ref": REF.format(model=name)}}}}
 
 
@@ -222,7 +222,7 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         "responses": {str(op.status): _success(op, schemas),
                       **{str(s): _success(op, schemas, s) for s in op.also},
                       **({"304": NOT_MODIFIED} if op.cached else {}),
-                      **{str(s): schemas.error(s) for s in sorted(statuses)}},
+                      **{str(s): schemas.error(s, op.why.get(s)) for s in sorted(statuses)}},
     }
     if secured:
         out["description"] = ("Requires a bearer token with scope " + ", ".join(f"`{s}`" for s in scopes) + "."

@@ -21,6 +21,12 @@ IF_MATCH = ("The ETag of the photo you last read: its PUT's ETag, the pet's phot
             '(compared strongly: a weak W/"..." names none), else 412 and nothing is written. "*": only while the pet '
             "has a photo (PUT with none yet: 412, nothing written; DELETE with none: 404). No If-Match: the write "
             "always applies.")
+UNAVAILABLE = {  # the photo routes' 503s: more than the database
+    "get": "Service unavailable (database unreachable, or the photo replaced three times over during this GET): "
+           "see Retry-After",
+    "put": "Service unavailable, nothing stored: photo_queue uploads already wait for a photo process, none was free "
+           "within photo_queue_seconds, the temporary disk is full, a photo process died twice on this image, or "
+           "the database is unreachable; see Retry-After"}
 READ_ATTEMPTS = 3  # a photo replaced between a GET's two reads is read again, at most this often
 
 
@@ -66,6 +72,7 @@ class PhotoHandler(BaseHandler):
     @require_scopes("pets:read")
     @operation(summary="A pet's photo: the image itself (members of the pet)", query=PhotoQuery,
                media_type=tuple(FORMATS), schema=IMAGE_SCHEMA, cached=True, errors=(503,),
+               why={503: UNAVAILABLE["get"]},
                headers={"ETag": "tag of this rendition, for If-None-Match",
                         "Cache-Control": "private; a year with the current v=, else photo_cache_seconds",
                         "Content-Disposition": "inline, with a file name made of the pet id and the size",
@@ -105,6 +112,7 @@ class PhotoHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Upload a pet's photo (owner and caretakers): re-encoded, metadata stripped, thumbnails made",
                upload=tuple(FORMATS), response=Photo, also=(201,), conditional=True, if_match=IF_MATCH,
+               why={503: UNAVAILABLE["put"]},
                headers={"ETag": "the photo's new tag, for If-Match"})
     async def put(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")

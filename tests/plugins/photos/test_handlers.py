@@ -271,6 +271,9 @@ async def test_the_api_document_describes_the_binary_upload_and_download(api):
         assert "the pet's own ETag, \"v3\", names no photo" in if_match and "always applies" not in if_match.split(
             "No If-Match")[0], if_match
         assert '"*": only while the pet has a photo (PUT with none yet: 412' in if_match, if_match
+    assert "photo_queue_seconds" in put["responses"]["503"]["description"], put["responses"]["503"]
+    assert "replaced three times over" in get["responses"]["503"]["description"], get["responses"]["503"]
+    assert delete["responses"]["503"]["description"] == "Service unavailable (database unreachable): see Retry-After"
     pet_if_match = {p["name"]: p for p in document["paths"]["/v1/pets/{pet_id}"]["patch"]["parameters"]}["If-Match"]
     assert pet_if_match["description"].startswith('ETag of the version you last read (e.g. "v3"'), pet_if_match
     assert set(get["responses"]["200"]["content"]) == {"image/jpeg", "image/png", "image/webp"}
