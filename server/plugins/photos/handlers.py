@@ -9,7 +9,14 @@ from server.handlers.base import BaseHandler, header, id_param
 from server.plugins.pets.access import find_pet
 from server.plugins.photos.imaging import EXTENSIONS, FORMATS, refused_type
 from server.plugins.photos.models import Photo, PhotoQuery
-from server.plugins.photos.services import VERSION_LENGTH, Photos, delete_photo, get_photo, put_photo
+from server.plugins.photos.services import (
+    READ_ATTEMPTS,
+    VERSION_LENGTH,
+    Photos,
+    delete_photo,
+    get_photo,
+    put_photo,
+)
 
 WRITE = frozenset({"pets:write"})
 IMAGE_SCHEMA = {"type": "string", "format": "binary", "description": "the image's bytes"}
@@ -27,7 +34,6 @@ UNAVAILABLE = {  # the photo routes' 503s: more than the database
     "put": "Service unavailable, nothing stored: photo_queue uploads already wait for a photo process, none was free "
            "within photo_queue_seconds, the temporary disk is full, a photo process died twice on this image, or "
            "the database is unreachable; see Retry-After"}
-READ_ATTEMPTS = 3  # a photo replaced between a GET's two reads is read again, at most this often
 
 
 class PhotoHandler(BaseHandler):

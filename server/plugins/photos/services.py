@@ -27,6 +27,7 @@ ROW = json_row("pet_id, etag, content_type, width, height, updated_at")
 TAG_RE = re.compile(r'(W/)?"([0-9a-f]{32})(?:-[0-9a-z]+)?"')
 VERSION_LENGTH = 16  # hex digits of the etag in the `v=` of the sizes' URLs
 ANY = "*"
+READ_ATTEMPTS = 3  # a photo replaced between its metadata's read and its bytes' is read again, at most this often
 
 
 class Photos:
