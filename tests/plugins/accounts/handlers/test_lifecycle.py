@@ -45,7 +45,7 @@ async def seed(api: Api, app: Any) -> dict[str, Any]:
     """An account with two pets (records on each, one due; one pet shared with a friend and with a photo), a role
     on the friend's pet, invitations sent and received, a calendar feed, sessions, a pending reset, queued mail,
     an idempotent answer and a failed login."""
-    ann, friend = await create_user(app), await create_user(app)
+    ann, friend = await create_user(app, verified=True), await create_user(app)  # ann may see invitations
     ann_pair, friend_pair = await login(api, ann.email), await login(api, friend.email)
     token = ann_pair["token"]
     pets = [await create_pet(api, token, name="Rex"), await create_pet(api, token, name="Tom", species="cat")]
@@ -251,6 +251,30 @@ async def test_the_export_is_one_streamed_json_document_with_every_pet_record_an
     assert {p["id"] for p in friend_export["data"]["sections"]["pets"]} == {seeded["friends_pet"]["id"],
                                                                             seeded["pets"][0]["id"]}
     assert "email" not in str(friend_export["data"]["sections"]["pet_members"])  # no other user's address
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_unverified_account_exports_no_invitation_to_its_address_as_it_lists_none(api, app):
+    owner = await create_user(app, verified=True)
+    owner_token = (await login(api, owner.email))["token"]
+    pet = await create_pet(api, owner_token, name="Secret Bella", species="cat")
+    sent = await api.post(f"/v1/pets/{pet['id']}/invitations", token=owner_token,
+                          json={"email": "victim@example.com", "role": "caretaker"})
+    assert sent.status == 201, sent.body
+    squatter = await create_user(app, email="victim@example.com")  # someone else registered the address
+    token = (await login(api, squatter.email))["token"]
+    listed = await api.get("/v1/invitations", token=token)
+    assert (listed.status, listed.body["data"]) == (200, [])
+    exported = await api.get("/v1/users/me/export", token=token)
+    assert exported.status == 200
+    sections = orjson.loads(exported.raw)["data"]["sections"]
+    assert sections["account"][0]["email_verified"] is False
+    assert sections.get("invitations_received", []) == []
+    assert b"Secret Bella" not in exported.raw
+    await app.db.execute("UPDATE users SET email_verified_at = '2026-01-01 00:00:00' WHERE id = %s", (squatter.id,))
+    verified = orjson.loads((await api.get("/v1/users/me/export", token=token)).raw)["data"]["sections"]
+    assert verified["invitations_received"] == [sent.body["data"]]
 
 
 @pytest.mark.gen_test
