@@ -49,7 +49,7 @@ class UsersHandler(BaseHandler):
         app = self.application
         user = await register(self.db, app.accounts, email=body.email, password=body.password, nickname=body.nickname,
                               language=preferred_language(self.request.headers.get("Accept-Language")))
-        self.set_header("Location", f"/v1/users/{user.id}")
+        self.set_header("Location", user.location)
         self.send(user.public(), 201)
 
     @require_scopes("users:admin")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,9 +105,9 @@ async def rows_naming(app: Any, *, user_id: int, pet_ids: list[int], email: str)
         if table == "users":
             conditions.append("id = %s OR email = %s")
             args.extend([user_id, email])
-        if table == "idempotency_keys":
-            conditions.append("scope = %s")
-            args.append(str(user_id))
+        if table == "idempotency_keys":  # its own answers, and its registration's (no token: the anonymous scope)
+            conditions.append("scope = %s OR (scope = 'anon' AND INSTR(body, %s) > 0)")
+            args.extend([str(user_id), email])
         if table == "login_failures":
             conditions.append("k = %s")
             args.append(f"account:{email}")
@@ -158,6 +159,30 @@ async def test_deleting_an_account_removes_every_row_tells_the_members_and_frees
     again = await api.post("/v1/users", json={"email": ann.email, "password": PASSWORD, "nickname": "Ann again"})
     assert again.status == 201, again.body
     assert (await api.login(friend.email)).status == 201
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_deleting_an_account_forgets_its_registrations_answer_and_a_retry_registers_afresh(api, app):
+    kept_key, gone_key = f"reg-kept-{uuid.uuid4().hex}", f"reg-gone-{uuid.uuid4().hex}"
+    kept = {"email": "kept@example.com", "password": PASSWORD, "nickname": "Kept"}
+    assert (await api.post("/v1/users", json=kept, headers={"Idempotency-Key": kept_key})).status == 201
+    account = {"email": "gone@example.com", "password": PASSWORD, "nickname": "Gone"}
+    first = await api.post("/v1/users", json=account, headers={"Idempotency-Key": gone_key})
+    assert first.status == 201, first.body
+    user_id = first.body["data"]["id"]
+    token = (await login(api, account["email"]))["token"]
+    deleted = await api.delete("/v1/users/me", json={"password": PASSWORD}, token=token)
+    assert (deleted.status, deleted.body) == (200, {"code": 200, "data": None, "message": "ok"})
+    left = await app.db.fetch_all("SELECT idem_key FROM idempotency_keys WHERE scope = 'anon' AND idem_key IN"
+                                  " (%s, %s)", (kept_key, gone_key))
+    assert [row[0] for row in left] == [kept_key]  # another account's answer stays
+    again = await api.post("/v1/users", json=account, headers={"Idempotency-Key": gone_key})
+    assert again.status == 201, again.body
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.body["data"]["id"] != user_id
+    assert again.headers["Location"] == f"/v1/users/{again.body['data']['id']}"
+    assert (await api.login(account["email"])).status == 201
 
 
 @both_backends
