@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from server.auth import require_scopes
 from server.declare import operation
@@ -33,7 +35,10 @@ class Export:
     format: str
     exported_at: dt.datetime
     user_id: int
-    sections: dict[str, list[Any]]
+    sections: Annotated[dict[str, list[Any]], Field(description=(
+        "each enabled plugin's sections of the account's data by name (account, sessions, pets, pet_members, "
+        "records, history, invitations_sent, invitations_received, reminders, calendar_feeds, photos with the "
+        "built-in plugins), every one present: [] when it has no item"))]
 
 
 class UsersHandler(BaseHandler):

@@ -295,11 +295,53 @@ async def test_an_unverified_account_exports_no_invitation_to_its_address_as_it_
     assert exported.status == 200
     sections = orjson.loads(exported.raw)["data"]["sections"]
     assert sections["account"][0]["email_verified"] is False
-    assert sections.get("invitations_received", []) == []
+    assert sections["invitations_received"] == []
     assert b"Secret Bella" not in exported.raw
     await app.db.execute("UPDATE users SET email_verified_at = '2026-01-01 00:00:00' WHERE id = %s", (squatter.id,))
     verified = orjson.loads((await api.get("/v1/users/me/export", token=token)).raw)["data"]["sections"]
     assert verified["invitations_received"] == [sent.body["data"]]
+
+
+SECTIONS = {"account", "sessions", "pets", "pet_members", "records", "history", "invitations_sent",
+            "invitations_received", "reminders", "calendar_feeds", "photos"}
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_new_accounts_export_has_every_section_empty_ones_as_empty_lists(api, app):
+    user = await create_user(app)
+    token = (await login(api, user.email))["token"]
+    response = await api.get("/v1/users/me/export", token=token)
+    assert response.status == 200
+    sections = orjson.loads(response.raw)["data"]["sections"]
+    assert set(sections) == SECTIONS
+    assert {name: items for name, items in sections.items() if name not in ("account", "sessions")} == dict.fromkeys(
+        SECTIONS - {"account", "sessions"}, [])
+    assert [a["id"] for a in sections["account"]] == [user.id] and len(sections["sessions"]) == 1
+
+
+@pytest.mark.gen_test
+async def test_a_plugins_declared_sections_are_written_empty_when_it_yields_none_of_them():
+    from server.plugins import Plugin
+
+    async def notes(db: Any, user_id: int) -> Any:
+        yield "notes", {"id": 1}
+
+    async def nothing(db: Any, user_id: int) -> Any:
+        return
+        yield
+
+    written: list[bytes] = []
+
+    async def flush() -> None:
+        return None
+
+    plugins = [Plugin("notes", [], export=notes, export_sections=("notes", "tags")),
+               Plugin("quiet", [], export=nothing, export_sections=("quiet",))]
+    count = await export_service.write_export(None, plugins, user_id=1, dumps=orjson.dumps,  # type: ignore[arg-type]
+                                              write=written.append, flush=flush)
+    document = orjson.loads(b"".join(written))
+    assert (count, document["data"]["sections"]) == (1, {"notes": [{"id": 1}], "tags": [], "quiet": []})
 
 
 @pytest.mark.gen_test
