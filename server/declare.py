@@ -44,8 +44,8 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
               headers: dict[str, str] | None = None, conditional: bool = False,
               media_type: str | tuple[str, ...] | None = None, schema: dict[str, Any] | None = None,
               idempotent: bool = False, upload: Iterable[str] = (), also: Iterable[int] = (),
-              cached: bool = False, if_match: str | None = None,
-              why: dict[int, str] | None = None) -> Callable[[F], F]:
+              cached: bool = False, if_match: str | None = None, why: dict[int, str] | None = None,
+              before: Callable[..., Awaitable[None]] | None = None) -> Callable[[F], F]:
     """Declare an operation: body/query models are validated and passed as `body=` / `query=`.
 
     headers: response headers always sent (name -> description); conditional: honours If-Match (412);
@@ -56,7 +56,9 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
     cached: the answer carries an ETag and If-None-Match with it is 304 (`self.send(..., etag=...)`, or the
     method's own for raw answers; paginated lists always are); if_match: the If-Match parameter's description
     where the tag is not the pet's version (the photo's); why: status -> what it means here, where the shared
-    description (openapi.ERROR_DESCRIPTIONS) does not say it."""
+    description (openapi.ERROR_DESCRIPTIONS) does not say it; before: called as the method is (handler,
+    path arguments, body/query) ahead of it and outside an Idempotency-Key's transaction, so what it writes
+    commits on its own whatever the method then does (a throttle's count: a failure rolling the key back keeps it)."""
     op = Operation(summary, body, query, response, status, tuple(errors), paginated, headers or {}, conditional,
                    media_type, schema, idempotent, tuple(upload), tuple(also), cached or paginated, if_match, why or {})
 
@@ -69,6 +71,8 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
                 kwargs["query"] = handler.parse_query(query)
             elif handler.request.query_arguments:
                 handler.parse_query(NoQuery)  # refuses them, naming each
+            if before is not None:
+                await before(handler, *args, **kwargs)
             if idempotent and KEY_HEADER in handler.request.headers:
                 return await handler.application.idempotency.run(
                     handler, functools.partial(method, handler, *args, **kwargs))

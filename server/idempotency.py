@@ -97,6 +97,14 @@ async def find(db: Executor, *, scope: str, key: str) -> StoredAnswer | None:
                         (nullable(row[3], str) or "").encode())
 
 
+async def forget_created(db: Executor, *, scope: str, location: str) -> None:
+    """Delete, in the caller's transaction, the answers stored under the scope whose Location is `location`: what
+    they created is gone, and a retry must not be told it exists (it runs afresh)."""
+    stored = orjson.dumps({"Location": location})[1:-1].decode()  # as store() writes it; the closing quote ends it
+    await db.execute_later("DELETE FROM idempotency_keys WHERE scope = %s AND INSTR(headers, %s) > 0",
+                           (scope, stored))
+
+
 async def purge(db: Executor) -> int:
     """Delete the answers kept longer than the retention; how many went."""
     result = await db.execute("DELETE FROM idempotency_keys WHERE expires_at_ms < %s", (now_ms(),))

@@ -123,6 +123,7 @@ class Plugin:
     migrations: Path | None = None  # mysql/ and sqlite/ NNNN_name.sql; default: <package>/migrations if it exists
     version: str | None = None  # shown by `main.py plugins`; default: the distribution's version
     export: Exporter | None = None  # its part of a user's data export: (section, item) pairs, see Exporter
+    export_sections: tuple[str, ...] = ()  # the sections its export always has: [] when it yields no item of one
     after_migrate: AfterMigrate | None = None  # async, by `main.py migrate`: see AfterMigrate
 
 

@@ -90,6 +90,7 @@ PLUGIN = Plugin(
     on_start=_start,
     on_stop=_stop,
     export=export_account,
+    export_sections=("account", "sessions"),
     after_migrate=_after_migrate,
     settings=AccountsSettings,
     scopes={"users:me": "read and change one's own account", "users:admin": "list, read and change every account"},

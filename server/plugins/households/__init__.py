@@ -48,6 +48,7 @@ PLUGIN = Plugin(
     ],
     setup=_setup,
     export=export_households,
+    export_sections=("history", "invitations_sent", "invitations_received"),
     requires=("pets", "records"),  # pet_members and the access rule are the pets plugin's; history covers records
     settings=HouseholdsSettings,
     errors=ERRORS,

@@ -1,5 +1,6 @@
 """The households plugin's part of a user's data export: the history entries the user made, the invitations the
-user sent and those sent to the user's address (memberships are the pets plugin's `pet_members` section)."""
+user sent and those sent to the user's address once it is verified, as GET /v1/invitations shows them (memberships
+are the pets plugin's `pet_members` section)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ async def export_households(db: Executor, user_id: int) -> AsyncIterator[tuple[s
     async for found in keyset(db, f"SELECT invitations.id, {invitations.ROW} FROM {invitations.TABLE}"  # noqa: S608
                                   " WHERE invitations.invited_by = %s", (user_id,), order=("invitations.id",)):
         yield "invitations_sent", invitations.decode(column(found[1], str), now)
-    email = await db.fetch_one("SELECT email FROM users WHERE id = %s", (user_id,))
-    if email is None:
+    address = await invitations.invited_address(db, user_id)  # none before the address is verified, as listed
+    if address is None:
         return
     async for found in keyset(db, f"SELECT invitations.id, {invitations.ROW} FROM {invitations.TABLE}"  # noqa: S608
-                                  " WHERE invitations.email = %s", (email[0],), order=("invitations.id",)):
+                                  " WHERE invitations.email = %s", (address,), order=("invitations.id",)):
         yield "invitations_received", invitations.decode(column(found[1], str), now)

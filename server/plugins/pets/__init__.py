@@ -28,4 +28,5 @@ PLUGIN = Plugin(
             "pets:write": "create, change and delete one's own pets (and their records)",
             "pets:admin": "read and change every user's pets"},
     export=export_pets,
+    export_sections=("pets", "pet_members"),
 )

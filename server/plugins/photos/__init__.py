@@ -44,6 +44,7 @@ PLUGIN = Plugin(
     routes=[Route("/v1/pets/{pet_id}/photo", PhotoHandler)],
     setup=_setup,
     export=export_photos,
+    export_sections=("photos",),
     on_start=_start,
     on_stop=_stop,
     requires=("pets",),  # a photo belongs to a pet: the pets' access rule and scopes

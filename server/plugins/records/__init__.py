@@ -12,4 +12,5 @@ PLUGIN = Plugin(
     ],
     requires=("pets",),  # a record belongs to a pet, and its routes use the pets scopes
     export=export_records,
+    export_sections=("records",),
 )

@@ -37,5 +37,6 @@ PLUGIN = Plugin(
     ],
     setup=_setup,
     export=export_reminders,
+    export_sections=("reminders", "calendar_feeds"),
     requires=("accounts", "pets", "records"),  # users:me and a feed per user; records' due dates under pets
 )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from server.auth import require_scopes
 from server.declare import operation
@@ -13,7 +15,7 @@ from server.plugins.accounts.models import AccountDelete, AdminUserUpdate, MeUpd
 from server.plugins.accounts.services.credentials import change_own_account, set_role_or_disabled
 from server.plugins.accounts.services.deletion import delete_account, delete_own_account
 from server.plugins.accounts.services.export import FORMAT, write_export
-from server.plugins.accounts.services.registration import register
+from server.plugins.accounts.services.registration import admit_registration, register
 from server.plugins.accounts.services.users import AdminUserOut, UserOut, get_user, list_users
 from server.security_events import audited
 from server.services import page
@@ -33,18 +35,26 @@ class Export:
     format: str
     exported_at: dt.datetime
     user_id: int
-    sections: dict[str, list[Any]]
+    sections: Annotated[dict[str, list[Any]], Field(description=(
+        "each enabled plugin's sections of the account's data by name (account, sessions, pets, pet_members, "
+        "records, history, invitations_sent, invitations_received, reminders, calendar_feeds, photos with the "
+        "built-in plugins), every one present: [] when it has no item"))]
 
 
 class UsersHandler(BaseHandler):
+    async def admit(self, *, body: UserCreate) -> None:
+        """The registration throttle, counted outside the request's Idempotency-Key transaction."""
+        await admit_registration(self.application.db, self.application.accounts, email=body.email,
+                                 password=body.password, address=self.request.remote_ip or "")
+
     @operation(summary="Register a user (a verification message goes to the address, in the request's language)",
-               body=UserCreate, status=201, response=UserOut, errors=(400, 409, 429, 503), idempotent=True)
+               body=UserCreate, status=201, response=UserOut, errors=(400, 409, 429, 503), idempotent=True,
+               before=admit)
     async def post(self, *, body: UserCreate) -> None:
         app = self.application
         user = await register(self.db, app.accounts, email=body.email, password=body.password, nickname=body.nickname,
-                              language=preferred_language(self.request.headers.get("Accept-Language")),
-                              address=self.request.remote_ip or "")
-        self.set_header("Location", f"/v1/users/{user.id}")
+                              language=preferred_language(self.request.headers.get("Accept-Language")))
+        self.set_header("Location", user.location)
         self.send(user.public(), 201)
 
     @require_scopes("users:admin")

@@ -1,13 +1,15 @@
 """Deleting an account, in one transaction: everything it owns goes through the foreign keys (its pets with
 their records and everything other plugins hang under a pet or a user ON DELETE CASCADE; its memberships,
 sessions, refresh, reset and verification tokens, outbox mail), plus what no key links: its idempotency
-answers and login counter. ('account', 'deleted') is told to app.changes first, while everything is still
+answers (its own and its registration's, kept under the anonymous scope and found by the account's Location)
+and login counter. ('account', 'deleted') is told to app.changes first, while everything is still
 readable: listeners tell their own deletes from it (the pets plugin, each owned pet's and membership's), so
 that sync gives the other members of its pets the change. Its access tokens are revoked (that row keeps the
 id until they would expire)."""
 
 from __future__ import annotations
 
+from server import idempotency
 from server.changes import Change
 from server.db import Database, Executor
 from server.errors import Forbidden
@@ -36,6 +38,7 @@ async def delete_account(db: Database, accounts: Accounts, *, user_id: int, acto
         # told first, while everything is still readable: the pets plugin tells its pets' deletes from here
         await accounts.changes.emit(tx, Change("account", "deleted", user_id, actor_id))
         await tx.execute_later("DELETE FROM idempotency_keys WHERE scope = %s", (str(user_id),))
+        await idempotency.forget_created(tx, scope=idempotency.ANONYMOUS, location=user.location)
         await tx.execute_later("DELETE FROM login_failures WHERE k = %s", (keys(user.email, "")[0],))
         await tx.execute_later("DELETE FROM users WHERE id = %s", (user_id,))
         await accounts.revocations.revoke_user(tx, user_id)

@@ -1,8 +1,9 @@
 """GET /v1/users/me/export: one JSON document of everything the account holds, streamed section by section.
 
-Each enabled plugin with an `export` hook contributes (section, item) pairs; the items of a section form one
-array of `data.sections`. The document is written a few items at a time and flushed, so a large account is
-never in memory at once. Photos belong to the photos plugin's section (inline base64 of the stored original).
+Each enabled plugin with an `export` hook contributes (section, item) pairs; the items of a section form one array
+of `data.sections`, and each section the plugin declares (`export_sections`) is there, [] when empty. The document
+is written a few items at a time and flushed, so a large account is never in memory at once. Photos belong to the
+photos plugin's section (inline base64 of the stored original).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ async def write_export(db: Executor, plugins: Sequence[Plugin], *, user_id: int,
     done: set[str] = set()
     current: str | None = None
     count = 0
+
+    def open_section(section: str) -> None:
+        nonlocal current
+        write((b"]," if current is not None else b"") + orjson.dumps(section) + b":[")
+        done.add(section)
+        current = section
+
     for plugin in plugins:
         if plugin.export is None:
             continue
@@ -53,14 +61,15 @@ async def write_export(db: Executor, plugins: Sequence[Plugin], *, user_id: int,
             if section != current:
                 if section in done:
                     raise SectionOrder(f"plugin {plugin.name!r} yielded section {section!r} twice apart")
-                write((b"]," if current is not None else b"") + orjson.dumps(section) + b":[")
-                done.add(section)
-                current = section
+                open_section(section)
             else:
                 write(b",")
             write(dumps(item))
             count += 1
             if count % FLUSH_EVERY == 0:
                 await flush()
+        for section in plugin.export_sections:  # those it had no item of: present, empty
+            if section not in done:
+                open_section(section)
     write((b"]" if current is not None else b"") + b'}},"message":"ok"}')
     return count

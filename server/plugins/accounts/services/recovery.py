@@ -54,24 +54,34 @@ async def request_password_reset(db: Database, accounts: Accounts, *, email: str
     await db.run_transaction(request)
 
 
-async def _take_token(tx: Executor, *, token: str, purpose: Purpose) -> int:
-    """The user of a valid token, which is used up; 401/10031 for an unknown or used one, 401/10032 expired.
-    (Deleting first takes the row's lock: of two concurrent uses, one finds it gone.)"""
-    token_hash = hash_token(token)
-    row = await tx.fetch_one("SELECT user_id, expires_at_ms FROM account_tokens WHERE token_hash = %s"
-                             " AND purpose = %s", (token_hash, purpose))
-    taken = await tx.execute("DELETE FROM account_tokens WHERE token_hash = %s AND purpose = %s",
-                             (token_hash, purpose))
-    if row is None or taken.rowcount != 1:
+async def _check_token(db: Executor, *, token: str, purpose: Purpose) -> int:
+    """The user of a valid token, which stays usable; 401/10031 for an unknown or used one, 401/10032 expired."""
+    row = await db.fetch_one("SELECT user_id, expires_at_ms FROM account_tokens WHERE token_hash = %s"
+                             " AND purpose = %s", (hash_token(token), purpose))
+    if row is None:
         raise TokenInvalid()
     if column(row[1], int) <= now_ms():
-        raise TokenExpired()  # the transaction rolls back: it stays, expired, until the account goes
+        raise TokenExpired()  # it stays, expired, until the account goes
     return column(row[0], int)
+
+
+async def _take_token(tx: Executor, *, token: str, purpose: Purpose) -> int:
+    """The user of a valid token, which is used up; 401/10031 for an unknown or used one, 401/10032 expired.
+    (The delete takes the row's lock: of two concurrent uses, one finds it gone.)"""
+    user_id = await _check_token(tx, token=token, purpose=purpose)
+    taken = await tx.execute("DELETE FROM account_tokens WHERE token_hash = %s AND purpose = %s",
+                             (hash_token(token), purpose))
+    if taken.rowcount != 1:
+        raise TokenInvalid()
+    return user_id
 
 
 async def confirm_password_reset(db: Database, accounts: Accounts, *, token: str, password: str) -> User:
     """Set the new password from a reset token: every session ends, every access token is revoked, and the
-    account's other reset tokens stop working. Receiving the message proves the address: it is verified."""
+    account's other reset tokens stop working. Receiving the message proves the address: it is verified. The
+    token is checked before the password is hashed, so an unknown or expired one costs no argon2 work (and cannot
+    fill the hash queue); the transaction takes it, checking it again."""
+    await _check_token(db, token=token, purpose="reset")
     password_hash = await accounts.passwords.hash(password)
 
     async def confirm(tx: Executor) -> User:

@@ -1,8 +1,9 @@
-"""Registration: the account and its first verification message, in one transaction."""
+"""Registration: admitted (a password free of context words, the client address under its throttle), then the
+account and its first verification message, in one transaction."""
 
 from __future__ import annotations
 
-from server.db import Executor
+from server.db import Database, Executor
 from server.plugins.accounts.passwords import check_context
 from server.plugins.accounts.services import throttle
 from server.plugins.accounts.services.accounts import Accounts
@@ -10,15 +11,21 @@ from server.plugins.accounts.services.recovery import issue_token
 from server.plugins.accounts.services.users import User, create_user
 
 
-async def register(db: Executor, accounts: Accounts, *, email: str, password: str, nickname: str,
-                   language: str, address: str) -> User:
-    """A new account (409 when the e-mail is taken) and its verification message (both or neither); 429 when
-    the client address registered registrations_per_address times inside the window (counted before the
-    password is hashed, like a login attempt, so a flood from one address costs no hashing)."""
+async def admit_registration(db: Database, accounts: Accounts, *, email: str, password: str, address: str) -> None:
+    """400 for a password with a context word; 429 when the client address registered registrations_per_address
+    times inside the window. The count commits in a transaction of its own, on the pool (never the request's
+    Idempotency-Key transaction), before the password is hashed: a flood from one address costs no hashing, and
+    a registration counts whatever it then answers (a 409 as a 201) and whether or not it carries a key."""
     check_context(password, email=email)
     settings = accounts.settings
     await throttle.count_request(db, keys={f"register:{address[:64]}": settings.registrations_per_address},
                                  window_seconds=settings.registration_window_seconds)
+
+
+async def register(db: Executor, accounts: Accounts, *, email: str, password: str, nickname: str,
+                   language: str) -> User:
+    """A new account (409 when the e-mail is taken) and its verification message (both or neither), once
+    admit_registration has let the request through."""
     password_hash = await accounts.passwords.hash(password)
 
     async def create(tx: Executor) -> User:

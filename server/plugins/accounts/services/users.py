@@ -57,12 +57,22 @@ class User:
         r = orjson.loads(text)
         return cls(r[0], r[1], r[2], r[3], r[4], bool(r[5]), dt.datetime.fromisoformat(r[6]), r[7] is not None, r[8])
 
+    @property
+    def location(self) -> str:
+        """The account's URL (the Location of its registration)."""
+        return location_of(self.id)
+
     def public(self) -> UserOut:
         return UserOut(self.id, self.email, self.nickname, self.role, self.created_at, self.email_verified)
 
     def admin_view(self) -> AdminUserOut:
         return AdminUserOut(self.id, self.email, self.nickname, self.role, self.created_at, self.email_verified,
                             self.disabled)
+
+
+def location_of(user_id: int) -> str:
+    """The URL of the account with this id."""
+    return f"/v1/users/{user_id}"
 
 
 def normalize_email(email: str) -> str:

@@ -84,16 +84,23 @@ async def _email_of(db: Executor, user_id: int) -> tuple[str, bool]:
     return column(row[0], str), row[1] is not None
 
 
+async def invited_address(db: Executor, user_id: int) -> str | None:
+    """The address whose invitations the user is shown (its list, its data export): its e-mail once verified,
+    None before (UNVERIFIED); 404 when the account is gone."""
+    email, verified = await _email_of(db, user_id)
+    return email if verified else None
+
+
 async def list_my_invitations(db: Executor, *, user_id: int, query: PageQuery) -> Found[Invitation]:
     """The pending, unexpired invitations to the caller's e-mail, newest first; none until the e-mail is verified
     (the account's `email_verified` says why). The total (unless include_total=false) and the next page's cursor;
     an unverified caller's empty page goes through the same page helper, so its cursor and offset are checked
     alike."""
     now = utcnow()
-    email, verified = await _email_of(db, user_id)
+    address = await invited_address(db, user_id)
     where = "invitations.email = %s AND invitations.status = 'pending' AND invitations.expires_at > %s"
-    return await fetch_page(db, row=ROW, table=TABLE, where=where if verified else f"{where} AND 1 = 0",
-                            args=(email, now), sort=NEWEST_FIRST, sort_name="invitations", limit=query.limit,
+    return await fetch_page(db, row=ROW, table=TABLE, where=where if address is not None else f"{where} AND 1 = 0",
+                            args=(address or "", now), sort=NEWEST_FIRST, sort_name="invitations", limit=query.limit,
                             offset=query.offset, cursor=query.cursor, count=query.include_total,
                             decode=lambda text: decode(text, now))
 

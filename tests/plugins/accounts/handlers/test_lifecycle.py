@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,7 +46,7 @@ async def seed(api: Api, app: Any) -> dict[str, Any]:
     """An account with two pets (records on each, one due; one pet shared with a friend and with a photo), a role
     on the friend's pet, invitations sent and received, a calendar feed, sessions, a pending reset, queued mail,
     an idempotent answer and a failed login."""
-    ann, friend = await create_user(app), await create_user(app)
+    ann, friend = await create_user(app, verified=True), await create_user(app)  # ann may see invitations
     ann_pair, friend_pair = await login(api, ann.email), await login(api, friend.email)
     token = ann_pair["token"]
     pets = [await create_pet(api, token, name="Rex"), await create_pet(api, token, name="Tom", species="cat")]
@@ -104,9 +105,9 @@ async def rows_naming(app: Any, *, user_id: int, pet_ids: list[int], email: str)
         if table == "users":
             conditions.append("id = %s OR email = %s")
             args.extend([user_id, email])
-        if table == "idempotency_keys":
-            conditions.append("scope = %s")
-            args.append(str(user_id))
+        if table == "idempotency_keys":  # its own answers, and its registration's (no token: the anonymous scope)
+            conditions.append("scope = %s OR (scope = 'anon' AND INSTR(body, %s) > 0)")
+            args.extend([str(user_id), email])
         if table == "login_failures":
             conditions.append("k = %s")
             args.append(f"account:{email}")
@@ -158,6 +159,30 @@ async def test_deleting_an_account_removes_every_row_tells_the_members_and_frees
     again = await api.post("/v1/users", json={"email": ann.email, "password": PASSWORD, "nickname": "Ann again"})
     assert again.status == 201, again.body
     assert (await api.login(friend.email)).status == 201
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_deleting_an_account_forgets_its_registrations_answer_and_a_retry_registers_afresh(api, app):
+    kept_key, gone_key = f"reg-kept-{uuid.uuid4().hex}", f"reg-gone-{uuid.uuid4().hex}"
+    kept = {"email": "kept@example.com", "password": PASSWORD, "nickname": "Kept"}
+    assert (await api.post("/v1/users", json=kept, headers={"Idempotency-Key": kept_key})).status == 201
+    account = {"email": "gone@example.com", "password": PASSWORD, "nickname": "Gone"}
+    first = await api.post("/v1/users", json=account, headers={"Idempotency-Key": gone_key})
+    assert first.status == 201, first.body
+    user_id = first.body["data"]["id"]
+    token = (await login(api, account["email"]))["token"]
+    deleted = await api.delete("/v1/users/me", json={"password": PASSWORD}, token=token)
+    assert (deleted.status, deleted.body) == (200, {"code": 200, "data": None, "message": "ok"})
+    left = await app.db.fetch_all("SELECT idem_key FROM idempotency_keys WHERE scope = 'anon' AND idem_key IN"
+                                  " (%s, %s)", (kept_key, gone_key))
+    assert [row[0] for row in left] == [kept_key]  # another account's answer stays
+    again = await api.post("/v1/users", json=account, headers={"Idempotency-Key": gone_key})
+    assert again.status == 201, again.body
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.body["data"]["id"] != user_id
+    assert again.headers["Location"] == f"/v1/users/{again.body['data']['id']}"
+    assert (await api.login(account["email"])).status == 201
 
 
 @both_backends
@@ -251,6 +276,72 @@ async def test_the_export_is_one_streamed_json_document_with_every_pet_record_an
     assert {p["id"] for p in friend_export["data"]["sections"]["pets"]} == {seeded["friends_pet"]["id"],
                                                                             seeded["pets"][0]["id"]}
     assert "email" not in str(friend_export["data"]["sections"]["pet_members"])  # no other user's address
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_unverified_account_exports_no_invitation_to_its_address_as_it_lists_none(api, app):
+    owner = await create_user(app, verified=True)
+    owner_token = (await login(api, owner.email))["token"]
+    pet = await create_pet(api, owner_token, name="Secret Bella", species="cat")
+    sent = await api.post(f"/v1/pets/{pet['id']}/invitations", token=owner_token,
+                          json={"email": "victim@example.com", "role": "caretaker"})
+    assert sent.status == 201, sent.body
+    squatter = await create_user(app, email="victim@example.com")  # someone else registered the address
+    token = (await login(api, squatter.email))["token"]
+    listed = await api.get("/v1/invitations", token=token)
+    assert (listed.status, listed.body["data"]) == (200, [])
+    exported = await api.get("/v1/users/me/export", token=token)
+    assert exported.status == 200
+    sections = orjson.loads(exported.raw)["data"]["sections"]
+    assert sections["account"][0]["email_verified"] is False
+    assert sections["invitations_received"] == []
+    assert b"Secret Bella" not in exported.raw
+    await app.db.execute("UPDATE users SET email_verified_at = '2026-01-01 00:00:00' WHERE id = %s", (squatter.id,))
+    verified = orjson.loads((await api.get("/v1/users/me/export", token=token)).raw)["data"]["sections"]
+    assert verified["invitations_received"] == [sent.body["data"]]
+
+
+SECTIONS = {"account", "sessions", "pets", "pet_members", "records", "history", "invitations_sent",
+            "invitations_received", "reminders", "calendar_feeds", "photos"}
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_new_accounts_export_has_every_section_empty_ones_as_empty_lists(api, app):
+    user = await create_user(app)
+    token = (await login(api, user.email))["token"]
+    response = await api.get("/v1/users/me/export", token=token)
+    assert response.status == 200
+    sections = orjson.loads(response.raw)["data"]["sections"]
+    assert set(sections) == SECTIONS
+    assert {name: items for name, items in sections.items() if name not in ("account", "sessions")} == dict.fromkeys(
+        SECTIONS - {"account", "sessions"}, [])
+    assert [a["id"] for a in sections["account"]] == [user.id] and len(sections["sessions"]) == 1
+
+
+@pytest.mark.gen_test
+async def test_a_plugins_declared_sections_are_written_empty_when_it_yields_none_of_them():
+    from server.plugins import Plugin
+
+    async def notes(db: Any, user_id: int) -> Any:
+        yield "notes", {"id": 1}
+
+    async def nothing(db: Any, user_id: int) -> Any:
+        return
+        yield
+
+    written: list[bytes] = []
+
+    async def flush() -> None:
+        return None
+
+    plugins = [Plugin("notes", [], export=notes, export_sections=("notes", "tags")),
+               Plugin("quiet", [], export=nothing, export_sections=("quiet",))]
+    count = await export_service.write_export(None, plugins, user_id=1, dumps=orjson.dumps,  # type: ignore[arg-type]
+                                              write=written.append, flush=flush)
+    document = orjson.loads(b"".join(written))
+    assert (count, document["data"]["sections"]) == (1, {"notes": [{"id": 1}], "tags": [], "quiet": []})
 
 
 @pytest.mark.gen_test

@@ -100,6 +100,37 @@ async def test_expired_and_superseded_reset_tokens_change_nothing(api, app, inbo
 
 @both_backends
 @pytest.mark.gen_test(timeout=60)
+async def test_an_unknown_or_expired_reset_token_is_refused_before_any_password_is_hashed(api, app, inbox, monkeypatch):
+    hashed: list[str] = []
+    real_hash = app.accounts.passwords.hash
+
+    async def counting_hash(password: str) -> str:
+        hashed.append(password)
+        return await real_hash(password)
+
+    user = await create_user(app)
+    monkeypatch.setattr(app.accounts.passwords, "hash", counting_hash)
+    assert (await api.post("/v1/password-resets", json={"email": user.email})).status == 202
+    token = token_in((await inbox.wait_for(user.email))[0])
+    path = "/v1/password-resets/confirm"
+    bogus = await api.post(path, json={"token": "bogus-" + "x" * 43, "password": NEW_PASSWORD})
+    assert_error(bogus, 401, 10031, f"POST {path}", "token is invalid")
+    assert set(bogus.body) == {"error_code", "message", "request"}
+    await app.db.execute("UPDATE account_tokens SET expires_at_ms = 1 WHERE user_id = %s", (user.id,))
+    expired = await api.post(path, json={"token": token, "password": NEW_PASSWORD})
+    assert_error(expired, 401, 10032, f"POST {path}", "token is expired")
+    assert set(expired.body) == {"error_code", "message", "request"}
+    assert hashed == []  # neither cost argon2 work
+    await app.db.execute("UPDATE account_tokens SET expires_at_ms = %s WHERE user_id = %s",
+                         (2 ** 62, user.id))
+    done = await api.post(path, json={"token": token, "password": NEW_PASSWORD})
+    assert done.status == 200, done.body
+    assert hashed == [NEW_PASSWORD]
+    assert (await api.login(user.email, NEW_PASSWORD)).status == 201
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
 async def test_unknown_and_known_addresses_get_identical_answers_and_only_the_known_one_gets_mail(api, app, inbox):
     user = await create_user(app)
     nobody = unique_email("nobody")

@@ -3,6 +3,7 @@
 import asyncio
 import datetime as dt
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -426,3 +427,26 @@ async def test_registrations_are_throttled_per_client_address(api, app):
     assert (await app.db.fetch_one("SELECT COUNT(*) FROM users"))[0] == 3  # nothing written for the refused ones
     user = await create_user(app)
     assert (await api.login(user.email)).status == 201  # logging in from that address goes on
+
+
+@both_backends
+@pytest.mark.parametrize("config_overrides", [{"plugin_settings": {"accounts": {"registrations_per_address": 3}}}])
+@pytest.mark.gen_test(timeout=60)
+async def test_failed_registrations_with_an_idempotency_key_are_counted_as_those_without(api, app):
+    taken = unique_email("taken")
+    assert (await register(api, taken)).status == 201
+    account = {"email": taken, "password": PASSWORD, "nickname": "x"}
+    keys = [f"taken-{uuid.uuid4().hex}" for _ in range(3)]
+    for key in keys[:2]:  # the key's reservation rolls back with the 409; the count does not
+        again = await api.post("/v1/users", json=account, headers={"Idempotency-Key": key})
+        assert_error(again, 409, 1005, "POST /v1/users", "the e-mail is already registered")
+    refused = await api.post("/v1/users", json=account, headers={"Idempotency-Key": keys[2]})
+    assert_error(refused, 429, 1006, "POST /v1/users", "too many requests for this account or address, try again later")
+    assert set(refused.body) == {"error_code", "message", "request"}
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    flood = unique_email("flood")
+    keyless = await register(api, flood)
+    assert_error(keyless, 429, 1006, "POST /v1/users", "too many requests for this account or address, try again later")
+    stored = await app.db.fetch_one("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key IN (%s, %s, %s)", tuple(keys))
+    assert stored[0] == 0
+    assert await find_user_by_email(app.db, email=flood) is None
