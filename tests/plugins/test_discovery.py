@@ -150,6 +150,7 @@ def test_the_plugins_command_without_a_database_says_so_and_exits_0(tmp_path):
     result = run_main("plugins", "--env=test", PET_API_DATABASE_URL="mysql://root@127.0.0.1:1/nothing")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert _section(result.stdout, "pets")[-1] == "  migrations: database unreachable"
-    assert _section(result.stdout, "core")[-1] == "  migrations: database unreachable"
+    said = "  migrations: database unreachable: cannot connect (connection refused"
+    assert _section(result.stdout, "pets")[-1].startswith(said), _section(result.stdout, "pets")
+    assert _section(result.stdout, "core")[-1].startswith(said)
     assert _section(result.stdout, "metrics")[-1] == "  migrations: -"  # ships none
