@@ -18,7 +18,7 @@ from server.handlers.base import NotFoundHandler, ResponseHeaders
 from server.idempotency import IdempotencyKeys
 from server.logs import AccessLog
 from server.passwords import Passwords
-from server.plugins import SecretPaths, operations
+from server.plugins import Plugin, SecretPaths, _one_line, operations
 from server.rbac import RoleMap
 from server.registry import PluginSet, load_plugins
 from server.runtime import Runtime
@@ -74,6 +74,7 @@ class PetAPI(tornado.web.Application):
         self.plugin_settings: dict[str, BaseModel] = plugin_set.settings  # name -> its validated settings
         self.error_catalog = plugin_set.catalog  # core's and the enabled plugins' error classes
         self.db: Database = db  # type: ignore[assignment]  # opened by startup() when not given
+        self.started: list[Plugin] = []  # the plugins whose on_start has run (or who have none): stopped at shutdown
         self.tokens = TokenSigner(config.signing_keys, token_expiration=config.token_expiration)
         self.revocations = RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
                                            token_expiration=config.token_expiration)
@@ -100,7 +101,19 @@ class PetAPI(tornado.web.Application):
         return [(path, method, fn, plugin.name) for plugin in self.plugins for path, method, fn in operations(plugin)]
 
     async def startup(self) -> None:
-        """Open the database, check (or in dev apply) migrations, start background work and plugins."""
+        """Open the database, check (or in dev apply) migrations, start background work and plugins. A start that
+        fails or is cancelled (a stop signal) first closes what it opened: the embedded database's thread would
+        keep the process from exiting."""
+        try:
+            await self._start()
+        except BaseException:
+            try:
+                await self.shutdown()
+            except Exception as exc:  # the start's own error is the one to report
+                log.warning("closing after a failed start: %s", _one_line(exc))
+            raise
+
+    async def _start(self) -> None:
         if self.db is None:
             self.db = await connect(self.config)
         sources = self.plugin_set.migration_sources()
@@ -118,6 +131,7 @@ class PetAPI(tornado.web.Application):
         for plugin in self.plugins:
             if plugin.on_start is not None:
                 await plugin.on_start(self)
+            self.started.append(plugin)
 
     def begin_drain(self) -> None:
         """The drain begins (SIGTERM): plugins end their long-lived responses (event streams) at once, so their
@@ -127,16 +141,20 @@ class PetAPI(tornado.web.Application):
                 plugin.on_drain(self)
 
     async def shutdown(self) -> None:
-        """Stop plugins and background work, then close the database."""
-        for plugin in reversed(self.plugins):
-            if plugin.on_stop is not None:
-                await plugin.on_stop(self)
-        await self.roles.stop()
-        await self.revocations.stop()
-        await self.idempotency.stop()
-        self.passwords.close()
-        if self.db is not None:
-            await self.db.close()
+        """Stop the started plugins and background work, then close the database (also when a step before it
+        failed)."""
+        try:
+            while self.started:
+                plugin = self.started.pop()
+                if plugin.on_stop is not None:
+                    await plugin.on_stop(self)
+            await self.roles.stop()
+            await self.revocations.stop()
+            await self.idempotency.stop()
+        finally:
+            self.passwords.close()
+            if self.db is not None:
+                await self.db.close()
 
 
 def make_app(config: Config, *, db: Database | None = None, runtime: Runtime | None = None) -> PetAPI:

@@ -15,7 +15,7 @@ from typing import Any
 
 import tornado.ioloop
 
-from server.app import PendingMigrations, make_app
+from server.app import PendingMigrations, PetAPI, make_app
 from server.config import Config
 from server.connections import ListenError, listening_sockets, make_http_server
 from server.db.migrations import STATEMENT_ERRORS, server_error
@@ -46,7 +46,9 @@ async def run_worker(config: Config, runtime: Runtime, sockets: list[socket.sock
     for sig in STOP_SIGNALS:  # each drains; a second one exits at once
         loop.add_signal_handler(sig, on_signal, sig)
     app = make_app(config, runtime=runtime)
-    await app.startup()
+    if not await start_unless_stopped(app, stop):
+        log.info("stopped during the start", extra={"worker": os.getpid()})
+        return exit_code(stopped_by[0])
     server = make_http_server(app, config)
     server.add_sockets(sockets)
     log.info("serving", extra={"worker": os.getpid(),
@@ -69,6 +71,26 @@ async def run_worker(config: Config, runtime: Runtime, sockets: list[socket.sock
     log.info("stopped", extra={"worker": os.getpid(), "drained": drained})
     return exit_code(stopped_by[0])
 
+
+async def start_unless_stopped(app: PetAPI, stop: asyncio.Event) -> bool:
+    """app.startup(), given up when a stop signal comes first (a start may wait long: for the migration lock, for a
+    plugin's on_start): False then, once the start has closed what it had opened. A failed start raises."""
+    starting = asyncio.ensure_future(app.startup())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if starting.done():
+        starting.result()
+        return True
+    starting.cancel()
+    try:
+        await starting
+    except asyncio.CancelledError:
+        return False
+    await app.shutdown()  # it had finished when the cancellation came
+    return False
 
 
 def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], report: Report,
