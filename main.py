@@ -318,16 +318,13 @@ def main(argv: list[str] | None = None) -> int:
         return _routes(config)
     if command == "plugins":
         return _plugins(config)
-    from server.app import PendingMigrations
-    from server.db.migrations import STATEMENT_ERRORS
-    from server.errors import ServiceUnavailable
     from server.logs import configure_logging
-    from server.serve import serve, start_failure
+    from server.serve import START_FAILURES, serve, start_failure
 
     configure_logging(config.log_level)
     try:
         asyncio.run(_check_schema(config))  # forked workers would each fail and be restarted
-    except (PendingMigrations, ServiceUnavailable, *STATEMENT_ERRORS) as exc:
+    except START_FAILURES as exc:
         return start_failure(exc)
     # 0 after a graceful stop (SIGTERM/SIGINT); a worker's start-up failure code otherwise
     return serve(config, os.environ)

@@ -18,7 +18,7 @@ import tornado.ioloop
 from server.app import PendingMigrations, PetAPI, make_app
 from server.config import Config
 from server.connections import ListenError, listening_sockets, make_http_server
-from server.db.migrations import STATEMENT_ERRORS, server_error
+from server.db.migrations import STATEMENT_ERRORS, MigrationFailed, MigrationLockTimeout, server_error
 from server.errors import ServiceUnavailable
 from server.runtime import Runtime
 from server.sdnotify import READY, STOPPING, WATCHDOG, Notifier, Report
@@ -104,17 +104,28 @@ def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], 
         runner = uvloop.run
     try:
         return runner(run_worker(config, runtime, sockets, report, beat_interval))
-    except (PendingMigrations, ServiceUnavailable, *STATEMENT_ERRORS) as exc:
+    except START_FAILURES as exc:
         return start_failure(exc)
+
+
+# What stops a start with one line and an exit code (start_failure), not a traceback.
+START_FAILURES = (PendingMigrations, MigrationFailed, MigrationLockTimeout, ServiceUnavailable, ListenError,
+                  *STATEMENT_ERRORS)
 
 
 def start_failure(exc: Exception) -> int:
     """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database, 5 the
-    database refused a statement (a missing privilege, a schema changed by hand), 7 the address cannot be listened
-    on."""
+    database refused a statement (a missing privilege, a schema changed by hand; a dev migration, named as
+    `migrate` names it), 6 another migrate held the migration lock (dev), 7 the address cannot be listened on."""
     if isinstance(exc, PendingMigrations):
         print(f"pet-api: {exc}", file=sys.stderr)
         return 3
+    if isinstance(exc, MigrationFailed):
+        print(f"pet-api: {exc}", file=sys.stderr)
+        return 5
+    if isinstance(exc, MigrationLockTimeout):
+        print(f"pet-api: {exc}", file=sys.stderr)
+        return 6
     if isinstance(exc, STATEMENT_ERRORS):
         print(f"pet-api: the database refused a statement at start-up: {server_error(exc)}", file=sys.stderr)
         return 5
