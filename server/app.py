@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
@@ -13,12 +14,13 @@ from server.auth import TokenSigner
 from server.changes import Changes
 from server.config import Config
 from server.db import Database, connect
-from server.db.migrations import Source, migrate, pending
+from server.db.migrations import STATEMENT_ERRORS, MigrationFailed, MigrationLockTimeout, Source, migrate, pending
+from server.errors import ServiceUnavailable
 from server.handlers.base import NotFoundHandler, ResponseHeaders
 from server.idempotency import IdempotencyKeys
 from server.logs import AccessLog
 from server.passwords import Passwords
-from server.plugins import Plugin, SecretPaths, _one_line, operations
+from server.plugins import Plugin, PluginError, SecretPaths, _one_line, operations
 from server.rbac import RoleMap
 from server.registry import PluginSet, load_plugins
 from server.runtime import Runtime
@@ -40,6 +42,23 @@ log = logging.getLogger("pet_api")
 
 class PendingMigrations(RuntimeError):
     """prod does not start on a schema older than the code."""
+
+
+# The database's answers (3 schema behind, 4 outage, 5 refused, 6 lock held): they keep their own exit codes, also
+# when they come through a plugin's hook.
+DATABASE_ANSWERS = (PendingMigrations, MigrationFailed, MigrationLockTimeout, ServiceUnavailable, *STATEMENT_ERRORS)
+
+
+@contextlib.contextmanager
+def plugin_hook(plugin: str, hook: str) -> Iterator[None]:
+    """Turn a plugin's own bug in one of its hooks (setup, on_start, after_migrate) into PluginError("plugin 'x':
+    <hook> failed: <error>"), one line as for a plugin that fails to import (exit 2)."""
+    try:
+        yield
+    except DATABASE_ANSWERS:
+        raise
+    except Exception as exc:
+        raise PluginError(f"plugin {plugin!r}: {hook} failed: {_one_line(exc)}") from exc
 
 
 async def require_current(db: Database, config: Config, sources: Sequence[Source]) -> None:
@@ -94,7 +113,8 @@ class PetAPI(tornado.web.Application):
                          compress_response=False, debug=False, autoreload=False, serve_traceback=False)
         for plugin in plugins:
             if plugin.setup is not None:
-                plugin.setup(self)
+                with plugin_hook(plugin.name, "setup"):
+                    plugin.setup(self)
 
     def route_table(self) -> list[tuple[str, str, Any, str]]:
         """(path, method, handler function, plugin) for every mounted operation."""
@@ -130,7 +150,8 @@ class PetAPI(tornado.web.Application):
         self.roles.start()
         for plugin in self.plugins:
             if plugin.on_start is not None:
-                await plugin.on_start(self)
+                with plugin_hook(plugin.name, "on_start"):
+                    await plugin.on_start(self)
             self.started.append(plugin)
 
     def begin_drain(self) -> None:

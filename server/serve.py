@@ -15,11 +15,11 @@ from typing import Any
 
 import tornado.ioloop
 
-from server.app import PendingMigrations, PetAPI, make_app
+from server.app import DATABASE_ANSWERS, PendingMigrations, PetAPI, make_app
 from server.config import Config
 from server.connections import ListenError, listening_sockets, make_http_server
 from server.db.migrations import STATEMENT_ERRORS, MigrationFailed, MigrationLockTimeout, server_error
-from server.errors import ServiceUnavailable
+from server.plugins import PluginError
 from server.runtime import Runtime
 from server.sdnotify import READY, STOPPING, WATCHDOG, Notifier, Report
 from server.workers import STOP_SIGNALS, Supervisor, exit_code
@@ -109,14 +109,17 @@ def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], 
 
 
 # What stops a start with one line and an exit code (start_failure), not a traceback.
-START_FAILURES = (PendingMigrations, MigrationFailed, MigrationLockTimeout, ServiceUnavailable, ListenError,
-                  *STATEMENT_ERRORS)
+START_FAILURES = (*DATABASE_ANSWERS, PluginError, ListenError)
 
 
 def start_failure(exc: Exception) -> int:
     """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database, 5 the
     database refused a statement (a missing privilege, a schema changed by hand; a dev migration, named as
-    `migrate` names it), 6 another migrate held the migration lock (dev), 7 the address cannot be listened on."""
+    `migrate` names it), 6 another migrate held the migration lock (dev), 7 the address cannot be listened on; 2 a
+    plugin that cannot be used (its setup or on_start raised), as for a misconfigured one."""
+    if isinstance(exc, PluginError):
+        print(f"pet-api: {exc}", file=sys.stderr)
+        return 2
     if isinstance(exc, PendingMigrations):
         print(f"pet-api: {exc}", file=sys.stderr)
         return 3

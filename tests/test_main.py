@@ -137,6 +137,30 @@ def test_plugins_says_why_the_database_could_not_tell_the_migrations(any_url):
                         for line in said), said
 
 
+# ---- a plugin's own bug in a hook: one line naming the plugin and the hook, exit 2
+
+@pytest.mark.parametrize(("args", "sample", "says"), [
+    (["routes"], "setup_fails",
+     "routes: plugin 'setup_fails': setup failed: RuntimeError: this plugin fails its setup on purpose"),
+    (["serve"], "setup_fails",
+     "pet-api: plugin 'setup_fails': setup failed: RuntimeError: this plugin fails its setup on purpose"),
+    (["serve"], "start_fails",
+     "pet-api: plugin 'start_fails': on_start failed: RuntimeError: this plugin fails to start on purpose"),
+    (["migrate"], "after_migrate_fails",
+     "migrate: plugin 'after_migrate_fails': after_migrate failed: ValueError: this backfill fails on purpose"),
+    (["migrate"], "after_migrate_none",
+     "migrate: plugin 'after_migrate_none': after_migrate returned NoneType, not a list of lines (str)"),
+], ids=["routes-setup", "serve-setup", "serve-on_start", "migrate-after_migrate", "migrate-after_migrate_none"])
+def test_a_plugin_hook_that_raises_stops_the_command_with_one_line_naming_it(tmp_path, args, sample, says):
+    """As for a plugin that fails to import (a traceback and exit 1 before; after_migrate returning None was a
+    TypeError from the loop printing its lines)."""
+    if args == ["serve"]:
+        args = ["serve", "--port", str(free_port())]
+    result = run(*args, "--env=dev", timeout=20, PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/dev.sqlite3",
+                 PET_API_PLUGINS=f"core,accounts,pets,tests.plugins.samples.{sample}")
+    assert (result.returncode, one_line(result.stderr)) == (2, says)
+
+
 # ---- migrate, and prod refusing a schema that is behind
 
 def test_prod_refuses_to_start_while_a_migration_is_pending(mysql_server_url):

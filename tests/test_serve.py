@@ -88,8 +88,8 @@ def test_a_start_the_embedded_database_refuses_a_statement_of_exits_5_with_one_l
 
 def test_a_plugin_whose_on_start_raises_on_the_embedded_database_ends_the_start(tmp_path):
     result = dev_start(tmp_path / "dev.sqlite3", f"{SAMPLES}.start_fails")
-    assert result.returncode != 0
-    assert "RuntimeError: this plugin fails to start on purpose" in result.stderr
+    assert (result.returncode, one_line(result.stderr)) == (
+        2, "pet-api: plugin 'start_fails': on_start failed: RuntimeError: this plugin fails to start on purpose")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
