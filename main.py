@@ -58,8 +58,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _migrate(config: Config) -> int:
+    from server.app import plugin_hook
     from server.db import connect
     from server.db.migrations import migrate, migration_step
+    from server.plugins import PluginError
     from server.registry import load_plugins
 
     plugins = load_plugins(config)
@@ -74,8 +76,11 @@ async def _migrate(config: Config) -> int:
             print("database is up to date")
         for found in plugins.in_dependency_order():  # the backfills, once the schema is whole
             if found.plugin.after_migrate is not None:
-                with migration_step(f"{found.name}'s after_migrate backfill"):
-                    lines = await found.plugin.after_migrate(db)
+                with plugin_hook(found.name, "after_migrate"), migration_step(f"{found.name}'s after_migrate backfill"):
+                    lines: object = await found.plugin.after_migrate(db)
+                if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+                    raise PluginError(f"plugin {found.name!r}: after_migrate returned {type(lines).__name__}, "
+                                      f"not a list of lines (str)")
                 for line in lines:
                     print(f"{found.name}: {line}")
     finally:
@@ -190,9 +195,13 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 
 def _routes(config: Config) -> int:
     from server import make_app
-    from server.plugins import template
+    from server.plugins import PluginError, template
 
-    app = make_app(config)
+    try:
+        app = make_app(config)
+    except PluginError as exc:  # a plugin's setup raised
+        print(f"routes: {exc}", file=sys.stderr)
+        return 2
     _table([("METHOD", "PATH", "PLUGIN", "SCOPES"),
             *((m.upper(), template(path), plugin, _scopes_column(fn)) for path, m, fn, plugin in app.route_table())])
     print()
@@ -291,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         from server.app import PendingMigrations
         from server.db.migrations import STATEMENT_ERRORS, MigrationFailed, MigrationLockTimeout, server_error
         from server.errors import ServiceUnavailable
+        from server.plugins import PluginError
 
         try:
             if command == "migrate":
@@ -308,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         except MigrationLockTimeout as exc:
             print(f"{command}: {exc}", file=sys.stderr)
             return EXIT_LOCK_HELD
+        except PluginError as exc:  # a plugin's after_migrate raised: the plugin cannot be used, as at start
+            print(f"{command}: {exc}", file=sys.stderr)
+            return 2
         except ServiceUnavailable as exc:
             from server.db.mysql import why_unreachable
 
@@ -318,16 +331,13 @@ def main(argv: list[str] | None = None) -> int:
         return _routes(config)
     if command == "plugins":
         return _plugins(config)
-    from server.app import PendingMigrations
-    from server.db.migrations import STATEMENT_ERRORS
-    from server.errors import ServiceUnavailable
     from server.logs import configure_logging
-    from server.serve import serve, start_failure
+    from server.serve import START_FAILURES, serve, start_failure
 
     configure_logging(config.log_level)
     try:
         asyncio.run(_check_schema(config))  # forked workers would each fail and be restarted
-    except (PendingMigrations, ServiceUnavailable, *STATEMENT_ERRORS) as exc:
+    except START_FAILURES as exc:
         return start_failure(exc)
     # 0 after a graceful stop (SIGTERM/SIGINT); a worker's start-up failure code otherwise
     return serve(config, os.environ)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
@@ -13,12 +14,13 @@ from server.auth import TokenSigner
 from server.changes import Changes
 from server.config import Config
 from server.db import Database, connect
-from server.db.migrations import Source, migrate, pending
+from server.db.migrations import STATEMENT_ERRORS, MigrationFailed, MigrationLockTimeout, Source, migrate, pending
+from server.errors import ServiceUnavailable
 from server.handlers.base import NotFoundHandler, ResponseHeaders
 from server.idempotency import IdempotencyKeys
 from server.logs import AccessLog
 from server.passwords import Passwords
-from server.plugins import SecretPaths, operations
+from server.plugins import Plugin, PluginError, SecretPaths, _one_line, operations
 from server.rbac import RoleMap
 from server.registry import PluginSet, load_plugins
 from server.runtime import Runtime
@@ -40,6 +42,23 @@ log = logging.getLogger("pet_api")
 
 class PendingMigrations(RuntimeError):
     """prod does not start on a schema older than the code."""
+
+
+# The database's answers (3 schema behind, 4 outage, 5 refused, 6 lock held): they keep their own exit codes, also
+# when they come through a plugin's hook.
+DATABASE_ANSWERS = (PendingMigrations, MigrationFailed, MigrationLockTimeout, ServiceUnavailable, *STATEMENT_ERRORS)
+
+
+@contextlib.contextmanager
+def plugin_hook(plugin: str, hook: str) -> Iterator[None]:
+    """Turn a plugin's own bug in one of its hooks (setup, on_start, after_migrate) into PluginError("plugin 'x':
+    <hook> failed: <error>"), one line as for a plugin that fails to import (exit 2)."""
+    try:
+        yield
+    except DATABASE_ANSWERS:
+        raise
+    except Exception as exc:
+        raise PluginError(f"plugin {plugin!r}: {hook} failed: {_one_line(exc)}") from exc
 
 
 async def require_current(db: Database, config: Config, sources: Sequence[Source]) -> None:
@@ -74,6 +93,7 @@ class PetAPI(tornado.web.Application):
         self.plugin_settings: dict[str, BaseModel] = plugin_set.settings  # name -> its validated settings
         self.error_catalog = plugin_set.catalog  # core's and the enabled plugins' error classes
         self.db: Database = db  # type: ignore[assignment]  # opened by startup() when not given
+        self.started: list[Plugin] = []  # the plugins whose on_start has run (or who have none): stopped at shutdown
         self.tokens = TokenSigner(config.signing_keys, token_expiration=config.token_expiration)
         self.revocations = RevocationCache(refresh_seconds=config.revocation_refresh_seconds,
                                            token_expiration=config.token_expiration)
@@ -93,14 +113,27 @@ class PetAPI(tornado.web.Application):
                          compress_response=False, debug=False, autoreload=False, serve_traceback=False)
         for plugin in plugins:
             if plugin.setup is not None:
-                plugin.setup(self)
+                with plugin_hook(plugin.name, "setup"):
+                    plugin.setup(self)
 
     def route_table(self) -> list[tuple[str, str, Any, str]]:
         """(path, method, handler function, plugin) for every mounted operation."""
         return [(path, method, fn, plugin.name) for plugin in self.plugins for path, method, fn in operations(plugin)]
 
     async def startup(self) -> None:
-        """Open the database, check (or in dev apply) migrations, start background work and plugins."""
+        """Open the database, check (or in dev apply) migrations, start background work and plugins. A start that
+        fails or is cancelled (a stop signal) first closes what it opened: the embedded database's thread would
+        keep the process from exiting."""
+        try:
+            await self._start()
+        except BaseException:
+            try:
+                await self.shutdown()
+            except Exception as exc:  # the start's own error is the one to report
+                log.warning("closing after a failed start: %s", _one_line(exc))
+            raise
+
+    async def _start(self) -> None:
         if self.db is None:
             self.db = await connect(self.config)
         sources = self.plugin_set.migration_sources()
@@ -117,7 +150,9 @@ class PetAPI(tornado.web.Application):
         self.roles.start()
         for plugin in self.plugins:
             if plugin.on_start is not None:
-                await plugin.on_start(self)
+                with plugin_hook(plugin.name, "on_start"):
+                    await plugin.on_start(self)
+            self.started.append(plugin)
 
     def begin_drain(self) -> None:
         """The drain begins (SIGTERM): plugins end their long-lived responses (event streams) at once, so their
@@ -127,16 +162,20 @@ class PetAPI(tornado.web.Application):
                 plugin.on_drain(self)
 
     async def shutdown(self) -> None:
-        """Stop plugins and background work, then close the database."""
-        for plugin in reversed(self.plugins):
-            if plugin.on_stop is not None:
-                await plugin.on_stop(self)
-        await self.roles.stop()
-        await self.revocations.stop()
-        await self.idempotency.stop()
-        self.passwords.close()
-        if self.db is not None:
-            await self.db.close()
+        """Stop the started plugins and background work, then close the database (also when a step before it
+        failed)."""
+        try:
+            while self.started:
+                plugin = self.started.pop()
+                if plugin.on_stop is not None:
+                    await plugin.on_stop(self)
+            await self.roles.stop()
+            await self.revocations.stop()
+            await self.idempotency.stop()
+        finally:
+            self.passwords.close()
+            if self.db is not None:
+                await self.db.close()
 
 
 def make_app(config: Config, *, db: Database | None = None, runtime: Runtime | None = None) -> PetAPI:

@@ -15,11 +15,11 @@ from typing import Any
 
 import tornado.ioloop
 
-from server.app import PendingMigrations, make_app
+from server.app import DATABASE_ANSWERS, PendingMigrations, PetAPI, make_app
 from server.config import Config
 from server.connections import ListenError, listening_sockets, make_http_server
-from server.db.migrations import STATEMENT_ERRORS, server_error
-from server.errors import ServiceUnavailable
+from server.db.migrations import STATEMENT_ERRORS, MigrationFailed, MigrationLockTimeout, server_error
+from server.plugins import PluginError
 from server.runtime import Runtime
 from server.sdnotify import READY, STOPPING, WATCHDOG, Notifier, Report
 from server.workers import STOP_SIGNALS, Supervisor, exit_code
@@ -46,7 +46,9 @@ async def run_worker(config: Config, runtime: Runtime, sockets: list[socket.sock
     for sig in STOP_SIGNALS:  # each drains; a second one exits at once
         loop.add_signal_handler(sig, on_signal, sig)
     app = make_app(config, runtime=runtime)
-    await app.startup()
+    if not await start_unless_stopped(app, stop):
+        log.info("stopped during the start", extra={"worker": os.getpid()})
+        return exit_code(stopped_by[0])
     server = make_http_server(app, config)
     server.add_sockets(sockets)
     log.info("serving", extra={"worker": os.getpid(),
@@ -70,6 +72,26 @@ async def run_worker(config: Config, runtime: Runtime, sockets: list[socket.sock
     return exit_code(stopped_by[0])
 
 
+async def start_unless_stopped(app: PetAPI, stop: asyncio.Event) -> bool:
+    """app.startup(), given up when a stop signal comes first (a start may wait long: for the migration lock, for a
+    plugin's on_start): False then, once the start has closed what it had opened. A failed start raises."""
+    starting = asyncio.ensure_future(app.startup())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if starting.done():
+        starting.result()
+        return True
+    starting.cancel()
+    try:
+        await starting
+    except asyncio.CancelledError:
+        return False
+    await app.shutdown()  # it had finished when the cancellation came
+    return False
+
 
 def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], report: Report,
                 beat_interval: float | None) -> int:
@@ -82,17 +104,31 @@ def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], 
         runner = uvloop.run
     try:
         return runner(run_worker(config, runtime, sockets, report, beat_interval))
-    except (PendingMigrations, ServiceUnavailable, *STATEMENT_ERRORS) as exc:
+    except START_FAILURES as exc:
         return start_failure(exc)
+
+
+# What stops a start with one line and an exit code (start_failure), not a traceback.
+START_FAILURES = (*DATABASE_ANSWERS, PluginError, ListenError)
 
 
 def start_failure(exc: Exception) -> int:
     """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database, 5 the
-    database refused a statement (a missing privilege, a schema changed by hand), 7 the address cannot be listened
-    on."""
+    database refused a statement (a missing privilege, a schema changed by hand; a dev migration, named as
+    `migrate` names it), 6 another migrate held the migration lock (dev), 7 the address cannot be listened on; 2 a
+    plugin that cannot be used (its setup or on_start raised), as for a misconfigured one."""
+    if isinstance(exc, PluginError):
+        print(f"pet-api: {exc}", file=sys.stderr)
+        return 2
     if isinstance(exc, PendingMigrations):
         print(f"pet-api: {exc}", file=sys.stderr)
         return 3
+    if isinstance(exc, MigrationFailed):
+        print(f"pet-api: {exc}", file=sys.stderr)
+        return 5
+    if isinstance(exc, MigrationLockTimeout):
+        print(f"pet-api: {exc}", file=sys.stderr)
+        return 6
     if isinstance(exc, STATEMENT_ERRORS):
         print(f"pet-api: the database refused a statement at start-up: {server_error(exc)}", file=sys.stderr)
         return 5

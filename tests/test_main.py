@@ -137,6 +137,30 @@ def test_plugins_says_why_the_database_could_not_tell_the_migrations(any_url):
                         for line in said), said
 
 
+# ---- a plugin's own bug in a hook: one line naming the plugin and the hook, exit 2
+
+@pytest.mark.parametrize(("args", "sample", "says"), [
+    (["routes"], "setup_fails",
+     "routes: plugin 'setup_fails': setup failed: RuntimeError: this plugin fails its setup on purpose"),
+    (["serve"], "setup_fails",
+     "pet-api: plugin 'setup_fails': setup failed: RuntimeError: this plugin fails its setup on purpose"),
+    (["serve"], "start_fails",
+     "pet-api: plugin 'start_fails': on_start failed: RuntimeError: this plugin fails to start on purpose"),
+    (["migrate"], "after_migrate_fails",
+     "migrate: plugin 'after_migrate_fails': after_migrate failed: ValueError: this backfill fails on purpose"),
+    (["migrate"], "after_migrate_none",
+     "migrate: plugin 'after_migrate_none': after_migrate returned NoneType, not a list of lines (str)"),
+], ids=["routes-setup", "serve-setup", "serve-on_start", "migrate-after_migrate", "migrate-after_migrate_none"])
+def test_a_plugin_hook_that_raises_stops_the_command_with_one_line_naming_it(tmp_path, args, sample, says):
+    """As for a plugin that fails to import (a traceback and exit 1 before; after_migrate returning None was a
+    TypeError from the loop printing its lines)."""
+    if args == ["serve"]:
+        args = ["serve", "--port", str(free_port())]
+    result = run(*args, "--env=dev", timeout=20, PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/dev.sqlite3",
+                 PET_API_PLUGINS=f"core,accounts,pets,tests.plugins.samples.{sample}")
+    assert (result.returncode, one_line(result.stderr)) == (2, says)
+
+
 # ---- migrate, and prod refusing a schema that is behind
 
 def test_prod_refuses_to_start_while_a_migration_is_pending(mysql_server_url):
@@ -289,6 +313,19 @@ def test_a_start_the_database_refuses_a_statement_says_so_in_one_line(mysql_serv
     assert "ledger-only" not in line
 
 
+def test_a_dev_start_whose_plugin_migration_is_refused_names_it_in_one_line(any_url):
+    """dev applies migrations at start: one the database refuses ends the start as it ends `migrate`, naming the
+    migration and the server's error, exit 5 (a MigrationFailed traceback, exit 1; a hang on SQLite)."""
+    plugins = "core,accounts,pets,tests.plugins.samples.migration_refused"
+    result = run("--env=dev", "--port", str(free_port()), timeout=20, PET_API_DATABASE_URL=any_url,
+                 PET_API_PLUGINS=plugins)
+    assert result.returncode == 5, result.stderr
+    server_error = ("error 1064: You have an error in your SQL syntax" if any_url.startswith("mysql")
+                    else 'SQLITE_ERROR: near "TABEL": syntax error')
+    assert one_line(result.stderr).startswith(
+        f"pet-api: migration migration_refused 0001_refused failed: {server_error}"), result.stderr
+
+
 def test_create_admin_on_a_database_not_migrated_says_run_migrate(any_url):
     env = {"PET_API_DATABASE_URL": any_url, "PET_API_ADMIN_PASSWORD": "long-enough-password", **FAST_HASH}
     empty = run("create-admin", "--env=test", "--email", "a@example.com", **env)
@@ -335,6 +372,20 @@ def test_migrate_gives_up_on_a_lock_held_too_long_with_one_line(mysql_server_url
     assert waiting.endswith(" UTC, else given up after 1 s"), waiting
     assert gave_up.startswith("migrate: another migrate (other-host:4242:beef, since "), gave_up
     assert gave_up.endswith(") holds the migration lock; try again later")
+
+
+def test_a_dev_start_that_waits_too_long_for_the_migration_lock_exits_6_with_one_line(mysql_server_url):
+    url = new_database(mysql_server_url)
+    assert run("migrate", "--env=test", PET_API_DATABASE_URL=url).returncode == 0
+    execute(url, "DELETE FROM schema_migrations WHERE plugin = 'records' AND version = 2",  # one pending
+            LOCK_ROW.format(seconds=300))  # and a live migrate holding the lock
+    patched = "import sys, main, server.db.migrations as m; m.LOCK_WAIT_SECONDS = 1; sys.exit(main.main(sys.argv[1:]))"
+    result = subprocess.run([sys.executable, "-c", patched, "--env=dev", "--port", str(free_port())], cwd=ROOT,
+                            text=True, env=clean_env(PET_API_DATABASE_URL=url), capture_output=True, timeout=30)
+    assert result.returncode == 6, result.stderr
+    line = one_line(result.stderr)
+    assert line.startswith("pet-api: another migrate (other-host:4242:beef, since "), line
+    assert line.endswith(") holds the migration lock; try again later")
 
 
 # ---- a prod server on a database migrated from empty

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import sqlite3
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +18,13 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deploy.servers import PLUGINS_WITH_SLOW, KeepAlive, raise_nofile
-from tests.processes import Reply, ServerProcess, Servers, free_port, get, one_line, run_main
+from tests.deploy.servers import PLUGINS_WITH_SLOW, KeepAlive, raise_nofile, wait_for
+from tests.plugins.samples.start_waits import WAITING
+from tests.processes import Reply, ServerProcess, Servers, clean_env, free_port, get, one_line, run_main
 
 StartServer = Callable[..., ServerProcess]
+SAMPLES = "tests.plugins.samples"
+DEV_PLUGINS = ("core", "accounts", "pets")
 
 
 @pytest.fixture
@@ -59,6 +64,47 @@ def test_a_host_that_does_not_resolve_stops_the_start_with_one_line(tmp_path):
                       PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/dev.sqlite3")
     assert result.returncode == 7
     assert one_line(result.stderr).startswith("pet-api: cannot listen on 999.1.1.1:8140: cannot resolve the host (")
+
+
+def dev_start(database: Path, *plugins: str) -> subprocess.CompletedProcess[str]:
+    """A dev start on this embedded database with core, accounts, pets and these plugins, run to its end: one that
+    does not exit within 20 s fails the test."""
+    return run_main("--env=dev", "--port", str(free_port()), timeout=20, PET_API_DATABASE_URL=f"sqlite:///{database}",
+                    PET_API_PLUGINS=",".join((*DEV_PLUGINS, *plugins)))
+
+
+def test_a_start_the_embedded_database_refuses_a_statement_of_exits_5_with_one_line(tmp_path):
+    """The start fails once SQLite is open (its worker thread, not a daemon, used to keep the process alive for
+    good, deaf to SIGTERM and SIGINT): one line, exit 5, as on MariaDB."""
+    database = tmp_path / "dev.sqlite3"
+    assert run_main("migrate", "--env=dev", PET_API_DATABASE_URL=f"sqlite:///{database}").returncode == 0
+    with sqlite3.connect(database) as conn:
+        conn.execute("DROP TABLE token_revocations")  # a schema changed by hand
+    conn.close()
+    result = dev_start(database)
+    assert (result.returncode, one_line(result.stderr)) == (
+        5, "pet-api: the database refused a statement at start-up: SQLITE_ERROR: no such table: token_revocations")
+
+
+def test_a_plugin_whose_on_start_raises_on_the_embedded_database_ends_the_start(tmp_path):
+    result = dev_start(tmp_path / "dev.sqlite3", f"{SAMPLES}.start_fails")
+    assert (result.returncode, one_line(result.stderr)) == (
+        2, "pet-api: plugin 'start_fails': on_start failed: RuntimeError: this plugin fails to start on purpose")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_during_the_start_ends_it(tmp_path, signum):
+    """A start held up (here by a plugin's on_start; the migration lock, a slow role map...) is given up on the
+    first SIGTERM or Ctrl-C, closing the database it opened: exit 0, as after a drain."""
+    env = clean_env(PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/dev.sqlite3",
+                    PET_API_PLUGINS=",".join((*DEV_PLUGINS, f"{SAMPLES}.start_waits")))
+    process = ServerProcess(tmp_path / "server.log", env, profile="dev")
+    try:
+        wait_for(lambda: WAITING in process.output(), "the plugin's on_start began", within=20)
+        process.signal(signum)
+        assert process.wait(10) == 0, process.output()[-3000:]
+    finally:
+        process.stop()
 
 
 async def wait_in_flight(port: int, count: int) -> None:

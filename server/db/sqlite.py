@@ -135,8 +135,12 @@ async def open_sqlite(path: str, *, echo: bool = False) -> Statements[aiosqlite.
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
-        await conn.execute(f"PRAGMA {pragma}")
-    await conn.create_function("SLEEP", 1, _sleep)
-    await conn.create_function("UNICODE_CI", 1, unicode_ci_key, deterministic=True)
+    try:
+        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
+            await conn.execute(f"PRAGMA {pragma}")
+        await conn.create_function("SLEEP", 1, _sleep)
+        await conn.create_function("UNICODE_CI", 1, unicode_ci_key, deterministic=True)
+    except BaseException:  # a file that is no database, a stop signal: its thread must not outlive us
+        await conn.close()
+        raise
     return Statements(SQLiteDriver(conn), echo=echo)

@@ -1,0 +1,2 @@
+CREATE TABLE refused_ok (id INTEGER PRIMARY KEY);
+CREATE TABEL refused_oops (id INTEGER PRIMARY KEY);
