@@ -275,5 +275,5 @@ def discoverable(enabled: tuple[str, ...]) -> tuple[list[Found], dict[str, str]]
     return found, broken
 
 
-__all__ = ["ENTRY_POINT_GROUP", "TOKEN_SEGMENT", "Exporter", "Found", "Hook", "Plugin", "PluginError", "Route",
-           "discoverable", "entry_points", "find_plugin", "sys", "template", "token_parts"]
+__all__ = ["ENTRY_POINT_GROUP", "TOKEN_SEGMENT", "AfterMigrate", "Exporter", "Found", "Hook", "Plugin", "PluginError",
+           "Route", "discoverable", "entry_points", "find_plugin", "template", "token_parts"]
