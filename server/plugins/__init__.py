@@ -216,7 +216,7 @@ def _import(name: str, module_name: str) -> Any:
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
+        if exc.name is not None and (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
             raise PluginError(f"plugin {name!r}: no module {module_name!r}") from None
         raise PluginError(f"plugin {name!r}: cannot import {module_name}: {_one_line(exc)}") from None
     except Exception as exc:  # a plugin's own bug must still end in one line naming it
