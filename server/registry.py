@@ -136,12 +136,19 @@ def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | Non
 
 
 def _catalog(found: list[Found]) -> ErrorCatalog:
-    """Core classes, then each plugin's; every code inside its plugin's range, claimed once, off the core's."""
+    """Core classes, then each plugin's: APIError subclasses answering 4xx or 5xx, every code inside its plugin's
+    range, claimed once, off the core's."""
     classes: list[type[APIError]] = list(ERROR_CLASSES)
     owners: dict[int, str] = {}
     for item in found:
         reserved = item.plugin.error_codes
         for cls in item.plugin.errors:
+            if not (isinstance(cls, type) and issubclass(cls, APIError)):
+                raise _fail(f"plugin {item.name!r}: its errors entry {getattr(cls, '__name__', repr(cls))} is not "
+                            f"an APIError subclass")
+            if not (isinstance(cls.status, int) and 400 <= cls.status <= 599):
+                raise _fail(f"plugin {item.name!r}: error code {cls.code} ({cls.__name__}) has status {cls.status!r},"
+                            f" not a 4xx or 5xx")
             if cls.code in owners:
                 raise _fail(f"plugin {item.name!r}: error code {cls.code} ({cls.__name__}) is also claimed by "
                             f"plugin {owners[cls.code]!r}")

@@ -38,6 +38,10 @@ TUNED = f"{SAMPLES}.tuned"
      "config error: plugin 'codes_outside': error code 2500 (Clash) is outside its range 2300-2399"),
     (f"core,{SAMPLES}.codes_core", {},
      "config error: plugin 'codes_core': its error codes 1000-1099 include the core's 1001"),
+    (f"core,{SAMPLES}.errors_not_api", {},
+     "config error: plugin 'errors_not_api': its errors entry NotAnError is not an APIError subclass"),
+    (f"core,{SAMPLES}.errors_status", {},
+     "config error: plugin 'errors_status': error code 2801 (Fine) has status 200, not a 4xx or 5xx"),
 ])
 def test_a_misconfigured_plugin_stops_the_start_with_one_line_naming_it(plugins, env, says):
     result = run_main("--env=test", PET_API_PLUGINS=plugins, **env)
