@@ -114,7 +114,39 @@ def _load(names: tuple[str, ...]) -> list[Found]:
         if missing:
             raise _fail(f"{ENV_PREFIX}PLUGINS (plugins): plugin {item.name!r} requires "
                         f"{', '.join(repr(m) for m in missing)}, which is not enabled")
+    cycle = _requires_cycle(found)
+    if cycle:
+        raise _fail(f"{ENV_PREFIX}PLUGINS (plugins): plugin {cycle[0]!r} requires itself: "
+                    f"{' -> '.join(repr(name) for name in cycle)}")
     return found
+
+
+def _requires_cycle(found: list[Found]) -> list[str]:
+    """The first cycle of `requires` among these plugins, as names from a plugin back to it (['a', 'b', 'a'],
+    ['a', 'a'] for one requiring itself); [] when there is none."""
+    requires = {f.name: f.plugin.requires for f in found}
+    done: set[str] = set()
+    walk: list[str] = []
+
+    def visit(name: str) -> list[str]:
+        if name in walk:
+            return [*walk[walk.index(name):], name]
+        if name in done:
+            return []
+        walk.append(name)
+        for required in requires[name]:
+            cycle = visit(required)
+            if cycle:
+                return cycle
+        walk.pop()
+        done.add(name)
+        return []
+
+    for item in found:
+        cycle = visit(item.name)
+        if cycle:
+            return cycle
+    return []
 
 
 def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | None:

@@ -25,6 +25,12 @@ TUNED = f"{SAMPLES}.tuned"
                                    f"import {SAMPLES}.broken: RuntimeError: this plugin is broken on purpose"),
     ("core,accounts,records", {}, "config error: PET_API_PLUGINS (plugins): plugin 'records' requires 'pets', which "
                                   "is not enabled"),
+    (f"core,accounts,pets,{SAMPLES}.requires_a,{SAMPLES}.requires_b", {},
+     "config error: PET_API_PLUGINS (plugins): plugin 'requires_a' requires itself: 'requires_a' -> 'requires_b' "
+     "-> 'requires_a'"),
+    (f"core,{SAMPLES}.requires_self", {},
+     "config error: PET_API_PLUGINS (plugins): plugin 'requires_self' requires itself: 'requires_self' -> "
+     "'requires_self'"),
     (f"core,{TUNED}", {"PET_API_TUNED__LIMIT": "zero"},
      "config error: PET_API_TUNED__LIMIT (plugin_settings.tuned.limit): Input should be a valid integer, unable to "
      "parse string as an integer"),
