@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from server.config import ENV_PREFIX, ConfigError
 from server.db.migrations import CORE_SOURCE, Source
 from server.errors import ERROR_CLASSES, APIError, ErrorCatalog
-from server.plugins import Found, Plugin, PluginError, discoverable, entry_points, find_plugin
+from server.plugins import PART_RE, Found, Plugin, PluginError, discoverable, entry_points, find_plugin
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -149,6 +149,22 @@ def _requires_cycle(found: list[Found]) -> list[str]:
     return []
 
 
+def _routes(found: list[Found]) -> None:
+    """Refuse a path two routes mount (a plugin shadowing another's or the core's): Tornado serves a path with the
+    first route's handler, whatever the method, while the API document would describe the last."""
+    mounted: dict[str, tuple[str, str]] = {}  # the path without its parts' names -> (plugin, path)
+    for item in found:
+        for route in item.plugin.routes:
+            key = PART_RE.sub(r"{:\2}", route.path)  # '/v1/pets/{id}' is '/v1/pets/{pet_id}'
+            if key in mounted:
+                owner, path = mounted[key]
+                if owner == item.name:
+                    raise _fail(f"plugin {owner!r} mounts route {path} twice")
+                raise _fail(f"plugins {owner!r} and {item.name!r} both mount route {path}"
+                            + (f" ({item.name!r} as {route.path})" if path != route.path else ""))
+            mounted[key] = (item.name, route.path)
+
+
 def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | None:
     """The plugin's settings model validated from these values, or a ConfigError naming the first bad key."""
     if plugin.settings is None:
@@ -233,6 +249,7 @@ def load_plugins(config: Config) -> PluginSet:
 
 def _load_set(config: Config) -> PluginSet:
     found = _load(config.plugins)
+    _routes(found)
     settings = {}
     for item in found:
         model = validate_settings(item.plugin, dict(config.plugin_settings.get(item.name, {})))

@@ -44,6 +44,11 @@ TUNED = f"{SAMPLES}.tuned"
      "config error: plugin 'codes_outside': error code 2500 (Clash) is outside its range 2300-2399"),
     (f"core,{SAMPLES}.codes_core", {},
      "config error: plugin 'codes_core': its error codes 1000-1099 include the core's 1001"),
+    (f"{SAMPLES}.route_core,core", {},
+     "config error: plugins 'route_core' and 'core' both mount route /v1/health"),
+    (f"core,accounts,pets,{SAMPLES}.route_shadow", {},
+     "config error: plugins 'pets' and 'route_shadow' both mount route /v1/pets/{pet_id} ('route_shadow' as "
+     "/v1/pets/{id})"),
     (f"core,{SAMPLES}.errors_not_api", {},
      "config error: plugin 'errors_not_api': its errors entry NotAnError is not an APIError subclass"),
     (f"core,{SAMPLES}.errors_status", {},
