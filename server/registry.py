@@ -1,5 +1,6 @@
-"""The enabled plugins of one application, loaded and checked once: each found, its requirements met, its
-settings validated, its error codes inside its own range; the catalog, scopes and migration order they make."""
+"""The enabled plugins of one application, loaded and checked once: each found, its requirements met (no cycle),
+its paths its own, its settings validated, its error classes inside its own range, its migration files all
+applicable; the catalog, scopes and migration order they make."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from server.config import ENV_PREFIX, ConfigError
-from server.db.migrations import CORE_SOURCE, Source
+from server.db.migrations import CORE_SOURCE, MigrationFolderError, Source, check_folder
 from server.errors import ERROR_CLASSES, APIError, ErrorCatalog
 from server.plugins import PART_RE, Found, Plugin, PluginError, discoverable, entry_points, find_plugin
 
@@ -255,4 +256,10 @@ def _load_set(config: Config) -> PluginSet:
         model = validate_settings(item.plugin, dict(config.plugin_settings.get(item.name, {})))
         if model is not None:
             settings[item.name] = model
-    return PluginSet(tuple(found), settings, _catalog(found), _scopes(found))
+    plugin_set = PluginSet(tuple(found), settings, _catalog(found), _scopes(found))
+    for name, folder in plugin_set.migration_sources():
+        try:
+            check_folder(folder)
+        except MigrationFolderError as exc:
+            raise _fail(f"plugin {name!r}: migrations: {exc}") from None
+    return plugin_set

@@ -61,6 +61,23 @@ def test_a_misconfigured_plugin_stops_the_start_with_one_line_naming_it(plugins,
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("command", ["migrate", "plugins"])
+def test_a_plugin_migration_that_migrate_would_skip_stops_the_start_with_one_line(tmp_path, command):
+    package = tmp_path / "skipped_plugin"
+    for path in ("mysql/0001_audit.sql", "sqlite/0001_audit.sql", "sqlite/0002_AddNote.sql"):
+        (package / "migrations" / path).parent.mkdir(parents=True, exist_ok=True)
+        (package / "migrations" / path).write_text("ALTER TABLE pet_audit ADD COLUMN note TEXT;\n")
+    (package / "__init__.py").write_text("from server.plugins import Plugin\n"
+                                         "PLUGIN = Plugin(name='skipped', routes=[])\n")
+    result = run_main(command, "--env=test", PYTHONPATH=str(tmp_path), PET_API_PLUGINS="core,skipped_plugin",
+                      PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        f"config error: plugin 'skipped': migrations: {package}/migrations/sqlite/0002_AddNote.sql is not named "
+        "NNNN_name.sql (four digits, an underscore, then lower-case letters, digits and underscores)")
+    assert result.stdout == ""
+
+
 def test_settings_come_from_the_profile_and_the_environment_wins(tmp_path):
     profile = yaml.safe_load((load_config.__globals__["CONFIG_DIR"] / "test.yaml").read_text())
     profile.update(plugins=["core", TUNED], plugin_settings={"tuned": {"limit": 7, "label": "from the profile"}})

@@ -15,10 +15,12 @@ from server.db import connect
 from server.db.migrations import (
     CORE_SOURCE,
     MIGRATIONS_DIR,
+    MigrationFolderError,
     MigrationLockTimeout,
     applied,
     applied_versions,
     available,
+    check_folder,
     migrate,
     migration_lock,
     pending,
@@ -75,6 +77,37 @@ def test_each_dialect_has_the_same_versions(plugin):
     assert [m.version for m in mysql] == list(range(1, len(mysql) + 1))  # no gaps, no duplicates
     assert all(m.statements() for m in mysql + sqlite)
     assert sorted(p.name for p in (folder / "mysql").iterdir()) == [m.path.name for m in mysql]
+    check_folder(folder)  # the start refuses a plugin whose folder does not pass
+
+
+@pytest.mark.parametrize(("files", "says"), [
+    ({"sqlite/0002_AddNote.sql": "", "mysql/0002_AddNote.sql": ""},
+     "mysql/0002_AddNote.sql is not named NNNN_name.sql (four digits, an underscore, then lower-case letters, digits "
+     "and underscores)"),
+    ({"sqlite/0002-add-note.sql": ""}, "sqlite/0002-add-note.sql is not named NNNN_name.sql"),
+    ({"sqlite/0002_note.SQL": ""}, "sqlite/0002_note.SQL is not named NNNN_name.sql"),
+    ({"sqlite/0002_note.sql~": ""}, "sqlite/0002_note.sql~ is not named NNNN_name.sql"),
+    ({"sqlite/0002_note.sql": ""}, "sqlite/0002_note.sql has no mysql/ counterpart (version 0002)"),
+    ({"mysql/0002_note.sql": ""}, "mysql/0002_note.sql has no sqlite/ counterpart (version 0002)"),
+    ({"mysql/0001_again.sql": "", "sqlite/0001_again.sql": ""},
+     "mysql/0001_base.sql has the version of 0001_again.sql"),
+])
+def test_a_migrations_folder_with_a_file_migrate_would_skip_is_refused(tmp_path, files, says):
+    for path, text in {"mysql/0001_base.sql": "", "sqlite/0001_base.sql": "", **files}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    with pytest.raises(MigrationFolderError) as caught:
+        check_folder(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path}/{says}")
+
+
+def test_a_migrations_folder_may_hold_dot_files_and_lack_both_dialects(tmp_path):
+    check_folder(tmp_path)  # a plugin's migrations= naming a folder without mysql/ and sqlite/: nothing to apply
+    for dialect in ("mysql", "sqlite"):
+        (tmp_path / dialect).mkdir()
+        (tmp_path / dialect / "0001_base.sql").write_text("")
+        (tmp_path / dialect / ".0001_base.sql.swp").write_text("")
+    check_folder(tmp_path)
 
 
 def test_pets_and_records_own_their_tables_in_dependency_order(tmp_path):
