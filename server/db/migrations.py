@@ -55,9 +55,16 @@ class Migration:
         return f"{self.plugin} {self.version:04d}_{self.name}"
 
     def statements(self) -> list[str]:
-        """The file's statements, split on semicolons that end a line."""
+        """The file's statements: lines starting with '--' dropped, then split on the semicolons that end a line and
+        a complete statement (a trigger's BEGIN ... END keeps the semicolons inside its body)."""
         text = "\n".join(line for line in self.path.read_text().splitlines() if not line.strip().startswith("--"))
-        return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
+        statements, statement = [], ""
+        for piece in re.split(r";\s*$", text, flags=re.M):
+            statement = f"{statement};{piece}" if statement else piece
+            if sqlite3.complete_statement(f"{statement};"):
+                statements.append(statement.strip())
+                statement = ""
+        return [s for s in [*statements, statement.strip()] if s]
 
     def adopts(self) -> frozenset[str]:
         """Tables named by '-- adopts: t1, t2' lines: when all exist, the migration is recorded without running

@@ -172,6 +172,47 @@ async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_
         await db.close()
 
 
+AUDIT_TRIGGER = {
+    "mysql": "CREATE TABLE pet_audit (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, pet_id BIGINT NOT NULL)"
+             " ENGINE=InnoDB;\n"
+             "-- two rows per pet: the body's statements end lines with ';' too\n"
+             "CREATE TRIGGER trg_pet_audit AFTER INSERT ON pets FOR EACH ROW BEGIN\n"
+             "  INSERT INTO pet_audit (pet_id) VALUES (NEW.id);\n"
+             "  INSERT INTO pet_audit (pet_id) VALUES (-NEW.id);\n"
+             "END;\n",
+    "sqlite": "CREATE TABLE pet_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, pet_id INTEGER NOT NULL);\n"
+              "-- two rows per pet: the body's statements end lines with ';' too\n"
+              "CREATE TRIGGER trg_pet_audit AFTER INSERT ON pets BEGIN\n"
+              "  INSERT INTO pet_audit (pet_id) VALUES (NEW.id);\n"
+              "  INSERT INTO pet_audit (pet_id) VALUES (-NEW.id);\n"
+              "END;\n",
+}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_trigger_whose_body_ends_lines_with_semicolons_is_one_statement(empty_url, tmp_path):
+    for dialect, sql in AUDIT_TRIGGER.items():
+        (tmp_path / "audit" / dialect).mkdir(parents=True)
+        (tmp_path / "audit" / dialect / "0001_audit.sql").write_text(sql)
+    migration = available("sqlite", tmp_path / "audit", "audit")[0]
+    assert [s.split("\n")[0] for s in migration.statements()] == [
+        "CREATE TABLE pet_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, pet_id INTEGER NOT NULL)",
+        "CREATE TRIGGER trg_pet_audit AFTER INSERT ON pets BEGIN"]
+    db = await connect(profile_config(database_url=empty_url))
+    try:
+        done = await migrate(db, [*sources(empty_url, "core,accounts,pets"), ("audit", tmp_path / "audit")])
+        assert done[-1].label == "audit 0001_audit"
+        await db.execute("INSERT INTO users (email, password_hash, nickname, created_at, updated_at)"
+                         " VALUES ('a@example.com', 'x', 'a', '2026-01-01', '2026-01-01')")
+        user = await db.fetch_one("SELECT id FROM users")
+        await db.execute("INSERT INTO pets (owner_id, name, species, created_at, updated_at)"
+                         " VALUES (%s, 'Rex', 'dog', '2026-01-01', '2026-01-01')", (user[0],))
+        pet = await db.fetch_one("SELECT id FROM pets")
+        assert await db.fetch_all("SELECT pet_id FROM pet_audit ORDER BY id") == [(pet[0],), (-pet[0],)]
+    finally:
+        await db.close()
+
+
 async def _build_before_plugins(url: str) -> None:
     """A database as pet-api before plugins left it: its migrations, its ledger, and rows in every table."""
     db = await connect(profile_config(database_url=url))
