@@ -1,5 +1,6 @@
-"""The enabled plugins of one application, loaded and checked once: each found, its requirements met, its
-settings validated, its error codes inside its own range; the catalog, scopes and migration order they make."""
+"""The enabled plugins of one application, loaded and checked once: each found, its requirements met (no cycle),
+its paths its own, its settings validated, its error classes inside its own range, its migration files all
+applicable; the catalog, scopes and migration order they make."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from server.config import ENV_PREFIX, ConfigError
-from server.db.migrations import CORE_SOURCE, Source
+from server.db.migrations import CORE_SOURCE, MigrationFolderError, Source, check_folder
 from server.errors import ERROR_CLASSES, APIError, ErrorCatalog
-from server.plugins import Found, Plugin, PluginError, discoverable, entry_points, find_plugin
+from server.plugins import PART_RE, Found, Plugin, PluginError, discoverable, entry_points, find_plugin
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -114,7 +115,55 @@ def _load(names: tuple[str, ...]) -> list[Found]:
         if missing:
             raise _fail(f"{ENV_PREFIX}PLUGINS (plugins): plugin {item.name!r} requires "
                         f"{', '.join(repr(m) for m in missing)}, which is not enabled")
+    cycle = _requires_cycle(found)
+    if cycle:
+        raise _fail(f"{ENV_PREFIX}PLUGINS (plugins): plugin {cycle[0]!r} requires itself: "
+                    f"{' -> '.join(repr(name) for name in cycle)}")
     return found
+
+
+def _requires_cycle(found: list[Found]) -> list[str]:
+    """The first cycle of `requires` among these plugins, as names from a plugin back to it (['a', 'b', 'a'],
+    ['a', 'a'] for one requiring itself); [] when there is none."""
+    requires = {f.name: f.plugin.requires for f in found}
+    done: set[str] = set()
+    walk: list[str] = []
+
+    def visit(name: str) -> list[str]:
+        if name in walk:
+            return [*walk[walk.index(name):], name]
+        if name in done:
+            return []
+        walk.append(name)
+        for required in requires[name]:
+            cycle = visit(required)
+            if cycle:
+                return cycle
+        walk.pop()
+        done.add(name)
+        return []
+
+    for item in found:
+        cycle = visit(item.name)
+        if cycle:
+            return cycle
+    return []
+
+
+def _routes(found: list[Found]) -> None:
+    """Refuse a path two routes mount (a plugin shadowing another's or the core's): Tornado serves a path with the
+    first route's handler, whatever the method, while the API document would describe the last."""
+    mounted: dict[str, tuple[str, str]] = {}  # the path without its parts' names -> (plugin, path)
+    for item in found:
+        for route in item.plugin.routes:
+            key = PART_RE.sub(r"{:\2}", route.path)  # '/v1/pets/{id}' is '/v1/pets/{pet_id}'
+            if key in mounted:
+                owner, path = mounted[key]
+                if owner == item.name:
+                    raise _fail(f"plugin {owner!r} mounts route {path} twice")
+                raise _fail(f"plugins {owner!r} and {item.name!r} both mount route {path}"
+                            + (f" ({item.name!r} as {route.path})" if path != route.path else ""))
+            mounted[key] = (item.name, route.path)
 
 
 def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | None:
@@ -136,12 +185,19 @@ def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | Non
 
 
 def _catalog(found: list[Found]) -> ErrorCatalog:
-    """Core classes, then each plugin's; every code inside its plugin's range, claimed once, off the core's."""
+    """Core classes, then each plugin's: APIError subclasses answering 4xx or 5xx, every code inside its plugin's
+    range, claimed once, off the core's."""
     classes: list[type[APIError]] = list(ERROR_CLASSES)
     owners: dict[int, str] = {}
     for item in found:
         reserved = item.plugin.error_codes
         for cls in item.plugin.errors:
+            if not (isinstance(cls, type) and issubclass(cls, APIError)):
+                raise _fail(f"plugin {item.name!r}: its errors entry {getattr(cls, '__name__', repr(cls))} is not "
+                            f"an APIError subclass")
+            if not (isinstance(cls.status, int) and 400 <= cls.status <= 599):
+                raise _fail(f"plugin {item.name!r}: error code {cls.code} ({cls.__name__}) has status {cls.status!r},"
+                            f" not a 4xx or 5xx")
             if cls.code in owners:
                 raise _fail(f"plugin {item.name!r}: error code {cls.code} ({cls.__name__}) is also claimed by "
                             f"plugin {owners[cls.code]!r}")
@@ -194,9 +250,16 @@ def load_plugins(config: Config) -> PluginSet:
 
 def _load_set(config: Config) -> PluginSet:
     found = _load(config.plugins)
+    _routes(found)
     settings = {}
     for item in found:
         model = validate_settings(item.plugin, dict(config.plugin_settings.get(item.name, {})))
         if model is not None:
             settings[item.name] = model
-    return PluginSet(tuple(found), settings, _catalog(found), _scopes(found))
+    plugin_set = PluginSet(tuple(found), settings, _catalog(found), _scopes(found))
+    for name, folder in plugin_set.migration_sources():
+        try:
+            check_folder(folder)
+        except MigrationFolderError as exc:
+            raise _fail(f"plugin {name!r}: migrations: {exc}") from None
+    return plugin_set

@@ -87,6 +87,12 @@ async def test_the_document_lists_every_route_of_the_cli_with_its_scopes(api):
     assert documented[("get", "/v1/tokens/current")]["security"] == [{"bearerAuth": []}]
 
 
+def test_the_readme_and_the_plugin_guide_say_where_an_operation_names_its_scopes():
+    for doc in (ROOT / "README.md", ROOT / "docs" / "plugins.md"):  # x-required-scopes, asserted above
+        text = " ".join(doc.read_text().split())
+        assert "each operation's `x-required-scopes` and description; its `security` names only `bearerAuth`" in text
+
+
 @pytest.mark.gen_test
 async def test_each_operation_describes_parameters_body_success_and_errors(api):
     document = await fetch_document(api)

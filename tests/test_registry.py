@@ -25,6 +25,12 @@ TUNED = f"{SAMPLES}.tuned"
                                    f"import {SAMPLES}.broken: RuntimeError: this plugin is broken on purpose"),
     ("core,accounts,records", {}, "config error: PET_API_PLUGINS (plugins): plugin 'records' requires 'pets', which "
                                   "is not enabled"),
+    (f"core,accounts,pets,{SAMPLES}.requires_a,{SAMPLES}.requires_b", {},
+     "config error: PET_API_PLUGINS (plugins): plugin 'requires_a' requires itself: 'requires_a' -> 'requires_b' "
+     "-> 'requires_a'"),
+    (f"core,{SAMPLES}.requires_self", {},
+     "config error: PET_API_PLUGINS (plugins): plugin 'requires_self' requires itself: 'requires_self' -> "
+     "'requires_self'"),
     (f"core,{TUNED}", {"PET_API_TUNED__LIMIT": "zero"},
      "config error: PET_API_TUNED__LIMIT (plugin_settings.tuned.limit): Input should be a valid integer, unable to "
      "parse string as an integer"),
@@ -38,11 +44,37 @@ TUNED = f"{SAMPLES}.tuned"
      "config error: plugin 'codes_outside': error code 2500 (Clash) is outside its range 2300-2399"),
     (f"core,{SAMPLES}.codes_core", {},
      "config error: plugin 'codes_core': its error codes 1000-1099 include the core's 1001"),
+    (f"{SAMPLES}.route_core,core", {},
+     "config error: plugins 'route_core' and 'core' both mount route /v1/health"),
+    (f"core,accounts,pets,{SAMPLES}.route_shadow", {},
+     "config error: plugins 'pets' and 'route_shadow' both mount route /v1/pets/{pet_id} ('route_shadow' as "
+     "/v1/pets/{id})"),
+    (f"core,{SAMPLES}.errors_not_api", {},
+     "config error: plugin 'errors_not_api': its errors entry NotAnError is not an APIError subclass"),
+    (f"core,{SAMPLES}.errors_status", {},
+     "config error: plugin 'errors_status': error code 2801 (Fine) has status 200, not a 4xx or 5xx"),
 ])
 def test_a_misconfigured_plugin_stops_the_start_with_one_line_naming_it(plugins, env, says):
     result = run_main("--env=test", PET_API_PLUGINS=plugins, **env)
     assert result.returncode == 2  # as for a core configuration error
     assert one_line(result.stderr) == says
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["migrate", "plugins"])
+def test_a_plugin_migration_that_migrate_would_skip_stops_the_start_with_one_line(tmp_path, command):
+    package = tmp_path / "skipped_plugin"
+    for path in ("mysql/0001_audit.sql", "sqlite/0001_audit.sql", "sqlite/0002_AddNote.sql"):
+        (package / "migrations" / path).parent.mkdir(parents=True, exist_ok=True)
+        (package / "migrations" / path).write_text("ALTER TABLE pet_audit ADD COLUMN note TEXT;\n")
+    (package / "__init__.py").write_text("from server.plugins import Plugin\n"
+                                         "PLUGIN = Plugin(name='skipped', routes=[])\n")
+    result = run_main(command, "--env=test", PYTHONPATH=str(tmp_path), PET_API_PLUGINS="core,skipped_plugin",
+                      PET_API_DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        f"config error: plugin 'skipped': migrations: {package}/migrations/sqlite/0002_AddNote.sql is not named "
+        "NNNN_name.sql (four digits, an underscore, then lower-case letters, digits and underscores)")
     assert result.stdout == ""
 
 

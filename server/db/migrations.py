@@ -21,6 +21,7 @@ from pathlib import Path
 import pymysql.err
 
 from server.db import Database, IntegrityViolation, column
+from server.db.dialect import MYSQL, SQLITE
 from server.errors import ServiceUnavailable
 
 log = logging.getLogger("pet_api.migrations")
@@ -28,6 +29,7 @@ log = logging.getLogger("pet_api.migrations")
 CORE = "core"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
 FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+DIALECTS = (MYSQL.name, SQLITE.name)  # each a folder of a plugin's migrations
 ADOPTS_RE = re.compile(r"^--\s*adopts:\s*(.+)$", re.M)
 LOCK_TTL = dt.timedelta(minutes=5)  # a lock not renewed for this long belongs to a migrator that died
 LOCK_RENEW_SECONDS = 30.0
@@ -53,15 +55,50 @@ class Migration:
         return f"{self.plugin} {self.version:04d}_{self.name}"
 
     def statements(self) -> list[str]:
-        """The file's statements, split on semicolons that end a line."""
+        """The file's statements: lines starting with '--' dropped, then split on the semicolons that end a line and
+        a complete statement (a trigger's BEGIN ... END keeps the semicolons inside its body)."""
         text = "\n".join(line for line in self.path.read_text().splitlines() if not line.strip().startswith("--"))
-        return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
+        statements, statement = [], ""
+        for piece in re.split(r";\s*$", text, flags=re.M):
+            statement = f"{statement};{piece}" if statement else piece
+            if sqlite3.complete_statement(f"{statement};"):
+                statements.append(statement.strip())
+                statement = ""
+        return [s for s in [*statements, statement.strip()] if s]
 
     def adopts(self) -> frozenset[str]:
         """Tables named by '-- adopts: t1, t2' lines: when all exist, the migration is recorded without running
         (tables that an older pet-api created in the core's migrations and a plugin now owns)."""
         return frozenset(t.strip() for line in ADOPTS_RE.findall(self.path.read_text()) for t in line.split(",")
                          if t.strip())
+
+
+class MigrationFolderError(ValueError):
+    """A migrations folder holds a file that is not a migration, a version twice, or a version one dialect lacks."""
+
+
+def check_folder(directory: Path) -> None:
+    """Raise MigrationFolderError naming the first entry of <directory>/mysql/ or sqlite/ that is not a
+    NNNN_name.sql file (dot files aside: editors' and systems' own), a version given twice, or a version that
+    one dialect has and the other lacks: `migrate` would skip it without a word."""
+    versions: dict[str, dict[int, Path]] = {}
+    for dialect in DIALECTS:
+        folder, versions[dialect] = directory / dialect, {}
+        for path in sorted(folder.iterdir()) if folder.is_dir() else ():
+            if path.name.startswith("."):
+                continue
+            match = FILE_RE.match(path.name)
+            if match is None or not path.is_file():
+                raise MigrationFolderError(f"{path} is not named NNNN_name.sql (four digits, an underscore, then "
+                                           "lower-case letters, digits and underscores)")
+            version = int(match.group(1))
+            if version in versions[dialect]:
+                raise MigrationFolderError(f"{path} has the version of {versions[dialect][version].name}")
+            versions[dialect][version] = path
+    mysql, sqlite = (versions[dialect] for dialect in DIALECTS)
+    for version in sorted(mysql.keys() ^ sqlite.keys()):
+        has, lacks = DIALECTS if version in mysql else DIALECTS[::-1]
+        raise MigrationFolderError(f"{versions[has][version]} has no {lacks}/ counterpart (version {version:04d})")
 
 
 def available(dialect: str, directory: Path = MIGRATIONS_DIR, plugin: str = CORE) -> list[Migration]:

@@ -217,7 +217,7 @@ def _import(name: str, module_name: str) -> Any:
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
+        if exc.name is not None and (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
             raise PluginError(f"plugin {name!r}: no module {module_name!r}") from None
         raise PluginError(f"plugin {name!r}: cannot import {module_name}: {_one_line(exc)}") from None
     except Exception as exc:  # a plugin's own bug must still end in one line naming it
@@ -276,5 +276,5 @@ def discoverable(enabled: tuple[str, ...]) -> tuple[list[Found], dict[str, str]]
     return found, broken
 
 
-__all__ = ["ENTRY_POINT_GROUP", "TOKEN_SEGMENT", "Exporter", "Found", "Hook", "Plugin", "PluginError", "Route",
-           "discoverable", "entry_points", "find_plugin", "sys", "template", "token_parts"]
+__all__ = ["ENTRY_POINT_GROUP", "TOKEN_SEGMENT", "AfterMigrate", "Exporter", "Found", "Hook", "Plugin", "PluginError",
+           "Route", "discoverable", "entry_points", "find_plugin", "template", "token_parts"]

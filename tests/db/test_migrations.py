@@ -15,10 +15,12 @@ from server.db import connect
 from server.db.migrations import (
     CORE_SOURCE,
     MIGRATIONS_DIR,
+    MigrationFolderError,
     MigrationLockTimeout,
     applied,
     applied_versions,
     available,
+    check_folder,
     migrate,
     migration_lock,
     pending,
@@ -75,6 +77,37 @@ def test_each_dialect_has_the_same_versions(plugin):
     assert [m.version for m in mysql] == list(range(1, len(mysql) + 1))  # no gaps, no duplicates
     assert all(m.statements() for m in mysql + sqlite)
     assert sorted(p.name for p in (folder / "mysql").iterdir()) == [m.path.name for m in mysql]
+    check_folder(folder)  # the start refuses a plugin whose folder does not pass
+
+
+@pytest.mark.parametrize(("files", "says"), [
+    ({"sqlite/0002_AddNote.sql": "", "mysql/0002_AddNote.sql": ""},
+     "mysql/0002_AddNote.sql is not named NNNN_name.sql (four digits, an underscore, then lower-case letters, digits "
+     "and underscores)"),
+    ({"sqlite/0002-add-note.sql": ""}, "sqlite/0002-add-note.sql is not named NNNN_name.sql"),
+    ({"sqlite/0002_note.SQL": ""}, "sqlite/0002_note.SQL is not named NNNN_name.sql"),
+    ({"sqlite/0002_note.sql~": ""}, "sqlite/0002_note.sql~ is not named NNNN_name.sql"),
+    ({"sqlite/0002_note.sql": ""}, "sqlite/0002_note.sql has no mysql/ counterpart (version 0002)"),
+    ({"mysql/0002_note.sql": ""}, "mysql/0002_note.sql has no sqlite/ counterpart (version 0002)"),
+    ({"mysql/0001_again.sql": "", "sqlite/0001_again.sql": ""},
+     "mysql/0001_base.sql has the version of 0001_again.sql"),
+])
+def test_a_migrations_folder_with_a_file_migrate_would_skip_is_refused(tmp_path, files, says):
+    for path, text in {"mysql/0001_base.sql": "", "sqlite/0001_base.sql": "", **files}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    with pytest.raises(MigrationFolderError) as caught:
+        check_folder(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path}/{says}")
+
+
+def test_a_migrations_folder_may_hold_dot_files_and_lack_both_dialects(tmp_path):
+    check_folder(tmp_path)  # a plugin's migrations= naming a folder without mysql/ and sqlite/: nothing to apply
+    for dialect in ("mysql", "sqlite"):
+        (tmp_path / dialect).mkdir()
+        (tmp_path / dialect / "0001_base.sql").write_text("")
+        (tmp_path / dialect / ".0001_base.sql.swp").write_text("")
+    check_folder(tmp_path)
 
 
 def test_pets_and_records_own_their_tables_in_dependency_order(tmp_path):
@@ -135,6 +168,47 @@ async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_
         assert "notes" in await _tables(db)  # disabling a plugin never drops its tables
         assert await db.fetch_all("SELECT text FROM notes") == [("kept",)]
         assert await applied_versions(db, "notes") == {1}
+    finally:
+        await db.close()
+
+
+AUDIT_TRIGGER = {
+    "mysql": "CREATE TABLE pet_audit (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, pet_id BIGINT NOT NULL)"
+             " ENGINE=InnoDB;\n"
+             "-- two rows per pet: the body's statements end lines with ';' too\n"
+             "CREATE TRIGGER trg_pet_audit AFTER INSERT ON pets FOR EACH ROW BEGIN\n"
+             "  INSERT INTO pet_audit (pet_id) VALUES (NEW.id);\n"
+             "  INSERT INTO pet_audit (pet_id) VALUES (-NEW.id);\n"
+             "END;\n",
+    "sqlite": "CREATE TABLE pet_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, pet_id INTEGER NOT NULL);\n"
+              "-- two rows per pet: the body's statements end lines with ';' too\n"
+              "CREATE TRIGGER trg_pet_audit AFTER INSERT ON pets BEGIN\n"
+              "  INSERT INTO pet_audit (pet_id) VALUES (NEW.id);\n"
+              "  INSERT INTO pet_audit (pet_id) VALUES (-NEW.id);\n"
+              "END;\n",
+}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_trigger_whose_body_ends_lines_with_semicolons_is_one_statement(empty_url, tmp_path):
+    for dialect, sql in AUDIT_TRIGGER.items():
+        (tmp_path / "audit" / dialect).mkdir(parents=True)
+        (tmp_path / "audit" / dialect / "0001_audit.sql").write_text(sql)
+    migration = available("sqlite", tmp_path / "audit", "audit")[0]
+    assert [s.split("\n")[0] for s in migration.statements()] == [
+        "CREATE TABLE pet_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, pet_id INTEGER NOT NULL)",
+        "CREATE TRIGGER trg_pet_audit AFTER INSERT ON pets BEGIN"]
+    db = await connect(profile_config(database_url=empty_url))
+    try:
+        done = await migrate(db, [*sources(empty_url, "core,accounts,pets"), ("audit", tmp_path / "audit")])
+        assert done[-1].label == "audit 0001_audit"
+        await db.execute("INSERT INTO users (email, password_hash, nickname, created_at, updated_at)"
+                         " VALUES ('a@example.com', 'x', 'a', '2026-01-01', '2026-01-01')")
+        user = await db.fetch_one("SELECT id FROM users")
+        await db.execute("INSERT INTO pets (owner_id, name, species, created_at, updated_at)"
+                         " VALUES (%s, 'Rex', 'dog', '2026-01-01', '2026-01-01')", (user[0],))
+        pet = await db.fetch_one("SELECT id FROM pets")
+        assert await db.fetch_all("SELECT pet_id FROM pet_audit ORDER BY id") == [(pet[0],), (-pet[0],)]
     finally:
         await db.close()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.plugins import ENTRY_POINT_GROUP, PluginError, discoverable, find_plugin
+from server.plugins import ENTRY_POINT_GROUP, Plugin, PluginError, discoverable, find_plugin
 from tests.processes import run_main
 
 _serial = itertools.count(1)
@@ -91,6 +91,25 @@ def test_a_short_name_is_a_built_in_and_a_dotted_path_a_module():
     with pytest.raises(PluginError) as caught:
         find_plugin("tests.handlers")
     assert str(caught.value) == "plugin 'tests.handlers': tests.handlers has no PLUGIN = Plugin(...)"
+
+
+def test_a_plugins_missing_dependency_is_named_even_when_its_name_starts_the_plugins(tmp_path, monkeypatch):
+    (tmp_path / "collar_engine_plugin.py").write_text("import collar_engine  # not installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as caught:
+        find_plugin("collar_engine_plugin")
+    assert str(caught.value) == ("plugin 'collar_engine_plugin': cannot import collar_engine_plugin: "
+                                 "ModuleNotFoundError: No module named 'collar_engine'")
+    with pytest.raises(PluginError) as caught:
+        find_plugin("tests.plugins.samples.absent")
+    assert str(caught.value) == "plugin 'tests.plugins.samples.absent': no module 'tests.plugins.samples.absent'"
+
+
+def test_a_star_import_gives_the_plugin_api():
+    names: dict[str, object] = {}
+    exec("from server.plugins import *", names)  # noqa: S102 - what a plugin author may write
+    assert {"Plugin", "Route", "Hook", "Exporter", "AfterMigrate", "PluginError", "find_plugin"} <= names.keys()
+    assert names["Plugin"] is Plugin
 
 
 def test_discoverable_lists_built_ins_entry_points_and_enabled_paths(installed):
