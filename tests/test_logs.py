@@ -7,8 +7,9 @@ import io
 import logging
 
 import orjson
+import pytest
 
-from server.logs import JSONFormatter
+from server.logs import JSONFormatter, shown_url
 from tests.factories import unique_email
 from tests.processes import get, request
 
@@ -77,3 +78,15 @@ def test_exceptions_are_one_line_of_json():
     assert entry["message"] == "failed" and entry["level"] == "ERROR" and entry["request_id"] == "r1"
     assert "ValueError: boom" in entry["exc_info"]
     assert "password" not in entry and PASSWORD not in lines[0]  # unknown extra fields are not written
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://rbacsvc:Hunter2SecretPw@127.0.0.1:8121/roles?api_key=TOPSECRETKEY", "http://***@127.0.0.1:8121/roles"),
+    ("https://TOKEN@roles.example.org/v1#part", "https://***@roles.example.org/v1"),
+    ("mysql://pet_api:p%40ss@db1:3307,db2:3307/pet_api?ssl=verify", "mysql://***@db1:3307,db2:3307/pet_api"),
+    ("http://[::1]:8080/roles", "http://[::1]:8080/roles"),
+    ("sqlite:///./pet_api.db", "sqlite:///./pet_api.db"),
+    ("http://[::1/roles", "(a malformed URL)"),
+])
+def test_a_url_is_shown_without_credentials_or_query(url, shown):
+    assert shown_url(url) == shown
