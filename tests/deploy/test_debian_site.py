@@ -81,7 +81,7 @@ def site(tmp_path: Path, servers: Servers) -> Iterator[Site]:
     http, https = free_port(), free_port()
     (prefix / "nginx.conf").write_text(debian_main_config(prefix))
     (prefix / "sites-enabled" / "default").write_text(debian_default_site(http))
-    site_text = site_config((instance.port,), http, tls=(https, certificate, key))
+    site_text = site_config((instance.port,), http, logs=prefix, tls=(https, certificate, key))
     (prefix / "sites-enabled" / "pet-api").write_text(site_text)
     command = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")]
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)

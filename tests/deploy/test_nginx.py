@@ -28,14 +28,16 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 
 
-def site_config(ports: tuple[int, ...], listen: int, *, tls: tuple[int, Path, Path] | None = None) -> str:
+def site_config(ports: tuple[int, ...], listen: int, *, logs: Path, tls: tuple[int, Path, Path] | None = None) -> str:
     """deploy/nginx.conf with the instances' and nginx's ports substituted (each line must be there exactly once),
-    IPv4 only; with tls=(port, certificate, key), its TLS lines uncommented on that port."""
+    IPv4 only, its logs in the folder logs; with tls=(port, certificate, key), its TLS lines uncommented on that
+    port."""
     text = NGINX_SITE.read_text()
     upstreams = "\n".join(f"    server 127.0.0.1:{port} max_fails=3 fail_timeout=5s;" for port in ports)
     text, count = re.subn(r"^    server 127\.0\.0\.1:8000 max_fails=3 fail_timeout=5s;$", upstreams, text, flags=re.M)
     assert count == 1, "deploy/nginx.conf has no 'server 127.0.0.1:8000' upstream line"
-    replacements = [(r"listen 80;", f"listen 127.0.0.1:{listen};"), (r"\n *listen \[::\]:80;", "")]
+    replacements = [(r"listen 80;", f"listen 127.0.0.1:{listen};"), (r"\n *listen \[::\]:80;", ""),
+                    (r"/var/log/nginx/", f"{logs}/")]
     if tls is not None:
         port, certificate, key = tls
         replacements += [(r"# listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"), (r"\n *# listen \[::\]:443 ssl;", ""),
@@ -70,6 +72,7 @@ class Cluster:
     a: ServerProcess
     b: ServerProcess
     port: int  # nginx
+    logs: Path  # nginx's access.log and error.log
 
 
 @pytest.fixture
@@ -86,7 +89,7 @@ def cluster(tmp_path: Path, servers: Servers) -> Iterator[Cluster]:
         prefix = tmp_path / "nginx"
         prefix.mkdir()
         port = free_port()
-        (prefix / "pet-api.conf").write_text(site_config((a.port, b.port), port))
+        (prefix / "pet-api.conf").write_text(site_config((a.port, b.port), port, logs=prefix))
         (prefix / "nginx.conf").write_text(main_config(prefix))
         nginx = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                                   "-e", str(prefix / "error.log"), "-g", "daemon off;"],
@@ -100,7 +103,7 @@ def cluster(tmp_path: Path, servers: Servers) -> Iterator[Cluster]:
                 return False
 
         wait_for(answering, "nginx answering")
-        yield Cluster(a, b, port)
+        yield Cluster(a, b, port, prefix)
     finally:
         if nginx is not None:
             nginx.terminate()
@@ -170,3 +173,41 @@ async def test_an_event_stream_through_nginx_gets_each_change_as_it_happens(clus
                                      headers={"Last-Event-ID": event["id"]})
     assert (await resumed.next_change(wait=10))["data"]["data"] == missed.json()["data"]
     resumed.close()
+
+
+def test_a_calendar_feeds_token_is_in_no_log_of_nginx_or_of_the_instances(cluster):
+    """The feed URL's token is its only credential: nginx's access log shows the route's template (the instances'
+    logs already do), and its error log, which quotes the request line and the upstream URL, says nothing of a
+    feed, though it does of other requests failing the same way."""
+    _, token = login(cluster.port)
+    created = request(cluster.port, "POST", "/v1/users/me/calendar", token=token)
+    assert created.status == 201, created.body
+    url = created.json()["data"]["url"]
+    secret = re.fullmatch(r"/v1/calendar/([A-Za-z0-9_-]{43})\.ics", url)
+    assert secret, url
+    feed = get(cluster.port, url)
+    assert (feed.status, feed.headers["content-type"]) == (200, "text/calendar; charset=utf-8")
+    variants = [f"/v1/%63alendar/{secret[1]}.ics", f"/V1/Calendar/{secret[1]}.ics/", f"{url}?x=1"]
+    for path in variants:  # logged as the template, whatever the instance answers
+        get(cluster.port, path)
+    assert get(cluster.port, f"/V1/Calendar/{secret[1]}.ics/").json() == {
+        "error_code": 1007, "message": "no such route", "request": "GET /v1/calendar/{token}.ics"}
+
+    for instance in (cluster.a, cluster.b):  # no instance left: nginx's error log names each failed request
+        instance.signal(signal.SIGTERM)
+        assert instance.wait(30) == 0
+    down = get(cluster.port, url)
+    assert down.status == 503
+    assert down.json() == {"error_code": 1008, "message": "service unavailable",
+                           "request": "GET /v1/calendar/{token}.ics"}
+    assert get(cluster.port, "/v1/health").status == 503
+
+    access = (cluster.logs / "access.log").read_text()
+    errors = (cluster.logs / "error.log").read_text()
+    assert '"GET /v1/calendar/{token}.ics HTTP/1.1" 200 ' in access
+    assert '"GET /v1/calendar/{token}.ics HTTP/1.1" 503 ' in access
+    assert 'request: "GET /v1/health HTTP/1.1"' in errors  # what the feed's line would have been
+    for name, text in [("nginx access.log", access), ("nginx error.log", errors), ("instance A", cluster.a.output()),
+                       ("instance B", cluster.b.output())]:
+        assert secret[1] not in text, name
+
