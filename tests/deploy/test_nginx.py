@@ -5,9 +5,12 @@ loses no request."""
 
 from __future__ import annotations
 
+import io
+import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ import pytest
 
 from tests.deploy.servers import Load, wait_for
 from tests.plugins.sync.client import EventStream
-from tests.processes import ROOT, ServerProcess, Servers, free_port, get, login, request
+from tests.processes import ROOT, Reply, ServerProcess, Servers, free_port, get, login, request
 
 pytestmark = pytest.mark.slow
 NGINX_SITE = ROOT / "deploy" / "nginx.conf"
@@ -211,3 +214,56 @@ def test_a_calendar_feeds_token_is_in_no_log_of_nginx_or_of_the_instances(cluste
                        ("instance B", cluster.b.output())]:
         assert secret[1] not in text, name
 
+
+def random_jpeg(width: int, height: int) -> bytes:
+    """A real JPEG of noise (which barely compresses): about 2 bytes a pixel at quality 100."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(out, "JPEG", quality=100)
+    return out.getvalue()
+
+
+def raw_exchange(port: int, data: bytes) -> Reply:
+    """data sent as is on a new connection; the answer read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return Reply(int(lines[0].split()[1]), headers, body)
+
+
+def test_bodies_and_headers_the_instances_accept_pass_and_nginx_refuses_the_rest_in_the_api_shape(cluster):
+    """A photo up to photo_max_bytes (8 MiB) reaches the instance, which refuses a larger one 413/1007; past 16 MiB
+    nginx refuses it, in the same shape. A header line up to 64 KiB reaches the instance (431/1007 for a header
+    block over max_header_size); a longer one, or a longer request line, nginx answers 431/1007 too; a request it
+    cannot parse, 400/1001."""
+    _, token = login(cluster.port)
+    pet = request(cluster.port, "POST", "/v1/pets", json={"name": "Rex", "species": "dog"}, token=token)
+    assert pet.status == 201, pet.body
+    path = f"/v1/pets/{pet.json()['data']['id']}/photo"
+    photo = random_jpeg(1800, 1500)
+    assert 4 * 2**20 < len(photo) < 8 * 2**20
+    jpeg = {"Content-Type": "image/jpeg"}
+    stored = request(cluster.port, "PUT", path, body=photo, token=token, headers=jpeg, timeout=60)
+    assert stored.status == 201, stored.body
+    too_large = {"error_code": 1007, "message": "request body is too large", "request": f"PUT {path}"}
+    for size in (12 * 2**20, 17 * 2**20):  # the instance's refusal, then nginx's
+        refused = request(cluster.port, "PUT", path, body=b"\xff" * size, token=token, headers=jpeg, timeout=60)
+        assert (refused.status, refused.json()) == (413, too_large), size
+
+    assert get(cluster.port, "/v1/health", headers={"X-Big": "a" * 9000}).status == 200
+    header_too_large = {"error_code": 1007, "message": "request header fields too large", "request": "GET /v1/health"}
+    by_instance = get(cluster.port, "/v1/health", headers={f"X-Big-{n}": "a" * 30_000 for n in range(3)})
+    by_nginx = get(cluster.port, "/v1/health", headers={"X-Big": "a" * 70_000})
+    for refused in (by_instance, by_nginx):
+        assert (refused.status, refused.json()) == (431, header_too_large)
+    long_line = get(cluster.port, "/v1/health?q=" + "a" * 70_000)
+    assert (long_line.status, long_line.json()) == (431, {**header_too_large, "request": "- -"})
+    malformed = raw_exchange(cluster.port, b"GET /v1/health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+    assert (malformed.status, malformed.json()) == (400, {"error_code": 1001, "message": "malformed HTTP request",
+                                                          "request": "GET /v1/health"})
