@@ -272,16 +272,6 @@ def _plugins(config: Config) -> int:
     return 0
 
 
-def _safe_url(url: str) -> str:
-    """The database URL without its password, for messages."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides = {k: getattr(args, k, None) for k in ("host", "port", "workers")}
@@ -323,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except ServiceUnavailable as exc:
             from server.db.mysql import why_unreachable
+            from server.logs import shown_url
 
-            print(f"{command}: the database at {_safe_url(config.database_url)} is unreachable: "
+            print(f"{command}: the database at {shown_url(config.database_url)} is unreachable: "
                   f"{why_unreachable(exc)}", file=sys.stderr)
             return 4
     if command == "routes":

@@ -9,6 +9,7 @@ import re
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -37,6 +38,17 @@ class Timestamps:
             self._second = second
             self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._text}.{int(msecs):03d}Z"
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages and logs may show it: no user name or password (an HTTP client sends them as Basic
+    auth), no query (it may hold a key), no fragment; "***@" where credentials were."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a malformed URL)"
+    _, at, hosts = parts.netloc.rpartition("@")
+    return f"{parts.scheme}://{'***@' if at else ''}{hosts}{parts.path}"
 
 
 class JSONFormatter(logging.Formatter):

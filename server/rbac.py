@@ -11,6 +11,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from server import periodic
 from server.errors import ServiceUnavailable
+from server.logs import shown_url
 
 log = logging.getLogger("pet_api.rbac")
 
@@ -84,7 +85,7 @@ class RoleMap:
             self._map = self._freeze(roles)
             self._warn_undeclared()
         except (HTTPClientError, OSError, ValueError, orjson.JSONDecodeError) as exc:
-            log.warning("rbac fetch from %s failed (%s); keeping the last good map", self.url,
+            log.warning("rbac fetch from %s failed (%s); keeping the last good map", shown_url(self.url),
                         exc.__class__.__name__)
 
     def start(self) -> None:

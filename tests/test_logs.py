@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import secrets
+import shutil
+import subprocess
 
 import orjson
+import pytest
 
-from server.logs import JSONFormatter
+from server.logs import JSONFormatter, shown_url
 from tests.factories import unique_email
-from tests.processes import get, request
+from tests.processes import ROOT, free_port, get, request, run_main
 
 PASSWORD = "Sup3r-Secret-Passw0rd"
 
@@ -77,3 +82,38 @@ def test_exceptions_are_one_line_of_json():
     assert entry["message"] == "failed" and entry["level"] == "ERROR" and entry["request_id"] == "r1"
     assert "ValueError: boom" in entry["exc_info"]
     assert "password" not in entry and PASSWORD not in lines[0]  # unknown extra fields are not written
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://rbacsvc:Hunter2SecretPw@127.0.0.1:8121/roles?api_key=TOPSECRETKEY", "http://***@127.0.0.1:8121/roles"),
+    ("https://TOKEN@roles.example.org/v1#part", "https://***@roles.example.org/v1"),
+    ("mysql://pet_api:p%40ss@db1:3307,db2:3307/pet_api?ssl=verify", "mysql://***@db1:3307,db2:3307/pet_api"),
+    ("http://[::1]:8080/roles", "http://[::1]:8080/roles"),
+    ("sqlite:///./pet_api.db", "sqlite:///./pet_api.db"),
+    ("http://[::1/roles", "(a malformed URL)"),
+])
+def test_a_url_is_shown_without_credentials_or_query(url, shown):
+    assert shown_url(url) == shown
+
+
+def test_the_readmes_journal_queries_skip_the_plain_text_lines_of_a_failed_start():
+    """The journal holds stderr too: a start that failed (exit 4, retried by the unit) and the warning about a
+    misspelt variable are plain text, and `jq 'select(...)'` stopped at the first of them."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq not installed")
+    section = (ROOT / "README.md").read_text().split("### Start, status, logs", 1)[1].split("### ", 1)[0]
+    filters = re.findall(r"^journalctl -u pet-api -o cat \| jq (.+)$", section, flags=re.M)
+    assert len(filters) == 2, section
+    failed = run_main("--env=prod", "--port", str(free_port()), PET_API_SECRET_KEY=secrets.token_urlsafe(40),
+                      PET_API_DATABASE_URL=f"mysql://root@127.0.0.1:{free_port()}/nothing", PET_API_DATABSE_URL="x")
+    assert failed.returncode == 4 and "pet-api: warning: PET_API_DATABSE_URL" in failed.stderr, failed.stderr
+    server_error = '{"level":"INFO","logger":"pet_api.access","message":"request","status":503}'
+    refused = '{"level":"WARNING","logger":"pet_api.security","event":"login","outcome":"refused"}'
+    journal = "\n".join([*failed.stderr.splitlines(), '{"level":"INFO","status":200}', server_error, refused])
+    selected = []
+    for jq_filter in filters:
+        result = subprocess.run(["bash", "-c", f"jq {jq_filter}"], input=journal + "\n", text=True,
+                                capture_output=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        selected.append(result.stdout)
+    assert selected == [server_error + "\n", refused + "\n"]

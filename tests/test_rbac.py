@@ -178,3 +178,20 @@ async def test_a_refreshed_map_granting_an_undeclared_scope_logs_a_warning_once(
         await _wait_for(lambda: role_service.hits >= hits + 3)  # the same map again: no second warning
         assert warnings() == ["the role map grants scopes no enabled plugin declares: photos:read"]
         assert app.roles.scopes_for("sitter") == {"users:me", "photos:read"}  # a warning, not a refusal
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_failed_fetch_is_logged_without_the_urls_credentials_or_query(role_service, caplog):
+    """The HTTP client sends the URL's user and password as Basic auth, and a query may carry a key: the warning
+    names the service by scheme, host and path only."""
+    role_service.status = 500
+    url = role_service.url.replace("http://", "http://rbacsvc:Hunter2SecretPw@") + "?api_key=TOPSECRETKEY"
+    roles = RoleMap({}, url=url)
+    with caplog.at_level(logging.WARNING, logger="pet_api.rbac"):
+        await roles.fetch()
+    assert role_service.hits == 1 and not roles.loaded
+    shown = role_service.url.replace("http://", "http://***@")
+    assert [r.getMessage() for r in caplog.records if r.name == "pet_api.rbac"] == [
+        f"rbac fetch from {shown} failed (HTTPClientError); keeping the last good map"]
+    ours = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("pet_api"))  # not the fake service's
+    assert not any(secret in ours for secret in ("Hunter2SecretPw", "TOPSECRETKEY", "rbacsvc")), ours

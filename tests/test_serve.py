@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.connections import make_http_server
 from tests.deploy.servers import PLUGINS_WITH_SLOW, KeepAlive, raise_nofile, wait_for
+from tests.factories import Api, create_user
 from tests.plugins.samples.start_waits import WAITING
 from tests.processes import Reply, ServerProcess, Servers, clean_env, free_port, get, one_line, run_main
 
@@ -212,6 +214,36 @@ async def test_x_real_ip_is_the_client_address_only_when_the_profile_trusts_a_pr
                                  "request": "GET /metrics"}
     else:
         assert b"pet_api_requests_total" in response.raw
+
+
+@pytest.mark.gen_test
+async def test_an_ipv4_client_of_a_dual_stack_socket_is_its_ipv4_address(app, http_client):
+    """systemd's ListenStream=8000 is [::] with IPv4 mapped into it: 127.0.0.1 arrives as ::ffff:127.0.0.1, which
+    is still loopback for /metrics and is the address sessions record."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", 0))
+    except OSError:
+        sock.close()
+        pytest.skip("no dual-stack IPv6 socket on this host")
+    sock.listen(16)
+    sock.setblocking(False)
+    server = make_http_server(app, app.config)
+    server.add_sockets([sock])
+    try:
+        api = Api(http_client, f"http://127.0.0.1:{sock.getsockname()[1]}")
+        scraped = await api.get("/metrics")
+        assert scraped.status == 200, scraped.body
+        assert b"pet_api_requests_total" in scraped.raw
+        user = await create_user(app)
+        token = (await api.login(user.email)).body["data"]["token"]
+        sessions = await api.get("/v1/sessions", token=token)
+        assert sessions.status == 200
+        assert [s["address"] for s in sessions.body["data"]] == ["127.0.0.1"]
+    finally:
+        server.stop()
+        await server.close_all_connections()
 
 
 def _rss_kib(pid: int) -> int:

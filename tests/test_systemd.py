@@ -50,6 +50,14 @@ def test_the_service_unit_is_hardened_to_1_5_or_lower():
     assert match, result.stdout[-2000:] + result.stderr
     print(f"\nsystemd-analyze security --offline=true: {match[1]}")
     assert float(match[1]) <= 1.5
+    # The figure the unit's comment and the README state, measured with the systemd they name.
+    stated = re.search(r"rates this (\d+\.\d+) \(\"OK\"\) with\n# systemd (\d+)", SERVICE.read_text())
+    assert stated, "the unit's hardening comment no longer states the score and the systemd version"
+    readme = (ROOT / "README.md").read_text()
+    assert f"rates it {stated[1]} with systemd {stated[2]}," in readme
+    version = subprocess.run(["systemd-analyze", "--version"], capture_output=True, text=True, timeout=30).stdout
+    if version.split()[1] == stated[2]:
+        assert match[1] == stated[1], f"systemd {stated[2]} rates the unit {match[1]}, the unit says {stated[1]}"
 
 
 def test_the_units_notify_restart_on_failure_and_stop_after_the_drain():
@@ -59,6 +67,9 @@ def test_the_units_notify_restart_on_failure_and_stop_after_the_drain():
     assert service["Type"] == ["notify"] and service["NotifyAccess"] == ["main"]
     assert _seconds(service["WatchdogSec"][0]) > 0
     assert service["Restart"] == ["on-failure"]
+    # Not restarted when only the operator can help: configuration (2), pending migrations (3), a statement the
+    # database refused at start (5); retried while the database is unreachable (4) or the address taken (7).
+    assert service["RestartPreventExitStatus"] == ["2 3 5"]
     assert service["EnvironmentFile"] == ["/etc/pet-api/env"]
     assert not any("PET_API_" in value for value in service.get("Environment", []))  # settings live in the env file
     assert service["KillMode"] == ["mixed"]  # SIGTERM to the supervisor only: it forwards one to each worker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import ipaddress
 import random
 import re
 import time
@@ -70,6 +71,19 @@ def header(request: httputil.HTTPServerRequest, name: str) -> str | None:
     catches a KeyError for each one missing."""
     headers = request.headers
     return headers[name] if name in headers else None  # noqa: SIM401 - see the docstring
+
+
+def client_address(ip: str | None) -> str | None:
+    """The client's address as the API uses it: an IPv4 client of a dual-stack socket (systemd's ListenStream=8000
+    is [::]) arrives as ::ffff:a.b.c.d, and is a.b.c.d here, as on an IPv4 socket (loopback, throttling keys)."""
+    if ip and ":" in ip:
+        try:
+            mapped = ipaddress.IPv6Address(ip).ipv4_mapped
+        except ValueError:
+            return ip
+        if mapped is not None:
+            return str(mapped)
+    return ip
 
 
 def id_param(raw: str) -> int:
@@ -150,6 +164,7 @@ class BaseHandler(tornado.web.RequestHandler):
             if getattr(cls, m.lower()) is not getattr(base, m.lower()) or m == "OPTIONS")
 
     def initialize(self, route: str = "unmatched", secret: bool = False) -> None:
+        self.request.remote_ip = client_address(self.request.remote_ip)
         self.route = route
         self.secret = secret
         self._chunks: list[bytes] = []

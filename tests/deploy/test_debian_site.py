@@ -81,7 +81,7 @@ def site(tmp_path: Path, servers: Servers) -> Iterator[Site]:
     http, https = free_port(), free_port()
     (prefix / "nginx.conf").write_text(debian_main_config(prefix))
     (prefix / "sites-enabled" / "default").write_text(debian_default_site(http))
-    site_text = site_config((instance.port,), http, tls=(https, certificate, key))
+    site_text = site_config((instance.port,), http, logs=prefix, tls=(https, certificate, key))
     (prefix / "sites-enabled" / "pet-api").write_text(site_text)
     command = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")]
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
@@ -166,3 +166,14 @@ def test_the_readmes_database_account_can_migrate_and_serve(mysql_server_url, tm
             cur.execute(f"DROP USER IF EXISTS '{name}'@'127.0.0.1'")
         root.close()
     print(f"\n{sys.argv[0]}: migrated and served with: {statements[-1]}")
+
+
+def test_beside_debians_default_site_a_long_header_line_reaches_the_instance_and_a_longer_one_is_431(site: Site):
+    """large_client_header_buffers is the site's, not the default server's, once nginx knows the host."""
+    resolve = f"{HOST}:{site.http}:127.0.0.1"
+    passed = curl("--resolve", resolve, "-H", "X-Big: " + "a" * 9000, f"http://{HOST}:{site.http}/v1/health")
+    assert passed.stdout.endswith("\n200"), passed.stdout[-300:]
+    refused = curl("--resolve", resolve, "-H", "X-Big: " + "a" * 70_000, f"http://{HOST}:{site.http}/v1/health")
+    body, status = refused.stdout.rsplit("\n", 1)
+    assert (status, body) == ("431", '{"error_code":1007,"message":"request header fields too large",'
+                                     '"request":"GET /v1/health"}'), refused.stdout[-300:]

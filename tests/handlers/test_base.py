@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import tornado
 
+from server.handlers.base import client_address
 from tests.factories import JSON_TYPE, PASSWORD, assert_error
 
 BOOM = "tests.handlers.boom_plugin"
@@ -273,3 +274,12 @@ async def test_every_answer_starts_with_the_same_headers_and_a_current_date(api)
         assert response.headers["Content-Type"] == JSON_TYPE
         date = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
         assert int(before) <= date <= after, response.headers["Date"]
+
+
+@pytest.mark.parametrize(("remote_ip", "address"), [
+    ("::ffff:127.0.0.1", "127.0.0.1"), ("::FFFF:7f00:1", "127.0.0.1"), ("::ffff:203.0.113.9", "203.0.113.9"),
+    ("127.0.0.1", "127.0.0.1"), ("::1", "::1"), ("2001:db8::1", "2001:db8::1"), ("fe80::1%eth0", "fe80::1%eth0"),
+    ("not-an-address:", "not-an-address:"), (None, None),
+])
+def test_an_ipv4_mapped_client_address_is_its_ipv4_address(remote_ip, address):
+    assert client_address(remote_ip) == address
