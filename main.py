@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "env_file", None) is not None:
             environ.update(read_env_file(args.env_file))
-        config = load_config(args.env, overrides=overrides, environ=environ)
+        config = load_config(args.env, overrides=overrides, environ=environ,
+                             options=[k for k, v in overrides.items() if v is not None])
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

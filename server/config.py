@@ -158,8 +158,10 @@ def _utf8(path: Path, data: bytes) -> str:
 
 
 def load_config(env: str, *, overrides: dict[str, Any] | None = None,
-                environ: dict[str, str] | None = None, config_dir: Path = CONFIG_DIR) -> Config:
-    """Read config/<env>.yaml, apply PET_API_* variables, then explicit overrides; validate once."""
+                environ: dict[str, str] | None = None, config_dir: Path = CONFIG_DIR,
+                options: Collection[str] = ()) -> Config:
+    """Read config/<env>.yaml, apply PET_API_* variables, then explicit overrides; validate once. `options`: the
+    overrides that came from command-line options (`--port`), which an error names as such."""
     path = config_dir / f"{env}.yaml"
     try:
         data = yaml.safe_load(_utf8(path, path.read_bytes())) or {}
@@ -186,7 +188,7 @@ def load_config(env: str, *, overrides: dict[str, Any] | None = None,
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, options={k for k, v in (overrides or {}).items() if v is not None})) from None
+        raise ConfigError(_describe(exc, options)) from None
     from server.registry import load_plugins  # the plugins import handlers, which import this module
 
     load_plugins(config)  # unknown, broken or misconfigured plugins stop here, with one line naming them

@@ -71,8 +71,11 @@ def test_malformed_value_is_one_line_naming_the_key(environ, expected):
 ])
 def test_a_bad_command_line_option_is_named_as_the_option_not_as_its_variable(overrides, expected):
     with pytest.raises(ConfigError) as caught:
-        load_config("test", overrides=overrides, environ={"PET_API_PORT": "9001"})
+        load_config("test", overrides=overrides, environ={"PET_API_PORT": "9001"}, options=list(overrides))
     assert str(caught.value) == expected
+    with pytest.raises(ConfigError) as caught:  # an override a program passes is named by its variable
+        load_config("test", overrides=overrides, environ={})
+    assert str(caught.value).startswith("config error: PET_API_")
 
 
 @pytest.mark.parametrize(("secret", "reason"), [

@@ -56,6 +56,15 @@ def test_a_malformed_prod_value_exits_with_one_line_naming_the_key(env, key):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--port", "70000", "config error: --port: Input should be less than or equal to 65535"),
+    ("--workers", "-1", "config error: --workers: Input should be greater than or equal to 0"),
+])
+def test_a_bad_option_exits_with_one_line_naming_the_option_not_its_variable(option, value, says):
+    result = run("--env=test", option, value, PET_API_PORT="8000")
+    assert (result.returncode, result.stdout, one_line(result.stderr)) == (2, "", says)
+
+
 def test_options_before_the_subcommand_are_kept():
     # argparse's subparser defaults used to reset --env to dev here: prod's checks must apply
     result = run("--env=prod", "migrate", PET_API_SECRET_KEY="")
