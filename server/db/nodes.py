@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class Node:
     state: str = DOWN
     detail: str = "not checked yet"  # Galera's state comment (Synced, Donor/Desynced...) or the error
     galera: bool = False
+    checked: bool = False  # a check has ended (before that, state says down and nothing is known)
     ready_since: float | None = None
     pool: Pool | None = None
     checker: aiomysql.Connection | None = field(default=None, repr=False)
@@ -61,7 +63,8 @@ Connect = Callable[[DatabaseURL, bool], Awaitable[aiomysql.Connection]]  # (node
 
 
 class Nodes:
-    """Every node of the URL, checked at start and every db_health_interval seconds (at once after a failure)."""
+    """Every node of the URL, checked at start and every db_health_interval seconds (at once after a failure), each
+    check on its own: the writer is elected again as each one ends."""
 
     def __init__(self, url: DatabaseURL, config: Config, connect: Connect) -> None:
         self.config = config
@@ -70,16 +73,19 @@ class Nodes:
         self._connect = connect
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._checking: dict[Node, asyncio.Task[None]] = {}  # the check running on each node
+        self._decided = asyncio.Event()  # the first election was held
         self._closing: set[asyncio.Task[None]] = set()
         self._reader = 0
         self.on_change: Callable[[Node | None], None] = lambda node: None
         self.on_failed: Callable[[Pool], None] = lambda pool: None  # abort the statements still running there
 
     async def start(self) -> None:
-        """Check every node once, elect the writer and keep checking in the background."""
-        await self.check_all()
-        self.elect()
+        """Check every node and elect the writer as soon as each node listed up to the first ready one has
+        answered (a silent node listed after it does not hold the start up); keep checking in the background."""
+        self._round()
         self._task = asyncio.ensure_future(self._watch())
+        await self._decided.wait()
 
     def suspect(self) -> None:
         """A statement or connect failed as if its node were unusable: check every node now (a node that
@@ -94,8 +100,36 @@ class Nodes:
         self._reader = (self._reader + 1) % len(ready)
         return ready[self._reader]
 
-    async def check_all(self) -> None:
-        await asyncio.gather(*(self.check(node) for node in self.nodes))
+    def _round(self) -> None:
+        """Check every node whose last check has ended: one status query per node at a time, so a node that does
+        not answer delays only its own next check, never another node's nor the election."""
+        for node in self.nodes:
+            if node not in self._checking:
+                self._checking[node] = task = asyncio.ensure_future(self._check_and_elect(node))
+                task.add_done_callback(functools.partial(self._checked, node))
+
+    def _checked(self, node: Node, _: asyncio.Task[None]) -> None:
+        del self._checking[node]
+
+    async def _check_and_elect(self, node: Node) -> None:
+        """Check one node, then elect from what is known now: a failover waits for no other node's check."""
+        try:
+            await self.check(node)
+        except Exception as exc:  # the checks must outlive any surprise: the node counts as down until its next one
+            log.exception("database node check failed")
+            self._set(node, DOWN, exc.__class__.__name__, node.galera)
+        if self._decided.is_set() or self._settled():
+            self.elect()
+            self._decided.set()
+
+    def _settled(self) -> bool:
+        """Whether the first election can be held: every node up to the first ready one has answered its check."""
+        for node in self.nodes:
+            if not node.checked:
+                return False
+            if node.ready:
+                return True
+        return True
 
     async def check(self, node: Node) -> None:
         """One status query on the node's own checking connection, bounded by db_connect_timeout."""
@@ -134,6 +168,7 @@ class Nodes:
         if state != node.state:
             log.warning("database node %s is %s (%s)", node.name, state, detail)
         node.galera = galera
+        node.checked = True
         node.detail = detail
         if state == READY and node.ready_since is None:
             node.ready_since = asyncio.get_running_loop().time()
@@ -188,15 +223,13 @@ class Nodes:
                 async with asyncio.timeout(self.config.db_health_interval):
                     await self._wake.wait()
             self._wake.clear()
-            try:
-                await self.check_all()
-                self.elect()
-            except Exception:  # the watch must outlive any surprise; the next round tries again
-                log.exception("database node check failed")
+            self._round()
 
     async def close(self) -> None:
         """Stop checking; close every pool and checking connection."""
         await periodic.stop(self._task)
+        for task in list(self._checking.values()):
+            await periodic.stop(task)
         for node in self.nodes:
             if node.checker is not None:
                 node.checker.close()

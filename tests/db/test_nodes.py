@@ -4,6 +4,7 @@ host at start, the node states that ready and /metrics report, and conflicts rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import aiomysql
@@ -51,6 +52,66 @@ async def _open(hosts: str, **overrides) -> Database:
     return await connect(profile_config(database_url=f"mysql://root@{hosts}/pet_api_nodes", **overrides))
 
 
+class Relay:
+    """A port of its own in front of the live server, as another node: it can be cut (new connections refused and
+    open ones closed, as a killed server) and opened again on the same port; a silent one accepts and never answers
+    (a hung host, a SIGSTOPped server)."""
+
+    def __init__(self, target: str, *, silent: bool = False) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.silent = silent
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+
+    @property
+    def name(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def open(self) -> Relay:
+        self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for writer in self._links:
+            writer.close()
+        self._links.clear()
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._links.add(writer)
+        if self.silent:
+            await reader.read()  # until the client gives up
+            return
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._links.add(up_writer)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+
+async def _writer_becomes(db: Database, name: str, seconds: float) -> float:
+    """Seconds until the worker writes through the node ``name``, a statement sent meanwhile (a 503 on the way
+    makes the node suspect, as a request's does)."""
+    start = time.monotonic()
+    while not any(node.writer and node.node == name for node in db.node_states()):
+        assert time.monotonic() - start < seconds, db.node_states()
+        with contextlib.suppress(ServiceUnavailable):
+            await db.fetch_one("SELECT 1")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
 @pytest.mark.gen_test(timeout=20)
 async def test_a_dead_first_host_at_start_leaves_the_writes_to_the_second(live):
     dead = f"127.0.0.1:{free_port()}"
@@ -63,6 +124,35 @@ async def test_a_dead_first_host_at_start_leaves_the_writes_to_the_second(live):
         assert await db.fetch_one("SELECT @@session.wsrep_sync_wait") == (0,)  # a plain server: no causal wait
     finally:
         await db.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_silent_host_listed_after_a_ready_one_does_not_hold_up_the_start(live):
+    silent = await Relay(live, silent=True).open()
+    start = time.monotonic()
+    db = await _open(f"{live},{silent.name}", db_connect_timeout=2.0)
+    try:
+        assert time.monotonic() - start < 1  # not the silent host's 2 s
+        assert db.node_states() == [NodeState(live, "ready", "plain server", writer=True),
+                                    NodeState(silent.name, "down", "not checked yet", writer=False)]
+    finally:
+        await db.close()
+        await silent.cut()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_silent_host_does_not_hold_up_the_failover_off_a_writer_that_died(live):
+    first, silent = await Relay(live).open(), await Relay(live, silent=True).open()
+    db = await _open(f"{first.name},{live},{silent.name}", db_connect_timeout=2.0)
+    try:
+        await asyncio.sleep(1.5)  # into the silent host's second check, which ends after the kill
+        assert await db.fetch_one("SELECT 1") == (1,)
+        await first.cut()
+        assert await _writer_becomes(db, live, 5) < 1  # not after the silent host's 2 s timeout (or two of them)
+        assert [n.state for n in db.node_states()] == ["down", "ready", "down"]
+    finally:
+        await db.close()
+        await silent.cut()
 
 
 @pytest.mark.gen_test(timeout=20)
