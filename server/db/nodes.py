@@ -2,8 +2,9 @@
 to, and a background task that keeps both current. A node is ready while it answers and, when it runs
 Galera (wsrep_on), reports wsrep_ready=ON and wsrep_local_state_comment=Synced; a plain server is ready
 while it answers. The writer is the first ready node in listed order: when it fails, the next ready one
-takes over at once; the first node takes the writes back once it has been ready for db_failback_after
-seconds (so that every worker converges on one writer, without flapping on a node that comes and goes)."""
+takes over at once; a node listed before the writer takes the writes back once it has been ready for
+db_failback_after seconds (so that every worker converges on the first steadily ready node, without flapping on
+a node that comes and goes)."""
 
 from __future__ import annotations
 
@@ -177,16 +178,16 @@ class Nodes:
         node.state = state
 
     def elect(self) -> None:
-        """Keep the writer while it is ready (the first node takes it back after db_failback_after seconds
-        ready); otherwise the first ready node. Pools of nodes no longer used are dropped."""
+        """Keep the writer while it is ready, unless a node listed before it has been ready for db_failback_after
+        seconds: the first such one takes the writes back. With no ready writer, the first ready node. So every
+        worker listing the nodes in one order ends on the first steadily ready one, whatever it saw before. Pools
+        of nodes no longer used are dropped."""
         now = asyncio.get_running_loop().time()
-        first = self.nodes[0]
         writer = self.writer
         if writer is None or not writer.ready:
             writer = next((node for node in self.nodes if node.ready), None)
-        elif writer is not first and first.ready and first.ready_since is not None \
-                and now - first.ready_since >= self.config.db_failback_after:
-            writer = first
+        else:
+            writer = next(node for node in self.nodes if node is writer or self._steady(node, now))
         if writer is not self.writer:
             log.warning("database writer: %s (was %s)", writer.name if writer else "none",
                         self.writer.name if self.writer else "none")
@@ -199,6 +200,10 @@ class Nodes:
         if writer is not self.writer:
             self.writer = writer
             self.on_change(writer)
+
+    def _steady(self, node: Node, now: float) -> bool:
+        """Ready for db_failback_after seconds: steady enough to take the writes back."""
+        return node.ready_since is not None and now - node.ready_since >= self.config.db_failback_after
 
     def _new_pool(self, node: Node) -> Pool:
         config = self.config

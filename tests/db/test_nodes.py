@@ -64,6 +64,7 @@ class Relay:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def name(self) -> str:
@@ -80,10 +81,15 @@ class Relay:
             await self._server.wait_closed()
         for writer in self._links:
             writer.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._links.clear()
+        self._tasks.clear()
 
     async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._links.add(writer)
+        self._tasks.add(asyncio.current_task())  # type: ignore[arg-type]
         if self.silent:
             await reader.read()  # until the client gives up
             return
@@ -305,3 +311,30 @@ async def test_a_stopped_writer_fails_over_and_the_first_node_takes_the_writes_b
         assert [(n.state, n.writer) for n in db.node_states()] == [("ready", True), ("ready", False)]
     finally:
         await db.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_writes_go_back_to_the_first_steadily_ready_node_and_a_new_worker_elects_the_same(live):
+    first, second = await Relay(live).open(), await Relay(live).open()
+    hosts = f"{first.name},{second.name},{live}"
+    db = await _open(hosts, db_failback_after=0.5, db_health_interval=0.1)
+    later = None
+    try:
+        await first.cut()
+        await second.cut()
+        await _writer_becomes(db, live, 5)
+        await second.open()  # the same port: back, while the first stays down
+        took = await _writer_becomes(db, second.name, 5)  # not only the first node takes the writes back
+        assert took >= 0.4
+        later = await _open(hosts, db_failback_after=0.5)  # a worker started now, as one that replaces a crash
+        assert [(n.state, n.writer) for n in later.node_states()] == [("down", False), ("ready", True),
+                                                                      ("ready", False)]
+        await first.open()
+        await _writer_becomes(db, first.name, 5)
+        await _writer_becomes(later, first.name, 5)
+    finally:
+        await db.close()
+        if later is not None:
+            await later.close()
+        await first.cut()
+        await second.cut()
