@@ -44,8 +44,9 @@ class Node:
 
     url: DatabaseURL
     state: str = DOWN
-    detail: str = "not checked yet"  # Galera's state comment (Synced, Donor/Desynced...) or the error
+    detail: str = "not checked yet"  # Galera's state comment (Synced, Donor/Desynced...) or why it is down
     galera: bool = False
+    refused: bool = False  # down because the server answered with an error (access denied, unknown database)
     checked: bool = False  # a check has ended (before that, state says down and nothing is known)
     ready_since: float | None = None
     pool: Pool | None = None
@@ -61,17 +62,19 @@ class Node:
 
 
 Connect = Callable[[DatabaseURL, bool], Awaitable[aiomysql.Connection]]  # (node URL, galera) -> connection
+Describe = Callable[[BaseException], str]  # why a connect or status query failed, as a start failure says it
 
 
 class Nodes:
     """Every node of the URL, checked at start and every db_health_interval seconds (at once after a failure), each
     check on its own: the writer is elected again as each one ends."""
 
-    def __init__(self, url: DatabaseURL, config: Config, connect: Connect) -> None:
+    def __init__(self, url: DatabaseURL, config: Config, connect: Connect, describe: Describe) -> None:
         self.config = config
         self.nodes = [Node(url.at(host, port)) for host, port in url.hosts]
         self.writer: Node | None = None
         self._connect = connect
+        self._describe = describe
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._checking: dict[Node, asyncio.Task[None]] = {}  # the check running on each node
@@ -140,12 +143,15 @@ class Nodes:
                     node.checker = await self._connect(node.url, False)
                 galera, ready, comment = await self._state(node.checker)
         except (pymysql.err.MySQLError, OSError, TimeoutError) as exc:
-            self._set(node, DOWN, exc.__class__.__name__, node.galera)
+            code = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
+            node.refused = isinstance(code, int) and 1000 <= code < 2000
+            self._set(node, DOWN, self._describe(exc), node.galera)
             if node.checker is not None:
                 node.checker.close()
                 node.checker = None
             return
         state = READY if not galera or (ready == "ON" and comment == "Synced") else NOT_READY
+        node.refused = False
         self._set(node, state, comment if galera else "plain server", galera)
 
     async def _state(self, conn: aiomysql.Connection) -> tuple[bool, str, str]:
@@ -166,7 +172,7 @@ class Nodes:
         return bool(int(row[0] or 0)), str(row[1] or ""), str(row[2] or "")
 
     def _set(self, node: Node, state: str, detail: str, galera: bool) -> None:
-        if state != node.state:
+        if not node.checked or (state, detail) != (node.state, node.detail):  # a node down from the start too
             log.warning("database node %s is %s (%s)", node.name, state, detail)
         node.galera = galera
         node.checked = True
@@ -176,6 +182,13 @@ class Nodes:
         elif state != READY:
             node.ready_since = None
         node.state = state
+
+    def why_none_ready(self) -> str:
+        """Why no node can take the writes, in the words of a single server's start failure: a node whose server
+        refused (access denied, no usable database) before one that did not answer, the first listed of each."""
+        down = [node for node in self.nodes if node.checked and node.state == DOWN]
+        down.sort(key=lambda node: not node.refused)
+        return down[0].detail if down else "no database node is ready"
 
     def elect(self) -> None:
         """Keep the writer while it is ready, unless a node listed before it has been ready for db_failback_after

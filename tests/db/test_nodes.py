@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import aiomysql
 import pytest
 
 from server.db import Database, Executor, NodeState, TransactionConflict, connect, parse_url
-from server.db.mysql import MySQLDriver
+from server.db.mysql import MySQLDriver, why_unreachable
 from server.errors import ServiceUnavailable
 from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 from tests.processes import free_port
+
+REFUSED = "cannot connect (connection refused, or the host is unreachable)"
 
 
 @pytest.mark.parametrize(("url", "hosts"), [
@@ -119,12 +122,14 @@ async def _writer_becomes(db: Database, name: str, seconds: float) -> float:
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_a_dead_first_host_at_start_leaves_the_writes_to_the_second(live):
+async def test_a_dead_first_host_at_start_leaves_the_writes_to_the_second(live, caplog):
     dead = f"127.0.0.1:{free_port()}"
-    db = await _open(f"{dead},{live}")
+    with caplog.at_level(logging.WARNING, logger="pet_api.db"):
+        db = await _open(f"{dead},{live}")
     try:
         assert await db.fetch_one("SELECT 1") == (1,)
-        assert db.node_states() == [NodeState(dead, "down", "OperationalError", writer=False),
+        assert f"database node {dead} is down ({REFUSED})" in [r.getMessage() for r in caplog.records]
+        assert db.node_states() == [NodeState(dead, "down", REFUSED, writer=False),
                                     NodeState(live, "ready", "plain server", writer=True)]
         assert isinstance(db.driver, MySQLDriver)
         assert await db.fetch_one("SELECT @@session.wsrep_sync_wait") == (0,)  # a plain server: no causal wait
@@ -168,6 +173,22 @@ async def test_no_ready_host_at_start_is_a_503_within_the_connect_timeout():
         await _open(f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}")
     assert time.monotonic() - start < 3
     assert (caught.value.code, caught.value.headers) == (1008, {"Retry-After": "5"})
+    assert why_unreachable(caught.value) == REFUSED  # what the start and migrate print, as for one host
+
+
+@pytest.mark.parametrize(("user", "database", "line"), [
+    ("nobody:wrong", "pet_api_nodes", "access denied (wrong user or password, no GRANT for this host, or the server"
+                                      " requires TLS: ?ssl=verify)"),
+    ("root", "nosuchdb", "no usable database (Unknown database 'nosuchdb')"),
+])
+@pytest.mark.gen_test(timeout=20)
+async def test_no_usable_host_at_start_says_why_as_one_host_does_even_behind_a_dead_one(live, user, database, line):
+    port = live.rsplit(":", 1)[1]
+    hosts = f"127.0.0.1:{free_port()},{live},localhost:{port}"  # the refusal tells more than the dead first host
+    with pytest.raises(ServiceUnavailable) as caught:
+        await connect(profile_config(database_url=f"mysql://{user}@{hosts}/{database}"))
+    assert (caught.value.code, caught.value.headers) == (1008, {"Retry-After": "5"})
+    assert why_unreachable(caught.value) == line
 
 
 @pytest.mark.gen_test(timeout=20)
