@@ -65,7 +65,7 @@ class Config(BaseModel):
     db_statement_timeout: float = Field(5.0, gt=0)
     db_pool_recycle: int = Field(600, ge=-1)
     # Multi-host database URLs (a Galera cluster): where autocommit reads go, how often every node's state is
-    # checked, and how long the first node must have been ready before it takes the writes back.
+    # checked, and how long a node listed before the writer must have been ready before it takes the writes back.
     db_read_from: Literal["writer", "any"] = "writer"
     db_health_interval: float = Field(1.0, gt=0)
     db_failback_after: float = Field(10.0, ge=0)

@@ -182,10 +182,8 @@ class IdempotencyKeys:
 
     def start(self, db: Database) -> None:
         """Purge expired answers in the background."""
-        def failed(exc: Exception) -> None:  # the database is away: the next round catches up
-            log.warning("idempotency purge failed: %s", exc.__class__.__name__)
-
-        self._task = periodic.start_every(lambda: self.purge_every, lambda: purge(db), failed)
+        self._task = periodic.start_every(lambda: self.purge_every, lambda: purge(db),
+                                          periodic.warn_failed(log, "idempotency purge"))
 
     async def stop(self) -> None:
         """Stop the background purge."""

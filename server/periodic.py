@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,17 @@ def start_every(interval: Callable[[], float], work: Callable[[], Awaitable[obje
                 raise asyncio.CancelledError
 
     return asyncio.get_running_loop().create_task(rounds())
+
+
+def warn_failed(log: logging.Logger, what: str) -> Callable[[Exception], None]:
+    """failed() for background work that the database being away makes fail: one WARNING line naming the
+    exception's class ("idempotency purge failed: ServiceUnavailable"), no traceback, since a later round catches up
+    and the outage itself is answered and logged where it happens."""
+
+    def failed(exc: Exception) -> None:
+        log.warning("%s failed: %s", what, exc.__class__.__name__)
+
+    return failed
 
 
 async def stop(task: asyncio.Task[Any] | None) -> None:

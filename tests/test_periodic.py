@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import pytest
 
 from server import periodic
+from server.errors import ServiceUnavailable
 
 
 @pytest.mark.gen_test(timeout=10)
@@ -51,3 +53,23 @@ async def test_stop_asks_again_when_a_cancellation_is_lost_while_sleeping():
     stopping = asyncio.ensure_future(periodic.stop(task))
     assert (await asyncio.wait([stopping], timeout=5))[0], "stop() still waits for the task"  # it was for ever
     assert task.done() and task.cancelled(), task
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_round_that_meets_an_outage_is_one_warning_line_and_the_next_round_runs(caplog):
+    rounds: list[str] = []
+    second = asyncio.Event()
+
+    async def purge() -> None:
+        rounds.append("round")
+        if len(rounds) == 1:
+            raise ServiceUnavailable()
+        second.set()
+
+    with caplog.at_level(logging.WARNING, logger="pet_api.test"):
+        task = periodic.start_every(lambda: 0.01, purge, periodic.warn_failed(logging.getLogger("pet_api.test"),
+                                                                              "test purge"))
+        await second.wait()
+        await periodic.stop(task)
+    assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records if r.name == "pet_api.test"] == [
+        ("WARNING", "test purge failed: ServiceUnavailable", None)]

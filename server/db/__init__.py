@@ -60,7 +60,7 @@ class NodeState:
 
     node: str  # host:port
     state: str  # ready | not_ready | down
-    detail: str  # Galera's wsrep_local_state_comment, "plain server", or the error of the last check
+    detail: str  # Galera's wsrep_local_state_comment, "plain server", or why the last check failed
     writer: bool
 
 

@@ -125,7 +125,7 @@ class MySQLDriver:
         self.read_any = False
         self._lent: dict[aiomysql.Connection, Pool] = {}  # with several nodes: the pool a connection returns to
         if len(url.hosts) > 1:
-            self.nodes = Nodes(url, config, self._connect_node)
+            self.nodes = Nodes(url, config, self._connect_node, why_connect_failed)
             self.nodes.on_change = self._writer_changed
             self.nodes.on_failed = self._abort
             self.read_any = config.db_read_from == "any"
@@ -159,7 +159,7 @@ class MySQLDriver:
                 if self.nodes is not None:
                     await self.nodes.start()
                     if self.nodes.writer is None:
-                        raise ConnectionError("no database node is ready")
+                        raise ConnectionError(self.nodes.why_none_ready())
                 await self.pool.fill()
                 if self.nodes is None:
                     self.batches = not await self._galera()
@@ -280,7 +280,11 @@ async def open_mysql(url: DatabaseURL, config: Config) -> Statements[aiomysql.Co
 def why_unreachable(exc: BaseException) -> str:
     """What an operator needs to hear when the first connect failed, without the password (MariaDB's own texts
     name the user and host, never the password)."""
-    cause = exc.__cause__ or exc
+    return why_connect_failed(exc.__cause__ or exc)
+
+
+def why_connect_failed(cause: BaseException) -> str:
+    """Why a connect (or a cluster node's status query) failed, from its own exception: what why_unreachable says."""
     if isinstance(cause.__cause__, ssl.SSLCertVerificationError):  # aiomysql wraps it in a 2003
         return f"TLS: the server certificate did not verify ({cause.__cause__.verify_message})"
     if isinstance(cause.__cause__, ssl.SSLError):

@@ -2,13 +2,15 @@
 to, and a background task that keeps both current. A node is ready while it answers and, when it runs
 Galera (wsrep_on), reports wsrep_ready=ON and wsrep_local_state_comment=Synced; a plain server is ready
 while it answers. The writer is the first ready node in listed order: when it fails, the next ready one
-takes over at once; the first node takes the writes back once it has been ready for db_failback_after
-seconds (so that every worker converges on one writer, without flapping on a node that comes and goes)."""
+takes over at once; a node listed before the writer takes the writes back once it has been ready for
+db_failback_after seconds (so that every worker converges on the first steadily ready node, without flapping on
+a node that comes and goes)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,8 +44,10 @@ class Node:
 
     url: DatabaseURL
     state: str = DOWN
-    detail: str = "not checked yet"  # Galera's state comment (Synced, Donor/Desynced...) or the error
+    detail: str = "not checked yet"  # Galera's state comment (Synced, Donor/Desynced...) or why it is down
     galera: bool = False
+    refused: bool = False  # down because the server answered with an error (access denied, unknown database)
+    checked: bool = False  # a check has ended (before that, state says down and nothing is known)
     ready_since: float | None = None
     pool: Pool | None = None
     checker: aiomysql.Connection | None = field(default=None, repr=False)
@@ -58,28 +62,34 @@ class Node:
 
 
 Connect = Callable[[DatabaseURL, bool], Awaitable[aiomysql.Connection]]  # (node URL, galera) -> connection
+Describe = Callable[[BaseException], str]  # why a connect or status query failed, as a start failure says it
 
 
 class Nodes:
-    """Every node of the URL, checked at start and every db_health_interval seconds (at once after a failure)."""
+    """Every node of the URL, checked at start and every db_health_interval seconds (at once after a failure), each
+    check on its own: the writer is elected again as each one ends."""
 
-    def __init__(self, url: DatabaseURL, config: Config, connect: Connect) -> None:
+    def __init__(self, url: DatabaseURL, config: Config, connect: Connect, describe: Describe) -> None:
         self.config = config
         self.nodes = [Node(url.at(host, port)) for host, port in url.hosts]
         self.writer: Node | None = None
         self._connect = connect
+        self._describe = describe
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._checking: dict[Node, asyncio.Task[None]] = {}  # the check running on each node
+        self._decided = asyncio.Event()  # the first election was held
         self._closing: set[asyncio.Task[None]] = set()
         self._reader = 0
         self.on_change: Callable[[Node | None], None] = lambda node: None
         self.on_failed: Callable[[Pool], None] = lambda pool: None  # abort the statements still running there
 
     async def start(self) -> None:
-        """Check every node once, elect the writer and keep checking in the background."""
-        await self.check_all()
-        self.elect()
+        """Check every node and elect the writer as soon as each node listed up to the first ready one has
+        answered (a silent node listed after it does not hold the start up); keep checking in the background."""
+        self._round()
         self._task = asyncio.ensure_future(self._watch())
+        await self._decided.wait()
 
     def suspect(self) -> None:
         """A statement or connect failed as if its node were unusable: check every node now (a node that
@@ -94,8 +104,36 @@ class Nodes:
         self._reader = (self._reader + 1) % len(ready)
         return ready[self._reader]
 
-    async def check_all(self) -> None:
-        await asyncio.gather(*(self.check(node) for node in self.nodes))
+    def _round(self) -> None:
+        """Check every node whose last check has ended: one status query per node at a time, so a node that does
+        not answer delays only its own next check, never another node's nor the election."""
+        for node in self.nodes:
+            if node not in self._checking:
+                self._checking[node] = task = asyncio.ensure_future(self._check_and_elect(node))
+                task.add_done_callback(functools.partial(self._checked, node))
+
+    def _checked(self, node: Node, _: asyncio.Task[None]) -> None:
+        del self._checking[node]
+
+    async def _check_and_elect(self, node: Node) -> None:
+        """Check one node, then elect from what is known now: a failover waits for no other node's check."""
+        try:
+            await self.check(node)
+        except Exception as exc:  # the checks must outlive any surprise: the node counts as down until its next one
+            log.exception("database node check failed")
+            self._set(node, DOWN, exc.__class__.__name__, node.galera)
+        if self._decided.is_set() or self._settled():
+            self.elect()
+            self._decided.set()
+
+    def _settled(self) -> bool:
+        """Whether the first election can be held: every node up to the first ready one has answered its check."""
+        for node in self.nodes:
+            if not node.checked:
+                return False
+            if node.ready:
+                return True
+        return True
 
     async def check(self, node: Node) -> None:
         """One status query on the node's own checking connection, bounded by db_connect_timeout."""
@@ -105,12 +143,15 @@ class Nodes:
                     node.checker = await self._connect(node.url, False)
                 galera, ready, comment = await self._state(node.checker)
         except (pymysql.err.MySQLError, OSError, TimeoutError) as exc:
-            self._set(node, DOWN, exc.__class__.__name__, node.galera)
+            code = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
+            node.refused = isinstance(code, int) and 1000 <= code < 2000
+            self._set(node, DOWN, self._describe(exc), node.galera)
             if node.checker is not None:
                 node.checker.close()
                 node.checker = None
             return
         state = READY if not galera or (ready == "ON" and comment == "Synced") else NOT_READY
+        node.refused = False
         self._set(node, state, comment if galera else "plain server", galera)
 
     async def _state(self, conn: aiomysql.Connection) -> tuple[bool, str, str]:
@@ -131,9 +172,10 @@ class Nodes:
         return bool(int(row[0] or 0)), str(row[1] or ""), str(row[2] or "")
 
     def _set(self, node: Node, state: str, detail: str, galera: bool) -> None:
-        if state != node.state:
+        if not node.checked or (state, detail) != (node.state, node.detail):  # a node down from the start too
             log.warning("database node %s is %s (%s)", node.name, state, detail)
         node.galera = galera
+        node.checked = True
         node.detail = detail
         if state == READY and node.ready_since is None:
             node.ready_since = asyncio.get_running_loop().time()
@@ -141,17 +183,24 @@ class Nodes:
             node.ready_since = None
         node.state = state
 
+    def why_none_ready(self) -> str:
+        """Why no node can take the writes, in the words of a single server's start failure: a node whose server
+        refused (access denied, no usable database) before one that did not answer, the first listed of each."""
+        down = [node for node in self.nodes if node.checked and node.state == DOWN]
+        down.sort(key=lambda node: not node.refused)
+        return down[0].detail if down else "no database node is ready"
+
     def elect(self) -> None:
-        """Keep the writer while it is ready (the first node takes it back after db_failback_after seconds
-        ready); otherwise the first ready node. Pools of nodes no longer used are dropped."""
+        """Keep the writer while it is ready, unless a node listed before it has been ready for db_failback_after
+        seconds: the first such one takes the writes back. With no ready writer, the first ready node. So every
+        worker listing the nodes in one order ends on the first steadily ready one, whatever it saw before. Pools
+        of nodes no longer used are dropped."""
         now = asyncio.get_running_loop().time()
-        first = self.nodes[0]
         writer = self.writer
         if writer is None or not writer.ready:
             writer = next((node for node in self.nodes if node.ready), None)
-        elif writer is not first and first.ready and first.ready_since is not None \
-                and now - first.ready_since >= self.config.db_failback_after:
-            writer = first
+        else:
+            writer = next(node for node in self.nodes if node is writer or self._steady(node, now))
         if writer is not self.writer:
             log.warning("database writer: %s (was %s)", writer.name if writer else "none",
                         self.writer.name if self.writer else "none")
@@ -164,6 +213,10 @@ class Nodes:
         if writer is not self.writer:
             self.writer = writer
             self.on_change(writer)
+
+    def _steady(self, node: Node, now: float) -> bool:
+        """Ready for db_failback_after seconds: steady enough to take the writes back."""
+        return node.ready_since is not None and now - node.ready_since >= self.config.db_failback_after
 
     def _new_pool(self, node: Node) -> Pool:
         config = self.config
@@ -188,15 +241,13 @@ class Nodes:
                 async with asyncio.timeout(self.config.db_health_interval):
                     await self._wake.wait()
             self._wake.clear()
-            try:
-                await self.check_all()
-                self.elect()
-            except Exception:  # the watch must outlive any surprise; the next round tries again
-                log.exception("database node check failed")
+            self._round()
 
     async def close(self) -> None:
         """Stop checking; close every pool and checking connection."""
         await periodic.stop(self._task)
+        for task in list(self._checking.values()):
+            await periodic.stop(task)
         for node in self.nodes:
             if node.checker is not None:
                 node.checker.close()

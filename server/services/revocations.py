@@ -148,10 +148,9 @@ class RevocationCache:
             if cycles % 1000 == 0:
                 await self.purge(db)
 
-        def failed(exc: Exception) -> None:  # the database is away: keep the last copy, fail closed when too old
-            log.warning("revocation refresh failed: %s", exc.__class__.__name__)
-
-        self._task = periodic.start_every(lambda: self.refresh_seconds, refresh, failed)
+        # The database away: keep the last copy, fail closed when too old.
+        self._task = periodic.start_every(lambda: self.refresh_seconds, refresh,
+                                          periodic.warn_failed(log, "revocation refresh"))
 
     async def stop(self) -> None:
         """Stop the background refresh."""

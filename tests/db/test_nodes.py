@@ -4,17 +4,21 @@ host at start, the node states that ready and /metrics report, and conflicts rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 
 import aiomysql
 import pytest
 
 from server.db import Database, Executor, NodeState, TransactionConflict, connect, parse_url
-from server.db.mysql import MySQLDriver
+from server.db.mysql import MySQLDriver, why_unreachable
 from server.errors import ServiceUnavailable
 from tests.conftest import test_config as profile_config
 from tests.mariadb_server import create_database
 from tests.processes import free_port
+
+REFUSED = "cannot connect (connection refused, or the host is unreachable)"
 
 
 @pytest.mark.parametrize(("url", "hosts"), [
@@ -51,18 +55,115 @@ async def _open(hosts: str, **overrides) -> Database:
     return await connect(profile_config(database_url=f"mysql://root@{hosts}/pet_api_nodes", **overrides))
 
 
+class Relay:
+    """A port of its own in front of the live server, as another node: it can be cut (new connections refused and
+    open ones closed, as a killed server) and opened again on the same port; a silent one accepts and never answers
+    (a hung host, a SIGSTOPped server)."""
+
+    def __init__(self, target: str, *, silent: bool = False) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.silent = silent
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def name(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def open(self) -> Relay:
+        self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for writer in self._links:
+            writer.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._links.clear()
+        self._tasks.clear()
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._links.add(writer)
+        self._tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+        if self.silent:
+            await reader.read()  # until the client gives up
+            return
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._links.add(up_writer)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+
+async def _writer_becomes(db: Database, name: str, seconds: float) -> float:
+    """Seconds until the worker writes through the node ``name``, a statement sent meanwhile (a 503 on the way
+    makes the node suspect, as a request's does)."""
+    start = time.monotonic()
+    while not any(node.writer and node.node == name for node in db.node_states()):
+        assert time.monotonic() - start < seconds, db.node_states()
+        with contextlib.suppress(ServiceUnavailable):
+            await db.fetch_one("SELECT 1")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
 @pytest.mark.gen_test(timeout=20)
-async def test_a_dead_first_host_at_start_leaves_the_writes_to_the_second(live):
+async def test_a_dead_first_host_at_start_leaves_the_writes_to_the_second(live, caplog):
     dead = f"127.0.0.1:{free_port()}"
-    db = await _open(f"{dead},{live}")
+    with caplog.at_level(logging.WARNING, logger="pet_api.db"):
+        db = await _open(f"{dead},{live}")
     try:
         assert await db.fetch_one("SELECT 1") == (1,)
-        assert db.node_states() == [NodeState(dead, "down", "OperationalError", writer=False),
+        assert f"database node {dead} is down ({REFUSED})" in [r.getMessage() for r in caplog.records]
+        assert db.node_states() == [NodeState(dead, "down", REFUSED, writer=False),
                                     NodeState(live, "ready", "plain server", writer=True)]
         assert isinstance(db.driver, MySQLDriver)
         assert await db.fetch_one("SELECT @@session.wsrep_sync_wait") == (0,)  # a plain server: no causal wait
     finally:
         await db.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_silent_host_listed_after_a_ready_one_does_not_hold_up_the_start(live):
+    silent = await Relay(live, silent=True).open()
+    start = time.monotonic()
+    db = await _open(f"{live},{silent.name}", db_connect_timeout=2.0)
+    try:
+        assert time.monotonic() - start < 1  # not the silent host's 2 s
+        assert db.node_states() == [NodeState(live, "ready", "plain server", writer=True),
+                                    NodeState(silent.name, "down", "not checked yet", writer=False)]
+    finally:
+        await db.close()
+        await silent.cut()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_silent_host_does_not_hold_up_the_failover_off_a_writer_that_died(live):
+    first, silent = await Relay(live).open(), await Relay(live, silent=True).open()
+    db = await _open(f"{first.name},{live},{silent.name}", db_connect_timeout=2.0)
+    try:
+        await asyncio.sleep(1.5)  # into the silent host's second check, which ends after the kill
+        assert await db.fetch_one("SELECT 1") == (1,)
+        await first.cut()
+        assert await _writer_becomes(db, live, 5) < 1  # not after the silent host's 2 s timeout (or two of them)
+        assert [n.state for n in db.node_states()] == ["down", "ready", "down"]
+    finally:
+        await db.close()
+        await silent.cut()
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -72,6 +173,22 @@ async def test_no_ready_host_at_start_is_a_503_within_the_connect_timeout():
         await _open(f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}")
     assert time.monotonic() - start < 3
     assert (caught.value.code, caught.value.headers) == (1008, {"Retry-After": "5"})
+    assert why_unreachable(caught.value) == REFUSED  # what the start and migrate print, as for one host
+
+
+@pytest.mark.parametrize(("user", "database", "line"), [
+    ("nobody:wrong", "pet_api_nodes", "access denied (wrong user or password, no GRANT for this host, or the server"
+                                      " requires TLS: ?ssl=verify)"),
+    ("root", "nosuchdb", "no usable database (Unknown database 'nosuchdb')"),
+])
+@pytest.mark.gen_test(timeout=20)
+async def test_no_usable_host_at_start_says_why_as_one_host_does_even_behind_a_dead_one(live, user, database, line):
+    port = live.rsplit(":", 1)[1]
+    hosts = f"127.0.0.1:{free_port()},{live},localhost:{port}"  # the refusal tells more than the dead first host
+    with pytest.raises(ServiceUnavailable) as caught:
+        await connect(profile_config(database_url=f"mysql://{user}@{hosts}/{database}"))
+    assert (caught.value.code, caught.value.headers) == (1008, {"Retry-After": "5"})
+    assert why_unreachable(caught.value) == line
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -215,3 +332,30 @@ async def test_a_stopped_writer_fails_over_and_the_first_node_takes_the_writes_b
         assert [(n.state, n.writer) for n in db.node_states()] == [("ready", True), ("ready", False)]
     finally:
         await db.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_writes_go_back_to_the_first_steadily_ready_node_and_a_new_worker_elects_the_same(live):
+    first, second = await Relay(live).open(), await Relay(live).open()
+    hosts = f"{first.name},{second.name},{live}"
+    db = await _open(hosts, db_failback_after=0.5, db_health_interval=0.1)
+    later = None
+    try:
+        await first.cut()
+        await second.cut()
+        await _writer_becomes(db, live, 5)
+        await second.open()  # the same port: back, while the first stays down
+        took = await _writer_becomes(db, second.name, 5)  # not only the first node takes the writes back
+        assert took >= 0.4
+        later = await _open(hosts, db_failback_after=0.5)  # a worker started now, as one that replaces a crash
+        assert [(n.state, n.writer) for n in later.node_states()] == [("down", False), ("ready", True),
+                                                                      ("ready", False)]
+        await first.open()
+        await _writer_becomes(db, first.name, 5)
+        await _writer_becomes(later, first.name, 5)
+    finally:
+        await db.close()
+        if later is not None:
+            await later.close()
+        await first.cut()
+        await second.cut()

@@ -58,8 +58,7 @@ async def _start(app: Any) -> None:
     settings = app.plugin_settings["accounts"]
     app.accounts_purge = periodic.start_every(lambda: settings.purge_interval_seconds,
                                               lambda: purge_accounts(app.db, settings),
-                                              lambda exc: log.warning("accounts purge failed: %s",
-                                                                      exc.__class__.__name__))
+                                              periodic.warn_failed(log, "accounts purge"))
 
 
 async def _stop(app: Any) -> None:

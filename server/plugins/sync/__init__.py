@@ -49,7 +49,7 @@ async def _start(app: PetAPI) -> None:
     await app.events.start(app.db, app.revocations)
     app.sync_purge = periodic.start_every(
         lambda: PURGE_EVERY, lambda: purge_changes(app.db, before=utcnow() - retention),
-        lambda exc: log.exception("sync purge failed"))
+        periodic.warn_failed(log, "sync purge"))
 
 
 async def _stop(app: PetAPI) -> None:

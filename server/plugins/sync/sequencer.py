@@ -22,6 +22,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from server import periodic
 from server.db import Executor, TransactionConflict, column, nullable
 
 log = logging.getLogger("pet_api.sync")
@@ -179,5 +180,5 @@ class Sequencer:
             self.passes += 1
             try:
                 await sequence(db)
-            except Exception:  # the database away: the hub's next round, a sync or the purge numbers them
-                log.exception("sync sequencer pass failed")
+            except Exception as exc:  # the database away: the hub's next round, a sync or the purge numbers them
+                periodic.warn_failed(log, "sync sequencer pass")(exc)

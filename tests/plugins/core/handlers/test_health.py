@@ -167,7 +167,8 @@ async def test_with_several_database_hosts_ready_and_metrics_show_the_writer_and
             ready = await api.get("/v1/health/ready")
             assert ready.status == 200
             assert ready.body == {"code": 200, "message": "ok", "data": {"status": "ok", "writer": live, "nodes": [
-                {"node": dead, "state": "down", "detail": "OperationalError", "writer": False},
+                {"node": dead, "state": "down", "writer": False,
+                 "detail": "cannot connect (connection refused, or the host is unreachable)"},
                 {"node": live, "state": "ready", "detail": "plain server", "writer": True}]}}
             metrics = await scrape(api)
             assert [metrics[key("pet_api_db_node_ready", node=node)] for node in (dead, live)] == [0.0, 1.0]
