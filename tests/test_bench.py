@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
 
 import pytest
 
-from bench import engines, scenarios, seed
+from bench import engines, growth, scenarios, seed
 from server.plugins.accounts.lookalikes import email_skeleton
 from tests.conftest import migrated_database
 from tests.factories import create_pet, user_with_token
 from tests.mariadb_server import connect_database
+from tests.processes import ROOT
 
 WRK_REPORT = """Running 5s test @ http://127.0.0.1:8800
   1 threads and 64 connections
@@ -113,3 +115,11 @@ def test_seeded_users_have_the_look_alike_key_registration_gives(mysql_server_ur
     assert [row[0] for row in users] == list(range(1, shape.users + 1))
     assert [row[2] for row in users] == [email_skeleton(row[1]) for row in users]
     assert users[0][1] == seed.email(1) == "u1@growth.example"
+
+
+def test_growth_s_results_directory_is_ignored_by_git():
+    """Audit F11: every growth run left `?? bench/results/` in git status."""
+    assert growth.RESULTS == ROOT / "bench" / "results"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "bench/results/growth-20250101-000000.json"], cwd=ROOT,
+                             check=False)
+    assert ignored.returncode == 0
