@@ -28,8 +28,8 @@ class Result:
     requests: int
     seconds: float
     rps: float
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float | None  # None: no answer to take it from
+    p99_ms: float | None
     non_2xx: int
     errors: int
 
@@ -37,24 +37,56 @@ class Result:
         return asdict(self)
 
 
+class EngineError(Exception):
+    """The load generator could not run; the message is its own reason, in one line."""
+
+
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
+
+
+def ms(value: float | None, spec: str) -> str:
+    """A latency for a table: `spec` formatting, or "-" right-aligned to its width when there is none."""
+    return format(value, spec) if value is not None else "-".rjust(int(spec.partition(".")[0] or 0))
+
+
+def base_parts(url: str) -> tuple[str, str]:
+    """A deployment's base URL as (scheme://host:port, path prefix without its trailing slash)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
+
+
+def wrk_seconds(seconds: float) -> int:
+    """What wrk runs for when asked `seconds`: its -d takes whole seconds, and at least one."""
+    return max(1, round(seconds))
 
 
 # ---- wrk
 
 def run_wrk(url: str, scenario: Scenario, *, seconds: float, connections: int, threads: int) -> Result:
-    """Drive the scenario with wrk and a Lua script; parse its --latency report."""
+    """Drive the scenario with wrk and a Lua script (wrk_seconds(seconds) long); parse its --latency report."""
+    origin, prefix = base_parts(url)  # the script's paths carry the prefix: wrk sends them as they are
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(scenario.lua())
+        script.write(scenario.lua(prefix))
     try:
-        out = subprocess.run(
-            ["wrk", f"-t{max(1, min(threads, connections))}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-             "--latency", "-s", script.name, url.rstrip("/")],
-            capture_output=True, text=True, check=False).stdout
+        done = subprocess.run(
+            ["wrk", f"-t{max(1, min(threads, connections))}", f"-c{connections}", f"-d{wrk_seconds(seconds)}s",
+             "--latency", "-s", script.name, origin],
+            capture_output=True, text=True, check=False)
     finally:
         os.unlink(script.name)
-    return parse_wrk(scenario.name, out)
+    if done.returncode != 0:
+        raise EngineError(f"wrk failed ({scenario.name}): {_reason(done.stderr, done.stdout, done.returncode)}")
+    return parse_wrk(scenario.name, done.stdout)
+
+
+def _reason(stderr: str, stdout: str, code: int) -> str:
+    """wrk's own reason in one line: its error ("unable to connect to ...") is on stderr, its usage on stdout."""
+    for text in (stderr, stdout):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines:
+            return lines[0]
+    return f"exit code {code}"
 
 
 def parse_wrk(name: str, out: str) -> Result:
@@ -62,7 +94,7 @@ def parse_wrk(name: str, out: str) -> Result:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
     if rps is None or total is None:
-        raise RuntimeError(f"wrk did not report ({name}):\n{out}")
+        raise EngineError(f"wrk did not report ({name}): {_reason('', out, 0)}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return Result(name, "wrk", int(total.group(1)), float(total.group(2)) * UNITS_MS[total.group(3)] / 1000,
@@ -70,9 +102,9 @@ def parse_wrk(name: str, out: str) -> Result:
                   int(bad.group(1)) if bad else 0, sum(map(int, errors.groups())) if errors else 0)
 
 
-def _wrk_percentile(out: str, pct: str) -> float:
+def _wrk_percentile(out: str, pct: str) -> float | None:
     m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.MULTILINE)
-    return float(m.group(1)) * UNITS_MS[m.group(2)] if m else math.nan
+    return float(m.group(1)) * UNITS_MS[m.group(2)] if m else None
 
 
 # ---- pure Python
@@ -99,7 +131,7 @@ async def drive(url: str, scenario: Scenario, *, seconds: float, connections: in
     if context is not None and insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    prefix = parts.path.rstrip("/")
+    prefix = base_parts(url)[1]
     encoded = [_encode(r, parts.netloc, prefix) for r in scenario.requests]
     tally = _Tally([])
     started = time.perf_counter()
@@ -164,7 +196,7 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, keep_alive
 
 
-def _percentile(ordered: list[float], pct: float) -> float:
+def _percentile(ordered: list[float], pct: float) -> float | None:
     if not ordered:
-        return math.nan
+        return None
     return ordered[min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1)]

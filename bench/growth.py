@@ -4,14 +4,17 @@ the p50/p99 and req/s of the same requests at every size; print a table and writ
 
     python -m bench growth --sizes 1000,100000,1000000 [--duration 5] [--connections 16]
 
+Every size is at least 20 pets (MIN_PETS: the caller is caretaker of 20 seeded pets).
+
 The database is a throwaway MariaDB (tests/mariadb_server.py) with a 4 GB buffer pool, started and removed by the
 run, unless --server-url names one (databases `pet_api_growth_<size>` are dropped and recreated there). Every
 size gets its database and server first; then each request kind runs against every size in turn, so the
 machine's load at a moment weighs on all the columns alike (compare columns within a run). The server runs
 the test profile (cheaper argon2id, so `login` measures the request, not the hash) with one worker and WARNING
 logs. The callers are the same at every size, so what changes between columns is everyone else's data:
-- `caller` owns 200 pets (one of them with 5,000 records), is caretaker of 20 shared ones, and has ~400 open
-  due items; its sync cursor was taken before "a day" of the deployment's changes (1 per 100 pets) and its own;
+- `caller` owns 200 pets (one of them with 5,000 records, the others 10 each), is caretaker of 20 shared ones,
+  and has ~400 open due items; its sync cursor was taken before "a day" of the deployment's changes (1 per 100
+  pets) and its own;
 - `admin` (pets:admin) lists every pet.
 Rows whose answer or whose work inherently grows with the deployment are named in GROWS with the reason.
 """
@@ -31,14 +34,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from bench import engines
+import pymysql
+
+from bench import cli, engines
 from bench.scenarios import Request, Scenario, call
 from bench.seed import seed
 
+PROG = "python -m bench growth"
 PASSWORD = "growth-bench-password"  # noqa: S105 - a throwaway account on a throwaway database
 CALLER_PETS = 200
-BIG_PET_RECORDS = 5000
+CALLER_PET_RECORDS = 10  # records on each of the caller's pets
+BIG_PET_RECORDS = 5000  # records on the caller's first pet, those 10 included
+CARETAKER_OF = 20  # seeded pets the caller is caretaker of, spread over the ids
+MIN_PETS = CARETAKER_OF  # fewer seeded pets, and the caller's caretaker ids reach into its own pets
 SETTLE = 1.0  # seconds between a warm-up and its measured run
 BOUND = 1.5  # p50 at the largest size over p50 at the smallest, at most
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,6 +58,12 @@ GROWS = {
     "admin_q": "a substring of any name in the whole deployment: no B-tree index serves LIKE '%x%'; a common one "
                "(measured: 'bel') finds its page early in id order, a rare or absent one reads every pet",
 }
+# The request kinds of scenarios(), in its order (--only is checked against them before anything is seeded).
+KINDS = ("get_pet", "list_first", "list_deep_cursor", "list_sort_desc_id", "list_sort_name", "list_sort_desc_name",
+         "list_sort_created_at", "list_sort_desc_created_at", "list_species", "list_status", "list_role", "list_q",
+         "admin_first", "admin_deep_cursor", "admin_deep_name", "admin_filter", "admin_filter_total", "admin_q",
+         "records_5000", "records_deep_cursor", "reminders_200_pets", "sync_old_cursor", "login", "create_pet",
+         "patch_pet")
 
 
 @dataclass
@@ -133,8 +149,8 @@ def _actors(base: str, url: str, pets: int) -> Actors:
                 f" FROM seq_1_to_{CALLER_PETS}", (caller,))
             cur.execute("INSERT INTO pet_members (pet_id, user_id, role, since) SELECT id, owner_id, 'owner',"
                         " created_at FROM pets WHERE owner_id = %s", (caller,))
-            cur.execute("INSERT INTO pet_members (pet_id, user_id, role, since) SELECT seq * %s, %s, 'caretaker',"
-                        " NOW(6) FROM seq_1_to_20", (max(1, pets // 20), caller))
+            cur.execute("INSERT INTO pet_members (pet_id, user_id, role, since) SELECT seq * %s, %s, 'caretaker',"  # noqa: S608
+                        f" NOW(6) FROM seq_1_to_{CARETAKER_OF}", (pets // CARETAKER_OF, caller))
             base_seq = head + day
             cur.execute("INSERT INTO sync_access (pet_id, user_id, granted_seq) SELECT pet_id, user_id, %s"
                         " FROM pet_members WHERE user_id = %s", (base_seq, caller))
@@ -143,15 +159,16 @@ def _actors(base: str, url: str, pets: int) -> Actors:
                         " WHERE owner_id = %s", (base_seq, first, caller))
             cur.execute("UPDATE sync_counter SET value = (SELECT MAX(seq) FROM sync_changes) WHERE name = 'seq'")
             cur.execute(
-                "INSERT INTO records (pet_id, kind, date, note, due_date, completed_at, created_at, updated_at,"
+                "INSERT INTO records (pet_id, kind, date, note, due_date, completed_at, created_at, updated_at,"  # noqa: S608
                 " version) SELECT p.id, ELT(1 + s.seq MOD 4, 'vaccination', 'vet_visit', 'weight', 'medication'),"
                 " CURDATE() - INTERVAL s.seq * 20 DAY, NULL,"
                 " IF(s.seq MOD 5 = 0, CURDATE() - INTERVAL 10 DAY + INTERVAL (p.id + s.seq) MOD 60 DAY, NULL),"
-                " NULL, NOW(6), NOW(6), 1 FROM pets p JOIN seq_1_to_10 s WHERE p.owner_id = %s", (caller,))
+                f" NULL, NOW(6), NOW(6), 1 FROM pets p JOIN seq_1_to_{CALLER_PET_RECORDS} s WHERE p.owner_id = %s",
+                (caller,))
             cur.execute(
                 "INSERT INTO records (pet_id, kind, date, note, created_at, updated_at, version)"  # noqa: S608
                 f" SELECT %s, 'weight', CURDATE() - INTERVAL seq DAY, NULL, NOW(6), NOW(6), 1"
-                f" FROM seq_1_to_{BIG_PET_RECORDS}", (first,))
+                f" FROM seq_1_to_{BIG_PET_RECORDS - CALLER_PET_RECORDS}", (first,))
             cur.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1")
             cur.execute("ANALYZE TABLE pets, pet_members, records, sync_changes, sync_access")
             cur.fetchall()
@@ -223,15 +240,17 @@ def scenarios(url: str, pets: int, a: Actors) -> list[Scenario]:
 def _warm_up(base: str, scenario: Scenario, args: argparse.Namespace) -> None:
     """An unmeasured run, then SETTLE seconds: wrk stops without waiting for the answers in flight, which the server
     still works on. Logins measured at once met the warm-up's last ones in the password pool's bounded queue, and a
-    few now and then were not 2xx (that queue's answer when full is 503)."""
-    engines.run_wrk(base, scenario, seconds=args.warmup, connections=args.connections, threads=1)
-    time.sleep(SETTLE)
+    few now and then were not 2xx (that queue's answer when full is 503). --warmup 0: neither."""
+    if args.warmup > 0:
+        engines.run_wrk(base, scenario, seconds=args.warmup, connections=args.connections, threads=1)
+        time.sleep(SETTLE)
 
 
 def _measure(sizes: list[int], server_url: str, args: argparse.Namespace, stack: contextlib.ExitStack,
-             log_dir: Path, say: Callable[[str], None]) -> list[dict[str, Any]]:
+             log_dir: Path, say: Callable[[str], None], runs: list[dict[str, Any]]) -> None:
     """Seed a database and start a server per size, then run each request kind against every size in turn (1k,
-    100k, 1M, then the next kind): the machine's load at a moment weighs on every column alike."""
+    100k, 1M, then the next kind): the machine's load at a moment weighs on every column alike. `runs` gets a
+    size's entry once its server is up and each result as it is measured (what a Ctrl-C leaves is kept)."""
     from tests.processes import ServerProcess, server_env
 
     targets = []
@@ -246,15 +265,20 @@ def _measure(sizes: list[int], server_url: str, args: argparse.Namespace, stack:
         chosen = {s.name: s for s in scenarios(url, pets, _actors(base, url, pets))
                   if not args.only or s.name in args.only}
         targets.append((base, chosen, {"pets": pets, "seed_seconds": round(seeded, 1), "scenarios": {}}))
+        runs.append(targets[-1][2])
     for name in targets[0][1]:
         for base, chosen, results in targets:
             scenario = chosen[name]
             _warm_up(base, scenario, args)
             r = engines.run_wrk(base, scenario, seconds=args.duration, connections=args.connections, threads=1)
             results["scenarios"][name] = r.as_dict()
-            say(f"  {name:26} {results['pets']:>9,} {r.rps:8.0f} req/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
-                + (f"  non-2xx {r.non_2xx} errors {r.errors}" if r.non_2xx or r.errors else ""))
-    return [results for _, _, results in targets]
+            say(f"  {name:26} {results['pets']:>9,} {_summary(r)}")
+
+
+def _summary(r: engines.Result) -> str:
+    """A measured run in a progress line."""
+    return (f"{r.rps:8.0f} req/s  p50 {engines.ms(r.p50_ms, '8.2f')} ms  p99 {engines.ms(r.p99_ms, '8.2f')} ms"
+            + (f"  non-2xx {r.non_2xx} errors {r.errors}" if r.non_2xx or r.errors else ""))
 
 
 CLUSTER_KINDS = ("get_pet", "list_first", "list_sort_name", "records_5000", "reminders_200_pets", "sync_old_cursor",
@@ -305,22 +329,24 @@ def _causal_cost(cluster: Any, database: str, reads: int = 2000) -> dict[str, An
                 "reads": len(v)} for k, v in out.items()}
 
 
-def cluster_main(args: argparse.Namespace, say: Callable[[str], None], work: Path) -> dict[str, Any]:
+def cluster_main(args: argparse.Namespace, say: Callable[[str], None], work: Path, results: dict[str, Any]) -> None:
     """The same requests on one plain MariaDB and on the 3-node Galera cluster of tests/galera.py (pet-api on the
     multi-host URL with db_read_from=any: reads spread over the nodes, writes to one), each seeded alike; then
-    what causal reads (wsrep_sync_wait=1) cost on a node while another takes writes."""
+    what causal reads (wsrep_sync_wait=1) cost on a node while another takes writes. Fills `results` as it goes."""
     from tests.conftest import migrate_database
     from tests.galera import GaleraCluster
     from tests.mariadb_server import PrivateMariaDB
     from tests.processes import ServerProcess, server_env
 
     pets, name = args.cluster_pets, "pet_api_growth_cluster"
-    results: dict[str, Any] = {"pets": pets, "workers": 2, "targets": {}}
+    results.update({"pets": pets, "workers": 2, "targets": {}})
     with contextlib.ExitStack() as stack:
-        plain = PrivateMariaDB(work / "plain").start()
+        plain = PrivateMariaDB(work / "plain")
         stack.callback(plain.remove_datadir)
-        cluster = GaleraCluster(size=3).start()
+        plain.start()
+        cluster = GaleraCluster(size=3)
         stack.callback(cluster.stop)
+        cluster.start()
         plain_url, _ = _prepare(plain.url, name, pets, 2)
         node1 = cluster.create_database(name)
         asyncio.run(migrate_database(cluster.multi_host_url(name)))
@@ -351,109 +377,204 @@ def cluster_main(args: argparse.Namespace, say: Callable[[str], None], work: Pat
                 r = engines.run_wrk(base, chosen[kind], seconds=args.duration, connections=args.connections,
                                     threads=1)
                 results["targets"][label][kind] = r.as_dict()
-                say(f"  {kind:20} {label:26} {r.rps:8.0f} req/s  p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms"
-                    + (f"  non-2xx {r.non_2xx} errors {r.errors}" if r.non_2xx or r.errors else ""))
+                say(f"  {kind:20} {label:26} {_summary(r)}")
         results["causal_reads"] = _causal_cost(cluster, name)
         say(f"  causal reads on node 2 under writes on node 1: {results['causal_reads']}")
-    return results
 
 
 def cluster_table(results: dict[str, Any]) -> str:
+    """The cluster comparison (Markdown, as README's): req/s and p99 per target."""
     labels = list(results["targets"])
-    lines = ["| request | " + " | ".join(f"req/s {x} | p99 ms {x}" for x in labels) + " |",
-             "|---|" + "---|---|" * len(labels)]
+    lines = ["| request | " + " | ".join(f"{x}: req/s | p99 ms" for x in labels) + " |",
+             "|---|" + "--:|--:|" * len(labels)]
     for kind in CLUSTER_KINDS:
         got = [results["targets"][x].get(kind) for x in labels]
         if all(got):
-            lines.append(f"| {kind} | " + " | ".join(f"{g['rps']:.0f} | {g['p99_ms']:.1f}" for g in got) + " |")
+            lines.append(f"| {kind} | " + " | ".join(f"{g['rps']:.0f} | {engines.ms(g['p99_ms'], '.1f')}"
+                                                     for g in got) + " |")
     return "\n".join(lines)
 
 
+def size_label(pets: int) -> str:
+    """A size as README's tables name it: 1k, 100k, 1M (else with thousands separators)."""
+    for unit, suffix in ((1_000_000, "M"), (1000, "k")):
+        if pets % unit == 0:
+            return f"{pets // unit}{suffix}"
+    return f"{pets:,}"
+
+
 def table(runs: list[dict[str, Any]]) -> str:
-    """The cost-growth table (Markdown): p50 and p99 per size, req/s, the largest over the smallest p50."""
-    sizes = [r["pets"] for r in runs]
-    names = list(runs[0]["scenarios"])
-    head = ("| request | " + " | ".join(f"p50 ms {s:,}" for s in sizes) + " | "
-            + " | ".join(f"p99 ms {s:,}" for s in sizes) + " | " + " | ".join(f"req/s {s:,}" for s in sizes)
-            + f" | p50 {sizes[-1]:,} / {sizes[0]:,} |")
-    lines = [head, "|" + "---|" * (1 + 3 * len(sizes) + 1)]
-    for name in names:
+    """The cost-growth table (Markdown, as README's): p50 and p99 per size, req/s, the largest over the smallest
+    p50 with its verdict against BOUND: "(grows)" for a row of GROWS, "**over**" for any other."""
+    sizes = [size_label(r["pets"]) for r in runs]
+    head = ("| request | " + " | ".join(f"p50 ms {s}" for s in sizes) + " | "
+            + " | ".join(f"p99 ms {s}" for s in sizes) + " | " + " | ".join(f"req/s {s}" for s in sizes)
+            + f" | p50 {sizes[-1]} / {sizes[0]} |")
+    lines = [head, "|---|" + "--:|" * (3 * len(sizes) + 1)]
+    for name in runs[0]["scenarios"]:
         got = [r["scenarios"].get(name) for r in runs]
         if any(g is None for g in got):
             continue
-        ratio = got[-1]["p50_ms"] / got[0]["p50_ms"] if got[0]["p50_ms"] else float("nan")
-        verdict = f"{ratio:.2f}" + ("" if ratio <= BOUND else " (grows: see below)" if name in GROWS else " **over**")
-        lines.append(f"| {name} | " + " | ".join(f"{g['p50_ms']:.2f}" for g in got) + " | "
-                     + " | ".join(f"{g['p99_ms']:.2f}" for g in got) + " | "
+        first, last = got[0]["p50_ms"], got[-1]["p50_ms"]
+        if not first or last is None:
+            verdict = "-"
+        else:
+            ratio = last / first
+            verdict = f"{ratio:.2f}" + ("" if ratio <= BOUND else " (grows)" if name in GROWS else " **over**")
+        lines.append(f"| {name} | " + " | ".join(engines.ms(g["p50_ms"], ".2f") for g in got) + " | "
+                     + " | ".join(engines.ms(g["p99_ms"], ".2f") for g in got) + " | "
                      + " | ".join(f"{g['rps']:.0f}" for g in got) + f" | {verdict} |")
     return "\n".join(lines)
 
 
+def _sizes(text: str) -> list[int]:
+    """--sizes: distinct pet counts of at least MIN_PETS each, smallest first (the ratio is largest / smallest)."""
+    check = cli.whole(MIN_PETS, f": the caller is caretaker of {CARETAKER_OF} seeded pets")
+    sizes = [check(s.strip()) for s in text.split(",") if s.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError("no size given")
+    if twice := sorted({s for s in sizes if sizes.count(s) > 1}):
+        raise argparse.ArgumentTypeError(f"{', '.join(map(str, twice))} given twice")
+    return sorted(sizes)
+
+
+def _kinds(text: str) -> set[str]:
+    """--only: request kinds of KINDS."""
+    names = {s.strip() for s in text.split(",") if s.strip()}
+    if not names or (unknown := sorted(names - set(KINDS))):
+        raise argparse.ArgumentTypeError(f"unknown request kind {', '.join(unknown) if names else repr(text)}:"
+                                         f" choose from {', '.join(KINDS)}")
+    return names
+
+
+def _server_url(text: str) -> str:
+    """--server-url: mysql://user:password@host:port."""
+    parts = urlsplit(text)
+    if parts.scheme != "mysql" or not parts.hostname:
+        raise argparse.ArgumentTypeError("not mysql://user:password@host:port")
+    return text
+
+
+def _where(server_url: str) -> str:
+    """host:port of a server URL (its password stays out of messages)."""
+    parts = urlsplit(server_url)
+    return f"{parts.hostname}:{parts.port or 3306}"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench growth", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", default="1000,100000,1000000", help="comma-separated pet counts")
-    p.add_argument("--duration", type=float, default=5.0, help="seconds per request kind (default 5)")
-    p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each (default 1)")
-    p.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
-    p.add_argument("--records-per-pet", type=int, default=10)
-    p.add_argument("--server-url", help="an existing MariaDB (mysql://root:@127.0.0.1:3306); default: a throwaway one")
-    p.add_argument("--only", type=lambda s: set(s.split(",")), default=set(), help="only these request kinds")
+    p = cli.Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=_sizes, default=[1000, 100_000, 1_000_000],
+                   help=f"comma-separated pet counts, each at least {MIN_PETS} (default 1000,100000,1000000)")
+    p.add_argument("--duration", type=cli.whole(1), default=5,
+                   help="whole seconds per request kind (wrk's unit; default 5)")
+    p.add_argument("--warmup", type=cli.whole(0), default=1,
+                   help=f"unmeasured whole seconds before each, then a {SETTLE:g} s pause (default 1; 0: neither)")
+    p.add_argument("--connections", type=cli.whole(1), default=16, help="wrk connections (default 16)")
+    p.add_argument("--records-per-pet", type=cli.whole(0), default=10)
+    p.add_argument("--server-url", type=_server_url,
+                   help="an existing MariaDB (mysql://root:@127.0.0.1:3306); default: a throwaway one")
+    p.add_argument("--only", type=_kinds, default=set(), help="only these request kinds (comma-separated)")
     p.add_argument("--cluster", action="store_true",
                    help="instead: the same requests on one MariaDB and on a 3-node Galera cluster (needs root)")
-    p.add_argument("--cluster-pets", type=int, default=20000, help="pets seeded for --cluster (default 20,000)")
-    p.add_argument("--json", metavar="FILE", help="where to write the results (default bench/results/growth-*.json)")
+    p.add_argument("--cluster-pets", type=cli.whole(MIN_PETS), default=20000,
+                   help="pets seeded for --cluster (default 20,000)")
+    p.add_argument("--json", metavar="FILE", type=cli.json_file,
+                   help="where to write the results (its directory must exist; default bench/results/*.json)")
     return p
 
 
 def main(argv: list[str]) -> int:
+    """The command; its exit code (2: refused before anything ran, 1: failed, 130: interrupted)."""
     args = _parser().parse_args(argv)
     if not engines.have_wrk():
-        print("bench growth: wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        return 2
-    sizes = [int(s) for s in args.sizes.split(",")]
+        return cli.fail(PROG, "wrk is not installed (apt-get install wrk)", cli.BAD_ARGUMENTS)
     started = time.monotonic()
+    runs: list[dict[str, Any]] = []
+    found: dict[str, Any] = {}
+    try:
+        code = _run(args, started, runs, found)
+    except KeyboardInterrupt:
+        code = cli.fail(PROG, "interrupted", cli.INTERRUPTED)
+    except pymysql.err.MySQLError as exc:
+        code = cli.fail(PROG, f"MariaDB error {exc.args[0]}: {exc.args[-1]}", 1)
+    except (engines.EngineError, RuntimeError, OSError) as exc:
+        code = cli.fail(PROG, cli.first_line(exc), 1)
+    return _report(args, code, started, runs, found)
+
+
+def _run(args: argparse.Namespace, started: float, runs: list[dict[str, Any]], found: dict[str, Any]) -> int:
+    """The growth or cluster run, in a work directory removed at the end however it ends."""
+    if args.server_url:
+        try:
+            _sql_server(args.server_url).close()
+        except pymysql.err.MySQLError as exc:
+            return cli.fail(PROG, f"cannot connect to MariaDB at {_where(args.server_url)}: {exc.args[-1]}",
+                            cli.BAD_ARGUMENTS)
 
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:6.0f} s] {text}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="pet-api-growth-"))
-    if args.cluster:
-        try:
-            found = cluster_main(args, say, work)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        path = Path(args.json) if args.json else RESULTS / f"cluster-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(found, indent=1))
-        print()
-        print(cluster_table(found))
-        print(f"\ncausal reads: {found['causal_reads']}\nwritten {path}")
-        return 0
-    private = None
     try:
-        server_url = args.server_url
-        if server_url is None:
-            from tests.mariadb_server import PrivateMariaDB
+        if args.cluster:
+            cluster_main(args, say, work, found)
+        else:
+            _growth(args, say, work, runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
 
-            private = PrivateMariaDB(work / "mariadb", extra_args=[
-                "--innodb-buffer-pool-size=4G", "--innodb-log-file-size=512M", "--max-connections=300"]).start()
-            server_url = private.url
+
+def _report(args: argparse.Namespace, code: int, started: float, runs: list[dict[str, Any]],
+            found: dict[str, Any]) -> int:
+    """Write and print what was measured, all of it or what came before a failure or a Ctrl-C; the exit code."""
+    if not (any(found.get("targets", {}).values()) if args.cluster else any(r["scenarios"] for r in runs)):
+        return code
+    kind = "cluster" if args.cluster else "growth"
+    path = args.json or RESULTS / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = found if args.cluster else {"sizes": args.sizes, "duration": args.duration,
+                                      "connections": args.connections, "cpus": os.cpu_count(), "runs": runs}
+    out.update(complete=code == 0, total_seconds=round(time.monotonic() - started))
+    try:
+        path.parent.mkdir(exist_ok=True)  # bench/results/ (an explicit --json's directory was checked)
+        cli.write_json(path, out)
+    except OSError as exc:
+        return cli.fail(PROG, f"cannot write {path}: {exc.strerror}", 1)
+    rows = cluster_table(found) if args.cluster else table(runs)
+    if rows.count("\n") > 1:  # a row measured on every target (or size), not the head alone
+        print()
+        print(rows)
+        if not args.cluster:
+            print()
+            for name, why in GROWS.items():
+                print(f"- {name}: {why}")
+    if "causal_reads" in found:
+        print(f"\ncausal reads: {found['causal_reads']}")
+    print(f"\nwritten {path}{'' if code == 0 else ' (what was measured before it stopped)'};"
+          f" {out['total_seconds']} s in all")
+    return code
+
+
+def _sql_server(server_url: str) -> Any:
+    from tests.mariadb_server import connect_server
+
+    return connect_server(server_url, timeout=5)
+
+
+def _growth(args: argparse.Namespace, say: Callable[[str], None], work: Path, runs: list[dict[str, Any]]) -> None:
+    """The growth run on --server-url, or on a throwaway MariaDB in `work` (removed at the end)."""
+    server_url = args.server_url
+    private = None
+    if server_url is None:
+        from tests.mariadb_server import PrivateMariaDB
+
+        private = PrivateMariaDB(work / "mariadb", extra_args=[
+            "--innodb-buffer-pool-size=4G", "--innodb-log-file-size=512M", "--max-connections=300"])
+    try:
+        if private is not None:
+            server_url = private.start().url
         with contextlib.ExitStack() as stack:
-            runs = _measure(sizes, server_url, args, stack, work, say)
+            _measure(args.sizes, server_url, args, stack, work, say, runs)
     finally:
         if private is not None:
             private.remove_datadir()
-    out = {"sizes": sizes, "duration": args.duration, "connections": args.connections, "cpus": os.cpu_count(),
-           "total_seconds": round(time.monotonic() - started), "runs": runs}
-    path = Path(args.json) if args.json else RESULTS / f"growth-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print()
-    print(table(runs))
-    print()
-    for name, why in GROWS.items():
-        print(f"- {name}: {why}")
-    print(f"\nwritten {path}; {out['total_seconds']} s in all")
-    shutil.rmtree(work, ignore_errors=True)
-    return 0

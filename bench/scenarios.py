@@ -27,10 +27,10 @@ class Scenario:
     name: str
     requests: tuple[Request, ...]
 
-    def lua(self) -> str:
-        """The same mix as a wrk script."""
+    def lua(self, prefix: str = "") -> str:
+        """The same mix as a wrk script, its paths under `prefix` (the base URL's path: wrk sends only these)."""
         items = ",\n".join(
-            "  {%s, %s, {%s}, %s}" % (_lua(r.method), _lua(r.path),  # noqa: UP031 - Lua braces
+            "  {%s, %s, {%s}, %s}" % (_lua(r.method), _lua(prefix + r.path),  # noqa: UP031 - Lua braces
                                       ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in r.headers.items()),
                                       _lua(r.body.decode()) if r.body else "nil")
             for r in self.requests)
@@ -58,9 +58,17 @@ def call(base_url: str, method: str, path: str, *, token: str | None = None, bod
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the user's own URL
-            return resp.status, json.loads(resp.read() or b"null")
+            return resp.status, _decode(resp.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        return exc.code, _decode(exc.read())
+
+
+def _decode(raw: bytes) -> object:
+    """The JSON body; a body that is not JSON (a proxy's HTML page) as the start of its text, in one line."""
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return " ".join(raw.decode("utf-8", "replace").split())[:200]
 
 
 def build(names: list[str], base_url: str, token: str | None, pet_ids: list[int]) -> list[Scenario]:
