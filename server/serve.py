@@ -112,29 +112,23 @@ def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], 
 START_FAILURES = (*DATABASE_ANSWERS, PluginError, ListenError)
 
 
+# The failures whose own text is the line, with their exit codes.
+SAID_AS_IS: tuple[tuple[type[Exception], int], ...] = (
+    (PluginError, 2), (PendingMigrations, 3), (MigrationFailed, 5), (MigrationLockTimeout, 6), (ListenError, 7))
+
+
 def start_failure(exc: Exception) -> int:
     """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database, 5 the
     database refused a statement (a missing privilege, a schema changed by hand; a dev migration, named as
     `migrate` names it), 6 another migrate held the migration lock (dev), 7 the address cannot be listened on; 2 a
     plugin that cannot be used (its setup or on_start raised), as for a misconfigured one."""
-    if isinstance(exc, PluginError):
-        print(f"pet-api: {exc}", file=sys.stderr)
-        return 2
-    if isinstance(exc, PendingMigrations):
-        print(f"pet-api: {exc}", file=sys.stderr)
-        return 3
-    if isinstance(exc, MigrationFailed):
-        print(f"pet-api: {exc}", file=sys.stderr)
-        return 5
-    if isinstance(exc, MigrationLockTimeout):
-        print(f"pet-api: {exc}", file=sys.stderr)
-        return 6
+    for kind, code in SAID_AS_IS:
+        if isinstance(exc, kind):
+            print(f"pet-api: {exc}", file=sys.stderr)
+            return code
     if isinstance(exc, STATEMENT_ERRORS):
         print(f"pet-api: the database refused a statement at start-up: {server_error(exc)}", file=sys.stderr)
         return 5
-    if isinstance(exc, ListenError):
-        print(f"pet-api: {exc}", file=sys.stderr)
-        return 7
     from server.db.mysql import why_unreachable
 
     print(f"pet-api: the database is unreachable at start-up: {why_unreachable(exc)}", file=sys.stderr)
