@@ -16,11 +16,12 @@ import tornado.log
 import tornado.web
 from pydantic import BaseModel
 from tornado import httputil
+from tornado.http1connection import HTTP1Connection
 
 from server.auth import Principal, bearer_token
 from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
 from server.i18n import chinese, localize_errors
-from server.internals import reset_response
+from server.internals import close_after_response, reset_response
 from server.schemas.common import MAX_ID
 from server.services import DUMPS_OPTIONS
 from server.validation import parse_json, validate
@@ -315,6 +316,10 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header(name, value)
         if error.status == 405:
             self.set_header("Allow", self.methods_allowed)
+            connection = self.request.connection
+            if self.request.method not in self.SUPPORTED_METHODS and isinstance(connection, HTTP1Connection):
+                # Refused by tornado before the body is read, so it ends the connection after this answer: say so.
+                close_after_response(connection)
         elif error.status == 401:  # RFC 9110 11.6.1 and RFC 6750 3: the scheme, and why a presented token failed
             presented = header(self.request, "Authorization")
             self.set_header("WWW-Authenticate", 'Bearer realm="pet-api"' + (
@@ -371,5 +376,13 @@ class NotFoundHandler(BaseHandler):
         """A feed URL slightly changed matches no route but still holds its token: shown as the feed's template."""
         return self.application.secret_paths.shown(self.request.path)
 
-    def prepare(self) -> None:
+    # Answered from the verb method, once the body (even an empty one) has been read and dropped: answered from
+    # prepare, before it, tornado closes the keep-alive connection after the 404 without a "Connection: close", and
+    # the client's next request on it is reset.
+    async def get(self, *args: Any, **kwargs: Any) -> None:
         raise HTTPFailure("no such route", status=404)
+
+    head = post = put = patch = delete = options = get
+
+
+NotFoundHandler.methods_allowed = ""  # Allow on a 405 for a method tornado does not know: no route, no method
