@@ -17,6 +17,8 @@ RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
 # RFC 3339 date-time (a zone is required: Z or an offset); kept as UTC to the microsecond, like DATETIME(6).
 INSTANT_RE = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+# RFC 3339 5.6 time-numoffset: hours 00-23, minutes 00-59 (fromisoformat would carry +05:99 into the hours).
+OFFSET_RE = re.compile(r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 def _instant(value: Any) -> Any:
@@ -29,6 +31,8 @@ def _instant(value: Any) -> Any:
     if match is None:
         raise PydanticCustomError("datetime_format", "must be a date and time with a zone, as YYYY-MM-DDTHH:MM:SSZ")
     day, minutes, seconds, fraction, zone = match.groups()
+    if zone not in "Zz" and not OFFSET_RE.fullmatch(zone):
+        raise PydanticCustomError("datetime_value", "must be a valid date and time")
     seconds = "59" if seconds == "60" else seconds  # 61 and beyond are no second at all: fromisoformat refuses them
     text = f"{day}T{minutes}:{seconds}{(fraction or '')[:7]}{'+00:00' if zone in 'Zz' else zone}"
     try:
@@ -69,8 +73,8 @@ RecordDate = Annotated[Since1900, AfterValidator(_within_bounds), Field(descript
 DueDate = Annotated[Since1900 | None, AfterValidator(_within_bounds), Field(
     description=f"YYYY-MM-DD: when it is next due (the next dose or vaccination), {BOUNDS}")]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
-CompletedAt = Annotated[Instant | None, Field(description="when the due item was done (RFC 3339 with a zone); "
-                                                          "null: still open")]
+CompletedAt = Annotated[Instant | None, Field(description="when the due item was done (RFC 3339 with a zone: Z or "
+                                                          "an offset from -23:59 to +23:59); null: still open")]
 
 
 class RecordCreate(Body):

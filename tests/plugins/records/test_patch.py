@@ -109,6 +109,33 @@ async def test_invalid_patches_name_every_field_and_change_nothing(api, app, bod
     assert (await api.get(path, token=token)).body["data"] == record
 
 
+@pytest.mark.parametrize("offset", ["+05:99", "-05:75", "+00:60", "+23:99", "+24:00", "-99:00"])
+@pytest.mark.gen_test
+async def test_a_zone_offset_outside_rfc_3339_is_400_naming_completed_at(api, app, offset):
+    """RFC 3339 5.6: an offset's hours are 00-23 and its minutes 00-59; +05:99 is no offset, not 6h39m."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    response = await api.patch(path, token=token, json={"completed_at": f"2024-12-07T10:00:00{offset}"})
+    assert response.status == 400
+    assert response.body == {"error_code": 1001, "message": "invalid parameter", "request": f"PATCH {path}",
+                             "errors": [{"field": "completed_at", "message": "must be a valid date and time"}]}
+    assert (await api.get(path, token=token)).body["data"] == record
+
+
+@pytest.mark.gen_test
+async def test_zone_offsets_up_to_23_59_are_applied(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    for offset, utc in [("+23:59", "2024-12-06T10:01:00Z"), ("-23:59", "2024-12-08T09:59:00Z"),
+                        ("-00:00", "2024-12-07T10:00:00Z"), ("+05:45", "2024-12-07T04:15:00Z")]:
+        response = await api.patch(path, token=token, json={"completed_at": f"2024-12-07T10:00:00{offset}"})
+        assert (response.status, response.body["data"]["completed_at"]) == (200, utc), offset
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=30)
 async def test_records_of_another_users_pet_cannot_be_patched(api, app):
