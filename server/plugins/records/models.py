@@ -72,9 +72,27 @@ Since1900 = Annotated[Date, WithJsonSchema({"type": "string", "format": "date",
 RecordDate = Annotated[Since1900, AfterValidator(_within_bounds), Field(description=f"YYYY-MM-DD, {BOUNDS}")]
 DueDate = Annotated[Since1900 | None, AfterValidator(_within_bounds), Field(
     description=f"YYYY-MM-DD: when it is next due (the next dose or vaccination), {BOUNDS}")]
+COMPLETION_SLACK = dt.timedelta(days=1)
+
+
+def _done_by_now(value: dt.datetime | None) -> dt.datetime | None:
+    """A completion lies between 1900-01-01 and now, like a record's dates a typo such as 0202 or 2099 is refused
+    rather than stored (an item done in 2099 would leave the reminders); a day of slack past now for a device whose
+    clock or zone is set wrong."""
+    if value is None:
+        return value
+    if value.date() < EARLIEST:
+        raise PydanticCustomError("date_too_early", f"must not be before {EARLIEST.isoformat()}")
+    if value > dt.datetime.now(dt.UTC).replace(tzinfo=None) + COMPLETION_SLACK:
+        raise PydanticCustomError("date_in_future", "must not be in the future")
+    return value
+
+
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
-CompletedAt = Annotated[Instant | None, Field(description="when the due item was done (RFC 3339 with a zone: Z or "
-                                                          "an offset from -23:59 to +23:59); null: still open")]
+CompletedAt = Annotated[Instant | None, AfterValidator(_done_by_now), Field(
+    description=f"when the due item was done (RFC 3339 with a zone: Z or an offset from -23:59 to +23:59), from "
+                f"{EARLIEST.isoformat()}T00:00:00Z to now (a day later is allowed for a device's clock); null: "
+                f"still open")]
 
 
 class RecordCreate(Body):

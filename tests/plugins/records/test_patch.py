@@ -124,6 +124,45 @@ async def test_a_zone_offset_outside_rfc_3339_is_400_naming_completed_at(api, ap
     assert (await api.get(path, token=token)).body["data"] == record
 
 
+def _in(delta: dt.timedelta) -> str:
+    return (dt.datetime.now(dt.UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("completed_at, message", [
+    ("0001-01-01T00:00:00Z", "must not be before 1900-01-01"),
+    ("1899-12-31T23:59:59Z", "must not be before 1900-01-01"),
+    ("1900-01-01T00:30:00+01:00", "must not be before 1900-01-01"),  # 1899-12-31T23:30Z
+    ("9999-12-31T23:59:59Z", "must not be in the future"),
+    ("2099-01-01T00:00:00Z", "must not be in the future"),
+    pytest.param(_in(dt.timedelta(days=1, minutes=30)), "must not be in the future", id="now+1d30min"),
+])
+@pytest.mark.gen_test
+async def test_a_completion_before_1900_or_after_now_is_400_naming_completed_at(api, app, completed_at, message):
+    """A record's dates are bounded so that a typo (0202, 2099) is refused rather than stored; an item done in 2099
+    would leave the reminders and the feed."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    response = await api.patch(path, token=token, json={"completed_at": completed_at})
+    assert response.status == 400
+    assert response.body == {"error_code": 1001, "message": "invalid parameter", "request": f"PATCH {path}",
+                             "errors": [{"field": "completed_at", "message": message}]}
+    assert (await api.get(path, token=token)).body["data"] == record
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_a_completion_from_1900_to_a_day_after_now_is_stored(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    for completed_at in ("1900-01-01T00:00:00Z", _in(dt.timedelta(0)), _in(dt.timedelta(hours=23, minutes=55))):
+        response = await api.patch(path, token=token, json={"completed_at": completed_at})
+        assert (response.status, response.body["data"]["completed_at"]) == (200, completed_at)
+
+
 @pytest.mark.gen_test
 async def test_zone_offsets_up_to_23_59_are_applied(api, app):
     _, token = await user_with_token(app)
