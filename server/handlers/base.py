@@ -19,8 +19,8 @@ from tornado import httputil
 from tornado.http1connection import HTTP1Connection
 
 from server.auth import Principal, bearer_token
-from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
-from server.i18n import chinese, localize_errors
+from server.errors import APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
+from server.i18n import localize_errors
 from server.internals import close_after_response, reset_response
 from server.schemas.common import MAX_ID
 from server.services import DUMPS_OPTIONS
@@ -344,9 +344,6 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @staticmethod
     def _message(error: APIError, lang: str) -> str:
-        if lang == "zh" and isinstance(error, HTTPFailure):
-            translated = chinese(error.detail) if error.detail else None
-            return translated or HTTP_REASON_ZH.get(error.status, error.message_zh)
         return error.localized(lang)
 
     def compute_etag(self) -> str | None:
