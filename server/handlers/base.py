@@ -108,11 +108,13 @@ def content_tag(body: bytes) -> str:
 
 
 def preferred_language(header: str | None) -> str:
-    """'zh' when Accept-Language prefers Chinese over English, else 'en'. A weight of 0 (or one that is not a number
-    from 0 to 1) means "not acceptable" (RFC 9110 12.4.2, 12.5.4): such a language is never chosen."""
-    if not header or "zh" not in header.lower():
+    """'zh' when Accept-Language weighs Chinese more than English, else 'en' (a tie too; RFC 9110 12.5.4). A
+    language weighs what its highest-weighted range says (zh, zh-CN and zh-TW all name Chinese), else what `*`
+    says: it stands for the languages no other range names (RFC 4647 3.3.1). A weight of 0 (or one that is not a
+    number from 0 to 1) means "not acceptable" (RFC 9110 12.4.2): such a language is never chosen."""
+    if not header or ("zh" not in header.lower() and "*" not in header):
         return "en"
-    best, best_q = "en", 0.0
+    weights: dict[str, float] = {}
     for part in header.split(","):
         tag, *params = part.split(";")
         q = 1.0
@@ -125,9 +127,10 @@ def preferred_language(header: str | None) -> str:
                     q = 0.0
                 q = q if 0.0 <= q <= 1.0 else 0.0
         lang = tag.strip().lower().split("-", 1)[0]
-        if lang in ("zh", "en") and q > best_q:
-            best, best_q = lang, q
-    return best
+        if lang in ("zh", "en", "*"):
+            weights[lang] = max(weights.get(lang, 0.0), q)
+    anything = weights.get("*", 0.0)
+    return "zh" if weights.get("zh", anything) > weights.get("en", anything) else "en"
 
 
 @tornado.web.stream_request_body

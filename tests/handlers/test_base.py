@@ -258,6 +258,22 @@ async def test_a_language_weighted_zero_is_not_acceptable(api):
 
 
 @pytest.mark.gen_test
+async def test_chinese_only_when_it_weighs_more_than_english_counting_the_wildcard(api):
+    """README: Chinese when it weighs more than English, so a tie is English. RFC 4647 3.3.1: `*` weighs for the
+    languages no other range names (English when only zh is listed, and the other way round)."""
+    for accept, message in (("zh;q=0.5, *", "no such route"), ("*;q=0.5, zh;q=0.1", "no such route"),
+                            ("zh, en", "no such route"), ("en, zh", "no such route"),
+                            ("zh;q=0.8 , en;q=0.80", "no such route"), ("en;q=0.5,zh;q=0.5", "no such route"),
+                            ("*", "no such route"), ("zh;q=0, *", "no such route"),
+                            ("*, en;q=0.5", "路由不存在"), ("zh, *;q=0.9", "路由不存在"),
+                            ("zh, en;q=0.9", "路由不存在"), ("fr, *;q=0.1, en;q=0", "路由不存在"),
+                            ("zh-TW;q=0.3, zh-CN;q=0.9, en;q=0.5", "路由不存在")):
+        response = await api.get("/v1/nope", headers={"Accept-Language": accept})
+        assert response.status == 404, accept
+        assert response.body == {"error_code": 1007, "message": message, "request": "GET /v1/nope"}, accept
+
+
+@pytest.mark.gen_test
 async def test_body_over_max_body_size_is_413_1007(api, app):
     limit = app.config.max_body_size
     response = await api.post("/v1/boom", body=b"x" * (limit + 1))
