@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import icalendar
 
-from server.plugins.reminders.models import Reminder
+from server.plugins.reminders.models import FeedItem, Reminder
 
 PRODID = "-//pet-api//reminders//EN"
 NAME = "Pet care"
@@ -26,12 +26,14 @@ def summary(item: Reminder) -> str:
     return f"{text} ({item.note})" if item.note else text
 
 
-def event(item: Reminder) -> icalendar.Event:
-    """The all-day VEVENT of one open due item; its UID, SEQUENCE and LAST-MODIFIED follow the record."""
+def event(entry: FeedItem) -> icalendar.Event:
+    """The all-day VEVENT of one open due item; its UID follows the record, its SEQUENCE, LAST-MODIFIED and
+    DTSTAMP the record and its pet (whose name it shows)."""
+    item = entry.item
     assert item.due_date is not None
     vevent = icalendar.Event()
     vevent.add("uid", f"record-{item.id}@pet-api")
-    vevent.add("dtstamp", _utc(item.updated_at))  # the feed's content, not the fetch: same bytes until a change
+    vevent.add("dtstamp", _utc(entry.revised_at))  # the feed's content, not the fetch: same bytes until a change
     vevent.add("dtstart", item.due_date)
     vevent.add("dtend", item.due_date + dt.timedelta(days=1))
     vevent.add("summary", summary(item))
@@ -39,8 +41,8 @@ def event(item: Reminder) -> icalendar.Event:
     vevent.add("description", "\n".join(details))
     vevent.add("categories", [KINDS[item.kind]])
     vevent.add("transp", "TRANSPARENT")  # a reminder, not a busy day
-    vevent.add("sequence", item.version - 1)
-    vevent.add("last-modified", _utc(item.updated_at))
+    vevent.add("sequence", entry.sequence)
+    vevent.add("last-modified", _utc(entry.revised_at))
     alarm = icalendar.Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("description", summary(item))
@@ -49,7 +51,7 @@ def event(item: Reminder) -> icalendar.Event:
     return vevent
 
 
-def feed(items: Iterable[Reminder]) -> bytes:
+def feed(items: Iterable[FeedItem]) -> bytes:
     """The whole VCALENDAR: the calendar's name and refresh hints, then one event per item."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)

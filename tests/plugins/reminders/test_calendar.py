@@ -143,6 +143,38 @@ async def test_the_feed_parses_with_two_parsers_and_follows_the_records(api, app
 
 @both_backends
 @pytest.mark.gen_test(timeout=30)
+async def test_renaming_the_pet_revises_its_events_stamps_and_sequence(api, app):
+    """RFC 5545 3.8.7.2-3: DTSTAMP and LAST-MODIFIED say when the event's information was last revised; a rename
+    changes its SUMMARY and alarm text, so a client that skips unchanged events must see a newer stamp and SEQUENCE."""
+    _, token = await user_with_token(app)
+    rex = await create_pet(api, token, name="Rex")
+    item = await due_item(api, token, rex["id"], 20)
+    hour_ago = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)  # stamps have whole seconds
+    for table, row_id in (("records", item["id"]), ("pets", rex["id"])):
+        await app.db.execute(f"UPDATE {table} SET updated_at = %s WHERE id = %s",  # noqa: S608
+                             (hour_ago.replace(tzinfo=None), row_id))
+    url, _ = await new_feed(api, token)
+    uid = f"record-{item['id']}@pet-api"
+    before = events((await api.get(url)).raw)[uid]
+    assert (str(before["SUMMARY"]), int(before["SEQUENCE"])) == ("Rex: vaccination", 0)
+    assert before["LAST-MODIFIED"].dt == before["DTSTAMP"].dt == hour_ago
+    renamed = await api.patch(f"/v1/pets/{rex['id']}", token=token, json={"name": "Max"}, headers={"If-Match": "*"})
+    assert renamed.status == 200, renamed.body
+    after = events((await api.get(url)).raw)[uid]
+    stamp = dt.datetime.fromisoformat(renamed.body["data"]["updated_at"]).replace(microsecond=0)
+    assert (str(after["SUMMARY"]), int(after["SEQUENCE"])) == ("Max: vaccination", 1)
+    assert after["LAST-MODIFIED"].dt == after["DTSTAMP"].dt == stamp > before["DTSTAMP"].dt
+    assert str(after.walk("VALARM")[0]["DESCRIPTION"]) == "Max: vaccination"
+    edited = await api.patch(f"/v1/pets/{rex['id']}/records/{item['id']}", token=token, json={"note": "booster"})
+    assert edited.status == 200
+    last = events((await api.get(url)).raw)[uid]  # the record's version counts too: the sequence keeps growing
+    assert int(last["SEQUENCE"]) == 2
+    assert last["LAST-MODIFIED"].dt == dt.datetime.fromisoformat(edited.body["data"]["updated_at"]).replace(
+        microsecond=0)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
 async def test_rotating_and_revoking_the_feed(api, app):
     user, token = await user_with_token(app)
     assert_error(await api.delete("/v1/users/me/calendar", token=token), 404, 1002, "DELETE /v1/users/me/calendar")
