@@ -1,5 +1,5 @@
-"""The RFC 5545 document of a calendar feed, written by the `icalendar` package: one all-day event per open due
-item, with a UID that stays the record's, and an alarm the day before."""
+"""The RFC 5545 document of a calendar feed, written by the `icalendar` package: a VTIMEZONE for UTC, then one
+all-day event per open due item, with a UID that stays the record's, and an alarm the day before."""
 
 from __future__ import annotations
 
@@ -51,8 +51,23 @@ def event(entry: FeedItem) -> icalendar.Event:
     return vevent
 
 
+def utc_zone() -> icalendar.Timezone:
+    """A VTIMEZONE for UTC: RFC 5545 3.6 wants at least one component in a calendar, and a feed with nothing due
+    has no event. An unreferenced zone changes nothing a client shows (the events are all-day dates)."""
+    zone = icalendar.Timezone()
+    zone.add("tzid", "UTC")
+    standard = icalendar.TimezoneStandard()
+    standard.add("dtstart", dt.datetime(1970, 1, 1))
+    standard.add("tzoffsetfrom", dt.timedelta(0))
+    standard.add("tzoffsetto", dt.timedelta(0))
+    standard.add("tzname", "UTC")
+    zone.add_component(standard)
+    return zone
+
+
 def feed(items: Iterable[FeedItem]) -> bytes:
-    """The whole VCALENDAR: the calendar's name and refresh hints, then one event per item."""
+    """The whole VCALENDAR: the calendar's name and refresh hints, a VTIMEZONE for UTC (so that it always holds a
+    component), then one event per item."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -60,6 +75,7 @@ def feed(items: Iterable[FeedItem]) -> bytes:
     cal.add("x-wr-calname", NAME)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", icalendar.vDuration(REFRESH))  # an X- property is text unless given its type
+    cal.add_component(utc_zone())
     for item in items:
         cal.add_component(event(item))
     document: bytes = cal.to_ical()

@@ -141,6 +141,28 @@ async def test_the_feed_parses_with_two_parsers_and_follows_the_records(api, app
     assert len(parse_with_ical_js(ical_js, after.raw)["events"]) == 2
 
 
+@pytest.mark.gen_test(timeout=120)
+async def test_a_feed_with_nothing_due_still_holds_a_component(api, app, ical_js):
+    """RFC 5545 3.4 and 3.6: icalbody = calprops component, component = 1*(...): a calendar holds at least one
+    component. With nothing due there is no event, so the feed always carries a VTIMEZONE for UTC."""
+    _, token = await user_with_token(app)
+    url, _ = await new_feed(api, token)
+    fetched = await api.get(url)
+    assert fetched.status == 200
+    calendar = icalendar.Calendar.from_ical(fetched.raw)
+    assert [c.name for c in calendar.subcomponents] == ["VTIMEZONE"]
+    lines = fetched.raw.split(b"\r\n")
+    assert lines[lines.index(b"BEGIN:VTIMEZONE"):lines.index(b"END:VTIMEZONE") + 1] == [
+        b"BEGIN:VTIMEZONE", b"TZID:UTC", b"BEGIN:STANDARD", b"DTSTART:19700101T000000", b"TZNAME:UTC",
+        b"TZOFFSETFROM:+0000", b"TZOFFSETTO:+0000", b"END:STANDARD", b"END:VTIMEZONE"]
+    other = parse_with_ical_js(ical_js, fetched.raw)
+    assert (other["components"], other["timezones"], other["events"]) == (["vtimezone"], [["UTC", 0]], [])
+    rex = await create_pet(api, token, name="Rex")
+    await due_item(api, token, rex["id"], 3)
+    with_event = parse_with_ical_js(ical_js, (await api.get(url)).raw)
+    assert with_event["components"] == ["vtimezone", "vevent"]
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=30)
 async def test_renaming_the_pet_revises_its_events_stamps_and_sequence(api, app):
