@@ -4,6 +4,7 @@ all-day event per open due item, with a UID that stays the record's, and an alar
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from collections.abc import Iterable
 
 import icalendar
@@ -26,6 +27,12 @@ def summary(item: Reminder) -> str:
     return f"{text} ({item.note})" if item.note else text
 
 
+def shown(value: float) -> str:
+    """A record's value as the API gives it, every digit of its shortest round-trip form, written out without an
+    exponent for people (1e-07 as 0.0000001) and a whole number without ".0"."""
+    return format(decimal.Decimal(repr(value)), "f").removesuffix(".0")
+
+
 def event(entry: FeedItem) -> icalendar.Event:
     """The all-day VEVENT of one open due item; its UID follows the record, its SEQUENCE, LAST-MODIFIED and
     DTSTAMP the record and its pet (whose name it shows)."""
@@ -37,7 +44,9 @@ def event(entry: FeedItem) -> icalendar.Event:
     vevent.add("dtstart", item.due_date)
     vevent.add("dtend", item.due_date + dt.timedelta(days=1))
     vevent.add("summary", summary(item))
-    details = [f"Recorded {item.date.isoformat()}"] + ([f"Value: {item.value:g}"] if item.value is not None else [])
+    details = [f"Recorded {item.date.isoformat()}"]
+    if item.value is not None:
+        details.append(f"Value: {shown(item.value)}")
     vevent.add("description", "\n".join(details))
     vevent.add("categories", [KINDS[item.kind]])
     vevent.add("transp", "TRANSPARENT")  # a reminder, not a busy day

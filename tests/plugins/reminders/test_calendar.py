@@ -165,6 +165,25 @@ async def test_a_feed_with_nothing_due_still_holds_a_component(api, app, ical_js
 
 @both_backends
 @pytest.mark.gen_test(timeout=30)
+async def test_the_feed_shows_a_value_with_every_digit_the_api_gives_and_no_exponent(api, app):
+    """The README: values keep every digit. The feed wrote them with %g: 12.3457, 1.23457e+06, 1e+12."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    url, _ = await new_feed(api, token)
+    shown = {}
+    for value, text in [(12.3456789, "12.3456789"), (1234567, "1234567"), (1e12, "1000000000000"),
+                        (-2.5, "-2.5"), (1e-7, "0.0000001"), (0.1, "0.1"), (12.0, "12"),
+                        (1.0000000000000002, "1.0000000000000002")]:
+        created = await api.post(f"/v1/pets/{pet['id']}/records", token=token, json={
+            "kind": "weight", "date": "2024-01-01", "due_date": day(5), "value": value})
+        assert created.status == 201 and created.body["data"]["value"] == value
+        shown[f"record-{created.body['data']['id']}@pet-api"] = f"Recorded 2024-01-01\nValue: {text}"
+    described = {uid: str(e["DESCRIPTION"]) for uid, e in events((await api.get(url)).raw).items()}
+    assert described == shown
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
 async def test_renaming_the_pet_revises_its_events_stamps_and_sequence(api, app):
     """RFC 5545 3.8.7.2-3: DTSTAMP and LAST-MODIFIED say when the event's information was last revised; a rename
     changes its SUMMARY and alarm text, so a client that skips unchanged events must see a newer stamp and SEQUENCE."""
