@@ -25,11 +25,14 @@ class APIError(Exception):
             self.status = status
 
     def localized(self, lang: str) -> str:
-        """The message in 'en' or 'zh'; a specific detail wins (in Chinese when server/i18n.py has it)."""
+        """The message in 'en' or 'zh'; a specific detail wins, in Chinese when server/i18n.py has it, else in
+        English (the code's generic message would say less)."""
         if lang == "zh":
+            if not self.detail:
+                return self.message_zh
             from server.i18n import chinese
 
-            return (chinese(self.detail) if self.detail else None) or self.message_zh
+            return chinese(self.detail) or self.detail
         return self.detail or self.message
 
 
@@ -115,10 +118,6 @@ ERROR_CLASSES: tuple[type[APIError], ...] = (
     HTTPFailure, ServiceUnavailable, PreconditionFailed, IdempotencyInProgress, IdempotencyKeyReused,
     SyncCursorExpired, TokenInvalid, TokenExpired, TokenRevoked, SecondFactorRequired,
 )
-
-
-HTTP_REASON_ZH = {404: "路由不存在", 405: "方法不允许", 413: "请求体过大", 415: "不支持的媒体类型",
-                  431: "请求头过大"}
 
 
 class ErrorCatalog:

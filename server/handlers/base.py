@@ -17,11 +17,12 @@ import tornado.log
 import tornado.web
 from pydantic import BaseModel
 from tornado import httputil
+from tornado.http1connection import HTTP1Connection
 
 from server.auth import Principal, bearer_token
-from server.errors import HTTP_REASON_ZH, APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
-from server.i18n import chinese, localize_errors
-from server.internals import reset_response
+from server.errors import APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
+from server.i18n import localize_errors
+from server.internals import close_after_response, reset_response
 from server.schemas.common import MAX_ID
 from server.services import DUMPS_OPTIONS
 from server.validation import parse_json, validate
@@ -121,11 +122,13 @@ def content_tag(body: bytes) -> str:
 
 
 def preferred_language(header: str | None) -> str:
-    """'zh' when Accept-Language prefers Chinese over English, else 'en'. A weight of 0 (or one that is not a number
-    from 0 to 1) means "not acceptable" (RFC 9110 12.4.2, 12.5.4): such a language is never chosen."""
-    if not header or "zh" not in header.lower():
+    """'zh' when Accept-Language weighs Chinese more than English, else 'en' (a tie too; RFC 9110 12.5.4). A
+    language weighs what its highest-weighted range says (zh, zh-CN and zh-TW all name Chinese), else what `*`
+    says: it stands for the languages no other range names (RFC 4647 3.3.1). A weight of 0 (or one that is not a
+    number from 0 to 1) means "not acceptable" (RFC 9110 12.4.2): such a language is never chosen."""
+    if not header or ("zh" not in header.lower() and "*" not in header):
         return "en"
-    best, best_q = "en", 0.0
+    weights: dict[str, float] = {}
     for part in header.split(","):
         tag, *params = part.split(";")
         q = 1.0
@@ -138,9 +141,10 @@ def preferred_language(header: str | None) -> str:
                     q = 0.0
                 q = q if 0.0 <= q <= 1.0 else 0.0
         lang = tag.strip().lower().split("-", 1)[0]
-        if lang in ("zh", "en") and q > best_q:
-            best, best_q = lang, q
-    return best
+        if lang in ("zh", "en", "*"):
+            weights[lang] = max(weights.get(lang, 0.0), q)
+    anything = weights.get("*", 0.0)
+    return "zh" if weights.get("zh", anything) > weights.get("en", anything) else "en"
 
 
 @tornado.web.stream_request_body
@@ -330,6 +334,10 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header(name, value)
         if error.status == 405:
             self.set_header("Allow", self.methods_allowed)
+            connection = self.request.connection
+            if self.request.method not in self.SUPPORTED_METHODS and isinstance(connection, HTTP1Connection):
+                # Refused by tornado before the body is read, so it ends the connection after this answer: say so.
+                close_after_response(connection)
         elif error.status == 401:  # RFC 9110 11.6.1 and RFC 6750 3: the scheme, and why a presented token failed
             presented = header(self.request, "Authorization")
             self.set_header("WWW-Authenticate", 'Bearer realm="pet-api"' + (
@@ -354,9 +362,6 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @staticmethod
     def _message(error: APIError, lang: str) -> str:
-        if lang == "zh" and isinstance(error, HTTPFailure):
-            translated = chinese(error.detail) if error.detail else None
-            return translated or HTTP_REASON_ZH.get(error.status, error.message_zh)
         return error.localized(lang)
 
     def compute_etag(self) -> str | None:
@@ -386,5 +391,13 @@ class NotFoundHandler(BaseHandler):
         """A feed URL slightly changed matches no route but still holds its token: shown as the feed's template."""
         return self.application.secret_paths.shown(self.request.path)
 
-    def prepare(self) -> None:
+    # Answered from the verb method, once the body (even an empty one) has been read and dropped: answered from
+    # prepare, before it, tornado closes the keep-alive connection after the 404 without a "Connection: close", and
+    # the client's next request on it is reset.
+    async def get(self, *args: Any, **kwargs: Any) -> None:
         raise HTTPFailure("no such route", status=404)
+
+    head = post = put = patch = delete = options = get
+
+
+NotFoundHandler.methods_allowed = ""  # Allow on a 405 for a method tornado does not know: no route, no method

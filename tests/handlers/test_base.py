@@ -1,6 +1,8 @@
 """The one response contract: envelopes, errors from every source, CORS, request ids, languages, body limits."""
 
+import asyncio
 import email.utils
+import json
 import re
 import time
 from typing import Any
@@ -9,7 +11,7 @@ import pytest
 import tornado
 
 from server.handlers.base import client_address
-from tests.factories import JSON_TYPE, PASSWORD, assert_error
+from tests.factories import JSON_TYPE, PASSWORD, assert_error, serving
 
 BOOM = "tests.handlers.boom_plugin"
 ORIGIN = "https://app.example.com"  # allowed by the test profile
@@ -27,6 +29,63 @@ async def test_unknown_route_is_404_1007_without_the_query_string(api):
     assert response.body == {"error_code": 1007, "message": "no such route", "request": "GET /v1/nope"}
     outside = await api.post("/nope/at/all", json={})
     assert_error(outside, 404, 1007, "POST /nope/at/all")
+
+
+async def read_answer(reader: asyncio.StreamReader, head_only: bool = False) -> tuple[str, dict[str, str], bytes]:
+    """One answer off a keep-alive connection: status line, headers, and the body its Content-Length gives (none
+    to a HEAD)."""
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+    status, *lines = head.rstrip("\r\n").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    body = b"" if head_only else await asyncio.wait_for(
+        reader.readexactly(int(headers.get("Content-Length", "0"))), 10)
+    return status, headers, body
+
+
+@pytest.mark.gen_test
+async def test_an_unknown_route_keeps_the_keep_alive_connection_for_the_next_request(app):
+    """RFC 9112 9.6: a connection is closed only after a response saying so; a 404/1007 does not, so the next
+    request on the connection is answered (the body sent to the unknown route, of any size, is read and dropped)."""
+    limit = app.config.max_body_size
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for method, path, extra in [
+                ("GET", "/v1/nowhere", b"\r\n"), ("GET", "/v1/users/abc", b"\r\n"), ("HEAD", "/v1/nope", b"\r\n"),
+                ("OPTIONS", "/v1/nope", b"\r\n"), ("DELETE", "/v1/nope", b"\r\n"),
+                ("POST", "/v1/nope", b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"),
+                ("PUT", "/v1/nope", b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"),
+                ("PATCH", "/v1/nope", f"Content-Length: {limit + 1}\r\n\r\n".encode() + b"x" * (limit + 1))]:
+            writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n".encode() + extra)
+            status, headers, body = await read_answer(reader, head_only=method == "HEAD")
+            assert (status, headers.get("Connection")) == ("HTTP/1.1 404 Not Found", None), (method, path)
+            if method != "HEAD":
+                assert json.loads(body) == {"error_code": 1007, "message": "no such route",
+                                            "request": f"{method} {path}"}
+            writer.write(b"POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 2\r\n\r\n{}")
+            status, headers, body = await read_answer(reader)
+            assert status == "HTTP/1.1 400 Bad Request", (method, path)
+            assert json.loads(body)["request"] == "POST /v1/tokens"
+        writer.close()
+
+
+@pytest.mark.gen_test
+async def test_a_method_refused_before_its_body_is_read_says_connection_close(app):
+    """Tornado refuses a method it does not know before reading the body and then ends the connection: the 405
+    says so (RFC 9112 9.6), and the server closes only after it."""
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        for path, allow in (("/v1/health", "GET, HEAD, OPTIONS"), ("/v1/nope", "")):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"BREW {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode())
+            status, headers, body = await read_answer(reader)
+            assert (status, headers["Connection"], headers["Allow"]) == ("HTTP/1.1 405 Method Not Allowed", "close",
+                                                                         allow)
+            assert json.loads(body) == {"error_code": 1007, "message": "method not allowed",
+                                        "request": f"BREW {path}"}
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            writer.close()
 
 
 @pytest.mark.gen_test
@@ -197,6 +256,22 @@ async def test_a_language_weighted_zero_is_not_acceptable(api):
                             ("en;q=0, zh;q=0.1", "路由不存在"), ("zh;q=0.001", "路由不存在")):
         response = await api.get("/v1/nope", headers={"Accept-Language": accept})
         assert_error(response, 404, 1007, "GET /v1/nope", message)
+
+
+@pytest.mark.gen_test
+async def test_chinese_only_when_it_weighs_more_than_english_counting_the_wildcard(api):
+    """README: Chinese when it weighs more than English, so a tie is English. RFC 4647 3.3.1: `*` weighs for the
+    languages no other range names (English when only zh is listed, and the other way round)."""
+    for accept, message in (("zh;q=0.5, *", "no such route"), ("*;q=0.5, zh;q=0.1", "no such route"),
+                            ("zh, en", "no such route"), ("en, zh", "no such route"),
+                            ("zh;q=0.8 , en;q=0.80", "no such route"), ("en;q=0.5,zh;q=0.5", "no such route"),
+                            ("*", "no such route"), ("zh;q=0, *", "no such route"),
+                            ("*, en;q=0.5", "路由不存在"), ("zh, *;q=0.9", "路由不存在"),
+                            ("zh, en;q=0.9", "路由不存在"), ("fr, *;q=0.1, en;q=0", "路由不存在"),
+                            ("zh-TW;q=0.3, zh-CN;q=0.9, en;q=0.5", "路由不存在")):
+        response = await api.get("/v1/nope", headers={"Accept-Language": accept})
+        assert response.status == 404, accept
+        assert response.body == {"error_code": 1007, "message": message, "request": "GET /v1/nope"}, accept
 
 
 @pytest.mark.gen_test

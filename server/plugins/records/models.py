@@ -17,6 +17,8 @@ RecordKind = Literal["vaccination", "vet_visit", "weight", "medication"]
 # RFC 3339 date-time (a zone is required: Z or an offset); kept as UTC to the microsecond, like DATETIME(6).
 INSTANT_RE = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+# RFC 3339 5.6 time-numoffset: hours 00-23, minutes 00-59 (fromisoformat would carry +05:99 into the hours).
+OFFSET_RE = re.compile(r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 def _instant(value: Any) -> Any:
@@ -29,6 +31,8 @@ def _instant(value: Any) -> Any:
     if match is None:
         raise PydanticCustomError("datetime_format", "must be a date and time with a zone, as YYYY-MM-DDTHH:MM:SSZ")
     day, minutes, seconds, fraction, zone = match.groups()
+    if zone not in "Zz" and not OFFSET_RE.fullmatch(zone):
+        raise PydanticCustomError("datetime_value", "must be a valid date and time")
     seconds = "59" if seconds == "60" else seconds  # 61 and beyond are no second at all: fromisoformat refuses them
     text = f"{day}T{minutes}:{seconds}{(fraction or '')[:7]}{'+00:00' if zone in 'Zz' else zone}"
     try:
@@ -68,9 +72,27 @@ Since1900 = Annotated[Date, WithJsonSchema({"type": "string", "format": "date",
 RecordDate = Annotated[Since1900, AfterValidator(_within_bounds), Field(description=f"YYYY-MM-DD, {BOUNDS}")]
 DueDate = Annotated[Since1900 | None, AfterValidator(_within_bounds), Field(
     description=f"YYYY-MM-DD: when it is next due (the next dose or vaccination), {BOUNDS}")]
+COMPLETION_SLACK = dt.timedelta(days=1)
+
+
+def _done_by_now(value: dt.datetime | None) -> dt.datetime | None:
+    """A completion lies between 1900-01-01 and now, like a record's dates a typo such as 0202 or 2099 is refused
+    rather than stored (an item done in 2099 would leave the reminders); a day of slack past now for a device whose
+    clock or zone is set wrong."""
+    if value is None:
+        return value
+    if value.date() < EARLIEST:
+        raise PydanticCustomError("date_too_early", f"must not be before {EARLIEST.isoformat()}")
+    if value > dt.datetime.now(dt.UTC).replace(tzinfo=None) + COMPLETION_SLACK:
+        raise PydanticCustomError("date_in_future", "must not be in the future")
+    return value
+
+
 Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
-CompletedAt = Annotated[Instant | None, Field(description="when the due item was done (RFC 3339 with a zone); "
-                                                          "null: still open")]
+CompletedAt = Annotated[Instant | None, AfterValidator(_done_by_now), Field(
+    description=f"when the due item was done (RFC 3339 with a zone: Z or an offset from -23:59 to +23:59), from "
+                f"{EARLIEST.isoformat()}T00:00:00Z to now (a day later is allowed for a device's clock); null: "
+                f"still open")]
 
 
 class RecordCreate(Body):

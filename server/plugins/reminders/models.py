@@ -35,6 +35,17 @@ class Reminder(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class FeedItem:
+    """An open due item as the calendar feed shows it. Its event carries the pet's name, so it is revised when the
+    record or the pet changes: `revised_at` is the later of their update times, and `sequence` adds up their
+    revisions (record version - 1 + pet version - 1; both only grow, so it never goes back)."""
+
+    item: Reminder
+    revised_at: dt.datetime
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
 class CalendarFeed:
     """The caller's feed: its URL (which holds the token: shown once, kept only hashed) and when it was made."""
 

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -14,7 +15,7 @@ from server.db import Dialect, Executor, column
 from server.errors import NotFound
 from server.plugins.pets.access import member_join
 from server.plugins.records.services import Record, row
-from server.plugins.reminders.models import CalendarFeed, PetName, Reminder
+from server.plugins.reminders.models import CalendarFeed, FeedItem, PetName, Reminder
 from server.services import fetch_page, utcnow
 
 # The repeated conditions let SQLite use its partial index.
@@ -36,14 +37,19 @@ def member_records(user_id: int, dialect: Dialect) -> tuple[str, tuple[int]]:
     return f"{source} JOIN records ON records.pet_id = pets.id", args
 
 
+def reminder(values: list[Any], today: dt.date) -> Reminder:
+    """The reminder in a decoded row(dialect, "pets.name", ...): the record's columns, then its pet's name."""
+    record = Record.from_list(values)
+    due = record.due_date
+    fields = {name: getattr(record, name) for name in RECORD_FIELDS}
+    return Reminder(**fields, pet=PetName(record.pet_id, values[len(RECORD_FIELDS)]),
+                    overdue=due is not None and due < today)
+
+
 def decoder(today: dt.date) -> Callable[[str], Reminder]:
-    """Reads the JSON array of row(dialect, "pets.name"): the record's columns, then its pet's name."""
+    """Reads the JSON array of row(dialect, "pets.name") into a reminder."""
     def decode(text: str) -> Reminder:
-        values = orjson.loads(text)
-        record = Record.from_list(values)
-        due = record.due_date
-        fields = {name: getattr(record, name) for name in RECORD_FIELDS}
-        return Reminder(**fields, pet=PetName(record.pet_id, values[-1]), overdue=due is not None and due < today)
+        return reminder(orjson.loads(text), today)
     return decode
 
 
@@ -57,16 +63,22 @@ async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit:
                             offset=offset, decode=decoder(today)))[:2]
 
 
-async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[Reminder]:
-    """Every open due item of the user's pets, whatever its date (the calendar shows them all)."""
+async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[FeedItem]:
+    """Every open due item of the user's pets, whatever its date (the calendar shows them all), with what its
+    event's revision counts: the pet's update time and version too (a renamed pet renames the event)."""
     today = today or utc_today()
     source, args = member_records(user_id, db.dialect)
     rows = await db.fetch_all(
-        f"SELECT {row(db.dialect, 'pets.name')} FROM {source}"  # noqa: S608
+        f"SELECT {row(db.dialect, 'pets.name', 'pets.updated_at', 'pets.version')} FROM {source}"  # noqa: S608
         " WHERE records.due_date IS NOT NULL AND records.completed_at IS NULL"
         f" ORDER BY {ORDER}", args)
-    decode = decoder(today)
-    return [decode(column(r[0], str)) for r in rows]
+    items = []
+    for found in rows:
+        values = orjson.loads(column(found[0], str))
+        item = reminder(values, today)
+        pet_updated_at, pet_version = dt.datetime.fromisoformat(values[-2]), int(values[-1])
+        items.append(FeedItem(item, max(item.updated_at, pet_updated_at), item.version - 1 + pet_version - 1))
+    return items
 
 
 def token_hash(token: str) -> str:

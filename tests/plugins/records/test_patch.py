@@ -109,6 +109,72 @@ async def test_invalid_patches_name_every_field_and_change_nothing(api, app, bod
     assert (await api.get(path, token=token)).body["data"] == record
 
 
+@pytest.mark.parametrize("offset", ["+05:99", "-05:75", "+00:60", "+23:99", "+24:00", "-99:00"])
+@pytest.mark.gen_test
+async def test_a_zone_offset_outside_rfc_3339_is_400_naming_completed_at(api, app, offset):
+    """RFC 3339 5.6: an offset's hours are 00-23 and its minutes 00-59; +05:99 is no offset, not 6h39m."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    response = await api.patch(path, token=token, json={"completed_at": f"2024-12-07T10:00:00{offset}"})
+    assert response.status == 400
+    assert response.body == {"error_code": 1001, "message": "invalid parameter", "request": f"PATCH {path}",
+                             "errors": [{"field": "completed_at", "message": "must be a valid date and time"}]}
+    assert (await api.get(path, token=token)).body["data"] == record
+
+
+def _in(delta: dt.timedelta) -> str:
+    return (dt.datetime.now(dt.UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("completed_at, message", [
+    ("0001-01-01T00:00:00Z", "must not be before 1900-01-01"),
+    ("1899-12-31T23:59:59Z", "must not be before 1900-01-01"),
+    ("1900-01-01T00:30:00+01:00", "must not be before 1900-01-01"),  # 1899-12-31T23:30Z
+    ("9999-12-31T23:59:59Z", "must not be in the future"),
+    ("2099-01-01T00:00:00Z", "must not be in the future"),
+    pytest.param(_in(dt.timedelta(days=1, minutes=30)), "must not be in the future", id="now+1d30min"),
+])
+@pytest.mark.gen_test
+async def test_a_completion_before_1900_or_after_now_is_400_naming_completed_at(api, app, completed_at, message):
+    """A record's dates are bounded so that a typo (0202, 2099) is refused rather than stored; an item done in 2099
+    would leave the reminders and the feed."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    response = await api.patch(path, token=token, json={"completed_at": completed_at})
+    assert response.status == 400
+    assert response.body == {"error_code": 1001, "message": "invalid parameter", "request": f"PATCH {path}",
+                             "errors": [{"field": "completed_at", "message": message}]}
+    assert (await api.get(path, token=token)).body["data"] == record
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_a_completion_from_1900_to_a_day_after_now_is_stored(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    for completed_at in ("1900-01-01T00:00:00Z", _in(dt.timedelta(0)), _in(dt.timedelta(hours=23, minutes=55))):
+        response = await api.patch(path, token=token, json={"completed_at": completed_at})
+        assert (response.status, response.body["data"]["completed_at"]) == (200, completed_at)
+
+
+@pytest.mark.gen_test
+async def test_zone_offsets_up_to_23_59_are_applied(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    record = await add_record(api, token, pet["id"])
+    path = f"/v1/pets/{pet['id']}/records/{record['id']}"
+    for offset, utc in [("+23:59", "2024-12-06T10:01:00Z"), ("-23:59", "2024-12-08T09:59:00Z"),
+                        ("-00:00", "2024-12-07T10:00:00Z"), ("+05:45", "2024-12-07T04:15:00Z")]:
+        response = await api.patch(path, token=token, json={"completed_at": f"2024-12-07T10:00:00{offset}"})
+        assert (response.status, response.body["data"]["completed_at"]) == (200, utc), offset
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=30)
 async def test_records_of_another_users_pet_cannot_be_patched(api, app):

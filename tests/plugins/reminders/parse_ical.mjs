@@ -23,5 +23,10 @@ console.log(JSON.stringify({
   version: calendar.getFirstPropertyValue("version"),
   prodid: calendar.getFirstPropertyValue("prodid"),
   name: calendar.getFirstPropertyValue("x-wr-calname"),
+  components: calendar.getAllSubcomponents().map((component) => component.name),
+  timezones: calendar.getAllSubcomponents("vtimezone").map((component) => {
+    const zone = new ICAL.Timezone(component);
+    return [zone.tzid, zone.utcOffset(ICAL.Time.fromDateString("2026-07-01"))];
+  }),
   events,
 }));

@@ -141,6 +141,79 @@ async def test_the_feed_parses_with_two_parsers_and_follows_the_records(api, app
     assert len(parse_with_ical_js(ical_js, after.raw)["events"]) == 2
 
 
+@pytest.mark.gen_test(timeout=120)
+async def test_a_feed_with_nothing_due_still_holds_a_component(api, app, ical_js):
+    """RFC 5545 3.4 and 3.6: icalbody = calprops component, component = 1*(...): a calendar holds at least one
+    component. With nothing due there is no event, so the feed always carries a VTIMEZONE for UTC."""
+    _, token = await user_with_token(app)
+    url, _ = await new_feed(api, token)
+    fetched = await api.get(url)
+    assert fetched.status == 200
+    calendar = icalendar.Calendar.from_ical(fetched.raw)
+    assert [c.name for c in calendar.subcomponents] == ["VTIMEZONE"]
+    lines = fetched.raw.split(b"\r\n")
+    assert lines[lines.index(b"BEGIN:VTIMEZONE"):lines.index(b"END:VTIMEZONE") + 1] == [
+        b"BEGIN:VTIMEZONE", b"TZID:UTC", b"BEGIN:STANDARD", b"DTSTART:19700101T000000", b"TZNAME:UTC",
+        b"TZOFFSETFROM:+0000", b"TZOFFSETTO:+0000", b"END:STANDARD", b"END:VTIMEZONE"]
+    other = parse_with_ical_js(ical_js, fetched.raw)
+    assert (other["components"], other["timezones"], other["events"]) == (["vtimezone"], [["UTC", 0]], [])
+    rex = await create_pet(api, token, name="Rex")
+    await due_item(api, token, rex["id"], 3)
+    with_event = parse_with_ical_js(ical_js, (await api.get(url)).raw)
+    assert with_event["components"] == ["vtimezone", "vevent"]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_the_feed_shows_a_value_with_every_digit_the_api_gives_and_no_exponent(api, app):
+    """The README: values keep every digit. The feed wrote them with %g: 12.3457, 1.23457e+06, 1e+12."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    url, _ = await new_feed(api, token)
+    shown = {}
+    for value, text in [(12.3456789, "12.3456789"), (1234567, "1234567"), (1e12, "1000000000000"),
+                        (-2.5, "-2.5"), (1e-7, "0.0000001"), (0.1, "0.1"), (12.0, "12"),
+                        (1.0000000000000002, "1.0000000000000002")]:
+        created = await api.post(f"/v1/pets/{pet['id']}/records", token=token, json={
+            "kind": "weight", "date": "2024-01-01", "due_date": day(5), "value": value})
+        assert created.status == 201 and created.body["data"]["value"] == value
+        shown[f"record-{created.body['data']['id']}@pet-api"] = f"Recorded 2024-01-01\nValue: {text}"
+    described = {uid: str(e["DESCRIPTION"]) for uid, e in events((await api.get(url)).raw).items()}
+    assert described == shown
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_renaming_the_pet_revises_its_events_stamps_and_sequence(api, app):
+    """RFC 5545 3.8.7.2-3: DTSTAMP and LAST-MODIFIED say when the event's information was last revised; a rename
+    changes its SUMMARY and alarm text, so a client that skips unchanged events must see a newer stamp and SEQUENCE."""
+    _, token = await user_with_token(app)
+    rex = await create_pet(api, token, name="Rex")
+    item = await due_item(api, token, rex["id"], 20)
+    hour_ago = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)  # stamps have whole seconds
+    for table, row_id in (("records", item["id"]), ("pets", rex["id"])):
+        await app.db.execute(f"UPDATE {table} SET updated_at = %s WHERE id = %s",  # noqa: S608
+                             (hour_ago.replace(tzinfo=None), row_id))
+    url, _ = await new_feed(api, token)
+    uid = f"record-{item['id']}@pet-api"
+    before = events((await api.get(url)).raw)[uid]
+    assert (str(before["SUMMARY"]), int(before["SEQUENCE"])) == ("Rex: vaccination", 0)
+    assert before["LAST-MODIFIED"].dt == before["DTSTAMP"].dt == hour_ago
+    renamed = await api.patch(f"/v1/pets/{rex['id']}", token=token, json={"name": "Max"}, headers={"If-Match": "*"})
+    assert renamed.status == 200, renamed.body
+    after = events((await api.get(url)).raw)[uid]
+    stamp = dt.datetime.fromisoformat(renamed.body["data"]["updated_at"]).replace(microsecond=0)
+    assert (str(after["SUMMARY"]), int(after["SEQUENCE"])) == ("Max: vaccination", 1)
+    assert after["LAST-MODIFIED"].dt == after["DTSTAMP"].dt == stamp > before["DTSTAMP"].dt
+    assert str(after.walk("VALARM")[0]["DESCRIPTION"]) == "Max: vaccination"
+    edited = await api.patch(f"/v1/pets/{rex['id']}/records/{item['id']}", token=token, json={"note": "booster"})
+    assert edited.status == 200
+    last = events((await api.get(url)).raw)[uid]  # the record's version counts too: the sequence keeps growing
+    assert int(last["SEQUENCE"]) == 2
+    assert last["LAST-MODIFIED"].dt == dt.datetime.fromisoformat(edited.body["data"]["updated_at"]).replace(
+        microsecond=0)
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=30)
 async def test_rotating_and_revoking_the_feed(api, app):
