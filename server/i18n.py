@@ -1,7 +1,7 @@
 """Simplified Chinese for the English texts of error answers: the specific messages the services raise and the
-field messages of validation errors (ours and pydantic's). An English text with no entry stays English, so a new
-message is never lost, only untranslated (tests/test_i18n.py finds every message in the sources and checks each has
-an entry)."""
+field messages of validation errors (ours and pydantic's). tests/test_i18n.py finds every message in the sources and
+checks each has an entry. A field message with none stays English; an error's specific message with none (a
+plugin's) gives way to its code's Chinese message (APIError.localized)."""
 
 from __future__ import annotations
 

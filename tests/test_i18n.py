@@ -81,10 +81,11 @@ async def test_records_cursor_and_conflict_messages_are_chinese_under_zh(app, ap
         assert (response.status, response.body) == (status, body)
 
 
-def test_an_untranslated_text_stays_english_and_templates_keep_their_values():
+def test_an_untranslated_text_gives_way_to_its_codes_chinese_and_templates_keep_their_values():
     assert chinese("a message nobody translated") is None
-    # a specific message with no Chinese stays as it is: the code's generic message would say less
-    assert Conflict("a message nobody translated").localized("zh") == "a message nobody translated"
+    # a specific message with no Chinese (a plugin's: the server's all have one) gives way to the code's Chinese
+    assert Conflict("a message nobody translated").localized("zh") == "资源冲突"
+    assert Conflict("a message nobody translated").localized("en") == "a message nobody translated"
     assert Conflict().localized("zh") == "资源冲突"
     assert HTTPFailure("no such route", status=404).localized("zh") == "路由不存在"
     assert chinese("String should have at least 8 characters") == "至少 8 个字符"

@@ -25,7 +25,8 @@ A generated `birth_date` after today is moved to today: the document says "not a
 pattern of the dates up to today would change the document every day), so a schema-valid generated date may be
 one the server rightly refuses (400, tested in tests/test_openapi.py). Likewise a record's `date` or `due_date` more
 than ten years after today is moved to today (the lower bound, 1900-01-01, is a pattern in the document; tested
-in tests/plugins/records/test_handlers.py).
+in tests/plugins/records/test_handlers.py). A record's `completed_at` outside 1900-01-01T00:00:00Z to now plus a day
+(said in words too: an instant's bound in a pattern would have to account for every zone offset) is moved to now.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from server.plugins.accounts.passwords import common_passwords, context_words
 
 MIN_PASSWORD = 8
 MAX_CURSOR = 512  # the cursor fields' maxLength (sync and lists)
+EARLIEST_COMPLETION = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 
 
 def _has_context_word(password: str, body: dict[str, Any]) -> bool:
@@ -71,6 +73,14 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
                 case.body[name] = today.isoformat()
         except ValueError:  # not a date: left for the server to refuse
             pass
+    completed = case.body.get("completed_at") if "/records" in case.operation.path else None
+    try:
+        instant = dt.datetime.fromisoformat(completed) if isinstance(completed, str) else None
+    except ValueError:  # not an instant: left for the server to refuse
+        instant = None
+    if instant is not None and instant.tzinfo is not None and not (
+            EARLIEST_COMPLETION <= instant <= dt.datetime.now(dt.UTC) + dt.timedelta(hours=23)):
+        case.body["completed_at"] = dt.datetime.now(dt.UTC).isoformat()
     password = case.body.get("password")
     if isinstance(password, str) and password.strip().lower() in common_passwords() and len(password) <= 250:
         case.body["password"] = password = password + "-x9Q!"
