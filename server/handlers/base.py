@@ -189,14 +189,14 @@ class BaseHandler(tornado.web.RequestHandler):
             request_id = sent if sent and REQUEST_ID_RE.match(sent) else f"{random.getrandbits(96):024x}"
             self.request_id = request_id
         self.set_header("X-Request-ID", request_id)
-        origin = header(self.request, "Origin")
+        origin, allowed = header(self.request, "Origin"), self.application.config.cors_allow_origins
+        if allowed:  # with CORS on, every answer depends on Origin (a grant or none): caches must key on it
+            self.set_header("Vary", "Origin")
         if origin:
-            allowed = self.application.config.cors_allow_origins
             if "*" in allowed:
                 self.set_header("Access-Control-Allow-Origin", "*")
             elif origin in allowed:
                 self.set_header("Access-Control-Allow-Origin", origin)
-                self.set_header("Vary", "Origin")
             self.set_header("Access-Control-Expose-Headers", EXPOSED_HEADERS)
 
     async def options(self, *args: Any, **kwargs: Any) -> None:

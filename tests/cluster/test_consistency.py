@@ -14,9 +14,10 @@ import pytest
 
 from server.db import connect
 from server.db.mysql import MySQLDriver
+from server.plugins.accounts.services import login as login_service
 from tests.cluster.conftest import CLUSTER_CONFIG, instances, node_order_url, owner_token
 from tests.conftest import test_config as profile_config
-from tests.factories import Api, assert_error, unique_email
+from tests.factories import PASSWORD, Api, assert_error, unique_email
 from tests.galera import GaleraCluster
 from tests.mariadb_server import connect_server
 
@@ -127,6 +128,34 @@ async def test_30_concurrent_failed_logins_over_3_nodes_check_exactly_the_limit_
                 assert int(answer.headers["Retry-After"]) > 0
             else:
                 assert_error(answer, 401, 1003, "POST /v1/tokens")
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_login_on_one_node_while_the_password_changes_on_another_starts_no_session(galera, monkeypatch):
+    # Audit asvs F1 across nodes: a lock on one node does not hold a write on another back, but the login's write
+    # to the account's row certifies against the change's: the login is replayed, finds the new password and
+    # answers as a wrong password does.
+    async with instances(galera, [1, 2]) as apis:
+        email = unique_email("racing")
+        created = await apis[0].post("/v1/users", json={"email": email, "password": PASSWORD, "nickname": "r"})
+        assert created.status == 201, created.body
+        own = (await apis[1].login(email)).body["data"]
+        real_second_factor, changes = login_service.second_factor, []
+
+        async def change_meanwhile(tx: object, *, user_id: int, code: str | None) -> None:
+            if not changes:  # the first run of the login's transaction, on node 1: the change commits on node 2
+                changes.append(await apis[1].patch("/v1/users/me", token=own["token"],
+                                                   json={"password": "a-new-long-password",
+                                                         "current_password": PASSWORD}))
+            await real_second_factor(tx, user_id=user_id, code=code)
+
+        monkeypatch.setattr(login_service, "second_factor", change_meanwhile)
+        response = await apis[0].login(email)
+        assert changes[0].status == 200, changes[0].body
+        assert_error(response, 401, 1003, "POST /v1/tokens", "wrong account or password")
+        rows = galera.query(2, "SELECT COUNT(*) FROM pet_api_test.sessions s JOIN pet_api_test.users u"
+                            " ON u.id = s.user_id WHERE u.email = %s AND s.ended_at_ms IS NULL", (email,), causal=True)
+        assert rows[0][0] == 1  # the changer's own session only
 
 
 def _read_medians_ms(cluster: GaleraCluster, node: int, rounds: int) -> tuple[float, float]:

@@ -211,6 +211,35 @@ async def test_an_origin_not_allowed_gets_no_cors_grant(api):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+@pytest.mark.parametrize("config_overrides", [{}, {"cors_allow_origins": ["*"]}], indirect=True)
+@pytest.mark.gen_test
+async def test_with_cors_on_every_answer_varies_on_origin_granted_or_not(api):
+    # A cache must not serve an answer made without a grant (no Origin, or one not allowed) to the allowed front
+    # end, nor the reverse: each such answer says that it depends on Origin (Fetch, "CORS protocol and HTTP
+    # caches"; audit asvs F2). With ["*"] the grant is sent only to a request carrying Origin: the same holds.
+    answers = {"allowed": await api.get("/v1/health", headers={"Origin": ORIGIN}),
+               "not allowed": await api.get("/v1/health", headers={"Origin": "https://evil.example"}),
+               "no Origin": await api.get("/v1/health"),
+               "error, no Origin": await api.get("/v1/nope"),
+               "preflight, not allowed": await api.request("OPTIONS", "/v1/users/me", headers={
+                   "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})}
+    assert {name: a.status for name, a in answers.items()} == {
+        "allowed": 200, "not allowed": 200, "no Origin": 200, "error, no Origin": 404, "preflight, not allowed": 204}
+    assert {name: a.headers.get("Vary") for name, a in answers.items()} == dict.fromkeys(answers, "Origin")
+    assert answers["no Origin"].body == answers["allowed"].body == {"code": 200, "data": {"status": "ok"},
+                                                                      "message": "ok"}
+    assert "Access-Control-Allow-Origin" not in answers["no Origin"].headers
+    assert_error(answers["error, no Origin"], 404, 1007, "GET /v1/nope")
+
+
+@pytest.mark.parametrize("config_overrides", [{"cors_allow_origins": []}], indirect=True)
+@pytest.mark.gen_test
+async def test_without_cors_answers_do_not_vary_on_origin(api):
+    answers = [await api.get("/v1/health", headers={"Origin": ORIGIN}), await api.get("/v1/health")]
+    assert [(a.status, a.body["data"], "Vary" in a.headers, "Access-Control-Allow-Origin" in a.headers)
+            for a in answers] == [(200, {"status": "ok"}, False, False)] * 2
+
+
 @pytest.mark.gen_test
 async def test_a_sane_request_id_is_echoed(api):
     ok = await api.get("/v1/health", headers={"X-Request-ID": "abc-123.DEF_456:7"})

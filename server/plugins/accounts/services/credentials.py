@@ -15,6 +15,7 @@ from server.plugins.accounts.services.admins import keep_an_administrator
 from server.plugins.accounts.services.reentry import password_matches
 from server.plugins.accounts.services.sessions import end_user_sessions
 from server.plugins.accounts.services.users import User, create_user, find_user_by_email, get_user, update_user
+from server.services import utcnow
 
 LOOKALIKE = ("looks like an existing account's e-mail (it differs only by case, width or look-alike characters); "
              "promote that account by its own address")
@@ -32,6 +33,18 @@ async def replace_password(tx: Executor, accounts: Accounts, *, user_id: int, fi
     if "password_hash" in fields or fields.get("disabled"):
         ended = await end_user_sessions(tx, accounts, user_id=user.id, keep=keep_session)
     return user, ended
+
+
+async def hold_checked_credentials(tx: Executor, *, user: User) -> bool:
+    """Inside the transaction that acts on a password checked before it began (argon2 runs outside transactions):
+    whether the account still has the password hash, the role and the enabled state it had when checked. The row
+    is written (its updated_at, as keep_an_administrator does), so replace_password waits for this transaction on
+    one server and certifies against it across Galera nodes: it comes either before, and this answers False, or
+    after, and ends what this transaction started."""
+    exact = tx.dialect.exact  # MariaDB's collation ignores case: compare the hash exactly
+    held = await tx.execute(f"UPDATE users SET updated_at = %s WHERE id = %s AND password_hash{exact} = %s"  # noqa: S608
+                            " AND role = %s AND disabled = 0", (utcnow(), user.id, user.password_hash, user.role))
+    return held.rowcount == 1
 
 
 async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Value],

@@ -7,6 +7,7 @@ from server.db import Database, Executor
 from server.errors import AuthFailed
 from server.plugins.accounts.services import throttle
 from server.plugins.accounts.services.accounts import Accounts
+from server.plugins.accounts.services.credentials import hold_checked_credentials
 from server.plugins.accounts.services.mfa import second_factor
 from server.plugins.accounts.services.sessions import TokenPair, start_session
 from server.plugins.accounts.services.users import find_user_by_email
@@ -37,6 +38,9 @@ async def login(db: Database, accounts: Accounts, *, account: str, secret: str, 
     user_id, scopes = user.id, accounts.scopes_for(user.role, email_verified=user.email_verified)
 
     async def start(tx: Executor) -> TokenPair:
+        if not await hold_checked_credentials(tx, user=user):  # changed, reset or disabled during the check
+            note(reason="credentials_changed")
+            raise AuthFailed(WRONG)
         await second_factor(tx, user_id=user_id, code=otp)
         await throttle.forgive_attempt(tx, account=account, address=address)
         return await start_session(tx, accounts, user_id=user_id, scopes=scopes, user_agent=user_agent,

@@ -155,7 +155,10 @@ async def end_sessions(tx: Executor, accounts: Accounts, *, session_ids: list[in
 
 async def end_user_sessions(tx: Executor, accounts: Accounts, *, user_id: int, keep: int | None = None) -> int:
     """End every open session of the user but `keep`; how many were ended."""
-    rows = await tx.fetch_all("SELECT id FROM sessions WHERE user_id = %s AND ended_at_ms IS NULL", (user_id,))
+    # A locking read sees every session committed so far, where a plain one could read the transaction's snapshot
+    # from before a login that it then waited for (a password reset or a disable reads first): that session lived on.
+    rows = await tx.fetch_all("SELECT id FROM sessions WHERE user_id = %s AND ended_at_ms IS NULL"  # noqa: S608
+                              f"{tx.dialect.for_update}", (user_id,))
     ended = [column(r[0], int) for r in rows if column(r[0], int) != keep]
     await end_sessions(tx, accounts, session_ids=ended)
     return len(ended)

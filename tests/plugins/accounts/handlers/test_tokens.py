@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from server import make_app
-from tests.factories import PASSWORD, Api, assert_error, both_backends, create_user, serving, unique_email
+from server.plugins.accounts.services import login as login_service
+from server.plugins.accounts.services.sessions import hash_token, new_secret
+from server.services import now_ms
+from tests.factories import PASSWORD, Api, Response, assert_error, both_backends, create_user, serving, unique_email
+
+CREDENTIAL_CHANGES = ["password change", "password reset", "disable"]
+NEW_PASSWORD = "a-new-long-password"
 
 
 @pytest.fixture
@@ -200,6 +206,95 @@ async def test_unknown_account_wrong_password_and_disabled_account_look_the_same
     for response in answers:
         assert_error(response, 401, 1003, "POST /v1/tokens", "wrong account or password")
     assert answers[0].raw == answers[1].raw == answers[2].raw
+
+
+class CredentialChange:
+    """One way an account's credentials change, made over HTTP while a login of it is under way: the account's
+    own password change (from an earlier session, which it keeps), a password reset, or an administrator's
+    disabling."""
+
+    def __init__(self, api: Api, app: Any, kind: str, *, user: Any, own: dict[str, Any], admin_token: str,
+                 reset_token: str, last_session: int | None) -> None:
+        self.api, self.app, self.kind, self.user, self.own = api, app, kind, user, own
+        self.admin_token, self.reset_token, self.last_session = admin_token, reset_token, last_session
+
+    @classmethod
+    async def ready(cls, api: Api, app: Any, kind: str) -> "CredentialChange":
+        """An account and what the change needs, obtained before the race: a session, a reset token, an admin."""
+        user, reset_token = await create_user(app), new_secret()
+        own = (await api.login(user.email)).body["data"]
+        admin_token = await api.token((await create_user(app, role="admin")).email)
+        await app.db.execute("INSERT INTO account_tokens (token_hash, purpose, user_id, created_at_ms, expires_at_ms)"
+                             " VALUES (%s, 'reset', %s, %s, %s)",
+                             (hash_token(reset_token), user.id, now_ms(), now_ms() + 600_000))
+        last_session = (await app.db.fetch_one("SELECT MAX(id) FROM sessions"))[0]
+        return cls(api, app, kind, user=user, own=own, admin_token=admin_token, reset_token=reset_token,
+                   last_session=last_session)
+
+    async def make(self) -> Response:
+        if self.kind == "password change":
+            return await self.api.patch("/v1/users/me", token=self.own["token"],
+                                        json={"password": NEW_PASSWORD, "current_password": PASSWORD})
+        if self.kind == "password reset":
+            return await self.api.post("/v1/password-resets/confirm",
+                                       json={"token": self.reset_token, "password": NEW_PASSWORD})
+        return await self.api.patch(f"/v1/users/{self.user.id}", token=self.admin_token, json={"disabled": True})
+
+    async def sessions_opened_since_ready(self) -> list[int]:
+        """The account's sessions started after ready() and still open."""
+        rows = await self.app.db.fetch_all("SELECT id FROM sessions WHERE user_id = %s AND id > %s"
+                                           " AND ended_at_ms IS NULL", (self.user.id, self.last_session))
+        return [int(row[0]) for row in rows]
+
+
+@both_backends
+@pytest.mark.parametrize("kind", CREDENTIAL_CHANGES)
+@pytest.mark.gen_test(timeout=60)
+async def test_a_login_whose_password_changes_while_it_is_checked_gets_no_session(api, app, monkeypatch, kind):
+    # The change commits while the login's argon2 check of the old password runs (outside any transaction): the
+    # session it would start is refused as a wrong password is (audit asvs F1).
+    change = await CredentialChange.ready(api, app, kind)
+    real_verify, changes, answers = app.accounts.passwords.verify, [change], []
+
+    async def verify_then_change(password_hash: str, secret: str) -> bool:
+        matched = await real_verify(password_hash, secret)
+        if changes:  # the login's check (the change's own check of current_password passes straight through)
+            answers.append(await changes.pop().make())
+        return matched
+
+    monkeypatch.setattr(app.accounts.passwords, "verify", verify_then_change)
+    response = await api.login(change.user.email)
+    assert answers[0].status == 200, answers[0].body
+    assert_error(response, 401, 1003, "POST /v1/tokens", "wrong account or password")
+    assert set(response.body) == {"error_code", "message", "request"}
+    assert await change.sessions_opened_since_ready() == []
+
+
+@both_backends
+@pytest.mark.parametrize("kind", CREDENTIAL_CHANGES)
+@pytest.mark.gen_test(timeout=60)
+async def test_a_credential_change_waiting_on_a_login_ends_the_session_it_started(api, app, monkeypatch, kind):
+    # The change arrives while the login's transaction holds the account: it waits, then ends that session and
+    # revokes its tokens (audit asvs F1, the other order).
+    change = await CredentialChange.ready(api, app, kind)
+    real_second_factor, racing = login_service.second_factor, []
+
+    async def change_meanwhile(tx: Any, *, user_id: int, code: str | None) -> None:
+        if not racing:  # the first run of the login's transaction
+            racing.append(asyncio.ensure_future(change.make()))
+            await asyncio.sleep(0.3)  # the change runs up to the account's row (or SQLite's write lock) and waits
+        await real_second_factor(tx, user_id=user_id, code=code)
+
+    monkeypatch.setattr(login_service, "second_factor", change_meanwhile)
+    response = await api.login(change.user.email)
+    assert response.status == 201, response.body
+    changed = await racing[0]
+    assert changed.status == 200, changed.body
+    pair = response.body["data"]
+    assert_error(await api.get("/v1/users/me", token=pair["token"]), 401, 10033, "GET /v1/users/me", "token is revoked")
+    assert_error(await api.post("/v1/tokens/refresh", json={"refresh_token": pair["refresh_token"]}), 401, 10033,
+                 "POST /v1/tokens/refresh", "token is revoked")
+    assert await change.sessions_opened_since_ready() == []
 
 
 @pytest.mark.parametrize("config_overrides", [{"password_hash_time_cost": 2, "password_hash_memory_kib": 32768}],
