@@ -247,7 +247,8 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
 
 def _add_links(paths: dict[str, dict[str, Any]]) -> None:
     """A 201 that creates `P/{x}` links to the operations on `P/{x}` and the paths under it that need no
-    other parameter (OpenAPI links: clients and schemathesis' stateful phase follow them)."""
+    other parameter (OpenAPI links: clients and schemathesis' stateful phase follow them). The created ETag goes
+    as If-Match only where If-Match names that version: not where it names another tag (`if_match`, the photo's)."""
     for path, methods in paths.items():
         for op in methods.values():
             created = op["responses"].get("201")
@@ -260,8 +261,7 @@ def _add_links(paths: dict[str, dict[str, Any]]) -> None:
                 for target in target_methods.values():
                     params = {name: f"$request.path.{name}" for name in re.findall(r"\{(\w+)\}", path)}
                     params[match.group(1)] = "$response.body#/data/id"
-                    if "ETag" in created.get("headers", {}) and any(p["name"] == "If-Match"
-                                                                    for p in target["parameters"]):
+                    if "ETag" in created.get("headers", {}) and IF_MATCH in target["parameters"]:
                         params["header.If-Match"] = "$response.header.ETag"
                     created.setdefault("links", {})[target["operationId"]] = {
                         "operationId": target["operationId"], "parameters": params}

@@ -16,6 +16,7 @@ from jsonschema.validators import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from tests.factories import assert_error, both_backends, create_pet, create_user, token_for, user_with_token
+from tests.plugins.photos.images import png_with_transparency
 from tests.processes import ROOT
 
 NOT_DOCUMENTED = {"/metrics"}
@@ -220,6 +221,38 @@ async def test_pet_operations_in_detail(api):
                                                                "other"]
     assert schemas["Error400"]["allOf"][1] == {
         "properties": {"error_code": {"enum": [1001]}}}
+
+
+@pytest.mark.gen_test
+async def test_a_link_passes_the_created_etag_as_if_match_only_where_if_match_names_that_version(api, app):
+    """The pet's "v1" goes to the pet's PATCH, DELETE and transfer; the photo's PUT and DELETE take the photo's own
+    tag (a pet's tag there is 412 or 404), so their links give the pet_id only."""
+    document = await fetch_document(api)
+    links = document["paths"]["/v1/pets"]["post"]["responses"]["201"]["links"]
+    with_tag = {name for name, link in links.items() if "header.If-Match" in link["parameters"]}
+    assert with_tag == {"patch_v1_pets_pet_id", "delete_v1_pets_pet_id", "post_v1_pets_pet_id_transfer"}
+    for name in ("put_v1_pets_pet_id_photo", "delete_v1_pets_pet_id_photo"):
+        assert links[name]["parameters"] == {"pet_id": "$response.body#/data/id"}, name
+    by_id = {op["operationId"]: op for _, _, op in operations(document)}
+    for path, method, op in operations(document):
+        for link in op["responses"].get("201", {}).get("links", {}).values():
+            if "header.If-Match" in link["parameters"]:
+                target = {p["name"]: p for p in by_id[link["operationId"]]["parameters"]}
+                assert target["If-Match"]["description"].startswith("ETag of the version you last read"), (
+                    method, path, link["operationId"])
+    # Followed as the document says, the photo links make requests the server accepts.
+    _, token = await user_with_token(app)
+    created = await api.post("/v1/pets", token=token, json={"name": "Linky", "species": "cat"})
+    assert created.status == 201 and created.headers["ETag"] == '"v1"', created.body
+    pet_id = created.body["data"]["id"]
+    put = await api.request("PUT", f"/v1/pets/{pet_id}/photo", token=token, body=png_with_transparency(),
+                            headers={"Content-Type": "image/png"})
+    assert put.status == 201 and put.body["data"]["content_type"] == "image/png", put.body
+    deleted = await api.delete(f"/v1/pets/{pet_id}/photo", token=token)
+    assert (deleted.status, deleted.body) == (200, {"code": 200, "data": None, "message": "ok"})
+    stale = await api.request("PUT", f"/v1/pets/{pet_id}/photo", token=token, body=png_with_transparency(),
+                              headers={"Content-Type": "image/png", "If-Match": created.headers["ETag"]})
+    assert_error(stale, 412, 1009, f"PUT /v1/pets/{pet_id}/photo", "precondition failed")  # what the old link gave
 
 
 @both_backends
