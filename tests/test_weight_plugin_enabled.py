@@ -16,6 +16,7 @@ from tests.plugins.core.handlers.test_docs import (  # noqa: F401 - collected ag
 )
 from tests.processes import ROOT, clean_env
 from tests.test_openapi import (  # noqa: F401 - collected again here, with the plugin enabled
+    test_a_get_answers_304_to_its_own_etag_exactly_where_the_document_declares_it,
     test_each_documented_error_status_lists_the_codes_the_catalog_gives_that_status,
     test_each_operation_describes_parameters_body_success_and_errors,
     test_schemas_use_only_json_schema_keywords,

@@ -45,7 +45,7 @@ class WeightHandler(WeightBaseHandler):
 class WeightChartHandler(WeightBaseHandler):
     @require_scopes("pets:read")
     @operation(summary="A pet's weight as an SVG line chart (an empty chart with a message when it has none)",
-               media_type=SVG_TYPE, schema=SVG_SCHEMA, errors=(503,),
+               media_type=SVG_TYPE, schema=SVG_SCHEMA, errors=(503,), cached=True,
                headers={"ETag": "tag of this chart, for If-None-Match"})
     async def get(self, pet_id: str) -> None:
         pet = await self.member_pet(pet_id)

@@ -205,6 +205,7 @@ async def test_its_code_routes_and_scopes_are_in_the_catalog_and_the_document(ap
     chart = paths["/v1/pets/{pet_id}/weight.svg"]["get"]
     assert list(chart["responses"]["200"]["content"]) == ["image/svg+xml"]
     assert chart["x-required-scopes"] == ["pets:read"] and chart["tags"] == ["weight"]
+    assert "If-None-Match" in [p["name"] for p in chart["parameters"]] and "304" in chart["responses"]  # as served
     put = paths["/v1/pets/{pet_id}/weight/target"]["put"]
     assert put["x-required-scopes"] == ["pets:write"]
     assert put["responses"]["409"]["content"]["application/json"]["schema"] == {

@@ -62,7 +62,7 @@ class DocsAssetHandler(BaseHandler):
 
 
 class DocsPageHandler(DocsAssetHandler):
-    @operation(summary="Interactive API documentation (Swagger UI)", media_type="text/html")
+    @operation(summary="Interactive API documentation (Swagger UI)", media_type="text/html", cached=True)
     async def get(self) -> None:
         self.set_header("Content-Security-Policy", CSP)
         self.set_header("Referrer-Policy", "no-referrer")
@@ -70,12 +70,12 @@ class DocsPageHandler(DocsAssetHandler):
 
 
 class DocsScriptHandler(DocsAssetHandler):
-    @operation(summary="Script of the docs page", media_type="text/javascript")
+    @operation(summary="Script of the docs page", media_type="text/javascript", cached=True)
     async def get(self) -> None:
         self._serve()
 
 
 class DocsStyleHandler(DocsAssetHandler):
-    @operation(summary="Style sheet of the docs page", media_type="text/css")
+    @operation(summary="Style sheet of the docs page", media_type="text/css", cached=True)
     async def get(self) -> None:
         self._serve()
