@@ -1,5 +1,6 @@
 """The docs page can upload a photo: headless Chromium, driven through chromedriver's WebDriver protocol (plain HTTP,
-no extra package), opens the PUT operation in Swagger UI, picks a JPEG file, executes, and the pet has its photo."""
+no extra package), opens the PUT operation in Swagger UI, picks a JPEG file, executes, and the pet has its photo;
+the GET operation then shows it, under the page's CSP."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.processes import ServerProcess, free_port, login, request, server_env
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 OPERATION = "#operations-photos-put_v1_pets_pet_id_photo"
+DOWNLOAD = "#operations-photos-get_v1_pets_pet_id_photo"
 
 
 class WebDriver:
@@ -90,7 +92,7 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
 
 
 @pytest.mark.slow
-def test_the_docs_page_uploads_a_photo(browser: WebDriver, mysql_server_url: str, tmp_path: Path) -> None:
+def test_the_docs_page_uploads_a_photo_and_shows_it(browser: WebDriver, mysql_server_url: str, tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "server.log", server_env(migrated_database(mysql_server_url, "photo_docs"))) as srv:
         _, token = login(srv.port)
         pet = request(srv.port, "POST", "/v1/pets", json={"name": "Rex", "species": "dog"}, token=token).json()["data"]
@@ -113,3 +115,14 @@ def test_the_docs_page_uploads_a_photo(browser: WebDriver, mysql_server_url: str
         photo = request(srv.port, "GET", f"/v1/pets/{pet['id']}", token=token).json()["data"]["photo"]
         assert photo is not None
         assert (photo["content_type"], photo["width"], photo["height"]) == ("image/jpeg", 200, 300)
+
+        # ... and shows it again from GET: Swagger UI puts an image answer in an <img> with an object (blob:) URL.
+        browser.click(f"{DOWNLOAD} .opblock-summary")
+        browser.click(f"{DOWNLOAD} .try-out__btn")
+        browser.type(f"{DOWNLOAD} input[placeholder='pet_id']", str(pet["id"]))
+        browser.click(f"{DOWNLOAD} .execute")
+        shown = {ELEMENT: browser.find(f"{DOWNLOAD} .live-responses-table tr.response img")}
+        deadline = time.monotonic() + 10
+        while not browser.run("return arguments[0].complete", shown) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert browser.run("return [arguments[0].src.slice(0, 5), arguments[0].naturalWidth]", shown) == ["blob:", 200]
