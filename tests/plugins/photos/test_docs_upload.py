@@ -1,6 +1,6 @@
 """The docs page can upload a photo: headless Chromium, driven through chromedriver's WebDriver protocol (plain HTTP,
 no extra package), opens the PUT operation in Swagger UI, picks a JPEG file, executes, and the pet has its photo;
-the GET operation then shows it, under the page's CSP."""
+the GET operation then shows it, all under the page's CSP and with a clean console."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ class WebDriver:
         self.port = port
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         session = self.call("POST", "/session", {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": CHROMIUM_FLAGS}}}})
+            "browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": CHROMIUM_FLAGS},
+            "goog:loggingPrefs": {"browser": "ALL"}}}})
         self.session = f"/session/{session['sessionId']}"
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -65,6 +66,11 @@ class WebDriver:
 
     def type(self, css: str, text: str) -> None:
         self.call("POST", f"{self.session}/element/{self.find(css)}/value", {"text": text})
+
+    def console(self) -> list[str]:
+        """The browser's console entries since the last call (CSP violations and failed loads included)."""
+        return [f"{entry['level']} {entry['message']}"
+                for entry in self.call("POST", f"{self.session}/se/log", {"type": "browser"})]
 
     def quit(self) -> None:
         self.call("DELETE", self.session)
@@ -126,3 +132,5 @@ def test_the_docs_page_uploads_a_photo_and_shows_it(browser: WebDriver, mysql_se
         while not browser.run("return arguments[0].complete", shown) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert browser.run("return [arguments[0].src.slice(0, 5), arguments[0].naturalWidth]", shown) == ["blob:", 200]
+        # The whole visit: no CSP violation, no failed load (the page names its icon, so no /favicon.ico 404).
+        assert browser.console() == []

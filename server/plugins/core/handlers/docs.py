@@ -11,7 +11,7 @@ from server.declare import operation
 from server.handlers.base import BaseHandler
 
 # Swagger UI sets styles through the DOM (allowed); no inline script, no eval, nothing from elsewhere. It shows an
-# image answer (a pet's photo) as an object URL, hence blob: for images only.
+# image answer (a pet's photo) as an object URL, hence blob: for images only; data: is also the page's empty icon.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 OPENAPI_SCHEMA = {"type": "object", "required": ["openapi", "info", "paths"],

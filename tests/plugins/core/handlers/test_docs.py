@@ -35,6 +35,7 @@ async def test_the_page_is_html_with_a_strict_policy_and_local_assets_only(api):
         '<script src="/v1/docs/swagger-ui-bundle.js" charset="UTF-8"></script>',
         '<script src="/v1/docs/docs.js" charset="UTF-8"></script>']  # no inline script
     assert set(re.findall(r'(?:src|href)="(/v1/docs/[^"]+)"', html)) == set(ASSETS)
+    assert '<link rel="icon" href="data:,">' in html  # an empty icon (img-src data:): no /favicon.ico 404 per visit
     for path, media_type in ASSETS.items():
         asset = await api.get(path)
         assert asset.status == 200, path
