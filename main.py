@@ -17,10 +17,7 @@ from server.config import Config, ConfigError, load_config, read_env_file, unkno
 if TYPE_CHECKING:
     from server.db import Database
 
-# Exit codes (README "Command line"): 2 configuration, 3 migrations pending, 4 database unreachable, 7 (serve) the
-# address cannot be listened on, and
-EXIT_REFUSED = 5  # the database refused a statement (privilege, a half-applied migration, a schema changed by hand)
-EXIT_LOCK_HELD = 6  # another migrate kept the migration lock past LOCK_WAIT_SECONDS
+# Exit codes (README "Command line"): 2 configuration; the others are server.serve.start_failure's.
 
 
 def _options(*, sub: bool) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -288,37 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pet-api: warning: {name} is not a setting and is ignored", file=sys.stderr)
     command = args.command or "serve"
     if command in ("migrate", "create-admin"):
-        from server.app import PendingMigrations
-        from server.db.migrations import STATEMENT_ERRORS, MigrationFailed, MigrationLockTimeout, server_error
-        from server.errors import ServiceUnavailable
-        from server.plugins import PluginError
+        from server.serve import START_FAILURES, start_failure
 
         try:
             if command == "migrate":
                 return asyncio.run(_migrate(config))
             return asyncio.run(_create_admin(config, args.email, args.nickname, environ))
-        except PendingMigrations as exc:
-            print(f"{command}: {exc}", file=sys.stderr)
-            return 3
-        except MigrationFailed as exc:
-            print(f"{command}: {exc}", file=sys.stderr)
-            return EXIT_REFUSED
-        except STATEMENT_ERRORS as exc:  # create-admin's writes
-            print(f"{command}: the database refused a statement: {server_error(exc)}", file=sys.stderr)
-            return EXIT_REFUSED
-        except MigrationLockTimeout as exc:
-            print(f"{command}: {exc}", file=sys.stderr)
-            return EXIT_LOCK_HELD
-        except PluginError as exc:  # a plugin's after_migrate raised: the plugin cannot be used, as at start
-            print(f"{command}: {exc}", file=sys.stderr)
-            return 2
-        except ServiceUnavailable as exc:
-            from server.db.mysql import why_unreachable
-            from server.logs import shown_url
-
-            print(f"{command}: the database at {shown_url(config.database_url)} is unreachable: "
-                  f"{why_unreachable(exc)}", file=sys.stderr)
-            return 4
+        except START_FAILURES as exc:  # the statements refused are create-admin's writes or a migration's
+            return start_failure(exc, command, during="", database_url=config.database_url)
     if command == "routes":
         return _routes(config)
     if command == "plugins":

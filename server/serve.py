@@ -112,26 +112,30 @@ def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], 
 START_FAILURES = (*DATABASE_ANSWERS, PluginError, ListenError)
 
 
-# The failures whose own text is the line, with their exit codes.
+# The failures whose own text is the line, with their exit codes (README "Command line").
 SAID_AS_IS: tuple[tuple[type[Exception], int], ...] = (
     (PluginError, 2), (PendingMigrations, 3), (MigrationFailed, 5), (MigrationLockTimeout, 6), (ListenError, 7))
 
 
-def start_failure(exc: Exception) -> int:
-    """One line on stderr and the exit code for a start that cannot go on: 3 schema behind, 4 no database, 5 the
-    database refused a statement (a missing privilege, a schema changed by hand; a dev migration, named as
-    `migrate` names it), 6 another migrate held the migration lock (dev), 7 the address cannot be listened on; 2 a
-    plugin that cannot be used (its setup or on_start raised), as for a misconfigured one."""
+def start_failure(exc: Exception, command: str = "pet-api", *, during: str = " at start-up",
+                  database_url: str | None = None) -> int:
+    """One line on stderr, `<command>: ...`, and the exit code for a start (or `migrate`, `create-admin`: during=""
+    and the database_url to name, without its credentials) that cannot go on: 3 schema behind, 4 no database, 5 the
+    database refused a statement (a missing privilege, a schema changed by hand; a migration, named as `migrate`
+    names it), 6 another migrate held the migration lock, 7 the address cannot be listened on; 2 a plugin that
+    cannot be used (its setup, on_start or after_migrate raised), as for a misconfigured one."""
     for kind, code in SAID_AS_IS:
         if isinstance(exc, kind):
-            print(f"pet-api: {exc}", file=sys.stderr)
+            print(f"{command}: {exc}", file=sys.stderr)
             return code
     if isinstance(exc, STATEMENT_ERRORS):
-        print(f"pet-api: the database refused a statement at start-up: {server_error(exc)}", file=sys.stderr)
+        print(f"{command}: the database refused a statement{during}: {server_error(exc)}", file=sys.stderr)
         return 5
     from server.db.mysql import why_unreachable
+    from server.logs import shown_url
 
-    print(f"pet-api: the database is unreachable at start-up: {why_unreachable(exc)}", file=sys.stderr)
+    where = "" if database_url is None else f" at {shown_url(database_url)}"
+    print(f"{command}: the database{where} is unreachable{during}: {why_unreachable(exc)}", file=sys.stderr)
     return 4
 
 
