@@ -20,7 +20,7 @@ from server.handlers.base import NotFoundHandler, ResponseHeaders
 from server.idempotency import IdempotencyKeys
 from server.logs import AccessLog
 from server.passwords import Passwords
-from server.plugins import Plugin, PluginError, SecretPaths, _one_line, operations
+from server.plugins import Plugin, PluginError, SecretPaths, one_line, operations
 from server.rbac import RoleMap
 from server.registry import PluginSet, load_plugins
 from server.runtime import Runtime
@@ -58,7 +58,7 @@ def plugin_hook(plugin: str, hook: str) -> Iterator[None]:
     except DATABASE_ANSWERS:
         raise
     except Exception as exc:
-        raise PluginError(f"plugin {plugin!r}: {hook} failed: {_one_line(exc)}") from exc
+        raise PluginError(f"plugin {plugin!r}: {hook} failed: {one_line(exc)}") from exc
 
 
 async def require_current(db: Database, config: Config, sources: Sequence[Source]) -> None:
@@ -130,7 +130,7 @@ class PetAPI(tornado.web.Application):
             try:
                 await self.shutdown()
             except Exception as exc:  # the start's own error is the one to report
-                log.warning("closing after a failed start: %s", _one_line(exc))
+                log.warning("closing after a failed start: %s", one_line(exc))
             raise
 
     async def _start(self) -> None:

@@ -219,9 +219,9 @@ def _import(name: str, module_name: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name is not None and (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
             raise PluginError(f"plugin {name!r}: no module {module_name!r}") from None
-        raise PluginError(f"plugin {name!r}: cannot import {module_name}: {_one_line(exc)}") from None
+        raise PluginError(f"plugin {name!r}: cannot import {module_name}: {one_line(exc)}") from None
     except Exception as exc:  # a plugin's own bug must still end in one line naming it
-        raise PluginError(f"plugin {name!r}: cannot import {module_name}: {_one_line(exc)}") from None
+        raise PluginError(f"plugin {name!r}: cannot import {module_name}: {one_line(exc)}") from None
 
 
 def _attribute(name: str, module: Any, attr: str) -> Any:
@@ -257,7 +257,8 @@ def _own_version() -> str | None:
         return None
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception as one line, its class first: what the start's one-line failures quote."""
     text = " ".join(str(exc).split())
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
