@@ -199,6 +199,11 @@ class BaseHandler(tornado.web.RequestHandler):
                 self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Access-Control-Expose-Headers", EXPOSED_HEADERS)
 
+    def vary(self, field: str) -> None:
+        """Add a request header the answer depends on to Vary (RFC 9110 12.5.5), after those already named."""
+        named = self._headers.get("Vary")
+        self.set_header("Vary", f"{named}, {field}" if named else field)
+
     async def options(self, *args: Any, **kwargs: Any) -> None:
         """CORS preflight."""
         self.set_header("Access-Control-Allow-Methods", self.methods_allowed)
@@ -330,6 +335,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if self.application.config.debug and "exc_info" in kwargs and isinstance(error, ServerError):
             body["trace"] = "".join(traceback.format_exception(*kwargs["exc_info"]))
         self.set_status(error.status)
+        self.vary("Accept-Language")  # the messages are in the caller's language: a cache must key on it
         for name, value in error.headers.items():
             self.set_header(name, value)
         if error.status == 405:

@@ -200,7 +200,8 @@ async def test_errors_carry_the_same_cors_headers_as_successes(api):
     for response in (ok, missing, unauthorized, crashed):
         assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
         assert "X-Request-ID" in response.headers["Access-Control-Expose-Headers"]
-        assert response.headers["Vary"] == "Origin"
+    assert ok.headers["Vary"] == "Origin"
+    assert [r.headers["Vary"] for r in (missing, unauthorized, crashed)] == ["Origin, Accept-Language"] * 3
 
 
 @pytest.mark.gen_test
@@ -225,7 +226,8 @@ async def test_with_cors_on_every_answer_varies_on_origin_granted_or_not(api):
                    "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})}
     assert {name: a.status for name, a in answers.items()} == {
         "allowed": 200, "not allowed": 200, "no Origin": 200, "error, no Origin": 404, "preflight, not allowed": 204}
-    assert {name: a.headers.get("Vary") for name, a in answers.items()} == dict.fromkeys(answers, "Origin")
+    assert {name: a.headers.get("Vary") for name, a in answers.items()} == {
+        **dict.fromkeys(answers, "Origin"), "error, no Origin": "Origin, Accept-Language"}
     assert answers["no Origin"].body == answers["allowed"].body == {"code": 200, "data": {"status": "ok"},
                                                                       "message": "ok"}
     assert "Access-Control-Allow-Origin" not in answers["no Origin"].headers
@@ -238,6 +240,24 @@ async def test_without_cors_answers_do_not_vary_on_origin(api):
     answers = [await api.get("/v1/health", headers={"Origin": ORIGIN}), await api.get("/v1/health")]
     assert [(a.status, a.body["data"], "Vary" in a.headers, "Access-Control-Allow-Origin" in a.headers)
             for a in answers] == [(200, {"status": "ok"}, False, False)] * 2
+
+
+@pytest.mark.parametrize("config_overrides", [{"cors_allow_origins": []}], indirect=True)
+@pytest.mark.gen_test
+async def test_answers_in_the_callers_language_vary_on_accept_language(api):
+    # An error's message and the error catalog are English or Chinese by Accept-Language: a shared cache that may
+    # keep a 404 (heuristically cacheable, RFC 9111 4.2.2) or the catalog must not hand one language's answer to a
+    # caller asking for the other (RFC 9110 12.5.5). A success whose body does not depend on it says nothing.
+    zh = {"Accept-Language": "zh"}
+    missing, catalog, ok = (await api.get("/v1/nope", headers=zh), await api.get("/v1/errors", headers=zh),
+                            await api.get("/v1/health", headers=zh))
+    assert_error(missing, 404, 1007, "GET /v1/nope")
+    assert missing.body["message"] == "路由不存在"
+    assert catalog.status == 200
+    assert next(e["message"] for e in catalog.body["data"] if e["error_code"] == 1002) == "资源不存在"
+    assert ok.status == 200 and ok.body["data"] == {"status": "ok"}
+    assert [missing.headers.get("Vary"), catalog.headers.get("Vary"), ok.headers.get("Vary")] == [
+        "Accept-Language", "Accept-Language", None]
 
 
 @pytest.mark.gen_test

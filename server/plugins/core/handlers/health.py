@@ -70,4 +70,5 @@ class ErrorsHandler(BaseHandler):
     @operation(summary="The catalog of error codes", response=list[ErrorInfo], errors=())
     async def get(self) -> None:
         lang = preferred_language(self.request.headers.get("Accept-Language"))
+        self.vary("Accept-Language")
         self.send(self.application.error_catalog.entries(lang))
