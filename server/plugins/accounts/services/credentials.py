@@ -6,6 +6,8 @@ the password reset and `main.py create-admin` all come here."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from server.changes import Change
 from server.db import Database, Executor, Value
 from server.errors import Conflict, InvalidParameter
@@ -42,8 +44,14 @@ async def hold_checked_credentials(tx: Executor, *, user: User) -> bool:
     one server and certifies against it across Galera nodes: it comes either before, and this answers False, or
     after, and ends what this transaction started."""
     exact = tx.dialect.exact  # MariaDB's collation ignores case: compare the hash exactly
-    held = await tx.execute(f"UPDATE users SET updated_at = %s WHERE id = %s AND password_hash{exact} = %s"  # noqa: S608
-                            " AND role = %s AND disabled = 0", (utcnow(), user.id, user.password_hash, user.role))
+    # MariaDB counts the rows an UPDATE changed, not those it matched: a login stamping the very instant another
+    # one stamped (same microsecond) would change nothing and read as "credentials changed". The new value always
+    # differs from the one held.
+    now = utcnow()
+    held = await tx.execute(
+        "UPDATE users SET updated_at = CASE WHEN updated_at = %s THEN %s ELSE %s END"  # noqa: S608
+        f" WHERE id = %s AND password_hash{exact} = %s AND role = %s AND disabled = 0",
+        (now, now + dt.timedelta(microseconds=1), now, user.id, user.password_hash, user.role))
     return held.rowcount == 1
 
 

@@ -1,6 +1,7 @@
 """Credential changes through the service, on MariaDB and SQLite: which ones revoke the earlier tokens."""
 
 import asyncio
+import datetime as dt
 import functools
 import subprocess
 import sys
@@ -112,3 +113,21 @@ async def test_main_create_admin_with_a_lookalike_says_so_and_exits_2(app):
     assert result.stderr == f"create-admin: email: {LOOKALIKE}\n"
     kept = await get_user(app.db, user_id=user.id)
     assert (kept.role, kept.password_hash) == ("user", user.password_hash)
+
+
+@pytest.mark.gen_test
+async def test_two_logins_stamping_the_same_instant_both_start_a_session(app, monkeypatch):
+    # A login holds its checked credentials by writing the account's updated_at; MariaDB counts changed rows, so
+    # a second login stamping the very microsecond the first one did changed nothing and was refused as "the
+    # credentials changed meanwhile" (401 to a right password). Two workers can read the same clock value.
+    from server.plugins.accounts.services import credentials
+    from server.plugins.accounts.services.login import login
+
+    user = await create_user(app)
+    instant = dt.datetime(2026, 12, 8, 1, 2, 3, 456789)
+    monkeypatch.setattr(credentials, "utcnow", lambda: instant)
+    sessions = [await login(app.db, app.accounts, account=user.email, secret=PASSWORD, address="127.0.0.1")
+                for _ in range(3)]
+    assert len({pair.refresh_token for pair in sessions}) == 3
+    assert [app.tokens.verify(pair.access.token).user_id for pair in sessions] == [user.id] * 3
+    assert len({app.tokens.verify(pair.access.token).session_id for pair in sessions}) == 3
