@@ -42,17 +42,21 @@ class Export:
 
 
 class UsersHandler(BaseHandler):
+    password_hash = ""
+
     async def admit(self, *, body: UserCreate) -> None:
-        """The registration throttle, counted outside the request's Idempotency-Key transaction."""
-        await admit_registration(self.application.db, self.application.accounts, email=body.email,
-                                 password=body.password, address=self.request.remote_ip or "")
+        """The registration throttle and the password's hash, outside the request's Idempotency-Key transaction."""
+        self.password_hash = await admit_registration(self.application.db, self.application.accounts,
+                                                      email=body.email, password=body.password,
+                                                      address=self.request.remote_ip or "")
 
     @operation(summary="Register a user (a verification message goes to the address, in the request's language)",
                body=UserCreate, status=201, response=UserOut, errors=(400, 409, 429, 503), idempotent=True,
                before=admit)
     async def post(self, *, body: UserCreate) -> None:
         app = self.application
-        user = await register(self.db, app.accounts, email=body.email, password=body.password, nickname=body.nickname,
+        user = await register(self.db, app.accounts, email=body.email, password_hash=self.password_hash,
+                              nickname=body.nickname,
                               language=preferred_language(self.request.headers.get("Accept-Language")))
         self.set_header("Location", user.location)
         self.send(user.public(), 201)

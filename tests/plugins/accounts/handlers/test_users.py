@@ -450,3 +450,33 @@ async def test_failed_registrations_with_an_idempotency_key_are_counted_as_those
     stored = await app.db.fetch_one("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key IN (%s, %s, %s)", tuple(keys))
     assert stored[0] == 0
     assert await find_user_by_email(app.db, email=flood) is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.gen_test(timeout=30)
+async def test_a_keyed_registration_hashes_its_password_before_holding_the_database(api, app):
+    # A registration with an Idempotency-Key runs in the key's transaction; on SQLite that holds the one
+    # connection, so hashing the password in it (argon2: tens of milliseconds in production) stalled every other
+    # request of the server for as long. The hash is made before the key's transaction begins.
+    passwords, hashing, release = app.accounts.passwords, asyncio.Event(), asyncio.Event()
+    real_hash = passwords.hash
+
+    async def held_hash(password: str) -> str:
+        hashing.set()
+        await release.wait()
+        return await real_hash(password)
+
+    passwords.hash = held_hash
+    email = unique_email("keyed")
+    registering = asyncio.ensure_future(api.post("/v1/users", headers={"Idempotency-Key": uuid.uuid4().hex},
+                                                 json={"email": email, "password": PASSWORD, "nickname": "k"}))
+    await asyncio.wait_for(hashing.wait(), 10)
+    try:
+        ready = await asyncio.wait_for(api.get("/v1/health/ready"), 5)  # needs the database while the hash runs
+    finally:
+        release.set()
+    assert (ready.status, ready.body) == (200, {"code": 200, "data": {"status": "ok"}, "message": "ok"})
+    created = await registering
+    assert created.status == 201, created.body
+    assert created.body["data"]["email"] == email
+    assert (await api.login(email)).status == 201
