@@ -41,8 +41,14 @@ def _instant(value: Any) -> Any:
         raise PydanticCustomError("datetime_value", "must be a valid date and time") from None
 
 
+def _unsigned_zero(value: float) -> float:
+    """-0.0 as 0.0: neither database keeps the sign of a zero, so the POST answer, its replay and the created change
+    say what every later read of the same version says (0.0 + -0.0 is 0.0; any other number stays as it is)."""
+    return value + 0.0
+
+
 Note = Annotated[str, Text(2000, multiline=True)]
-Measure = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+Measure = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12), AfterValidator(_unsigned_zero)]
 EARLIEST = dt.date(1900, 1, 1)
 YEARS_AHEAD = 10
 BOUNDS = f"from {EARLIEST.isoformat()} to {YEARS_AHEAD} years after today (UTC)"
