@@ -33,7 +33,7 @@ _TABLE: list[tuple[str, str]] = [
     (r"more than (\d+) pixels", r"超过 \1 像素"),
     (r"truncated or corrupt image: (.+)", r"图片数据被截断或已损坏：\1"),
     (r"too detailed to store", "细节过多，无法存储"),
-    (r"must not be in the future", "不能晚于今天"),
+    (r"must not be in the future", "不能是未来的时间"),
     (r"must not be before (\d{4}-\d\d-\d\d)", r"不能早于 \1"),
     (r"must not be more than (\d+) years after today", r"不能晚于今天之后 \1 年"),
     (r"must be an integer", "必须是整数"),

@@ -164,7 +164,7 @@ async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_
 
         without = sources(empty_url, "core,accounts,pets,records")  # notes disabled, records enabled
         assert [(m.plugin, m.version) for m in await migrate(db, without)] == [("records", 1), ("records", 2),
-                                                                                 ("records", 3)]
+                                                                                 ("records", 3), ("records", 4)]
         assert "notes" in await _tables(db)  # disabling a plugin never drops its tables
         assert await db.fetch_all("SELECT text FROM notes") == [("kept",)]
         assert await applied_versions(db, "notes") == {1}
@@ -259,8 +259,8 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
             "core 0003_idempotency", "accounts 0001_sessions", "accounts 0002_mail", "accounts 0003_mfa",
             "accounts 0004_admin_index", "accounts 0005_email_skeleton", "pets 0001_initial", "pets 0002_members",
             "pets 0003_list_indexes",
-            "records 0001_initial", "records 0002_due_dates", "records 0003_list_order", "households 0001_invitations",
-            "households 0002_history", "reminders 0001_calendar_feeds"]
+            "records 0001_initial", "records 0002_due_dates", "records 0003_list_order", "records 0004_event_sequence",
+            "households 0001_invitations", "households 0002_history", "reminders 0001_calendar_feeds"]
 
         done = await migrate(db, todo_sources)
         assert [(m.label, m.adopted) for m in done] == [
@@ -268,7 +268,7 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
             ("accounts 0003_mfa", False), ("accounts 0004_admin_index", False), ("accounts 0005_email_skeleton", False),
             ("pets 0001_initial", True), ("pets 0002_members", False), ("pets 0003_list_indexes", False),
             ("records 0001_initial", True), ("records 0002_due_dates", False), ("records 0003_list_order", False),
-            ("households 0001_invitations", False),
+            ("records 0004_event_sequence", False), ("households 0001_invitations", False),
             ("households 0002_history", False), ("reminders 0001_calendar_feeds", False)]
         after = await _rows(db)
         assert {t: [r[:len(before[t][0])] for r in rows] for t, rows in after.items()} == before  # every row intact
@@ -282,13 +282,16 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
             ("core", 2, "exact_email_comparison"), ("core", 3, "idempotency"), ("households", 1, "invitations"),
             ("households", 2, "history"), ("pets", 1, "initial"), ("pets", 2, "members"),
             ("pets", 3, "list_indexes"), ("records", 1, "initial"), ("records", 2, "due_dates"),
-            ("records", 3, "list_order"), ("reminders", 1, "calendar_feeds")]
+            ("records", 3, "list_order"), ("records", 4, "event_sequence"), ("reminders", 1, "calendar_feeds")]
         old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core' AND version < 3")
         assert {str(r[0])[:19].replace("T", " ") for r in old} == {"2026-01-01 12:00:00"}  # not re-applied
         assert await pending(db, todo_sources) == [] and await migrate(db, todo_sources) == []
         old_record = await get_record(db, pet_id=11, record_id=101)  # no due date, last changed when created
         assert (old_record.due_date, old_record.completed_at, old_record.version) == (None, None, 1)
         assert old_record.updated_at == old_record.created_at == dt.datetime(2026, 1, 2, 3, 4, 5)
+        # its event counts every revision of its pet (version 3), as before: a SEQUENCE a client holds never drops
+        counted_from = await db.fetch_all("SELECT pet_version_at_creation FROM records ORDER BY id")
+        assert [int(r[0]) for r in counted_from] == [1, 1]
         await db.execute("DELETE FROM users WHERE id = 1")  # the foreign keys survived the adoption
         assert [r[0] for r in await db.fetch_all("SELECT id FROM records ORDER BY id")] == [102]
     finally:
@@ -374,8 +377,8 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        # core's; accounts' five; pets' three, records' three, households' two; reminders'
-        assert len(done) == len(available(db.dialect.name)) + 14
+        # core's; accounts' five; pets' three, records' four, households' two; reminders'
+        assert len(done) == len(available(db.dialect.name)) + 15
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text
         assert await db.fetch_all("SELECT * FROM schema_migration_lock") == []

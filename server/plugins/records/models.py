@@ -23,8 +23,9 @@ OFFSET_RE = re.compile(r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]")
 
 def _instant(value: Any) -> Any:
     """Only an RFC 3339 string with a zone is an instant (pydantic alone would take numbers and naive times);
-    kept as naive UTC like every DATETIME(6) column: digits past the microsecond are dropped, and a leap second
-    (:60) counts as the second before it."""
+    kept as naive UTC like every DATETIME(6) column: digits past the microsecond are dropped, a leap second (:60)
+    counts as the second before it, and one whose UTC falls outside the years 1-9999 is the latest or earliest
+    datetime, which the bounds after it name as such."""
     if isinstance(value, dt.datetime):
         return value
     match = INSTANT_RE.fullmatch(value) if isinstance(value, str) else None
@@ -36,13 +37,23 @@ def _instant(value: Any) -> Any:
     seconds = "59" if seconds == "60" else seconds  # 61 and beyond are no second at all: fromisoformat refuses them
     text = f"{day}T{minutes}:{seconds}{(fraction or '')[:7]}{'+00:00' if zone in 'Zz' else zone}"
     try:
-        return dt.datetime.fromisoformat(text).astimezone(dt.UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):
+        local = dt.datetime.fromisoformat(text)
+    except ValueError:
         raise PydanticCustomError("datetime_value", "must be a valid date and time") from None
+    try:
+        return local.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:  # valid, but its UTC lies past 9999-12-31 or before year 1: out of range, not malformed
+        return dt.datetime.max if local.year == dt.MAXYEAR else dt.datetime.min  # the bounds refuse it by name
+
+
+def _unsigned_zero(value: float) -> float:
+    """-0.0 as 0.0: neither database keeps the sign of a zero, so the POST answer, its replay and the created change
+    say what every later read of the same version says (0.0 + -0.0 is 0.0; any other number stays as it is)."""
+    return value + 0.0
 
 
 Note = Annotated[str, Text(2000, multiline=True)]
-Measure = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+Measure = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-1e12, le=1e12), AfterValidator(_unsigned_zero)]
 EARLIEST = dt.date(1900, 1, 1)
 YEARS_AHEAD = 10
 BOUNDS = f"from {EARLIEST.isoformat()} to {YEARS_AHEAD} years after today (UTC)"

@@ -92,17 +92,21 @@ async def list_records(db: Executor, *, pet_id: int, query: RecordListQuery) -> 
 
 async def create_record(db: Executor, changes: Changes, *, pet_id: int, actor_id: int,
                         fields: RecordCreate) -> Record:
-    """Insert a record under the pet (404 if the pet vanished meanwhile)."""
+    """Insert a record under the pet (404 if the pet vanished meanwhile), noting the pet's version in the same
+    statement: the record's calendar event counts only the pet's revisions after it (a new event starts at
+    SEQUENCE 0)."""
 
     async def write(tx: Executor) -> Record:  # replayed whole if the server rolls it back
         now = utcnow()
         try:
             result = await tx.execute(
-                "INSERT INTO records (pet_id, kind, date, note, value, due_date, created_at, updated_at, version)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1)",
-                (pet_id, fields.kind, fields.date, fields.note, fields.value, fields.due_date, now, now))
+                "INSERT INTO records (pet_id, kind, date, note, value, due_date, created_at, updated_at, version,"
+                " pet_version_at_creation) SELECT id, %s, %s, %s, %s, %s, %s, %s, 1, version FROM pets WHERE id = %s",
+                (fields.kind, fields.date, fields.note, fields.value, fields.due_date, now, now, pet_id))
         except IntegrityViolation:
             raise NotFound() from None
+        if result.rowcount == 0:  # no such pet: nothing selected, nothing inserted
+            raise NotFound()
         assert result.lastrowid is not None
         record = Record(result.lastrowid, pet_id, fields.kind, fields.date, fields.note, fields.value,
                         fields.due_date, None, now, now, 1)

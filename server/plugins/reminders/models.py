@@ -38,7 +38,8 @@ class Reminder(Record):
 class FeedItem:
     """An open due item as the calendar feed shows it. Its event carries the pet's name, so it is revised when the
     record or the pet changes: `revised_at` is the later of their update times, and `sequence` adds up their
-    revisions (record version - 1 + pet version - 1; both only grow, so it never goes back)."""
+    revisions since the record was created (record version - 1 + the pet's version now - its version then; both
+    only grow, so it never goes back, and a new event starts at 0 as RFC 5545 3.8.7.4 wants)."""
 
     item: Reminder
     revised_at: dt.datetime

@@ -65,19 +65,23 @@ async def list_reminders(db: Executor, *, user_id: int, within_days: int, limit:
 
 async def open_items(db: Executor, *, user_id: int, today: dt.date | None = None) -> list[FeedItem]:
     """Every open due item of the user's pets, whatever its date (the calendar shows them all), with what its
-    event's revision counts: the pet's update time and version too (a renamed pet renames the event)."""
+    event's revision counts: the pet's update time and its revisions since the record was created too (a renamed
+    pet renames the event; one renamed before the record existed revised no event)."""
     today = today or utc_today()
     source, args = member_records(user_id, db.dialect)
+    extra = ("pets.name", "pets.updated_at", "pets.version", "records.pet_version_at_creation")
     rows = await db.fetch_all(
-        f"SELECT {row(db.dialect, 'pets.name', 'pets.updated_at', 'pets.version')} FROM {source}"  # noqa: S608
+        f"SELECT {row(db.dialect, *extra)} FROM {source}"  # noqa: S608
         " WHERE records.due_date IS NOT NULL AND records.completed_at IS NULL"
         f" ORDER BY {ORDER}", args)
     items = []
     for found in rows:
         values = orjson.loads(column(found[0], str))
         item = reminder(values, today)
-        pet_updated_at, pet_version = dt.datetime.fromisoformat(values[-2]), int(values[-1])
-        items.append(FeedItem(item, max(item.updated_at, pet_updated_at), item.version - 1 + pet_version - 1))
+        pet_updated_at, pet_version, pet_version_then = values[-3:]
+        pet_revisions = int(pet_version) - int(pet_version_then)
+        items.append(FeedItem(item, max(item.updated_at, dt.datetime.fromisoformat(pet_updated_at)),
+                              item.version - 1 + pet_revisions))
     return items
 
 

@@ -70,6 +70,34 @@ async def test_create_list_read_delete(api, app):
 
 @both_backends
 @pytest.mark.gen_test(timeout=30)
+async def test_a_negative_zero_value_is_zero_in_every_answer_of_its_version(api, app):
+    """-0.0 is the number 0 (JSON has one zero) and neither database keeps its sign, so the POST, its replay, the
+    GETs and sync (whose data is exactly what the GET returns) all say 0.0 under the one ETag "v1"."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    base = f"/v1/pets/{pet['id']}/records"
+    first_sync = await api.get("/v1/sync", token=token)
+    assert first_sync.status == 200 and first_sync.body["data"]["has_more"] is False
+    body = b'{"kind": "weight", "date": "2024-01-01", "value": -0.0}'
+    created = await api.post(base, body=body, token=token, headers={"Idempotency-Key": "k-negzero"})
+    assert (created.status, created.headers["ETag"]) == (201, '"v1"'), created.body
+    record = created.body["data"]
+    assert b'"value":0.0' in created.raw and b"-0.0" not in created.raw
+    replay = await api.post(base, body=body, token=token, headers={"Idempotency-Key": "k-negzero"})
+    assert (replay.status, replay.headers["Idempotent-Replayed"], replay.raw) == (201, "true", created.raw)
+    read = await api.get(created.headers["Location"], token=token)
+    assert (read.body["data"], read.headers["ETag"]) == (record, '"v1"')
+    assert (await api.get(base, token=token)).body["data"] == [record]
+    delta = await api.get(f"/v1/sync?cursor={first_sync.body['data']['cursor']}", token=token)
+    assert [(c["type"], c["op"], c["version"] > 0, c["data"]) for c in delta.body["data"]["changes"]] == [
+        ("record", "upsert", True, record)]
+    assert b"-0.0" not in delta.raw
+    assert [c["data"] for c in (await api.get("/v1/sync", token=token)).body["data"]["changes"]
+            if c["type"] == "record"] == [record]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
 async def test_delete_honours_if_match(api, app):
     """DELETE takes If-Match as the record's PATCH does: a stale, weak or unrecognised tag is 412/1009 and the
     record stays; its current tag or '*' deletes it; a missing record is still 404."""

@@ -216,6 +216,37 @@ async def test_renaming_the_pet_revises_its_events_stamps_and_sequence(api, app)
 
 @both_backends
 @pytest.mark.gen_test(timeout=30)
+async def test_a_new_event_starts_at_sequence_0_whatever_its_pet_went_through_before(api, app):
+    """RFC 5545 3.8.7.4: "When a calendar component is created, its sequence number is 0". A record made after its
+    pet was renamed three times is a new event, not the fourth revision of one no client ever received; a rename
+    after it revises it."""
+    _, token = await user_with_token(app)
+    rex = await create_pet(api, token, name="Rex")
+    for version, name in enumerate(("Max", "Bella", "Rex"), start=2):
+        renamed = await api.patch(f"/v1/pets/{rex['id']}", token=token, json={"name": name},
+                                  headers={"If-Match": "*"})
+        assert (renamed.status, renamed.body["data"]["version"]) == (200, version)
+    item = await due_item(api, token, rex["id"], 20)
+    assert item["version"] == 1
+    hour_ago = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)  # stamps have whole seconds
+    for table, row_id in (("records", item["id"]), ("pets", rex["id"])):
+        await app.db.execute(f"UPDATE {table} SET updated_at = %s WHERE id = %s",  # noqa: S608
+                             (hour_ago.replace(tzinfo=None), row_id))
+    url, _ = await new_feed(api, token)
+    uid = f"record-{item['id']}@pet-api"
+    first = events((await api.get(url)).raw)[uid]
+    assert (str(first["SUMMARY"]), int(first["SEQUENCE"])) == ("Rex: vaccination", 0)
+    assert first["LAST-MODIFIED"].dt == first["DTSTAMP"].dt == hour_ago
+    renamed = await api.patch(f"/v1/pets/{rex['id']}", token=token, json={"name": "Bo"}, headers={"If-Match": "*"})
+    assert renamed.status == 200, renamed.body
+    after = events((await api.get(url)).raw)[uid]
+    stamp = dt.datetime.fromisoformat(renamed.body["data"]["updated_at"]).replace(microsecond=0)
+    assert (str(after["SUMMARY"]), int(after["SEQUENCE"])) == ("Bo: vaccination", 1)
+    assert after["LAST-MODIFIED"].dt == after["DTSTAMP"].dt == stamp > first["DTSTAMP"].dt
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
 async def test_rotating_and_revoking_the_feed(api, app):
     user, token = await user_with_token(app)
     assert_error(await api.delete("/v1/users/me/calendar", token=token), 404, 1002, "DELETE /v1/users/me/calendar")
