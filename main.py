@@ -164,14 +164,14 @@ async def _require_current(db: Database, config: Config) -> None:
 
 
 async def _check_schema(config: Config) -> None:
-    """Before any worker forks: a schema that is behind stops the start once, with one line (prod)."""
+    """Before any worker forks: a database that cannot be reached, or a schema that is behind (prod), stops the start
+    once, with one line, not once per worker (with auto_migrate, dev, each worker's start applies the migrations)."""
     from server.db import connect
 
-    if config.auto_migrate:
-        return  # dev: each start applies them
     db = await connect(config)
     try:
-        await _require_current(db, config)
+        if not config.auto_migrate:
+            await _require_current(db, config)
     finally:
         await db.close()
 
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(_check_schema(config))  # forked workers would each fail and be restarted
     except START_FAILURES as exc:
-        return start_failure(exc)
+        return start_failure(exc, database_url=config.database_url)
     # 0 after a graceful stop (SIGTERM/SIGINT); a worker's start-up failure code otherwise
     return serve(config, os.environ)
 

@@ -8,13 +8,13 @@ import errno
 import functools
 import logging
 import os
-import random
 import socket
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import tornado.concurrent
 import tornado.httpserver
 import tornado.httputil
 import tornado.ioloop
@@ -22,8 +22,8 @@ import tornado.netutil
 import tornado.web
 
 from server.config import Config
-from server.errors import HTTPFailure, InvalidParameter
-from server.handlers.base import JSON_TYPE, SECURITY_HEADERS, dumps
+from server.errors import APIError, HTTPFailure, InvalidParameter
+from server.handlers.base import NotFoundHandler
 from server.internals import (
     answer_unparsable_requests,
     answering_streams,
@@ -31,13 +31,15 @@ from server.internals import (
     close_after_response,
     listen_on,
     open_connections,
+    without_transforms,
 )
-from server.logs import ACCESS
 from server.runtime import LISTEN_FDS_START, Runtime
+
+if TYPE_CHECKING:
+    from server.app import PetAPI
 
 log = logging.getLogger("pet_api.serve")
 BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
-_SECURITY_LINES = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())  # on every answer
 DRAIN_GRACE = 1.0  # seconds a connection accepted just before the drain gets to send its first request
 
 
@@ -206,22 +208,21 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
         answer_unparsable_requests(stream, self._streams)
         super().handle_stream(stream, address)
 
+    @property
+    def app(self) -> PetAPI:
+        """The application this server answers for (make_http_server's)."""
+        return self.request_callback  # type: ignore[return-value]
+
     def _malformed(self, header: bytes | None) -> bytes:
-        """The error-shaped 400 for a request tornado could not parse, with a request id and an access-log line."""
-        return _refusal(header, 400, "Bad Request", InvalidParameter.code, "malformed HTTP request", self._shown)
+        """The error-shaped 400 for a request tornado could not parse."""
+        return refusal(self.app, header, InvalidParameter("malformed HTTP request"))
 
     def _too_large(self, stream: Any, start: bytes) -> None:
         """431 for a header block over max_header_size (tornado closes the connection without a word): sent on a
         copy of the socket that then reads and drops what the client still sends, so that closing does not
         reset the connection before the client has read the answer."""
-        answer = _refusal(start, 431, "Request Header Fields Too Large", HTTPFailure.code,
-                          "request header fields too large", self._shown)
+        answer = refusal(self.app, start, HTTPFailure("request header fields too large", status=431))
         _linger(stream.socket, answer)
-
-    def _shown(self, path: str) -> str:
-        """The path as the application's logs show it (a calendar feed's token never appears)."""
-        secret_paths = getattr(self.request_callback, "secret_paths", None)
-        return secret_paths.shown(path) if secret_paths is not None else path
 
     def start_request(self, server_conn: Any, request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
         state = self._conns.get(server_conn)
@@ -294,21 +295,51 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
         return True
 
 
-def _refusal(header: bytes | None, status: int, reason: str, code: int, message: str,
-             shown: Callable[[str], str]) -> bytes:
-    """A whole error-shaped answer, with a request id, logged, for a request the application never saw; the
-    request line is read from the header block when it is there (its path as `shown` shows it)."""
+def refusal(app: PetAPI, header: bytes | None, error: APIError) -> bytes:
+    """The whole answer to a request HTTP itself could not take (the application never saw it), ending with
+    "Connection: close": answered by the unknown-route handler's error path with the request line read from the
+    header block when it is there and no headers (they were never read), so that it carries the headers, the request
+    id, the access-log line and the metrics of every error answer, written in one place (BaseHandler,
+    AccessLog.log_request)."""
     first_line, newline, _ = (header or b"").partition(b"\n")
     first = first_line.decode("latin-1").strip().split(" ") if newline else []
     method, path = (first[0], first[1].split("?", 1)[0]) if len(first) == 3 and first[1].startswith("/") \
         else ("-", "-")
-    path = shown(path)
-    request_id = f"{random.getrandbits(96):024x}"
-    body = dumps({"error_code": code, "message": message, "request": f"{method} {path}"})
-    ACCESS.info("request", extra={"request_id": request_id, "method": method, "path": path, "status": status,
-                                  "duration_ms": 0.0})
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {JSON_TYPE}\r\nContent-Length: {len(body)}\r\n"
-            f"{_SECURITY_LINES}X-Request-ID: {request_id}\r\nConnection: close\r\n\r\n").encode() + body
+    written = _Written()
+    # HTTP/1.0: a request without headers needs no Host (tornado refuses an HTTP/1.1 one); the answer is 1.1.
+    request = tornado.httputil.HTTPServerRequest(
+        start_line=tornado.httputil.RequestStartLine(method, path, "HTTP/1.0"), connection=written)
+    handler = NotFoundHandler(app, request)
+    without_transforms(handler)
+    handler.send_error(error.status, exc_info=(type(error), error, None))
+    return b"".join(written.parts)
+
+
+class _Written(tornado.httputil.HTTPConnection):
+    """Where a refused request's handler writes its answer: the bytes, for the connection code to send."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        """RequestHandler sets one; this connection never closes under it."""
+
+    def write_headers(self, start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+                      headers: tornado.httputil.HTTPHeaders, chunk: bytes | None = None) -> asyncio.Future[None]:
+        assert isinstance(start_line, tornado.httputil.ResponseStartLine)
+        lines = [f"HTTP/1.1 {start_line.code} {start_line.reason}",
+                 *(f"{name}: {value}" for name, value in headers.get_all()), "Connection: close"]
+        self.parts.append(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        return self.write(chunk or b"")
+
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        self.parts.append(chunk)
+        done: asyncio.Future[None] = tornado.concurrent.Future()
+        done.set_result(None)
+        return done
+
+    def finish(self) -> None:
+        """Nothing to end: the caller sends the answer and closes."""
 
 
 LINGER_SECONDS = 2.0  # how long a refused connection's further input is read and dropped

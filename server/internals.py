@@ -71,6 +71,12 @@ def reset_response(handler: tornado.web.RequestHandler, headers: list[tuple[str,
     handler._reason = "OK"
 
 
+def without_transforms(handler: tornado.web.RequestHandler) -> None:
+    """Let a handler built outside tornado's routing write its answer: tornado sets its output transforms (none are
+    configured here) when it runs the request (RequestHandler._execute), and flush() reads them."""
+    handler._transforms = []
+
+
 def histogram_buckets(histogram: Any) -> tuple[list[float], list[Any], Any]:
     """A prometheus_client histogram child's upper bounds, the value of each bucket (one per bound, not cumulative)
     and the value of its sum: what its observe() adds to, for adding many observations at once (it has no public

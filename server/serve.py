@@ -105,7 +105,7 @@ def run_in_loop(config: Config, runtime: Runtime, sockets: list[socket.socket], 
     try:
         return runner(run_worker(config, runtime, sockets, report, beat_interval))
     except START_FAILURES as exc:
-        return start_failure(exc)
+        return start_failure(exc, database_url=config.database_url)
 
 
 # What stops a start with one line and an exit code (start_failure), not a traceback.

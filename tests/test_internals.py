@@ -11,6 +11,7 @@ import sys
 import aiomysql
 import pytest
 import tornado.httpserver
+import tornado.httputil
 import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
@@ -237,6 +238,38 @@ def test_reset_response_sets_what_request_handler_clear_sets():
     assert list(ours._headers.get_all()) == headers and ours._headers["date"] == theirs._headers["Date"]
     ours._headers.add("Content-Type", "text/plain")  # the given headers behave as tornado's own
     assert ours._headers.get_list("content-type") == ["text/html; charset=UTF-8", "text/plain"]
+
+
+class Recorded(tornado.httputil.HTTPConnection):
+    """A connection that keeps what a handler writes (the public HTTPConnection interface)."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[int, bytes]] = []
+
+    def set_close_callback(self, callback: object) -> None:
+        pass
+
+    def write_headers(self, start_line, headers, chunk=None):  # type: ignore[no-untyped-def]
+        self.written.append((start_line.code, chunk or b""))
+
+    def finish(self) -> None:
+        pass
+
+
+def test_without_transforms_sets_the_output_transforms_request_handler_flush_reads():
+    def handler() -> tornado.web.RequestHandler:
+        request = tornado.httputil.HTTPServerRequest(
+            start_line=tornado.httputil.RequestStartLine("GET", "/", "HTTP/1.0"), connection=Recorded())
+        return tornado.web.RequestHandler(tornado.web.Application(), request)
+
+    unrouted = handler()  # built outside tornado's routing: _execute never set its transforms
+    with pytest.raises(AttributeError, match="_transforms"):
+        unrouted.finish("hi")
+    ours = handler()
+    internals.without_transforms(ours)
+    ours.set_status(418)
+    ours.finish("hi")
+    assert ours.request.connection.written == [(418, b"hi")], "RequestHandler._transforms"  # type: ignore[union-attr]
 
 
 def test_histogram_buckets_are_the_values_a_histogram_observe_adds_to():

@@ -216,13 +216,6 @@ def test_migrate_keys_the_accounts_from_before_the_look_alike_rule(mysql_server_
         conn.close()
 
 
-def test_prod_with_the_database_unreachable_exits_with_one_line():
-    url = f"mysql://root@127.0.0.1:{free_port()}/nothing"
-    result = run("--env=prod", "--port", str(free_port()), PET_API_SECRET_KEY=SECRET, PET_API_DATABASE_URL=url)
-    assert result.returncode == 4
-    assert "database is unreachable" in one_line(result.stderr)
-
-
 def test_an_unreachable_database_at_start_says_why_without_the_password(mysql_server_url):
     server = mysql_server_url.split("@", 1)[1].split("/", 1)[0]  # host:port of the session's MariaDB
     cases = [
@@ -237,6 +230,20 @@ def test_an_unreachable_database_at_start_says_why_without_the_password(mysql_se
         for line in (one_line(served.stderr), one_line(migrated.stderr)):
             assert why in line, line
             assert "hunter2-secret" not in line
+
+
+@pytest.mark.parametrize("options", [["--env=test"], ["--env=prod"], ["--env=dev", "--workers", "2"]])
+def test_a_start_with_the_database_unreachable_names_it_once(options):
+    """README: one line naming the database as mysql://***@host:port/name, as migrate does; once, not once per
+    worker (dev applies migrations in each worker's start, so the workers used to be the ones to find out)."""
+    port = free_port()
+    url = f"mysql://root:hunter2-secret@127.0.0.1:{port}/nothing?ssl=off"
+    result = run(*options, "--port", str(free_port()), PET_API_DATABASE_URL=url, PET_API_SECRET_KEY=SECRET)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.splitlines() == [
+        f"pet-api: the database at mysql://***@127.0.0.1:{port}/nothing is unreachable at start-up: cannot connect"
+        " (connection refused, or the host is unreachable)"]
+    assert "worker" not in result.stdout  # no worker was forked
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["create-admin", "--email", "a@example.com"]])

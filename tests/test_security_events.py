@@ -4,8 +4,11 @@ its outcome, the user, the client address and the request id, and never a passwo
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
+import re
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -199,3 +202,39 @@ def test_a_request_cancelled_mid_action_is_not_logged_as_a_success(caplog: pytes
     assert without_time(line) == {"level": "WARNING", "logger": "pet_api.security", "message": "password_changed",
                                   "event": "password_changed", "outcome": "cancelled", "user_id": 3,
                                   "client": "10.0.0.9", "request_id": "r-1"}
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def logged_event_names() -> set[str]:
+    """Every event name the server's sources can log: the name given to audited() or security_event(), a literal
+    or a choice between literals (`"a" if x else "b"`); any other expression fails, as the test could not read it
+    (server/security_events.py itself passes the name on)."""
+    names: set[str] = set()
+    for path in sorted((ROOT / "server").rglob("*.py")):
+        if path == ROOT / "server" / "security_events.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+                continue
+            position = {"audited": 1, "security_event": 0}.get(node.func.id)
+            if position is None or len(node.args) <= position:
+                continue
+            name = node.args[position]
+            choices = [name.body, name.orelse] if isinstance(name, ast.IfExp) else [name]
+            for choice in choices:
+                assert isinstance(choice, ast.Constant) and isinstance(choice.value, str), \
+                    f"{path.relative_to(ROOT)}:{node.lineno}: an event name that is not a literal"
+                names.add(choice.value)
+    return names
+
+
+def test_the_readme_lists_every_security_event_the_server_logs_and_no_other():
+    """README's list of `event` values is what jq and SIEM filters are written from."""
+    text = (ROOT / "README.md").read_text()
+    listed = re.search(r"Security events \(ASVS 16\.3\).*?`event` \((.*?)\), `outcome`", text, re.S)
+    assert listed is not None, "README: the security events paragraph moved"
+    logged = logged_event_names()
+    assert len(logged) > 10, logged  # the walk found the calls
+    assert set(re.findall(r"`(\w+)`", listed.group(1))) == logged

@@ -175,7 +175,7 @@ def test_no_ready_when_the_database_is_unreachable(tmp_path, notify_socket):
     result = subprocess.run([sys.executable, "main.py", "--env=test", "--port", str(free_port())], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "the database is unreachable at start-up" in result.stderr
+    assert f"the database at mysql://***@127.0.0.1:{port}/nothing is unreachable at start-up" in result.stderr
     assert "READY=1" not in notify_socket.collect(0.1)
 
 

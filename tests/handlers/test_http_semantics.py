@@ -8,9 +8,13 @@ import json
 import re
 import subprocess
 import sys
+import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tornado.httputil import HTTPHeaders
 
 from tests.factories import assert_error, both_backends, create_pet, serving, user_with_token
 from tests.processes import ROOT, ServerProcess, clean_env
@@ -162,7 +166,7 @@ async def test_a_request_tornado_cannot_parse_gets_an_error_shaped_400_with_a_re
             writer.close()
             head, _, body = answer.partition(b"\r\n\r\n")
             lines = head.decode().split("\r\n")
-            headers = dict(line.split(": ", 1) for line in lines[1:])
+            headers = HTTPHeaders(dict(line.split(": ", 1) for line in lines[1:]))
             assert lines[0] == "HTTP/1.1 400 Bad Request", raw
             assert (headers["Content-Type"], headers["Connection"]) == ("application/json; charset=UTF-8", "close")
             assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS  # as every answer
@@ -219,7 +223,8 @@ async def test_a_header_block_over_max_header_size_is_an_error_shaped_431_with_a
             await writer.drain()
             answer = await asyncio.wait_for(reader.read(), 10)  # then the server closes the connection
             writer.close()
-            status, headers, body = parse_answer(answer)
+            status, fields, body = parse_answer(answer)
+            headers = HTTPHeaders(fields)
             assert status == "HTTP/1.1 431 Request Header Fields Too Large", request
             assert (headers["Content-Type"], headers["Connection"]) == ("application/json; charset=UTF-8", "close")
             assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS  # as every answer
@@ -235,6 +240,72 @@ async def test_a_header_block_over_max_header_size_is_an_error_shaped_431_with_a
         status, _, _ = parse_answer(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10))
         writer.close()
         assert status == "HTTP/1.1 200 OK"
+
+
+async def raw_answer(port: int, raw: bytes) -> tuple[str, HTTPHeaders, bytes]:
+    """Send raw bytes on a new connection; the answer (header names in any case) read until the server closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    status, headers, body = parse_answer(answer)
+    return status, HTTPHeaders(headers), body
+
+
+REFUSED = [  # (request, its access-log line's method and path, the answer's status and error code)
+    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+     "POST /v1/users", 400, 1001),
+    (b"NOT-HTTP\r\n\r\n", "- -", 400, 1001),
+    (b"GET /v1/pets HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", "GET /v1/pets", 431, 1007),
+]
+
+
+@pytest.mark.parametrize("config_overrides", [{"access_log": True}, {"access_log": False}])
+@pytest.mark.gen_test
+async def test_requests_http_cannot_take_are_counted_and_logged_as_every_answer(app, caplog, config_overrides):
+    """A 400 for framing tornado cannot parse and a 431 go to /metrics like any answer (route "unmatched", a method
+    no route knows as "other") and to the access log only when it is on."""
+    access_log = app.config.access_log
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        for raw, request, status, code in REFUSED:
+            caplog.clear()
+            answer_status, headers, body = await raw_answer(port, raw)
+            assert (int(answer_status.split()[1]), json.loads(body)["error_code"]) == (status, code), request
+            logged = [(r.status, r.request_id, f"{r.method} {r.path}") for r in caplog.records
+                      if r.name == "pet_api.access"]
+            assert logged == ([(status, headers["X-Request-ID"], request)] if access_log else []), request
+        scraped = (await raw_answer(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))[2]
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(scraped.decode()) for s in family.samples}
+    counted = {labels: value for (name, labels), value in samples.items()
+               if name == "pet_api_requests_total" and ("route", "unmatched") in labels}
+    assert counted == {(("method", "POST"), ("route", "unmatched"), ("status", "400")): 1,
+                       (("method", "other"), ("route", "unmatched"), ("status", "400")): 1,
+                       (("method", "GET"), ("route", "unmatched"), ("status", "431")): 1}
+    assert {code: samples.get(("pet_api_errors_total", (("error_code", code),))) for code in ("1001", "1007")} == \
+        {"1001": 2, "1007": 1}
+
+
+@pytest.mark.parametrize("config_overrides", [{}, {"cors_allow_origins": []}])
+@pytest.mark.gen_test
+async def test_requests_http_cannot_take_carry_the_headers_of_every_error_answer(app, config_overrides):
+    """The 400 and 431 answered before routing carry what an unknown route's 404 carries (Date as RFC 9110 6.6.1
+    asks, Vary as on every error answer, the security headers, Server, X-Request-ID), and Connection: close."""
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        _, not_found, _ = await raw_answer(port, b"GET /v1/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for raw, request, _, _ in REFUSED:
+            _, headers, body = await raw_answer(port, raw)
+            assert set(headers) == set(not_found), request
+            same = ("Server", "Content-Type", "Vary", *SECURITY_HEADERS)
+            assert {name: headers[name] for name in same} == {name: not_found[name] for name in same}, request
+            assert headers["Vary"] == ("Origin, Accept-Language" if app.config.cors_allow_origins
+                                       else "Accept-Language")
+            assert abs(parsedate_to_datetime(headers["Date"]).timestamp() - time.time()) < 5, request
+            assert (headers["Connection"], int(headers["Content-Length"])) == ("close", len(body)), request
+            assert re.fullmatch(r"[0-9a-f]{24}", headers["X-Request-ID"]), request
 
 
 @both_backends
