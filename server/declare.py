@@ -37,6 +37,7 @@ class Operation:
     cached: bool = False  # sends an ETag and answers If-None-Match with 304 (lists always do)
     if_match: str | None = None  # what If-Match names, when not the pet's version (conditional operations)
     why: dict[int, str] = field(default_factory=dict)  # an error status's description, where not the usual one
+    request_headers: tuple[dict[str, Any], ...] = ()  # header parameters the method reads itself
 
 
 def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
@@ -45,7 +46,8 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
               media_type: str | tuple[str, ...] | None = None, schema: dict[str, Any] | None = None,
               idempotent: bool = False, upload: Iterable[str] = (), also: Iterable[int] = (),
               cached: bool = False, if_match: str | None = None, why: dict[int, str] | None = None,
-              before: Callable[..., Awaitable[None]] | None = None) -> Callable[[F], F]:
+              before: Callable[..., Awaitable[None]] | None = None,
+              request_headers: Iterable[dict[str, Any]] = ()) -> Callable[[F], F]:
     """Declare an operation: body/query models are validated and passed as `body=` / `query=`.
 
     headers: response headers always sent (name -> description); conditional: honours If-Match (412);
@@ -58,9 +60,12 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
     where the tag is not the pet's version (the photo's); why: status -> what it means here, where the shared
     description (openapi.ERROR_DESCRIPTIONS) does not say it; before: called as the method is (handler,
     path arguments, body/query) ahead of it and outside an Idempotency-Key's transaction, so what it writes
-    commits on its own whatever the method then does (a throttle's count: a failure rolling the key back keeps it)."""
+    commits on its own whatever the method then does (a throttle's count: a failure rolling the key back keeps it);
+    request_headers: the OpenAPI parameter objects of the request headers the method reads itself (the ones the
+    decorator's options imply, If-Match and the like, are added by the document)."""
     op = Operation(summary, body, query, response, status, tuple(errors), paginated, headers or {}, conditional,
-                   media_type, schema, idempotent, tuple(upload), tuple(also), cached or paginated, if_match, why or {})
+                   media_type, schema, idempotent, tuple(upload), tuple(also), cached or paginated, if_match, why or {},
+                   tuple(request_headers))
 
     def decorator(method: F) -> F:
         @functools.wraps(method)

@@ -159,6 +159,7 @@ def _parameters(path: str, op: Operation, schemas: _Schemas) -> list[dict[str, A
         schemas.components.update(schema.pop("$defs", {}))
         required = set(schema.get("required", []))
         params += [_query_parameter(name, prop, name in required) for name, prop in schema["properties"].items()]
+    params += op.request_headers
     if op.conditional:
         params += [IF_MATCH if op.if_match is None else {**IF_MATCH, "description": op.if_match}, WRITE_IF_NONE_MATCH]
     if op.cached:

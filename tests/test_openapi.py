@@ -159,6 +159,32 @@ async def test_the_calendar_feed_documents_its_304_and_the_event_stream_its_503_
     assert sorted(events) == ["200", "400", "401", "403", "410", "503"]
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_the_event_stream_declares_last_event_id_as_the_server_reads_it(api, app):
+    """Last-Event-ID is a header parameter of GET /v1/events (its errors name it as a field): a cursor and an empty
+    value start the stream (HEAD: its head only), a forged or over-long one is 400/1001 naming it."""
+    document = await fetch_document(api)
+    events = document["paths"]["/v1/events"]["get"]
+    headers = [p for p in events["parameters"] if p["in"] == "header"]
+    assert [(p["name"], p["required"], p["schema"]) for p in headers] == [
+        ("Last-Event-ID", False, {"type": "string", "maxLength": 512})]
+    assert "starts after that event" in headers[0]["description"]
+    assert "400/1001" in headers[0]["description"] and "410/1012" in headers[0]["description"]
+    assert [p["name"] for p in events["parameters"] if p["in"] == "query"] == ["cursor"]
+
+    _, token = await user_with_token(app)
+    await create_pet(api, token)
+    cursor = (await api.get("/v1/sync", token=token)).body["data"]["cursor"]
+    for valid in (cursor, ""):
+        started = await api.request("HEAD", "/v1/events", token=token, headers={"Last-Event-ID": valid})
+        assert (started.status, started.raw) == (200, b""), valid
+        assert started.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    for invalid in ("forged", cursor + "x", "a" * 513):
+        refused = await api.get("/v1/events", token=token, headers={"Last-Event-ID": invalid})
+        assert_error(refused, 400, 1001, "GET /v1/events", "invalid cursor")
+        assert refused.body["errors"] == [{"field": "Last-Event-ID", "message": "not a cursor of this API"}]
+
+
 async def path_values(api: Any, app: Any, paths: Iterable[str]) -> tuple[dict[str, Any], str]:
     """A value for every path parameter the document's paths take, all naming things that exist (a pet with a record
     and a photo, an admin, a calendar feed: each only where its plugin is mounted), and a token that reads them."""

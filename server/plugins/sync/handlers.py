@@ -13,7 +13,14 @@ from server.errors import APIError, ServiceUnavailable
 from server.handlers.base import BaseHandler, dumps, header, preferred_language
 from server.plugins.sync.cursor import Position
 from server.plugins.sync.hub import Rendered
-from server.plugins.sync.models import EventsQuery, SyncChangeModel, SyncPageModel, SyncQuery
+from server.plugins.sync.models import (
+    LAST_EVENT_ID,
+    LAST_EVENT_ID_PARAMETER,
+    EventsQuery,
+    SyncChangeModel,
+    SyncPageModel,
+    SyncQuery,
+)
 from server.plugins.sync.sequencer import sequence
 from server.plugins.sync.services import SyncPage, read_changes
 
@@ -75,11 +82,12 @@ class EventsHandler(SyncBase):
     @operation(summary="The caller's changes as server-sent events: what follows the cursor (Last-Event-ID), then "
                        "live changes", query=EventsQuery, response=SyncChangeModel, errors=(410, 503),
                media_type="text/event-stream",
-               schema={"type": "string", "description": "id: <cursor>, event: change, data: one sync change"})
+               schema={"type": "string", "description": "id: <cursor>, event: change, data: one sync change"},
+               request_headers=[LAST_EVENT_ID_PARAMETER])
     async def get(self, *, query: EventsQuery) -> None:
         user, hub, db = self.current_user, self.application.events, self.application.db
-        last_id = header(self.request, "Last-Event-ID")
-        position = self.position(user, last_id, "Last-Event-ID") if last_id else self.position(user, query.cursor)
+        last_id = header(self.request, LAST_EVENT_ID)
+        position = self.position(user, last_id, LAST_EVENT_ID) if last_id else self.position(user, query.cursor)
         if hub.closing:
             raise ServiceUnavailable("server is restarting", headers={"Retry-After": "1"})
         if hub.renderer is None:

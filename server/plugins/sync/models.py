@@ -10,8 +10,18 @@ from pydantic import BaseModel, Field
 from server.schemas.common import QueryInt
 from server.validation import Query
 
-Cursor = Annotated[str | None, Field(min_length=1, max_length=512, description=(
+CURSOR_LENGTH = 512  # at most: a cursor is far shorter
+Cursor = Annotated[str | None, Field(min_length=1, max_length=CURSOR_LENGTH, description=(
     "the opaque cursor of the previous answer or event; none: everything the caller can see, as upserts"))]
+LAST_EVENT_ID = "Last-Event-ID"
+# GET /v1/events' header (what an EventSource sends when it reconnects), as the API document declares it: what
+# the handler reads, a string (empty: no header; longer than any cursor, or not one: 400/1001 naming it).
+LAST_EVENT_ID_PARAMETER: dict[str, Any] = {
+    "name": LAST_EVENT_ID, "in": "header", "required": False, "schema": {"type": "string", "maxLength": CURSOR_LENGTH},
+    "description": "The `id` of the last event received (an EventSource sends it when it reconnects): the stream "
+                   "starts after that event, and it wins over `cursor`; without either, with the full listing. One "
+                   "that is not a cursor of this API (tampered, garbled, another user's) is 400/1001 naming "
+                   "Last-Event-ID; one older than the change log's retention, 410/1012. Empty: as if absent."}
 
 
 class SyncQuery(Query):

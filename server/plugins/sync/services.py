@@ -10,6 +10,7 @@ the position of its last change in the page: a client resuming from any position
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,24 +158,17 @@ async def _log_page(tx: Executor, *, user_id: int, position: Position, limit: in
 async def _items(tx: Executor, rows: Sequence[Row], *, user_id: int, position: Position,
                  records: bool) -> list[_Item]:
     """The log rows as objects to send, in order. A change of the caller's own membership (shared, removed, ...)
-    stands for the pet and every record of it: gained access sends them, lost access deletes them. Every record
-    the client may hold: those there now and those deleted since its position (while it could not see the pet,
-    their deletion is not in its log: a removal, a deletion and a re-share would leave the record on the client).
+    stands for the pet and the records it had at that change's seq: gained access sends them, lost access deletes
+    them (those deleted since included: their deletion came after the span, outside the caller's log). Never a
+    record the caller could not have held: one created after a removal, or deleted before a share.
     A group with no item (another member's change) still moves the position past its row."""
-    own = [column(r[3], int) for r in rows if r[1] == "member" and r[4] == user_id]
-    pet_records: dict[int, list[int]] = {}
-    if own and records:
-        marks = ", ".join(["%s"] * len(own))
-        for rid, pid in await tx.fetch_all(
-                f"SELECT id, pet_id FROM records WHERE pet_id IN ({marks}) UNION SELECT object_id, pet_id"  # noqa: S608
-                f" FROM sync_changes WHERE pet_id IN ({marks}) AND seq > %s AND type = 'record'"
-                " AND action = 'deleted' ORDER BY 1", (*own, *own, position.seq)):
-            pet_records.setdefault(column(pid, int), []).append(column(rid, int))
+    own = [(column(r[3], int), column(r[0], int)) for r in rows if r[1] == "member" and r[4] == user_id]
+    held = await _records_at(tx, own, after=position.seq) if own and records else {}
     items = []
     for seq_value, kind, object_id, pet_value, member, action in rows:
         seq, pet_id = column(seq_value, int), column(pet_value, int)
         if kind == "member" and member == user_id:
-            group = [("pet", pet_id)] + [("record", r) for r in pet_records.get(pet_id, [])]
+            group = [("pet", pet_id)] + [("record", r) for r in held.get((pet_id, seq), [])]
         elif kind == "member":  # another member: the caller's copy changes only when the owner does
             group = [("pet", pet_id)] if action == "transferred" else []
         elif kind in ("pet", "record"):
@@ -188,6 +182,31 @@ async def _items(tx: Executor, rows: Sequence[Row], *, user_id: int, position: P
             last = index == len(group) - 1
             items.append(_Item(item_type, item_id, Position(seq, None if last else key)))
     return items
+
+
+async def _records_at(tx: Executor, changes: list[tuple[int, int]], *, after: int) -> dict[tuple[int, int], list[int]]:
+    """The ids of the records each (pet, seq) had at that seq, by id: those there now or deleted since `after` (every
+    such seq is past it), less those created after it or deleted by it. A row not numbered yet counts as after
+    every seq (its record comes, or goes, with its own row once numbered); a record with no creation row since
+    `after` is older than it. One statement, whatever the number of changes."""
+    pets = sorted({pet_id for pet_id, _ in changes})
+    marks = ", ".join(["%s"] * len(pets))
+    there: dict[int, set[int]] = {}
+    born: dict[int, float] = {}
+    died: dict[int, float] = {}
+    for record_id, pet_value, action, seq_value in await tx.fetch_all(
+            f"SELECT id, pet_id, NULL, NULL FROM records WHERE pet_id IN ({marks}) UNION ALL"  # noqa: S608
+            f" SELECT object_id, pet_id, action, seq FROM sync_changes WHERE pet_id IN ({marks}) AND type = 'record'"
+            " AND action IN ('created', 'deleted') AND (seq > %s OR seq IS NULL)", (*pets, *pets, after)):
+        rid, seq = column(record_id, int), nullable(seq_value, int)
+        if action == "created":
+            born[rid] = math.inf if seq is None else seq
+            continue
+        there.setdefault(column(pet_value, int), set()).add(rid)
+        if action == "deleted":
+            died[rid] = math.inf if seq is None else seq
+    return {(pet_id, seq): sorted(r for r in there.get(pet_id, ()) if born.get(r, 0) <= seq < died.get(r, math.inf))
+            for pet_id, seq in changes}
 
 
 def _last_of_each(items: list[_Item]) -> list[_Item]:

@@ -11,12 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
+from server.plugins.sync.sequencer import sequence
 from server.plugins.sync.services import purge_changes
 from server.plugins.sync.streams import raise_descriptor_limit
 from server.services import utcnow
 from tests.factories import both_backends, create_pet, user_with_token
 from tests.plugins.sync.client import EventStream, share, unshare
-from tests.plugins.sync.test_sync import add_record, sync, sync_all
+from tests.plugins.sync.test_sync import add_record, delete_record, sync, sync_all
 
 HEARTBEAT = 0.3
 
@@ -110,6 +111,42 @@ async def test_shared_pets_reach_every_members_stream_and_a_removed_member_gets_
         ("pet", "delete", pet["id"]), ("record", "delete", record["id"])]
     owner_events.close()
     member_events.close()
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_members_stream_never_names_a_record_it_could_not_hold(app, api, http_server, base_url):
+    """Shared: the pet and its records there (none deleted before); removed while away: deletes for what it held
+    (none for records added since); shared again: what is there, nothing of what came and went meanwhile."""
+    owner, owner_token = await user_with_token(app)
+    member, member_token = await user_with_token(app)
+    events = await stream(base_url, member_token)  # an empty account: its listing sends nothing
+    pet = await create_pet(api, owner_token, name="Shared")
+    for record in [await add_record(api, owner_token, pet["id"], note=f"private {i}") for i in range(2)]:
+        await delete_record(api, owner_token, pet["id"], record["id"])
+    held = await add_record(api, owner_token, pet["id"], note="held")
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    gained = [await events.next_change() for _ in range(2)]
+    assert [summary(e)[:3] for e in gained] == [("pet", "upsert", pet["id"]), ("record", "upsert", held["id"])]
+    assert await events.next(wait=2) == {"comment": ""}  # a heartbeat: no delete of the private records
+    events.close()
+
+    await unshare(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    await sequence(app.db)  # numbered apart, as when minutes pass: the member's access span closes here
+    went = await add_record(api, owner_token, pet["id"], note="went")
+    await delete_record(api, owner_token, pet["id"], went["id"])
+    came = await add_record(api, owner_token, pet["id"], note="came")
+    back = await stream(base_url, member_token, headers={"Last-Event-ID": gained[-1]["id"]})
+    assert [summary(await back.next_change())[:3] for _ in range(2)] == [
+        ("pet", "delete", pet["id"]), ("record", "delete", held["id"])]
+    assert await back.next(wait=2) == {"comment": ""}
+
+    await sequence(app.db)
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    assert [summary(await back.next_change())[:3] for _ in range(3)] == [
+        ("pet", "upsert", pet["id"]), ("record", "upsert", held["id"]), ("record", "upsert", came["id"])]
+    assert await back.next(wait=2) == {"comment": ""}
+    back.close()
 
 
 @both_backends

@@ -182,6 +182,94 @@ async def test_a_record_deleted_while_the_member_was_removed_is_deleted_when_the
     assert state == await what_get_returns(api, member_token)
 
 
+async def delete_record(api: Any, token: str, pet_id: int, record_id: int) -> None:
+    deleted = await api.delete(f"/v1/pets/{pet_id}/records/{record_id}", token=token)
+    assert deleted.body == {"code": 200, "data": None, "message": "ok"}
+
+
+def ops(page: dict[str, Any]) -> list[tuple[str, int, str]]:
+    return [(c["type"], c["id"], c["op"]) for c in page["changes"]]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_removed_member_gets_no_id_of_a_record_created_after_the_removal(api, app):
+    """The removal deletes the pet and the records the member held: not those the owner added since (their ids,
+    their number, that they exist at all are none of the member's business any more)."""
+    owner, owner_token = await user_with_token(app)
+    member, member_token = await user_with_token(app)
+    pet = await create_pet(api, owner_token, name="Shared")
+    held = await add_record(api, owner_token, pet["id"], note="held")
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    state, cursor = await sync_all(api, member_token)
+    assert set(state) == {("pet", pet["id"]), ("record", held["id"])}
+
+    await unshare(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    await sequence(app.db)  # numbered apart, as when minutes pass: the member's access span closes here
+    after = [await add_record(api, owner_token, pet["id"], note=f"after {i}") for i in range(3)]
+    page = await sync(api, member_token, cursor)
+    assert [(c["type"], c["id"], c["op"], c["data"]) for c in page["changes"]] == [
+        ("pet", pet["id"], "delete", None), ("record", held["id"], "delete", None)]
+    assert not {r["id"] for r in after} & {c["id"] for c in page["changes"] if c["type"] == "record"}
+    apply(state, page["changes"])
+    assert state == {} == await what_get_returns(api, member_token)
+    assert (await sync(api, member_token, page["cursor"]))["changes"] == []
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_a_newly_shared_member_gets_no_id_of_a_record_deleted_before_the_share(api, app):
+    owner, owner_token = await user_with_token(app)
+    member, member_token = await user_with_token(app)
+    _, cursor = await sync_all(api, member_token)  # an empty account with a cursor
+    pet = await create_pet(api, owner_token, name="Shared")
+    gone = [await add_record(api, owner_token, pet["id"], note=f"private {i}") for i in range(3)]
+    for record in gone:
+        await delete_record(api, owner_token, pet["id"], record["id"])
+    kept = await add_record(api, owner_token, pet["id"], note="kept")
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    page = await sync(api, member_token, cursor)
+    assert ops(page) == [("pet", pet["id"], "upsert"), ("record", kept["id"], "upsert")]
+    assert page["changes"][1]["data"] == kept
+    assert page["has_more"] is False
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_shared_again_a_member_gets_what_is_there_and_nothing_of_what_came_and_went_meanwhile(api, app):
+    """Removed, then shared again: the records made in between come as upserts if they are still there; one made
+    and deleted in between never shows up, not even as a delete, from a cursor taken before the removal or in the
+    gap. One the member held and the owner deleted in between is deleted (with the removal's deletes)."""
+    owner, owner_token = await user_with_token(app)
+    member, member_token = await user_with_token(app)
+    pet = await create_pet(api, owner_token, name="Shared")
+    held, dropped = [await add_record(api, owner_token, pet["id"], note=n) for n in ("held", "dropped")]
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    state, before = await sync_all(api, member_token)
+
+    await unshare(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+    await sequence(app.db)
+    gap_state, gap = await sync_all(api, member_token, before, state=dict(state))
+    assert gap_state == {}
+    came = await add_record(api, owner_token, pet["id"], note="came")
+    went = await add_record(api, owner_token, pet["id"], note="went")
+    await delete_record(api, owner_token, pet["id"], went["id"])
+    await delete_record(api, owner_token, pet["id"], dropped["id"])
+    await sequence(app.db)
+    await share(app, pet_id=pet["id"], user_id=member.id, owner_id=owner.id)
+
+    from_before = await sync(api, member_token, before)
+    assert sorted(ops(from_before)) == [("pet", pet["id"], "upsert"), ("record", held["id"], "upsert"),
+                                        ("record", dropped["id"], "delete"), ("record", came["id"], "upsert")]
+    from_gap = await sync(api, member_token, gap)
+    assert ops(from_gap) == [("pet", pet["id"], "upsert"), ("record", held["id"], "upsert"),
+                             ("record", came["id"], "upsert")]
+    expected = await what_get_returns(api, member_token)
+    for page, local in ((from_before, state), (from_gap, gap_state)):
+        apply(local, page["changes"])
+        assert local == expected
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_every_member_of_a_deleted_pet_gets_its_delete(api, app):
