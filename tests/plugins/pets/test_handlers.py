@@ -3,6 +3,7 @@
 import asyncio
 import datetime as dt
 import re
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -243,6 +244,43 @@ async def test_filters_sorting_and_pages(api, app):
     none = await api.get("/v1/pets?q=zzz", token=token)
     assert none.body == {"code": 200, "data": [], "message": "ok",
                          "page": {"limit": 20, "offset": 0, "total": 0, "next_cursor": None}}
+
+
+# Each name, then the texts that must find it (as sent, lower case, upper case, a part) and that must not.
+UNICODE_NAMES = {
+    "Émile": (["Émile", "émile", "ÉMILE", "E\u0301MILE", "mil"], ["emile"]),  # decomposed É too; accents count
+    "ΟΔΟΣ": (["ΟΔΟΣ", "οδος", "οδοσ", "ΟΔΟ", "δος"], ["οδόσ"]),  # final sigma folds like any sigma
+    "İpek": (["İpek", "i\u0307pek", "İPEK", "pek"], ["ipek"]),  # İ folds to i + combining dot above, an accent
+    "ẞig": (["ẞig", "ßig", "ẞIG", "SSIG", "ssig"], ["ßog"]),  # capital sharp s, sharp s and ss are one letter
+    "Ｒｅｘ": (["Ｒｅｘ", "rex", "REX", "ｘ"], ["rx"]),  # fullwidth letters are the plain ones
+}
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_q_finds_every_name_by_itself_and_its_cases_alike_on_both_databases(api, app):
+    _, token = await user_with_token(app)
+    for name in UNICODE_NAMES:
+        await create_pet(api, token, name=name)
+
+    async def found(q: str) -> list[str]:
+        response = await api.get("/v1/pets?q=" + urllib.parse.quote(q), token=token)
+        assert response.status == 200, response.body
+        return [p["name"] for p in response.body["data"]]
+
+    for name, (finding, missing) in UNICODE_NAMES.items():
+        for q in finding:
+            assert await found(q) == [name], (name, q)
+        for q in missing:
+            assert await found(q) == [], (name, q)
+    renamed = await api.get("/v1/pets?q=rex", token=token)
+    patched = await api.patch(f"/v1/pets/{renamed.body['data'][0]['id']}", json={"name": "Ölaf"}, token=token)
+    assert patched.status == 200, patched.body
+    assert (await found("ölaf"), await found("ÖLAF"), await found("rex")) == (["Ölaf"], ["Ölaf"], [])
+    longest = "\ufdfa" * 64  # NFKC writes each as 18 characters: the longest key fits pets.name_key
+    patched = await api.patch(f"/v1/pets/{renamed.body['data'][0]['id']}", json={"name": longest}, token=token)
+    assert patched.status == 200, patched.body
+    assert await found("\ufdfa") == [longest]
 
 
 @pytest.mark.parametrize("query, field", [
