@@ -19,7 +19,7 @@ from server.plugins.pets.views import PetViews
 from server.services import Found, Key, Sort, fetch_page, utcnow
 
 __all__ = ["Pet", "backfill_name_keys", "bump_version", "create_pet", "delete_pet", "find_pet", "list_pets",
-           "update_pet", "version_condition"]
+           "next_version", "update_pet", "version_condition"]
 
 
 async def create_pet(db: Executor, changes: Changes, *, owner_id: int, fields: PetCreate) -> Pet:
@@ -100,11 +100,16 @@ async def update_pet(db: Executor, changes: Changes, *, pet_id: int, user: Princ
     return await db.run_transaction(write)
 
 
-async def bump_version(tx: Executor, *, pet_id: int, user: Principal) -> Pet:
+async def next_version(tx: Executor, *, pet_id: int) -> None:
     """A new version of the pet (and updated_at) when something its representation carries changes elsewhere (its
-    photo): its ETag, If-Match and the sync log follow the one version. In the caller's transaction, which tells
-    the pet's update; the pet's row stays locked until it ends."""
+    photo, a member's role): its ETag, If-Match and the sync log follow the one version. In the caller's
+    transaction, which tells the change; the pet's row stays locked until it ends. Sent with the next statement."""
     await tx.execute_later("UPDATE pets SET version = version + 1, updated_at = %s WHERE id = %s", (utcnow(), pet_id))
+
+
+async def bump_version(tx: Executor, *, pet_id: int, user: Principal) -> Pet:
+    """next_version, then the pet as the caller now sees it."""
+    await next_version(tx, pet_id=pet_id)
     return await find_pet(tx, pet_id=pet_id, user=user)
 
 

@@ -25,7 +25,8 @@ class MembersHandler(BaseHandler):
 class MemberHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Change a member's role to caretaker or viewer (owner; the owner's own role moves only by "
-                       "transfer)", body=MemberUpdate, response=Member, errors=(409,))
+                       "transfer); the pet's version and ETag move on, as its GET carries the member's role",
+               body=MemberUpdate, response=Member, errors=(409,))
     async def patch(self, pet_id: str, user_id: str, *, body: MemberUpdate) -> None:
         self.send(await change_role(self.application.db, self.application.changes, user=self.current_user,
                                     pet_id=id_param(pet_id), user_id=id_param(user_id), role=body.role))
