@@ -41,8 +41,9 @@ class PetHandler(BaseHandler):
         self.send(pet, etag=pet.etag)
 
     @require_scopes("pets:write")
-    @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since", body=PetUpdate,
-               response=Pet, conditional=True, headers={"ETag": "the new version tag"})
+    @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since; fields that all hold "
+                       "their current values change nothing (same version and ETag)", body=PetUpdate,
+               response=Pet, conditional=True, headers={"ETag": "the pet's version tag (new when something changed)"})
     async def patch(self, pet_id: str, *, body: PetUpdate) -> None:
         pet = await update_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
                                user=self.current_user, fields=body.changes(),

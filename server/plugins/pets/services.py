@@ -78,13 +78,21 @@ def _sorts(dialect: Dialect) -> dict[str, Sort]:
 async def update_pet(db: Executor, changes: Changes, *, pet_id: int, user: Principal, fields: dict[str, Value],
                      if_match: str | None, views: PetViews, if_none_match: str | None = None) -> Pet:
     """Apply fields (caretaker, owner or admin); with If-Match, only when the version is current, with
-    If-None-Match only when it is not one named (or '*'), else 412. The pet as its GET answers it afterwards."""
+    If-None-Match only when it is not one named (or '*'), else 412. The pet as its GET answers it afterwards.
+    Fields that all hold their current values change nothing: no new version, history entry or sync change, so
+    other members' If-Match stays current (the conditions still apply: 412 on a stale one)."""
     condition, versions = version_condition(if_match, if_none_match)
     columns = {**fields, "name_key": search_key(str(fields["name"]))} if "name" in fields else fields
     assignments = "".join(f"{name} = %s, " for name in columns)
 
     async def write(tx: Executor) -> Pet:  # replayed whole if the server rolls it back
         before = await find_pet(tx, pet_id=pet_id, user=user, need="write", lock=True, views=views)
+        changed = changed_fields(before.fields(), fields)
+        if not changed:  # a read instead of the UPDATE, and only when there are conditions to check
+            if condition and await tx.fetch_one(f"SELECT id FROM pets WHERE id = %s{condition}",  # noqa: S608
+                                                (pet_id, *versions)) is None:
+                raise PreconditionFailed()
+            return before
         now = utcnow()
         result = await tx.execute(
             f"UPDATE pets SET {assignments}version = version + 1, updated_at = %s"  # noqa: S608
@@ -93,8 +101,7 @@ async def update_pet(db: Executor, changes: Changes, *, pet_id: int, user: Princ
             raise PreconditionFailed()
         # The row is locked since it was read: what it holds now is known without reading it again.
         after = dataclasses.replace(before, **fields, version=before.version + 1, updated_at=now)  # type: ignore[arg-type]
-        await changes.emit(tx, Change("pet", "updated", pet_id, user.user_id, pet_id,
-                                      changed_fields(before.fields(), after.fields()), after))
+        await changes.emit(tx, Change("pet", "updated", pet_id, user.user_id, pet_id, changed, after))
         return after
 
     return await db.run_transaction(write)

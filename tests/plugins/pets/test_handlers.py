@@ -371,6 +371,31 @@ async def test_stale_if_match_is_412_and_writes_nothing(api, app):
 
 @both_backends
 @pytest.mark.gen_test(timeout=30)
+async def test_a_patch_of_the_current_values_changes_nothing_but_still_checks_its_conditions(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)  # breed null: "" means null
+    path = f"/v1/pets/{pet['id']}"
+    synced = (await api.get("/v1/sync", token=token)).body["data"]["cursor"]
+    same = await api.patch(path, token=token, json={"name": "Rex", "breed": ""}, headers={"If-Match": '"v1"'})
+    assert (same.status, same.headers["ETag"], same.body["data"]) == (200, '"v1"', pet)
+    bare = await api.patch(path, token=token, json={"species": "dog", "status": "available"})
+    assert (bare.status, bare.headers["ETag"], bare.body["data"]) == (200, '"v1"', pet)
+    history = await api.get(f"{path}/history", token=token)
+    assert [(h["action"], h["changed"]) for h in history.body["data"]] == [("created", {})]
+    assert (await api.get(f"/v1/sync?cursor={synced}", token=token)).body["data"]["changes"] == []
+    for stale in ({"If-Match": '"v2"'}, {"If-Match": 'W/"v1"'}, {"If-None-Match": '"v1"'}, {"If-None-Match": "*"}):
+        refused = await api.patch(path, token=token, json={"name": "Rex"}, headers=stale)
+        assert_error(refused, 412, 1009, f"PATCH {path}")
+    another = await api.patch(path, token=token, json={"name": "Max"}, headers={"If-Match": '"v1"'})  # still current
+    assert (another.status, another.headers["ETag"], another.body["data"]["name"]) == (200, '"v2"', "Max")
+    assert_error(await api.patch(path, token=token, json={"name": "Max"}, headers={"If-Match": '"v1"'}), 412, 1009,
+                 f"PATCH {path}")
+    renamed = await api.patch(path, token=token, json={"name": "max"})  # case is a change
+    assert (renamed.status, renamed.body["data"]["version"]) == (200, 3)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
 async def test_if_match_names_a_version_only_by_the_exact_tag_sent(api, app):
     """Strong comparison is character for character: "v01" is not the server's "v1", nor is a tag inside another
     element (w/"v1" is not the weak-tag syntax, x"v1" not an entity tag); each is 412 and nothing changes."""
