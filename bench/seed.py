@@ -68,13 +68,14 @@ def statements(shape: Shape) -> list[str]:
     owner = (f"IF(seq <= {shape.breeder_pets}, 1 + (seq - 1) DIV {BREEDER_PETS},"
              f" {shape.breeders} + 1 + ({r} DIV 6) * 3 + ({r} MOD 6 >= 1) + ({r} MOD 6 >= 3))")
     created = "TIMESTAMP('2020-01-01') + INTERVAL seq * 97 SECOND"
+    name = f"CONCAT({_elt('seq * 7919', NAMES)}, IF(seq MOD 3 = 0, CONCAT(' ', seq MOD 997), ''))"
     out = [
         "INSERT INTO users (id, email, password_hash, nickname, role, disabled, created_at, updated_at)"  # noqa: S608
         f" SELECT seq, {EMAIL_SQL}, '!', CONCAT('user ', seq), 'user', 0, {created},"
         f" {created} FROM seq_1_to_{u}",
-        "INSERT INTO pets (id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at,"  # noqa: S608
-        " version)"
-        f" SELECT seq, {owner}, CONCAT({_elt('seq * 7919', NAMES)}, IF(seq MOD 3 = 0, CONCAT(' ', seq MOD 997), '')),"
+        "INSERT INTO pets (id, owner_id, name, name_key, species, breed, sex, birth_date, status, created_at,"  # noqa: S608
+        " updated_at, version)"
+        f" SELECT seq, {owner}, {name}, LOWER({name}),"  # the names are ASCII: LOWER folds them as search_key does
         f" {_elt('seq * 31', SPECIES)}, NULL, {_elt('seq', ('male', 'female', 'unknown'))},"
         f" DATE('2010-01-01') + INTERVAL (seq * 13) MOD 5000 DAY,"
         f" IF(seq MOD 10 = 0, 'adopted', IF(seq MOD 10 = 1, 'pending', 'available')), {created}, {created}, 1"

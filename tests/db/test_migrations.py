@@ -151,9 +151,10 @@ async def test_a_plugin_with_its_own_0001_is_applied_after_its_requirements_and_
         with_notes = sources(empty_url, f"core,accounts,{NOTES},pets")
         assert [p for p, _ in with_notes] == ["core", "accounts", "pets", "notes"]
         done = await migrate(db, with_notes)
-        assert [(m.plugin, m.version, m.name) for m in done][-4:] == [
-            ("pets", 1, "initial"), ("pets", 2, "members"), ("pets", 3, "list_indexes"), ("notes", 1, "notes")]
-        assert await applied_versions(db, "notes") == {1} and await applied_versions(db, "pets") == {1, 2, 3}
+        assert [(m.plugin, m.version, m.name) for m in done][-5:] == [
+            ("pets", 1, "initial"), ("pets", 2, "members"), ("pets", 3, "list_indexes"), ("pets", 4, "name_key"),
+            ("notes", 1, "notes")]
+        assert await applied_versions(db, "notes") == {1} and await applied_versions(db, "pets") == {1, 2, 3, 4}
         await db.execute("INSERT INTO users (email, password_hash, nickname, created_at, updated_at)"
                          " VALUES ('n@example.com', 'x', 'n', '2026-01-01', '2026-01-01')")
         user = await db.fetch_one("SELECT id FROM users")
@@ -258,7 +259,7 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
         assert [m.label for m in await pending(db, todo_sources)] == [
             "core 0003_idempotency", "accounts 0001_sessions", "accounts 0002_mail", "accounts 0003_mfa",
             "accounts 0004_admin_index", "accounts 0005_email_skeleton", "pets 0001_initial", "pets 0002_members",
-            "pets 0003_list_indexes",
+            "pets 0003_list_indexes", "pets 0004_name_key",
             "records 0001_initial", "records 0002_due_dates", "records 0003_list_order", "records 0004_event_sequence",
             "households 0001_invitations", "households 0002_history", "reminders 0001_calendar_feeds"]
 
@@ -267,6 +268,7 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
             ("core 0003_idempotency", False), ("accounts 0001_sessions", False), ("accounts 0002_mail", False),
             ("accounts 0003_mfa", False), ("accounts 0004_admin_index", False), ("accounts 0005_email_skeleton", False),
             ("pets 0001_initial", True), ("pets 0002_members", False), ("pets 0003_list_indexes", False),
+            ("pets 0004_name_key", False),
             ("records 0001_initial", True), ("records 0002_due_dates", False), ("records 0003_list_order", False),
             ("records 0004_event_sequence", False), ("households 0001_invitations", False),
             ("households 0002_history", False), ("reminders 0001_calendar_feeds", False)]
@@ -281,8 +283,9 @@ async def test_a_database_migrated_before_plugins_upgrades_with_every_row_intact
             ("accounts", 4, "admin_index"), ("accounts", 5, "email_skeleton"), ("core", 1, "initial"),
             ("core", 2, "exact_email_comparison"), ("core", 3, "idempotency"), ("households", 1, "invitations"),
             ("households", 2, "history"), ("pets", 1, "initial"), ("pets", 2, "members"),
-            ("pets", 3, "list_indexes"), ("records", 1, "initial"), ("records", 2, "due_dates"),
-            ("records", 3, "list_order"), ("records", 4, "event_sequence"), ("reminders", 1, "calendar_feeds")]
+            ("pets", 3, "list_indexes"), ("pets", 4, "name_key"), ("records", 1, "initial"),
+            ("records", 2, "due_dates"), ("records", 3, "list_order"), ("records", 4, "event_sequence"),
+            ("reminders", 1, "calendar_feeds")]
         old = await db.fetch_all("SELECT applied_at FROM schema_migrations WHERE plugin = 'core' AND version < 3")
         assert {str(r[0])[:19].replace("T", " ") for r in old} == {"2026-01-01 12:00:00"}  # not re-applied
         assert await pending(db, todo_sources) == [] and await migrate(db, todo_sources) == []
@@ -377,7 +380,7 @@ async def test_a_live_lock_makes_a_migrator_wait_and_a_stale_one_is_taken_over(e
                          " (1, 'dead-host:123:abcd', %s, %s)", (long_ago, long_ago + dt.timedelta(minutes=5)))
         with caplog.at_level(logging.WARNING, logger="pet_api.migrations"):
             done = await migrate(db, sources(empty_url))
-        # core's; accounts' five; pets' three, records' four, households' two; reminders'
+        # core's; accounts' five; pets' four, records' four, households' two; reminders'
         assert len(done) == len(available(db.dialect.name)) + 15
         assert any("took over a stale migration lock held by dead-host:123:abcd" in r.getMessage()
                    for r in caplog.records), caplog.text

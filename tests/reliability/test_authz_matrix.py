@@ -381,6 +381,25 @@ async def test_each_role_gets_what_it_may_do_on_each_route(api, world, method, p
             assert [i["id"] for i in response.body["data"]] == ([world.invitation_id] if caller == "invitee" else [])
 
 
+@pytest.mark.gen_test
+async def test_the_document_says_a_role_refuses_with_403_exactly_where_one_does(api):
+    """The API document's 403 of every route where a role refuses (403/1004 in the role matrix, the photo's
+    writes) names the roles that may; elsewhere it names the scope only."""
+    document = (await api.get("/v1/openapi.json")).body
+    refusing = {route for route, row in ROLE_MATRIX.items() if DENIED in row}
+    refusing |= {(method, path) for method in ("put", "delete") for path in BINARY_ROUTES}
+    said = {(method, path): op["responses"]["403"]["description"] for path, item in document["paths"].items()
+            for method, op in item.items() if "403" in op.get("responses", {})}
+    assert refusing <= set(said)
+    assert {route for route, text in said.items() if "role on the pet" in text} == refusing
+    assert said[("patch", "/v1/pets/{pet_id}")] == (
+        "Forbidden (1004): the token lacks a required scope, or the caller's role on the pet does not allow this: "
+        "only `owner` or `caretaker` may (and pets:admin callers, with or without a role)")
+    assert said[("delete", "/v1/pets/{pet_id}")].endswith("only `owner` may (and pets:admin callers, with or "
+                                                          "without a role)")
+    assert said[("get", "/v1/pets/{pet_id}")] == "Forbidden: the token lacks a required scope"
+
+
 # Care (issue 14): the personal routes of the reminders plugin x every kind of caller. Reminders and feeds follow
 # membership only: a member (any role) sees the pet's open due item, anyone else (admins included) nothing.
 CARE_MATRIX: dict[tuple[str, str], tuple[Any, ...]] = {

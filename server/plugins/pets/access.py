@@ -28,6 +28,15 @@ ALLOWED: dict[Need, frozenset[str]] = {
 }
 
 
+def role_refusal(need: Need, *, but: str = "") -> dict[int, str]:
+    """The 403 an operation documents (its `why`) when its service asks find_pet(need=...): the scope, or a role
+    ALLOWED does not give (the same table the rule reads, so the document cannot drift from it); `but`: who else
+    may (a member leaving)."""
+    roles = " or ".join(f"`{role}`" for role in ROLES if role in ALLOWED[need])
+    return {403: "Forbidden (1004): the token lacks a required scope, or the caller's role on the pet does not allow "
+                 f"this: only {roles} may (and pets:admin callers, with or without a role{'; ' + but if but else ''})"}
+
+
 def member_join(user: Principal | int, dialect: Dialect) -> tuple[str, tuple[int]]:
     """FROM pets joined to the caller's membership (pet_members.role is theirs): only their pets, or for
     pets:admin every pet (role NULL where they are not a member). A bare user id: that user's memberships only,

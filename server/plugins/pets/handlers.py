@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
+from server.plugins.pets.access import role_refusal
 from server.plugins.pets.models import PetCreate, PetListQuery, PetUpdate
 from server.plugins.pets.pet import page_etag
 from server.plugins.pets.services import Pet, create_pet, delete_pet, find_pet, list_pets, update_pet
@@ -41,8 +42,10 @@ class PetHandler(BaseHandler):
         self.send(pet, etag=pet.etag)
 
     @require_scopes("pets:write")
-    @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since", body=PetUpdate,
-               response=Pet, conditional=True, headers={"ETag": "the new version tag"})
+    @operation(summary="Change some of a pet's fields; with If-Match only if unchanged since; fields that all hold "
+                       "their current values change nothing (same version and ETag)", body=PetUpdate,
+               response=Pet, conditional=True, headers={"ETag": "the pet's version tag (new when something changed)"},
+               why=role_refusal("write"))
     async def patch(self, pet_id: str, *, body: PetUpdate) -> None:
         pet = await update_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
                                user=self.current_user, fields=body.changes(),
@@ -52,7 +55,8 @@ class PetHandler(BaseHandler):
         self.send(pet)
 
     @require_scopes("pets:write")
-    @operation(summary="Delete a pet and its records (its owner)", response=None, conditional=True)
+    @operation(summary="Delete a pet and its records (its owner)", response=None, conditional=True,
+               why=role_refusal("manage"))
     async def delete(self, pet_id: str) -> None:
         await delete_pet(self.application.db, self.application.changes, pet_id=id_param(pet_id),
                          user=self.current_user, if_match=self.request.headers.get("If-Match"),

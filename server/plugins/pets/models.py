@@ -86,8 +86,9 @@ class PetListQuery(Query):
     species: Annotated[Species | None, Field(description="only pets of this species")] = None
     status: Annotated[Status | None, Field(description="only pets with this status")] = None
     q: Annotated[str | None, Text(64, not_blank=False, trimmed=False, min_length=1), Field(description=(
-        "name contains this text, case-insensitively; % and _ are plain characters; control characters are refused, "
-        "as in a name"))] = None
+        "name contains this text, case-insensitively (both folded by NFKC then Unicode case folding, the same on "
+        "every database: 'οδος' finds 'ΟΔΟΣ', 'ssig' 'ẞig'), accents counting ('emile' does not find 'Émile'); % and _ "
+        "are plain characters; control characters are refused, as in a name"))] = None
     owner_id: Annotated[int | None, Field(ge=1, le=MAX_ID, description=(
         "only this owner's pets (callers without pets:admin only ever see pets they are members of)")), QueryInt] = None
     role: Annotated[Role | None, Field(description="only pets on which the caller has this role")] = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -64,6 +65,15 @@ class Pet:
         """The writable fields and their values (what an update compares)."""
         return {"name": self.name, "species": self.species, "breed": self.breed, "sex": self.sex,
                 "birth_date": self.birth_date, "status": self.status}
+
+
+def search_key(text: str) -> str:
+    """A name as pets.name_key stores it, and `q` as it is matched against that (one function for both, on both
+    databases): NFKC (a composed and a decomposed 'é' are one text, fullwidth and ligature letters their plain
+    ones), then Unicode full case folding, which is context-free so a part of a name folds as it does inside the
+    name (Σ, σ and final ς all fold to σ, ẞ and ß to ss, İ to i̇; str.lower's final sigma depends on what follows),
+    then NFKC again as folding may undo it (Unicode's NFKC_Casefold). Accents stay: 'e' never finds 'é'."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 def etag_of(version: int) -> str:

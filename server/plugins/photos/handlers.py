@@ -6,7 +6,7 @@ from server.auth import bearer_token, has_scopes, require_scopes
 from server.declare import operation
 from server.errors import APIError, InvalidParameter, NotFound, ServiceUnavailable
 from server.handlers.base import BaseHandler, header, id_param
-from server.plugins.pets.access import find_pet
+from server.plugins.pets.access import find_pet, role_refusal
 from server.plugins.photos.imaging import EXTENSIONS, FORMATS, refused_type
 from server.plugins.photos.models import Photo, PhotoQuery
 from server.plugins.photos.services import (
@@ -118,7 +118,7 @@ class PhotoHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Upload a pet's photo (owner and caretakers): re-encoded, metadata stripped, thumbnails made",
                upload=tuple(FORMATS), response=Photo, also=(201,), conditional=True, if_match=IF_MATCH,
-               why={503: UNAVAILABLE["put"]},
+               why={503: UNAVAILABLE["put"], **role_refusal("write")},
                headers={"ETag": "the photo's new tag, for If-Match"})
     async def put(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
@@ -139,7 +139,7 @@ class PhotoHandler(BaseHandler):
 
     @require_scopes("pets:write")
     @operation(summary="Remove a pet's photo (owner and caretakers)", response=None, conditional=True,
-               if_match=IF_MATCH)
+               if_match=IF_MATCH, why=role_refusal("write"))
     async def delete(self, pet_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         await delete_photo(self.application.db, self.application.changes, store=self.photos.store, pet_id=pet.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.auth import require_scopes
 from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
-from server.plugins.pets.access import find_pet
+from server.plugins.pets.access import find_pet, role_refusal
 from server.plugins.records.models import RecordCreate, RecordListQuery, RecordUpdate
 from server.plugins.records.services import (
     Record,
@@ -28,7 +28,8 @@ class RecordsHandler(BaseHandler):
 
     @require_scopes("pets:write")
     @operation(summary="Add a health record to a pet", body=RecordCreate, status=201, response=Record,
-               headers={"Location": "URL of the new record", "ETag": "version tag for If-Match"}, idempotent=True)
+               headers={"Location": "URL of the new record", "ETag": "version tag for If-Match"}, idempotent=True,
+               why=role_refusal("write"))
     async def post(self, pet_id: str, *, body: RecordCreate) -> None:
         pet = await find_pet(self.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         record = await create_record(self.db, self.application.changes, pet_id=pet.id,
@@ -49,7 +50,8 @@ class RecordHandler(BaseHandler):
 
     @require_scopes("pets:write")
     @operation(summary="Change a record's note, value, due date or completion; with If-Match only if unchanged since",
-               body=RecordUpdate, response=Record, conditional=True, headers={"ETag": "the new version tag"})
+               body=RecordUpdate, response=Record, conditional=True, headers={"ETag": "the new version tag"},
+               why=role_refusal("write"))
     async def patch(self, pet_id: str, record_id: str, *, body: RecordUpdate) -> None:
         record = await update_record(self.application.db, self.application.changes, pet_id=id_param(pet_id),
                                      record_id=id_param(record_id), user=self.current_user, fields=body.changes(),
@@ -60,7 +62,7 @@ class RecordHandler(BaseHandler):
 
     @require_scopes("pets:write")
     @operation(summary="Delete a health record; with If-Match only if unchanged since", response=None,
-               conditional=True)
+               conditional=True, why=role_refusal("write"))
     async def delete(self, pet_id: str, record_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="write")
         await delete_record(self.application.db, self.application.changes, pet_id=pet.id,

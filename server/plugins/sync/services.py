@@ -169,8 +169,8 @@ async def _items(tx: Executor, rows: Sequence[Row], *, user_id: int, position: P
         seq, pet_id = column(seq_value, int), column(pet_value, int)
         if kind == "member" and member == user_id:
             group = [("pet", pet_id)] + [("record", r) for r in held.get((pet_id, seq), [])]
-        elif kind == "member":  # another member: the caller's copy changes only when the owner does
-            group = [("pet", pet_id)] if action == "transferred" else []
+        elif kind == "member":  # another member: the caller's copy changes when the owner or the version does
+            group = [("pet", pet_id)] if action in ("transferred", "role_changed") else []
         elif kind in ("pet", "record"):
             group = [(str(kind), column(object_id, int))]
         else:

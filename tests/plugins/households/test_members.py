@@ -72,6 +72,38 @@ async def test_the_owner_changes_roles_and_the_new_role_applies_at_once(app, api
 
 @both_backends
 @pytest.mark.gen_test(timeout=60)
+async def test_a_role_change_gives_the_pet_a_new_etag_so_a_conditional_get_shows_the_new_role(app, api):
+    home = await household(app, api)
+    ann, bob, cat = home.owner, home.members["caretaker"], home.members["viewer"]
+    pet_path = f"/v1/pets/{home.pet['id']}"
+    seen = await api.get(pet_path, token=cat.token)
+    assert (seen.status, seen.headers["ETag"], seen.body["data"]["role"]) == (200, '"v1"', "viewer")
+    _, bob_cursor = await _synced(api, bob)
+    assert (await api.patch(f"{pet_path}/members/{cat.id}", json={"role": "caretaker"}, token=ann.token)).status == 200
+
+    again = await api.get(pet_path, token=cat.token, headers={"If-None-Match": '"v1"'})
+    assert (again.status, again.headers["ETag"]) == (200, '"v2"'), again.body
+    assert (again.body["data"]["role"], again.body["data"]["version"]) == ("caretaker", 2)
+    assert (await api.get(pet_path, token=cat.token, headers={"If-None-Match": '"v2"'})).status == 304
+    # Every member's copy has the new version (their If-Match follows it); another member's sync sends it.
+    changes, _ = await _synced(api, bob, bob_cursor)
+    assert [(c["type"], c["op"], c["data"]["version"], c["data"]["role"]) for c in changes] == [
+        ("pet", "upsert", 2, "caretaker")]
+    edited = await api.patch(pet_path, json={"name": "Rexy"}, token=bob.token, headers={"If-Match": '"v2"'})
+    assert edited.status == 200, edited.body
+    unchanged = await api.patch(f"{pet_path}/members/{cat.id}", json={"role": "caretaker"}, token=ann.token)
+    assert unchanged.status == 200 and (await api.get(pet_path, token=cat.token)).body["data"]["version"] == 3
+
+
+async def _synced(api, member, cursor: str | None = None) -> tuple[list[dict], str]:
+    """GET /v1/sync from the cursor (or the start): the changes and the next cursor."""
+    synced = await api.get("/v1/sync" + (f"?cursor={cursor}" if cursor else ""), token=member.token)
+    assert synced.status == 200 and not synced.body["data"]["has_more"], synced.body
+    return synced.body["data"]["changes"], synced.body["data"]["cursor"]
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
 async def test_members_leave_the_owner_cannot_and_others_cannot_remove(app, api):
     home = await household(app, api)
     ann, bob, cat = home.owner, home.members["caretaker"], home.members["viewer"]

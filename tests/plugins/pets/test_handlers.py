@@ -3,6 +3,7 @@
 import asyncio
 import datetime as dt
 import re
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -245,6 +246,43 @@ async def test_filters_sorting_and_pages(api, app):
                          "page": {"limit": 20, "offset": 0, "total": 0, "next_cursor": None}}
 
 
+# Each name, then the texts that must find it (as sent, lower case, upper case, a part) and that must not.
+UNICODE_NAMES = {
+    "Émile": (["Émile", "émile", "ÉMILE", "E\u0301MILE", "mil"], ["emile"]),  # decomposed É too; accents count
+    "ΟΔΟΣ": (["ΟΔΟΣ", "οδος", "οδοσ", "ΟΔΟ", "δος"], ["οδόσ"]),  # final sigma folds like any sigma
+    "İpek": (["İpek", "i\u0307pek", "İPEK", "pek"], ["ipek"]),  # İ folds to i + combining dot above, an accent
+    "ẞig": (["ẞig", "ßig", "ẞIG", "SSIG", "ssig"], ["ßog"]),  # capital sharp s, sharp s and ss are one letter
+    "Ｒｅｘ": (["Ｒｅｘ", "rex", "REX", "ｘ"], ["rx"]),  # fullwidth letters are the plain ones
+}
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_q_finds_every_name_by_itself_and_its_cases_alike_on_both_databases(api, app):
+    _, token = await user_with_token(app)
+    for name in UNICODE_NAMES:
+        await create_pet(api, token, name=name)
+
+    async def found(q: str) -> list[str]:
+        response = await api.get("/v1/pets?q=" + urllib.parse.quote(q), token=token)
+        assert response.status == 200, response.body
+        return [p["name"] for p in response.body["data"]]
+
+    for name, (finding, missing) in UNICODE_NAMES.items():
+        for q in finding:
+            assert await found(q) == [name], (name, q)
+        for q in missing:
+            assert await found(q) == [], (name, q)
+    renamed = await api.get("/v1/pets?q=rex", token=token)
+    patched = await api.patch(f"/v1/pets/{renamed.body['data'][0]['id']}", json={"name": "Ölaf"}, token=token)
+    assert patched.status == 200, patched.body
+    assert (await found("ölaf"), await found("ÖLAF"), await found("rex")) == (["Ölaf"], ["Ölaf"], [])
+    longest = "\ufdfa" * 64  # NFKC writes each as 18 characters: the longest key fits pets.name_key
+    patched = await api.patch(f"/v1/pets/{renamed.body['data'][0]['id']}", json={"name": longest}, token=token)
+    assert patched.status == 200, patched.body
+    assert await found("\ufdfa") == [longest]
+
+
 @pytest.mark.parametrize("query, field", [
     ("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"), ("limit=5_0", "limit"),
     ("limit=1.5", "limit"), ("offset=-1", "offset"), ("offset=x", "offset"), ("sort=age", "sort"),
@@ -329,6 +367,31 @@ async def test_stale_if_match_is_412_and_writes_nothing(api, app):
     anything = await api.patch(path, token=token, json={"sex": "unknown"}, headers={"If-Match": "*"})
     assert anything.status == 200 and anything.body["data"]["version"] == 5
     assert (await api.delete(path, token=token, headers={"If-Match": '"v5"'})).status == 200
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_patch_of_the_current_values_changes_nothing_but_still_checks_its_conditions(api, app):
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)  # breed null: "" means null
+    path = f"/v1/pets/{pet['id']}"
+    synced = (await api.get("/v1/sync", token=token)).body["data"]["cursor"]
+    same = await api.patch(path, token=token, json={"name": "Rex", "breed": ""}, headers={"If-Match": '"v1"'})
+    assert (same.status, same.headers["ETag"], same.body["data"]) == (200, '"v1"', pet)
+    bare = await api.patch(path, token=token, json={"species": "dog", "status": "available"})
+    assert (bare.status, bare.headers["ETag"], bare.body["data"]) == (200, '"v1"', pet)
+    history = await api.get(f"{path}/history", token=token)
+    assert [(h["action"], h["changed"]) for h in history.body["data"]] == [("created", {})]
+    assert (await api.get(f"/v1/sync?cursor={synced}", token=token)).body["data"]["changes"] == []
+    for stale in ({"If-Match": '"v2"'}, {"If-Match": 'W/"v1"'}, {"If-None-Match": '"v1"'}, {"If-None-Match": "*"}):
+        refused = await api.patch(path, token=token, json={"name": "Rex"}, headers=stale)
+        assert_error(refused, 412, 1009, f"PATCH {path}")
+    another = await api.patch(path, token=token, json={"name": "Max"}, headers={"If-Match": '"v1"'})  # still current
+    assert (another.status, another.headers["ETag"], another.body["data"]["name"]) == (200, '"v2"', "Max")
+    assert_error(await api.patch(path, token=token, json={"name": "Max"}, headers={"If-Match": '"v1"'}), 412, 1009,
+                 f"PATCH {path}")
+    renamed = await api.patch(path, token=token, json={"name": "max"})  # case is a change
+    assert (renamed.status, renamed.body["data"]["version"]) == (200, 3)
 
 
 @both_backends

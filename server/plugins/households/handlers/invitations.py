@@ -13,14 +13,14 @@ from server.plugins.households.services.invitations import (
     list_pet_invitations,
     withdraw_invitation,
 )
-from server.plugins.pets.access import find_pet
+from server.plugins.pets.access import find_pet, role_refusal
 from server.services import page
 
 
 class PetInvitationsHandler(BaseHandler):
     @require_scopes("pets:read")
     @operation(summary="The pet's pending invitations, newest first (owner)", query=PageQuery,
-               response=list[Invitation], paginated=True)
+               response=list[Invitation], paginated=True, why=role_refusal("manage"))
     async def get(self, pet_id: str, *, query: PageQuery) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="manage")
         found = await list_pet_invitations(self.application.db, pet_id=pet.id, query=query)
@@ -29,7 +29,7 @@ class PetInvitationsHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Invite an e-mail address to the pet as caretaker or viewer (owner); the same answer "
                        "whether the address has an account or not", body=InvitationCreate, status=201,
-               response=Invitation)
+               response=Invitation, why=role_refusal("manage"))
     async def post(self, pet_id: str, *, body: InvitationCreate) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="manage")
         ttl = self.application.plugin_settings["households"].invitation_ttl_seconds  # type: ignore[attr-defined]
@@ -41,7 +41,8 @@ class PetInvitationsHandler(BaseHandler):
 
 class PetInvitationHandler(BaseHandler):
     @require_scopes("pets:write")
-    @operation(summary="Withdraw a pending invitation (owner)", response=Invitation, errors=(409,))
+    @operation(summary="Withdraw a pending invitation (owner)", response=Invitation, errors=(409,),
+               why=role_refusal("manage"))
     async def delete(self, pet_id: str, invitation_id: str) -> None:
         pet = await find_pet(self.application.db, pet_id=id_param(pet_id), user=self.current_user, need="manage")
         self.send(await withdraw_invitation(self.application.db, self.application.changes, pet_id=pet.id,

@@ -7,7 +7,7 @@ from server.declare import operation
 from server.handlers.base import BaseHandler, id_param
 from server.plugins.households.models import Member, MemberUpdate, PageQuery, TransferCreate
 from server.plugins.households.services.members import change_role, list_members, remove_member, transfer_pet
-from server.plugins.pets.access import find_pet
+from server.plugins.pets.access import find_pet, role_refusal
 from server.plugins.pets.pet import Pet
 from server.services import page
 
@@ -25,14 +25,15 @@ class MembersHandler(BaseHandler):
 class MemberHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Change a member's role to caretaker or viewer (owner; the owner's own role moves only by "
-                       "transfer)", body=MemberUpdate, response=Member, errors=(409,))
+                       "transfer); the pet's version and ETag move on, as its GET carries the member's role",
+               body=MemberUpdate, response=Member, errors=(409,), why=role_refusal("manage"))
     async def patch(self, pet_id: str, user_id: str, *, body: MemberUpdate) -> None:
         self.send(await change_role(self.application.db, self.application.changes, user=self.current_user,
                                     pet_id=id_param(pet_id), user_id=id_param(user_id), role=body.role))
 
     @require_scopes("pets:write")
     @operation(summary="Remove a member (owner), or leave (the member themselves; the owner cannot leave)",
-               response=None, errors=(409,))
+               response=None, errors=(409,), why=role_refusal("manage", but="any member may remove themselves"))
     async def delete(self, pet_id: str, user_id: str) -> None:
         await remove_member(self.application.db, self.application.changes, user=self.current_user,
                             pet_id=id_param(pet_id), user_id=id_param(user_id))
@@ -42,7 +43,7 @@ class MemberHandler(BaseHandler):
 class TransferHandler(BaseHandler):
     @require_scopes("pets:write")
     @operation(summary="Transfer ownership to an existing member; the former owner becomes a caretaker (owner)",
-               body=TransferCreate, response=Pet, errors=(409,), conditional=True,
+               body=TransferCreate, response=Pet, errors=(409,), conditional=True, why=role_refusal("manage"),
                headers={"ETag": "the pet's new version tag"})
     async def post(self, pet_id: str, *, body: TransferCreate) -> None:
         pet = await transfer_pet(self.application.db, self.application.changes, user=self.current_user,

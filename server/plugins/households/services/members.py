@@ -14,6 +14,7 @@ from server.plugins.households.errors import AlreadyOwner, NotAMember, OwnerCann
 from server.plugins.households.models import Member, PageQuery, SharedRole
 from server.plugins.pets.access import find_pet
 from server.plugins.pets.pet import Pet, version_condition
+from server.plugins.pets.services import next_version
 from server.plugins.pets.views import PetViews
 from server.services import Found, Key, Sort, fetch_page, json_row, utcnow
 
@@ -57,7 +58,9 @@ async def _target(tx: Executor, pet_id: int, user_id: int) -> Member:
 
 async def change_role(db: Executor, changes: Changes, *, user: Principal, pet_id: int, user_id: int,
                       role: SharedRole) -> Member:
-    """Give a member another shared role (manage); the owner's role moves only by transfer (409/2304)."""
+    """Give a member another shared role (manage); the owner's role moves only by transfer (409/2304). The pet's
+    version moves on, as on a transfer: its representation carries the caller's role, so the member's cached
+    ETag ("v<version>") must not answer 304 with the old one."""
 
     async def write(tx: Executor) -> Member:
         await find_pet(tx, pet_id=pet_id, user=user, need="manage", lock=True)
@@ -68,6 +71,7 @@ async def change_role(db: Executor, changes: Changes, *, user: Principal, pet_id
             return member  # nothing changed, nothing recorded
         await tx.execute_later("UPDATE pet_members SET role = %s WHERE pet_id = %s AND user_id = %s",
                                (role, pet_id, user_id))
+        await next_version(tx, pet_id=pet_id)
         old, member.role = member.role, role
         await changes.emit(tx, Change("member", "role_changed", user_id, user.user_id, pet_id, {"role": (old, role)},
                                       member))
