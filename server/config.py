@@ -299,14 +299,22 @@ def unknown_variables(environ: os._Environ[str] | dict[str, str], config: Config
                   and name not in OTHER_VARIABLES and "__" not in name) + ignored_plugin_settings(config, environ)
 
 
-def _describe(exc: ValidationError, options: Collection[str] = ()) -> str:
-    """One line naming the setting: the command-line option it came from (`--port`), else its variable."""
+def key_and_reason(exc: ValidationError) -> tuple[str, str]:
+    """The key the first error is about ("" when it cannot tell) and why: a field's own error, or a model-level
+    check (one setting against another) whose message says "key: reason"."""
     err = exc.errors()[0]
     key = str(err["loc"][0]) if err["loc"] else ""
     message = err["msg"].removeprefix("Value error, ")
-    if not key and ":" in message:  # model-level checks say "key: reason"
-        key, _, message = message.partition(": ")
-    if err["type"] == "missing" or (key == "secret_key" and err["type"] == "too_short"):
+    named, sep, reason = message.partition(": ")
+    if not key and sep and named.isidentifier():
+        key, message = named, reason
+    return key, "missing" if err["type"] == "missing" else message
+
+
+def _describe(exc: ValidationError, options: Collection[str] = ()) -> str:
+    """One line naming the setting: the command-line option it came from (`--port`), else its variable."""
+    key, message = key_and_reason(exc)
+    if key == "secret_key" and exc.errors()[0]["type"] == "too_short":
         message = "missing"
     if key in options:
         return f"config error: --{key}: {message}"

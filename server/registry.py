@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from server.config import ENV_PREFIX, ConfigError
+from server.config import ENV_PREFIX, ConfigError, key_and_reason
 from server.db.migrations import CORE_SOURCE, MigrationFolderError, Source, check_folder
 from server.errors import ERROR_CLASSES, APIError, ErrorCatalog
 from server.plugins import PART_RE, Found, Plugin, PluginError, discoverable, entry_points, find_plugin
@@ -177,11 +177,10 @@ def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | Non
     try:
         return plugin.settings.model_validate(values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = str(err["loc"][0]) if err["loc"] else "?"
-        message = "missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
-        raise _fail(f"{settings_variable(plugin.name, key)} (plugin_settings.{plugin.name}.{key}): {message}") \
-            from None
+        key, message = key_and_reason(exc)
+        where = (f"{settings_variable(plugin.name, key)} (plugin_settings.{plugin.name}.{key})" if key
+                 else f"plugin_settings.{plugin.name}")
+        raise _fail(f"{where}: {message}") from None
 
 
 def _catalog(found: list[Found]) -> ErrorCatalog:

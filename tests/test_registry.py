@@ -36,6 +36,9 @@ TUNED = f"{SAMPLES}.tuned"
      "parse string as an integer"),
     (f"core,{TUNED}", {"PET_API_TUNED__LIMIT": "0"},
      "config error: PET_API_TUNED__LIMIT (plugin_settings.tuned.limit): Input should be greater than or equal to 1"),
+    ("core,accounts", {"PET_API_ACCOUNTS__MAIL_TRANSPORT": "smtp"},  # a check of two keys names the one to set
+     "config error: PET_API_ACCOUNTS__SMTP_URL (plugin_settings.accounts.smtp_url): required when mail_transport is "
+     "smtp"),
     (f"core,{TUNED},{SAMPLES}.codes_same", {},
      "config error: plugin 'codes_same': error code 2101 (SameCode) is also claimed by plugin 'tuned'"),
     (f"core,{TUNED},{SAMPLES}.codes_overlap", {},
@@ -91,6 +94,15 @@ def test_settings_come_from_the_profile_and_the_environment_wins(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config("test", environ={"PET_API_TUNED__LIMIT": "-1"}, config_dir=tmp_path)
     assert str(caught.value).startswith("config error: PET_API_TUNED__LIMIT (plugin_settings.tuned.limit): ")
+
+
+def test_a_check_of_two_settings_in_the_profile_names_the_key_it_is_about():
+    # A model-level check has no field in its error: it read PET_API_ACCOUNTS__? (plugin_settings.accounts.?)
+    # (audit config F4); it names the key its message starts with, as the core's checks do.
+    with pytest.raises(ConfigError) as caught:
+        load_config("test", environ={}, overrides={"plugin_settings": {"accounts": {"mail_transport": "smtp"}}})
+    assert str(caught.value) == ("config error: PET_API_ACCOUNTS__SMTP_URL (plugin_settings.accounts.smtp_url): "
+                                 "required when mail_transport is smtp")
 
 
 def test_plugins_load_once_per_config(monkeypatch):
