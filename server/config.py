@@ -85,6 +85,13 @@ class Config(BaseModel):
     @field_validator("secret_key", "cors_allow_origins", "plugins", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
+        """A list as JSON or comma-separated. A value starting with `[` is JSON or refused: split on its commas, a
+        typo in a JSON list (its closing bracket lost) made brackets and quotes part of an origin or a key."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            try:
+                return orjson.loads(value)  # a JSON list quoted as a string in the profile
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"starts with [ but is not a JSON list ({exc})") from None  # never the value
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip()) if value.strip() else ()
         return value
