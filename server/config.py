@@ -114,6 +114,12 @@ class Config(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _pool_fits(self) -> Config:
+        if self.db_pool_min > self.db_pool_max:  # the pool opens db_pool_min connections whatever its maximum
+            raise ValueError(f"db_pool_min: must not exceed db_pool_max ({self.db_pool_min} > {self.db_pool_max})")
+        return self
+
+    @model_validator(mode="after")
     def _prod_is_strict(self) -> Config:
         if self.env == "prod":
             if self.debug:

@@ -90,6 +90,22 @@ def test_a_malformed_json_list_is_refused_not_split_on_its_commas(env, name, val
     assert GOOD_SECRET not in result.stderr
 
 
+@pytest.mark.parametrize(("env", "pool"), [("dev", {"PET_API_DB_POOL_MIN": "6", "PET_API_DB_POOL_MAX": "2"}),
+                                           ("prod", {"PET_API_DB_POOL_MAX": "1"})])  # prod's own minimum is 2
+def test_a_pool_minimum_above_its_maximum_is_refused_naming_both(env, pool):
+    # The pool opened db_pool_min connections whatever db_pool_max said: 6 held with a maximum of 2 (audit config F6).
+    environ = {"PET_API_DATABASE_URL": PROD_DB, "PET_API_SECRET_KEY": GOOD_SECRET, **pool}
+    low, high = (6, 2) if env == "dev" else (2, 1)
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, environ=environ)
+    assert str(caught.value) == (f"config error: PET_API_DB_POOL_MIN (db_pool_min): must not exceed db_pool_max "
+                                 f"({low} > {high})")
+    result = run_main(f"--env={env}", "routes", **environ)
+    assert (result.returncode, one_line(result.stderr)) == (2, str(caught.value))
+    same = load_config(env, environ={**environ, "PET_API_DB_POOL_MIN": str(high)})
+    assert (same.db_pool_min, same.db_pool_max) == (high, high)
+
+
 @pytest.mark.parametrize(("overrides", "expected"), [
     ({"port": 70000}, "config error: --port: Input should be less than or equal to 65535"),
     ({"workers": -1}, "config error: --workers: Input should be greater than or equal to 0"),
