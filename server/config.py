@@ -113,6 +113,13 @@ class Config(BaseModel):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value.strip():  # tornado takes "" for every interface: an EnvironmentFile line left empty did that
+            raise ValueError("missing (name the address to listen on: 127.0.0.1, or 0.0.0.0 for every IPv4 interface)")
+        return value
+
     @model_validator(mode="after")
     def _pool_fits(self) -> Config:
         if self.db_pool_min > self.db_pool_max:  # the pool opens db_pool_min connections whatever its maximum

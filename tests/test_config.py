@@ -106,6 +106,22 @@ def test_a_pool_minimum_above_its_maximum_is_refused_naming_both(env, pool):
     assert (same.db_pool_min, same.db_pool_max) == (high, high)
 
 
+def test_an_empty_host_is_refused_rather_than_listening_on_every_interface():
+    # PET_API_HOST= (an EnvironmentFile line left empty) reached tornado as "": every IPv4 and IPv6 address, a dev
+    # server with debug traces exposed (audit config F7). Empty is a missing value, as PET_API_DATABASE_URL= is.
+    reason = "missing (name the address to listen on: 127.0.0.1, or 0.0.0.0 for every IPv4 interface)"
+    for host in ("", "  "):
+        with pytest.raises(ConfigError) as caught:
+            load_config("dev", environ={"PET_API_HOST": host})
+        assert str(caught.value) == f"config error: PET_API_HOST (host): {reason}"
+    result = run_main("--env=dev", "routes", PET_API_HOST="")
+    assert (result.returncode, one_line(result.stderr)) == (2, f"config error: PET_API_HOST (host): {reason}")
+    with pytest.raises(ConfigError) as caught:
+        load_config("dev", environ={}, overrides={"host": ""}, options=["host"])
+    assert str(caught.value) == f"config error: --host: {reason}"
+    assert load_config("dev", environ={"PET_API_HOST": "0.0.0.0"}).host == "0.0.0.0"
+
+
 @pytest.mark.parametrize(("overrides", "expected"), [
     ({"port": 70000}, "config error: --port: Input should be less than or equal to 65535"),
     ({"workers": -1}, "config error: --workers: Input should be greater than or equal to 0"),
