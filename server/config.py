@@ -85,6 +85,13 @@ class Config(BaseModel):
     @field_validator("secret_key", "cors_allow_origins", "plugins", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
+        """A list as JSON or comma-separated. A value starting with `[` is JSON or refused: split on its commas, a
+        typo in a JSON list (its closing bracket lost) made brackets and quotes part of an origin or a key."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            try:
+                return orjson.loads(value)  # a JSON list quoted as a string in the profile
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"starts with [ but is not a JSON list ({exc})") from None  # never the value
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip()) if value.strip() else ()
         return value
@@ -105,6 +112,19 @@ class Config(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value.strip():  # tornado takes "" for every interface: an EnvironmentFile line left empty did that
+            raise ValueError("missing (name the address to listen on: 127.0.0.1, or 0.0.0.0 for every IPv4 interface)")
+        return value
+
+    @model_validator(mode="after")
+    def _pool_fits(self) -> Config:
+        if self.db_pool_min > self.db_pool_max:  # the pool opens db_pool_min connections whatever its maximum
+            raise ValueError(f"db_pool_min: must not exceed db_pool_max ({self.db_pool_min} > {self.db_pool_max})")
+        return self
 
     @model_validator(mode="after")
     def _prod_is_strict(self) -> Config:
@@ -299,14 +319,22 @@ def unknown_variables(environ: os._Environ[str] | dict[str, str], config: Config
                   and name not in OTHER_VARIABLES and "__" not in name) + ignored_plugin_settings(config, environ)
 
 
-def _describe(exc: ValidationError, options: Collection[str] = ()) -> str:
-    """One line naming the setting: the command-line option it came from (`--port`), else its variable."""
+def key_and_reason(exc: ValidationError) -> tuple[str, str]:
+    """The key the first error is about ("" when it cannot tell) and why: a field's own error, or a model-level
+    check (one setting against another) whose message says "key: reason"."""
     err = exc.errors()[0]
     key = str(err["loc"][0]) if err["loc"] else ""
     message = err["msg"].removeprefix("Value error, ")
-    if not key and ":" in message:  # model-level checks say "key: reason"
-        key, _, message = message.partition(": ")
-    if err["type"] == "missing" or (key == "secret_key" and err["type"] == "too_short"):
+    named, sep, reason = message.partition(": ")
+    if not key and sep and named.isidentifier():
+        key, message = named, reason
+    return key, "missing" if err["type"] == "missing" else message
+
+
+def _describe(exc: ValidationError, options: Collection[str] = ()) -> str:
+    """One line naming the setting: the command-line option it came from (`--port`), else its variable."""
+    key, message = key_and_reason(exc)
+    if key == "secret_key" and exc.errors()[0]["type"] == "too_short":
         message = "missing"
     if key in options:
         return f"config error: --{key}: {message}"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from server.config import ENV_PREFIX, ConfigError
+from server.config import ENV_PREFIX, ConfigError, key_and_reason
 from server.db.migrations import CORE_SOURCE, MigrationFolderError, Source, check_folder
 from server.errors import ERROR_CLASSES, APIError, ErrorCatalog
 from server.plugins import PART_RE, Found, Plugin, PluginError, discoverable, entry_points, find_plugin
@@ -72,7 +72,7 @@ def settings_variable(plugin: str, key: str) -> str:
 def ignored_plugin_settings(config: Config, environ: Mapping[str, str]) -> list[str]:
     """The plugin settings that set nothing: PET_API_<PLUGIN>__<KEY> variables, then the profile's plugin_settings
     entries, naming no plugin one could enable (`PET_API_ACOUNTS__...`) or a key their plugin does not have.
-    A disabled plugin's own keys are fine; the enabled plugins' models have refused the keys they forbid."""
+    A disabled plugin's own keys are fine."""
     found, _ = discoverable(config.plugins)
     keys = {f.name: set(f.plugin.settings.model_fields) if f.plugin.settings else set() for f in found}
     ignored, from_environ = [], set()
@@ -167,21 +167,19 @@ def _routes(found: list[Found]) -> None:
 
 
 def validate_settings(plugin: Plugin, values: dict[str, Any]) -> BaseModel | None:
-    """The plugin's settings model validated from these values, or a ConfigError naming the first bad key."""
+    """The plugin's settings model validated from the keys it has, or a ConfigError naming the first bad one. A
+    key it does not have is left out, whatever its model's `extra`: ignored_plugin_settings warns of it at start,
+    one rule for every plugin (a model forbidding extras stopped the start, the others' were warned of)."""
     if plugin.settings is None:
-        if values:
-            key = next(iter(values))
-            raise _fail(f"{settings_variable(plugin.name, key)} (plugin_settings.{plugin.name}.{key}): "
-                        f"plugin {plugin.name!r} has no settings")
         return None
+    fields = plugin.settings.model_fields
     try:
-        return plugin.settings.model_validate(values)
+        return plugin.settings.model_validate({key: value for key, value in values.items() if key in fields})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = str(err["loc"][0]) if err["loc"] else "?"
-        message = "missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
-        raise _fail(f"{settings_variable(plugin.name, key)} (plugin_settings.{plugin.name}.{key}): {message}") \
-            from None
+        key, message = key_and_reason(exc)
+        where = (f"{settings_variable(plugin.name, key)} (plugin_settings.{plugin.name}.{key})" if key
+                 else f"plugin_settings.{plugin.name}")
+        raise _fail(f"{where}: {message}") from None
 
 
 def _catalog(found: list[Found]) -> ErrorCatalog:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import sys
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from tornado.testing import bind_unused_port
 
 from server.app import PetAPI
 from server.connections import make_http_server
+from server.passwords import VERIFY, Passwords
 from server.plugins.accounts.services.users import User, update_user
 from server.plugins.accounts.services.users import create_user as insert_user
 from server.services import utcnow
@@ -141,6 +144,41 @@ async def serving(app: PetAPI) -> AsyncIterator[str]:
     finally:
         server.stop()
         await server.close_all_connections()
+
+
+class _GatedHasher:
+    """An argon2 hasher whose verifications wait for the gate before they run (on their hashing thread)."""
+
+    def __init__(self, hasher: Any, gate: threading.Event) -> None:
+        self.hasher, self.gate = hasher, gate
+
+    def hash(self, password: str) -> str:
+        return str(self.hasher.hash(password))
+
+    def verify(self, stored: str, password: str) -> bool:
+        self.gate.wait(30)
+        return bool(self.hasher.verify(stored, password))
+
+
+@contextlib.asynccontextmanager
+async def hash_queue_full(passwords: Passwords, stored: str) -> AsyncIterator[None]:
+    """For the block, every hashing thread busy with a verification and the verifications' queue full: the next
+    verification (a login, a password typed again) answers 503/1008 at once. `stored`: any argon2 hash."""
+    gate = threading.Event()
+    real, passwords.hasher = passwords.hasher, _GatedHasher(passwords.hasher, gate)
+    busy = [asyncio.ensure_future(passwords.verify(stored, "x"))
+            for _ in range(passwords.threads + passwords.max_queued)]
+    try:
+        for _ in range(500):
+            if passwords.queued(VERIFY) >= passwords.max_queued:
+                break
+            await asyncio.sleep(0.01)
+        assert passwords.queued(VERIFY) == passwords.max_queued
+        yield
+    finally:
+        gate.set()
+        await asyncio.gather(*busy)
+        passwords.hasher = real
 
 
 @contextlib.asynccontextmanager

@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
+import orjson
 import pydantic
 import pytest
 
 from server.config import CONFIG_DIR, Config, ConfigError, load_config
 from server.db.url import parse_url
+from tests.processes import one_line, run_main
 
 PROD_DB = "mysql://pet_api:pw@db.internal:3306/pet_api"
 GOOD_SECRET = "q8Vb3kLz0pXw7RtN2mYc5HsJ9dFg4AeU1iOo6"
@@ -63,6 +65,61 @@ def test_malformed_value_is_one_line_naming_the_key(environ, expected):
     message = str(caught.value)
     assert message.startswith(expected)
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(("env", "name", "value", "fixed", "why"), [
+    ("dev", "CORS_ALLOW_ORIGINS", '["https://app.example.com"', '["https://app.example.com"]',
+     "unexpected end of data: line 1 column 27 (char 26)"),
+    ("prod", "SECRET_KEY", f'["{GOOD_SECRET}", "{GOOD_SECRET[::-1]}"', f'["{GOOD_SECRET}", "{GOOD_SECRET[::-1]}"]',
+     "unexpected end of data: line 1 column 82 (char 81)"),
+    ("test", "PLUGINS", "[core, accounts]", '["core", "accounts"]',
+     "unexpected character, expected a JSON value: line 1 column 2 (char 1)"),
+])
+def test_a_malformed_json_list_is_refused_not_split_on_its_commas(env, name, value, fixed, why):
+    # It was split on its commas: an origin '["https://app.example.com"' no browser sends, prod keys with a bracket and
+    # quotes in them that no other instance has (audit config F5). The line never shows the value.
+    environ = {"PET_API_DATABASE_URL": PROD_DB, "PET_API_SECRET_KEY": GOOD_SECRET, f"PET_API_{name}": value}
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, environ=environ)
+    assert str(caught.value) == (f"config error: PET_API_{name} ({name.lower()}): starts with [ but is not a JSON list"
+                                 f" ({why})")
+    config = load_config(env, environ={**environ, f"PET_API_{name}": fixed})
+    assert list(getattr(config, name.lower())) == orjson.loads(fixed)
+    result = run_main(f"--env={env}", "routes", **environ)
+    assert (result.returncode, one_line(result.stderr)) == (2, str(caught.value))
+    assert GOOD_SECRET not in result.stderr
+
+
+@pytest.mark.parametrize(("env", "pool"), [("dev", {"PET_API_DB_POOL_MIN": "6", "PET_API_DB_POOL_MAX": "2"}),
+                                           ("prod", {"PET_API_DB_POOL_MAX": "1"})])  # prod's own minimum is 2
+def test_a_pool_minimum_above_its_maximum_is_refused_naming_both(env, pool):
+    # The pool opened db_pool_min connections whatever db_pool_max said: 6 held with a maximum of 2 (audit config F6).
+    environ = {"PET_API_DATABASE_URL": PROD_DB, "PET_API_SECRET_KEY": GOOD_SECRET, **pool}
+    low, high = (6, 2) if env == "dev" else (2, 1)
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, environ=environ)
+    assert str(caught.value) == (f"config error: PET_API_DB_POOL_MIN (db_pool_min): must not exceed db_pool_max "
+                                 f"({low} > {high})")
+    result = run_main(f"--env={env}", "routes", **environ)
+    assert (result.returncode, one_line(result.stderr)) == (2, str(caught.value))
+    same = load_config(env, environ={**environ, "PET_API_DB_POOL_MIN": str(high)})
+    assert (same.db_pool_min, same.db_pool_max) == (high, high)
+
+
+def test_an_empty_host_is_refused_rather_than_listening_on_every_interface():
+    # PET_API_HOST= (an EnvironmentFile line left empty) reached tornado as "": every IPv4 and IPv6 address, a dev
+    # server with debug traces exposed (audit config F7). Empty is a missing value, as PET_API_DATABASE_URL= is.
+    reason = "missing (name the address to listen on: 127.0.0.1, or 0.0.0.0 for every IPv4 interface)"
+    for host in ("", "  "):
+        with pytest.raises(ConfigError) as caught:
+            load_config("dev", environ={"PET_API_HOST": host})
+        assert str(caught.value) == f"config error: PET_API_HOST (host): {reason}"
+    result = run_main("--env=dev", "routes", PET_API_HOST="")
+    assert (result.returncode, one_line(result.stderr)) == (2, f"config error: PET_API_HOST (host): {reason}")
+    with pytest.raises(ConfigError) as caught:
+        load_config("dev", environ={}, overrides={"host": ""}, options=["host"])
+    assert str(caught.value) == f"config error: --host: {reason}"
+    assert load_config("dev", environ={"PET_API_HOST": "0.0.0.0"}).host == "0.0.0.0"
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [

@@ -283,6 +283,12 @@ def why_unreachable(exc: BaseException) -> str:
     return why_connect_failed(exc.__cause__ or exc)
 
 
+# The server refused the account: 1045 a wrong user or password; 1698 the same without the password's word (MariaDB
+# answers it for an unknown user when it stands in another account's plugin, unix_socket on Debian, and for an
+# account its client cannot authenticate as over TCP); 1130 no account for this client's host.
+ACCESS_DENIED = frozenset({1045, 1698, 1130})
+
+
 def why_connect_failed(cause: BaseException) -> str:
     """Why a connect (or a cluster node's status query) failed, from its own exception: what why_unreachable says."""
     if isinstance(cause.__cause__, ssl.SSLCertVerificationError):  # aiomysql wraps it in a 2003
@@ -290,7 +296,7 @@ def why_connect_failed(cause: BaseException) -> str:
     if isinstance(cause.__cause__, ssl.SSLError):
         return f"TLS: the handshake failed ({cause.__cause__.reason})"
     code = cause.args[0] if isinstance(cause, pymysql.err.MySQLError) and cause.args else None
-    if code == 1045:
+    if code in ACCESS_DENIED:
         # MariaDB answers a plain connection refused by require_secure_transport with this same 1045
         return "access denied (wrong user or password, no GRANT for this host, or the server requires TLS: ?ssl=verify)"
     if code in (1044, 1049):

@@ -19,10 +19,18 @@ WRONG = "wrong account or password"
 async def login(db: Database, accounts: Accounts, *, account: str, secret: str, address: str,
                 user_agent: str | None = None, otp: str | None = None) -> TokenPair:
     """A new session's tokens for the account, or 401 (same message and work whether or not it exists) / 429;
-    an account with a second factor needs `otp` too (401/10034 without a fresh one: the attempt stays counted)."""
+    an account with a second factor needs `otp` too (401/10034 without a fresh one: the attempt stays counted).
+    A 503 (the password-hash queue full, for one) takes its attempt back: the server checked nothing."""
     limits = accounts.limits
-    await throttle.count_attempt(db, account=account, address=address, max_account=limits.max_failures,
-                                 max_address=limits.max_failures_per_address, window_seconds=limits.window_seconds)
+    async with throttle.attempt(db, account=account, address=address, max_account=limits.max_failures,
+                                max_address=limits.max_failures_per_address, window_seconds=limits.window_seconds):
+        return await _check(db, accounts, account=account, secret=secret, address=address, user_agent=user_agent,
+                            otp=otp)
+
+
+async def _check(db: Database, accounts: Accounts, *, account: str, secret: str, address: str,
+                 user_agent: str | None, otp: str | None) -> TokenPair:
+    """The counted attempt's check: the same argon2 work for an unknown account as for a wrong password."""
     user = await find_user_by_email(db, email=account)
     if user is None:
         await accounts.passwords.verify_absent(secret)

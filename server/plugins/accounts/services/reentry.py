@@ -19,15 +19,15 @@ async def password_matches(db: Database, accounts: Accounts, *, user: User, pass
     """Whether the password is the account's; 429/1006 with Retry-After once the account or the address is at
     the login limits (failed logins and failed re-entries count together). A match forgives the attempt, as a
     successful login does, unless `forgive` is False: the caller then calls forgive_attempt once the rest of what
-    it checks (a second factor's code) has passed too."""
+    it checks (a second factor's code) has passed too. A 503 (the password-hash queue full) takes the attempt back."""
     limits = accounts.limits
-    await throttle.count_attempt(db, account=user.email, address=address, max_account=limits.max_failures,
-                                 max_address=limits.max_failures_per_address, window_seconds=limits.window_seconds,
-                                 message=TOO_MANY)
-    if not await accounts.passwords.verify(user.password_hash, password):
-        return False
-    if forgive:
-        await db.run_transaction(functools.partial(forgive_attempt, user=user, address=address))
+    async with throttle.attempt(db, account=user.email, address=address, max_account=limits.max_failures,
+                                max_address=limits.max_failures_per_address, window_seconds=limits.window_seconds,
+                                message=TOO_MANY):
+        if not await accounts.passwords.verify(user.password_hash, password):
+            return False
+        if forgive:
+            await db.run_transaction(functools.partial(forgive_attempt, user=user, address=address))
     return True
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from functools import cache, partial
 
 from server.db import Dialect, Executor, column
-from server.errors import TooManyRequests
+from server.errors import ServiceUnavailable, TooManyRequests
 from server.services import now_ms
 
 
@@ -55,6 +57,23 @@ async def count_attempt(db: Executor, *, account: str, address: str, max_account
     await db.run_transaction(count)
 
 
+@contextlib.asynccontextmanager
+async def attempt(db: Executor, *, account: str, address: str, max_account: int, max_address: int,
+                  window_seconds: int, message: str = TOO_MANY_LOGINS) -> AsyncIterator[None]:
+    """count_attempt, for the block that checks the password. A block the server could not finish (503: the
+    password-hash queue full, the database or the role service away) takes the attempt back: nothing was
+    checked, or the check passed, so it is no failed login, and a burst the server refuses for its own load
+    must not lock the account or the address. A wrong password or code (401, 403) stays counted."""
+    await count_attempt(db, account=account, address=address, max_account=max_account, max_address=max_address,
+                        window_seconds=window_seconds, message=message)
+    try:
+        yield
+    except ServiceUnavailable:
+        with contextlib.suppress(ServiceUnavailable):  # the database away: the first 503 is the answer
+            await take_back_attempt(db, account=account, address=address)
+        raise
+
+
 async def count_request(db: Executor, *, keys: dict[str, int], window_seconds: int) -> None:
     """Count a request (a reset or verification mail asked for) against each key, then 429 with Retry-After
     when that puts one over its limit; a refused request is not counted (the transaction rolls back)."""
@@ -99,5 +118,15 @@ async def forgive_attempt(db: Executor, *, account: str, address: str) -> None:
     """A successful login: clear the account's failures and take back the attempt counted against the address."""
     account_key, address_key = keys(account, address)
     await db.execute("DELETE FROM login_failures WHERE k = %s", (account_key,))
-    await db.execute("UPDATE login_failures SET failures = failures - 1 WHERE k = %s AND failures > 0",
-                     (address_key,))
+    await _uncount(db, address_key)
+
+
+async def take_back_attempt(db: Executor, *, account: str, address: str) -> None:
+    """An attempt the server could not check (see `attempt`): one failure fewer on both counters."""
+    await _uncount(db, *keys(account, address))
+
+
+async def _uncount(db: Executor, *counters: str) -> None:
+    placeholders = ", ".join(["%s"] * len(counters))
+    await db.execute(f"UPDATE login_failures SET failures = failures - 1 WHERE k IN ({placeholders})"  # noqa: S608
+                     " AND failures > 0", counters)

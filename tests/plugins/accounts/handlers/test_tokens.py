@@ -13,7 +13,17 @@ from server import make_app
 from server.plugins.accounts.services import login as login_service
 from server.plugins.accounts.services.sessions import hash_token, new_secret
 from server.services import now_ms
-from tests.factories import PASSWORD, Api, Response, assert_error, both_backends, create_user, serving, unique_email
+from tests.factories import (
+    PASSWORD,
+    Api,
+    Response,
+    assert_error,
+    both_backends,
+    create_user,
+    hash_queue_full,
+    serving,
+    unique_email,
+)
 
 CREDENTIAL_CHANGES = ["password change", "password reset", "disable"]
 NEW_PASSWORD = "a-new-long-password"
@@ -183,6 +193,31 @@ async def test_failures_are_also_counted_per_client_address(api, app):
     response = await api.login(user.email)
     assert_error(response, 429, 1006, "POST /v1/tokens")
     assert int(response.headers["Retry-After"]) > 0
+
+
+@both_backends
+@pytest.mark.parametrize("config_overrides", [{"password_hash_max_queued": 1, "login_max_failures": 3,
+                                               "login_max_failures_per_address": 5}], indirect=True)
+@pytest.mark.gen_test(timeout=30)
+async def test_logins_refused_while_the_hash_queue_is_full_are_not_counted(api, app):
+    # A login answered 503 because the password-hash queue was full checked nothing: it stayed counted as a failed
+    # login, so a burst of right passwords from one address (a NAT, a proxy without xheaders) locked the address
+    # and the account (audit config F1). The right password, a wrong one and an unknown account alike.
+    user = await create_user(app)
+    attempts = [(user.email, PASSWORD)] * 3 + [(user.email, "wrong-password"), ("ghost@example.com", "wrong")]
+    async with hash_queue_full(app.accounts.passwords, user.password_hash):
+        for account, secret in attempts:
+            refused = await api.login(account, secret)
+            assert_error(refused, 503, 1008, "POST /v1/tokens", "too many password hashes waiting, try again later")
+            assert refused.headers["Retry-After"] == str(app.config.retry_after)
+    counters = {k: n for k, n in await app.db.fetch_all("SELECT k, failures FROM login_failures")}
+    assert counters == {f"account:{user.email}": 0, "account:ghost@example.com": 0, "address:127.0.0.1": 0}
+    for _ in range(2):  # the account's limits are whole: its wrong passwords are checked, then the right one works
+        assert_error(await api.login(user.email, "wrong-password"), 401, 1003, "POST /v1/tokens",
+                     "wrong account or password")
+    logged_in = await api.login(user.email)
+    assert logged_in.status == 201, logged_in.body
+    assert set(logged_in.body["data"]) >= {"token", "refresh_token"}
 
 
 @both_backends

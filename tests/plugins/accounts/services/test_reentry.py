@@ -9,11 +9,12 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.factories import PASSWORD, Api, assert_error, both_backends, create_user
+from tests.factories import PASSWORD, Api, assert_error, both_backends, create_user, hash_queue_full
 
 pytestmark = both_backends
 LIMIT = 3
 TOO_MANY = "too many wrong passwords, try again later"
+HASHES_WAITING = "too many password hashes waiting, try again later"
 
 
 @pytest.fixture
@@ -68,6 +69,24 @@ async def test_the_right_password_typed_again_forgives_the_earlier_failures(api,
         started = await api.post("/v1/users/me/mfa", json={"password": PASSWORD}, token=token)
         assert started.status == 201, started.body
         assert set(started.body["data"]) == {"secret", "otpauth_uri"}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_password_typed_again_while_the_hash_queue_is_full_is_not_counted(api, app):
+    # 503: nothing was checked, so no guess was made (audit config F1): the limit still holds LIMIT - 1 wrong
+    # passwords and the right one after them.
+    user = await create_user(app)
+    token = await token_of(api, user.email)
+    async with hash_queue_full(app.accounts.passwords, user.password_hash):
+        for password in [PASSWORD, "not-the-password"] * LIMIT:
+            refused = await api.post("/v1/users/me/mfa", json={"password": password}, token=token)
+            assert_error(refused, 503, 1008, "POST /v1/users/me/mfa", HASHES_WAITING)
+    for _ in range(LIMIT - 1):
+        wrong = await api.post("/v1/users/me/mfa", json={"password": "not-the-password"}, token=token)
+        assert_error(wrong, 403, 1004, "POST /v1/users/me/mfa")
+    started = await api.post("/v1/users/me/mfa", json={"password": PASSWORD}, token=token)
+    assert started.status == 201, started.body
+    assert set(started.body["data"]) == {"secret", "otpauth_uri"}
 
 
 @pytest.mark.gen_test(timeout=30)
