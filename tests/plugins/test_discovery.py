@@ -153,7 +153,7 @@ def test_the_plugins_command_shows_an_installed_plugin_and_its_migration_state(t
     assert "  after migrate: server.plugins.accounts:_after_migrate" in _section(before.stdout, "accounts")
     records = _section(before.stdout, "records")
     assert records[0] == "records  [disabled]  built in"
-    assert records[-1] == "  migrations: 3 applied, 0 pending"  # the module's database has them
+    assert records[-1] == "  migrations: 4 applied, 0 pending"  # the module's database has them
 
     migrated = run_main("migrate", "--env=test", **env)
     assert migrated.returncode == 0, migrated.stderr
