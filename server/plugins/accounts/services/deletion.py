@@ -33,8 +33,10 @@ async def delete_account(db: Database, accounts: Accounts, *, user_id: int, acto
     """Delete the account and all it owns (404 when absent; 409 for the last enabled administrator)."""
 
     async def write(tx: Executor) -> None:  # replayed whole if the server rolls it back
-        user = await get_user(tx, user_id=user_id)
+        # the check first, then the account read as last committed: a read before it could answer from a snapshot
+        # taken before another administrator's delete committed
         await keep_an_administrator(tx, user_id=user_id, actor_id=actor_id, deleting=True)
+        user = await get_user(tx, user_id=user_id, lock=True)
         # told first, while everything is still readable: the pets plugin tells its pets' deletes from here
         await accounts.changes.emit(tx, Change("account", "deleted", user_id, actor_id))
         await tx.execute_later("DELETE FROM idempotency_keys WHERE scope = %s", (str(user_id),))

@@ -96,9 +96,11 @@ async def create_user(db: Executor, *, email: str, password_hash: str, nickname:
     return User(result.lastrowid, normalize_email(email), password_hash, nickname, role, False, now, False, language)
 
 
-async def get_user(db: Executor, *, user_id: int) -> User:
-    """The user, or 404."""
-    row = await db.fetch_one(f"SELECT {ROW} FROM users WHERE id = %s", (user_id,))  # noqa: S608
+async def get_user(db: Executor, *, user_id: int, lock: bool = False) -> User:
+    """The user, or 404. With lock (inside a transaction): a locking read, which sees the row as last committed
+    (not the transaction's snapshot) and holds it until the commit."""
+    row = await db.fetch_one(f"SELECT {ROW} FROM users WHERE id = %s"  # noqa: S608
+                             f"{db.dialect.for_update if lock else ''}", (user_id,))
     if row is None:
         raise NotFound()
     return User.from_json(column(row[0], str))
