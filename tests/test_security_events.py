@@ -157,6 +157,20 @@ async def test_an_administrator_disabling_an_account_is_logged_with_actor_and_ta
     assert_no_secret(events, admin_token)
 
 
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_administrators_patch_that_changes_nothing_is_not_logged(api, app, events):
+    _, admin_token = await user_with_token(app, role="admin")
+    user = await create_user(app)
+    same = await api.patch(f"/v1/users/{user.id}", json={"role": "user", "disabled": False}, token=admin_token)
+    assert (same.status, same.body["data"]["role"], same.body["data"]["disabled"]) == (200, "user", False)
+    assert lines(events) == []
+    promoted = await api.patch(f"/v1/users/{user.id}", json={"role": "admin", "disabled": False}, token=admin_token)
+    assert promoted.status == 200
+    assert [(line["event"], line["outcome"], line["role"]) for line in lines(events)] == [
+        ("user_changed_by_admin", "success", "admin")]
+
+
 def test_only_known_fields_are_written_so_a_careless_call_cannot_log_a_secret(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="pet_api.security")
     security_event("login", outcome="success", user_id=7, password=PASSWORD, token="tok-" + "x" * 40)

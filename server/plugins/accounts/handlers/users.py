@@ -17,7 +17,7 @@ from server.plugins.accounts.services.deletion import delete_account, delete_own
 from server.plugins.accounts.services.export import FORMAT, write_export
 from server.plugins.accounts.services.registration import admit_registration, register
 from server.plugins.accounts.services.users import AdminUserOut, UserOut, get_user, list_users
-from server.security_events import audited
+from server.security_events import audited, nothing_happened
 from server.services import page
 
 
@@ -127,15 +127,18 @@ class UserHandler(BaseHandler):
 
     @require_scopes("users:admin")
     @operation(summary="Change a user's role or disable the account (administrators; 409 for one's own account "
-                       "and for the last active administrator)", body=AdminUserUpdate,
+                       "and for the last active administrator; values the account already has change nothing: "
+                       "200, no token revoked)", body=AdminUserUpdate,
                response=AdminUserOut, errors=(400, 401, 403, 404, 409, 503))
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
         with audited(self, "user_changed_by_admin", target_user_id=id_param(user_id), role=body.role,
                      disabled=body.disabled):
-            user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
-                                              disabled=body.disabled, actor_id=self.current_user.user_id)
-        self.send(user.admin_view())
+            change = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
+                                                disabled=body.disabled, actor_id=self.current_user.user_id)
+            if not change.changed:
+                nothing_happened()
+        self.send(change.user.admin_view())
 
     @require_scopes("users:admin")
     @operation(summary="Delete an account and everything it owns (administrators; 409 for the last "

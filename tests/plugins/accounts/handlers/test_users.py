@@ -358,6 +358,28 @@ async def test_admin_promotes_and_disables(api, app):
     assert_error(absent, 404, 1002, f"PATCH /v1/users/{user.id + 1000}")
 
 
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_admin_patch_with_the_accounts_own_values_changes_nothing(api, app):
+    # It revoked every token of the account (and was told as a credentials change) though nothing changed.
+    admin = await create_user(app, role="admin")
+    admin_token = await api.token(admin.email)
+    user = await create_user(app, nickname="same")
+    user_token = await api.token(user.email)
+    before = (await api.get(f"/v1/users/{user.id}", token=admin_token)).body["data"]
+    for body in ({"disabled": False}, {"role": "user"}, {"role": "user", "disabled": False}):
+        same = await api.patch(f"/v1/users/{user.id}", json=body, token=admin_token)
+        assert (same.status, same.body) == (200, {"code": 200, "data": before, "message": "ok"}), body
+        still = await api.get("/v1/users/me", token=user_token)
+        assert (still.status, still.body["data"]["id"]) == (200, user.id), body  # no token revoked
+    own = await api.patch(f"/v1/users/{admin.id}", json={"role": "admin", "disabled": False}, token=admin_token)
+    assert (own.status, own.body["data"]["role"], own.body["data"]["disabled"]) == (200, "admin", False)
+    assert (await api.get("/v1/users", token=admin_token)).status == 200
+    promoted = await api.patch(f"/v1/users/{user.id}", json={"role": "admin", "disabled": False}, token=admin_token)
+    assert (promoted.status, promoted.body["data"]["role"]) == (200, "admin")
+    assert_error(await api.get("/v1/users/me", token=user_token), 401, 10033, "GET /v1/users/me")
+
+
 @pytest.mark.gen_test
 async def test_a_token_minted_for_a_user_that_does_not_exist_reads_404(api, app):
     token = token_for(app, 987654321, ["users:me"])

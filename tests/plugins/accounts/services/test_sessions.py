@@ -71,7 +71,7 @@ async def test_a_refresh_while_a_demotion_commits_signs_the_new_roles_scopes(app
         refresh = asyncio.ensure_future(refresh_session(app.db, app.accounts, refresh_token=pair.refresh_token))
         await asyncio.sleep(0.3)  # the old code's refresh had finished by now
         release.set()
-        assert (await demotion).role == "user"
+        assert (await demotion).user.role == "user"
         principal = (await refresh).access.principal
         assert principal.scopes == user_scopes, sorted(principal.scopes)
         assert await accepted_elsewhere(app, principal)  # the session goes on, with the new role
