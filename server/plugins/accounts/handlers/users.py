@@ -99,9 +99,10 @@ class MeHandler(BaseHandler):
                errors=(400, 401, 403, 409, 429, 503))
     async def delete(self, *, body: AccountDelete) -> None:
         app = self.application
-        with audited(self, "account_deleted", target_user_id=self.current_user.user_id):
-            await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password,
-                                     address=self.request.remote_ip or "")
+        with audited(self, "account_deleted", target_user_id=self.current_user.user_id) as event:
+            event["sessions_ended"] = await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id,
+                                                               password=body.password,
+                                                               address=self.request.remote_ip or "")
         self.send(None)
 
 
@@ -133,11 +134,12 @@ class UserHandler(BaseHandler):
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
         with audited(self, "user_changed_by_admin", target_user_id=id_param(user_id), role=body.role,
-                     disabled=body.disabled):
+                     disabled=body.disabled) as event:
             change = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
                                                 disabled=body.disabled, actor_id=self.current_user.user_id)
             if not change.changed:
                 nothing_happened()
+            event["sessions_ended"] = change.sessions_ended
         self.send(change.user.admin_view())
 
     @require_scopes("users:admin")
@@ -145,6 +147,7 @@ class UserHandler(BaseHandler):
                        "administrator)", response=None, errors=(401, 403, 404, 409, 503))
     async def delete(self, user_id: str) -> None:
         app = self.application
-        with audited(self, "account_deleted", target_user_id=id_param(user_id)):
-            await delete_account(app.db, app.accounts, user_id=id_param(user_id), actor_id=self.current_user.user_id)
+        with audited(self, "account_deleted", target_user_id=id_param(user_id)) as event:
+            event["sessions_ended"] = await delete_account(app.db, app.accounts, user_id=id_param(user_id),
+                                                           actor_id=self.current_user.user_id)
         self.send(None)
