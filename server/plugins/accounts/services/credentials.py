@@ -144,16 +144,19 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
 async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: str, nickname: str,
                                   password: str) -> tuple[User, bool]:
     """Create an admin, or make the existing account an enabled admin with this password (revoking its
-    earlier tokens); True when created. An address that only looks like an existing account's is refused (400
+    earlier tokens); True when created. Its address counts as verified: the operator on the machine typed it (the
+    first administrator is the operator's, docs/security.md), and with require_verified_email an unverified
+    admin would lack every ':write' scope. An address that only looks like an existing account's is refused (400
     naming email): the operator promotes that account by its own address, or picks another."""
     check_context(password, email=email)
     password_hash = await accounts.passwords.hash(password)
     user = await find_user_by_email(db, email=email)
     if user is None:
         try:
-            return (await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin"),
-                    True)
+            return (await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin",
+                                      verified=True), True)
         except Conflict:
             raise InvalidParameter(errors=[{"field": "email", "message": LOOKALIKE}]) from None
-    fields: dict[str, Value] = {"role": "admin", "password_hash": password_hash, "disabled": 0}
+    fields: dict[str, Value] = {"role": "admin", "password_hash": password_hash, "disabled": 0,
+                                "email_verified_at": utcnow()}  # kept as it is when already verified
     return (await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=None)).user, False

@@ -81,19 +81,22 @@ def normalize_email(email: str) -> str:
 
 
 async def create_user(db: Executor, *, email: str, password_hash: str, nickname: str, role: str = "user",
-                      language: str = "en") -> User:
-    """Insert a user; 409 when the e-mail, or a look-alike of it, is taken (one answer for both: the look-alike
-    rule must not tell a caller more about which accounts exist than the exact rule does)."""
+                      language: str = "en", verified: bool = False) -> User:
+    """Insert a user (verified: its address counts as proven from the start); 409 when the e-mail, or a look-alike
+    of it, is taken (one answer for both: the look-alike rule must not tell a caller more about which accounts
+    exist than the exact rule does)."""
     now = utcnow()
     try:
         result = await db.execute(
             "INSERT INTO users (email, email_skeleton, password_hash, nickname, role, disabled, created_at, updated_at,"
-            " language) VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s)",
-            (normalize_email(email), email_skeleton(email), password_hash, nickname, role, now, now, language))
+            " language, email_verified_at) VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s, %s)",
+            (normalize_email(email), email_skeleton(email), password_hash, nickname, role, now, now, language,
+             now if verified else None))
     except IntegrityViolation:
         raise Conflict(TAKEN) from None
     assert result.lastrowid is not None
-    return User(result.lastrowid, normalize_email(email), password_hash, nickname, role, False, now, False, language)
+    return User(result.lastrowid, normalize_email(email), password_hash, nickname, role, False, now, verified,
+                language)
 
 
 async def get_user(db: Executor, *, user_id: int, lock: bool = False) -> User:
