@@ -25,7 +25,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "Authorization failed: missing, malformed, invalid, expired or revoked token",
     403: "Forbidden: the token lacks a required scope",
     404: "Not found (also another user's resource); 1007 when the path matches no route",
-    409: "Conflict (1005); 1010: a request with the same Idempotency-Key is still running, see Retry-After",
+    409: "Conflict with the current state of what the request names; `error_code` says which (GET /v1/errors)",
     410: "Gone: the resource can no longer be used (e.g. an expired invitation), or the sync cursor is older than "
          "the change log's retention (1012: sync again from the start); nothing was changed",
     412: "Precondition failed: If-Match does not name the current ETag, or If-None-Match does ('*': any); nothing "
@@ -37,6 +37,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     429: "Too many requests: see Retry-After",
     503: "Service unavailable (database unreachable): see Retry-After",
 }
+# The 409 of an operation that takes Idempotency-Key only: no other has a key to be still running.
+KEY_STILL_RUNNING = "1010: a request with the same Idempotency-Key is still running, see Retry-After"
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error_code", "message", "request"],
@@ -196,6 +198,13 @@ def _success(op: Operation, schemas: _Schemas, status: int | None = None) -> dic
     return success
 
 
+def _error_description(op: Operation, status: int) -> str:
+    """What an error status means for this operation: its own why, or the usual text; a 409 names 1010 only where
+    the operation takes Idempotency-Key."""
+    text = op.why.get(status) or ERROR_DESCRIPTIONS.get(status, "Error")
+    return f"{text}; {KEY_STILL_RUNNING}" if status == 409 and op.idempotent else text
+
+
 def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> dict[str, Any]:
     """The OpenAPI operation object of one handler method. Every operation lists 400: one that takes no query
     parameter still refuses any it is sent (400/1001 naming it, server/declare.py)."""
@@ -223,7 +232,7 @@ def describe(path: str, method: str, fn: Any, schemas: _Schemas, tag: str) -> di
         "responses": {str(op.status): _success(op, schemas),
                       **{str(s): _success(op, schemas, s) for s in op.also},
                       **({"304": NOT_MODIFIED} if op.cached else {}),
-                      **{str(s): schemas.error(s, op.why.get(s)) for s in sorted(statuses)}},
+                      **{str(s): schemas.error(s, _error_description(op, s)) for s in sorted(statuses)}},
     }
     if secured:
         out["description"] = ("Requires a bearer token with scope " + ", ".join(f"`{s}`" for s in scopes) + "."

@@ -29,6 +29,7 @@ class _Event:
     client: str | None
     request_id: str | None
     fields: dict[str, Any] = field(default_factory=dict)
+    happened: bool = True  # False: the request changed nothing, no line (nothing_happened)
 
 
 # The event of the request being handled: services add what only they know (the account a failed login
@@ -49,6 +50,14 @@ def note(**fields: Any) -> None:
     current = _CURRENT.get()
     if current is not None:
         current.fields.update(fields)
+
+
+def nothing_happened() -> None:
+    """The current request succeeded without changing anything (an administrator's PATCH whose values are the
+    account's own): its event is not written, as no action took place."""
+    current = _CURRENT.get()
+    if current is not None:
+        current.happened = False
 
 
 @contextlib.contextmanager
@@ -72,5 +81,6 @@ def audited(handler: Any, name: str, **fields: Any) -> Iterator[dict[str, Any]]:
         raise
     finally:
         _CURRENT.reset(token)
-        security_event(name, outcome=outcome, client=event.client, request_id=event.request_id,
-                       **{**failure, **event.fields})
+        if event.happened or outcome != "success":
+            security_event(name, outcome=outcome, client=event.client, request_id=event.request_id,
+                           **{**failure, **event.fields})

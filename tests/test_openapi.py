@@ -459,6 +459,26 @@ async def test_each_documented_error_status_lists_the_codes_the_catalog_gives_th
     assert documented[404] == [1002, 1007]
 
 
+@pytest.mark.gen_test
+async def test_a_409_names_idempotency_key_only_where_the_operation_takes_one(api):
+    # Every 409 said "1010: a request with the same Idempotency-Key is still running", also on the administrators'
+    # and the households' routes, which take no such header.
+    document = await fetch_document(api)
+    seen = {True: 0, False: 0}
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            if "409" not in op["responses"]:
+                continue
+            text = op["responses"]["409"]["description"]
+            keyed = any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))
+            seen[keyed] += 1
+            assert ("Idempotency-Key" in text) == ("1010" in text) == keyed, (method, path, text)
+    assert seen[True] >= 3 and seen[False] >= 10, seen  # POST users, pets, records; admin and households routes
+    admin_patch = document["paths"]["/v1/users/{user_id}"]["patch"]["responses"]["409"]["description"]
+    assert admin_patch == "Conflict with the current state of what the request names; `error_code` says which " \
+                          "(GET /v1/errors)"
+
+
 def request_body_validator(document: dict[str, Any], op: dict[str, Any]) -> Draft202012Validator:
     schema = {**op["requestBody"]["content"]["application/json"]["schema"], "components": document["components"]}
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)

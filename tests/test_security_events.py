@@ -144,17 +144,51 @@ async def test_a_password_reset_is_logged_when_asked_confirmed_and_reused(api, a
 async def test_an_administrator_disabling_an_account_is_logged_with_actor_and_target(api, app, events):
     admin, admin_token = await user_with_token(app, role="admin")
     user = await create_user(app)
+    for _ in range(2):
+        assert (await api.login(user.email)).status == 201
     disabled = await api.patch(f"/v1/users/{user.id}", json={"disabled": True}, token=admin_token)
     assert disabled.status == 200 and disabled.body["data"]["disabled"] is True
     own = await api.patch(f"/v1/users/{admin.id}", json={"disabled": True}, token=admin_token)
     assert_error(own, 409, 1005, f"PATCH /v1/users/{admin.id}")
-    done, refused = lines(events)
+    done, refused = lines(events)[2:]
     assert without_time(done) == {
         "level": "INFO", "logger": "pet_api.security", "message": "user_changed_by_admin",
         "event": "user_changed_by_admin", "outcome": "success", "user_id": admin.id, "target_user_id": user.id,
-        "disabled": True, **about(disabled)}
+        "disabled": True, "sessions_ended": 2, **about(disabled)}
     assert (refused["outcome"], refused["reason"], refused["target_user_id"]) == ("failure", "conflict", admin.id)
+    assert "sessions_ended" not in refused
     assert_no_secret(events, admin_token)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_administrator_deleting_an_account_is_logged_with_the_sessions_it_ended(api, app, events):
+    admin, admin_token = await user_with_token(app, role="admin")
+    user = await create_user(app)
+    for _ in range(3):
+        assert (await api.login(user.email)).status == 201
+    deleted = await api.delete(f"/v1/users/{user.id}", token=admin_token)
+    assert deleted.body == {"code": 200, "data": None, "message": "ok"}
+    promoted = await api.patch(f"/v1/users/{admin.id}", json={"role": "admin"}, token=admin_token)
+    assert promoted.status == 200  # nothing changed: no line
+    *_, done = lines(events)
+    assert without_time(done) == {
+        "level": "INFO", "logger": "pet_api.security", "message": "account_deleted", "event": "account_deleted",
+        "outcome": "success", "user_id": admin.id, "target_user_id": user.id, "sessions_ended": 3, **about(deleted)}
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_administrators_patch_that_changes_nothing_is_not_logged(api, app, events):
+    _, admin_token = await user_with_token(app, role="admin")
+    user = await create_user(app)
+    same = await api.patch(f"/v1/users/{user.id}", json={"role": "user", "disabled": False}, token=admin_token)
+    assert (same.status, same.body["data"]["role"], same.body["data"]["disabled"]) == (200, "user", False)
+    assert lines(events) == []
+    promoted = await api.patch(f"/v1/users/{user.id}", json={"role": "admin", "disabled": False}, token=admin_token)
+    assert promoted.status == 200
+    assert [(line["event"], line["outcome"], line["role"]) for line in lines(events)] == [
+        ("user_changed_by_admin", "success", "admin")]
 
 
 def test_only_known_fields_are_written_so_a_careless_call_cannot_log_a_secret(caplog: pytest.LogCaptureFixture):
@@ -188,7 +222,7 @@ async def test_ending_sessions_changing_the_password_and_deleting_the_account_ar
         ("password_changed", "success", user.id, None, 0, None, changed.headers["X-Request-ID"]),
         ("login", "success", user.id, None, None, None, again.headers["X-Request-ID"]),
         ("account_deleted", "failure", user.id, "forbidden", None, user.id, refused.headers["X-Request-ID"]),
-        ("account_deleted", "success", user.id, None, None, user.id, deleted.headers["X-Request-ID"]),
+        ("account_deleted", "success", user.id, None, 2, user.id, deleted.headers["X-Request-ID"]),
     ]
     assert_no_secret(events, PASSWORD, NEW_PASSWORD, WRONG_PASSWORD, current, user.email)
 

@@ -15,6 +15,7 @@ import pytest
 from server.db import connect
 from server.db.mysql import MySQLDriver
 from server.plugins.accounts.services import login as login_service
+from server.services.revocations import RevocationCache
 from tests.cluster.conftest import CLUSTER_CONFIG, instances, node_order_url, owner_token
 from tests.conftest import test_config as profile_config
 from tests.factories import PASSWORD, Api, assert_error, unique_email
@@ -156,6 +157,35 @@ async def test_a_login_on_one_node_while_the_password_changes_on_another_starts_
         rows = galera.query(2, "SELECT COUNT(*) FROM pet_api_test.sessions s JOIN pet_api_test.users u"
                             " ON u.id = s.user_id WHERE u.email = %s AND s.ended_at_ms IS NULL", (email,), causal=True)
         assert rows[0][0] == 1  # the changer's own session only
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_refresh_on_one_node_while_the_role_changes_on_another_signs_the_new_roles_scopes(galera, monkeypatch):
+    # Audit admin F2 across nodes: the refresh read the old role and signed after the demotion's revocation cut-off,
+    # a token with the admin scopes that no revocation covered. Its write to the account's row now certifies
+    # against the demotion's: the refresh is replayed and signs the user's scopes.
+    async with instances(galera, [1, 2]) as apis:
+        admin_email, target_email = unique_email("admin"), unique_email("demoted")
+        for email in (admin_email, target_email):
+            created = await apis[0].post("/v1/users", json={"email": email, "password": PASSWORD, "nickname": "a"})
+            assert created.status == 201, created.body
+            galera.query(1, "UPDATE pet_api_test.users SET role = 'admin' WHERE email = %s", (email,))
+        target_id = galera.query(1, "SELECT id FROM pet_api_test.users WHERE email = %s", (target_email,))[0][0]
+        admin_token = await apis[1].token(admin_email)
+        own = (await apis[0].login(target_email)).body["data"]
+        assert "users:admin" in own["scopes"]
+        real_revoke_jti, changes = RevocationCache.revoke_jti, []
+
+        async def demote_meanwhile(self: RevocationCache, db: object, jti: str, *, expires_at_ms: int) -> None:
+            if not changes:  # the first run of the refresh's transaction, on node 1: the demotion commits on node 2
+                changes.append(await apis[1].patch(f"/v1/users/{target_id}", token=admin_token, json={"role": "user"}))
+            await real_revoke_jti(self, db, jti, expires_at_ms=expires_at_ms)
+
+        monkeypatch.setattr(RevocationCache, "revoke_jti", demote_meanwhile)
+        refreshed = await apis[0].post("/v1/tokens/refresh", json={"refresh_token": own["refresh_token"]})
+        assert (changes[0].status, changes[0].body["data"]["role"]) == (200, "user"), changes[0].body
+        assert refreshed.status == 201, refreshed.body
+        assert refreshed.body["data"]["scopes"] == ["pets:read", "pets:write", "users:me"]
 
 
 def _read_medians_ms(cluster: GaleraCluster, node: int, rounds: int) -> tuple[float, float]:

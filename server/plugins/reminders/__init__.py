@@ -14,13 +14,17 @@ from server.plugins.reminders.services import revoke_feed
 if TYPE_CHECKING:
     from server.app import PetAPI
 
-# A new password or a disabled account ends the feed URL too, in the transaction that revokes the tokens (a role
-# change does not: the feed shows the user's own pets whatever their role).
-REVOKING = frozenset({"password_hash", "disabled"})
+def _ends_feed(change: Change) -> bool:
+    """A new password, or the account becoming disabled, ends the feed URL too, in the transaction that revokes the
+    tokens. A role change does not (the feed shows the user's own pets whatever their role), nor does re-enabling:
+    the change tells the disabled flag as (old, new), and only a change to disabled counts."""
+    if (change.type, change.action) != ("account", "credentials_changed"):
+        return False
+    return "password_hash" in change.changed or change.changed.get("disabled", (None, False))[1] is True
 
 
 async def _revoke_on_credentials(tx: Executor, change: Change) -> None:
-    if change.type == "account" and change.action == "credentials_changed" and REVOKING & change.changed.keys():
+    if _ends_feed(change):
         await revoke_feed(tx, user_id=change.object_id)
 
 

@@ -292,6 +292,25 @@ async def test_a_password_change_or_disabling_the_account_revokes_the_feed(api, 
     assert_error(await api.get(url), 404, 1002, f"GET {FEED_ROUTE}")  # revoked, not only hidden
 
 
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_role_change_or_a_disabled_flag_left_false_keeps_the_feed(api, app):
+    # The listener reacted to the name "disabled" in the change, whatever its value: an administrator's form sending
+    # "disabled": false with a promotion (or alone) deleted the feed of an account nobody disabled.
+    user = await create_user(app, email="kept-feed@example.com")
+    url, _ = await new_feed(api, await api.token("kept-feed@example.com"))
+    _, admin = await user_with_token(app, role="admin")
+    for body, role in (({"disabled": False}, "user"), ({"role": "user", "disabled": False}, "user"),
+                       ({"role": "admin", "disabled": False}, "admin"), ({"role": "user"}, "user")):
+        changed = await api.patch(f"/v1/users/{user.id}", token=admin, json=body)
+        assert (changed.status, changed.body["data"]["role"], changed.body["data"]["disabled"]) == (200, role, False)
+        fetched = await api.get(url)
+        assert (fetched.status, fetched.headers["Content-Type"].split(";")[0]) == (200, "text/calendar"), body
+    disabled = await api.patch(f"/v1/users/{user.id}", token=admin, json={"role": "user", "disabled": True})
+    assert disabled.status == 200, disabled.body
+    assert_error(await api.get(url), 404, 1002, f"GET {FEED_ROUTE}")
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_the_feed_token_is_in_no_log_line(api, app, caplog):
     _, token = await user_with_token(app)

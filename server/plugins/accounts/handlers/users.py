@@ -17,7 +17,7 @@ from server.plugins.accounts.services.deletion import delete_account, delete_own
 from server.plugins.accounts.services.export import FORMAT, write_export
 from server.plugins.accounts.services.registration import admit_registration, register
 from server.plugins.accounts.services.users import AdminUserOut, UserOut, get_user, list_users
-from server.security_events import audited
+from server.security_events import audited, nothing_happened
 from server.services import page
 
 
@@ -99,9 +99,10 @@ class MeHandler(BaseHandler):
                errors=(400, 401, 403, 409, 429, 503))
     async def delete(self, *, body: AccountDelete) -> None:
         app = self.application
-        with audited(self, "account_deleted", target_user_id=self.current_user.user_id):
-            await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id, password=body.password,
-                                     address=self.request.remote_ip or "")
+        with audited(self, "account_deleted", target_user_id=self.current_user.user_id) as event:
+            event["sessions_ended"] = await delete_own_account(app.db, app.accounts, user_id=self.current_user.user_id,
+                                                               password=body.password,
+                                                               address=self.request.remote_ip or "")
         self.send(None)
 
 
@@ -127,21 +128,26 @@ class UserHandler(BaseHandler):
 
     @require_scopes("users:admin")
     @operation(summary="Change a user's role or disable the account (administrators; 409 for one's own account "
-                       "and for the last active administrator)", body=AdminUserUpdate,
+                       "and for the last active administrator; values the account already has change nothing: "
+                       "200, no token revoked)", body=AdminUserUpdate,
                response=AdminUserOut, errors=(400, 401, 403, 404, 409, 503))
     async def patch(self, user_id: str, *, body: AdminUserUpdate) -> None:
         app = self.application
         with audited(self, "user_changed_by_admin", target_user_id=id_param(user_id), role=body.role,
-                     disabled=body.disabled):
-            user = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
-                                              disabled=body.disabled, actor_id=self.current_user.user_id)
-        self.send(user.admin_view())
+                     disabled=body.disabled) as event:
+            change = await set_role_or_disabled(app.db, app.accounts, user_id=id_param(user_id), role=body.role,
+                                                disabled=body.disabled, actor_id=self.current_user.user_id)
+            if not change.changed:
+                nothing_happened()
+            event["sessions_ended"] = change.sessions_ended
+        self.send(change.user.admin_view())
 
     @require_scopes("users:admin")
     @operation(summary="Delete an account and everything it owns (administrators; 409 for the last "
                        "administrator)", response=None, errors=(401, 403, 404, 409, 503))
     async def delete(self, user_id: str) -> None:
         app = self.application
-        with audited(self, "account_deleted", target_user_id=id_param(user_id)):
-            await delete_account(app.db, app.accounts, user_id=id_param(user_id), actor_id=self.current_user.user_id)
+        with audited(self, "account_deleted", target_user_id=id_param(user_id)) as event:
+            event["sessions_ended"] = await delete_account(app.db, app.accounts, user_id=id_param(user_id),
+                                                           actor_id=self.current_user.user_id)
         self.send(None)

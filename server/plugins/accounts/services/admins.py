@@ -19,9 +19,13 @@ async def keep_an_administrator(tx: Executor, *, user_id: int, actor_id: int | N
     The check holds under concurrency: every active administrator's row is written first (its updated_at),
     which on one server locks those rows until the commit, and across Galera nodes makes two such
     transactions certify against each other (the loser is replayed by run_transaction and sees the winner's
-    change). Two administrators demoting each other at once therefore leave one."""
+    change). The read is a locking one: on InnoDB's REPEATABLE READ a plain read answers from the transaction's
+    snapshot, fixed by its first plain read, which a caller may have made before waiting here (a delete read
+    the account first): both administrators would still look active. Two administrators demoting, disabling or
+    deleting each other at once therefore leave one."""
     await tx.execute_later("UPDATE users SET updated_at = %s WHERE role = %s AND disabled = 0", (utcnow(), ADMIN_ROLE))
-    rows = await tx.fetch_all("SELECT id FROM users WHERE role = %s AND disabled = 0", (ADMIN_ROLE,))
+    rows = await tx.fetch_all("SELECT id FROM users WHERE role = %s AND disabled = 0"  # noqa: S608
+                              f"{tx.dialect.for_update}", (ADMIN_ROLE,))
     active = {column(row[0], int) for row in rows}
     leaves = deleting or (role is not None and role != ADMIN_ROLE) or bool(disabled)
     if user_id not in active or not leaves:

@@ -1,12 +1,15 @@
 """Credential changes: a new password, role or disabled flag revokes the account's earlier tokens, in the
 same transaction as the change (both or neither), and tells app.changes there (what else ends with the old
-credentials, such as a calendar feed, ends in that transaction too); a new password or a disabled flag also
-ends the account's sessions (all but the caller's own, for a change made by the account itself). The handlers,
-the password reset and `main.py create-admin` all come here."""
+credentials, such as a calendar feed, ends in that transaction too); a new password or disabling also ends the
+account's sessions (all but the caller's own, for a change made by the account itself). Only what differs from
+the account as last committed counts: a value equal to the current one writes, revokes and tells nothing. The
+handlers, the password reset and `main.py create-admin` all come here."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from server.changes import Change
 from server.db import Database, Executor, Value
@@ -23,18 +26,48 @@ LOOKALIKE = ("looks like an existing account's e-mail (it differs only by case, 
              "promote that account by its own address")
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialsChanged:
+    """The account after a credential change, the fields whose value changed (none: nothing was written, revoked
+    or told) and how many sessions it ended."""
+
+    user: User
+    changed: frozenset[str]
+    sessions_ended: int = 0
+
+
+def _unchanged(user: User, name: str, value: Value) -> bool:
+    """Whether writing value to the field leaves the account as it is (a verified address keeps its first time)."""
+    if name == "email_verified_at":
+        return user.email_verified
+    return (int(user.disabled) if name == "disabled" else getattr(user, name)) == value
+
+
+def _told(user: User, name: str, value: Value) -> tuple[Any, Any]:
+    """What app.changes hears of a changed field: (old, new) for the role and the disabled flag, which listeners
+    act on (a feed ends when the account becomes disabled); the name only, (None, None), for the others."""
+    if name == "role":
+        return user.role, value
+    return (user.disabled, bool(value)) if name == "disabled" else (None, None)
+
+
 async def replace_password(tx: Executor, accounts: Accounts, *, user_id: int, fields: dict[str, Value],
-                           actor_id: int | None, keep_session: int | None = None) -> tuple[User, int]:
-    """Inside the caller's transaction: write the credential fields and revoke the user's earlier tokens; a new
-    password or disabling also ends the sessions (but keep_session). The user, and how many sessions ended."""
-    user = await update_user(tx, user_id=user_id, fields=fields)
+                           actor_id: int | None, keep_session: int | None = None) -> CredentialsChanged:
+    """Inside the caller's transaction: write the fields whose value differs from the account's (read with a
+    locking read, as last committed) and revoke the user's earlier tokens; a new password or disabling also ends
+    the sessions (but keep_session). 404 when the account is gone."""
+    current = await get_user(tx, user_id=user_id, lock=True)
+    differing = {name: value for name, value in fields.items() if not _unchanged(current, name, value)}
+    if not differing:
+        return CredentialsChanged(current, frozenset())
+    user = await update_user(tx, user_id=user_id, fields=differing)
     await accounts.revocations.revoke_user(tx, user.id)
-    await accounts.changes.emit(tx, Change("account", "credentials_changed", user.id, actor_id,
-                                           changed={name: (None, None) for name in fields}))  # names only
+    await accounts.changes.emit(tx, Change("account", "credentials_changed", user.id, actor_id, changed={
+        name: _told(current, name, value) for name, value in differing.items()}))
     ended = 0
-    if "password_hash" in fields or fields.get("disabled"):
+    if "password_hash" in differing or differing.get("disabled"):
         ended = await end_user_sessions(tx, accounts, user_id=user.id, keep=keep_session)
-    return user, ended
+    return CredentialsChanged(user, frozenset(differing), ended)
 
 
 async def hold_checked_credentials(tx: Executor, *, user: User) -> bool:
@@ -56,10 +89,10 @@ async def hold_checked_credentials(tx: Executor, *, user: User) -> bool:
 
 
 async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, fields: dict[str, Value],
-                             actor_id: int | None, keep_session: int | None = None) -> tuple[User, int]:
+                             actor_id: int | None, keep_session: int | None = None) -> CredentialsChanged:
     """replace_password in a transaction of its own (replayed whole if the server rolls it back)."""
 
-    async def write(tx: Executor) -> tuple[User, int]:
+    async def write(tx: Executor) -> CredentialsChanged:
         return await replace_password(tx, accounts, user_id=user_id, fields=fields, actor_id=actor_id,
                                       keep_session=keep_session)
 
@@ -81,15 +114,16 @@ async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, 
         raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
     check_context(password, email=user.email)
     fields["password_hash"] = await accounts.passwords.hash(password)
-    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id,
-                                    keep_session=session_id)
+    changed = await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id,
+                                       keep_session=session_id)
+    return changed.user, changed.sessions_ended
 
 
 async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int, role: str | None,
-                               disabled: bool | None, actor_id: int | None) -> User:
+                               disabled: bool | None, actor_id: int | None) -> CredentialsChanged:
     """An administrator's change of role (400 when the role map does not know it) or disabled flag; either
-    revokes the earlier tokens. 409 when it would demote or disable the actor itself or the last active
-    administrator."""
+    revokes the earlier tokens, and disabling ends the sessions; values equal to the account's change nothing.
+    409 when it would demote or disable the actor itself or the last active administrator."""
     fields: dict[str, Value] = {}
     if role is not None:
         if not accounts.roles.knows(role):
@@ -98,11 +132,11 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
     if disabled is not None:
         fields["disabled"] = int(disabled)
     if not fields:
-        return await get_user(db, user_id=user_id)
+        return CredentialsChanged(await get_user(db, user_id=user_id), frozenset())
 
-    async def write(tx: Executor) -> User:
+    async def write(tx: Executor) -> CredentialsChanged:
         await keep_an_administrator(tx, user_id=user_id, actor_id=actor_id, role=role, disabled=disabled)
-        return (await replace_password(tx, accounts, user_id=user_id, fields=fields, actor_id=actor_id))[0]
+        return await replace_password(tx, accounts, user_id=user_id, fields=fields, actor_id=actor_id)
 
     return await db.run_transaction(write)
 
@@ -110,16 +144,19 @@ async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int
 async def create_or_promote_admin(db: Database, accounts: Accounts, *, email: str, nickname: str,
                                   password: str) -> tuple[User, bool]:
     """Create an admin, or make the existing account an enabled admin with this password (revoking its
-    earlier tokens); True when created. An address that only looks like an existing account's is refused (400
+    earlier tokens); True when created. Its address counts as verified: the operator on the machine typed it (the
+    first administrator is the operator's, docs/security.md), and with require_verified_email an unverified
+    admin would lack every ':write' scope. An address that only looks like an existing account's is refused (400
     naming email): the operator promotes that account by its own address, or picks another."""
     check_context(password, email=email)
     password_hash = await accounts.passwords.hash(password)
     user = await find_user_by_email(db, email=email)
     if user is None:
         try:
-            return (await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin"),
-                    True)
+            return (await create_user(db, email=email, password_hash=password_hash, nickname=nickname, role="admin",
+                                      verified=True), True)
         except Conflict:
             raise InvalidParameter(errors=[{"field": "email", "message": LOOKALIKE}]) from None
-    fields: dict[str, Value] = {"role": "admin", "password_hash": password_hash, "disabled": 0}
-    return (await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=None))[0], False
+    fields: dict[str, Value] = {"role": "admin", "password_hash": password_hash, "disabled": 0,
+                                "email_verified_at": utcnow()}  # kept as it is when already verified
+    return (await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=None)).user, False

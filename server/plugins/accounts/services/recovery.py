@@ -92,7 +92,7 @@ async def confirm_password_reset(db: Database, accounts: Accounts, *, token: str
         fields: dict[str, Value] = {"password_hash": password_hash}
         if not user.email_verified:
             fields["email_verified_at"] = utcnow()
-        return (await replace_password(tx, accounts, user_id=user_id, fields=fields, actor_id=user_id))[0]
+        return (await replace_password(tx, accounts, user_id=user_id, fields=fields, actor_id=user_id)).user
 
     return await db.run_transaction(confirm)
 

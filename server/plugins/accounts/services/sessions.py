@@ -92,6 +92,12 @@ async def start_session(tx: Executor, accounts: Accounts, *, user_id: int, scope
                              now=now, refresh_expires_in=lifetime)
 
 
+# What a refresh reads of its token, session and account.
+REFRESHED = ("SELECT s.id, s.user_id, s.last_used_at, s.expires_at_ms, s.ended_at_ms, u.role, u.disabled, r.access_jti,"
+             " r.created_at_ms, u.email_verified_at"
+             " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id")
+
+
 @dataclass(frozen=True, slots=True)
 class _Refreshed:
     pair: TokenPair | None = None
@@ -110,11 +116,11 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
         # Marking it used first takes the row's lock: of two concurrent refreshes, the second sees it used.
         claimed = await tx.execute("UPDATE refresh_tokens SET used_at_ms = %s WHERE token_hash = %s"
                                    " AND used_at_ms IS NULL", (now, token_hash))
-        row = await tx.fetch_one(
-            "SELECT s.id, s.user_id, s.last_used_at, s.expires_at_ms, s.ended_at_ms, u.role, u.disabled, r.access_jti,"
-            " r.created_at_ms, u.email_verified_at"
-            " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id"
-            " WHERE r.token_hash = %s", (token_hash,))
+        # The role is read with a locking read, as last committed: a change of role (or disabled flag) writes the
+        # user's row, so this waits for it and signs the new role's scopes, or comes first and signs before the
+        # change's revocation cut-off. A plain read could answer the old role from before the change's commit and
+        # sign after its cut-off: a token with the old scopes that no revocation covers.
+        row = await tx.fetch_one(f"{REFRESHED} WHERE r.token_hash = %s{tx.dialect.for_update}", (token_hash,))
         if row is None:
             raise TokenInvalid()
         session_id, user_id = column(row[0], int), column(row[1], int)
@@ -128,6 +134,9 @@ async def refresh_session(db: Executor, accounts: Accounts, *, refresh_token: st
         if column(row[3], int) <= now or idle:
             raise TokenExpired()
         await tx.execute_later("UPDATE sessions SET last_used_at = %s WHERE id = %s", (utcnow(), session_id))
+        # Across Galera nodes locks are not shared: writing the user's row too makes this refresh and a change of
+        # role certify against each other (the loser is replayed), as a login's hold_checked_credentials does.
+        await tx.execute_later("UPDATE users SET updated_at = %s WHERE id = %s", (utcnow(), user_id))
         # the pair it came with is over: its access token too
         await accounts.revocations.revoke_jti(tx, column(row[7], str), expires_at_ms=column(row[8], int)
                                               + accounts.revocations.token_expiration_ms + 1000)

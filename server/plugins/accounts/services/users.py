@@ -81,24 +81,29 @@ def normalize_email(email: str) -> str:
 
 
 async def create_user(db: Executor, *, email: str, password_hash: str, nickname: str, role: str = "user",
-                      language: str = "en") -> User:
-    """Insert a user; 409 when the e-mail, or a look-alike of it, is taken (one answer for both: the look-alike
-    rule must not tell a caller more about which accounts exist than the exact rule does)."""
+                      language: str = "en", verified: bool = False) -> User:
+    """Insert a user (verified: its address counts as proven from the start); 409 when the e-mail, or a look-alike
+    of it, is taken (one answer for both: the look-alike rule must not tell a caller more about which accounts
+    exist than the exact rule does)."""
     now = utcnow()
     try:
         result = await db.execute(
             "INSERT INTO users (email, email_skeleton, password_hash, nickname, role, disabled, created_at, updated_at,"
-            " language) VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s)",
-            (normalize_email(email), email_skeleton(email), password_hash, nickname, role, now, now, language))
+            " language, email_verified_at) VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s, %s)",
+            (normalize_email(email), email_skeleton(email), password_hash, nickname, role, now, now, language,
+             now if verified else None))
     except IntegrityViolation:
         raise Conflict(TAKEN) from None
     assert result.lastrowid is not None
-    return User(result.lastrowid, normalize_email(email), password_hash, nickname, role, False, now, False, language)
+    return User(result.lastrowid, normalize_email(email), password_hash, nickname, role, False, now, verified,
+                language)
 
 
-async def get_user(db: Executor, *, user_id: int) -> User:
-    """The user, or 404."""
-    row = await db.fetch_one(f"SELECT {ROW} FROM users WHERE id = %s", (user_id,))  # noqa: S608
+async def get_user(db: Executor, *, user_id: int, lock: bool = False) -> User:
+    """The user, or 404. With lock (inside a transaction): a locking read, which sees the row as last committed
+    (not the transaction's snapshot) and holds it until the commit."""
+    row = await db.fetch_one(f"SELECT {ROW} FROM users WHERE id = %s"  # noqa: S608
+                             f"{db.dialect.for_update if lock else ''}", (user_id,))
     if row is None:
         raise NotFound()
     return User.from_json(column(row[0], str))

@@ -358,6 +358,55 @@ async def test_admin_promotes_and_disables(api, app):
     assert_error(absent, 404, 1002, f"PATCH /v1/users/{user.id + 1000}")
 
 
+@both_backends
+@pytest.mark.gen_test(timeout=60)
+async def test_an_admin_patch_with_the_accounts_own_values_changes_nothing(api, app):
+    # It revoked every token of the account (and was told as a credentials change) though nothing changed.
+    admin = await create_user(app, role="admin")
+    admin_token = await api.token(admin.email)
+    user = await create_user(app, nickname="same")
+    user_token = await api.token(user.email)
+    before = (await api.get(f"/v1/users/{user.id}", token=admin_token)).body["data"]
+    for body in ({"disabled": False}, {"role": "user"}, {"role": "user", "disabled": False}):
+        same = await api.patch(f"/v1/users/{user.id}", json=body, token=admin_token)
+        assert (same.status, same.body) == (200, {"code": 200, "data": before, "message": "ok"}), body
+        still = await api.get("/v1/users/me", token=user_token)
+        assert (still.status, still.body["data"]["id"]) == (200, user.id), body  # no token revoked
+    own = await api.patch(f"/v1/users/{admin.id}", json={"role": "admin", "disabled": False}, token=admin_token)
+    assert (own.status, own.body["data"]["role"], own.body["data"]["disabled"]) == (200, "admin", False)
+    assert (await api.get("/v1/users", token=admin_token)).status == 200
+    promoted = await api.patch(f"/v1/users/{user.id}", json={"role": "admin", "disabled": False}, token=admin_token)
+    assert (promoted.status, promoted.body["data"]["role"]) == (200, "admin")
+    assert_error(await api.get("/v1/users/me", token=user_token), 401, 10033, "GET /v1/users/me")
+
+
+@both_backends
+@pytest.mark.parametrize("config_overrides", [{"require_verified_email": True}], indirect=True)
+@pytest.mark.gen_test(timeout=60)
+async def test_create_admin_makes_a_verified_admin_that_writes_with_require_verified_email(api, app):
+    # main.py create-admin's administrator was unverified: without pets:write, yet able to disable and delete.
+    everything = ["pets:admin", "pets:read", "pets:write", "users:admin", "users:me"]
+    created, is_new = await create_or_promote_admin(app.db, app.accounts, email=unique_email("boss"), nickname="boss",
+                                                    password="admin-password-42")
+    assert (is_new, created.email_verified) == (True, True)
+    user = await create_user(app)  # registered, never verified
+    promoted, is_new = await create_or_promote_admin(app.db, app.accounts, email=user.email, nickname="x",
+                                                     password="admin-password-42")
+    assert (is_new, promoted.email_verified) == (False, True)
+    for admin in (created, promoted):
+        pair = (await api.login(admin.email, "admin-password-42")).body["data"]
+        assert pair["scopes"] == everything
+        pet = await api.post("/v1/pets", json={"name": "Rex", "species": "dog"}, token=pair["token"])
+        assert (pet.status, pet.body["data"]["name"]) == (201, "Rex"), pet.body
+        shown = await api.get(f"/v1/users/{admin.id}", token=pair["token"])
+        assert (shown.body["data"]["email_verified"], shown.body["data"]["role"]) == (True, "admin")
+    first = await app.db.fetch_one("SELECT email_verified_at FROM users WHERE id = %s", (created.id,))
+    await create_or_promote_admin(app.db, app.accounts, email=created.email, nickname="boss",
+                                  password="rotated-pass-42")
+    again = await app.db.fetch_one("SELECT email_verified_at FROM users WHERE id = %s", (created.id,))
+    assert first == again  # verified once: the first time stays
+
+
 @pytest.mark.gen_test
 async def test_a_token_minted_for_a_user_that_does_not_exist_reads_404(api, app):
     token = token_for(app, 987654321, ["users:me"])

@@ -63,13 +63,15 @@ async def test_a_role_or_disabled_change_revokes_and_an_unknown_role_changes_not
     with pytest.raises(InvalidParameter) as unknown:
         await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role="wizard", disabled=True, actor_id=None)
     assert unknown.value.errors == [{"field": "role", "message": "unknown role"}]
-    same = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role=None, disabled=None, actor_id=None)
-    assert (same.role, same.disabled) == ("user", False)
+    for role, disabled in ((None, None), ("user", None), ("user", False), (None, False)):  # the account's own
+        same = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role=role, disabled=disabled,
+                                          actor_id=None)
+        assert (same.user.role, same.user.disabled, same.changed, same.sessions_ended) == ("user", False, set(), 0)
     assert not await revoked_elsewhere(app, earlier)
 
     disabled = await set_role_or_disabled(app.db, app.accounts, user_id=user.id, role="admin", disabled=True,
                                           actor_id=None)
-    assert (disabled.role, disabled.disabled) == ("admin", True)
+    assert (disabled.user.role, disabled.user.disabled, disabled.changed) == ("admin", True, {"role", "disabled"})
     assert await revoked_elsewhere(app, earlier)
 
 
