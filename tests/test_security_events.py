@@ -191,6 +191,24 @@ async def test_an_administrators_patch_that_changes_nothing_is_not_logged(api, a
         ("user_changed_by_admin", "success", "admin")]
 
 
+@both_backends
+@pytest.mark.gen_test
+async def test_a_nickname_patch_of_the_nickname_the_account_has_is_not_logged(api, app, events):
+    # As an administrator's PATCH of the values an account has: nothing changes, nothing is written, no line says
+    # "nickname_changed" (audit admin, left: the account's own PATCH still logged one).
+    user, token = await user_with_token(app)
+    stamp = "SELECT updated_at FROM users WHERE id = %s"
+    before = await app.db.fetch_one(stamp, (user.id,))
+    same = await api.patch("/v1/users/me", json={"nickname": user.nickname}, token=token)
+    assert (same.status, same.body["data"]["nickname"], same.body["data"]["sessions_ended"]) == (200, user.nickname, 0)
+    assert await app.db.fetch_one(stamp, (user.id,)) == before  # nothing written
+    assert lines(events) == []
+    renamed = await api.patch("/v1/users/me", json={"nickname": "Neo"}, token=token)
+    assert (renamed.status, renamed.body["data"]["nickname"]) == (200, "Neo")
+    assert [(line["event"], line["outcome"], line["user_id"]) for line in lines(events)] == [
+        ("nickname_changed", "success", user.id)]
+
+
 def test_only_known_fields_are_written_so_a_careless_call_cannot_log_a_secret(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="pet_api.security")
     security_event("login", outcome="success", user_id=7, password=PASSWORD, token="tok-" + "x" * 40)

@@ -85,12 +85,13 @@ class MeHandler(BaseHandler):
         app = self.application
         caller = self.current_user
         with audited(self, "password_changed" if body.password is not None else "nickname_changed") as event:
-            user, ended = await change_own_account(app.db, app.accounts, user_id=caller.user_id,
-                                                   nickname=body.nickname, password=body.password,
-                                                   current_password=body.current_password,
-                                                   address=self.request.remote_ip or "", session_id=caller.session_id)
-            event["sessions_ended"] = ended
-        self.send(AccountChanged(**asdict(user.public()), sessions_ended=ended))
+            change = await change_own_account(app.db, app.accounts, user_id=caller.user_id, nickname=body.nickname,
+                                              password=body.password, current_password=body.current_password,
+                                              address=self.request.remote_ip or "", session_id=caller.session_id)
+            if not change.changed:
+                nothing_happened()
+            event["sessions_ended"] = change.sessions_ended
+        self.send(AccountChanged(**asdict(change.user.public()), sessions_ended=change.sessions_ended))
 
 
     @require_scopes("users:me")

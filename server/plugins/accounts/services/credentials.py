@@ -101,22 +101,23 @@ async def _update_and_revoke(db: Database, accounts: Accounts, *, user_id: int, 
 
 async def change_own_account(db: Database, accounts: Accounts, *, user_id: int, nickname: str | None,
                              password: str | None, current_password: str | None,
-                             address: str, session_id: int | None = None) -> tuple[User, int]:
+                             address: str, session_id: int | None = None) -> CredentialsChanged:
     """Change the caller's nickname and/or password (400 unless current_password matches, 429 past the login
-    limits); a new password
-    revokes the earlier access tokens and ends every other session (the caller's own refreshes). The user,
-    and how many sessions ended."""
+    limits); a new password revokes the earlier access tokens and ends every other session (the caller's own
+    refreshes). The user, what changed (a nickname it already has: nothing, nothing written) and how many
+    sessions ended."""
     user = await get_user(db, user_id=user_id)
     fields: dict[str, Value] = {} if nickname is None else {"nickname": nickname}
     if password is None:
-        return await update_user(db, user_id=user.id, fields=fields), 0
+        if nickname is None or nickname == user.nickname:
+            return CredentialsChanged(user, frozenset())
+        return CredentialsChanged(await update_user(db, user_id=user.id, fields=fields), frozenset(fields))
     if not await password_matches(db, accounts, user=user, password=current_password or "", address=address):
         raise InvalidParameter(errors=[{"field": "current_password", "message": "does not match"}])
     check_context(password, email=user.email)
     fields["password_hash"] = await accounts.passwords.hash(password)
-    changed = await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id,
-                                       keep_session=session_id)
-    return changed.user, changed.sessions_ended
+    return await _update_and_revoke(db, accounts, user_id=user.id, fields=fields, actor_id=user.id,
+                                    keep_session=session_id)
 
 
 async def set_role_or_disabled(db: Database, accounts: Accounts, *, user_id: int, role: str | None,

@@ -38,9 +38,13 @@ async def revoked_elsewhere(app, principal) -> bool:
 async def test_a_new_password_revokes_earlier_tokens_and_a_new_nickname_does_not(app):
     user = await create_user(app)
     earlier = app.tokens.issue(user.id, []).principal
-    renamed, _ = await change_own_account(app.db, app.accounts, user_id=user.id, nickname="Neo", password=None,
-                                          current_password=None, address="127.0.0.1")
-    assert (renamed.nickname, renamed.password_hash) == ("Neo", user.password_hash)
+    renamed = await change_own_account(app.db, app.accounts, user_id=user.id, nickname="Neo", password=None,
+                                       current_password=None, address="127.0.0.1")
+    assert (renamed.user.nickname, renamed.user.password_hash, renamed.changed) == (
+        "Neo", user.password_hash, {"nickname"})
+    again = await change_own_account(app.db, app.accounts, user_id=user.id, nickname="Neo", password=None,
+                                     current_password=None, address="127.0.0.1")
+    assert (again.user, again.changed) == (renamed.user, frozenset())  # the nickname it has: nothing written
     assert not await revoked_elsewhere(app, earlier)
     with pytest.raises(InvalidParameter) as wrong:
         await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None, password="new-password-1",
@@ -48,11 +52,10 @@ async def test_a_new_password_revokes_earlier_tokens_and_a_new_nickname_does_not
     assert wrong.value.errors == [{"field": "current_password", "message": "does not match"}]
     assert not await revoked_elsewhere(app, earlier)
 
-    changed, ended = await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None,
-                                              password="new-password-1", current_password=PASSWORD,
-                                              address="127.0.0.1")
-    assert ended == 0
-    assert await app.passwords.verify(changed.password_hash, "new-password-1")
+    change = await change_own_account(app.db, app.accounts, user_id=user.id, nickname=None,
+                                      password="new-password-1", current_password=PASSWORD, address="127.0.0.1")
+    assert (change.sessions_ended, change.changed) == (0, {"password_hash"})
+    assert await app.passwords.verify(change.user.password_hash, "new-password-1")
     assert await revoked_elsewhere(app, earlier)
 
 
