@@ -319,3 +319,30 @@ async def test_an_id_with_leading_zeros_is_not_an_alias(app, api):
                  f"/v1/pets/{pet['id']}/records/0{record.body['data']['id']}"):
         assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}")
     assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"]["id"] == pet["id"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_body_over_the_connection_cap_is_413_with_connection_close_whether_declared_or_chunked(app):
+    """Past the connection-level cap (16 MiB here) a body is still "too large", not framing tornado "cannot parse":
+    413/1007 in the error shape, Connection: close, nothing created; a declared length is refused before its
+    body is sent (no 100 Continue), a chunked one as soon as the bytes received pass the cap."""
+    cap = max(app.config.max_body_size * 4, 16 * 2**20)
+    _, token = await user_with_token(app)
+    head = (f"POST /v1/pets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\n").encode()
+    megabyte = b"a" * 2**20
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        declared = head + f"Content-Length: {cap + 1}\r\nExpect: 100-continue\r\n\r\n".encode()
+        chunked = head + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(
+            b"%x\r\n%s\r\n" % (len(megabyte), megabyte) for _ in range(cap // len(megabyte) + 1)) + b"0\r\n\r\n"
+        for raw in (declared, chunked):
+            status, headers, body = await raw_answer(port, raw)
+            assert (status.split(" ")[1], headers["Connection"]) == ("413", "close"), body[:200]
+            assert json.loads(body) == {"error_code": 1007, "message": "request body is too large",
+                                        "request": "POST /v1/pets"}
+            assert re.fullmatch(r"[0-9a-f]{24}", headers["X-Request-ID"])
+        api_status, _, listed = await raw_answer(port, b"GET /v1/pets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                                 + token.encode() + b"\r\nConnection: close\r\n\r\n")
+    assert (api_status.split(" ")[1], json.loads(listed)["data"]) == ("200", [])
+
