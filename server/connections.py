@@ -123,6 +123,10 @@ class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
         start_line = origin_form(start_line, headers)
         self.state.busy = True
         self.server.in_flight += 1
+        if start_line.version == "HTTP/1.0" and "Transfer-Encoding" in headers:
+            # RFC 9112 6.1: the framing of such a message is faulty (an HTTP/1.0 hop does not know chunked and
+            # frames it otherwise: request smuggling); answered as any framing tornado cannot parse, then closed.
+            raise tornado.httputil.HTTPInputError("Transfer-Encoding in an HTTP/1.0 request")
         length = headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self.server.body_cap:  # refused before a byte of it is read
             self._refuse_body(start_line.method, start_line.path)

@@ -346,3 +346,24 @@ async def test_a_body_over_the_connection_cap_is_413_with_connection_close_wheth
                                                  + token.encode() + b"\r\nConnection: close\r\n\r\n")
     assert (api_status.split(" ")[1], json.loads(listed)["data"]) == ("200", [])
 
+
+@pytest.mark.gen_test
+async def test_an_http_1_0_request_with_transfer_encoding_is_refused_as_faulty_framing_and_closed(app):
+    """RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding is treated as faulty framing and the connection
+    closed (an HTTP/1.0 hop frames it otherwise: request smuggling). Before: the pet was created and the
+    pipelined request after it served on the same connection."""
+    _, token = await user_with_token(app)
+    pet = b'{"name":"TE10","species":"dog"}'
+    raw = (f"POST /v1/pets HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+           f"Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n").encode() \
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(pet), pet) \
+        + b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        status, headers, body = await raw_answer(port, raw)
+        assert (status, headers["Connection"]) == ("HTTP/1.1 400 Bad Request", "close")
+        assert json.loads(body) == {"error_code": 1001, "message": "malformed HTTP request", "request": "POST /v1/pets"}
+        listed = (await raw_answer(port, b"GET /v1/pets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                   + token.encode() + b"\r\nConnection: close\r\n\r\n"))[2]
+    assert json.loads(listed)["data"] == []
+
