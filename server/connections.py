@@ -291,7 +291,9 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
         now = time.monotonic()
         slow = []
         for server_conn, state in self._conns.items():
-            if state.busy or not buffered_bytes(server_conn.stream):
+            # A kept-alive connection with nothing sent is idle (idle_connection_timeout); a new one that has not
+            # sent its first request yet is a client late with its header, bytes or none.
+            if state.busy or state.served and not buffered_bytes(server_conn.stream):
                 continue
             if state.header_since is None:
                 state.header_since = now

@@ -367,3 +367,16 @@ async def test_an_http_1_0_request_with_transfer_encoding_is_refused_as_faulty_f
                                    + token.encode() + b"\r\nConnection: close\r\n\r\n"))[2]
     assert json.loads(listed)["data"] == []
 
+
+@pytest.mark.parametrize("config_overrides", [{"header_timeout": 1, "idle_connection_timeout": 30}])
+@pytest.mark.gen_test(timeout=30)
+async def test_a_connection_that_sends_nothing_is_closed_at_the_header_timeout(app, config_overrides):
+    """A new connection has not sent its first header yet: header_timeout, not the idle keep-alive timeout (it was
+    held for idle_connection_timeout, 300 s by default, for the price of a TCP connect)."""
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        began = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        assert 1 <= time.monotonic() - began < 3
