@@ -20,9 +20,10 @@ from tornado import httputil
 from tornado.http1connection import HTTP1Connection
 
 from server.auth import Principal, bearer_token
-from server.errors import APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
+from server.errors import APIError, HTTPFailure, InvalidParameter, NotFound, PreconditionFailed, ServerError
 from server.i18n import localize_errors
-from server.internals import close_after_response, reset_response
+from server.internals import close_after_response, reset_response, response_header
+from server.preconditions import if_match_holds
 from server.schemas.common import MAX_ID
 from server.services import DUMPS_OPTIONS
 from server.validation import parse_json, validate
@@ -374,10 +375,23 @@ class BaseHandler(tornado.web.RequestHandler):
         """No automatic SHA1 ETag: only resources with a version send one."""
         return None
 
+    def check_if_match(self, etag: str | None) -> None:
+        """412 when the request's If-Match does not hold for this existing resource, whose tag is etag (None: it
+        has none, so only '*' holds); for the operations that do not evaluate If-Match themselves (RFC 9110
+        13.1.1: the method must not be performed)."""
+        sent = header(self.request, "If-Match")
+        if sent is not None and not if_match_holds(sent, etag):
+            raise PreconditionFailed()
+
     def check_etag_header(self) -> bool:
-        """Tornado's If-None-Match check, skipped when the request has none (it would read the response's ETag
-        and run a regex on every response to answer False)."""
-        if "If-None-Match" not in self.request.headers:
+        """A GET's preconditions, once its answer is known to be a 200 (tornado's finish() calls this for one
+        without an ETag, send() and the raw answers for one with): If-Match first (RFC 9110 13.2.2), 412 unless it
+        names the ETag; then tornado's If-None-Match check, skipped when the request has none (it would read the
+        response's ETag and run a regex on every response to answer False)."""
+        headers = self.request.headers
+        if "If-Match" in headers and self.request.method in ("GET", "HEAD"):
+            self.check_if_match(response_header(self, "ETag"))
+        if "If-None-Match" not in headers:
             return False
         return super().check_etag_header()
 

@@ -99,6 +99,7 @@ class EventsHandler(SyncBase):
         try:  # 400/410 before the stream starts: the usual JSON
             # Keyed by the head too: a stream opened after a change must not join a read begun before it.
             first = await hub.shared(("page", user.user_id, position, head), lambda: renderer.page(user, position))
+            self.check_if_match(None)  # a stream has no tag; its head goes out before finish() would check
             self.set_header("Content-Type", EVENT_TYPE)
             self.set_header("Cache-Control", "no-cache")
             self.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once

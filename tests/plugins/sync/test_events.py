@@ -194,6 +194,18 @@ async def test_head_answers_the_streams_head_and_ends(app, api, http_server, bas
     assert (refused.status, refused.raw) == (400, b"")
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_a_stream_with_an_if_match_is_412_as_it_has_no_tag(app, api, http_server, base_url):
+    """RFC 9110 13.1.1: a stream has no ETag, so no list of tags matches it; '*' does (audit http F5)."""
+    _, token = await user_with_token(app)
+    refused = await EventStream.open(base_url, token=token, headers={"If-Match": '"v1"'})
+    assert refused.status == 412
+    assert await refused.body() == {"error_code": 1009, "message": "precondition failed", "request": "GET /v1/events"}
+    assert app.events.streams == set()
+    opened = await stream(base_url, token, headers={"If-Match": "*"})
+    opened.close()
+
+
 @both_backends
 @pytest.mark.gen_test(timeout=60)
 async def test_the_drain_ends_every_stream_at_once_and_refuses_new_ones(app, api, http_server, base_url):
