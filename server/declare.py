@@ -74,6 +74,8 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
         async def wrapper(handler: Any, *args: Any, **kwargs: Any) -> Any:
             if body is not None:
                 kwargs["body"] = handler.parse_body(body)
+            elif not upload and handler.request.method not in READS:
+                handler.refuse_body()
             if query is not None:
                 kwargs["query"] = handler.parse_query(query)
             elif handler.request.query_arguments:

@@ -43,7 +43,6 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 CORS_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, Accept-Language, X-Request-ID,"
                 " Idempotency-Key")
 EXPOSED_HEADERS = "X-Request-ID, ETag, Location, Retry-After, Idempotent-Replayed"
-# Bodies are read as JSON whatever they are labelled (curl -d says form-urlencoded), except these.
 
 
 class ResponseHeaders:
@@ -246,13 +245,26 @@ class BaseHandler(tornado.web.RequestHandler):
             raise HTTPFailure("request body is too large", status=413)
         return self._chunks
 
+    def require_json_type(self) -> None:
+        """415 unless the body is labelled application/json (its parameters aside): the one type the README names.
+        Not only a courtesy: a web page can send text/plain or a form to any origin without a preflight."""
+        if self.request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+            raise HTTPFailure("Content-Type must be application/json", status=415)
+
     def parse_body(self, model: type[M]) -> M:
         """The JSON body validated into model, or 400/415."""
-        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")):
-            # Not only a courtesy: a web page can send text/plain or a form to any origin without a preflight.
-            raise HTTPFailure("Content-Type must be application/json", status=415)
+        self.require_json_type()
         return validate(model, parse_json(self.body))
+
+    def refuse_body(self) -> None:
+        """For an operation that takes no body: one sent anyway is refused, not ignored while the operation runs
+        (413 over the limit, 415 when not labelled JSON, as any body, 400 when not JSON; else 400 naming it), but
+        for an empty JSON object, which says nothing (clients that always send a body send that)."""
+        if any(self.body_pieces()):
+            self.require_json_type()
+            if parse_json(self.body) != {}:
+                raise InvalidParameter("this operation takes no request body",
+                                       errors=[{"field": "body", "message": "must be empty"}])
 
     def parse_query(self, model: type[M]) -> M:
         """The query string validated into model, or 400 naming the parameter (unknown, repeated or bad)."""

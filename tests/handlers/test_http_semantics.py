@@ -46,17 +46,45 @@ async def test_a_body_that_is_not_json_by_its_content_type_is_415_and_creates_no
     _, token = await user_with_token(app)
     json_text = b'{"name": "Sneaky", "species": "dog"}'
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "",
-                  "application/jsonx", "text/json"):
+                  "application/jsonx", "text/json", "application/merge-patch+json", "application/x-anything+json"):
         answer = await api.post("/v1/pets", body=json_text, token=token, headers={"Content-Type": ctype})
         assert_error(answer, 415, 1007, "POST /v1/pets", "Content-Type must be application/json")
         signup = await api.post("/v1/users", body=b'{"email": "x@example.com", "password": "long-password-1",'
                                 b' "nickname": "X"}', headers={"Content-Type": ctype})
         assert_error(signup, 415, 1007, "POST /v1/users", "Content-Type must be application/json")
     assert (await api.get("/v1/pets", token=token)).body["data"] == []
-    for ctype in ("application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
-                  "application/merge-patch+json"):
+    for ctype in ("application/json", "application/json; charset=utf-8", "APPLICATION/JSON"):
         created = await api.post("/v1/pets", body=json_text, token=token, headers={"Content-Type": ctype})
         assert (created.status, created.body["data"]["name"]) == (201, "Sneaky"), ctype
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_a_body_sent_to_an_operation_that_takes_none_is_refused_and_nothing_is_done(app, api):
+    """README: a request body must be application/json; an operation that takes none does not run with one (a
+    text/plain body to POST /v1/users/me/calendar replaced the caller's feed: 201). 415 when it is not labelled
+    JSON, 400 naming body when it is; an empty body is fine."""
+    _, token = await user_with_token(app)
+    feed = await api.post("/v1/users/me/calendar", token=token)
+    assert feed.status == 201
+    for ctype, raw in (("text/plain", b"this is not JSON"), ("application/x-www-form-urlencoded", b"a=1"),
+                       ("application/json", b"not json"), ("application/json", b'{"rotate": true}')):
+        answer = await api.post("/v1/users/me/calendar", body=raw, token=token, headers={"Content-Type": ctype})
+        if raw == b"not json":
+            assert_error(answer, 400, 1001, "POST /v1/users/me/calendar", "malformed JSON")
+        elif ctype == "application/json":
+            assert_error(answer, 400, 1001, "POST /v1/users/me/calendar", "this operation takes no request body")
+            assert answer.body["errors"] == [{"field": "body", "message": "must be empty"}]
+        else:
+            assert_error(answer, 415, 1007, "POST /v1/users/me/calendar", "Content-Type must be application/json")
+    assert (await api.get(feed.body["data"]["url"])).status == 200  # the feed was not replaced
+    emptied = await api.post("/v1/users/me/calendar", body=b" {} ", token=token)  # says nothing: as no body
+    assert emptied.status == 201 and emptied.body["data"]["url"] != feed.body["data"]["url"]
+    pet = await create_pet(api, token)
+    refused = await api.delete(f"/v1/pets/{pet['id']}", body=b"x", token=token, headers={"Content-Type": "text/plain"})
+    assert_error(refused, 415, 1007, f"DELETE /v1/pets/{pet['id']}")
+    assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).status == 200
+    assert (await api.delete(f"/v1/pets/{pet['id']}", token=token)).status == 200
 
 
 @both_backends
