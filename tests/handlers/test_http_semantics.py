@@ -111,6 +111,19 @@ async def test_unknown_and_repeated_query_parameters_are_400_naming_them(app, ap
 
 
 @pytest.mark.gen_test
+async def test_metrics_refuses_unknown_and_repeated_query_parameters_as_every_route(api):
+    """README: an unknown or repeated query parameter is 400/1001 naming it; /metrics answered the whole exposition
+    (prometheus_client's own name[] filter included)."""
+    for query, errors in (("no_such_param=1&no_such_param=2", [{"field": "no_such_param",
+                                                                "message": "given more than once"}]),
+                          ("name[]=pet_api_requests_total", [{"field": "name[]", "message": "unknown parameter"}])):
+        answer = await api.get(f"/metrics?{query}")
+        assert_error(answer, 400, 1001, "GET /metrics")
+        assert answer.body["errors"] == errors, query
+    assert b"pet_api_requests_total" in (await api.get("/metrics")).raw
+
+
+@pytest.mark.gen_test
 async def test_a_query_string_that_is_not_utf8_names_the_parameter(app, api):
     _, token = await user_with_token(app)
     for query, errors in (
