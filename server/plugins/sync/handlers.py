@@ -104,6 +104,9 @@ class EventsHandler(SyncBase):
             self.set_header("Cache-Control", "no-cache")
             self.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
             if self.request.method == "HEAD":  # the answer's head only: no stream to keep open
+                # The GET's head, so no Content-Length (finish() alone adds "0": RFC 9110 8.6 forbids a length
+                # the GET would not send, and its stream has none).
+                await self.flush()
                 self.finish()
                 return
             self.write(b"retry: 1000\n\n" + first.events)

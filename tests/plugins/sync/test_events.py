@@ -189,6 +189,8 @@ async def test_head_answers_the_streams_head_and_ends(app, api, http_server, bas
     response = await api.request("HEAD", "/v1/events", token=token)
     assert (response.status, response.raw) == (200, b"")
     assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    # RFC 9110 8.6: no Content-Length unless it is the GET's, and the GET's body has none (it was "0")
+    assert "Content-Length" not in response.headers
     assert app.events.streams == set()
     refused = await api.request("HEAD", "/v1/events?cursor=forged", token=token)
     assert (refused.status, refused.raw) == (400, b"")
