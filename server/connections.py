@@ -9,6 +9,7 @@ import functools
 import logging
 import os
 import socket
+import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pet_api.serve")
 BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+BODY_CAP = 16 * 1024 * 1024  # the least connection-level body cap (see make_http_server)
 DRAIN_GRACE = 1.0  # seconds a connection accepted just before the drain gets to send its first request
 
 
@@ -104,32 +106,57 @@ class _Connection:
 
 
 class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
-    """Marks the connection busy once the request's headers are in; passes everything on."""
+    """Marks the connection busy once the request's headers are in and refuses, before the application sees it,
+    what HTTP framing forbids or what is over the connection's body cap; passes everything else on."""
 
-    __slots__ = ("delegate", "server", "state")
+    __slots__ = ("delegate", "server", "state", "line", "received")
 
     def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate, server: PetHTTPServer,
                  state: _Connection) -> None:
         self.delegate = delegate
         self.server = server
         self.state = state
+        self.line: tuple[str, str] | None = None  # method and path, once the delegate has the headers
+        self.received = 0  # body bytes so far; -1 once refused
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
         start_line = origin_form(start_line, headers)
         self.state.busy = True
         self.server.in_flight += 1
+        if start_line.version == "HTTP/1.0" and "Transfer-Encoding" in headers:
+            # RFC 9112 6.1: the framing of such a message is faulty (an HTTP/1.0 hop does not know chunked and
+            # frames it otherwise: request smuggling); answered as any framing tornado cannot parse, then closed.
+            raise tornado.httputil.HTTPInputError("Transfer-Encoding in an HTTP/1.0 request")
+        length = headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.server.body_cap:  # refused before a byte of it is read
+            self._refuse_body(start_line.method, start_line.path)
+            return None
         if self.server.draining:
             close_after_response(self.state.request)
+        self.line = (start_line.method, start_line.path)
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.received < 0:
+            return None
+        self.received += len(chunk)
+        if self.line is not None and self.received > self.server.body_cap:  # chunked: no length to refuse by
+            self._refuse_body(*self.line)
+            return None
         return self.delegate.data_received(chunk)
 
+    def _refuse_body(self, method: str, path: str) -> None:
+        self.received = -1
+        self.server.refuse(self.state.request.stream, method, path,
+                           HTTPFailure("request body is too large", status=413))
+
     def finish(self) -> None:
-        self.delegate.finish()
+        if self.received >= 0:
+            self.delegate.finish()
 
     def on_connection_close(self) -> None:
-        self.delegate.on_connection_close()
+        if self.line is not None:  # else the delegate never had the headers: it has nothing to end
+            self.delegate.on_connection_close()
 
 
 def origin_form(start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
@@ -186,8 +213,10 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
     """Tornado's HTTP server plus what operations need: requests in flight, a graceful drain, and a header
     timeout distinct from the idle keep-alive timeout (tornado counts idle time as header time)."""
 
-    def initialize(self, *args: Any, header_timeout: float = 10.0, **kwargs: Any) -> None:
-        super().initialize(*args, **kwargs)
+    def initialize(self, *args: Any, header_timeout: float = 10.0, body_cap: int = BODY_CAP, **kwargs: Any) -> None:
+        # tornado's own cap answers a bare 400 (framing it "cannot parse"): left out of reach, ours answers 413.
+        super().initialize(*args, **{**kwargs, "max_body_size": sys.maxsize})
+        self.body_cap = body_cap
         self.in_flight = 0
         self.draining = False
         self.header_timeout = header_timeout
@@ -216,6 +245,12 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
     def _malformed(self, header: bytes | None) -> bytes:
         """The error-shaped 400 for a request tornado could not parse."""
         return refusal(self.app, header, InvalidParameter("malformed HTTP request"))
+
+    def refuse(self, stream: Any, method: str, path: str, error: APIError) -> None:
+        """Answer a request the application has not seen (or no longer reads) with error and end the
+        connection, reading and dropping what the client still sends, as for a header block too large."""
+        _linger(stream.socket, answer_refused(self.app, method, path, error))
+        stream.close()
 
     def _too_large(self, stream: Any, start: bytes) -> None:
         """431 for a header block over max_header_size (tornado closes the connection without a word): sent on a
@@ -256,7 +291,9 @@ class PetHTTPServer(tornado.httpserver.HTTPServer):
         now = time.monotonic()
         slow = []
         for server_conn, state in self._conns.items():
-            if state.busy or not buffered_bytes(server_conn.stream):
+            # A kept-alive connection with nothing sent is idle (idle_connection_timeout); a new one that has not
+            # sent its first request yet is a client late with its header, bytes or none.
+            if state.busy or state.served and not buffered_bytes(server_conn.stream):
                 continue
             if state.header_since is None:
                 state.header_since = now
@@ -303,8 +340,13 @@ def refusal(app: PetAPI, header: bytes | None, error: APIError) -> bytes:
     AccessLog.log_request)."""
     first_line, newline, _ = (header or b"").partition(b"\n")
     first = first_line.decode("latin-1").strip().split(" ") if newline else []
-    method, path = (first[0], first[1].split("?", 1)[0]) if len(first) == 3 and first[1].startswith("/") \
-        else ("-", "-")
+    method, path = (first[0], first[1]) if len(first) == 3 and first[1].startswith("/") else ("-", "-")
+    return answer_refused(app, method, path, error)
+
+
+def answer_refused(app: PetAPI, method: str, path: str, error: APIError) -> bytes:
+    """refusal's answer for a request line already read (method and target)."""
+    path = path.split("?", 1)[0]
     written = _Written()
     # HTTP/1.0: a request without headers needs no Host (tornado refuses an HTTP/1.1 one); the answer is 1.1.
     request = tornado.httputil.HTTPServerRequest(
@@ -383,10 +425,11 @@ def _linger(sock: socket.socket, answer: bytes) -> None:
 
 def make_http_server(app: tornado.web.Application, config: Config) -> PetHTTPServer:
     """The HTTP server with the profile's limits. Bodies over max_body_size are answered 413 by the
-    handler (streamed, not held); the connection-level cap only stops a client that keeps sending.
+    handler (streamed, not held, the connection kept); the connection-level cap only stops a client that keeps
+    sending: 413 too, with Connection: close, as soon as a declared Content-Length or the bytes received pass it.
     X-Real-IP / X-Forwarded-For are believed only when the profile trusts a proxy (xheaders)."""
     server = PetHTTPServer(
-        app, xheaders=config.xheaders, max_body_size=max(config.max_body_size * 4, 16 * 1024 * 1024),
+        app, xheaders=config.xheaders, body_cap=max(config.max_body_size * 4, BODY_CAP),
         max_header_size=config.max_header_size, idle_connection_timeout=config.idle_connection_timeout,
         body_timeout=config.body_timeout, header_timeout=config.header_timeout)
     metrics = getattr(app, "metrics", None)

@@ -14,6 +14,7 @@ from server.idempotency import KEY_HEADER
 from server.validation import NoQuery
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+READS = ("GET", "HEAD", "OPTIONS")  # a GET's If-Match is evaluated against its answer's ETag (check_etag_header)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
               request_headers: Iterable[dict[str, Any]] = ()) -> Callable[[F], F]:
     """Declare an operation: body/query models are validated and passed as `body=` / `query=`.
 
-    headers: response headers always sent (name -> description); conditional: honours If-Match (412);
+    headers: response headers always sent (name -> description); conditional: the method evaluates If-Match itself
+    against the resource's tag (412); on any other write, an If-Match but '*' is 412 before the method runs;
     media_type/schema: the response is that document itself instead of the JSON envelope; idempotent: an
     Idempotency-Key makes retries replay the first answer (server/idempotency.py); such a method reaches the
     database through `self.db` (the request's transaction) and answers with `self.send`; upload: the body is
@@ -72,10 +74,14 @@ def operation(*, summary: str, body: type[BaseModel] | None = None, query: type[
         async def wrapper(handler: Any, *args: Any, **kwargs: Any) -> Any:
             if body is not None:
                 kwargs["body"] = handler.parse_body(body)
+            elif not upload and handler.request.method not in READS:
+                handler.refuse_body()
             if query is not None:
                 kwargs["query"] = handler.parse_query(query)
             elif handler.request.query_arguments:
                 handler.parse_query(NoQuery)  # refuses them, naming each
+            if not conditional and handler.request.method not in READS:
+                handler.check_if_match(None)  # a write with no tag to compare: any tag list is false (412)
             if before is not None:
                 await before(handler, *args, **kwargs)
             if idempotent and KEY_HEADER in handler.request.headers:

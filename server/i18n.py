@@ -70,6 +70,8 @@ _TABLE: list[tuple[str, str]] = [
     (r"request body must be a JSON object", "请求体必须是 JSON 对象"),
     (r"request body is too large", "请求体过大"),
     (r"Content-Type must be application/json", "Content-Type 必须是 application/json"),
+    (r"this operation takes no request body", "此操作不接受请求体"),
+    (r"must be empty", "必须为空"),
     (r"query string is not UTF-8", "查询字符串不是 UTF-8 编码"),
     (r"query parameter given more than once: (.+)", r"查询参数重复给出：\1"),
     (r"no such route", "路由不存在"),

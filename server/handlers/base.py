@@ -20,9 +20,10 @@ from tornado import httputil
 from tornado.http1connection import HTTP1Connection
 
 from server.auth import Principal, bearer_token
-from server.errors import APIError, HTTPFailure, InvalidParameter, NotFound, ServerError
+from server.errors import APIError, HTTPFailure, InvalidParameter, NotFound, PreconditionFailed, ServerError
 from server.i18n import localize_errors
-from server.internals import close_after_response, reset_response
+from server.internals import close_after_response, reset_response, response_header
+from server.preconditions import if_match_holds
 from server.schemas.common import MAX_ID
 from server.services import DUMPS_OPTIONS
 from server.validation import parse_json, validate
@@ -42,7 +43,6 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 CORS_HEADERS = ("Authorization, Content-Type, If-Match, If-None-Match, Accept-Language, X-Request-ID,"
                 " Idempotency-Key")
 EXPOSED_HEADERS = "X-Request-ID, ETag, Location, Retry-After, Idempotent-Replayed"
-# Bodies are read as JSON whatever they are labelled (curl -d says form-urlencoded), except these.
 
 
 class ResponseHeaders:
@@ -245,13 +245,26 @@ class BaseHandler(tornado.web.RequestHandler):
             raise HTTPFailure("request body is too large", status=413)
         return self._chunks
 
+    def require_json_type(self) -> None:
+        """415 unless the body is labelled application/json (its parameters aside): the one type the README names.
+        Not only a courtesy: a web page can send text/plain or a form to any origin without a preflight."""
+        if self.request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+            raise HTTPFailure("Content-Type must be application/json", status=415)
+
     def parse_body(self, model: type[M]) -> M:
         """The JSON body validated into model, or 400/415."""
-        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")):
-            # Not only a courtesy: a web page can send text/plain or a form to any origin without a preflight.
-            raise HTTPFailure("Content-Type must be application/json", status=415)
+        self.require_json_type()
         return validate(model, parse_json(self.body))
+
+    def refuse_body(self) -> None:
+        """For an operation that takes no body: one sent anyway is refused, not ignored while the operation runs
+        (413 over the limit, 415 when not labelled JSON, as any body, 400 when not JSON; else 400 naming it), but
+        for an empty JSON object, which says nothing (clients that always send a body send that)."""
+        if any(self.body_pieces()):
+            self.require_json_type()
+            if parse_json(self.body) != {}:
+                raise InvalidParameter("this operation takes no request body",
+                                       errors=[{"field": "body", "message": "must be empty"}])
 
     def parse_query(self, model: type[M]) -> M:
         """The query string validated into model, or 400 naming the parameter (unknown, repeated or bad)."""
@@ -374,10 +387,23 @@ class BaseHandler(tornado.web.RequestHandler):
         """No automatic SHA1 ETag: only resources with a version send one."""
         return None
 
+    def check_if_match(self, etag: str | None) -> None:
+        """412 when the request's If-Match does not hold for this existing resource, whose tag is etag (None: it
+        has none, so only '*' holds); for the operations that do not evaluate If-Match themselves (RFC 9110
+        13.1.1: the method must not be performed)."""
+        sent = header(self.request, "If-Match")
+        if sent is not None and not if_match_holds(sent, etag):
+            raise PreconditionFailed()
+
     def check_etag_header(self) -> bool:
-        """Tornado's If-None-Match check, skipped when the request has none (it would read the response's ETag
-        and run a regex on every response to answer False)."""
-        if "If-None-Match" not in self.request.headers:
+        """A GET's preconditions, once its answer is known to be a 200 (tornado's finish() calls this for one
+        without an ETag, send() and the raw answers for one with): If-Match first (RFC 9110 13.2.2), 412 unless it
+        names the ETag; then tornado's If-None-Match check, skipped when the request has none (it would read the
+        response's ETag and run a regex on every response to answer False)."""
+        headers = self.request.headers
+        if "If-Match" in headers and self.request.method in ("GET", "HEAD"):
+            self.check_if_match(response_header(self, "ETag"))
+        if "If-None-Match" not in headers:
             return False
         return super().check_etag_header()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import both_backends, create_pet, user_with_token
+from tests.factories import assert_error, both_backends, create_pet, user_with_token
 from tests.plugins.photos import images
 from tests.plugins.photos.test_handlers import upload
 from tests.plugins.sync.client import share
@@ -99,3 +99,24 @@ async def test_records_and_their_list_are_304_until_they_change(api, app):
     assert (await api.post(base, json={"kind": "weight", "date": "2024-02-01"}, token=token)).status == 201
     assert not await not_modified(api, base, token, list_tag)
     assert await not_modified(api, one, token, record_tag)
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_get_with_if_match_is_412_unless_it_names_the_etag_strongly(api, app):
+    """RFC 9110 13.1.1 and 13.2.2: a GET's If-Match is evaluated against its answer's ETag, before If-None-Match;
+    an answer with no ETag matches no list. It was ignored: a pet's GET with If-Match "v999" was served."""
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    path = f"/v1/pets/{pet['id']}"
+    for tag in ('"v999"', 'W/"v1"', '"v01"', "v1"):
+        assert_error(await api.get(path, token=token, headers={"If-Match": tag}), 412, 1009, f"GET {path}")
+        assert (await api.request("HEAD", path, token=token, headers={"If-Match": tag})).status == 412
+    for tag in ('"v1"', '"v7", "v1"', "*"):
+        served = await api.get(path, token=token, headers={"If-Match": tag})
+        assert (served.status, served.body["data"], served.headers["ETag"]) == (200, pet, '"v1"'), tag
+    both = await api.get(path, token=token, headers={"If-Match": '"v1"', "If-None-Match": '"v1"'})
+    assert (both.status, both.raw) == (304, b"")
+    assert_error(await api.get("/v1/users/me", token=token, headers={"If-Match": '"x"'}), 412, 1009,
+                 "GET /v1/users/me")
+    assert (await api.get("/v1/users/me", token=token, headers={"If-Match": "*"})).status == 200

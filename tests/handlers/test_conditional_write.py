@@ -95,3 +95,22 @@ async def test_the_api_document_lists_if_none_match_on_every_conditional_write(a
     assert {("patch", "/v1/pets/{pet_id}"), ("delete", "/v1/pets/{pet_id}/records/{record_id}"),
             ("put", "/v1/pets/{pet_id}/photo"), ("post", "/v1/pets/{pet_id}/transfer")} <= conditional
     assert all("If-None-Match" in writes[key] for key in conditional), conditional
+
+
+@both_backends
+@pytest.mark.gen_test(timeout=30)
+async def test_a_write_not_declared_conditional_is_412_for_any_if_match_but_star_and_does_nothing(api, app):
+    """RFC 9110 13.1.1: If-Match must be evaluated and the method not performed when it is false; a resource with
+    no tag matches no list (it was ignored: PATCH /v1/users/me with If-Match "v999" wrote). '*' holds."""
+    _, token = await user_with_token(app)
+    before = (await api.get("/v1/users/me", token=token)).body["data"]
+    for tag in ('"does-not-match"', '"v1"', 'W/"v1"', "garbled", '"", "x"'):
+        patched = await api.patch("/v1/users/me", token=token, json={"nickname": "Second"}, headers={"If-Match": tag})
+        assert_error(patched, 412, 1009, "PATCH /v1/users/me")
+        created = await api.post("/v1/pets", token=token, json={"name": "Rex", "species": "dog"},
+                                 headers={"If-Match": tag})
+        assert_error(created, 412, 1009, "POST /v1/pets")
+    assert (await api.get("/v1/users/me", token=token)).body["data"] == before
+    assert (await api.get("/v1/pets", token=token)).body["data"] == []
+    star = await api.patch("/v1/users/me", token=token, json={"nickname": "Second"}, headers={"If-Match": " * "})
+    assert (star.status, star.body["data"]["nickname"]) == (200, "Second")

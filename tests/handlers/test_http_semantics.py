@@ -46,17 +46,45 @@ async def test_a_body_that_is_not_json_by_its_content_type_is_415_and_creates_no
     _, token = await user_with_token(app)
     json_text = b'{"name": "Sneaky", "species": "dog"}'
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "",
-                  "application/jsonx", "text/json"):
+                  "application/jsonx", "text/json", "application/merge-patch+json", "application/x-anything+json"):
         answer = await api.post("/v1/pets", body=json_text, token=token, headers={"Content-Type": ctype})
         assert_error(answer, 415, 1007, "POST /v1/pets", "Content-Type must be application/json")
         signup = await api.post("/v1/users", body=b'{"email": "x@example.com", "password": "long-password-1",'
                                 b' "nickname": "X"}', headers={"Content-Type": ctype})
         assert_error(signup, 415, 1007, "POST /v1/users", "Content-Type must be application/json")
     assert (await api.get("/v1/pets", token=token)).body["data"] == []
-    for ctype in ("application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
-                  "application/merge-patch+json"):
+    for ctype in ("application/json", "application/json; charset=utf-8", "APPLICATION/JSON"):
         created = await api.post("/v1/pets", body=json_text, token=token, headers={"Content-Type": ctype})
         assert (created.status, created.body["data"]["name"]) == (201, "Sneaky"), ctype
+
+
+@both_backends
+@pytest.mark.gen_test
+async def test_a_body_sent_to_an_operation_that_takes_none_is_refused_and_nothing_is_done(app, api):
+    """README: a request body must be application/json; an operation that takes none does not run with one (a
+    text/plain body to POST /v1/users/me/calendar replaced the caller's feed: 201). 415 when it is not labelled
+    JSON, 400 naming body when it is; an empty body is fine."""
+    _, token = await user_with_token(app)
+    feed = await api.post("/v1/users/me/calendar", token=token)
+    assert feed.status == 201
+    for ctype, raw in (("text/plain", b"this is not JSON"), ("application/x-www-form-urlencoded", b"a=1"),
+                       ("application/json", b"not json"), ("application/json", b'{"rotate": true}')):
+        answer = await api.post("/v1/users/me/calendar", body=raw, token=token, headers={"Content-Type": ctype})
+        if raw == b"not json":
+            assert_error(answer, 400, 1001, "POST /v1/users/me/calendar", "malformed JSON")
+        elif ctype == "application/json":
+            assert_error(answer, 400, 1001, "POST /v1/users/me/calendar", "this operation takes no request body")
+            assert answer.body["errors"] == [{"field": "body", "message": "must be empty"}]
+        else:
+            assert_error(answer, 415, 1007, "POST /v1/users/me/calendar", "Content-Type must be application/json")
+    assert (await api.get(feed.body["data"]["url"])).status == 200  # the feed was not replaced
+    emptied = await api.post("/v1/users/me/calendar", body=b" {} ", token=token)  # says nothing: as no body
+    assert emptied.status == 201 and emptied.body["data"]["url"] != feed.body["data"]["url"]
+    pet = await create_pet(api, token)
+    refused = await api.delete(f"/v1/pets/{pet['id']}", body=b"x", token=token, headers={"Content-Type": "text/plain"})
+    assert_error(refused, 415, 1007, f"DELETE /v1/pets/{pet['id']}")
+    assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).status == 200
+    assert (await api.delete(f"/v1/pets/{pet['id']}", token=token)).status == 200
 
 
 @both_backends
@@ -80,6 +108,19 @@ async def test_unknown_and_repeated_query_parameters_are_400_naming_them(app, ap
         assert answer.body["errors"] == errors, path
     fine = await api.get("/v1/pets?species=dog&limit=5", token=token)
     assert (fine.status, [p["id"] for p in fine.body["data"]]) == (200, [pet["id"]])
+
+
+@pytest.mark.gen_test
+async def test_metrics_refuses_unknown_and_repeated_query_parameters_as_every_route(api):
+    """README: an unknown or repeated query parameter is 400/1001 naming it; /metrics answered the whole exposition
+    (prometheus_client's own name[] filter included)."""
+    for query, errors in (("no_such_param=1&no_such_param=2", [{"field": "no_such_param",
+                                                                "message": "given more than once"}]),
+                          ("name[]=pet_api_requests_total", [{"field": "name[]", "message": "unknown parameter"}])):
+        answer = await api.get(f"/metrics?{query}")
+        assert_error(answer, 400, 1001, "GET /metrics")
+        assert answer.body["errors"] == errors, query
+    assert b"pet_api_requests_total" in (await api.get("/metrics")).raw
 
 
 @pytest.mark.gen_test
@@ -319,3 +360,64 @@ async def test_an_id_with_leading_zeros_is_not_an_alias(app, api):
                  f"/v1/pets/{pet['id']}/records/0{record.body['data']['id']}"):
         assert_error(await api.get(path, token=token), 404, 1002, f"GET {path}")
     assert (await api.get(f"/v1/pets/{pet['id']}", token=token)).body["data"]["id"] == pet["id"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_body_over_the_connection_cap_is_413_with_connection_close_whether_declared_or_chunked(app):
+    """Past the connection-level cap (16 MiB here) a body is still "too large", not framing tornado "cannot parse":
+    413/1007 in the error shape, Connection: close, nothing created; a declared length is refused before its
+    body is sent (no 100 Continue), a chunked one as soon as the bytes received pass the cap."""
+    cap = max(app.config.max_body_size * 4, 16 * 2**20)
+    _, token = await user_with_token(app)
+    head = (f"POST /v1/pets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\n").encode()
+    megabyte = b"a" * 2**20
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        declared = head + f"Content-Length: {cap + 1}\r\nExpect: 100-continue\r\n\r\n".encode()
+        chunked = head + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(
+            b"%x\r\n%s\r\n" % (len(megabyte), megabyte) for _ in range(cap // len(megabyte) + 1)) + b"0\r\n\r\n"
+        for raw in (declared, chunked):
+            status, headers, body = await raw_answer(port, raw)
+            assert (status.split(" ")[1], headers["Connection"]) == ("413", "close"), body[:200]
+            assert json.loads(body) == {"error_code": 1007, "message": "request body is too large",
+                                        "request": "POST /v1/pets"}
+            assert re.fullmatch(r"[0-9a-f]{24}", headers["X-Request-ID"])
+        api_status, _, listed = await raw_answer(port, b"GET /v1/pets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                                 + token.encode() + b"\r\nConnection: close\r\n\r\n")
+    assert (api_status.split(" ")[1], json.loads(listed)["data"]) == ("200", [])
+
+
+@pytest.mark.gen_test
+async def test_an_http_1_0_request_with_transfer_encoding_is_refused_as_faulty_framing_and_closed(app):
+    """RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding is treated as faulty framing and the connection
+    closed (an HTTP/1.0 hop frames it otherwise: request smuggling). Before: the pet was created and the
+    pipelined request after it served on the same connection."""
+    _, token = await user_with_token(app)
+    pet = b'{"name":"TE10","species":"dog"}'
+    raw = (f"POST /v1/pets HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+           f"Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n").encode() \
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(pet), pet) \
+        + b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        status, headers, body = await raw_answer(port, raw)
+        assert (status, headers["Connection"]) == ("HTTP/1.1 400 Bad Request", "close")
+        assert json.loads(body) == {"error_code": 1001, "message": "malformed HTTP request", "request": "POST /v1/pets"}
+        listed = (await raw_answer(port, b"GET /v1/pets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                   + token.encode() + b"\r\nConnection: close\r\n\r\n"))[2]
+    assert json.loads(listed)["data"] == []
+
+
+@pytest.mark.parametrize("config_overrides", [{"header_timeout": 1, "idle_connection_timeout": 30}])
+@pytest.mark.gen_test(timeout=30)
+async def test_a_connection_that_sends_nothing_is_closed_at_the_header_timeout(app, config_overrides):
+    """A new connection has not sent its first header yet: header_timeout, not the idle keep-alive timeout (it was
+    held for idle_connection_timeout, 300 s by default, for the price of a TCP connect)."""
+    async with serving(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        began = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        assert 1 <= time.monotonic() - began < 3

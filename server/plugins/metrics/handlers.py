@@ -6,6 +6,7 @@ import ipaddress
 
 from server.errors import Forbidden
 from server.handlers.base import BaseHandler
+from server.validation import NoQuery
 
 
 class MetricsHandler(BaseHandler):
@@ -18,5 +19,7 @@ class MetricsHandler(BaseHandler):
                 local = False
             if not local:
                 raise Forbidden("metrics are served to local addresses only")
+        if self.request.query_arguments:  # it takes none (not even prometheus_client's name[] filter): as any route
+            self.parse_query(NoQuery)
         self.set_header("Content-Type", self.application.metrics.content_type)
         self.finish(self.application.metrics.render())

@@ -15,14 +15,13 @@ import orjson
 from pydantic import WithJsonSchema
 
 from server.plugins.pets.models import Sex, Species, Status
+from server.preconditions import ENTITY_TAG_RE
 from server.services import json_row
 
 COLUMNS = "id, owner_id, name, species, breed, sex, birth_date, status, created_at, updated_at, version"
 ROW = json_row(COLUMNS)
 MEMBER_COLUMNS = f"{COLUMNS}, pet_members.role"  # over access.member_join: with the caller's role
 MEMBER_ROW = json_row(MEMBER_COLUMNS)
-# One entity tag of a list (RFC 9110 8.8.3): at the start or after a comma, alone up to the next comma or the end.
-ENTITY_TAG_RE = re.compile(r'(?:^|,)[ \t]*(W/)?"([^"]*)"[ \t]*(?=,|$)')
 VERSION_TAG_RE = re.compile(r"v([1-9][0-9]{0,9})")  # what etag_of writes inside the quotes, and nothing else
 PHOTO_SCHEMA = {"anyOf": [{"type": "object"}, {"type": "null"}],
                 "description": "the pet's photo as GET/PUT /v1/pets/{pet_id}/photo describe it (etag, content_type, "

@@ -99,10 +99,14 @@ class EventsHandler(SyncBase):
         try:  # 400/410 before the stream starts: the usual JSON
             # Keyed by the head too: a stream opened after a change must not join a read begun before it.
             first = await hub.shared(("page", user.user_id, position, head), lambda: renderer.page(user, position))
+            self.check_if_match(None)  # a stream has no tag; its head goes out before finish() would check
             self.set_header("Content-Type", EVENT_TYPE)
             self.set_header("Cache-Control", "no-cache")
             self.set_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
             if self.request.method == "HEAD":  # the answer's head only: no stream to keep open
+                # The GET's head, so no Content-Length (finish() alone adds "0": RFC 9110 8.6 forbids a length
+                # the GET would not send, and its stream has none).
+                await self.flush()
                 self.finish()
                 return
             self.write(b"retry: 1000\n\n" + first.events)

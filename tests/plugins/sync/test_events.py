@@ -189,9 +189,23 @@ async def test_head_answers_the_streams_head_and_ends(app, api, http_server, bas
     response = await api.request("HEAD", "/v1/events", token=token)
     assert (response.status, response.raw) == (200, b"")
     assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    # RFC 9110 8.6: no Content-Length unless it is the GET's, and the GET's body has none (it was "0")
+    assert "Content-Length" not in response.headers
     assert app.events.streams == set()
     refused = await api.request("HEAD", "/v1/events?cursor=forged", token=token)
     assert (refused.status, refused.raw) == (400, b"")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_stream_with_an_if_match_is_412_as_it_has_no_tag(app, api, http_server, base_url):
+    """RFC 9110 13.1.1: a stream has no ETag, so no list of tags matches it; '*' does (audit http F5)."""
+    _, token = await user_with_token(app)
+    refused = await EventStream.open(base_url, token=token, headers={"If-Match": '"v1"'})
+    assert refused.status == 412
+    assert await refused.body() == {"error_code": 1009, "message": "precondition failed", "request": "GET /v1/events"}
+    assert app.events.streams == set()
+    opened = await stream(base_url, token, headers={"If-Match": "*"})
+    opened.close()
 
 
 @both_backends
