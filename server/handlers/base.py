@@ -246,9 +246,12 @@ class BaseHandler(tornado.web.RequestHandler):
         return self._chunks
 
     def require_json_type(self) -> None:
-        """415 unless the body is labelled application/json (its parameters aside): the one type the README names.
-        Not only a courtesy: a web page can send text/plain or a form to any origin without a preflight."""
-        if self.request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+        """415 unless the body is labelled application/json or a +json type (RFC 6839: application/merge-patch+json,
+        what a PATCH here is), its parameters aside. Not only a courtesy: a web page can send text/plain or a form
+        to any origin without a preflight."""
+        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/json" and not (ctype.startswith("application/") and ctype.endswith("+json")
+                                                and len(ctype) > len("application/+json")):
             raise HTTPFailure("Content-Type must be application/json", status=415)
 
     def parse_body(self, model: type[M]) -> M:
