@@ -18,11 +18,14 @@ from tornado.httputil import HTTPHeaders
 from tornado.testing import bind_unused_port
 
 from server.app import PetAPI
+from server.auth import Principal
 from server.connections import make_http_server
+from server.errors import TokenRevoked
 from server.passwords import VERIFY, Passwords
 from server.plugins.accounts.services.users import User, update_user
 from server.plugins.accounts.services.users import create_user as insert_user
 from server.services import utcnow
+from server.services.revocations import RevocationCache
 
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
@@ -232,3 +235,14 @@ def record_statements(app: PetAPI, *, requests_only: bool = False) -> list[str]:
 
     driver.run = recording
     return issued
+
+
+async def revoked_elsewhere(app: PetAPI, principal: Principal) -> bool:
+    """Whether another process, reading the revocations from the database, refuses the token."""
+    cache = RevocationCache(refresh_seconds=1, token_expiration=app.config.token_expiration)
+    await cache.refresh(app.db)
+    try:
+        cache.check(principal)
+    except TokenRevoked:
+        return True
+    return False

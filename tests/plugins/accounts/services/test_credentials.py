@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from server.errors import InvalidParameter, TokenRevoked
+from server.errors import InvalidParameter
 from server.plugins.accounts.services.credentials import (
     LOOKALIKE,
     change_own_account,
@@ -16,22 +16,10 @@ from server.plugins.accounts.services.credentials import (
     set_role_or_disabled,
 )
 from server.plugins.accounts.services.users import get_user
-from server.services.revocations import RevocationCache
-from tests.factories import PASSWORD, create_user
+from tests.factories import PASSWORD, create_user, revoked_elsewhere
 from tests.processes import ROOT, clean_env
 
 pytestmark = pytest.mark.parametrize("backend", ["mysql", "sqlite"], indirect=True)
-
-
-async def revoked_elsewhere(app, principal) -> bool:
-    """Whether another process, reading the database, refuses the token."""
-    cache = RevocationCache(refresh_seconds=1, token_expiration=app.config.token_expiration)
-    await cache.refresh(app.db)
-    try:
-        cache.check(principal)
-    except TokenRevoked:
-        return True
-    return False
 
 
 @pytest.mark.gen_test
