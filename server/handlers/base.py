@@ -205,7 +205,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Vary", f"{named}, {field}" if named else field)
 
     async def options(self, *args: Any, **kwargs: Any) -> None:
-        """CORS preflight."""
+        """CORS preflight, and what the resource allows (RFC 9110 9.3.7: Allow, as a 405 says it)."""
+        self.set_header("Allow", self.methods_allowed)
         self.set_header("Access-Control-Allow-Methods", self.methods_allowed)
         self.set_header("Access-Control-Allow-Headers", CORS_HEADERS)
         self.set_header("Access-Control-Max-Age", "600")

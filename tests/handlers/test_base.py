@@ -185,9 +185,21 @@ async def test_cors_preflight_is_204_with_methods_and_headers(api):
     assert response.raw == b""
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert response.headers["Access-Control-Allow-Methods"] == "GET, HEAD, DELETE, PATCH, OPTIONS"
+    assert response.headers["Allow"] == "GET, HEAD, DELETE, PATCH, OPTIONS"
     allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
     assert {"authorization", "content-type", "if-match"} <= allowed
     assert "X-Request-ID" in response.headers
+
+
+@pytest.mark.gen_test
+async def test_options_without_origin_says_what_the_resource_allows(api):
+    # Not a preflight: a client asking what it may do with a resource (RFC 9110 9.3.7) reads Allow, as a 405's.
+    users, me = await api.request("OPTIONS", "/v1/users"), await api.request("OPTIONS", "/v1/users/me")
+    assert (users.status, users.raw, users.headers["Allow"]) == (204, b"", "GET, HEAD, POST, OPTIONS")
+    assert (me.status, me.raw, me.headers["Allow"]) == (204, b"", "GET, HEAD, DELETE, PATCH, OPTIONS")
+    refused = await api.request("PUT", "/v1/users", body=b"{}", headers={"Content-Type": "application/json"})
+    assert_error(refused, 405, 1007, "PUT /v1/users")
+    assert refused.headers["Allow"] == users.headers["Allow"]
 
 
 @pytest.mark.gen_test
