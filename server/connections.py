@@ -8,6 +8,7 @@ import errno
 import functools
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -120,7 +121,7 @@ class _TrackedRequest(tornado.httputil.HTTPMessageDelegate):
         self.received = 0  # body bytes so far; -1 once refused
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
-        start_line = origin_form(start_line, headers)
+        start_line = normal_path(origin_form(start_line, headers))
         self.state.busy = True
         self.server.in_flight += 1
         if start_line.version == "HTTP/1.0" and "Transfer-Encoding" in headers:
@@ -171,6 +172,21 @@ def origin_form(start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
     if authority := parts.netloc.rpartition("@")[2]:  # never a userinfo (RFC 9110 4.2.4 forbids sending one)
         headers["Host"] = authority
     return start_line._replace(path=path)
+
+
+_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def normal_path(start_line: Any) -> Any:
+    """The target with the percent-encoded unreserved characters of its path decoded (`/v1/pets/%31` is
+    `/v1/pets/1`): RFC 3986 6.2.2.2 and RFC 9110 4.2.3 make them the same URI, and tornado routes on the path as
+    sent. Reserved ones (`%2F`, `%3F`, ...) stay encoded: decoding those would change what the path says."""
+    path, mark, query = start_line.path.partition("?")
+    if "%" not in path:
+        return start_line
+    decoded = _ESCAPE_RE.sub(lambda m: c if (c := chr(int(m.group(1), 16))) in _UNRESERVED else m.group(0), path)
+    return start_line if decoded == path else start_line._replace(path=decoded + mark + query)
 
 
 def _has_unread_bytes(stream: Any) -> bool:

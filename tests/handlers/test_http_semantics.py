@@ -243,6 +243,23 @@ async def test_a_request_target_in_absolute_form_is_served_as_its_path(app):
                 assert json.loads(body)["request"] == "GET /v1/pets", body
 
 
+@pytest.mark.gen_test
+async def test_percent_encoded_unreserved_characters_of_a_path_name_the_same_resource(app, api):
+    # RFC 3986 6.2.2.2, RFC 9110 4.2.3: %31 is "1", %68 is "h"; a client (or proxy) encoding them reaches the same
+    # route, as the query's names already did. A reserved one (%2F) keeps its meaning: no route has it.
+    _, token = await user_with_token(app)
+    pet = await create_pet(api, token)
+    encoded = "".join(f"%{ord(c):02X}" for c in str(pet["id"]))
+    same = await api.get(f"/v1/pets/{encoded}", token=token)
+    assert (same.status, same.body["data"]) == (200, pet)
+    health = await api.get("/v1/%68ealth")
+    assert (health.status, health.body["data"]) == (200, {"status": "ok"})
+    slash = await api.get("/v1%2Fhealth")
+    assert_error(slash, 404, 1007, "GET /v1%2Fhealth")
+    wrong = await api.get(f"/v1/pets/%3{str(pet['id'])[0]}x", token=token)
+    assert_error(wrong, 404, 1007, f"GET /v1/pets/{str(pet['id'])[0]}x")
+
+
 def parse_answer(answer: bytes) -> tuple[str, dict[str, str], bytes]:
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
