@@ -348,18 +348,22 @@ async def test_a_feed_url_slightly_changed_matches_no_route_and_still_hides_its_
     caplog.set_level(logging.DEBUG)
     caplog.clear()
     for path in (f"{url}/", url.removesuffix(".ics"), url.removesuffix(".ics") + ".ICS", url.upper(),
-                 f"/v1//calendar/{feed_token}.ics", f"/v1/./calendar/{feed_token}", f"/v1/calendar/{escaped}.ics",
+                 f"/v1//calendar/{feed_token}.ics", f"/v1/./calendar/{feed_token}",
                  f"/v1/calendar/{feed_token}/x.ics"):
         response = await api.get(path)
         assert_error(response, 404, 1007, f"GET {FEED_ROUTE}", "no such route")
         assert feed_token.encode() not in response.raw
+    # Percent-encoded unreserved characters are those characters (RFC 3986 6.2.2.2): the same feed, logged alike.
+    same = await api.get(f"/v1/calendar/{escaped}.ics")
+    assert (same.status, same.raw) == (200, (await api.get(url)).raw)
     other = await api.get("/v1/calendars/x")  # elsewhere an unknown path is shown as it is
     assert_error(other, 404, 1007, "GET /v1/calendars/x", "no such route")
     access = [(r.path, r.status) for r in caplog.records if r.name == "pet_api.access"]  # type: ignore[attr-defined]
-    assert access == [(FEED_ROUTE, 404)] * 8 + [("/v1/calendars/x", 404)]
+    assert access == [(FEED_ROUTE, 404)] * 7 + [(FEED_ROUTE, 200)] * 2 + [("/v1/calendars/x", 404)]
     for record in caplog.records:
         assert feed_token not in repr(record.__dict__), record.__dict__
         assert feed_token.upper() not in repr(record.__dict__).upper(), record.__dict__
+        assert escaped not in repr(record.__dict__), record.__dict__
 
 
 @pytest.mark.gen_test(timeout=30)
