@@ -63,6 +63,18 @@ def events(body: bytes) -> dict[str, icalendar.Event]:
     return {str(e["UID"]): e for e in calendar.walk("VEVENT")}
 
 
+async def hour_old_event(api: Any, app: Any, token: str, *, pet_id: int,
+                         record_id: int) -> tuple[str, str, dt.datetime]:
+    """The record and its pet last changed an hour ago (whole seconds, as the feed's stamps), a new feed: its URL,
+    the record's event UID and that hour-old instant."""
+    hour_ago = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+    for table, row_id in (("records", record_id), ("pets", pet_id)):
+        await app.db.execute(f"UPDATE {table} SET updated_at = %s WHERE id = %s",  # noqa: S608
+                             (hour_ago.replace(tzinfo=None), row_id))
+    url, _ = await new_feed(api, token)
+    return url, f"record-{record_id}@pet-api", hour_ago
+
+
 async def new_feed(api: Any, token: str) -> tuple[str, str]:
     created = await api.post("/v1/users/me/calendar", token=token)
     assert created.status == 201, created.body
@@ -190,12 +202,7 @@ async def test_renaming_the_pet_revises_its_events_stamps_and_sequence(api, app)
     _, token = await user_with_token(app)
     rex = await create_pet(api, token, name="Rex")
     item = await due_item(api, token, rex["id"], 20)
-    hour_ago = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)  # stamps have whole seconds
-    for table, row_id in (("records", item["id"]), ("pets", rex["id"])):
-        await app.db.execute(f"UPDATE {table} SET updated_at = %s WHERE id = %s",  # noqa: S608
-                             (hour_ago.replace(tzinfo=None), row_id))
-    url, _ = await new_feed(api, token)
-    uid = f"record-{item['id']}@pet-api"
+    url, uid, hour_ago = await hour_old_event(api, app, token, pet_id=rex["id"], record_id=item["id"])
     before = events((await api.get(url)).raw)[uid]
     assert (str(before["SUMMARY"]), int(before["SEQUENCE"])) == ("Rex: vaccination", 0)
     assert before["LAST-MODIFIED"].dt == before["DTSTAMP"].dt == hour_ago
@@ -228,12 +235,7 @@ async def test_a_new_event_starts_at_sequence_0_whatever_its_pet_went_through_be
         assert (renamed.status, renamed.body["data"]["version"]) == (200, version)
     item = await due_item(api, token, rex["id"], 20)
     assert item["version"] == 1
-    hour_ago = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)  # stamps have whole seconds
-    for table, row_id in (("records", item["id"]), ("pets", rex["id"])):
-        await app.db.execute(f"UPDATE {table} SET updated_at = %s WHERE id = %s",  # noqa: S608
-                             (hour_ago.replace(tzinfo=None), row_id))
-    url, _ = await new_feed(api, token)
-    uid = f"record-{item['id']}@pet-api"
+    url, uid, hour_ago = await hour_old_event(api, app, token, pet_id=rex["id"], record_id=item["id"])
     first = events((await api.get(url)).raw)[uid]
     assert (str(first["SUMMARY"]), int(first["SEQUENCE"])) == ("Rex: vaccination", 0)
     assert first["LAST-MODIFIED"].dt == first["DTSTAMP"].dt == hour_ago
